@@ -1,0 +1,328 @@
+"""Parameter schemas and their validation.
+
+Every component (workflow, system, solver, preprocess) declares its parameters as a
+dataclass whose fields are made with :func:`param`. A field carries its type, default,
+allowed values or bounds and a one-line doc. This module turns a plain mapping (a parsed
+YAML file) into such a dataclass, rejecting unknown keys (naming the closest valid key),
+wrong types and out-of-range values with :class:`~seisgrad.errors.ConfigError`.
+
+Nested dataclasses and lists of dataclasses are validated recursively, so a source list
+in the parameter file is checked as strictly as a scalar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, dataclass, field
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from seisgrad.errors import ConfigError
+
+T = TypeVar("T")
+
+__all__ = [
+    "param",
+    "ParamInfo",
+    "schema_fields",
+    "from_mapping",
+    "to_mapping",
+    "closest",
+    "unknown_key_message",
+    "PathParameters",
+    "type_name",
+]
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """Description of one schema field, as shown by ``seisgrad configure``."""
+
+    name: str
+    type: Any
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] | None
+    low: float | None
+    high: float | None
+    affects_results: bool
+    required: bool
+
+
+def param(
+    default: Any = MISSING,
+    doc: str = "",
+    *,
+    choices: Sequence[Any] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    affects_results: bool = True,
+    default_factory: Any = MISSING,
+) -> Any:
+    """Declare a schema field.
+
+    Parameters
+    ----------
+    default
+        Default value; leave out for a required parameter. Lists and dicts are copied.
+    doc
+        One-line description, written as a comment by ``seisgrad configure``.
+    choices
+        Allowed values (checked after type conversion).
+    low, high
+        Inclusive bounds for numbers (or for every element of a list of numbers).
+    affects_results
+        ``False`` for parameters that change how, not what, is computed (threads,
+        logging, scheduler settings). Changing them does not invalidate finished work.
+    default_factory
+        Factory for mutable defaults.
+    """
+    meta = {
+        "doc": doc,
+        "choices": tuple(choices) if choices is not None else None,
+        "low": low,
+        "high": high,
+        "affects_results": affects_results,
+    }
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    if isinstance(default, (list, dict)):
+        value = default
+        return field(
+            default_factory=lambda: type(value)(value), metadata=meta  # noqa: B023
+        )
+    return field(default=default, metadata=meta)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def schema_fields(cls: type) -> list[ParamInfo]:
+    """Return the documented fields of a schema dataclass, in declaration order."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass schema")
+    hints = _hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = MISSING
+        md = f.metadata
+        out.append(
+            ParamInfo(
+                name=f.name,
+                type=hints[f.name],
+                default=default,
+                doc=md.get("doc", ""),
+                choices=md.get("choices"),
+                low=md.get("low"),
+                high=md.get("high"),
+                affects_results=md.get("affects_results", True),
+                required=default is MISSING,
+            )
+        )
+    return out
+
+
+def closest(name: str, valid: Sequence[str]) -> str | None:
+    """Closest valid name to ``name`` (or ``None`` when nothing is close)."""
+    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
+    return match[0] if match else None
+
+
+def unknown_key_message(key: str, valid: Sequence[str], where: str) -> str:
+    """One-line message for an unknown key, naming the closest valid key."""
+    near = closest(key, valid)
+    hint = f"did you mean '{near}'?" if near else "valid keys: " + ", ".join(sorted(valid))
+    return f"unknown parameter '{key}' in {where}; {hint}"
+
+
+def type_name(tp: Any) -> str:
+    """Human-readable name of an annotation (``int``, ``list of float``, ...)."""
+    origin = get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in get_args(tp))
+    if origin in (list, tuple, Sequence):
+        args = get_args(tp)
+        return f"list of {type_name(args[0])}" if args else "list"
+    if origin in (dict, Mapping):
+        return "mapping"
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in get_args(tp))
+    if dataclasses.is_dataclass(tp):
+        return f"mapping ({tp.__name__})"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Convert ``value`` to annotation ``tp`` or raise ConfigError naming ``where``."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{where}: expected {type_name(tp)}, got null")
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(
+            f"{where}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+    if origin is typing.Literal:
+        if value in get_args(tp):
+            return value
+        raise ConfigError(f"{where}: expected one of {list(get_args(tp))}, got {value!r}")
+    if origin in (list, tuple, Sequence):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(
+                f"{where}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+            )
+        args = get_args(tp)
+        inner = args[0] if args else Any
+        out = [_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        args = get_args(tp)
+        if args:
+            return {
+                _convert(k, args[0], f"{where} key"): _convert(v, args[1], f"{where}.{k}")
+                for k, v in value.items()
+            }
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected {type_name(tp)}, got {value!r}")
+        return from_mapping(tp, value, where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML reads 1e-3 (no dot) as a string
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        raise ConfigError(f"{where}: expected {type_name(tp)}, got {value!r}")
+    return value
+
+
+def _check_range(value: Any, info: ParamInfo, where: str) -> None:
+    if value is None:
+        return
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for v in items:
+        if info.choices is not None and v not in info.choices:
+            raise ConfigError(
+                f"{where}: {v!r} is not allowed; choose one of "
+                + ", ".join(repr(c) for c in info.choices)
+            )
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if info.low is not None and v < info.low:
+                raise ConfigError(f"{where}: {v!r} is below the minimum {info.low}")
+            if info.high is not None and v > info.high:
+                raise ConfigError(f"{where}: {v!r} is above the maximum {info.high}")
+
+
+def from_mapping(cls: type[T], values: Mapping[str, Any], where: str = "parameters") -> T:
+    """Build schema dataclass ``cls`` from ``values``, validating every key.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key (the message names the closest valid key), a missing
+        required key, a wrong type or a value outside its choices or bounds.
+    """
+    infos = {i.name: i for i in schema_fields(cls)}
+    for key in values:
+        if key not in infos:
+            raise ConfigError(unknown_key_message(str(key), list(infos), where))
+    kwargs = {}
+    for name, info in infos.items():
+        if name in values:
+            sub = f"{where}: '{name}'" if where == "parameters" else f"{where}.{name}"
+            if where == "parameters":
+                sub = f"parameter '{name}'"
+            value = _convert(values[name], info.type, sub)
+            _check_range(value, info, sub)
+            kwargs[name] = value
+        elif info.required:
+            raise ConfigError(f"missing required parameter '{name}' in {where}")
+    obj = cls(**kwargs)
+    post = getattr(obj, "validate", None)
+    if callable(post):
+        post()
+    return obj
+
+
+def to_mapping(obj: Any) -> Any:
+    """Convert a schema dataclass (recursively) to plain YAML-friendly values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_mapping(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_mapping(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_mapping(v) for k, v in obj.items()}
+    return obj
+
+
+@dataclass
+class PathParameters:
+    """Paths shared by all components (relative paths are taken from the folder that
+    holds the parameter file)."""
+
+    path_workdir: str = param(".", "working folder; state file and logs live here")
+    path_scratch: str = param("scratch", "scratch folder for per-source work")
+    path_output: str = param("output", "folder for exported results")
+    path_model_init: str | None = param(None, "initial (starting) model, HDF5 file")
+    path_model_true: str | None = param(None, "true model used to make synthetic data")
+    path_data: str | None = param(None, "folder with observed data (one file per source)")
+    path_mask: str | None = param(None, "mask (HDF5 model file) multiplied into the gradient")
+    path_sources: str | None = param(None, "file listing sources (YAML list)")
+    path_stations: str | None = param(None, "SPECFEM-style STATIONS file")
+    path_weights: str | None = param(
+        None, "Python file defining the temporal-weights function 'weights'"
+    )

@@ -1,0 +1,49 @@
+"""Exceptions raised by seisgrad.
+
+Every error a user can cause derives from :class:`SeisgradError`. The command line
+prints such an error as one line (``error: <message>``) and exits with status 2;
+``--debug`` shows the traceback. Library code never calls ``sys.exit`` and never uses
+bare ``assert`` for validation.
+"""
+
+from __future__ import annotations
+
+
+class SeisgradError(Exception):
+    """Base class of all errors that seisgrad reports to users."""
+
+
+class ConfigError(SeisgradError):
+    """A parameter file or a parameter value is invalid."""
+
+
+class RegistryError(ConfigError):
+    """A module name could not be resolved to a component class."""
+
+
+class PathError(ConfigError):
+    """One or more input paths are missing or unusable."""
+
+
+class StabilityError(SeisgradError):
+    """A simulation setup violates the CFL stability condition."""
+
+
+class SolverError(SeisgradError):
+    """A simulation could not be set up or run."""
+
+
+class DataError(SeisgradError):
+    """Waveform data is missing, malformed or inconsistent."""
+
+
+class StateError(SeisgradError):
+    """The workflow state file is inconsistent with the current parameters."""
+
+
+class TaskError(SeisgradError):
+    """One or more tasks (or per-source tasks) failed."""
+
+
+class GradientError(SeisgradError):
+    """A kernel or gradient is all zero or contains non-finite values."""

@@ -1,0 +1,77 @@
+"""The Preprocess interface: data I/O, processing, misfit and adjoint sources.
+
+:meth:`Preprocess.evaluate` returns the misfit *and* the adjoint sources together, so
+they cannot disagree: the adjoint source of each synthetic trace is the exact
+derivative of the reported total misfit with respect to that trace's samples,
+:math:`f_n = \\partial J / \\partial s_n`, through whatever processing is applied to the
+synthetics.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from seisgrad.solver.acquisition import Event, Receiver
+
+if TYPE_CHECKING:
+    from obspy import Stream
+
+__all__ = ["MisfitResult", "Preprocess"]
+
+
+@dataclass
+class MisfitResult:
+    """Misfit of one event.
+
+    Attributes
+    ----------
+    value
+        Total misfit :math:`J` of the event (full float64 precision).
+    per_trace
+        Misfit of each trace, keyed by trace id (``NET.STA.LOC.CHA``).
+    adjoint
+        Adjoint sources, one trace per synthetic trace (same ids, same time axis).
+    """
+
+    value: float
+    per_trace: dict[str, float]
+    adjoint: Stream
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Preprocess(ABC):
+    """Abstract preprocessing module."""
+
+    Parameters: ClassVar[type]
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+
+    @abstractmethod
+    def read_observed(self, path: Path, event: Event, synthetic: Stream) -> Stream:
+        """Read the observed data of ``event`` under ``path`` and put it onto the time
+        axis of ``synthetic`` (missing stations or components are an error naming
+        them)."""
+
+    @abstractmethod
+    def evaluate(
+        self,
+        observed: Stream,
+        synthetic: Stream,
+        event: Event,
+        receivers: Sequence[Receiver],
+    ) -> MisfitResult:
+        """Process both streams, measure the misfit and return it with the adjoint
+        sources."""
+
+    @abstractmethod
+    def write_traces(self, stream: Stream, path: Path) -> Path:
+        """Write traces of one event (format set by the parameters); return the path."""
+
+    @abstractmethod
+    def read_traces(self, path: Path) -> Stream:
+        """Read traces written by :meth:`write_traces`."""

@@ -1,0 +1,68 @@
+"""The Solver interface: a wave simulation and its adjoint.
+
+Every solver implements the same verbs and passes the same correctness suite
+(``tests/solver/test_solver_suite.py``):
+
+* :meth:`Solver.forward` runs a simulation for one event and returns the synthetics
+  recorded at the receivers as an ObsPy :class:`~obspy.Stream`.
+* :meth:`Solver.adjoint` takes adjoint sources (one trace per recorded trace: the
+  derivative of the misfit with respect to each recorded *sample*,
+  :math:`f_n = \\partial J / \\partial d_n`) and returns the kernels
+  :math:`K_m[i, j] = \\partial J / \\partial m[i, j]`, the exact gradient of the discrete
+  forward problem with respect to each model value at each grid node.
+
+Because :math:`J` depends on the model only through the recorded samples,
+``adjoint`` computes :math:`(\\partial d / \\partial m)^T f` exactly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from seisgrad.model import Model
+from seisgrad.solver.acquisition import Event, Receiver
+
+if TYPE_CHECKING:
+    from obspy import Stream
+
+__all__ = ["Solver"]
+
+
+class Solver(ABC):
+    """Abstract wave-equation solver."""
+
+    #: Schema dataclass of this solver's parameters.
+    Parameters: ClassVar[type]
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+
+    @property
+    @abstractmethod
+    def model_parameters(self) -> tuple[str, ...]:
+        """Names of the model parameters this solver reads (e.g. ``('vp', 'rho')``)."""
+
+    @property
+    @abstractmethod
+    def kernel_parameters(self) -> tuple[str, ...]:
+        """Names of the kernels :meth:`adjoint` returns (the chosen parametrization)."""
+
+    @abstractmethod
+    def forward(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Stream:
+        """Simulate ``event`` in ``model`` and return the recorded traces."""
+
+    @abstractmethod
+    def adjoint(
+        self,
+        model: Model,
+        event: Event,
+        receivers: Sequence[Receiver],
+        adjoint_sources: Stream,
+    ) -> Model:
+        """Return the kernels (``dJ/dm`` per grid node) for the given adjoint sources."""
+
+    def check(self, model: Model, event: Event) -> list[str]:
+        """Check a setup before running; raise on errors, return warnings."""
+        return []
