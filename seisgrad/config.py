@@ -34,6 +34,7 @@ __all__ = [
     "unknown_key_message",
     "PathParameters",
     "type_name",
+    "validate_value",
 ]
 
 
@@ -92,7 +93,8 @@ def param(
     if isinstance(default, (list, dict)):
         value = default
         return field(
-            default_factory=lambda: type(value)(value), metadata=meta  # noqa: B023
+            default_factory=lambda: type(value)(value),
+            metadata=meta,  # noqa: B023
         )
     return field(default=default, metadata=meta)
 
@@ -265,6 +267,14 @@ def _check_range(value: Any, info: ParamInfo, where: str) -> None:
                 raise ConfigError(f"{where}: {v!r} is below the minimum {info.low}")
             if info.high is not None and v > info.high:
                 raise ConfigError(f"{where}: {v!r} is above the maximum {info.high}")
+
+
+def validate_value(info: ParamInfo, value: Any, where: str | None = None) -> Any:
+    """Convert and check one value against its field description."""
+    sub = where or f"parameter '{info.name}'"
+    out = _convert(value, info.type, sub)
+    _check_range(out, info, sub)
+    return out
 
 
 def from_mapping(cls: type[T], values: Mapping[str, Any], where: str = "parameters") -> T:

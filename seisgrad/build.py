@@ -1,0 +1,220 @@
+"""Turn a parameter file into components: the one place where YAML becomes objects.
+
+The parameter file is flat, as in SeisFlows: the four module names
+(``workflow``, ``system``, ``solver``, ``preprocess``), then the parameters of those
+modules, then the ``path_*`` keys. Each key belongs to the component(s) whose schema
+declares it; a key no chosen module declares is an error naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seisgrad.config import (
+    ParamInfo,
+    PathParameters,
+    from_mapping,
+    schema_fields,
+    to_mapping,
+    unknown_key_message,
+)
+from seisgrad.errors import ConfigError
+from seisgrad.registry import KINDS, resolve
+
+__all__ = [
+    "DEFAULT_MODULES",
+    "Setup",
+    "load_parameter_file",
+    "resolve_classes",
+    "owners",
+    "build_from_config",
+    "fingerprint",
+]
+
+DEFAULT_MODULES = {
+    "workflow": "migration",
+    "system": "workstation",
+    "solver": "fd2d",
+    "preprocess": "default",
+}
+
+#: Path keys whose files change results (their content is part of the fingerprint).
+INPUT_PATHS = (
+    "path_model_init",
+    "path_model_true",
+    "path_data",
+    "path_mask",
+    "path_sources",
+    "path_stations",
+    "path_weights",
+)
+
+
+def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a YAML parameter file into a mapping (empty file: empty mapping)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            f"parameter file {p} not found; run 'seisgrad setup' to write one, "
+            "or pass -p/--parameter-file"
+        )
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected 'key: value' lines at the top level")
+    return data
+
+
+def resolve_classes(raw: Mapping[str, Any]) -> dict[str, type]:
+    """Classes of the four modules named in ``raw``."""
+    missing = [k for k in KINDS if k not in raw]
+    if missing:
+        raise ConfigError(
+            f"the parameter file must name the module(s): {', '.join(missing)} "
+            f"(e.g. {', '.join(f'{k}: {DEFAULT_MODULES[k]}' for k in missing)})"
+        )
+    return {k: resolve(k, raw[k]) for k in KINDS}
+
+
+def owners(classes: Mapping[str, type]) -> dict[str, list[tuple[str, ParamInfo]]]:
+    """Map every valid key to the components (``kind`` or ``paths``) that declare it.
+
+    A key declared by several components must have the same type in each.
+    """
+    table: dict[str, list[tuple[str, ParamInfo]]] = {}
+    schemas = [(k, classes[k].Parameters) for k in KINDS] + [("paths", PathParameters)]
+    for owner, schema in schemas:
+        for info in schema_fields(schema):
+            if info.name in KINDS:
+                raise ConfigError(f"{owner} declares a parameter named like a module: {info.name}")
+            others = table.setdefault(info.name, [])
+            for _, other in others:
+                if other.type != info.type:
+                    raise ConfigError(
+                        f"parameter '{info.name}' is declared by two modules with different "
+                        f"types ({other.type} and {info.type})"
+                    )
+            others.append((owner, info))
+    return table
+
+
+@dataclass
+class Setup:
+    """Everything built from one parameter file."""
+
+    parameter_file: Path
+    raw: dict[str, Any]
+    classes: dict[str, type]
+    params: dict[str, Any]
+    workflow: Any
+    system: Any
+    solver: Any
+    preprocess: Any
+
+    @property
+    def paths(self) -> Any:
+        return self.workflow.path
+
+
+def validate(raw: Mapping[str, Any]) -> tuple[dict[str, type], dict[str, Any]]:
+    """Validate a parsed parameter file; return the classes and parameter objects."""
+    classes = resolve_classes(raw)
+    table = owners(classes)
+    per_owner: dict[str, dict[str, Any]] = {k: {} for k in (*KINDS, "paths")}
+    valid = list(table) + list(KINDS)
+    for key, value in raw.items():
+        if key in KINDS:
+            continue
+        if key not in table:
+            raise ConfigError(unknown_key_message(str(key), valid, "the parameter file"))
+        for owner, _ in table[key]:
+            per_owner[owner][key] = value
+    params = {}
+    schemas = {k: classes[k].Parameters for k in KINDS} | {"paths": PathParameters}
+    for owner, schema in schemas.items():
+        params[owner] = from_mapping(schema, per_owner[owner], "parameters")
+    return classes, params
+
+
+def build_from_config(
+    path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> Setup:
+    """Read, validate and build all components of a parameter file.
+
+    Parameters
+    ----------
+    path
+        The parameter file; relative ``path_*`` values are taken from its folder.
+    overrides
+        Values replacing those of the file (used by tests and by workers).
+    """
+    from seisgrad.workflow.base import Paths
+
+    pfile = Path(path).resolve()
+    raw = load_parameter_file(pfile)
+    if overrides:
+        raw = {**raw, **overrides}
+    classes, params = validate(raw)
+    system = classes["system"](params["system"])
+    solver = classes["solver"](params["solver"])
+    preprocess = classes["preprocess"](params["preprocess"])
+    paths = Paths(params["paths"], pfile.parent)
+    fp = fingerprint(raw, params, pfile.parent)
+    workflow = classes["workflow"](
+        params["workflow"],
+        paths,
+        solver=solver,
+        preprocess=preprocess,
+        system=system,
+        fingerprint=fp,
+        parameter_file=pfile,
+    )
+    return Setup(pfile, dict(raw), classes, params, workflow, system, solver, preprocess)
+
+
+def _hash_path(p: Path) -> str | None:
+    if not p.exists():
+        return None
+    h = hashlib.sha256()
+    files = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())
+    for f in files:
+        h.update(str(f.relative_to(p) if f != p else f.name).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def fingerprint(raw: Mapping[str, Any], params: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """Values that determine results: module names, parameters that affect results,
+    and content hashes of input files."""
+    fp: dict[str, Any] = {k: str(raw[k]) for k in KINDS}
+    for kind in KINDS:
+        obj = params[kind]
+        for info in schema_fields(type(obj)):
+            if info.affects_results:
+                fp[info.name] = to_mapping(getattr(obj, info.name))
+    paths = params["paths"]
+    for key in INPUT_PATHS:
+        value = getattr(paths, key)
+        if value is not None:
+            fp[key] = value
+            p = Path(value)
+            if not p.is_absolute():
+                p = base / p
+            fp[f"{key}#content"] = _hash_path(p)
+    return fp

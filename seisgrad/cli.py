@@ -1,0 +1,308 @@
+"""The ``seisgrad`` command line.
+
+Every command works on a parameter file (``-p``, default ``parameters.yaml`` in the
+current folder). A user error prints one line, ``error: ...``, and exits with status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from seisgrad import __version__
+from seisgrad.errors import ConfigError, SeisgradError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_pfile(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-p",
+        "--parameter-file",
+        default="parameters.yaml",
+        help="parameter file (default: parameters.yaml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seisgrad",
+        description="Seismic adjoint gradients and waveform-imaging workflows.",
+    )
+    parser.add_argument("--version", action="version", version=f"seisgrad {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("setup", help="write a minimal parameter file naming the modules")
+    _add_pfile(p)
+    for kind, default in (
+        ("workflow", "migration"),
+        ("system", "workstation"),
+        ("solver", "fd2d"),
+        ("preprocess", "default"),
+    ):
+        p.add_argument(f"--{kind}", default=default, help=f"{kind} module (default {default})")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    p = sub.add_parser(
+        "configure", help="list every parameter of the chosen modules, with docs, in the file"
+    )
+    _add_pfile(p)
+
+    p = sub.add_parser("par", help="show or set one parameter (comments are kept)")
+    _add_pfile(p)
+    p.add_argument("key")
+    p.add_argument("value", nargs="?", help="new value (YAML); leave out to show")
+
+    p = sub.add_parser("check", help="validate parameters and inputs without running")
+    _add_pfile(p)
+
+    p = sub.add_parser("submit", help="run (or resume) the workflow")
+    _add_pfile(p)
+    p.add_argument("--stop-after", metavar="TASK", help="stop after this task")
+    p.add_argument("--restart", action="store_true", help="forget recorded state and start over")
+
+    p = sub.add_parser("status", help="show each task's state (and each source's)")
+    _add_pfile(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("clean", help="remove scratch, state and logs (output with --output)")
+    _add_pfile(p)
+    p.add_argument("--output", action="store_true", help="also remove the output folder")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    p = sub.add_parser("print", help="print tasks, modules or parameters")
+    _add_pfile(p)
+    p.add_argument("what", choices=("tasks", "modules", "parameters"))
+
+    p = sub.add_parser("plot", help="plot a model, kernel, gradient or traces to PNG")
+    _add_pfile(p)
+    p.add_argument("what", choices=("model", "kernel", "gradient", "traces"))
+    p.add_argument("path", help="HDF5 model/kernel/gradient file, or an event name for traces")
+    p.add_argument("-o", "--out", help="PNG file (default: next to the input)")
+
+    p = sub.add_parser("run-source", help=argparse.SUPPRESS)
+    _add_pfile(p)
+    p.add_argument("--task", required=True)
+    p.add_argument("--index", type=int, required=True)
+    p.add_argument("--rank", type=int, default=0)
+    p.add_argument("--job-id", default=None)
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_setup(args: argparse.Namespace) -> int:
+    from seisgrad.parfile import render_minimal, write_text_atomic
+
+    path = Path(args.parameter_file)
+    if path.exists() and not args.force:
+        raise ConfigError(f"{path} exists; use 'seisgrad configure' to expand it or --force")
+    modules = {k: getattr(args, k) for k in ("workflow", "system", "solver", "preprocess")}
+    write_text_atomic(path, render_minimal(modules))
+    print(f"wrote {path}; next: 'seisgrad configure' lists every parameter")
+    return 0
+
+
+def cmd_configure(args: argparse.Namespace) -> int:
+    from seisgrad.build import load_parameter_file
+    from seisgrad.parfile import render_full, write_text_atomic
+
+    path = Path(args.parameter_file)
+    raw = load_parameter_file(path)
+    text, unused = render_full(raw)
+    write_text_atomic(path, text)
+    print(f"wrote {path} with every parameter of the chosen modules")
+    if unused:
+        print(
+            "kept as comments (not used by the chosen modules): " + ", ".join(unused),
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_par(args: argparse.Namespace) -> int:
+    import yaml
+
+    from seisgrad.parfile import get_value, set_value
+
+    if args.value is None:
+        value, is_set = get_value(args.parameter_file, args.key)
+        text = yaml.safe_dump(value, default_flow_style=None, sort_keys=False).strip()
+        text = text.removesuffix("...").strip()
+        print(text if is_set else f"{text}  # default (not set in the file)")
+        return 0
+    old, new = set_value(args.parameter_file, args.key, args.value)
+    print(f"{args.key}: {old!r} -> {new!r}")
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> Any:
+    from seisgrad.build import build_from_config
+
+    return build_from_config(args.parameter_file)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    setup = _setup(args)
+    warnings = setup.workflow.check()
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    wf = setup.workflow
+    print(
+        f"ok: {setup.raw['workflow']} workflow, {len(wf.events)} source(s), "
+        f"{len(wf.receivers)} receiver(s); tasks: {', '.join(wf.task_names)}"
+    )
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from seisgrad.logs import console
+
+    console()
+    setup = _setup(args)
+    wf = setup.workflow
+    if args.restart:
+        _remove_state(wf)
+    for w in wf.check():
+        logging.getLogger("seisgrad").warning("warning: %s", w)
+    setup.system.submit(wf, stop_after=args.stop_after)
+    return 0
+
+
+def _remove_state(wf: Any) -> None:
+    wf.state.clear()
+    for p in (wf.path.scratch,):
+        if p.exists():
+            shutil.rmtree(p)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    setup = _setup(args)
+    rows = setup.workflow.status()
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    for row in rows:
+        line = f"{row['task']:<34} {row['status']}"
+        if "sources" in row:
+            counts: dict[str, int] = {}
+            for info in row["sources"].values():
+                counts[info["status"]] = counts.get(info["status"], 0) + 1
+            line += "  (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")"
+        print(line)
+        for name, info in row.get("sources", {}).items():
+            if info["status"] != "pending":
+                extra = f"  {info['error']}" if info.get("error") else ""
+                print(f"    {name:<30} {info['status']}{extra}")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    setup = _setup(args)
+    wf = setup.workflow
+    targets = [wf.path.scratch, wf.state.root, wf.path.logs]
+    if args.output:
+        targets.append(wf.path.output)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise ConfigError("clean --output removes results: pass --yes to confirm")
+            answer = input(f"remove {wf.path.output} and all results? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing removed")
+                return 1
+    removed = []
+    for t in targets:
+        if t.exists():
+            shutil.rmtree(t)
+            removed.append(str(t))
+    print("removed: " + (", ".join(removed) if removed else "nothing"))
+    return 0
+
+
+def cmd_print(args: argparse.Namespace) -> int:
+    from seisgrad.registry import KINDS, available
+
+    if args.what == "modules":
+        for kind in KINDS:
+            for name, spec in sorted(available(kind).items()):
+                print(f"{kind:<11} {name:<14} {spec}")
+        return 0
+    setup = _setup(args)
+    if args.what == "tasks":
+        from seisgrad.workflow.base import is_per_source
+
+        for i, t in enumerate(setup.workflow.task_list, 1):
+            kind = "per source" if is_per_source(t) else ""
+            doc = (t.__doc__ or "").strip().splitlines()
+            print(f"{i}. {t.__name__:<34} {kind:<10} {doc[0] if doc else ''}")
+        return 0
+    from seisgrad.config import to_mapping
+
+    for owner, obj in setup.params.items():
+        print(f"# {owner}")
+        for k, v in to_mapping(obj).items():
+            print(f"{k}: {json.dumps(v)}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from seisgrad.workflow.plots import plot_command
+
+    out = plot_command(args.parameter_file, args.what, args.path, args.out)
+    for p in out:
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_run_source(args: argparse.Namespace) -> int:
+    setup = _setup(args)
+    setup.workflow.run_source(args.task, args.index, rank=args.rank, job_id=args.job_id)
+    return 0
+
+
+COMMANDS = {
+    "setup": cmd_setup,
+    "configure": cmd_configure,
+    "par": cmd_par,
+    "check": cmd_check,
+    "submit": cmd_submit,
+    "status": cmd_status,
+    "clean": cmd_clean,
+    "print": cmd_print,
+    "plot": cmd_plot,
+    "run-source": cmd_run_source,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seisgrad`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return COMMANDS[args.command](args)
+    except SeisgradError as exc:
+        if args.debug:
+            raise
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept, 'seisgrad submit' resumes", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Write and edit parameter files while keeping their comments.
+
+``seisgrad configure`` renders a complete, documented file from the chosen modules'
+schemas (values already set are kept); ``seisgrad par KEY VALUE`` replaces one
+top-level value in place and leaves every other line untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seisgrad.build import DEFAULT_MODULES, load_parameter_file, owners
+from seisgrad.config import (
+    PathParameters,
+    schema_fields,
+    to_mapping,
+    type_name,
+    validate_value,
+)
+from seisgrad.errors import ConfigError
+from seisgrad.model import atomic_path
+from seisgrad.registry import KINDS, resolve
+
+__all__ = ["render_minimal", "render_full", "write_text_atomic", "set_value", "get_value"]
+
+_HEADER = """\
+# seisgrad parameter file
+# Modules are chosen by name ('seisgrad print modules' lists them) or as
+# 'package.module:ClassName'. Run 'seisgrad configure' to list every parameter of the
+# chosen modules with its documentation, 'seisgrad check' to validate.
+"""
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    final, tmp = atomic_path(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final
+
+
+def _dump_value(key: str, value: Any) -> str:
+    """``key: value`` as YAML (block style for nested values)."""
+    value = to_mapping(value)
+    if isinstance(value, (dict, list)) and value:
+        body = yaml.safe_dump(value, default_flow_style=False, sort_keys=False).rstrip()
+        return f"{key}:\n" + "\n".join("  " + line for line in body.splitlines())
+    text = yaml.safe_dump({key: value}, default_flow_style=True, sort_keys=False).strip()
+    return text[1:-1] if text.startswith("{") else text
+
+
+def render_minimal(modules: Mapping[str, str]) -> str:
+    """A minimal file naming the modules (``seisgrad setup``)."""
+    for kind in KINDS:
+        resolve(kind, modules[kind])
+    lines = [_HEADER]
+    lines += [f"{k}: {modules[k]}" for k in KINDS]
+    return "\n".join(lines) + "\n"
+
+
+def _doc_line(info: Any) -> str:
+    extra = [type_name(info.type)]
+    if info.choices:
+        extra.append("one of " + ", ".join(str(c) for c in info.choices))
+    if info.low is not None or info.high is not None:
+        extra.append(
+            f"range [{'' if info.low is None else info.low}, "
+            f"{'' if info.high is None else info.high}]"
+        )
+    if info.required:
+        extra.append("required")
+    return f"# {info.doc} ({'; '.join(extra)})" if info.doc else f"# ({'; '.join(extra)})"
+
+
+def render_full(raw: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """Every parameter of the modules named in ``raw``, documented, values kept.
+
+    Returns the text and the keys of ``raw`` that no chosen module declares (written
+    as comments at the end so nothing the user set is lost).
+    """
+    modules = {k: str(raw.get(k, DEFAULT_MODULES[k])) for k in KINDS}
+    classes = {k: resolve(k, modules[k]) for k in KINDS}
+    table = owners(classes)
+    out = [_HEADER]
+    out += [f"{k}: {modules[k]}" for k in KINDS]
+    written: set[str] = set()
+    sections = [(k, classes[k].Parameters, f"{k}: {modules[k]}") for k in KINDS]
+    sections.append(("paths", PathParameters, "paths (relative to this file's folder)"))
+    for _, schema, title in sections:
+        infos = [i for i in schema_fields(schema) if i.name not in written]
+        if not infos:
+            continue
+        out.append("")
+        out.append(f"# {'=' * 10} {title} {'=' * 10}")
+        for info in infos:
+            written.add(info.name)
+            out.append(_doc_line(info))
+            if info.name in raw:
+                value = raw[info.name]
+            elif info.default is MISSING:
+                value = None
+            else:
+                value = info.default
+            out.append(_dump_value(info.name, value))
+    unused = [k for k in raw if k not in table and k not in KINDS]
+    if unused:
+        out.append("")
+        out.append("# ---------- not used by the chosen modules (kept as comments) ----------")
+        for k in unused:
+            out += ["# " + line for line in _dump_value(k, raw[k]).splitlines()]
+    return "\n".join(out) + "\n", unused
+
+
+_TOP = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:")
+
+
+def _block(lines: list[str], key: str) -> tuple[int, int] | None:
+    """Line range ``[start, end)`` of a top-level key's value block."""
+    start = None
+    for i, line in enumerate(lines):
+        m = _TOP.match(line)
+        if m and m.group(1) == key:
+            start = i
+            break
+    if start is None:
+        return None
+    end = start + 1
+    while end < len(lines):
+        line = lines[end]
+        if line.strip() == "" or line.startswith((" ", "\t", "-")):
+            end += 1
+            continue
+        break
+    # leave trailing blank lines to the next block
+    while end > start + 1 and lines[end - 1].strip() == "":
+        end -= 1
+    return start, end
+
+
+def get_value(path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
+    """Value of ``key`` and whether the file sets it (else the schema default)."""
+    raw = load_parameter_file(path)
+    if key in raw:
+        return raw[key], True
+    _check_key(raw, key)
+    if key in KINDS:
+        return DEFAULT_MODULES[key], False
+    from seisgrad.build import resolve_classes
+
+    info = owners(resolve_classes(raw))[key][0][1]
+    if info.required:
+        raise ConfigError(f"required parameter '{key}' is not set in {path}")
+    return to_mapping(info.default), False
+
+
+def _check_key(raw: Mapping[str, Any], key: str) -> None:
+    from seisgrad.build import resolve_classes
+    from seisgrad.config import unknown_key_message
+
+    if key in KINDS:
+        return
+    table = owners(resolve_classes(raw))
+    if key not in table:
+        raise ConfigError(
+            unknown_key_message(key, list(table) + list(KINDS), "the parameter file")
+        )
+
+
+def set_value(path: str | os.PathLike[str], key: str, text: str) -> tuple[Any, Any]:
+    """Set top-level ``key`` to the YAML value ``text`` in place, keeping comments.
+
+    The whole file is validated with the new value before it is written; on error the
+    file is unchanged. Returns ``(old, new)`` values.
+    """
+    p = Path(path)
+    raw = load_parameter_file(p)
+    _check_key(raw, key)
+    try:
+        new = yaml.safe_load(text) if text != "" else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"value for '{key}' is not valid YAML: {text!r}") from exc
+    old = raw.get(key)
+    if key in KINDS:
+        resolve(key, new)
+    else:
+        from seisgrad.build import resolve_classes
+
+        for _, info in owners(resolve_classes(raw))[key]:
+            validate_value(info, new)
+    lines = p.read_text().splitlines()
+    block = _block(lines, key)
+    new_lines = _dump_value(key, new).splitlines()
+    if block is None:
+        lines += new_lines
+    else:
+        lines[block[0] : block[1]] = new_lines
+    write_text_atomic(p, "\n".join(lines) + "\n")
+    return old, new

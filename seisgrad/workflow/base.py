@@ -1,0 +1,453 @@
+"""The Workflow base class: an ordered task list that resumes from a state file.
+
+A workflow is a list of tasks, bound methods without arguments, as in SeisFlows::
+
+    class MyMigration(Migration):
+        @property
+        def task_list(self):
+            tasks = super().task_list
+            return tasks[:2] + [self.my_extra_step] + tasks[2:]
+
+A method decorated with :func:`per_source` is a *per-source task*: it takes a
+:class:`TaskContext` (which source, which rank or job, which log file) and the
+workflow's System runs it once for every source that has not finished yet. The state
+of every task and of every source of a per-source task is recorded in
+``<path_workdir>/state/`` (see :mod:`seisgrad.workflow.state`), so ``seisgrad submit``
+after a crash, a kill or a failed source skips all finished work and re-runs only
+what is missing.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import yaml
+
+from seisgrad.config import PathParameters, from_mapping, param
+from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
+from seisgrad.logs import log_to, logger
+from seisgrad.solver.acquisition import Event, Receiver
+from seisgrad.workflow.state import DONE, FAILED, RUNNING, State
+
+if TYPE_CHECKING:
+    from seisgrad.preprocess.base import Preprocess
+    from seisgrad.solver.base import Solver
+    from seisgrad.system.base import System
+
+__all__ = [
+    "TaskContext",
+    "per_source",
+    "is_per_source",
+    "ReceiverSpec",
+    "WorkflowParameters",
+    "Workflow",
+    "Paths",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Everything a per-source task needs to know about where it runs.
+
+    Passed explicitly to per-source tasks; seisgrad never carries task state in
+    environment variables or globals.
+    """
+
+    task: str
+    index: int
+    source: str
+    log_path: Path
+    rank: int = 0
+    job_id: str | None = None
+
+
+def per_source(func: F) -> F:
+    """Mark a workflow method ``(self, ctx: TaskContext) -> None`` as per-source."""
+    func._seisgrad_per_source = True  # type: ignore[attr-defined]
+    return func
+
+
+def is_per_source(func: Callable[..., Any]) -> bool:
+    return bool(getattr(func, "_seisgrad_per_source", False))
+
+
+@dataclass
+class ReceiverSpec:
+    """Where the receivers are: a ring, a line, a list of points or a STATIONS file."""
+
+    kind: str = param(
+        "ring",
+        "receiver layout (stations: read path_stations)",
+        choices=("ring", "line", "points", "stations"),
+    )
+    n: int = param(50, "number of receivers on the ring or line", low=1)
+    radius: float = param(200.0, "ring radius (m)", low=0.0)
+    center: list[float] = param([0.0, 0.0], "ring centre [x, z] (m)")
+    start: list[float] | None = param(None, "line start [x, z] (m)")
+    end: list[float] | None = param(None, "line end [x, z] (m)")
+    points: list[Receiver] = param([], "explicit receivers (kind: points)")
+    network: str = param("XX", "network code of generated receivers")
+
+    def validate(self) -> None:
+        if len(self.center) != 2:
+            raise ConfigError("receivers.center must be [x, z]")
+        if self.kind == "line" and (
+            self.start is None or self.end is None or len(self.start) != 2 or len(self.end) != 2
+        ):
+            raise ConfigError("receivers of kind 'line' need start: [x, z] and end: [x, z]")
+        if self.kind == "points" and not self.points:
+            raise ConfigError("receivers of kind 'points' need a non-empty 'points' list")
+
+
+@dataclass
+class WorkflowParameters:
+    """Parameters common to all workflows."""
+
+    events: list[Event] = param(
+        [], "sources: one entry per event (or use path_sources); each fires its point sources"
+    )
+    ntask: int | None = param(None, "number of events to use (the first ntask; null = all)", low=1)
+    receivers: ReceiverSpec = param(default_factory=ReceiverSpec, doc="receiver layout")
+
+
+class Paths:
+    """Absolute paths of a run, from :class:`~seisgrad.config.PathParameters`."""
+
+    def __init__(self, paths: PathParameters, base: Path) -> None:
+        self.params = paths
+        self.base = base
+
+        def resolve(value: str | None) -> Path | None:
+            if value is None:
+                return None
+            p = Path(value).expanduser()
+            return p if p.is_absolute() else (base / p)
+
+        self.workdir = resolve(paths.path_workdir) or base
+        self.scratch = resolve(paths.path_scratch) or self.workdir / "scratch"
+        self.output = resolve(paths.path_output) or self.workdir / "output"
+        self.model_init = resolve(paths.path_model_init)
+        self.model_true = resolve(paths.path_model_true)
+        self.data = resolve(paths.path_data)
+        self.mask = resolve(paths.path_mask)
+        self.sources = resolve(paths.path_sources)
+        self.stations = resolve(paths.path_stations)
+        self.weights = resolve(paths.path_weights)
+        self.logs = self.workdir / "logs"
+
+
+class Workflow(ABC):
+    """Abstract workflow: a task list run in order, resumable from its state."""
+
+    Parameters: ClassVar[type] = WorkflowParameters
+    #: Path keys that must be set for this workflow (besides those always needed).
+    required_paths: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        params: Any,
+        paths: Paths,
+        *,
+        solver: Solver,
+        preprocess: Preprocess,
+        system: System,
+        fingerprint: Mapping[str, Any] | None = None,
+        parameter_file: Path | None = None,
+    ) -> None:
+        self.params = params
+        self.path = paths
+        self.solver = solver
+        self.preprocess = preprocess
+        self.system = system
+        self.fingerprint = dict(fingerprint or {})
+        self.parameter_file = parameter_file
+        self.state = State(paths.workdir)
+        self._events: list[Event] | None = None
+        self._receivers: list[Receiver] | None = None
+
+    # -- the task list -------------------------------------------------------------
+    @property
+    @abstractmethod
+    def task_list(self) -> list[Callable[..., None]]:
+        """Ordered tasks (bound methods); per-source ones are marked by
+        :func:`per_source`."""
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.__name__ for t in self.task_list]
+
+    # -- acquisition -------------------------------------------------------------
+    @property
+    def events(self) -> list[Event]:
+        """Events (sources) of this run, from ``events`` or ``path_sources``."""
+        if self._events is None:
+            events = list(self.params.events)
+            if self.path.sources is not None:
+                events += read_events_file(self.path.sources)
+            if not events:
+                raise ConfigError(
+                    "no sources: give 'events' in the parameter file or 'path_sources'"
+                )
+            names = [e.name for e in events]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ConfigError(f"event names must be unique; repeated: {', '.join(dup)}")
+            if self.params.ntask is not None:
+                if self.params.ntask > len(events):
+                    raise ConfigError(
+                        f"ntask = {self.params.ntask} but only {len(events)} events are defined"
+                    )
+                events = events[: self.params.ntask]
+            self._events = events
+        return self._events
+
+    @property
+    def receivers(self) -> list[Receiver]:
+        """Receivers of this run, from the ``receivers`` spec."""
+        if self._receivers is None:
+            self._receivers = make_receivers(self.params.receivers, self.path.stations)
+        return self._receivers
+
+    # -- checks ------------------------------------------------------------------
+    def check(self) -> list[str]:
+        """Validate inputs without running anything; return warnings.
+
+        All missing input paths are reported together in one :class:`PathError`.
+        """
+        problems = []
+        for key in self.required_paths:
+            if getattr(self.path.params, key) is None:
+                problems.append(f"{key} is not set")
+        for key in (
+            "path_model_init",
+            "path_model_true",
+            "path_data",
+            "path_mask",
+            "path_sources",
+            "path_stations",
+            "path_weights",
+        ):
+            p = getattr(self.path, key.removeprefix("path_"))
+            if p is not None and not p.exists():
+                problems.append(f"{key} = {p} does not exist")
+        if problems:
+            raise PathError("input paths: " + "; ".join(problems))
+        self.events  # noqa: B018 - validates the sources
+        self.receivers  # noqa: B018
+        return []
+
+    # -- running -----------------------------------------------------------------
+    def run(self, stop_after: str | None = None) -> None:
+        """Run every unfinished task in order (stopping after ``stop_after``)."""
+        names = self.task_names
+        if stop_after is not None and stop_after not in names:
+            raise ConfigError(
+                f"--stop-after: no task '{stop_after}'; tasks are: {', '.join(names)}"
+            )
+        self.check_fingerprint()
+        self.path.logs.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        with log_to(self.path.logs / f"run-{stamp}.log"):
+            logger.info("seisgrad %s: tasks %s", type(self).__name__, ", ".join(names))
+            for task in self.task_list:
+                name = task.__name__
+                if self.state.task_status(name) == DONE:
+                    logger.info("task %s: done before, skipped", name)
+                else:
+                    self._run_task(task)
+                if name == stop_after:
+                    logger.info("stopping after task %s (--stop-after)", name)
+                    break
+            else:
+                logger.info("all tasks finished")
+
+    def _run_task(self, task: Callable[..., None]) -> None:
+        name = task.__name__
+        self.state.set_task(name, RUNNING)
+        t0 = time.perf_counter()
+        with log_to(self.path.logs / f"{name}.log"):
+            logger.info("task %s: started", name)
+            try:
+                if is_per_source(task):
+                    self._run_per_source(name)
+                else:
+                    task()
+            except BaseException as exc:
+                self.state.set_task(name, FAILED, error=_one_line(exc))
+                logger.error("task %s failed: %s", name, _one_line(exc))
+                raise
+            dt = time.perf_counter() - t0
+            logger.info("task %s: finished in %.1f s", name, dt)
+        self.state.set_task(name, DONE, seconds=round(dt, 3))
+
+    def pending_sources(self, task: str) -> list[int]:
+        """Indices of the events whose per-source ``task`` has not finished."""
+        return [
+            i for i, e in enumerate(self.events) if self.state.source_status(task, e.name) != DONE
+        ]
+
+    def _run_per_source(self, name: str) -> None:
+        pending = self.pending_sources(name)
+        done = len(self.events) - len(pending)
+        if done:
+            logger.info(
+                "task %s: %d of %d sources done before; running %d",
+                name,
+                done,
+                len(self.events),
+                len(pending),
+            )
+        if pending:
+            self.system.run(self, name, pending)
+        failed = [self.events[i].name for i in self.pending_sources(name)]
+        if failed:
+            raise TaskError(self.failure_message(name, failed))
+
+    def failure_message(self, task: str, sources: Sequence[str]) -> str:
+        """One line naming failed sources with their error, rank/job and log file."""
+        parts = []
+        for s in sources:
+            info = self.state.source_info(task, s)
+            where = []
+            if info.get("job_id"):
+                where.append(f"job {info['job_id']}")
+            elif info.get("rank") is not None and info.get("status") != "pending":
+                where.append(f"rank {info['rank']}")
+            if info.get("log"):
+                where.append(f"log {info['log']}")
+            err = info.get("error") or info.get("status", "not run")
+            parts.append(f"{s} ({err}; {', '.join(where)})" if where else f"{s} ({err})")
+        return (
+            f"task {task}: {len(sources)} source(s) failed: "
+            + "; ".join(parts)
+            + ". Finished sources are kept; fix the cause and run 'seisgrad submit' again"
+        )
+
+    def context(
+        self, task: str, index: int, rank: int = 0, job_id: str | None = None
+    ) -> TaskContext:
+        event = self.events[index]
+        log = self.path.logs / task / f"{event.name}.log"
+        return TaskContext(
+            task=task, index=index, source=event.name, log_path=log, rank=rank, job_id=job_id
+        )
+
+    def run_source(self, task: str, index: int, rank: int = 0, job_id: str | None = None) -> None:
+        """Run per-source ``task`` for event ``index`` and record its state.
+
+        Called by the System in whichever process runs the source. Exceptions are
+        recorded (status ``failed``, the error, the rank or job and the log file) and
+        re-raised.
+        """
+        method = getattr(self, task, None)
+        if method is None or not is_per_source(method):
+            raise ConfigError(f"'{task}' is not a per-source task of {type(self).__name__}")
+        ctx = self.context(task, index, rank, job_id)
+        info = {"rank": rank, "job_id": job_id, "log": str(ctx.log_path)}
+        self.state.set_source(task, ctx.source, RUNNING, **info)
+        t0 = time.perf_counter()
+        with log_to(ctx.log_path):
+            logger.info("%s: source %s (rank %d) started", task, ctx.source, rank)
+            try:
+                method(ctx)
+            except BaseException as exc:
+                logger.error(
+                    "%s: source %s failed: %s\n%s",
+                    task,
+                    ctx.source,
+                    _one_line(exc),
+                    traceback.format_exc(),
+                )
+                self.state.set_source(task, ctx.source, FAILED, error=_one_line(exc), **info)
+                raise
+            dt = time.perf_counter() - t0
+            logger.info("%s: source %s finished in %.1f s", task, ctx.source, dt)
+        self.state.set_source(task, ctx.source, DONE, seconds=round(dt, 3), **info)
+
+    # -- fingerprint -------------------------------------------------------------
+    def check_fingerprint(self) -> None:
+        """Refuse to mix results made with different parameters.
+
+        The fingerprint holds every parameter that affects results (and the content
+        hashes of input files). When finished work exists and the fingerprint changed,
+        a :class:`StateError` names the changed keys.
+        """
+        old = self.state.fingerprint()
+        if old is not None and self.state.has_work():
+            changed = sorted(
+                k
+                for k in set(old) | set(self.fingerprint)
+                if old.get(k) != self.fingerprint.get(k)
+            )
+            if changed:
+                detail = ", ".join(
+                    f"{k} ({_short(old.get(k))} -> {_short(self.fingerprint.get(k))})"
+                    for k in changed[:5]
+                )
+                more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+                raise StateError(
+                    f"parameters changed since finished work was recorded in "
+                    f"{self.path.workdir}: {detail}{more}. Restore them, or run "
+                    "'seisgrad clean' (or 'seisgrad submit --restart') to start over"
+                )
+        self.state.set_fingerprint(self.fingerprint)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Status of every task (and of each source for per-source tasks)."""
+        rows = []
+        for task in self.task_list:
+            name = task.__name__
+            row: dict[str, Any] = {"task": name, "status": self.state.task_status(name)}
+            if is_per_source(task):
+                row["sources"] = {
+                    e.name: self.state.source_info(name, e.name) for e in self.events
+                }
+            rows.append(row)
+        return rows
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    if isinstance(exc, SeisgradError):
+        return msg or type(exc).__name__
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def _short(value: Any) -> str:
+    s = repr(value)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def read_events_file(path: Path) -> list[Event]:
+    """Read events from a YAML file holding a list of event mappings."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read sources file {path}: {exc}") from exc
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a list of events")
+    return [from_mapping(Event, e, f"{path}[{i}]") for i, e in enumerate(data)]
+
+
+def make_receivers(spec: ReceiverSpec, stations: Path | None) -> list[Receiver]:
+    """Build the receiver list from a :class:`ReceiverSpec`."""
+    from seisgrad.solver import acquisition as acq
+
+    if spec.kind == "points":
+        return list(spec.points)
+    if spec.kind == "stations":
+        if stations is None:
+            raise ConfigError("receivers of kind 'stations' need path_stations")
+        return acq.read_stations(stations)
+    if spec.kind == "ring":
+        return acq.ring(spec.n, spec.radius, center=tuple(spec.center), network=spec.network)
+    return acq.line(spec.n, tuple(spec.start), tuple(spec.end), network=spec.network)

@@ -1,0 +1,133 @@
+"""Workflow state: what finished, what failed, and with which parameters.
+
+Two kinds of files live in ``<path_workdir>/state/``:
+
+* ``workflow.json`` (written by the main process): the status of each task and the
+  fingerprint of the parameters that affect results.
+* ``<task>/<source>.json`` (written by whichever rank or job ran that source): the
+  status of one per-source task. One small file per source means concurrent ranks or
+  array jobs never write the same file, and a kill loses nothing that finished.
+
+Every file is written atomically (temporary file + :func:`os.replace`), so a kill
+leaves either the old or the new content, never a torn file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from seisgrad.errors import StateError
+from seisgrad.model import atomic_path
+
+__all__ = ["State", "write_json_atomic", "DONE", "FAILED", "RUNNING", "PENDING"]
+
+DONE = "done"
+FAILED = "failed"
+RUNNING = "running"
+PENDING = "pending"
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically."""
+    final, tmp = atomic_path(path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise StateError(f"state file {path} is corrupt ({exc}); remove it to start over") from exc
+
+
+class State:
+    """Reads and writes the state of one working folder."""
+
+    def __init__(self, workdir: str | os.PathLike[str]) -> None:
+        self.root = Path(workdir) / "state"
+        self.main_file = self.root / "workflow.json"
+
+    # -- main file ---------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        if not self.main_file.is_file():
+            return {"tasks": {}, "fingerprint": None}
+        data = _read_json(self.main_file)
+        data.setdefault("tasks", {})
+        data.setdefault("fingerprint", None)
+        return data
+
+    def save(self, data: Mapping[str, Any]) -> None:
+        write_json_atomic(self.main_file, dict(data))
+
+    def task_status(self, task: str) -> str:
+        return self.load()["tasks"].get(task, {}).get("status", PENDING)
+
+    def set_task(self, task: str, status: str, **info: Any) -> None:
+        data = self.load()
+        entry = {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
+        data["tasks"][task] = entry
+        self.save(data)
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        return self.load()["fingerprint"]
+
+    def set_fingerprint(self, fingerprint: Mapping[str, Any]) -> None:
+        data = self.load()
+        data["fingerprint"] = dict(fingerprint)
+        self.save(data)
+
+    def has_work(self) -> bool:
+        """True when any task or per-source task has finished."""
+        if any(t.get("status") == DONE for t in self.load()["tasks"].values()):
+            return True
+        return any(_read_json(p).get("status") == DONE for p in self.root.glob("*/*.json"))
+
+    # -- per-source files --------------------------------------------------------
+    def source_file(self, task: str, source: str) -> Path:
+        return self.root / task / f"{source}.json"
+
+    def source_status(self, task: str, source: str) -> str:
+        p = self.source_file(task, source)
+        if not p.is_file():
+            return PENDING
+        return _read_json(p).get("status", PENDING)
+
+    def source_info(self, task: str, source: str) -> dict[str, Any]:
+        p = self.source_file(task, source)
+        return _read_json(p) if p.is_file() else {"status": PENDING}
+
+    def set_source(self, task: str, source: str, status: str, **info: Any) -> None:
+        entry = {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
+        write_json_atomic(self.source_file(task, source), entry)
+
+    def reset_sources(self, task: str) -> None:
+        """Forget per-source results of ``task`` (before it is run anew)."""
+        folder = self.root / task
+        if folder.is_dir():
+            for p in folder.glob("*.json"):
+                p.unlink()
+
+    def clear(self) -> None:
+        """Remove all state."""
+        if self.root.is_dir():
+            for p in sorted(self.root.rglob("*"), reverse=True):
+                if p.is_dir():
+                    p.rmdir()
+                else:
+                    p.unlink()
+            self.root.rmdir()
