@@ -146,7 +146,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[dict[str, type], dict[str, Any]]:
     params = {}
     schemas = {k: classes[k].Parameters for k in KINDS} | {"paths": PathParameters}
     for owner, schema in schemas.items():
-        params[owner] = from_mapping(schema, per_owner[owner], "parameters")
+        params[owner] = from_mapping(schema, per_owner[owner])
     return classes, params
 
 

@@ -165,6 +165,10 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _label(path: str) -> str:
+    return f"parameter '{path}'"
+
+
 def _convert(value: Any, tp: Any, where: str) -> Any:
     """Convert ``value`` to annotation ``tp`` or raise ConfigError naming ``where``."""
     origin = get_origin(tp)
@@ -175,7 +179,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if value is None:
             if type(None) in args:
                 return None
-            raise ConfigError(f"{where}: expected {type_name(tp)}, got null")
+            raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got null")
         errors = []
         for a in args:
             if a is type(None):
@@ -185,16 +189,16 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(exc)
         raise ConfigError(
-            f"{where}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+            f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
         )
     if origin is typing.Literal:
         if value in get_args(tp):
             return value
-        raise ConfigError(f"{where}: expected one of {list(get_args(tp))}, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected one of {list(get_args(tp))}, got {value!r}")
     if origin in (list, tuple, Sequence):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(
-                f"{where}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+                f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
             )
         args = get_args(tp)
         inner = args[0] if args else Any
@@ -202,11 +206,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         return tuple(out) if origin is tuple else out
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected a mapping, got {value!r}")
         args = get_args(tp)
         if args:
             return {
-                _convert(k, args[0], f"{where} key"): _convert(v, args[1], f"{where}.{k}")
+                _convert(k, args[0], f"{where} (key)"): _convert(v, args[1], f"{where}.{k}")
                 for k, v in value.items()
             }
         return dict(value)
@@ -214,23 +218,23 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected {type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {value!r}")
         return from_mapping(tp, value, where)
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected true or false, got {value!r}")
     if tp is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected a number, got {value!r}")
         if isinstance(value, (int, float)):
             return float(value)
         if isinstance(value, str):
@@ -238,17 +242,17 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return float(value)  # YAML reads 1e-3 (no dot) as a string
             except ValueError:
                 pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected a string, got {value!r}")
     if isinstance(tp, type):
         if isinstance(value, tp):
             return value
-        raise ConfigError(f"{where}: expected {type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {value!r}")
     return value
 
 
@@ -259,26 +263,29 @@ def _check_range(value: Any, info: ParamInfo, where: str) -> None:
     for v in items:
         if info.choices is not None and v not in info.choices:
             raise ConfigError(
-                f"{where}: {v!r} is not allowed; choose one of "
+                f"{_label(where)}: {v!r} is not allowed; choose one of "
                 + ", ".join(repr(c) for c in info.choices)
             )
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if info.low is not None and v < info.low:
-                raise ConfigError(f"{where}: {v!r} is below the minimum {info.low}")
+                raise ConfigError(f"{_label(where)}: {v!r} is below the minimum {info.low}")
             if info.high is not None and v > info.high:
-                raise ConfigError(f"{where}: {v!r} is above the maximum {info.high}")
+                raise ConfigError(f"{_label(where)}: {v!r} is above the maximum {info.high}")
 
 
 def validate_value(info: ParamInfo, value: Any, where: str | None = None) -> Any:
-    """Convert and check one value against its field description."""
-    sub = where or f"parameter '{info.name}'"
-    out = _convert(value, info.type, sub)
-    _check_range(out, info, sub)
+    """Convert and check one value against its field description (``where``: key path)."""
+    path = where or info.name
+    out = _convert(value, info.type, path)
+    _check_range(out, info, path)
     return out
 
 
-def from_mapping(cls: type[T], values: Mapping[str, Any], where: str = "parameters") -> T:
+def from_mapping(cls: type[T], values: Mapping[str, Any], where: str = "") -> T:
     """Build schema dataclass ``cls`` from ``values``, validating every key.
+
+    ``where`` is the key path of ``values`` inside the parameter file (empty at the
+    top level); messages name keys by their full path (``events[0].sources[1].kind``).
 
     Raises
     ------
@@ -287,20 +294,19 @@ def from_mapping(cls: type[T], values: Mapping[str, Any], where: str = "paramete
         required key, a wrong type or a value outside its choices or bounds.
     """
     infos = {i.name: i for i in schema_fields(cls)}
+    place = f"'{where}'" if where else "the parameter file"
     for key in values:
         if key not in infos:
-            raise ConfigError(unknown_key_message(str(key), list(infos), where))
+            raise ConfigError(unknown_key_message(str(key), list(infos), place))
     kwargs = {}
     for name, info in infos.items():
+        path = f"{where}.{name}" if where else name
         if name in values:
-            sub = f"{where}: '{name}'" if where == "parameters" else f"{where}.{name}"
-            if where == "parameters":
-                sub = f"parameter '{name}'"
-            value = _convert(values[name], info.type, sub)
-            _check_range(value, info, sub)
+            value = _convert(values[name], info.type, path)
+            _check_range(value, info, path)
             kwargs[name] = value
         elif info.required:
-            raise ConfigError(f"missing required parameter '{name}' in {where}")
+            raise ConfigError(f"missing required parameter '{path}'")
     obj = cls(**kwargs)
     post = getattr(obj, "validate", None)
     if callable(post):

@@ -150,3 +150,17 @@ def toy_parameter_text(n_events: int = 3, **extra: object) -> str:
     }
     data.update(extra)
     return yaml.safe_dump(data, sort_keys=False)
+
+
+@dataclass
+class OtherToySolverParameters:
+    other_knob: int = param(3, "a knob only this solver has", low=0)
+
+
+class OtherToySolver(ToySolver):
+    """A second toy solver with different parameters (module-swap tests)."""
+
+    Parameters = OtherToySolverParameters  # type: ignore[assignment]
+
+    def value(self, index: int) -> float:
+        return float(self.params.other_knob * (index + 1))

@@ -1,0 +1,42 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path):
+    """Run ``seisgrad ARGS`` in a subprocess in ``tmp_path``; return the result."""
+
+    def run(*args: str, cwd: Path | None = None, timeout: float = 120, **kw):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        return subprocess.run(
+            [sys.executable, "-m", "seisgrad.cli", *args],
+            cwd=cwd or tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            **kw,
+        )
+
+    return run
+
+
+@pytest.fixture
+def toy_dir(tmp_path: Path) -> Path:
+    """A folder with a toy-workflow parameter file."""
+    from tests.fakes import toy_parameter_text
+
+    (tmp_path / "parameters.yaml").write_text(toy_parameter_text())
+    return tmp_path

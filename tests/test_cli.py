@@ -1,0 +1,188 @@
+"""The command line: set-up, configure/par/check round trips and bad-input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+def _one_line_error(res) -> str:
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in res.stderr
+    return lines[0]
+
+
+def test_setup_configure_check_roundtrip(tmp_path, run_cli):
+    res = run_cli(
+        "setup",
+        "--workflow",
+        "tests.fakes:ToyWorkflow",
+        "--solver",
+        "tests.fakes:ToySolver",
+        "--preprocess",
+        "tests.fakes:ToyPreprocess",
+    )
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "parameters.yaml").read_text()
+    assert "workflow: tests.fakes:ToyWorkflow" in text
+    # setup refuses to overwrite
+    _one_line_error(run_cli("setup"))
+
+    res = run_cli("configure")
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "parameters.yaml").read_text()
+    # every parameter of every module, with its doc as a comment
+    for key, doc in [
+        ("toy_scale", "scale of the toy"),
+        ("toy_offset", "offset added"),
+        ("slow_sleep", "sleep of the slow sources"),
+        ("stop_on_error", "first failed source"),
+        ("path_model_init", "initial (starting) model"),
+        ("ntask", "number of events"),
+    ]:
+        assert f"\n{key}:" in text
+        assert doc in text
+    # set values, keep comments
+    assert run_cli("par", "toy_scale", "2.5").returncode == 0
+    events = [{"name": "a", "sources": [{"x": 0, "z": 0}]}]
+    res = run_cli("par", "events", json.dumps(events))
+    assert res.returncode == 0, res.stderr
+    res = run_cli(
+        "par",
+        "receivers",
+        json.dumps({"kind": "points", "points": [{"station": "R", "x": 1, "z": 2}]}),
+    )
+    assert res.returncode == 0, res.stderr
+    text2 = (tmp_path / "parameters.yaml").read_text()
+    assert "# scale of the toy 'simulation'" in text2
+    assert yaml.safe_load(text2)["toy_scale"] == 2.5
+    assert run_cli("par", "toy_scale").stdout.strip() == "2.5"
+    # configure again keeps the values
+    assert run_cli("configure").returncode == 0
+    data = yaml.safe_load((tmp_path / "parameters.yaml").read_text())
+    assert data["toy_scale"] == 2.5
+    assert data["events"][0]["name"] == "a"
+    res = run_cli("check")
+    assert res.returncode == 0, res.stderr
+    assert "1 source(s), 1 receiver(s)" in res.stdout
+
+    # swap the solver: its own parameters appear, the old one's value is kept as a comment
+    assert run_cli("par", "solver", "tests.fakes:OtherToySolver").returncode == 0
+    res = run_cli("check")
+    assert "toy_scale" in _one_line_error(res)
+    res = run_cli("configure")
+    assert res.returncode == 0
+    assert "toy_scale" in res.stderr
+    text3 = (tmp_path / "parameters.yaml").read_text()
+    data = yaml.safe_load(text3)
+    assert "toy_scale" not in data and data["other_knob"] == 3
+    assert "# toy_scale: 2.5" in text3
+    assert data["events"][0]["name"] == "a"
+    assert run_cli("check").returncode == 0
+
+
+def test_par_rejects_bad_values_and_keeps_file(toy_dir, run_cli):
+    before = (toy_dir / "parameters.yaml").read_text()
+    assert run_cli("par", "toy_offset").stdout.strip() == "0.0  # default (not set in the file)"
+    line = _one_line_error(run_cli("par", "sleep", "abc"))
+    assert "parameter 'sleep': expected a number" in line
+    line = _one_line_error(run_cli("par", "slep", "1"))
+    assert "did you mean 'sleep'" in line
+    assert (toy_dir / "parameters.yaml").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        ({"slep": 1.0}, "unknown parameter 'slep' in the parameter file; did you mean 'sleep'?"),
+        ({"sleep": "fast"}, "parameter 'sleep': expected a number, got 'fast'"),
+        ({"ntask": 0}, "parameter 'ntask': 0 is below the minimum 1"),
+        ({"ntask": 9}, "ntask = 9 but only 3 events are defined"),
+        ({"system": "workstatoin"}, "unknown system 'workstatoin' (did you mean 'workstation'?)"),
+        ({"receivers": {"kind": "grid"}}, "parameter 'receivers.kind': 'grid' is not allowed"),
+        (
+            {"path_model_init": "nope.h5", "path_mask": "mask.h5", "path_data": "obs"},
+            "input paths: path_model_init = ",
+        ),
+    ],
+)
+def test_bad_input_gives_one_line(toy_dir, run_cli, edit, expected):
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data.update(edit)
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    for cmd in ("check", "submit"):
+        line = _one_line_error(run_cli(cmd))
+        assert expected in line, line
+    if "path_mask" in edit:  # all missing paths reported together
+        assert "path_mask" in line and "path_data" in line
+    res = run_cli("--debug", "check")
+    assert res.returncode != 0
+    assert "Traceback" in res.stderr
+
+
+def test_missing_and_broken_parameter_files(tmp_path, run_cli):
+    line = _one_line_error(run_cli("check"))
+    assert "parameters.yaml not found" in line and "seisgrad setup" in line
+    (tmp_path / "parameters.yaml").write_text("workflow: [unclosed\n")
+    line = _one_line_error(run_cli("check"))
+    assert "invalid YAML" in line
+    (tmp_path / "parameters.yaml").write_text("solver: fd2d\n")
+    line = _one_line_error(run_cli("check"))
+    assert "must name the module(s): workflow, system, preprocess" in line
+
+
+def test_submit_status_clean(toy_dir, run_cli):
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((toy_dir / "output" / "total.json").read_text())["total"] > 0
+    res = run_cli("status")
+    assert "simulate" in res.stdout and "(3 done)" in res.stdout
+    rows = json.loads(run_cli("status", "--json").stdout)
+    assert [r["status"] for r in rows] == ["done"] * 4
+    res = run_cli("print", "tasks")
+    assert "2. simulate" in res.stdout and "per source" in res.stdout
+    line = _one_line_error(run_cli("submit", "--stop-after", "nothing"))
+    assert "tasks are: prepare, simulate, square, reduce" in line
+    # clean keeps output unless asked; asking needs --yes without a terminal
+    assert run_cli("clean").returncode == 0
+    assert not (toy_dir / "scratch").exists() and (toy_dir / "output").exists()
+    _one_line_error(run_cli("clean", "--output"))
+    assert run_cli("clean", "--output", "--yes").returncode == 0
+    assert not (toy_dir / "output").exists()
+
+
+def test_stop_after_and_resume(toy_dir, run_cli):
+    assert run_cli("submit", "--stop-after", "simulate").returncode == 0
+    assert not (toy_dir / "output").exists()
+    runs = (toy_dir / "scratch" / "runs.log").read_text().splitlines()
+    assert runs == ["simulate s000", "simulate s001", "simulate s002"]
+    assert run_cli("submit").returncode == 0
+    runs = (toy_dir / "scratch" / "runs.log").read_text().splitlines()
+    assert [r for r in runs if r.startswith("simulate")] == runs[:3]
+    assert len(runs) == 6
+
+
+def test_changed_parameters_are_detected(toy_dir, run_cli):
+    assert run_cli("submit", "--stop-after", "simulate").returncode == 0
+    assert run_cli("par", "toy_scale", "3.0").returncode == 0
+    line = _one_line_error(run_cli("submit"))
+    assert "parameters changed" in line and "toy_scale (1.0 -> 3.0)" in line
+    # a parameter that does not affect results may change
+    assert run_cli("par", "toy_scale", "1.0").returncode == 0
+    assert run_cli("par", "sleep", "0.01").returncode == 0
+    assert run_cli("submit").returncode == 0
+    # --restart starts over
+    assert run_cli("par", "toy_scale", "3.0").returncode == 0
+    assert run_cli("submit", "--restart").returncode == 0
+
+
+def test_print_modules(run_cli, tmp_path: Path):
+    res = run_cli("print", "modules")
+    assert "solver      fd2d" in res.stdout
+    assert "system      slurm" in res.stdout
