@@ -1,4 +1,4 @@
-"""Regular 2D grids and models, and their HDF5 files.
+"""Regular 2D grids and models, their HDF5 files, model builders and model import.
 
 Conventions
 -----------
@@ -10,22 +10,52 @@ Conventions
 * Files are HDF5 with netCDF-4 dimension scales: coordinate variables ``x`` and ``z`` and
   one variable per parameter with dimensions ``("x", "z")``. h5py reads them, and
   ``xarray.open_dataset(path, engine="h5netcdf")`` opens them as a Dataset.
+
+Builders
+--------
+:func:`homogeneous`, :func:`layered` and :func:`checkerboard` make models;
+:func:`gaussian_blob` and :func:`checkerboard_pattern` make perturbation arrays that
+:func:`add_perturbation` adds to one parameter. :func:`interpolate` puts a model given on
+another grid, an xarray Dataset or scattered points onto a grid, and
+:func:`read_specfem_gll` imports SPECFEM2D binary GLL model (or kernel) files.
+See ``docs/models.md``.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from seisgrad.errors import ConfigError, DataError
 
-__all__ = ["Grid", "Model", "read_model", "write_model", "atomic_path"]
+__all__ = [
+    "Grid",
+    "Model",
+    "read_model",
+    "write_model",
+    "atomic_path",
+    "homogeneous",
+    "layered",
+    "checkerboard",
+    "checkerboard_pattern",
+    "gaussian_blob",
+    "add_perturbation",
+    "interpolate",
+    "read_specfem_gll",
+    "read_fortran_records",
+]
+
+#: Names that cannot be model parameters (they are the coordinate variables).
+RESERVED_NAMES = ("x", "z")
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,13 @@ class Model(Mapping[str, np.ndarray]):
                 f"model has no parameter '{key}' (it has: {', '.join(self._values)})"
             ) from None
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The array of parameter ``key``, or ``default`` when there is none."""
+        return self._values.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
@@ -126,6 +163,35 @@ class Model(Mapping[str, np.ndarray]):
     def astype(self, dtype: np.dtype | type) -> Model:
         return Model(self.grid, {k: v.astype(dtype) for k, v in self._values.items()})
 
+    def write(
+        self, path: str | os.PathLike[str], attrs: Mapping[str, object] | None = None
+    ) -> Path:
+        """Write this model to ``path`` (see :func:`write_model`); return the path."""
+        return write_model(path, self, attrs)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], names: Sequence[str] | None = None) -> Model:
+        """Read a model file (see :func:`read_model`)."""
+        return read_model(path, list(names) if names is not None else None)
+
+    def to_xarray(self) -> Any:
+        """Return the model as an :class:`xarray.Dataset` (dims ``("x", "z")``, coordinates
+        in metres). Needs the optional ``xarray`` package."""
+        try:
+            import xarray as xr
+        except ImportError as exc:  # pragma: no cover - xarray is a test dependency
+            raise DataError(
+                "Model.to_xarray needs the optional package xarray (pip install xarray)"
+            ) from exc
+        g = self.grid
+        return xr.Dataset(
+            {k: (("x", "z"), v) for k, v in self._values.items()},
+            coords={
+                "x": ("x", g.x, {"units": "m"}),
+                "z": ("z", g.z, {"units": "m", "positive": "up"}),
+            },
+        )
+
 
 def atomic_path(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Return ``(final, temporary)`` paths for an atomic write in the same folder."""
@@ -139,7 +205,19 @@ def atomic_path(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 def write_model(
     path: str | os.PathLike[str], model: Model, attrs: Mapping[str, object] | None = None
 ) -> Path:
-    """Write ``model`` to an HDF5/netCDF-4 file atomically (temp file + rename)."""
+    """Write ``model`` to an HDF5/netCDF-4 file atomically (temp file + rename).
+
+    The file has coordinate variables ``x`` and ``z`` (float64, metres, HDF5 dimension
+    scales) and one variable per parameter with dimensions ``("x", "z")``, so both h5py
+    and ``xarray.open_dataset(path, engine="h5netcdf")`` read it. ``attrs`` become global
+    attributes. Returns the final path.
+    """
+    bad = [n for n in model if n in RESERVED_NAMES]
+    if bad:
+        raise DataError(
+            f"cannot write a model parameter named {', '.join(repr(b) for b in bad)}: "
+            "'x' and 'z' are the coordinate variables; rename the parameter"
+        )
     final, tmp = atomic_path(path)
     g = model.grid
     try:
@@ -165,7 +243,18 @@ def write_model(
 
 
 def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> Model:
-    """Read a model written by :func:`write_model` (or any file with the same layout)."""
+    """Read a model written by :func:`write_model` (or any file with the same layout).
+
+    Also accepted: variables stored with dimensions ``("z", "x")`` (transposed on
+    reading, recognised by their attached dimension scales, as xarray writes them) and
+    decreasing coordinates (the arrays are flipped so that ``x`` and ``z`` increase).
+
+    Raises
+    ------
+    DataError
+        When the file is missing or unreadable, has no ``x``/``z`` coordinates, irregular
+        coordinates, or lacks one of ``names``.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"model file not found: {p}")
@@ -175,11 +264,15 @@ def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> 
                 raise DataError(f"{p}: not a seisgrad model (no 'x' and 'z' coordinates)")
             x = np.asarray(f["x"][()], dtype=np.float64)
             z = np.asarray(f["z"][()], dtype=np.float64)
-            grid = _grid_from_coords(x, z, p)
+            if x.ndim != 1 or z.ndim != 1:
+                raise DataError(f"{p}: coordinates 'x' and 'z' must be 1-D")
+            flip_x = x.size > 1 and x[1] < x[0]
+            flip_z = z.size > 1 and z[1] < z[0]
+            grid = _grid_from_coords(x[::-1] if flip_x else x, z[::-1] if flip_z else z, p)
             keys = [
                 k
                 for k in f
-                if k not in ("x", "z") and isinstance(f[k], h5py.Dataset) and f[k].ndim == 2
+                if k not in RESERVED_NAMES and isinstance(f[k], h5py.Dataset) and f[k].ndim == 2
             ]
             if names is not None:
                 missing = [n for n in names if n not in keys]
@@ -189,10 +282,37 @@ def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> 
                         f"(file has: {', '.join(keys) or 'none'})"
                     )
                 keys = list(names)
-            values = {k: np.asarray(f[k][()]) for k in keys}
+            values = {}
+            for k in keys:
+                d = f[k]
+                arr = np.asarray(d[()])
+                if _dim_names(d) == ("z", "x"):
+                    arr = arr.T
+                if arr.shape != (x.size, z.size):
+                    raise DataError(
+                        f"{p}: parameter '{k}' has shape {arr.shape}, expected "
+                        f"(nx, nz) = ({x.size}, {z.size}) with dimensions ('x', 'z')"
+                    )
+                if flip_x:
+                    arr = arr[::-1, :]
+                if flip_z:
+                    arr = arr[:, ::-1]
+                values[k] = np.ascontiguousarray(arr)
     except OSError as exc:
         raise DataError(f"cannot read model file {p}: {exc}") from exc
     return Model(grid, values)
+
+
+def _dim_names(dset: h5py.Dataset) -> tuple[str | None, ...]:
+    """Names of the dimension scales attached to ``dset`` (``None`` where none is)."""
+    out: list[str | None] = []
+    for dim in dset.dims:
+        try:
+            scale = dim[0] if len(dim) else None
+        except (KeyError, RuntimeError, OSError):  # pragma: no cover - broken scale
+            scale = None
+        out.append(scale.name.rsplit("/", 1)[-1] if scale is not None else None)
+    return tuple(out)
 
 
 def _grid_from_coords(x: np.ndarray, z: np.ndarray, where: Path) -> Grid:
@@ -202,4 +322,675 @@ def _grid_from_coords(x: np.ndarray, z: np.ndarray, where: Path) -> Grid:
     dz = np.diff(z)
     if not (np.allclose(dx, dx[0], rtol=1e-6) and np.allclose(dz, dz[0], rtol=1e-6)):
         raise DataError(f"{where}: coordinates are not regularly spaced")
-    return Grid(int(x.size), int(z.size), float(dx[0]), float(dz[0]), float(x[0]), float(z[0]))
+    if dx[0] <= 0 or dz[0] <= 0:
+        raise DataError(f"{where}: coordinates must be strictly monotonic")
+    return Grid(
+        int(x.size),
+        int(z.size),
+        float((x[-1] - x[0]) / (x.size - 1)),
+        float((z[-1] - z[0]) / (z.size - 1)),
+        float(x[0]),
+        float(z[0]),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Builders
+# ---------------------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_NAMES:
+        raise ConfigError(
+            f"invalid model parameter name {name!r}: use an identifier such as 'vp', "
+            "other than 'x' and 'z'"
+        )
+
+
+def _finite_number(value: Any, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: expected a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ConfigError(f"{what}: expected a finite number, got {value!r}")
+    return v
+
+
+def _pair(value: float | Sequence[float], what: str) -> tuple[float, float]:
+    """A positive length or a pair of positive lengths ``(along x, along z)``."""
+    if isinstance(value, (int, float, np.floating, np.integer)):
+        a = b = _finite_number(value, what)
+    else:
+        vals = list(value)
+        if len(vals) != 2:
+            raise ConfigError(f"{what}: expected one number or two (x, z), got {value!r}")
+        a = _finite_number(vals[0], what)
+        b = _finite_number(vals[1], what)
+    if a <= 0 or b <= 0:
+        raise ConfigError(f"{what}: lengths must be positive, got {value!r}")
+    return a, b
+
+
+def homogeneous(grid: Grid, dtype: np.dtype | type = np.float32, **values: float) -> Model:
+    """Model with constant parameters, e.g. ``homogeneous(grid, vp=3000, rho=2000)``.
+
+    Parameters
+    ----------
+    grid
+        The grid.
+    dtype
+        Floating-point type of the arrays (float32 by default).
+    **values
+        One constant per parameter name.
+    """
+    if not values:
+        raise ConfigError("homogeneous() needs at least one parameter, e.g. vp=3000.0")
+    out = {}
+    for name, v in values.items():
+        _check_name(name)
+        out[name] = np.full(grid.shape, _finite_number(v, f"parameter '{name}'"), dtype=dtype)
+    return Model(grid, out)
+
+
+def layered(
+    grid: Grid,
+    interfaces_z: Sequence[float | Sequence[float]],
+    values_per_layer: Mapping[str, Sequence[float]],
+    dtype: np.dtype | type = np.float32,
+) -> Model:
+    r"""Model made of layers separated by interfaces.
+
+    Parameters
+    ----------
+    grid
+        The grid.
+    interfaces_z
+        ``z`` (m, up) of each interface, listed **from the top down** (decreasing).
+        Each entry is a number (a flat interface) or ``nx`` numbers (the interface
+        height at each grid column ``x[i]``). Interfaces may touch but not cross.
+    values_per_layer
+        For each parameter, ``len(interfaces_z) + 1`` values, **top layer first**.
+    dtype
+        Floating-point type of the arrays.
+
+    Notes
+    -----
+    Layer ``k`` (``k = 0`` is the top) holds the nodes with
+    ``interface[k-1] > z >= interface[k]``: a node exactly on an interface belongs to the
+    layer above it. In formulas, the layer index of node ``(i, j)`` is the number of
+    interfaces strictly above it, :math:`k_{ij} = \#\{n : h_n(x_i) > z_j\}`.
+    """
+    n_if = len(interfaces_z)
+    heights = np.empty((n_if, grid.nx))
+    for n, h in enumerate(interfaces_z):
+        if isinstance(h, (int, float, np.floating, np.integer)):
+            heights[n, :] = _finite_number(h, f"interfaces_z[{n}]")
+        else:
+            arr = np.asarray(h, dtype=np.float64)
+            if arr.shape != (grid.nx,):
+                raise ConfigError(
+                    f"interfaces_z[{n}]: expected a number or {grid.nx} heights "
+                    f"(one per grid column), got shape {arr.shape}"
+                )
+            if not np.all(np.isfinite(arr)):
+                raise ConfigError(f"interfaces_z[{n}]: heights must be finite")
+            heights[n, :] = arr
+    if n_if > 1 and np.any(np.diff(heights, axis=0) > 0):
+        raise ConfigError(
+            "interfaces_z must be listed from the top down (decreasing z) and must not "
+            "cross; got " + repr(list(interfaces_z))
+        )
+    if not values_per_layer:
+        raise ConfigError("layered() needs values for at least one parameter")
+    # layer index = number of interfaces strictly above the node
+    zz = grid.z[None, None, :]
+    index = np.sum(heights[:, :, None] > zz, axis=0)  # (nx, nz)
+    out = {}
+    for name, vals in values_per_layer.items():
+        _check_name(name)
+        v = [_finite_number(a, f"layer value of '{name}'") for a in vals]
+        if len(v) != n_if + 1:
+            raise ConfigError(
+                f"parameter '{name}': {n_if} interface(s) make {n_if + 1} layers, "
+                f"got {len(v)} value(s) (list them top layer first)"
+            )
+        out[name] = np.asarray(v, dtype=dtype)[index]
+    return Model(grid, out)
+
+
+def checkerboard_pattern(
+    grid: Grid,
+    size: float | Sequence[float],
+    shape: str = "sine",
+    origin: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Checkerboard pattern :math:`p(x, z)` in ``[-1, 1]`` (float64, shape ``(nx, nz)``).
+
+    ``size`` is the side of one checker in metres (or ``(size_x, size_z)``); the first
+    checker, starting at ``origin`` (default: the grid origin), is positive.
+
+    * ``shape="sine"``: :math:`p = \\sin(\\pi (x-x_0)/s_x)\\,\\sin(\\pi (z-z_0)/s_z)`
+      (smooth; zero on the checker edges).
+    * ``shape="square"``: :math:`p = (-1)^{\\lfloor (x-x_0)/s_x \\rfloor +
+      \\lfloor (z-z_0)/s_z \\rfloor}` (piecewise constant, values +-1).
+    """
+    sx, sz = _pair(size, "checkerboard size")
+    if origin is None:
+        ox, oz = grid.x0, grid.z0
+    else:
+        o = list(origin)
+        if len(o) != 2:
+            raise ConfigError(f"checkerboard origin must be (x, z), got {origin!r}")
+        ox, oz = (_finite_number(a, "checkerboard origin") for a in o)
+    u = (grid.x - ox) / sx
+    w = (grid.z - oz) / sz
+    if shape == "sine":
+        return np.outer(np.sin(np.pi * u), np.sin(np.pi * w))
+    if shape == "square":
+        su = 1.0 - 2.0 * (np.floor(u) % 2)
+        sw = 1.0 - 2.0 * (np.floor(w) % 2)
+        return np.outer(su, sw)
+    raise ConfigError(f"checkerboard shape must be 'sine' or 'square', got {shape!r}")
+
+
+def checkerboard(
+    grid: Grid,
+    base: Model,
+    size: float | Sequence[float],
+    amplitude: float | Mapping[str, float],
+    shape: str = "sine",
+    origin: Sequence[float] | None = None,
+) -> Model:
+    r"""Base model times a checkerboard: :math:`m'(x,z) = m(x,z)\,(1 + a\,p(x,z))`.
+
+    Parameters
+    ----------
+    grid
+        The grid (must be ``base.grid``).
+    base
+        The background model.
+    size
+        Checker side in metres, or ``(size_x, size_z)``.
+    amplitude
+        Relative amplitude ``a`` (``0.05`` means +-5 %), one for every parameter or a
+        mapping ``name -> a``; parameters not in the mapping are copied unchanged.
+    shape, origin
+        See :func:`checkerboard_pattern`.
+    """
+    if base.grid != grid:
+        raise DataError(f"checkerboard: base model grid {base.grid} differs from {grid}")
+    p = checkerboard_pattern(grid, size, shape, origin)
+    if isinstance(amplitude, Mapping):
+        amps = {k: _finite_number(v, f"amplitude of '{k}'") for k, v in amplitude.items()}
+        unknown = [k for k in amps if k not in base]
+        if unknown:
+            raise DataError(
+                f"checkerboard amplitude given for {', '.join(unknown)}, which the base "
+                f"model does not have (it has: {', '.join(base)})"
+            )
+    else:
+        a = _finite_number(amplitude, "checkerboard amplitude")
+        amps = {k: a for k in base}
+    out = {}
+    for name, arr in base.items():
+        if name in amps:
+            out[name] = (arr * (1.0 + amps[name] * p)).astype(arr.dtype)
+        else:
+            out[name] = arr.copy()
+    return Model(grid, out)
+
+
+def gaussian_blob(
+    grid: Grid,
+    center: Sequence[float],
+    sigma: float | Sequence[float],
+    amplitude: float = 1.0,
+) -> np.ndarray:
+    """Gaussian perturbation array (float64, shape ``(nx, nz)``).
+
+    .. math::
+        b(x, z) = A \\exp\\left(-\\frac{(x-x_c)^2}{2\\sigma_x^2}
+        - \\frac{(z-z_c)^2}{2\\sigma_z^2}\\right)
+
+    ``sigma`` is the standard deviation in metres (one value or ``(sigma_x, sigma_z)``).
+    Add it to a parameter with :func:`add_perturbation`.
+    """
+    c = list(center)
+    if len(c) != 2:
+        raise ConfigError(f"gaussian_blob center must be (x, z), got {center!r}")
+    xc, zc = (_finite_number(a, "gaussian_blob center") for a in c)
+    sx, sz = _pair(sigma, "gaussian_blob sigma")
+    amp = _finite_number(amplitude, "gaussian_blob amplitude")
+    gx = np.exp(-0.5 * ((grid.x - xc) / sx) ** 2)
+    gz = np.exp(-0.5 * ((grid.z - zc) / sz) ** 2)
+    return amp * np.outer(gx, gz)
+
+
+def add_perturbation(
+    model: Model, name: str, perturbation: np.ndarray, relative: bool = False
+) -> Model:
+    r"""New model with ``perturbation`` added to parameter ``name``.
+
+    ``relative=False``: :math:`m' = m + \delta`; ``relative=True``:
+    :math:`m' = m\,(1 + \delta)` (``delta = 0.1`` is +10 %). Other parameters are shared
+    with ``model`` (not copied); the result keeps the parameter's dtype.
+    """
+    arr = model[name]
+    d = np.asarray(perturbation, dtype=np.float64)
+    if d.shape != model.grid.shape:
+        raise DataError(f"perturbation has shape {d.shape}, the model grid is {model.grid.shape}")
+    new = arr * (1.0 + d) if relative else arr + d
+    return model.with_values(**{name: new.astype(arr.dtype)})
+
+
+# ---------------------------------------------------------------------------------------
+# Interpolation
+# ---------------------------------------------------------------------------------------
+
+_METHODS = ("linear", "nearest")
+_OUTSIDE = ("nearest", "error")
+
+
+def _float_dtype(arr: np.ndarray, dtype: np.dtype | type | None) -> np.dtype:
+    if dtype is not None:
+        return np.dtype(dtype)
+    if np.issubdtype(arr.dtype, np.floating):
+        return arr.dtype
+    return np.dtype(np.float32)
+
+
+def _check_outside(xs: np.ndarray, zs: np.ndarray, grid: Grid, outside: str, what: str) -> None:
+    if outside != "error":
+        return
+    xmin, xmax, zmin, zmax = grid.extent
+    span = max(xmax - xmin, zmax - zmin, float(np.ptp(xs)), float(np.ptp(zs)))
+    tol = 1e-6 * span
+    if (
+        xmin < xs.min() - tol
+        or xmax > xs.max() + tol
+        or zmin < zs.min() - tol
+        or zmax > zs.max() + tol
+    ):
+        raise DataError(
+            f"{what} covers x {xs.min():g}..{xs.max():g} m, z {zs.min():g}..{zs.max():g} m, "
+            f"which does not contain the grid (x {xmin:g}..{xmax:g} m, z {zmin:g}..{zmax:g} "
+            "m); extend the input or use outside='nearest'"
+        )
+
+
+def _interp_rectilinear(
+    xs: np.ndarray,
+    zs: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    grid: Grid,
+    method: str,
+    outside: str,
+    dtype: np.dtype | type | None,
+    what: str,
+) -> Model:
+    """Interpolate arrays ``(len(xs), len(zs))`` on a rectilinear grid onto ``grid``."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    xs = np.asarray(xs, dtype=np.float64)
+    zs = np.asarray(zs, dtype=np.float64)
+    ox = np.argsort(xs)
+    oz = np.argsort(zs)
+    xs, zs = xs[ox], zs[oz]
+    if xs.size < 2 or zs.size < 2 or np.any(np.diff(xs) <= 0) or np.any(np.diff(zs) <= 0):
+        raise DataError(f"{what}: coordinates must have >= 2 distinct, non-repeated values")
+    _check_outside(xs, zs, grid, outside, what)
+    qx = np.clip(grid.x, xs[0], xs[-1])
+    qz = np.clip(grid.z, zs[0], zs[-1])
+    out = {}
+    for name, arr in values.items():
+        a = np.asarray(arr)
+        if a.shape != (xs.size, zs.size):
+            raise DataError(
+                f"{what}: parameter '{name}' has shape {a.shape}, expected "
+                f"({xs.size}, {zs.size}) for dimensions ('x', 'z')"
+            )
+        a64 = a[ox][:, oz].astype(np.float64)
+        itp = RegularGridInterpolator((xs, zs), a64, method=method)
+        res = itp((qx[:, None], qz[None, :]))
+        out[name] = res.astype(_float_dtype(a, dtype))
+    return Model(grid, out)
+
+
+def _interp_scattered(
+    x: np.ndarray,
+    z: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    grid: Grid,
+    method: str,
+    outside: str,
+    dtype: np.dtype | type | None,
+    what: str,
+) -> Model:
+    """Interpolate values at scattered points ``(x[n], z[n])`` onto ``grid``.
+
+    Repeated points are merged (their values averaged). Points that form a full
+    rectilinear grid are handled by bilinear interpolation; otherwise ``linear`` uses a
+    Delaunay triangulation (piecewise-linear), and grid nodes outside the points' convex
+    hull take the nearest point's value (``outside='nearest'``).
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    z = np.asarray(z, dtype=np.float64).ravel()
+    if x.size != z.size or x.size < 3:
+        raise DataError(f"{what}: need x and z of equal length >= 3, got {x.size}, {z.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(z))):
+        raise DataError(f"{what}: point coordinates must be finite")
+    vals = {}
+    for name, v in values.items():
+        a = np.asarray(v).ravel()
+        if a.size != x.size:
+            raise DataError(f"{what}: parameter '{name}' has {a.size} values for {x.size} points")
+        vals[name] = a
+    # merge repeated points (GLL points on element edges appear 2-4 times)
+    span = max(float(np.ptp(x)), float(np.ptp(z)), 1e-300)
+    tol = 1e-6 * span
+    kx = np.round((x - x.min()) / tol).astype(np.int64)
+    kz = np.round((z - z.min()) / tol).astype(np.int64)
+    keys = np.stack([kx, kz], axis=1)
+    uniq, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    px = np.bincount(inverse, weights=x) / counts
+    pz = np.bincount(inverse, weights=z) / counts
+    merged = {
+        k: np.bincount(inverse, weights=a.astype(np.float64)) / counts for k, a in vals.items()
+    }
+    ux, ix = np.unique(uniq[:, 0], return_inverse=True)
+    uz, iz = np.unique(uniq[:, 1], return_inverse=True)
+    if ux.size * uz.size == uniq.shape[0] and ux.size >= 2 and uz.size >= 2:
+        # rectilinear: scatter into 2-D arrays, then bilinear
+        xs = np.zeros(ux.size)
+        zs = np.zeros(uz.size)
+        xs[ix.ravel()] = px
+        zs[iz.ravel()] = pz
+        arrays = {}
+        for k, a in merged.items():
+            arr = np.empty((ux.size, uz.size))
+            arr[ix.ravel(), iz.ravel()] = a
+            arrays[k] = arr
+        m = _interp_rectilinear(xs, zs, arrays, grid, method, outside, np.float64, what)
+        return Model(grid, {k: m[k].astype(_float_dtype(vals[k], dtype)) for k in m})
+    _check_outside(px, pz, grid, outside, what)
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+    pts = np.stack([px, pz], axis=1)
+    stack = np.stack([merged[k] for k in merged], axis=1)
+    gx, gz = np.meshgrid(grid.x, grid.z, indexing="ij")
+    q = np.stack([gx.ravel(), gz.ravel()], axis=1)
+    nearest = NearestNDInterpolator(pts, stack)(q)
+    if method == "nearest":
+        res = nearest
+    else:
+        res = LinearNDInterpolator(pts, stack)(q)
+        bad = ~np.isfinite(res)
+        res[bad] = nearest[bad]
+    out = {}
+    for n, k in enumerate(merged):
+        out[k] = res[:, n].reshape(grid.shape).astype(_float_dtype(vals[k], dtype))
+    return Model(grid, out)
+
+
+def interpolate(
+    source: Any,
+    grid: Grid,
+    method: str = "linear",
+    names: Sequence[str] | None = None,
+    outside: str = "nearest",
+    dtype: np.dtype | type | None = None,
+) -> Model:
+    """Interpolate a model onto ``grid``.
+
+    Parameters
+    ----------
+    source
+        One of
+
+        * a :class:`Model` on another grid;
+        * an :class:`xarray.Dataset` (or named ``DataArray``) with coordinates ``x`` and
+          ``z`` in metres (``z`` up, any order, increasing or decreasing); every variable
+          with dimensions ``x`` and ``z`` (in either order) is interpolated;
+        * a mapping with 1-D ``x`` and ``z`` and, per parameter, either a 2-D array of
+          shape ``(len(x), len(z))`` (values on the rectilinear grid ``x`` by ``z``) or
+          a 1-D array with one value per point ``(x[n], z[n])`` (scattered points).
+    grid
+        The target grid (for example the solver grid).
+    method
+        ``"linear"`` (bilinear on rectilinear input, piecewise-linear on a Delaunay
+        triangulation of scattered points; reproduces linear fields exactly) or
+        ``"nearest"``.
+    names
+        Parameters to take (default: all).
+    outside
+        Grid nodes outside the input: ``"nearest"`` (take the value of the nearest input
+        edge / point) or ``"error"`` (raise :class:`~seisgrad.errors.DataError`).
+    dtype
+        Output dtype (default: the input's floating dtype, float32 for integer input).
+    """
+    if method not in _METHODS:
+        raise ConfigError(f"interpolation method must be one of {_METHODS}, got {method!r}")
+    if outside not in _OUTSIDE:
+        raise ConfigError(f"outside must be one of {_OUTSIDE}, got {outside!r}")
+
+    def pick(available: Sequence[str]) -> list[str]:
+        if names is None:
+            return list(available)
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise DataError(
+                f"input has no parameter(s) {', '.join(missing)} "
+                f"(it has: {', '.join(available) or 'none'})"
+            )
+        return list(names)
+
+    if isinstance(source, Model):
+        g = source.grid
+        keys = pick(list(source))
+        return _interp_rectilinear(
+            g.x, g.z, {k: source[k] for k in keys}, grid, method, outside, dtype, "input model"
+        )
+    if (
+        hasattr(source, "dims")
+        and hasattr(source, "to_dataset")
+        and not hasattr(source, "data_vars")
+    ):
+        source = source.to_dataset(name=source.name if source.name is not None else "value")
+    if hasattr(source, "data_vars") and hasattr(source, "coords"):
+        coords = list(source.coords)
+        if "x" not in source.coords or "z" not in source.coords:
+            raise DataError(
+                "xarray Dataset needs coordinates 'x' and 'z' in metres (z up); it has: "
+                + (", ".join(map(str, coords)) or "none")
+            )
+        two_d = [str(k) for k, v in source.data_vars.items() if set(v.dims) == {"x", "z"}]
+        keys = pick(two_d)
+        arrays = {k: np.asarray(source[k].transpose("x", "z").values) for k in keys}
+        if not arrays:
+            raise DataError("xarray Dataset has no variable with dimensions ('x', 'z')")
+        xs = np.asarray(source["x"].values, dtype=np.float64)
+        zs = np.asarray(source["z"].values, dtype=np.float64)
+        return _interp_rectilinear(xs, zs, arrays, grid, method, outside, dtype, "Dataset")
+    if isinstance(source, Mapping):
+        if "x" not in source or "z" not in source:
+            raise DataError("a mapping to interpolate needs 1-D 'x' and 'z' arrays")
+        xs = np.asarray(source["x"], dtype=np.float64)
+        zs = np.asarray(source["z"], dtype=np.float64)
+        keys = pick([k for k in source if k not in RESERVED_NAMES])
+        if not keys:
+            raise DataError("a mapping to interpolate needs at least one parameter")
+        arrays = {k: np.asarray(source[k]) for k in keys}
+        if all(a.ndim == 2 for a in arrays.values()):
+            return _interp_rectilinear(xs, zs, arrays, grid, method, outside, dtype, "input grid")
+        return _interp_scattered(xs, zs, arrays, grid, method, outside, dtype, "input points")
+    raise DataError(
+        f"cannot interpolate a {type(source).__name__}: give a Model, an xarray Dataset "
+        "or a mapping with 'x', 'z' and parameter arrays"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# SPECFEM2D binary GLL files
+# ---------------------------------------------------------------------------------------
+
+
+def read_fortran_records(
+    path: str | os.PathLike[str], dtype: np.dtype | str = "f4"
+) -> list[np.ndarray]:
+    """Read a Fortran unformatted sequential file: a list of records.
+
+    Each record is ``int32 nbytes | payload | int32 nbytes``. The byte order is detected
+    from the first record marker; every payload is read as ``dtype`` (in that byte order).
+    Returns 1-D arrays.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {p}: {exc}") from exc
+    if len(raw) < 8:
+        raise DataError(f"{p}: too short for a Fortran record ({len(raw)} bytes)")
+    order = None
+    for bo in ("<", ">"):
+        n = int(np.frombuffer(raw[:4], dtype=bo + "i4")[0])
+        if 0 <= n <= len(raw) - 8:
+            end = int(np.frombuffer(raw[4 + n : 8 + n], dtype=bo + "i4")[0])
+            if end == n:
+                order = bo
+                break
+    if order is None:
+        raise DataError(
+            f"{p}: not a Fortran unformatted sequential file (record markers do not match)"
+        )
+    dt = np.dtype(dtype).newbyteorder(order)
+    out = []
+    pos = 0
+    while pos < len(raw):
+        if pos + 4 > len(raw):
+            raise DataError(f"{p}: truncated record marker at byte {pos}")
+        n = int(np.frombuffer(raw[pos : pos + 4], dtype=order + "i4")[0])
+        if n < 0 or pos + 8 + n > len(raw):
+            raise DataError(f"{p}: record at byte {pos} claims {n} bytes, file is shorter")
+        end = int(np.frombuffer(raw[pos + 4 + n : pos + 8 + n], dtype=order + "i4")[0])
+        if end != n:
+            raise DataError(f"{p}: record at byte {pos}: end marker {end} != {n}")
+        if n % dt.itemsize:
+            raise DataError(
+                f"{p}: record of {n} bytes is not a whole number of {dt.itemsize}-byte values"
+            )
+        out.append(
+            np.frombuffer(raw[pos + 4 : pos + 4 + n], dtype=dt).astype(dt.newbyteorder("="))
+        )
+        pos += 8 + n
+    return out
+
+
+def _read_gll_array(path: Path, dtype: str) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"SPECFEM GLL file not found: {path}")
+    recs = read_fortran_records(path, dtype)
+    if len(recs) != 1:
+        raise DataError(f"{path}: expected one record, found {len(recs)}")
+    return recs[0]
+
+
+def read_specfem_gll(
+    folder: str | os.PathLike[str],
+    grid: Grid | None = None,
+    names: Sequence[str] = ("vp", "vs", "rho"),
+    proc: int | Sequence[int] | None = None,
+    method: str = "linear",
+    precision: str = "single",
+    outside: str = "nearest",
+) -> Model:
+    r"""Import SPECFEM2D binary GLL files ``proc{NNNNNN}_{name}.bin`` onto a regular grid.
+
+    SPECFEM2D (``SAVE_MODEL = binary``, and the kernels of an adjoint run) stores one
+    value per GLL point of each element, as a single Fortran unformatted record of
+    ``NGLLX*NGLLZ*NSPEC`` reals; ``proc{NNNNNN}_x.bin`` and ``_z.bin`` hold the point
+    coordinates (m, ``z`` up). Points shared by neighbouring elements are merged
+    (values averaged). When the points form a rectilinear grid (SPECFEM2D's internal
+    mesher) they are interpolated bilinearly, otherwise piecewise-linearly on a Delaunay
+    triangulation (``method="nearest"``: the nearest GLL point).
+
+    Parameters
+    ----------
+    folder
+        Folder with the ``.bin`` files.
+    grid
+        Target grid; default: the GLL points' extent with the mean GLL spacing
+        (``(xmax - xmin) / (number of distinct x - 1)``, the smaller of x and z).
+    names
+        File name parts to read (``vp``, ``vs``, ``rho``, ``beta_kernel``, ...); they
+        become the model's parameter names.
+    proc
+        Processor number(s) to read; default: every ``proc*_x.bin`` in ``folder``.
+    method, outside
+        See :func:`interpolate`.
+    precision
+        ``"single"`` (CUSTOM_REAL = 4 bytes, SPECFEM's default) or ``"double"``.
+
+    Notes
+    -----
+    Kernel files hold a density (misfit per relative perturbation per unit area); the
+    node kernels of seisgrad's solvers are :math:`\partial J/\partial m_{ij}` per node,
+    i.e. approximately density times the cell area ``dx*dz`` (and divided by ``m`` for
+    SPECFEM's relative kernels).
+    """
+    if precision not in ("single", "double"):
+        raise ConfigError(f"precision must be 'single' or 'double', got {precision!r}")
+    dtype = "f4" if precision == "single" else "f8"
+    d = Path(folder)
+    if not d.is_dir():
+        raise DataError(f"SPECFEM GLL folder not found: {d}")
+    if not names:
+        raise ConfigError("read_specfem_gll needs at least one name (e.g. 'vp')")
+    for n in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) or n in RESERVED_NAMES:
+            raise ConfigError(f"invalid GLL file name part {n!r}")
+    if proc is None:
+        procs = sorted(
+            int(m.group(1))
+            for f in d.iterdir()
+            if (m := re.fullmatch(r"proc(\d{6})_x\.bin", f.name))
+        )
+        if not procs:
+            raise DataError(f"{d}: no proc??????_x.bin files (SPECFEM2D GLL coordinates)")
+    elif isinstance(proc, (int, np.integer)):
+        procs = [int(proc)]
+    else:
+        procs = [int(p) for p in proc]
+    xs, zs = [], []
+    vals: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for p in procs:
+        pre = d / f"proc{p:06d}_"
+        x = _read_gll_array(Path(f"{pre}x.bin"), dtype)
+        z = _read_gll_array(Path(f"{pre}z.bin"), dtype)
+        if x.size != z.size:
+            raise DataError(f"{pre}x.bin and z.bin differ in length ({x.size}, {z.size})")
+        xs.append(x)
+        zs.append(z)
+        for n in names:
+            a = _read_gll_array(Path(f"{pre}{n}.bin"), dtype)
+            if a.size != x.size:
+                raise DataError(f"{pre}{n}.bin has {a.size} values, the coordinates have {x.size}")
+            vals[n].append(a)
+    x = np.concatenate(xs).astype(np.float64)
+    z = np.concatenate(zs).astype(np.float64)
+    values = {n: np.concatenate(v) for n, v in vals.items()}
+    if grid is None:
+        span = max(float(np.ptp(x)), float(np.ptp(z)))
+        tol = 1e-6 * span
+        nux = np.unique(np.round((x - x.min()) / tol)).size
+        nuz = np.unique(np.round((z - z.min()) / tol)).size
+        if nux < 2 or nuz < 2:
+            raise DataError(f"{d}: GLL points do not span an area")
+        spacing = min(float(np.ptp(x)) / (nux - 1), float(np.ptp(z)) / (nuz - 1))
+        grid = Grid.from_extent(
+            float(x.min()), float(x.max()), float(z.min()), float(z.max()), spacing
+        )
+    return _interp_scattered(
+        x, z, values, grid, method, outside, np.float32, f"SPECFEM GLL points in {d}"
+    )

@@ -1,0 +1,351 @@
+"""Tests of seisgrad.model: file I/O, builders, interpolation, SPECFEM2D GLL import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from seisgrad.errors import ConfigError, DataError
+from seisgrad.model import (
+    Grid,
+    Model,
+    add_perturbation,
+    checkerboard,
+    checkerboard_pattern,
+    gaussian_blob,
+    homogeneous,
+    interpolate,
+    layered,
+    read_fortran_records,
+    read_model,
+    read_specfem_gll,
+    write_model,
+)
+
+DATA = Path(__file__).parent / "data" / "specfem2d"
+
+
+def linear_field(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return 1500.0 + 0.25 * x[:, None] - 0.75 * z[None, :]
+
+
+@pytest.fixture
+def grid() -> Grid:
+    return Grid(nx=7, nz=5, dx=10.0, dz=20.0, x0=100.0, z0=-40.0)
+
+
+# ---------------------------------------------------------------------------------------
+# File I/O
+# ---------------------------------------------------------------------------------------
+
+
+def test_write_read_round_trip(tmp_path: Path, grid: Grid) -> None:
+    rng = np.random.default_rng(0)
+    m = Model(
+        grid,
+        {
+            "vp": rng.random(grid.shape).astype(np.float32),
+            "rho": rng.random(grid.shape).astype(np.float64),
+        },
+    )
+    p = m.write(tmp_path / "sub" / "m.h5", attrs={"kind": "model"})
+    assert p == tmp_path / "sub" / "m.h5"
+    assert [f.name for f in p.parent.iterdir()] == ["m.h5"]  # no temp file left
+    back = Model.read(p)
+    assert back.grid == grid
+    assert set(back) == {"vp", "rho"}
+    for k in m:
+        assert back[k].dtype == m[k].dtype
+        np.testing.assert_array_equal(back[k], m[k])
+    with h5py.File(p) as f:
+        assert f.attrs["kind"] == "model"
+    only = read_model(p, ["vp"])
+    assert list(only) == ["vp"]
+    with pytest.raises(DataError, match="missing parameter"):
+        read_model(p, ["vs"])
+
+
+def test_xarray_opens_model_file(tmp_path: Path, grid: Grid) -> None:
+    xr = pytest.importorskip("xarray")
+    vp = linear_field(grid.x, grid.z).astype(np.float32)
+    p = write_model(tmp_path / "m.h5", Model(grid, {"vp": vp, "vs": vp / 2}))
+    with xr.open_dataset(p, engine="h5netcdf") as ds:
+        assert set(ds.data_vars) == {"vp", "vs"}
+        assert ds["vp"].dims == ("x", "z")
+        assert ds["vs"].dims == ("x", "z")
+        np.testing.assert_array_equal(ds["x"].values, grid.x)
+        np.testing.assert_array_equal(ds["z"].values, grid.z)
+        np.testing.assert_array_equal(ds["vp"].values, vp)
+        assert "x" in ds.coords and "z" in ds.coords
+
+
+def test_read_file_written_by_xarray_transposed_and_descending(tmp_path: Path) -> None:
+    """A file written by xarray with dims (z, x) and z decreasing is read correctly."""
+    xr = pytest.importorskip("xarray")
+    g = Grid(6, 4, 5.0, 2.0, 0.0, 10.0)
+    vp = linear_field(g.x, g.z)
+    ds = xr.Dataset({"vp": (("z", "x"), vp.T[::-1, :])}, coords={"x": g.x, "z": g.z[::-1]})
+    p = tmp_path / "xr.h5"
+    ds.to_netcdf(p, engine="h5netcdf")
+    m = read_model(p)
+    assert m.grid == g
+    np.testing.assert_allclose(m["vp"], vp)
+
+
+def test_model_to_xarray(grid: Grid) -> None:
+    pytest.importorskip("xarray")
+    m = homogeneous(grid, vp=2000.0)
+    ds = m.to_xarray()
+    assert ds["vp"].dims == ("x", "z")
+    np.testing.assert_array_equal(ds["x"].values, grid.x)
+
+
+def test_write_rejects_coordinate_names(tmp_path: Path, grid: Grid) -> None:
+    with pytest.raises(DataError, match="coordinate variables"):
+        write_model(tmp_path / "m.h5", Model(grid, {"x": np.zeros(grid.shape)}))
+    assert not list(tmp_path.iterdir())
+
+
+def test_read_model_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        read_model(tmp_path / "nope.h5")
+    p = tmp_path / "bad.h5"
+    with h5py.File(p, "w") as f:
+        f["vp"] = np.zeros((2, 2))
+    with pytest.raises(DataError, match="no 'x' and 'z'"):
+        read_model(p)
+    q = tmp_path / "irregular.h5"
+    with h5py.File(q, "w") as f:
+        f["x"] = np.array([0.0, 1.0, 3.0])
+        f["z"] = np.array([0.0, 1.0])
+        f["vp"] = np.zeros((3, 2))
+    with pytest.raises(DataError, match="regularly spaced"):
+        read_model(q)
+
+
+# ---------------------------------------------------------------------------------------
+# Builders
+# ---------------------------------------------------------------------------------------
+
+
+def test_homogeneous(grid: Grid) -> None:
+    m = homogeneous(grid, vp=3000.0, rho=2000)
+    assert set(m) == {"vp", "rho"}
+    assert m["vp"].dtype == np.float32
+    assert np.all(m["vp"] == 3000.0) and np.all(m["rho"] == 2000.0)
+    assert homogeneous(grid, np.float64, vs=1.0)["vs"].dtype == np.float64
+    with pytest.raises(ConfigError, match="at least one"):
+        homogeneous(grid)
+    with pytest.raises(ConfigError, match="finite"):
+        homogeneous(grid, vp=float("nan"))
+
+
+def test_layered_flat_and_boundaries() -> None:
+    g = Grid(3, 11, 1.0, 10.0, 0.0, 0.0)  # z = 0, 10, ..., 100
+    m = layered(g, [70.0, 30.0], {"vp": [1000.0, 2000.0, 3000.0], "rho": [1, 2, 3]})
+    z = g.z
+    expected = np.where(z >= 70.0, 1000.0, np.where(z >= 30.0, 2000.0, 3000.0))
+    for i in range(g.nx):
+        np.testing.assert_array_equal(m["vp"][i], expected)
+    # nodes exactly on an interface belong to the layer above
+    assert m["vp"][0, 7] == 1000.0 and m["vp"][0, 3] == 2000.0 and m["vp"][0, 2] == 3000.0
+    assert m["rho"][0, 10] == 1.0
+
+
+def test_layered_dipping_interface() -> None:
+    g = Grid(5, 6, 1.0, 1.0)
+    h = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    m = layered(g, [h], {"vp": [1.0, 2.0]})
+    for i in range(g.nx):
+        np.testing.assert_array_equal(m["vp"][i], np.where(g.z >= h[i], 1.0, 2.0))
+
+
+def test_layered_errors(grid: Grid) -> None:
+    with pytest.raises(ConfigError, match="top down"):
+        layered(grid, [0.0, 10.0], {"vp": [1, 2, 3]})
+    with pytest.raises(ConfigError, match="3 layers"):
+        layered(grid, [10.0, 0.0], {"vp": [1, 2]})
+    with pytest.raises(ConfigError, match="heights"):
+        layered(grid, [[1.0, 2.0]], {"vp": [1, 2]})
+
+
+def test_checkerboard_pattern_and_model() -> None:
+    g = Grid(41, 21, 5.0, 5.0)
+    p = checkerboard_pattern(g, (50.0, 25.0))
+    expected = np.outer(np.sin(np.pi * g.x / 50.0), np.sin(np.pi * g.z / 25.0))
+    np.testing.assert_allclose(p, expected, atol=1e-15)
+    sq = checkerboard_pattern(g, 50.0, shape="square")
+    assert set(np.unique(sq)) == {-1.0, 1.0}
+    assert sq[0, 0] == 1.0 and sq[10, 0] == -1.0 and sq[10, 10] == 1.0 and sq[9, 9] == 1.0
+    base = homogeneous(g, vp=3000.0, rho=2000.0)
+    cb = checkerboard(g, base, (50.0, 25.0), {"vp": 0.1})
+    np.testing.assert_allclose(cb["vp"], (3000.0 * (1 + 0.1 * expected)).astype(np.float32))
+    np.testing.assert_array_equal(cb["rho"], base["rho"])
+    both = checkerboard(g, base, 50.0, 0.05, shape="square")
+    assert np.isclose(both["rho"].max(), 2100.0) and np.isclose(both["rho"].min(), 1900.0)
+    with pytest.raises(DataError, match="does not have"):
+        checkerboard(g, base, 50.0, {"vs": 0.1})
+    with pytest.raises(ConfigError, match="positive"):
+        checkerboard_pattern(g, 0.0)
+
+
+def test_gaussian_blob_and_add_perturbation() -> None:
+    g = Grid(31, 21, 10.0, 10.0)
+    b = gaussian_blob(g, (150.0, 100.0), (30.0, 20.0), amplitude=-200.0)
+    assert b.shape == g.shape
+    assert b[15, 10] == -200.0
+    assert np.isclose(b[18, 10], -200.0 * np.exp(-0.5))  # one sigma_x away
+    assert np.isclose(b[15, 12], -200.0 * np.exp(-0.5))  # one sigma_z away
+    m = homogeneous(g, vp=3000.0, vs=1500.0)
+    m2 = add_perturbation(m, "vp", b)
+    np.testing.assert_array_equal(m2["vp"], (m["vp"] + b).astype(np.float32))
+    np.testing.assert_array_equal(m2["vs"], m["vs"])
+    m3 = add_perturbation(m, "vs", gaussian_blob(g, (150.0, 100.0), 30.0, 0.1), relative=True)
+    assert np.isclose(m3["vs"][15, 10], 1650.0)
+    with pytest.raises(DataError, match="shape"):
+        add_perturbation(m, "vp", np.zeros((2, 2)))
+
+
+# ---------------------------------------------------------------------------------------
+# Interpolation
+# ---------------------------------------------------------------------------------------
+
+
+def test_interpolate_model_reproduces_linear_field() -> None:
+    src = Grid(21, 16, 10.0, 10.0, 0.0, 0.0)
+    m = Model(src, {"vp": linear_field(src.x, src.z)})
+    dst = Grid(17, 13, 7.3, 9.1, 12.0, 3.0)  # inside the source extent
+    out = interpolate(m, dst)
+    np.testing.assert_allclose(out["vp"], linear_field(dst.x, dst.z), rtol=1e-12)
+    assert out["vp"].dtype == np.float64
+
+
+def test_interpolate_outside_nearest_and_error() -> None:
+    src = Grid(5, 5, 1.0, 1.0)
+    m = Model(src, {"vp": linear_field(src.x, src.z).astype(np.float32)})
+    dst = Grid(7, 3, 1.0, 2.0, -1.0, 0.0)  # x from -1 to 5: one node beyond each side
+    out = interpolate(m, dst)
+    assert out["vp"].dtype == np.float32
+    np.testing.assert_allclose(out["vp"][0], m["vp"][0, ::2])  # clamped to x = 0
+    np.testing.assert_allclose(out["vp"][-1], m["vp"][-1, ::2])  # clamped to x = 4
+    with pytest.raises(DataError, match="does not contain the grid"):
+        interpolate(m, dst, outside="error")
+
+
+def test_interpolate_xarray_dataset() -> None:
+    xr = pytest.importorskip("xarray")
+    xs = np.linspace(0.0, 1000.0, 11)
+    zs = np.linspace(500.0, -500.0, 9)  # decreasing
+    vp = linear_field(xs, zs)
+    ds = xr.Dataset({"vp": (("z", "x"), vp.T), "note": (("x",), xs)}, coords={"x": xs, "z": zs})
+    g = Grid(9, 7, 111.0, 150.0, 20.0, -450.0)
+    out = interpolate(ds, g)
+    assert list(out) == ["vp"]  # 1-D variable ignored
+    np.testing.assert_allclose(out["vp"], linear_field(g.x, g.z), rtol=1e-12)
+    near = interpolate(ds["vp"], g, method="nearest")
+    assert set(np.unique(near["vp"])) <= set(np.unique(vp))
+    with pytest.raises(DataError, match="coordinates 'x' and 'z'"):
+        interpolate(xr.Dataset({"a": (("u", "v"), np.zeros((2, 2)))}), g)
+
+
+def test_interpolate_scattered_points_linear_exact() -> None:
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(0, 100, 400), [0, 100, 0, 100]])
+    z = np.concatenate([rng.uniform(0, 50, 400), [0, 0, 50, 50]])
+    vals = 3.0 + 2.0 * x - 0.5 * z
+    g = Grid(11, 6, 10.0, 10.0)
+    out = interpolate({"x": x, "z": z, "vp": vals}, g)
+    np.testing.assert_allclose(out["vp"], 3.0 + 2.0 * g.x[:, None] - 0.5 * g.z[None, :])
+    # rectilinear arrays in a mapping
+    xs, zs = np.linspace(0, 100, 6), np.linspace(0, 50, 3)
+    out2 = interpolate({"x": xs, "z": zs, "vp": linear_field(xs, zs)}, g)
+    np.testing.assert_allclose(out2["vp"], linear_field(g.x, g.z))
+
+
+def test_interpolate_bad_input(grid: Grid) -> None:
+    with pytest.raises(ConfigError, match="method"):
+        interpolate(homogeneous(grid, vp=1.0), grid, method="cubic")
+    with pytest.raises(DataError, match="cannot interpolate"):
+        interpolate([1, 2, 3], grid)
+    with pytest.raises(DataError, match="no parameter"):
+        interpolate(homogeneous(grid, vp=1.0), grid, names=["vs"])
+
+
+# ---------------------------------------------------------------------------------------
+# SPECFEM2D GLL import
+# ---------------------------------------------------------------------------------------
+
+
+def test_read_fortran_records_both_byte_orders(tmp_path: Path) -> None:
+    vals = np.arange(6, dtype=np.float32)
+    for bo in ("<", ">"):
+        p = tmp_path / f"r{bo == '<'}.bin"
+        n = np.array([24], dtype=bo + "i4").tobytes()
+        p.write_bytes(
+            n
+            + vals.astype(bo + "f4").tobytes()
+            + n
+            + n
+            + vals[::-1].astype(bo + "f4").tobytes()
+            + n
+        )
+        recs = read_fortran_records(p)
+        assert len(recs) == 2
+        np.testing.assert_array_equal(recs[0], vals)
+        np.testing.assert_array_equal(recs[1], vals[::-1])
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x00" * 3 + b"\x01" * 20)
+    with pytest.raises(DataError, match="Fortran"):
+        read_fortran_records(bad)
+
+
+def test_specfem_gll_fixture_is_constant_5800() -> None:
+    m = read_specfem_gll(DATA, names=("vp",), proc=0)
+    g = m.grid
+    assert g.extent == (0.0, 480000.0, 0.0, 480000.0)
+    assert (g.nx, g.nz) == (161, 161)  # mean GLL spacing 3 km
+    assert m["vp"].dtype == np.float32
+    np.testing.assert_array_equal(m["vp"], np.full(g.shape, 5800.0, dtype=np.float32))
+    # onto a user grid, nearest and linear
+    user = Grid(25, 13, 20000.0, 40000.0, 0.0, 0.0)
+    for method in ("linear", "nearest"):
+        mm = read_specfem_gll(DATA, user, names=("vp",), method=method)
+        np.testing.assert_array_equal(mm["vp"], 5800.0)
+
+
+def test_specfem_gll_coordinates_reproduced(tmp_path: Path) -> None:
+    """Importing the coordinate files as parameters gives back x and z exactly, also
+    between the GLL points (linear fields are reproduced)."""
+    for name in ("x", "z"):
+        (tmp_path / f"proc000000_{name}.bin").write_bytes(
+            (DATA / f"proc000000_{name}.bin").read_bytes()
+        )
+        (tmp_path / f"proc000000_c{name}.bin").write_bytes(
+            (DATA / f"proc000000_{name}.bin").read_bytes()
+        )
+    g = Grid(31, 17, 15700.0, 29300.0, 3000.0, 1000.0)
+    m = read_specfem_gll(tmp_path, g, names=("cx", "cz"))
+    np.testing.assert_allclose(m["cx"], np.broadcast_to(g.x[:, None], g.shape), rtol=1e-6)
+    np.testing.assert_allclose(m["cz"], np.broadcast_to(g.z[None, :], g.shape), rtol=1e-6)
+
+
+def test_specfem_gll_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="folder not found"):
+        read_specfem_gll(tmp_path / "nope")
+    with pytest.raises(DataError, match="no proc"):
+        read_specfem_gll(tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        read_specfem_gll(DATA, names=("vs",))
+    with pytest.raises(ConfigError, match="precision"):
+        read_specfem_gll(DATA, names=("vp",), precision="half")
+
+
+def test_model_membership_and_get(grid: Grid) -> None:
+    m = homogeneous(grid, vp=1.0)
+    assert "vp" in m and "vs" not in m
+    assert m.get("vs") is None and m.get("vp") is m["vp"]
+    with pytest.raises(DataError, match="no parameter 'vs'"):
+        m["vs"]
