@@ -53,7 +53,6 @@ INPUT_PATHS = (
     "path_mask",
     "path_sources",
     "path_stations",
-    "path_weights",
 )
 
 

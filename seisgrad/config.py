@@ -339,6 +339,3 @@ class PathParameters:
     path_mask: str | None = param(None, "mask (HDF5 model file) multiplied into the gradient")
     path_sources: str | None = param(None, "file listing sources (YAML list)")
     path_stations: str | None = param(None, "SPECFEM-style STATIONS file")
-    path_weights: str | None = param(
-        None, "Python file defining the temporal-weights function 'weights'"
-    )

@@ -140,7 +140,6 @@ class Paths:
         self.mask = resolve(paths.path_mask)
         self.sources = resolve(paths.path_sources)
         self.stations = resolve(paths.path_stations)
-        self.weights = resolve(paths.path_weights)
         self.logs = self.workdir / "logs"
 
 
@@ -233,7 +232,6 @@ class Workflow(ABC):
             "path_mask",
             "path_sources",
             "path_stations",
-            "path_weights",
         ):
             p = getattr(self.path, key.removeprefix("path_"))
             if p is not None and not p.exists():
