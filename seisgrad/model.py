@@ -725,7 +725,15 @@ def _interp_scattered(
     if method == "nearest":
         res = nearest
     else:
-        res = LinearNDInterpolator(pts, stack)(q)
+        from scipy.spatial import QhullError
+
+        try:
+            res = LinearNDInterpolator(pts, stack)(q)
+        except QhullError as exc:
+            raise DataError(
+                f"{what}: cannot triangulate the points (are they all on one line?); "
+                "use method='nearest'"
+            ) from exc
         bad = ~np.isfinite(res)
         res[bad] = nearest[bad]
     out = {}

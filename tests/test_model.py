@@ -349,3 +349,13 @@ def test_model_membership_and_get(grid: Grid) -> None:
     assert m.get("vs") is None and m.get("vp") is m["vp"]
     with pytest.raises(DataError, match="no parameter 'vs'"):
         m["vs"]
+
+
+def test_interpolate_collinear_points_error() -> None:
+    g = Grid(4, 3, 1.0, 1.0)
+    x = np.array([0.0, 1.0, 2.0, 3.0, 1.5])
+    pts = {"x": x, "z": np.full(5, 1.0), "vp": x}
+    with pytest.raises(DataError, match="triangulate"):
+        interpolate(pts, g)
+    near = interpolate(pts, g, method="nearest")
+    np.testing.assert_array_equal(near["vp"][:, 0], [0.0, 1.0, 2.0, 3.0])
