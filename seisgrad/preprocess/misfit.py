@@ -1,0 +1,399 @@
+"""Misfit functions that return the misfit value and its adjoint source together.
+
+A misfit is a class whose ``__call__(synthetic, observed, dt)`` returns a
+:class:`MisfitValue`: the value :math:`\\chi` of one measurement (one trace, or one
+window or weighting of a trace) and the exact derivative
+:math:`f_n = \\partial\\chi/\\partial s_n` with respect to each synthetic *sample*. The
+two are computed by the same code from the same numbers, so they cannot be configured
+apart. Everything is float64.
+
+Adding a misfit means writing one subclass of :class:`Misfit` with a class attribute
+``name``; it registers itself (see :data:`MISFITS`, :func:`get_misfit`)::
+
+    class L1Smooth(Misfit):
+        name = "l1_smooth"
+        def __call__(self, synthetic, observed, dt):
+            r = synthetic - observed
+            a = np.sqrt(r * r + 1e-12)
+            return MisfitValue(float(np.sum(a) * dt), r / a * dt)
+
+Notation below: :math:`s_n`, :math:`d_n` synthetic and observed samples
+(:math:`n = 0 \\dots N-1`), :math:`\\Delta t` the time step, :math:`\\mathcal H` the
+discrete (FFT) Hilbert transform, :math:`\\langle a, b\\rangle = \\sum_n a_n b_n`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.optimize import brentq
+
+from seisgrad.config import closest
+from seisgrad.errors import ConfigError, DataError
+
+__all__ = [
+    "MisfitValue",
+    "Misfit",
+    "MISFITS",
+    "misfit_names",
+    "get_misfit",
+    "hilbert",
+    "hilbert_transpose",
+    "Waveform",
+    "Traveltime",
+    "Amplitude",
+    "Envelope",
+    "InstantaneousPhase",
+    "Correlation",
+]
+
+
+@dataclass
+class MisfitValue:
+    """Result of one measurement.
+
+    Attributes
+    ----------
+    value
+        Misfit :math:`\\chi` (float64).
+    adjoint
+        :math:`\\partial\\chi/\\partial s_n` for every synthetic sample (float64).
+    info
+        Measured quantities (e.g. ``{"shift": T}`` for the traveltime misfit).
+    """
+
+    value: float
+    adjoint: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+#: Registry of misfit classes by name (filled by :meth:`Misfit.__init_subclass__`).
+MISFITS: dict[str, type[Misfit]] = {}
+
+
+class Misfit(ABC):
+    """Base class of misfit functions.
+
+    Subclasses set ``name`` (registry key) and implement :meth:`__call__`.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name", "")
+        if name:
+            if name in MISFITS and MISFITS[name] is not cls:
+                raise ConfigError(f"misfit name '{name}' is registered twice")
+            MISFITS[name] = cls
+
+    @abstractmethod
+    def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
+        """Measure ``synthetic`` against ``observed`` (1-D float64 arrays, same length)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def misfit_names() -> tuple[str, ...]:
+    """Names of all registered misfits."""
+    return tuple(MISFITS)
+
+
+def get_misfit(name: str | Misfit, **options: Any) -> Misfit:
+    """Return a misfit instance by registry name (or pass an instance through).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name; the message lists the valid names.
+    """
+    if isinstance(name, Misfit):
+        if options:
+            raise ConfigError("misfit options can only be given with a misfit name")
+        return name
+    if name not in MISFITS:
+        near = closest(str(name), list(MISFITS))
+        hint = f" (did you mean '{near}'?)" if near else ""
+        raise ConfigError(
+            f"unknown misfit '{name}'{hint}; valid misfits: " + ", ".join(sorted(MISFITS))
+        )
+    try:
+        return MISFITS[name](**options)
+    except TypeError as exc:
+        raise ConfigError(f"misfit '{name}': invalid options {sorted(options)}: {exc}") from exc
+
+
+def _as_pair(synthetic: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(synthetic, dtype=np.float64)
+    d = np.asarray(observed, dtype=np.float64)
+    if s.ndim != 1 or s.shape != d.shape:
+        raise DataError(
+            f"a misfit needs two 1-D traces of equal length, got shapes {s.shape} and {d.shape}"
+        )
+    if s.size < 2:
+        raise DataError(f"a misfit needs at least 2 samples, got {s.size}")
+    return s, d
+
+
+def _skip(n: int, reason: str) -> MisfitValue:
+    """A measurement that is not defined (an all-zero trace): value 0, no adjoint."""
+    return MisfitValue(0.0, np.zeros(n), {"skipped": reason})
+
+
+# --------------------------------------------------------------------------------------
+# Hilbert transform
+# --------------------------------------------------------------------------------------
+
+
+def hilbert(x: np.ndarray) -> np.ndarray:
+    """Discrete Hilbert transform :math:`\\mathcal H x` along the last axis.
+
+    The imaginary part of the FFT analytic signal (as :func:`scipy.signal.hilbert`):
+    multiply the spectrum by :math:`-i\\,\\mathrm{sign}(k)` (zero at ``k = 0`` and at
+    Nyquist). Its kernel is real and odd, so :math:`\\mathcal H^T = -\\mathcal H`.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1]
+    spec = sfft.rfft(x, axis=-1)
+    mult = np.full(spec.shape[-1], -1j)
+    mult[0] = 0.0
+    if n % 2 == 0:
+        mult[-1] = 0.0
+    return sfft.irfft(spec * mult, n=n, axis=-1)
+
+
+def hilbert_transpose(y: np.ndarray) -> np.ndarray:
+    """Transpose of :func:`hilbert`: :math:`\\mathcal H^T y = -\\mathcal H y`."""
+    return -hilbert(y)
+
+
+# --------------------------------------------------------------------------------------
+# Misfits
+# --------------------------------------------------------------------------------------
+
+
+class Waveform(Misfit):
+    """L2 waveform difference.
+
+    .. math:: \\chi = \\tfrac12 \\sum_n (s_n - d_n)^2 \\Delta t, \\qquad
+              f_n = (s_n - d_n)\\,\\Delta t.
+    """
+
+    name = "waveform"
+
+    def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
+        s, d = _as_pair(synthetic, observed)
+        r = s - d
+        return MisfitValue(0.5 * float(np.dot(r, r)) * dt, r * dt)
+
+
+def _odd_fast_len(n: int) -> int:
+    m = sfft.next_fast_len(n)
+    while m % 2 == 0:
+        m = sfft.next_fast_len(m + 1)
+    return m
+
+
+class Traveltime(Misfit):
+    """Cross-correlation traveltime difference.
+
+    The shift :math:`T` maximizes the cross-correlation of the band-limited
+    (trigonometric, zero-padded) interpolants,
+
+    .. math:: C(\\tau) = \\sum_n d_n\\, \\tilde s(t_n - \\tau), \\qquad
+              T = \\arg\\max_\\tau C(\\tau), \\qquad \\chi = \\tfrac12 T^2,
+
+    found as the discrete maximum refined to machine precision by root finding on
+    :math:`C'(\\tau) = 0`. :math:`T > 0` when the observed arrival is later than the
+    synthetic one (:math:`d(t) = s(t - T)` gives exactly :math:`T`). The adjoint source is
+    the exact derivative of this :math:`T` (implicit function theorem on
+    :math:`C'(T) = 0`):
+
+    .. math:: \\frac{\\partial T}{\\partial s_n} = -\\frac{\\tilde d'(t_n + T)}{C''(T)},
+              \\qquad f_n = T\\,\\frac{\\partial T}{\\partial s_n},
+
+    which for :math:`d(t) = s(t - T)` is Tromp et al. (2005)'s
+    :math:`f = T\\,\\dot s / \\sum_n \\dot s_n^2` (in samples, no :math:`\\Delta t`).
+
+    Parameters
+    ----------
+    max_shift
+        Largest shift searched, in seconds (``None``: any shift shorter than the trace).
+    """
+
+    name = "traveltime"
+
+    def __init__(self, max_shift: float | None = None) -> None:
+        if max_shift is not None and not max_shift > 0:
+            raise ConfigError(f"traveltime max_shift must be > 0 s, got {max_shift}")
+        self.max_shift = max_shift
+
+    def __repr__(self) -> str:
+        return f"Traveltime(max_shift={self.max_shift})"
+
+    def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
+        s, d = _as_pair(synthetic, observed)
+        if not np.any(s) or not np.any(d):
+            return _skip(s.size, "all-zero trace")
+        shift, grad = self.measure(s, d, dt)
+        return MisfitValue(0.5 * shift * shift, shift * grad, {"shift": shift})
+
+    def measure(self, s: np.ndarray, d: np.ndarray, dt: float) -> tuple[float, np.ndarray]:
+        """Return the shift :math:`T` (s) and :math:`\\partial T/\\partial s_n`."""
+        n = s.size
+        m = _odd_fast_len(2 * n + 1)
+        spec_d = sfft.rfft(d, m)
+        spec_s = sfft.rfft(s, m)
+        prod = spec_d * np.conj(spec_s)
+        omega = 2.0 * math.pi * np.arange(prod.size) / (m * dt)
+        # discrete correlation c[L] = sum_n d[n] s[n - L], L = -(n-1) .. n-1
+        corr = sfft.irfft(prod, m)
+        lags = np.arange(-(n - 1), n)
+        values = corr[lags % m]
+        if self.max_shift is not None:
+            keep = np.abs(lags) * dt <= self.max_shift
+            if not np.any(keep):
+                keep = lags == 0
+            lags, values = lags[keep], values[keep]
+        k0 = int(lags[int(np.argmax(values))])
+
+        def dc(tau: float) -> float:  # C'(tau)
+            ph = np.exp(1j * omega * tau)
+            return float(2.0 / m * np.real(np.sum(1j * omega * prod * ph)))
+
+        def ddc(tau: float) -> float:  # C''(tau)
+            ph = np.exp(1j * omega * tau)
+            return float(-2.0 / m * np.real(np.sum(omega * omega * prod * ph)))
+
+        tau0 = k0 * dt
+        tau = tau0
+        for width in (1.0, 2.0, 4.0):
+            a, b = tau0 - width * dt, tau0 + width * dt
+            fa, fb = dc(a), dc(b)
+            if fa > 0.0 > fb:
+                tau = brentq(dc, a, b, xtol=1e-14 * dt, rtol=4.0 * np.finfo(float).eps)
+                break
+        # Newton polish: C'(T) = 0 to round-off, so the implicit derivative is exact
+        for _ in range(3):
+            h2 = ddc(tau)
+            if h2 >= 0.0:
+                break
+            step = dc(tau) / h2
+            if not abs(step) < dt:
+                break
+            tau -= step
+        curv = ddc(tau)
+        if not curv < 0.0:
+            raise DataError(
+                "traveltime misfit: the cross-correlation has no proper maximum "
+                f"(C''(T) = {curv:g} at T = {tau:g} s); check the window and the data"
+            )
+        spec = 1j * omega * spec_d * np.exp(1j * omega * tau)
+        dprime = sfft.irfft(spec, m)[:n]  # d~'(t_n + T)
+        return float(tau), -dprime / curv
+
+
+class Amplitude(Misfit):
+    """Logarithmic amplitude (energy) ratio.
+
+    .. math:: \\Delta\\ln A = \\tfrac12 \\ln\\frac{\\langle s, s\\rangle}{\\langle d, d\\rangle},
+              \\qquad \\chi = \\tfrac12 (\\Delta\\ln A)^2, \\qquad
+              f_n = \\Delta\\ln A\\, \\frac{s_n}{\\langle s, s\\rangle}.
+    """
+
+    name = "amplitude"
+
+    def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
+        s, d = _as_pair(synthetic, observed)
+        es, ed = float(np.dot(s, s)), float(np.dot(d, d))
+        if es == 0.0 or ed == 0.0:
+            return _skip(s.size, "all-zero trace")
+        dlna = 0.5 * math.log(es / ed)
+        return MisfitValue(0.5 * dlna * dlna, dlna * s / es, {"dlnA": dlna})
+
+
+class Envelope(Misfit):
+    """Envelope difference (Bozdag et al. 2011).
+
+    .. math:: E_s = \\sqrt{s^2 + (\\mathcal H s)^2}, \\quad
+              \\chi = \\tfrac12 \\sum_n (E_{s,n} - E_{d,n})^2 \\Delta t,
+
+    .. math:: f = r\\,\\frac{s}{E_s} + \\mathcal H^T\\!\\Big(r\\,\\frac{\\mathcal H s}{E_s}\\Big),
+              \\quad r = (E_s - E_d)\\,\\Delta t
+
+    (the ratios are taken as 0 where :math:`E_s = 0`).
+    """
+
+    name = "envelope"
+
+    def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
+        s, d = _as_pair(synthetic, observed)
+        hs, hd = hilbert(s), hilbert(d)
+        es = np.hypot(s, hs)
+        ed = np.hypot(d, hd)
+        r = (es - ed) * dt
+        safe = np.where(es > 0.0, es, 1.0)
+        a = np.where(es > 0.0, r / safe, 0.0)
+        adj = a * s + hilbert_transpose(a * hs)
+        return MisfitValue(0.5 * float(np.dot(es - ed, es - ed)) * dt, adj)
+
+
+class InstantaneousPhase(Misfit):
+    """Instantaneous phase difference (Bozdag et al. 2011).
+
+    With analytic signals :math:`a_s = s + i\\mathcal H s`, :math:`a_d = d + i\\mathcal H d`,
+    the phase difference (wrapped to :math:`(-\\pi, \\pi]`) is
+
+    .. math:: \\Delta\\phi = \\operatorname{atan2}(v, u), \\quad
+              u = s\\,d + \\mathcal H s\\,\\mathcal H d, \\quad
+              v = \\mathcal H s\\, d - s\\,\\mathcal H d,
+
+    .. math:: \\chi = \\tfrac12 \\sum_n \\Delta\\phi_n^2\\,\\Delta t, \\qquad
+              f = r A + \\mathcal H^T(r B), \\quad r = \\Delta\\phi\\,\\Delta t,
+
+    with :math:`A = -(u\\,\\mathcal H d + v\\,d)/(u^2+v^2)` and
+    :math:`B = (u\\,d - v\\,\\mathcal H d)/(u^2+v^2)` (0 where :math:`u^2+v^2 = 0`).
+    """
+
+    name = "instantaneous_phase"
+
+    def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
+        s, d = _as_pair(synthetic, observed)
+        hs, hd = hilbert(s), hilbert(d)
+        u = s * d + hs * hd
+        v = hs * d - s * hd
+        dphi = np.arctan2(v, u)
+        q = u * u + v * v
+        inv = np.where(q > 0.0, 1.0 / np.where(q > 0.0, q, 1.0), 0.0)
+        r = dphi * dt
+        a = -(u * hd + v * d) * inv
+        b = (u * d - v * hd) * inv
+        adj = r * a + hilbert_transpose(r * b)
+        return MisfitValue(0.5 * float(np.dot(dphi, dphi)) * dt, adj)
+
+
+class Correlation(Misfit):
+    """One minus the normalized zero-lag cross-correlation.
+
+    .. math:: \\chi = 1 - \\frac{\\langle s, d\\rangle}{\\|s\\|\\,\\|d\\|}, \\qquad
+              f = -\\frac{d}{\\|s\\|\\|d\\|}
+                  + \\frac{\\langle s, d\\rangle}{\\|s\\|^3\\|d\\|}\\, s.
+    """
+
+    name = "correlation"
+
+    def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
+        s, d = _as_pair(synthetic, observed)
+        ns, nd = float(np.linalg.norm(s)), float(np.linalg.norm(d))
+        if ns == 0.0 or nd == 0.0:
+            return _skip(s.size, "all-zero trace")
+        sd = float(np.dot(s, d))
+        cc = sd / (ns * nd)
+        adj = -d / (ns * nd) + sd / (ns**3 * nd) * s
+        return MisfitValue(1.0 - cc, adj, {"cc": cc})

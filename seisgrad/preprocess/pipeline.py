@@ -1,0 +1,185 @@
+"""Processing chain + measurement weights + misfit, with the exact adjoint source.
+
+For raw synthetic traces :math:`s` and observed traces :math:`d` (arrays of shape
+``(ntraces, nt)``), :class:`Pipeline` computes
+
+.. math:: J(s) = \\sum_i \\sum_k \\chi\\big(w_{ik}\\, P(s)_i,\\; w_{ik}\\, P(d)_i\\big)
+
+with :math:`P` the processing chain and :math:`w_{ik}` the measurement weights
+(windows, user weights), and the adjoint source
+:math:`\\partial J/\\partial s = P'(s)^T \\big[\\sum_k w_{ik}\\, f_{ik}\\big]_i`, where
+:math:`f_{ik}` is the misfit's own adjoint source. Value and adjoint come from one call,
+so they always belong together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from seisgrad.errors import DataError
+from seisgrad.preprocess.misfit import Misfit, get_misfit
+from seisgrad.preprocess.processing import Chain, Step, TraceContext
+from seisgrad.preprocess.weights import WeightsHook, Windows, measurement_weights
+
+__all__ = ["Pipeline", "PipelineResult", "PreparedObserved"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedObserved:
+    """Processed observed traces and the measurement weights derived from them."""
+
+    processed: np.ndarray
+    weights: list[list[np.ndarray]] | None
+
+
+@dataclass
+class PipelineResult:
+    """Misfit of one event and its adjoint source.
+
+    Attributes
+    ----------
+    value
+        Total misfit :math:`J`.
+    per_trace
+        Misfit of each trace (sums to ``value``).
+    adjoint
+        :math:`\\partial J/\\partial s_{i,n}`, shape ``(ntraces, nt)``.
+    processed_observed, processed_synthetic
+        The traces the misfit was measured on (before the measurement weights).
+    weights
+        Measurement weights of each trace (``None``: one unweighted measurement each).
+    info
+        Per trace, the ``info`` dict of each measurement (e.g. traveltime shifts).
+    """
+
+    value: float
+    per_trace: np.ndarray
+    adjoint: np.ndarray
+    processed_observed: np.ndarray
+    processed_synthetic: np.ndarray
+    weights: list[list[np.ndarray]] | None
+    info: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+class Pipeline:
+    """A processing chain, measurement weights and a misfit.
+
+    Parameters
+    ----------
+    chain
+        Processing applied identically to observed and synthetic traces (a
+        :class:`~seisgrad.preprocess.processing.Chain`, a list of steps, or ``None``).
+    misfit
+        A :class:`~seisgrad.preprocess.misfit.Misfit` or a registered misfit name.
+    windows
+        Explicit time windows (:class:`~seisgrad.preprocess.weights.Windows`, or the
+        list / mapping that builds one).
+    weights_function
+        Temporal-weights hook (a callable, ``"file.py:function"``, or a
+        :class:`~seisgrad.preprocess.weights.WeightsHook`).
+    """
+
+    def __init__(
+        self,
+        chain: Chain | Sequence[Step] | None = None,
+        misfit: Misfit | str = "waveform",
+        windows: Windows | Sequence[Sequence[float]] | dict | None = None,
+        weights_function: WeightsHook | Callable[..., Any] | str | None = None,
+    ) -> None:
+        self.chain = chain if isinstance(chain, Chain) else Chain(list(chain or []))
+        self.misfit = get_misfit(misfit)
+        if windows is not None and not isinstance(windows, Windows):
+            windows = Windows(windows)
+        self.windows = windows
+        if weights_function is not None and not isinstance(weights_function, WeightsHook):
+            weights_function = WeightsHook(weights_function)
+        self.hook = weights_function
+
+    def __repr__(self) -> str:
+        return (
+            f"Pipeline({self.chain!r}, misfit={self.misfit!r}, windows={self.windows!r}, "
+            f"weights_function={'yes' if self.hook else None})"
+        )
+
+    def prepare(self, observed: np.ndarray, ctx: TraceContext) -> PreparedObserved:
+        """Process the observed traces and compute the measurement weights."""
+        obs = np.asarray(observed, dtype=np.float64)
+        if obs.ndim != 2 or obs.shape != (len(ctx.ids), ctx.nt):
+            raise DataError(
+                f"observed traces have shape {obs.shape}; expected {(len(ctx.ids), ctx.nt)}"
+            )
+        if not np.all(np.isfinite(obs)):
+            raise DataError("observed traces contain non-finite values")
+        processed = self.chain.forward(obs, ctx)
+        weights = measurement_weights(ctx, processed, self.windows, self.hook)
+        return PreparedObserved(processed, weights)
+
+    def evaluate(
+        self,
+        observed: np.ndarray | None,
+        synthetic: np.ndarray,
+        ctx: TraceContext,
+        prepared: PreparedObserved | None = None,
+    ) -> PipelineResult:
+        """Misfit and adjoint source of raw ``synthetic`` against raw ``observed``.
+
+        ``prepared`` (from :meth:`prepare`) skips re-processing the observed traces.
+        """
+        if prepared is None:
+            if observed is None:
+                raise DataError("evaluate needs observed traces or prepared observed data")
+            prepared = self.prepare(observed, ctx)
+        syn = np.asarray(synthetic, dtype=np.float64)
+        if syn.shape != prepared.processed.shape:
+            raise DataError(
+                f"synthetic traces have shape {syn.shape}; observed {prepared.processed.shape}"
+            )
+        if not np.all(np.isfinite(syn)):
+            bad = [ctx.ids[i] for i in np.nonzero(~np.all(np.isfinite(syn), axis=1))[0]]
+            raise DataError("synthetic traces contain non-finite values: " + ", ".join(bad))
+        ps, tape = self.chain.forward_tape(syn, ctx)
+        pd = prepared.processed
+        grad = np.zeros_like(ps)
+        per_trace = np.zeros(ps.shape[0])
+        info: list[list[dict[str, Any]]] = []
+        for i in range(ps.shape[0]):
+            ws = prepared.weights[i] if prepared.weights is not None else None
+            infos = []
+            if ws is None:
+                mv = self.misfit(ps[i], pd[i], ctx.dt)
+                per_trace[i] = mv.value
+                grad[i] = mv.adjoint
+                infos.append(mv.info)
+            else:
+                for w in ws:
+                    mv = self.misfit(w * ps[i], w * pd[i], ctx.dt)
+                    per_trace[i] += mv.value
+                    grad[i] += w * mv.adjoint
+                    infos.append(mv.info)
+            skipped = [x["skipped"] for x in infos if "skipped" in x]
+            if skipped:
+                log.warning(
+                    "%s: %d measurement(s) skipped (%s)", ctx.ids[i], len(skipped), skipped[0]
+                )
+            info.append(infos)
+        adjoint = self.chain.vjp(tape, grad, ctx)
+        return PipelineResult(
+            value=float(np.sum(per_trace)),
+            per_trace=per_trace,
+            adjoint=adjoint,
+            processed_observed=pd,
+            processed_synthetic=ps,
+            weights=prepared.weights,
+            info=info,
+        )
+
+    def value(self, synthetic: np.ndarray, ctx: TraceContext, prepared: PreparedObserved) -> float:
+        """Misfit only (the same code path as :meth:`evaluate`)."""
+        return self.evaluate(None, synthetic, ctx, prepared).value

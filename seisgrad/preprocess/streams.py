@@ -1,0 +1,178 @@
+"""Between ObsPy Streams and the ``(ntraces, nt)`` arrays the pipeline works on.
+
+Trace matching rules (observed to synthetic): a synthetic trace ``NET.STA.LOC.CHA``
+takes the observed trace with the same network, station and channel; failing that, the
+one with the same network, station and component (last letter of the channel, so
+SPECFEM's ``BXZ`` matches ``UZ``), provided that is unambiguous. Anything missing on
+either side is a :class:`~seisgrad.errors.DataError` that names the traces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from obspy import Stream, Trace, UTCDateTime
+
+from seisgrad.errors import DataError
+from seisgrad.preprocess.processing import TraceContext
+from seisgrad.solver.acquisition import Event, Receiver
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "EPOCH",
+    "trace_t0",
+    "select_components",
+    "check_common_axis",
+    "match_traces",
+    "stack",
+    "context_for",
+    "with_data",
+    "list_ids",
+]
+
+#: Time zero of the simulation (``UTCDateTime(0)``).
+EPOCH = UTCDateTime(0)
+
+
+def trace_t0(tr: Trace) -> float:
+    """Time of the first sample in seconds after the simulation start."""
+    return float(tr.stats.starttime - EPOCH)
+
+
+def list_ids(ids: Sequence[str], limit: int = 12) -> str:
+    """Comma-separated ids, shortened after ``limit``."""
+    ids = list(ids)
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def _wants(channel: str, components: Sequence[str] | None) -> bool:
+    if components is None:
+        return True
+    return channel in components or channel[-1:] in components
+
+
+def select_components(stream: Stream, components: Sequence[str] | None) -> list[Trace]:
+    """Traces whose channel (``"UX"``) or component (``"X"``) is in ``components``
+    (all traces when ``None``)."""
+    return [tr for tr in stream if _wants(tr.stats.channel, components)]
+
+
+def check_common_axis(
+    traces: Sequence[Trace], what: str = "synthetic"
+) -> tuple[float, float, int]:
+    """``(dt, t0, nt)`` shared by all traces, or a DataError naming the odd ones."""
+    if not traces:
+        raise DataError(f"no {what} traces")
+    ref = traces[0]
+    dt, t0, nt = float(ref.stats.delta), trace_t0(ref), int(ref.stats.npts)
+    odd = [
+        tr.id
+        for tr in traces
+        if int(tr.stats.npts) != nt
+        or not math.isclose(float(tr.stats.delta), dt, rel_tol=1e-9)
+        or abs(trace_t0(tr) - t0) > 1e-6 * dt
+    ]
+    if odd:
+        raise DataError(
+            f"{what} traces must share one time axis (dt={dt:g} s, t0={t0:g} s, nt={nt} "
+            f"as {ref.id}); these differ: {list_ids(odd)}"
+        )
+    return dt, t0, nt
+
+
+def match_traces(
+    observed: Sequence[Trace], synthetic: Sequence[Trace], *, ignore_extra: bool = False
+) -> list[Trace]:
+    """Observed trace for each synthetic trace (same order).
+
+    Raises
+    ------
+    DataError
+        Naming the synthetic traces with no observed trace and (unless
+        ``ignore_extra``) the observed traces with no synthetic trace.
+    """
+    by_channel: dict[tuple[str, str, str], list[Trace]] = {}
+    by_comp: dict[tuple[str, str, str], list[Trace]] = {}
+    for tr in observed:
+        s = tr.stats
+        by_channel.setdefault((s.network, s.station, s.channel), []).append(tr)
+        by_comp.setdefault((s.network, s.station, s.channel[-1:]), []).append(tr)
+    out: list[Trace] = []
+    used: set[int] = set()
+    missing = []
+    for tr in synthetic:
+        s = tr.stats
+        cands = by_channel.get((s.network, s.station, s.channel))
+        if not cands:
+            cands = by_comp.get((s.network, s.station, s.channel[-1:]))
+        if not cands or len(cands) > 1:
+            missing.append(tr.id + (" (ambiguous)" if cands else ""))
+            continue
+        if id(cands[0]) in used:
+            missing.append(tr.id + " (observed trace already used)")
+            continue
+        used.add(id(cands[0]))
+        out.append(cands[0])
+    extra = [tr.id for tr in observed if id(tr) not in used]
+    problems = []
+    if missing:
+        problems.append("no observed data for synthetic traces " + list_ids(missing))
+    if extra and not ignore_extra:
+        problems.append("observed traces without synthetics " + list_ids(extra))
+    if problems:
+        raise DataError("; ".join(problems))
+    return out
+
+
+def stack(traces: Sequence[Trace]) -> np.ndarray:
+    """Samples as a float64 array of shape ``(ntraces, nt)``."""
+    return np.array([np.asarray(tr.data, dtype=np.float64) for tr in traces], dtype=np.float64)
+
+
+def _receiver_of(tr: Trace, receivers: Sequence[Receiver] | None) -> Receiver | None:
+    s = tr.stats
+    if receivers:
+        for r in receivers:
+            if r.station == s.station and (r.network == s.network or not s.network):
+                return r
+    coords = s.get("coordinates")
+    if coords is not None and "x" in coords and "z" in coords:
+        return Receiver(
+            station=s.station,
+            x=float(coords["x"]),
+            z=float(coords["z"]),
+            network=s.network or "XX",
+        )
+    return None
+
+
+def context_for(
+    traces: Sequence[Trace],
+    event: Event | None = None,
+    receivers: Sequence[Receiver] | None = None,
+) -> TraceContext:
+    """Processing context of synthetic ``traces`` (which share one time axis)."""
+    dt, t0, nt = check_common_axis(traces)
+    return TraceContext(
+        dt=dt,
+        nt=nt,
+        t0=t0,
+        ids=[tr.id for tr in traces],
+        receivers=[_receiver_of(tr, receivers) for tr in traces],
+        sources=list(event.sources) if event is not None else [],
+    )
+
+
+def with_data(traces: Sequence[Trace], data: np.ndarray) -> Stream:
+    """Copies of ``traces`` (same stats) holding the rows of ``data``."""
+    out = []
+    for tr, row in zip(traces, data, strict=True):
+        new = Trace(np.array(row, dtype=np.float64), header=tr.stats.copy())
+        out.append(new)
+    return Stream(out)

@@ -1,0 +1,407 @@
+"""Checks that adjoint sources and processing adjoints are exact.
+
+* :func:`check_adjoint_source` compares the adjoint source with finite differences of
+  the reported misfit with respect to the raw synthetic samples, through the whole
+  processing, along random directions and sample by sample. Run it on your own data
+  and setup: a relative error near 1e-8 (float64) means the adjoint source is the exact
+  derivative of the misfit you see.
+* :func:`dot_product_test` checks :math:`\\langle L x, y\\rangle = \\langle x, L^T y\\rangle`
+  for a linear processing step.
+* :func:`check_step_vjp` checks the adjoint (vector-Jacobian product) of any step,
+  linear or not, by finite differences.
+
+Finite differences use the fourth-order central formula
+
+.. math:: J'(x)\\,v \\approx \\frac{8[J(x+hv) - J(x-hv)] - [J(x+2hv) - J(x-2hv)]}{12h}
+
+for several step sizes :math:`h` (relative to the largest synthetic sample); the error
+reported for a direction is the smallest over the step sizes (too large a step shows
+truncation error, too small a step round-off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from seisgrad.errors import DataError, GradientError
+from seisgrad.preprocess.base import Preprocess
+from seisgrad.preprocess.misfit import Misfit
+from seisgrad.preprocess.pipeline import Pipeline
+from seisgrad.preprocess.processing import Chain, LinearStep, Step, TraceContext
+
+if TYPE_CHECKING:
+    from obspy import Stream
+
+    from seisgrad.solver.acquisition import Event, Receiver
+
+__all__ = [
+    "AdjointCheck",
+    "check_adjoint_source",
+    "check_gradient",
+    "dot_product_test",
+    "check_step_vjp",
+]
+
+DEFAULT_STEPS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+
+
+@dataclass
+class AdjointCheck:
+    """Outcome of a finite-difference check.
+
+    Attributes
+    ----------
+    value
+        Misfit at the unperturbed synthetics.
+    directions
+        Per random direction: ``{"adjoint": <f, v>, "fd": best FD value, "h": best
+        step, "error": relative error}``.
+    samples
+        Per checked sample: ``{"trace": i, "sample": n, "adjoint": f_n, "fd": FD,
+        "error": |FD - f_n| / max|f|}``.
+    rtol
+        Tolerance used by :attr:`passed`.
+    """
+
+    value: float
+    directions: list[dict[str, float]] = field(default_factory=list)
+    samples: list[dict[str, float]] = field(default_factory=list)
+    rtol: float = 1e-6
+
+    @property
+    def max_error(self) -> float:
+        """Largest relative error over directions and samples."""
+        errs = [d["error"] for d in self.directions] + [s["error"] for s in self.samples]
+        return max(errs) if errs else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.max_error <= self.rtol
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`~seisgrad.errors.GradientError` when the check failed."""
+        if not self.passed:
+            raise GradientError(
+                f"adjoint source does not match finite differences: max relative error "
+                f"{self.max_error:.3e} > {self.rtol:g}\n" + self.summary()
+            )
+
+    def summary(self) -> str:
+        lines = [f"misfit {self.value!r}; max relative error {self.max_error:.3e}"]
+        for i, d in enumerate(self.directions):
+            lines.append(
+                f"  direction {i}: <f,v> = {d['adjoint']:.15e}  FD = {d['fd']:.15e}  "
+                f"(h = {d['h']:.0e})  error {d['error']:.2e}"
+            )
+        for s in self.samples:
+            lines.append(
+                f"  trace {s['trace']} sample {s['sample']}: f = {s['adjoint']:.15e}  "
+                f"FD = {s['fd']:.15e}  error {s['error']:.2e}"
+            )
+        return "\n".join(lines)
+
+
+def _fd(func: Callable[[np.ndarray], float], x: np.ndarray, v: np.ndarray, h: float) -> float:
+    jp1, jm1 = func(x + h * v), func(x - h * v)
+    jp2, jm2 = func(x + 2 * h * v), func(x - 2 * h * v)
+    return (8.0 * (jp1 - jm1) - (jp2 - jm2)) / (12.0 * h)
+
+
+def _rel(a: float, b: float, scale: float) -> float:
+    den = max(abs(a), abs(b), scale)
+    return 0.0 if den == 0.0 else abs(a - b) / den
+
+
+def check_gradient(
+    func: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    gradient: np.ndarray,
+    *,
+    value: float | None = None,
+    n_directions: int = 3,
+    n_samples: int = 6,
+    steps: Sequence[float] = DEFAULT_STEPS,
+    rtol: float = 1e-6,
+    seed: int = 0,
+) -> AdjointCheck:
+    """Finite-difference check of ``gradient`` = :math:`\\nabla` ``func`` at ``x``.
+
+    Directions: the gradient itself, then random normal directions; each is scaled so
+    its largest entry equals the largest ``|x|``. Samples: the largest ``|gradient|``
+    entry, then random entries; their error is relative to ``max|gradient|``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(gradient, dtype=np.float64)
+    if g.shape != x.shape:
+        raise DataError(f"gradient shape {g.shape} differs from the input shape {x.shape}")
+    rng = np.random.default_rng([seed, 0x5E15])  # independent of the caller's streams
+    scale = float(np.max(np.abs(x))) or 1.0
+    gmax = float(np.max(np.abs(g)))
+    tiny = 1e-300
+    result = AdjointCheck(value=float(func(x)) if value is None else value, rtol=rtol)
+    dirs = []
+    if gmax > 0:
+        dirs.append(g / gmax)
+    while len(dirs) < n_directions:
+        v = rng.standard_normal(x.shape)
+        dirs.append(v / np.max(np.abs(v)))
+    for v in dirs[:n_directions]:
+        v = v * scale
+        ad = float(np.sum(g * v))
+        best = None
+        for h in steps:
+            fd = _fd(func, x, v, h)
+            err = _rel(fd, ad, tiny)
+            if best is None or err < best["error"]:
+                best = {"adjoint": ad, "fd": fd, "h": h, "error": err}
+        result.directions.append(best)  # type: ignore[arg-type]
+    flat = np.abs(g).ravel()
+    picks = [int(np.argmax(flat))] if gmax > 0 else []
+    while len(picks) < min(n_samples, flat.size):
+        k = int(rng.integers(flat.size))
+        if k not in picks:
+            picks.append(k)
+    for k in picks[:n_samples]:
+        idx = np.unravel_index(k, x.shape)
+        e = np.zeros_like(x)
+        e[idx] = scale
+        ad = float(g[idx]) * scale
+        best = None
+        for h in steps:
+            fd = _fd(func, x, e, h)
+            err = _rel(fd, ad, gmax * scale + tiny) if gmax > 0 else abs(fd)
+            if best is None or err < best["error"]:
+                best = {"fd": fd / scale, "error": err}
+        trace = int(idx[0]) if x.ndim > 1 else 0
+        result.samples.append(
+            {"trace": trace, "sample": int(idx[-1]), "adjoint": float(g[idx]), **best}  # type: ignore[dict-item]
+        )
+    return result
+
+
+def check_adjoint_source(
+    preprocess_or_chain: Preprocess | Pipeline | Chain | Sequence[Step] | None,
+    misfit: Misfit | str | None = None,
+    observed: Stream | np.ndarray | None = None,
+    synthetic: Stream | np.ndarray | None = None,
+    *,
+    event: Event | None = None,
+    receivers: Sequence[Receiver] | None = None,
+    dt: float | None = None,
+    t0: float = 0.0,
+    context: TraceContext | None = None,
+    windows: Any = None,
+    weights_function: Any = None,
+    n_directions: int = 3,
+    n_samples: int = 6,
+    steps: Sequence[float] = DEFAULT_STEPS,
+    rtol: float = 1e-6,
+    seed: int = 0,
+) -> AdjointCheck:
+    """Check that the adjoint source is the derivative of the reported misfit.
+
+    Parameters
+    ----------
+    preprocess_or_chain
+        A :class:`~seisgrad.preprocess.base.Preprocess` (e.g. ``Default``; then
+        ``observed`` and ``synthetic`` are Streams and ``event``/``receivers`` are used
+        as in :meth:`~seisgrad.preprocess.base.Preprocess.evaluate`, and the whole
+        Stream-level evaluation is differentiated), a
+        :class:`~seisgrad.preprocess.pipeline.Pipeline`, a
+        :class:`~seisgrad.preprocess.processing.Chain` or list of steps (or ``None``:
+        no processing).
+    misfit
+        Misfit (instance or name); required for a chain, optional otherwise (it
+        replaces the pipeline's misfit; not allowed with a Preprocess).
+    observed, synthetic
+        Streams (any form) or arrays of shape ``(nt,)`` or ``(ntraces, nt)`` (give
+        ``dt``, or a ``context``).
+    windows, weights_function
+        Measurement windows and weights hook for a chain (see
+        :class:`~seisgrad.preprocess.pipeline.Pipeline`).
+    n_directions, n_samples, steps, rtol, seed
+        See :func:`check_gradient`.
+
+    Returns
+    -------
+    AdjointCheck
+        ``result.passed`` tells whether the largest relative error is within ``rtol``;
+        ``result.summary()`` lists the comparisons; ``result.raise_if_failed()``.
+    """
+    if observed is None or synthetic is None:
+        raise DataError("check_adjoint_source needs observed and synthetic data")
+    opts = dict(n_directions=n_directions, n_samples=n_samples, steps=steps, rtol=rtol, seed=seed)
+    if isinstance(preprocess_or_chain, Preprocess):
+        if misfit is not None:
+            raise DataError(
+                "with a Preprocess the misfit comes from its parameters; pass misfit=None"
+            )
+        return _check_preprocess(
+            preprocess_or_chain, observed, synthetic, event, receivers, **opts
+        )
+    if isinstance(preprocess_or_chain, Pipeline):
+        pipeline = preprocess_or_chain
+        if misfit is not None or windows is not None or weights_function is not None:
+            pipeline = Pipeline(
+                pipeline.chain,
+                misfit if misfit is not None else pipeline.misfit,
+                windows if windows is not None else pipeline.windows,
+                weights_function if weights_function is not None else pipeline.hook,
+            )
+    else:
+        if misfit is None:
+            raise DataError("check_adjoint_source needs a misfit with a processing chain")
+        pipeline = Pipeline(preprocess_or_chain, misfit, windows, weights_function)
+    obs_arr, syn_arr, ctx, squeeze = _arrays(
+        observed, synthetic, event, receivers, dt, t0, context
+    )
+    prepared = pipeline.prepare(obs_arr, ctx)
+    res = pipeline.evaluate(None, syn_arr, ctx, prepared)
+
+    def func(x: np.ndarray) -> float:
+        return pipeline.value(x, ctx, prepared)
+
+    out = check_gradient(func, syn_arr, res.adjoint, value=res.value, **opts)  # type: ignore[arg-type]
+    if squeeze:
+        for s in out.samples:
+            s["trace"] = 0
+    return out
+
+
+def _arrays(
+    observed: Any,
+    synthetic: Any,
+    event: Event | None,
+    receivers: Sequence[Receiver] | None,
+    dt: float | None,
+    t0: float,
+    context: TraceContext | None,
+) -> tuple[np.ndarray, np.ndarray, TraceContext, bool]:
+    from obspy import Stream
+
+    from seisgrad.preprocess.streams import context_for, match_traces, stack
+
+    if isinstance(synthetic, Stream):
+        syn_traces = list(synthetic)
+        if not isinstance(observed, Stream):
+            raise DataError("give observed and synthetic both as Streams or both as arrays")
+        obs_traces = match_traces(list(observed), syn_traces)
+        ctx = context if context is not None else context_for(syn_traces, event, receivers)
+        obs_arr, syn_arr = stack(obs_traces), stack(syn_traces)
+        if obs_arr.shape != syn_arr.shape:
+            raise DataError(
+                "observed traces are not on the synthetics' time axis; read them with "
+                "Preprocess.read_observed (or align them) first"
+            )
+        return obs_arr, syn_arr, ctx, False
+    syn_arr = np.asarray(synthetic, dtype=np.float64)
+    obs_arr = np.asarray(observed, dtype=np.float64)
+    squeeze = syn_arr.ndim == 1
+    if squeeze:
+        syn_arr, obs_arr = syn_arr[None, :], obs_arr.reshape(1, -1)
+    if syn_arr.shape != obs_arr.shape or syn_arr.ndim != 2:
+        raise DataError(f"observed {obs_arr.shape} and synthetic {syn_arr.shape} differ")
+    if context is None:
+        if dt is None:
+            raise DataError("give dt (or a TraceContext) with array data")
+        context = TraceContext.for_arrays(syn_arr.shape[0], syn_arr.shape[1], dt, t0)
+        if event is not None:
+            context.sources = list(event.sources)
+    return obs_arr, syn_arr, context, squeeze
+
+
+def _check_preprocess(
+    pre: Preprocess,
+    observed: Stream,
+    synthetic: Stream,
+    event: Event | None,
+    receivers: Sequence[Receiver] | None,
+    **opts: Any,
+) -> AdjointCheck:
+    from obspy import Stream
+
+    from seisgrad.preprocess.streams import stack, with_data
+
+    if not isinstance(observed, Stream) or not isinstance(synthetic, Stream):
+        raise DataError("a Preprocess is checked with observed and synthetic Streams")
+    if event is None:
+        raise DataError("a Preprocess check needs the event")
+    recs = list(receivers or [])
+    traces = list(synthetic)
+    x0 = stack(traces)
+    res = pre.evaluate(observed, synthetic, event, recs)
+    adj_by_id = {tr.id: np.asarray(tr.data, dtype=np.float64) for tr in res.adjoint}
+    missing = [tr.id for tr in traces if tr.id not in adj_by_id]
+    if missing or len(res.adjoint) != len(traces):
+        raise GradientError(
+            "the adjoint Stream must hold one trace per synthetic trace; missing: "
+            + ", ".join(missing)
+        )
+    grad = np.array([adj_by_id[tr.id] for tr in traces])
+
+    def func(x: np.ndarray) -> float:
+        return pre.evaluate(observed, with_data(traces, x), event, recs).value
+
+    return check_gradient(func, x0, grad, value=res.value, **opts)
+
+
+def dot_product_test(
+    step: LinearStep | Chain,
+    ctx: TraceContext,
+    ntraces: int | None = None,
+    seed: int = 0,
+) -> float:
+    """Relative mismatch :math:`|\\langle Lx, y\\rangle - \\langle x, L^T y\\rangle| /
+    (\\|Lx\\|\\|y\\|)` for random ``x``, ``y`` (about 1e-16 for an exact transpose)."""
+    n = ntraces if ntraces is not None else max(len(ctx.ids), 1)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, ctx.nt))
+    y = rng.standard_normal((n, ctx.nt))
+    if isinstance(step, Chain):
+        if not step.linear:
+            raise DataError("dot_product_test needs a linear chain; use check_step_vjp")
+        lx, tape = step.forward_tape(x, ctx)
+        lty = step.vjp(tape, y, ctx)
+    else:
+        if not step.linear:
+            raise DataError(f"{step!r} is not linear; use check_step_vjp")
+        lx = step.forward(x, ctx)
+        lty = step.transpose(y, ctx)
+    lhs, rhs = float(np.sum(lx * y)), float(np.sum(x * lty))
+    den = float(np.linalg.norm(lx) * np.linalg.norm(y)) or 1.0
+    return abs(lhs - rhs) / den
+
+
+def check_step_vjp(
+    step: Step | Chain,
+    ctx: TraceContext,
+    x: np.ndarray | None = None,
+    seed: int = 0,
+    **opts: Any,
+) -> AdjointCheck:
+    """Finite-difference check of a step's (or chain's) adjoint at ``x`` (random when
+    ``None``), using :math:`J(x) = \\langle g, \\mathrm{step}(x)\\rangle` with random
+    ``g``, whose gradient is ``vjp(x, g)``."""
+    rng = np.random.default_rng(seed)
+    if x is None:
+        x = rng.standard_normal((max(len(ctx.ids), 1), ctx.nt))
+    x = np.asarray(x, dtype=np.float64)
+    g = rng.standard_normal(x.shape)
+    if isinstance(step, Chain):
+        y, tape = step.forward_tape(x, ctx)
+        grad = step.vjp(tape, g, ctx)
+
+        def func(z: np.ndarray) -> float:
+            return float(np.sum(g * step.forward(z, ctx)))
+    else:
+        y = step.forward(x, ctx)
+        grad = step.vjp(x, g, ctx)
+
+        def func(z: np.ndarray) -> float:
+            return float(np.sum(g * step.forward(z, ctx)))
+
+    return check_gradient(func, x, grad, value=float(np.sum(g * y)), seed=seed, **opts)

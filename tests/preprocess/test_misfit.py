@@ -1,0 +1,177 @@
+"""Misfit functions: registry, values, and the traveltime measurement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.fft as sfft
+
+from seisgrad.errors import ConfigError, DataError
+from seisgrad.preprocess import misfit as mf
+from seisgrad.preprocess.misfit import (
+    MISFITS,
+    Misfit,
+    MisfitValue,
+    Traveltime,
+    get_misfit,
+    hilbert,
+    hilbert_transpose,
+    misfit_names,
+)
+
+ALL = ("waveform", "traveltime", "amplitude", "envelope", "instantaneous_phase", "correlation")
+
+
+def test_registry_has_all_misfits():
+    assert set(ALL) <= set(misfit_names())
+    for name in ALL:
+        assert get_misfit(name).name == name
+
+
+def test_unknown_misfit_lists_valid_names():
+    with pytest.raises(ConfigError) as err:
+        get_misfit("travel_time")
+    msg = str(err.value)
+    assert "did you mean 'traveltime'" in msg
+    for name in ALL:
+        assert name in msg
+
+
+def test_adding_a_misfit_is_one_class():
+    class Cubic(Misfit):
+        name = "test_cubic"
+
+        def __call__(self, synthetic, observed, dt):
+            r = synthetic - observed
+            return MisfitValue(float(np.sum(r**4)) * dt / 4, r**3 * dt)
+
+    try:
+        assert isinstance(get_misfit("test_cubic"), Cubic)
+        rng = np.random.default_rng(3)
+        from seisgrad.preprocess.verify import check_adjoint_source
+
+        res = check_adjoint_source(
+            None, "test_cubic", rng.standard_normal(50), rng.standard_normal(50), dt=0.1
+        )
+        assert res.passed, res.summary()
+    finally:
+        MISFITS.pop("test_cubic")
+
+
+def test_hilbert_transform_and_transpose(rng):
+    t = np.arange(200) * 0.01
+    x = np.cos(2 * np.pi * 5.0 * t)
+    # H(cos) = sin for a whole number of periods
+    np.testing.assert_allclose(hilbert(x), np.sin(2 * np.pi * 5.0 * t), atol=1e-12)
+    for size in (256, 257):
+        a, b = rng.standard_normal(size), rng.standard_normal(size)
+        assert abs(np.dot(hilbert(a), b) - np.dot(a, hilbert_transpose(b))) < 1e-12 * size
+
+
+def test_misfit_values(rng):
+    dt = 0.01
+    s = rng.standard_normal(200)
+    d = rng.standard_normal(200)
+    w = get_misfit("waveform")(s, d, dt)
+    assert w.value == pytest.approx(0.5 * np.sum((s - d) ** 2) * dt, rel=1e-14)
+    a = get_misfit("amplitude")(2.0 * d, d, dt)
+    assert a.info["dlnA"] == pytest.approx(math.log(2.0), rel=1e-14)
+    assert a.value == pytest.approx(0.5 * math.log(2.0) ** 2, rel=1e-14)
+    c = get_misfit("correlation")(3.0 * d, d, dt)
+    assert c.value == pytest.approx(0.0, abs=1e-14)
+    assert get_misfit("correlation")(-d, d, dt).value == pytest.approx(2.0, rel=1e-14)
+    for name in ("envelope", "instantaneous_phase", "traveltime", "waveform"):
+        zero = get_misfit(name)(d, d, dt)
+        assert zero.value == pytest.approx(0.0, abs=1e-20)
+        assert np.max(np.abs(zero.adjoint)) < 1e-10
+    # a phase-rotated copy of a whole number of periods: same envelope, phase 0.3 rad
+    t = np.arange(500) * dt
+    s1 = np.cos(2 * np.pi * 10 * t + 0.3)
+    d1 = np.cos(2 * np.pi * 10 * t)
+    assert get_misfit("envelope")(s1, d1, dt).value < 1e-20
+    ph = get_misfit("instantaneous_phase")(s1, d1, dt)
+    assert ph.value == pytest.approx(0.5 * 0.3**2 * 500 * dt, rel=1e-10)
+
+
+def test_misfit_shape_errors():
+    with pytest.raises(DataError, match="equal length"):
+        get_misfit("waveform")(np.zeros(10), np.zeros(11), 0.1)
+    with pytest.raises(ConfigError, match="max_shift"):
+        Traveltime(max_shift=-1.0)
+
+
+@pytest.mark.parametrize("name", ["traveltime", "amplitude", "correlation"])
+def test_zero_trace_is_skipped(name):
+    res = get_misfit(name)(np.zeros(20), np.ones(20), 0.1)
+    assert res.value == 0.0 and not np.any(res.adjoint) and "skipped" in res.info
+
+
+def _fourier_shift(x: np.ndarray, shift: float) -> np.ndarray:
+    """x(t - shift*dt) by band-limited (FFT) interpolation (x padded with zeros)."""
+    n = x.size
+    m = 4 * n
+    spec = sfft.rfft(x, m)
+    k = np.arange(spec.size)
+    return sfft.irfft(spec * np.exp(-2j * np.pi * k * shift / m), m)[:n]
+
+
+@pytest.mark.parametrize("shift_samples", [0.0, 0.37, -2.61, 13.5, -40.25])
+def test_traveltime_recovers_shift_of_analytic_pulse(shift_samples):
+    dt = 0.004
+    t = np.arange(1000) * dt
+    f0 = 8.0
+
+    def ricker(tc):
+        a = (np.pi * f0 * (t - tc)) ** 2
+        return (1 - 2 * a) * np.exp(-a)
+
+    s = ricker(1.5)
+    d = ricker(1.5 + shift_samples * dt)
+    res = Traveltime()(s, d, dt)
+    assert res.info["shift"] == pytest.approx(shift_samples * dt, abs=0.01 * dt)
+    assert res.value == pytest.approx(0.5 * res.info["shift"] ** 2, rel=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_traveltime_recovers_fractional_shift_of_random_trace(seed):
+    rng = np.random.default_rng(seed)
+    n, dt = 600, 0.01
+    x = np.zeros(n)
+    x[150:450] = rng.standard_normal(300)
+    # band-limit so that the trace is well sampled
+    spec = sfft.rfft(x)
+    spec[int(0.3 * spec.size) :] = 0
+    s = sfft.irfft(spec, n)
+    shift = rng.uniform(-20, 20)
+    d = _fourier_shift(s, shift)
+    res = Traveltime()(s, d, dt)
+    assert res.info["shift"] == pytest.approx(shift * dt, abs=1e-3 * dt)
+
+
+def test_traveltime_max_shift_limits_the_search():
+    dt = 0.01
+    t = np.arange(500) * dt
+    s = np.exp(-(((t - 1.0) / 0.05) ** 2))
+    d = np.exp(-(((t - 1.3) / 0.05) ** 2)) + 0.5 * np.exp(-(((t - 1.05) / 0.05) ** 2))
+    assert Traveltime()(s, d, dt).info["shift"] == pytest.approx(0.3, abs=0.01)
+    assert Traveltime(max_shift=0.1)(s, d, dt).info["shift"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_traveltime_adjoint_is_tromp_for_shifted_copy():
+    """For d(t) = s(t - T) the exact derivative reduces to f = T sdot / sum(sdot^2)."""
+    dt = 0.004
+    t = np.arange(1000) * dt
+    s = np.exp(-(((t - 1.5) / 0.05) ** 2))
+    T = 0.0123
+    d = np.exp(-(((t - 1.5 - T) / 0.05) ** 2))
+    res = Traveltime()(s, d, dt)
+    sdot = -2 * (t - 1.5) / 0.05**2 * s
+    tromp = res.info["shift"] * sdot / np.sum(sdot**2)
+    np.testing.assert_allclose(res.adjoint, tromp, atol=1e-6 * np.max(np.abs(tromp)))
+
+
+def test_module_exports():
+    for name in mf.__all__:
+        assert hasattr(mf, name)
