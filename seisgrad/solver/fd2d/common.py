@@ -1,0 +1,803 @@
+"""Shared numerics of the ``fd2d`` solver: grid layout, stencils, PML, sources and receivers.
+
+Everything here is material independent; the acoustic and elastic propagators both use it.
+
+Array layout
+------------
+The user's model grid (``nx`` x ``nz`` nodes, ``z`` up) is extended by ``pml_width`` cells
+on every side that has an absorbing layer (the model is continued with its edge values).
+The extended ("computational") grid has ``NX`` x ``NZ`` nodes. Every wavefield array has
+the shape :attr:`Layout.shape` = ``(NX + 2*HALO, NZ + 2*HALO)``: a halo of
+:data:`HALO` = 4 cells on each side holds zeros (or, above a free surface, the mirror
+image of the field) so that order-8 stencils never leave the array. Node ``(ix, iz)`` of
+the computational grid is array element ``[ix + HALO, iz + HALO]``.
+
+Staggering (array element ``[i, j]``):
+
+* node fields (pressure, normal stresses) sit at ``(i, j)``;
+* x-staggered fields (``vx``) at ``(i + 1/2, j)``;
+* z-staggered fields (``vz``) at ``(i, j + 1/2)``;
+* xz-staggered fields (shear stress) at ``(i + 1/2, j + 1/2)``.
+
+A field component is *state* only at positions inside the computational grid (for
+staggered components: between two nodes of the grid). Elsewhere it stays zero, which makes
+the truncated stencils exact negative transposes of each other (``<D+ p, v> = -<p, D- v>``).
+
+Staggered derivatives (``c_k`` from :func:`fd_coefficients`, ``L = order/2``):
+
+.. math::
+
+    (D^+ f)_{i+1/2} = \\frac1h \\sum_{k=1}^{L} c_k (f_{i+k} - f_{i+1-k}), \\qquad
+    (D^- g)_{i} = \\frac1h \\sum_{k=1}^{L} c_k (g_{i+k-1} - g_{i-k})
+
+where ``g_i`` stands for the value at ``i + 1/2``. Kernels always use four coefficients
+(zeros beyond ``L``), so one compiled kernel serves orders 2, 4 and 8.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from seisgrad.errors import ConfigError, SolverError, StabilityError
+from seisgrad.model import Grid
+from seisgrad.solver.acquisition import Event, PointSource, Receiver
+
+__all__ = [
+    "HALO",
+    "NUMBA_OPTIONS",
+    "fd_coefficients",
+    "Layout",
+    "PMLProfiles",
+    "pml_profiles",
+    "cfl_number",
+    "max_stable_dt",
+    "check_stability",
+    "check_sampling",
+    "default_ppw",
+    "kaiser_sinc_weights",
+    "PointOperator",
+    "point_operator",
+    "source_time_table",
+    "velocity_to_trace",
+    "velocity_to_trace_adjoint",
+    "displacement_to_trace",
+    "displacement_to_trace_adjoint",
+    "build_stream",
+    "stream_to_arrays",
+    "get_mxcsr",
+    "set_mxcsr",
+    "FTZ_DAZ",
+    "ftz_enabled",
+]
+
+#: Halo width (cells) around the computational grid in every wavefield array.
+HALO = 4
+
+#: Options for every compiled time-loop kernel. ``fastmath`` only allows FMA contraction,
+#: reciprocal approximation and ignoring the sign of zero: no reassociation, so results
+#: are reproducible and the discrete adjoint stays exact to round-off.
+NUMBA_OPTIONS: dict[str, object] = {
+    "cache": True,
+    "nogil": True,
+    "boundscheck": False,
+    "error_model": "numpy",
+    "fastmath": {"contract", "arcp", "nsz"},
+}
+
+_TAYLOR_COEFFS = {
+    2: (1.0,),
+    4: (9.0 / 8.0, -1.0 / 24.0),
+    8: (1225.0 / 1024.0, -245.0 / 3072.0, 49.0 / 5120.0, -5.0 / 7168.0),
+}
+
+
+def fd_coefficients(order: int) -> np.ndarray:
+    """Staggered-grid first-derivative coefficients ``c_1..c_4`` (Taylor, zero padded).
+
+    Parameters
+    ----------
+    order
+        Spatial order of accuracy: 2, 4 or 8.
+
+    Returns
+    -------
+    numpy.ndarray
+        Four float64 coefficients; those beyond ``order/2`` are zero.
+    """
+    if order not in _TAYLOR_COEFFS:
+        raise ConfigError(f"parameter 'order': {order!r} is not allowed; choose one of 2, 4, 8")
+    c = np.zeros(4)
+    c[: order // 2] = _TAYLOR_COEFFS[order]
+    return c
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Computational grid: the model grid plus absorbing layers, and the array layout.
+
+    Parameters
+    ----------
+    grid
+        The user's model grid.
+    pml
+        Absorbing-layer widths in cells, ``(left, right, bottom, top)``.
+    free_surface
+        Pressure-release (``p = 0``, traction-free) surface on the top row of nodes.
+    """
+
+    grid: Grid
+    pml: tuple[int, int, int, int]
+    free_surface: bool = False
+
+    def __post_init__(self) -> None:
+        if self.free_surface and self.pml[3] > 0:
+            raise ConfigError(
+                "a free surface sits on the top edge: remove 'top' from pml_sides "
+                "or set free_surface: false"
+            )
+
+    @property
+    def halo(self) -> int:
+        return HALO
+
+    @property
+    def NX(self) -> int:  # noqa: N802
+        """Nodes of the computational grid along x."""
+        return self.grid.nx + self.pml[0] + self.pml[1]
+
+    @property
+    def NZ(self) -> int:  # noqa: N802
+        """Nodes of the computational grid along z."""
+        return self.grid.nz + self.pml[2] + self.pml[3]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of every wavefield array (with halo)."""
+        return (self.NX + 2 * HALO, self.NZ + 2 * HALO)
+
+    @property
+    def dx(self) -> float:
+        return self.grid.dx
+
+    @property
+    def dz(self) -> float:
+        return self.grid.dz
+
+    @property
+    def model_slice(self) -> tuple[slice, slice]:
+        """Array slice of the user's model nodes (in a full wavefield array)."""
+        i0 = HALO + self.pml[0]
+        j0 = HALO + self.pml[2]
+        return (slice(i0, i0 + self.grid.nx), slice(j0, j0 + self.grid.nz))
+
+    @property
+    def comp_slice(self) -> tuple[slice, slice]:
+        """Array slice of the computational grid nodes (halo removed)."""
+        return (slice(HALO, HALO + self.NX), slice(HALO, HALO + self.NZ))
+
+    def pad(self, a: np.ndarray) -> np.ndarray:
+        """Extend a model array ``(nx, nz)`` over the absorbing layers (edge values)."""
+        left, right, bottom, top = self.pml
+        return np.pad(np.asarray(a), ((left, right), (bottom, top)), mode="edge")
+
+    def pad_adjoint(self, g: np.ndarray) -> np.ndarray:
+        """Transpose of :meth:`pad`: fold a ``(NX, NZ)`` gradient back onto the model.
+
+        Values in the absorbing layers are copies of edge values, so their gradient is
+        added to the edge nodes; the result is the exact gradient with respect to the
+        user's model.
+        """
+        left, right, bottom, top = self.pml
+        g = np.asarray(g, dtype=np.float64)
+        nx, nz = self.grid.nx, self.grid.nz
+        # fold along x
+        out = g[left : left + nx, :].copy()
+        if left:
+            out[0, :] += g[:left, :].sum(axis=0)
+        if right:
+            out[-1, :] += g[left + nx :, :].sum(axis=0)
+        res = out[:, bottom : bottom + nz].copy()
+        if bottom:
+            res[:, 0] += out[:, :bottom].sum(axis=1)
+        if top:
+            res[:, -1] += out[:, bottom + nz :].sum(axis=1)
+        return res
+
+    def embed(self, a: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+        """Full array (with zero halo) holding ``a`` of shape ``(NX, NZ)``."""
+        out = np.zeros(self.shape, dtype=dtype)
+        out[self.comp_slice] = a
+        return out
+
+    def position(self, x: float, z: float) -> tuple[float, float]:
+        """Fractional computational-grid node coordinates of the point ``(x, z)``."""
+        g = self.grid
+        return ((x - g.x0) / g.dx + self.pml[0], (z - g.z0) / g.dz + self.pml[2])
+
+    def state_ranges(self, stagger: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Array index ranges ``(i0, i1, j0, j1)`` where a component is state.
+
+        ``stagger`` is ``(sx, sz)`` with 1 for a half-cell shift along that axis. With a
+        free surface, node fields on the top row are fixed to zero (not state), and
+        z-staggered fields above the top row are mirror images (not state).
+        """
+        sx, sz = stagger
+        i0, j0 = HALO, HALO
+        i1 = HALO + self.NX - sx
+        j1 = HALO + self.NZ - sz
+        if self.free_surface and sz == 0:
+            j1 = HALO + self.NZ - 1
+        return i0, i1, j0, j1
+
+    def state_mask(self, stagger: tuple[int, int]) -> np.ndarray:
+        """Boolean array (full shape) that is true where a component is state."""
+        i0, i1, j0, j1 = self.state_ranges(stagger)
+        m = np.zeros(self.shape, dtype=bool)
+        m[i0:i1, j0:j1] = True
+        return m
+
+
+# ----------------------------------------------------------------------------- PML
+
+
+@dataclass(frozen=True)
+class PMLProfiles:
+    """C-PML recursion coefficients along each axis (full array length, zero outside).
+
+    For a derivative ``d`` at a point inside a layer, the memory variable is updated as
+    ``psi <- b*psi + a*d`` and the derivative used is ``d + psi`` (``kappa = 1``).
+
+    ``ax_node[i]`` is for array row ``i`` at nodes, ``ax_half[i]`` at ``i + 1/2``, and the
+    same along z (array column ``j``). ``x_rows_node`` etc. are the array index ranges
+    ``((lo0, hi0), (lo1, hi1))`` of the two strips (empty ranges when a side has no layer).
+    """
+
+    ax_node: np.ndarray
+    bx_node: np.ndarray
+    ax_half: np.ndarray
+    bx_half: np.ndarray
+    az_node: np.ndarray
+    bz_node: np.ndarray
+    az_half: np.ndarray
+    bz_half: np.ndarray
+    x_node: tuple[int, int, int, int]
+    x_half: tuple[int, int, int, int]
+    z_node: tuple[int, int, int, int]
+    z_half: tuple[int, int, int, int]
+
+
+def _axis_profile(
+    n: int,
+    w_lo: int,
+    w_hi: int,
+    h: float,
+    dt: float,
+    vmax: float,
+    f0: float,
+    reflection: float,
+    power: float,
+    half: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(a, b)`` along one axis (array length ``n + 2*HALO``)."""
+    a = np.zeros(n + 2 * HALO)
+    b = np.zeros(n + 2 * HALO)
+    pos = np.arange(n) + (0.5 if half else 0.0)
+    dist = np.zeros(n)
+    if w_lo > 0:
+        lo = pos < w_lo
+        dist[lo] = (w_lo - pos[lo]) / w_lo
+    if w_hi > 0:
+        edge = n - 1 - w_hi
+        hi = pos > edge
+        dist[hi] = (pos[hi] - edge) / w_hi
+    inside = dist > 0
+    if not inside.any():
+        return a, b
+    width = np.where(pos < n / 2, w_lo, w_hi) * h
+    width = np.where(width > 0, width, 1.0)
+    d0 = (power + 1.0) * vmax * math.log(1.0 / reflection) / (2.0 * width)
+    d = d0 * dist**power
+    alpha = math.pi * f0 * (1.0 - dist)
+    bb = np.exp(-(d + alpha) * dt)
+    aa = np.where(d + alpha > 0, d * (bb - 1.0) / np.where(d + alpha > 0, d + alpha, 1.0), 0.0)
+    a[HALO : HALO + n] = np.where(inside, aa, 0.0)
+    b[HALO : HALO + n] = np.where(inside, bb, 0.0)
+    return a, b
+
+
+def _strip_ranges(n: int, w_lo: int, w_hi: int, half: bool) -> tuple[int, int, int, int]:
+    """Array index ranges ``(lo0, lo1, hi0, hi1)`` of the two absorbing strips."""
+    if half:  # positions i + 1/2, i in [0, n - 1)
+        return (HALO, HALO + w_lo, HALO + n - 1 - w_hi, HALO + n - 1)
+    return (HALO, HALO + w_lo, HALO + n - w_hi, HALO + n)
+
+
+def pml_profiles(
+    layout: Layout,
+    dt: float,
+    vmax: float,
+    f0: float,
+    reflection: float = 1e-3,
+    power: float = 2.0,
+) -> PMLProfiles:
+    """Convolutional PML coefficients (Komatitsch & Martin 2007, ``kappa = 1``).
+
+    Damping ``d(s) = d0 s^N`` with ``s`` the normalised depth into the layer,
+    ``d0 = (N + 1) v_max ln(1/R) / (2 W)``, frequency shift
+    ``alpha(s) = pi f0 (1 - s)``; ``b = exp(-(d + alpha) dt)``,
+    ``a = d (b - 1) / (d + alpha)``.
+
+    Parameters
+    ----------
+    layout
+        Computational grid.
+    dt
+        Time step (s).
+    vmax
+        Highest wave speed in the model (m/s).
+    f0
+        Dominant source frequency (Hz) for the frequency shift.
+    reflection
+        Theoretical normal-incidence reflection coefficient ``R``.
+    power
+        Profile exponent ``N``.
+    """
+    left, right, bottom, top = layout.pml
+    NX, NZ = layout.NX, layout.NZ  # noqa: N806
+    args = (dt, vmax, f0, reflection, power)
+    ax_n, bx_n = _axis_profile(NX, left, right, layout.dx, *args, half=False)
+    ax_h, bx_h = _axis_profile(NX, left, right, layout.dx, *args, half=True)
+    az_n, bz_n = _axis_profile(NZ, bottom, top, layout.dz, *args, half=False)
+    az_h, bz_h = _axis_profile(NZ, bottom, top, layout.dz, *args, half=True)
+    return PMLProfiles(
+        ax_n,
+        bx_n,
+        ax_h,
+        bx_h,
+        az_n,
+        bz_n,
+        az_h,
+        bz_h,
+        x_node=_strip_ranges(NX, left, right, False),
+        x_half=_strip_ranges(NX, left, right, True),
+        z_node=_strip_ranges(NZ, bottom, top, False),
+        z_half=_strip_ranges(NZ, bottom, top, True),
+    )
+
+
+# ----------------------------------------------------------------------------- stability
+
+
+def cfl_number(order: int) -> float:
+    """Stability limit of ``v dt sqrt(1/dx^2 + 1/dz^2)`` for the staggered leapfrog scheme.
+
+    The scheme is stable when ``v_max dt sqrt(1/dx^2 + 1/dz^2) sum_k |c_k| <= 1``.
+    """
+    return 1.0 / float(np.abs(fd_coefficients(order)).sum())
+
+
+def max_stable_dt(vmax: float, dx: float, dz: float, order: int) -> float:
+    """Largest stable time step (s) for wave speed ``vmax`` on spacing ``dx``, ``dz``."""
+    return cfl_number(order) / (vmax * math.sqrt(1.0 / dx**2 + 1.0 / dz**2))
+
+
+def check_stability(dt: float, vmax: float, dx: float, dz: float, order: int) -> None:
+    """Raise :class:`~seisgrad.errors.StabilityError` if ``dt`` violates the CFL condition.
+
+    The message names the largest stable ``dt`` for this grid and the smallest grid
+    spacing that would be stable with this ``dt``.
+    """
+    dt_max = max_stable_dt(vmax, dx, dz, order)
+    if dt > dt_max:
+        # smallest isotropic spacing h with dt <= C h / (vmax sqrt(2)), scaled like dx/dz
+        scale = dt / dt_max
+        raise StabilityError(
+            f"unstable setup: dt = {dt:.6g} s exceeds the CFL limit {dt_max:.6g} s for "
+            f"v_max = {vmax:.6g} m/s, dx = {dx:.6g} m, dz = {dz:.6g} m and order {order}; "
+            f"use dt <= {dt_max:.6g} s, or a grid spacing of at least "
+            f"dx = {dx * scale:.6g} m, dz = {dz * scale:.6g} m"
+        )
+
+
+def default_ppw(order: int) -> float:
+    """Default minimum grid points per minimum wavelength for a spatial order."""
+    return {2: 12.0, 4: 7.0, 8: 5.0}[order]
+
+
+def check_sampling(
+    vmin: float, fmax: float, dx: float, dz: float, ppw_min: float, what: str = "wave"
+) -> list[str]:
+    """Warnings when the grid has fewer than ``ppw_min`` points per minimum wavelength.
+
+    ``vmin / fmax`` is the shortest wavelength (``fmax``: highest significant source
+    frequency); the warning names the spacing that would be sufficient.
+    """
+    if fmax <= 0 or vmin <= 0:
+        return []
+    lam = vmin / fmax
+    h = max(dx, dz)
+    ppw = lam / h
+    if ppw < ppw_min:
+        return [
+            f"under-sampled {what}: {ppw:.3g} grid points per minimum wavelength "
+            f"({lam:.4g} m at {fmax:.4g} Hz, v_min = {vmin:.4g} m/s) is below "
+            f"{ppw_min:.3g}; use a spacing of at most {lam / ppw_min:.4g} m or lower "
+            "frequencies"
+        ]
+    return []
+
+
+# ----------------------------------------------------------------------------- sources / receivers
+
+#: Kaiser window radius (grid cells) and shape for off-grid points (Hicks 2002, monopole,
+#: accurate up to k = pi/2 per cell, i.e. 4 points per wavelength).
+SINC_RADIUS = 4
+SINC_BETA = 6.31
+
+
+def kaiser_sinc_weights(frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kaiser-windowed sinc weights for a point at fractional node coordinate ``frac``.
+
+    Returns ``(offsets, weights)`` with integer node indices (relative to index 0) and
+    weights summing to about one. A point on a node gets weight 1 on that node only.
+    """
+    base = math.floor(frac)
+    f = frac - base
+    idx = np.arange(base - SINC_RADIUS + 1, base + SINC_RADIUS + 1)
+    d = idx - frac
+    if abs(f) < 1e-9 or abs(f - 1.0) < 1e-9:
+        node = int(round(frac))
+        return np.array([node]), np.array([1.0])
+    win_arg = 1.0 - (d / SINC_RADIUS) ** 2
+    win = np.where(
+        win_arg > 0,
+        np.i0(SINC_BETA * np.sqrt(np.clip(win_arg, 0.0, None))) / np.i0(SINC_BETA),
+        0.0,
+    )
+    w = np.sinc(d) * win
+    keep = w != 0
+    return idx[keep], w[keep]
+
+
+@dataclass
+class PointOperator:
+    """Sparse interpolation operator between point samples and one staggered field.
+
+    Entry ``k`` links point ``point[k]`` with array element ``[i[k], j[k]]`` and weight
+    ``w[k]``. Extraction is ``d[point] = sum_k w[k] f[i[k], j[k]]`` and injection (the
+    exact transpose) is ``f[i[k], j[k]] += w[k] s[point]``.
+    """
+
+    point: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    w: np.ndarray
+    npoints: int
+
+    def extract(self, field: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.npoints)
+        np.add.at(out, self.point, self.w * field[self.i, self.j])
+        return out
+
+    def inject(self, field: np.ndarray, values: np.ndarray) -> None:
+        np.add.at(field, (self.i, self.j), (self.w * values[self.point]).astype(field.dtype))
+
+    def as_arrays(self, dtype: np.dtype | type) -> tuple[np.ndarray, ...]:
+        """``(point, i, j, w)`` arrays for compiled kernels."""
+        return (
+            self.point.astype(np.int64),
+            self.i.astype(np.int64),
+            self.j.astype(np.int64),
+            self.w.astype(dtype),
+        )
+
+
+def point_operator(
+    layout: Layout,
+    points: Sequence[tuple[float, float]],
+    stagger: tuple[int, int],
+    parity: int = -1,
+) -> PointOperator:
+    """Interpolation operator of points ``(x, z)`` (metres) onto a staggered component.
+
+    Off-grid positions use Kaiser-windowed sinc weights (radius 4 cells, Hicks 2002) along
+    each axis, the product of both. Weights on array positions where the component is not
+    state are handled exactly as the propagator treats those positions: outside the grid
+    they are dropped (the field is zero there); above a free surface they are folded onto
+    the mirror position with sign ``parity`` (-1: antisymmetric fields such as pressure and
+    ``vx``, +1: symmetric fields such as ``vz``); weights on a pressure-release top row
+    (field fixed at zero) are dropped.
+
+    Parameters
+    ----------
+    layout
+        Computational grid.
+    points
+        Point positions in metres.
+    stagger
+        ``(sx, sz)``: 1 where the component is shifted by half a cell along that axis.
+    parity
+        Mirror sign of the component at a free surface.
+    """
+    sx, sz = stagger
+    i0, i1, j0, j1 = layout.state_ranges(stagger)
+    top_node = HALO + layout.NZ - 1
+    rows: list[int] = []
+    cols: list[int] = []
+    pts: list[int] = []
+    ws: list[float] = []
+    for k, (x, z) in enumerate(points):
+        fx, fz = layout.position(x, z)
+        ox, wx = kaiser_sinc_weights(fx - 0.5 * sx)
+        oz, wz = kaiser_sinc_weights(fz - 0.5 * sz)
+        acc: dict[tuple[int, int], float] = {}
+        for a, wa in zip(ox + HALO, wx):
+            if not (i0 <= a < i1):
+                continue
+            for c, wc in zip(oz + HALO, wz):
+                w = wa * wc
+                cc = int(c)
+                if layout.free_surface:
+                    pos = cc + 0.5 * sz  # position in array units
+                    if pos > top_node:
+                        mirror = 2 * top_node - pos - 0.5 * sz
+                        cc = int(round(mirror))
+                        w = parity * w
+                if not (j0 <= cc < j1):
+                    continue
+                acc[(int(a), cc)] = acc.get((int(a), cc), 0.0) + w
+        for (a, c), w in acc.items():
+            if w != 0.0:
+                rows.append(a)
+                cols.append(c)
+                pts.append(k)
+                ws.append(w)
+    return PointOperator(
+        np.asarray(pts, dtype=np.int64),
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(cols, dtype=np.int64),
+        np.asarray(ws, dtype=np.float64),
+        len(points),
+    )
+
+
+def check_positions(layout: Layout, event: Event, receivers: Sequence[Receiver]) -> None:
+    """Raise :class:`~seisgrad.errors.SolverError` for sources or receivers off the model."""
+    g = layout.grid
+    xmin, xmax, zmin, zmax = g.extent
+    for s in event.sources:
+        if not g.contains(s.x, s.z):
+            raise SolverError(
+                f"event '{event.name}': source at (x={s.x}, z={s.z}) is outside the model "
+                f"(x in [{xmin}, {xmax}], z in [{zmin}, {zmax}])"
+            )
+    for r in receivers:
+        if not g.contains(r.x, r.z):
+            raise SolverError(
+                f"receiver {r.network}.{r.station} at (x={r.x}, z={r.z}) is outside the model "
+                f"(x in [{xmin}, {xmax}], z in [{zmin}, {zmax}])"
+            )
+
+
+def source_time_table(
+    sources: Sequence[PointSource], nt: int, dt: float, half_step: bool
+) -> np.ndarray:
+    """Source time functions sampled where the time loop injects them, ``(nsrc, nt)``.
+
+    Row ``k`` is ``amplitude * s_k(t)`` at ``t = n dt`` (``half_step=False``, sources
+    acting on velocities) or ``t = (n + 1/2) dt`` (``half_step=True``, sources acting on
+    pressure or stress). User arrays (kind ``array``, given at ``n dt``) are linearly
+    interpolated to half steps.
+    """
+    out = np.zeros((len(sources), nt))
+    for k, s in enumerate(sources):
+        stf = s.stf
+        if stf.kind == "array":
+            v = stf.sample(nt + 1, dt)
+            out[k] = 0.5 * (v[:-1] + v[1:]) if half_step else v[:-1]
+        else:
+            out[k] = stf.sample(nt, dt, t_start=0.5 * dt if half_step else 0.0)
+    return out
+
+
+def source_max_frequency(event: Event, dt: float) -> float:
+    """Highest significant frequency of the event's source time functions (Hz)."""
+    return max(s.stf.max_frequency(dt) for s in event.sources)
+
+
+def source_dominant_frequency(event: Event, dt: float) -> float:
+    """A representative (dominant) source frequency (Hz), for the PML frequency shift."""
+    fs = []
+    for s in event.sources:
+        if s.stf.kind == "array":
+            fs.append(s.stf.max_frequency(dt) / 2.8)
+        else:
+            fs.append(s.stf.f0)
+    return max(fs)
+
+
+# ----------------------------------------------------------------------------- traces
+
+
+def velocity_to_trace(raw: np.ndarray) -> np.ndarray:
+    """Velocity traces at ``n dt`` from velocities recorded at ``(n + 1/2) dt``.
+
+    ``v(n dt) = (v[n - 1/2] + v[n + 1/2]) / 2`` with ``v[-1/2] = 0`` (last axis = time).
+    """
+    out = 0.5 * raw.copy()
+    out[..., 1:] += 0.5 * raw[..., :-1]
+    return out
+
+
+def velocity_to_trace_adjoint(adj: np.ndarray) -> np.ndarray:
+    """Transpose of :func:`velocity_to_trace`."""
+    out = 0.5 * adj.copy()
+    out[..., :-1] += 0.5 * adj[..., 1:]
+    return out
+
+
+def displacement_to_trace(raw: np.ndarray, dt: float) -> np.ndarray:
+    """Displacement at ``n dt`` from velocities at ``(n + 1/2) dt`` (midpoint rule).
+
+    ``u[n] = dt * sum_{m < n} v[m + 1/2]``, ``u[0] = 0``.
+    """
+    out = np.zeros_like(raw)
+    out[..., 1:] = dt * np.cumsum(raw[..., :-1], axis=-1)
+    return out
+
+
+def displacement_to_trace_adjoint(adj: np.ndarray, dt: float) -> np.ndarray:
+    """Transpose of :func:`displacement_to_trace`."""
+    out = np.zeros_like(adj)
+    rev = np.cumsum(adj[..., ::-1], axis=-1)[..., ::-1]  # rev[m] = sum_{n >= m} adj[n]
+    out[..., :-1] = dt * rev[..., 1:]
+    return out
+
+
+def build_stream(
+    records: Mapping[str, np.ndarray],
+    receivers: Sequence[Receiver],
+    dt: float,
+    dtype: np.dtype | type,
+):
+    """ObsPy Stream from ``channel -> (nrec, nt)`` arrays.
+
+    Each trace has ``network``/``station`` from the receiver, ``channel``, ``delta = dt``,
+    ``starttime = UTCDateTime(0)`` (first sample at the simulation start) and
+    ``stats.coordinates = AttribDict(x=..., z=...)``.
+    """
+    from obspy import Stream, Trace, UTCDateTime
+    from obspy.core import AttribDict
+
+    traces = []
+    for k, r in enumerate(receivers):
+        for ch, arr in records.items():
+            tr = Trace(data=np.ascontiguousarray(arr[k], dtype=dtype))
+            tr.stats.network = r.network
+            tr.stats.station = r.station
+            tr.stats.channel = ch
+            tr.stats.delta = dt
+            tr.stats.starttime = UTCDateTime(0)
+            tr.stats.coordinates = AttribDict(x=float(r.x), z=float(r.z))
+            traces.append(tr)
+    return Stream(traces)
+
+
+def stream_to_arrays(
+    stream,
+    receivers: Sequence[Receiver],
+    channels: Sequence[str],
+    nt: int,
+    dt: float,
+) -> dict[str, np.ndarray]:
+    """Adjoint-source arrays ``channel -> (nrec, nt)`` (float64) from a Stream.
+
+    Traces are matched by ``network``, ``station`` and ``channel``; missing traces are
+    zero. Raises :class:`~seisgrad.errors.DataError` for a trace that matches no recorded
+    trace or whose time axis differs from the simulation's.
+    """
+    from seisgrad.errors import DataError
+
+    index = {(r.network, r.station): k for k, r in enumerate(receivers)}
+    out = {ch: np.zeros((len(receivers), nt)) for ch in channels}
+    for tr in stream:
+        key = (tr.stats.network, tr.stats.station)
+        ch = tr.stats.channel
+        if key not in index or ch not in out:
+            raise DataError(
+                f"adjoint source {tr.id} matches no recorded trace (recorded channels: "
+                f"{', '.join(channels)}; stations: {len(receivers)})"
+            )
+        if tr.stats.npts != nt or abs(tr.stats.delta - dt) > 1e-9 * dt:
+            raise DataError(
+                f"adjoint source {tr.id} has npts={tr.stats.npts}, delta={tr.stats.delta}; "
+                f"the simulation has nt={nt}, dt={dt}"
+            )
+        if abs(float(tr.stats.starttime.timestamp)) > 0.5 * dt:
+            raise DataError(
+                f"adjoint source {tr.id} starts at {tr.stats.starttime}; expected "
+                "UTCDateTime(0) (the simulation start)"
+            )
+        out[ch][index[key]] += np.asarray(tr.data, dtype=np.float64)
+    return out
+
+
+# ----------------------------------------------------------------------------- denormals
+
+#: MXCSR bits: flush-to-zero (bit 15) and denormals-are-zero (bit 6).
+FTZ_DAZ = np.uint32(0x8040)
+
+
+def _is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+if _is_x86():
+    from llvmlite import ir
+
+    @intrinsic
+    def get_mxcsr(typingctx):  # pragma: no cover - compiled
+        """Read the MXCSR register of the calling thread (x86; compiled code only)."""
+        sig = types.uint32()
+
+        def codegen(context, builder, signature, args):
+            ptr = cgutils.alloca_once(builder, ir.IntType(32))
+            fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.stmxcsr")
+            builder.call(fn, [builder.bitcast(ptr, ir.IntType(8).as_pointer())])
+            return builder.load(ptr)
+
+        return sig, codegen
+
+    @intrinsic
+    def set_mxcsr(typingctx, value):  # pragma: no cover - compiled
+        """Write the MXCSR register of the calling thread (x86; compiled code only)."""
+        sig = types.void(types.uint32)
+
+        def codegen(context, builder, signature, args):
+            ptr = cgutils.alloca_once(builder, ir.IntType(32))
+            builder.store(args[0], ptr)
+            fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.ldmxcsr")
+            builder.call(fn, [builder.bitcast(ptr, ir.IntType(8).as_pointer())])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    def ftz_enabled() -> bool:
+        """Whether denormal flushing is available on this machine (x86: yes)."""
+        return True
+
+else:  # pragma: no cover - other architectures
+
+    @intrinsic
+    def get_mxcsr(typingctx):
+        sig = types.uint32()
+
+        def codegen(context, builder, signature, args):
+            return context.get_constant(types.uint32, 0)
+
+        return sig, codegen
+
+    @intrinsic
+    def set_mxcsr(typingctx, value):
+        sig = types.void(types.uint32)
+
+        def codegen(context, builder, signature, args):
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    def ftz_enabled() -> bool:
+        return False

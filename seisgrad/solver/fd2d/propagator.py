@@ -1,0 +1,430 @@
+"""The propagator interface of the ``fd2d`` solver: how a material plugs in.
+
+A *propagator* runs the time loop of one material (acoustic, elastic) for one event in
+one model, forward and adjoint. :class:`Propagator` does all the material-independent
+work; a material subclass provides the compiled time loop and the model parametrization.
+
+What the base class does (in ``__init__``)
+------------------------------------------
+* ``self.layout`` (:class:`~seisgrad.solver.fd2d.common.Layout`): the model grid extended
+  by the absorbing layers, array shape, state ranges, padding and its transpose.
+* ``self.internal``: ``self.internal_model(model)`` (the material's own parameters as
+  float64 ``(nx, nz)`` arrays), then the CFL check (raises
+  :class:`~seisgrad.errors.StabilityError`) and the sampling check (``self.warnings``)
+  with the wave speeds from ``self.wave_speeds(internal)``.
+* ``self.profiles`` (:class:`~seisgrad.solver.fd2d.common.PMLProfiles`): C-PML
+  coefficients at nodes and half nodes along x and z, with the strip index ranges.
+* ``self.coef``: the four staggered-derivative coefficients of the chosen order.
+* ``self.receiver_ops``: for each raw channel this material records (``raw_channels``),
+  a :class:`~seisgrad.solver.fd2d.common.PointOperator` built with the stagger and the
+  free-surface parity from ``channel_staggers`` (only channels that are needed).
+* ``self.record`` (requested trace channels) and ``self.raw_needed``.
+* Finally ``self.setup()`` (material hook).
+
+Raw records and traces
+----------------------
+The compiled loop writes *raw* samples into ``raw[c, r, n]`` (``c`` indexes
+``raw_channels``): ``"P"`` (pressure) at ``t = n dt`` (before step ``n``), ``"VX"``/``"VZ"``
+(particle velocity) at ``t = (n + 1/2) dt`` (after the velocity update of step ``n``). The
+base class turns them into traces (``P``; ``VX``/``VZ`` averaged to ``n dt``;
+``UX``/``UZ`` integrated) and applies the exact transposes to adjoint sources.
+
+Hooks a material implements
+---------------------------
+``internal_model(model)``, ``wave_speeds(internal)``, ``setup()``,
+``new_state()`` (dict of zero arrays: wavefields and PML memory variables),
+``state_masks()`` (where each state array holds state, for dot-product tests),
+``snapshot_regions()`` (optional: parts of each state array a checkpoint must keep),
+``forward_steps(state, n0, n1, raw, store)``, ``store_shape()`` (per-step data for the
+gradient), ``new_adjoint()``, ``adjoint_steps(adj, n1, n0, store, raw_adj)``,
+``adjoint_to_plain(adj)`` / ``plain_to_adjoint(plain, adj)`` (conversion between the
+material's scaled adjoint variables and the plain adjoint ``dJ/dstate``), and
+``kernels(adj)`` (gradients on the computational grid, ``(NX, NZ)`` arrays, in the chosen
+parametrization). Everything else (checkpointing, threads, traces) is shared.
+
+The adjoint state must carry over between ``adjoint_steps`` calls (it lives in ``adj``);
+``forward_steps`` must be deterministic so that recomputed segments are bit-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numba
+import numpy as np
+
+from seisgrad.errors import ConfigError, DataError, SolverError
+from seisgrad.model import Model
+from seisgrad.solver.acquisition import Event, Receiver
+from seisgrad.solver.fd2d.checkpoint import default_checkpoints, gradient_sweep, sweep_memory
+from seisgrad.solver.fd2d.common import (
+    Layout,
+    PointOperator,
+    check_positions,
+    check_sampling,
+    check_stability,
+    default_ppw,
+    displacement_to_trace,
+    displacement_to_trace_adjoint,
+    fd_coefficients,
+    pml_profiles,
+    point_operator,
+    source_dominant_frequency,
+    source_max_frequency,
+    velocity_to_trace,
+    velocity_to_trace_adjoint,
+)
+
+__all__ = ["Propagator", "SIDES", "numba_threads"]
+
+#: Sides of the model, in the order used for absorbing-layer widths.
+SIDES = ("left", "right", "bottom", "top")
+
+#: Raw channel that each trace channel is made from.
+_TRACE_SOURCE = {"P": "P", "VX": "VX", "VZ": "VZ", "UX": "VX", "UZ": "VZ"}
+
+
+@contextlib.contextmanager
+def numba_threads(n: int) -> Iterator[int]:
+    """Run compiled parallel loops with ``n`` threads (clamped to numba's maximum)."""
+    n_max = numba.config.NUMBA_NUM_THREADS
+    use = max(1, min(int(n), n_max))
+    old = numba.get_num_threads()
+    numba.set_num_threads(use)
+    try:
+        yield use
+    finally:
+        numba.set_num_threads(old)
+
+
+class Propagator(ABC):
+    """Time loop of one material for one event (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        Model on the user's grid.
+    params
+        ``FD2D.Parameters``.
+    event
+        Sources fired together.
+    receivers
+        Receivers recording ``params.record`` channels.
+    """
+
+    #: Material name (``params.materials``).
+    material: ClassVar[str]
+    #: Kernel (and model) parameter names per parametrization.
+    parametrizations: ClassVar[dict[str, tuple[str, ...]]]
+    #: Raw channels the compiled loop can record, in ``raw`` array order.
+    raw_channels: ClassVar[tuple[str, ...]]
+    #: ``raw channel -> ((sx, sz) stagger, free-surface parity)``.
+    channel_staggers: ClassVar[dict[str, tuple[tuple[int, int], int]]]
+    #: Trace channels recorded when ``params.record`` is null.
+    default_record: ClassVar[tuple[str, ...]]
+
+    def __init__(
+        self, model: Model, params: Any, event: Event, receivers: Sequence[Receiver]
+    ) -> None:
+        self.params = params
+        self.event = event
+        self.receivers = list(receivers)
+        if not self.receivers:
+            raise SolverError("no receivers: give at least one receiver")
+        self.dtype = np.dtype(params.precision)
+        self.nt = int(params.nt)
+        self.dt = float(params.dt)
+        pml = tuple(params.pml_width if s in params.pml_sides else 0 for s in SIDES)
+        self.layout = Layout(model.grid, pml, bool(params.free_surface))  # type: ignore[arg-type]
+        check_positions(self.layout, event, self.receivers)
+        self.record = self._record_channels()
+        raw = {_TRACE_SOURCE[c] for c in self.record}
+        self.raw_needed = tuple(c for c in self.raw_channels if c in raw)
+        self.internal = self.internal_model(model)
+        self.vmin, self.vmax = self.wave_speeds(self.internal)
+        self.warnings = self.check()
+        f0 = params.pml_frequency or source_dominant_frequency(event, self.dt)
+        self.profiles = pml_profiles(self.layout, self.dt, self.vmax, f0, params.pml_reflection)
+        self.coef = fd_coefficients(params.order)
+        #: Multiplies every source (0 makes the loop a linear map of its initial state).
+        self.source_scale = 1.0
+        pts = [(r.x, r.z) for r in self.receivers]
+        self.receiver_ops: dict[str, PointOperator] = {}
+        for ch in self.raw_channels:
+            stagger, parity = self.channel_staggers[ch]
+            if ch in self.raw_needed:
+                self.receiver_ops[ch] = point_operator(self.layout, pts, stagger, parity)
+            else:
+                self.receiver_ops[ch] = point_operator(self.layout, [], stagger, parity)
+        self.setup()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def kernel_names(self) -> tuple[str, ...]:
+        return self.parametrizations[self.params.parametrization]
+
+    def check(self) -> list[str]:
+        """CFL check (raises) and sampling check (returns warnings)."""
+        p = self.params
+        check_stability(self.dt, self.vmax, self.layout.dx, self.layout.dz, p.order)
+        fmax = source_max_frequency(self.event, self.dt)
+        ppw = p.min_points_per_wavelength or default_ppw(p.order)
+        return check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
+
+    def forward(self) -> dict[str, np.ndarray]:
+        """Run the simulation; return ``channel -> (nrec, nt)`` float64 traces."""
+        raw = self.new_raw()
+        state = self.new_state()
+        with numba_threads(self.params.threads):
+            self.forward_steps(state, 0, self.nt, raw, None)
+        return self.raw_to_traces(raw)
+
+    def gradient(self, adjoint: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Kernels ``name -> (nx, nz)`` for adjoint sources ``channel -> (nrec, nt)``.
+
+        ``adjoint[c][r, n]`` is ``dJ/dd[c][r, n]``; missing channels are zero. The result
+        is the exact gradient of ``J`` through the discrete forward problem.
+        """
+        raw_adj = self.traces_to_raw_adjoint(adjoint)
+        adj = self.new_adjoint()
+        dummy = self.new_raw()
+        with numba_threads(self.params.threads):
+            gradient_sweep(
+                self.nt,
+                self.params.checkpointing,
+                self.checkpoint_count(),
+                self.new_state,
+                lambda st, a, b, store: self.forward_steps(st, a, b, dummy, store),
+                self.snapshot,
+                self.restore,
+                self.new_store,
+                lambda b, a, store: self.adjoint_steps(adj, b, a, store, raw_adj),
+            )
+        grads = self.kernels(adj)
+        return {name: self.layout.pad_adjoint(g) for name, g in grads.items()}
+
+    def checkpoint_count(self) -> int:
+        """Number of snapshots of the checkpointing schedule."""
+        if self.params.checkpoints is not None:
+            return int(self.params.checkpoints)
+        return default_checkpoints(self.nt, self.snapshot_bytes(), self.step_bytes())
+
+    def memory_estimate(self) -> int:
+        """Bytes of snapshots and per-step data held by a gradient run."""
+        return sweep_memory(
+            self.nt,
+            self.params.checkpointing,
+            self.checkpoint_count(),
+            self.snapshot_bytes(),
+            self.step_bytes(),
+        )
+
+    # ------------------------------------------------------------------ linear-map API
+
+    def propagate(
+        self, state: dict[str, np.ndarray], n0: int, n1: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Advance a copy of ``state`` over steps ``n0..n1-1``; return it and raw records.
+
+        With ``source_scale = 0`` this is a linear map (used by dot-product tests).
+        """
+        st = {k: v.copy() for k, v in state.items()}
+        raw = self.new_raw()
+        with numba_threads(self.params.threads):
+            self.forward_steps(st, n0, n1, raw, None)
+        return st, raw
+
+    def propagate_adjoint(
+        self, plain: dict[str, np.ndarray], raw_adj: np.ndarray, n1: int, n0: int
+    ) -> dict[str, np.ndarray]:
+        """Transpose of :meth:`propagate` (without sources): plain adjoint state at ``n0``.
+
+        ``plain`` is ``dJ/dstate`` at step ``n1`` (same keys as the state) and
+        ``raw_adj`` is ``dJ/draw``.
+        """
+        adj = self.new_adjoint()
+        self.plain_to_adjoint(plain, adj)
+        store = self.new_store(max(n1 - n0, 1))
+        with numba_threads(self.params.threads):
+            self.adjoint_steps(adj, n1, n0, store, np.asarray(raw_adj, dtype=np.float64))
+        return self.adjoint_to_plain(adj)
+
+    def random_state(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Random values on every state entry (zero elsewhere)."""
+        out = {}
+        for name, mask in self.state_masks().items():
+            a = np.zeros(mask.shape, dtype=self.dtype)
+            a[mask] = rng.standard_normal(int(mask.sum()))
+            out[name] = a
+        return out
+
+    def state_dot(self, a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> float:
+        """Inner product of two states over the state entries (float64)."""
+        total = 0.0
+        for name, mask in self.state_masks().items():
+            total += float(np.dot(a[name][mask].astype(np.float64), b[name][mask]))
+        return total
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def _record_channels(self) -> tuple[str, ...]:
+        rec = self.params.record
+        if rec is None:
+            return tuple(self.default_record)
+        allowed = [c for c, src in _TRACE_SOURCE.items() if src in self.raw_channels]
+        bad = [c for c in rec if c not in allowed]
+        if bad:
+            raise ConfigError(
+                f"parameter 'record': channel(s) {', '.join(bad)} cannot be recorded by the "
+                f"{self.material} solver; choose from {', '.join(allowed)}"
+            )
+        if not rec:
+            raise ConfigError("parameter 'record': give at least one channel (or null)")
+        return tuple(dict.fromkeys(rec))
+
+    def new_raw(self) -> np.ndarray:
+        """Zero raw record array ``(len(raw_channels), nrec, nt)`` (float64)."""
+        return np.zeros((len(self.raw_channels), len(self.receivers), self.nt))
+
+    def raw_to_traces(self, raw: np.ndarray) -> dict[str, np.ndarray]:
+        out = {}
+        for ch in self.record:
+            r = raw[self.raw_channels.index(_TRACE_SOURCE[ch])]
+            if ch == "P":
+                out[ch] = r.copy()
+            elif ch in ("VX", "VZ"):
+                out[ch] = velocity_to_trace(r)
+            else:
+                out[ch] = displacement_to_trace(r, self.dt)
+        return out
+
+    def traces_to_raw_adjoint(self, adjoint: Mapping[str, np.ndarray]) -> np.ndarray:
+        raw = self.new_raw()
+        for ch, arr in adjoint.items():
+            if ch not in self.record:
+                raise DataError(
+                    f"adjoint source for channel {ch!r}, which is not recorded "
+                    f"(recorded: {', '.join(self.record)})"
+                )
+            a = np.asarray(arr, dtype=np.float64)
+            if a.shape != (len(self.receivers), self.nt):
+                raise DataError(
+                    f"adjoint source of channel {ch}: shape {a.shape}, expected "
+                    f"{(len(self.receivers), self.nt)} (receivers, time steps)"
+                )
+            c = self.raw_channels.index(_TRACE_SOURCE[ch])
+            if ch == "P":
+                raw[c] += a
+            elif ch in ("VX", "VZ"):
+                raw[c] += velocity_to_trace_adjoint(a)
+            else:
+                raw[c] += displacement_to_trace_adjoint(a, self.dt)
+        return raw
+
+    def snapshot_regions(self) -> dict[str, list[tuple[slice, slice]]]:
+        """Parts of each state array that a checkpoint keeps (default: everything)."""
+        return {name: [(slice(None), slice(None))] for name in self.state_masks()}
+
+    def snapshot(self, state: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Copy of the complete state (as given by :meth:`snapshot_regions`)."""
+        out = []
+        for name, regions in self.snapshot_regions().items():
+            for reg in regions:
+                out.append(state[name][reg].copy())
+        return out
+
+    def restore(self, state: dict[str, np.ndarray], snap: list[np.ndarray]) -> None:
+        """Put a :meth:`snapshot` back (state arrays outside the regions are zeroed)."""
+        it = iter(snap)
+        for name, regions in self.snapshot_regions().items():
+            state[name][...] = 0
+            for reg in regions:
+                state[name][reg] = next(it)
+
+    def snapshot_bytes(self) -> int:
+        shape = self.layout.shape
+        total = 0
+        for regions in self.snapshot_regions().values():
+            for reg in regions:
+                total += np.empty(shape, dtype=np.uint8)[reg].size
+        return total * self.dtype.itemsize
+
+    def step_bytes(self) -> int:
+        return int(np.prod(self.store_shape())) * self.dtype.itemsize
+
+    def new_store(self, nsteps: int) -> np.ndarray:
+        """Uninitialised per-step data for ``nsteps`` steps."""
+        return np.empty((nsteps, *self.store_shape()), dtype=self.dtype)
+
+    # ------------------------------------------------------------------ material hooks
+
+    @abstractmethod
+    def internal_model(self, model: Model) -> dict[str, np.ndarray]:
+        """Validate ``model`` and return the material parameters (float64, ``(nx, nz)``)."""
+
+    @abstractmethod
+    def wave_speeds(self, internal: Mapping[str, np.ndarray]) -> tuple[float, float]:
+        """``(v_min, v_max)``: slowest (for sampling) and fastest (for CFL) wave speed."""
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Precompute material arrays, source operators and time functions."""
+
+    @abstractmethod
+    def new_state(self) -> dict[str, np.ndarray]:
+        """Zero forward state (wavefields and PML memory variables, full array shape)."""
+
+    @abstractmethod
+    def state_masks(self) -> dict[str, np.ndarray]:
+        """``name -> bool array``: where each state array holds state."""
+
+    @abstractmethod
+    def store_shape(self) -> tuple[int, ...]:
+        """Shape of the per-step data the gradient needs (one time step)."""
+
+    @abstractmethod
+    def forward_steps(
+        self,
+        state: dict[str, np.ndarray],
+        n0: int,
+        n1: int,
+        raw: np.ndarray,
+        store: np.ndarray | None,
+    ) -> None:
+        """Advance ``state`` over steps ``n0..n1-1``, adding raw records into ``raw``;
+        with ``store``, write the data of step ``n`` to ``store[n - n0]``."""
+
+    @abstractmethod
+    def new_adjoint(self) -> dict[str, np.ndarray]:
+        """Zero adjoint state and gradient accumulators."""
+
+    @abstractmethod
+    def adjoint_steps(
+        self,
+        adj: dict[str, np.ndarray],
+        n1: int,
+        n0: int,
+        store: np.ndarray,
+        raw_adj: np.ndarray,
+    ) -> None:
+        """Adjoint steps ``n1-1 .. n0``: inject ``raw_adj``, update ``adj`` and the
+        gradient accumulators using ``store[n - n0]``."""
+
+    @abstractmethod
+    def adjoint_to_plain(self, adj: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Plain adjoint state ``dJ/dstate`` (keys as :meth:`new_state`)."""
+
+    @abstractmethod
+    def plain_to_adjoint(
+        self, plain: Mapping[str, np.ndarray], adj: dict[str, np.ndarray]
+    ) -> None:
+        """Set the adjoint state in ``adj`` from plain values ``dJ/dstate``."""
+
+    @abstractmethod
+    def kernels(self, adj: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Gradients ``name -> (NX, NZ)`` on the computational grid (chosen
+        parametrization), from the accumulators in ``adj``."""

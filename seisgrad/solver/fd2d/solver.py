@@ -1,0 +1,164 @@
+"""``solver: fd2d``: the built-in 2D staggered-grid finite-difference solver."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from seisgrad.config import param
+from seisgrad.errors import ConfigError
+from seisgrad.model import Model
+from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
+from seisgrad.solver.base import Solver
+from seisgrad.solver.fd2d.common import build_stream, stream_to_arrays
+from seisgrad.solver.fd2d.propagator import SIDES, Propagator
+
+if TYPE_CHECKING:
+    from obspy import Stream
+
+__all__ = ["FD2D", "FD2DParameters", "PROPAGATORS"]
+
+#: ``materials`` value -> ``"module:Class"`` of its propagator (imported lazily).
+PROPAGATORS = {
+    "acoustic": "seisgrad.solver.fd2d.acoustic:AcousticPropagator",
+    "elastic": "seisgrad.solver.fd2d.elastic:ElasticPropagator",
+}
+
+_PARAMETRIZATIONS = {
+    ("acoustic", "velocity"): ("vp", "rho"),
+    ("acoustic", "lame"): ("kappa", "rho"),
+    ("acoustic", "bulk"): ("kappa", "rho"),
+    ("elastic", "velocity"): ("vp", "vs", "rho"),
+    ("elastic", "lame"): ("lambda", "mu", "rho"),
+    ("elastic", "bulk"): ("kappa", "mu", "rho"),
+}
+
+
+@dataclass
+class FD2DParameters:
+    """Parameters of ``solver: fd2d``."""
+
+    materials: str = param("acoustic", "wave physics", choices=("acoustic", "elastic"))
+    nt: int = param(1000, "number of time steps", low=1)
+    dt: float = param(1e-3, "time step (s)", low=0.0)
+    order: int = param(8, "spatial order of the staggered differences", choices=(2, 4, 8))
+    pml_width: int = param(20, "absorbing-layer (C-PML) width in cells", low=0)
+    pml_sides: list[str] = param(
+        ["left", "right", "bottom", "top"],
+        "sides with an absorbing layer (added outside the model)",
+        choices=SIDES,
+    )
+    pml_reflection: float = param(
+        1e-3, "theoretical C-PML reflection coefficient", low=1e-12, high=0.5
+    )
+    pml_frequency: float | None = param(
+        None, "C-PML frequency shift in Hz (default: dominant source frequency)", low=0.0
+    )
+    free_surface: bool = param(False, "free surface (p = 0, traction free) on the top edge")
+    precision: str = param("float32", "floating-point precision", choices=("float32", "float64"))
+    threads: int = param(1, "threads of the compiled time loop", low=1, affects_results=False)
+    checkpointing: str = param(
+        "checkpoint",
+        "forward wavefield for the gradient: 'checkpoint' (recompute) or 'store' (keep all)",
+        choices=("checkpoint", "store"),
+    )
+    checkpoints: int | None = param(
+        None, "number of snapshots for 'checkpoint' (null: about sqrt(nt))", low=1
+    )
+    record: list[str] | None = param(
+        None,
+        "recorded channels (null: P, VX, VZ acoustic; VX, VZ elastic)",
+        choices=tuple(CHANNELS),
+    )
+    parametrization: str = param(
+        "velocity",
+        "model and kernel parameters: velocity (vp, [vs,] rho), lame, bulk",
+        choices=("velocity", "lame", "bulk"),
+    )
+    min_points_per_wavelength: float | None = param(
+        None,
+        "warn below this many points per minimum wavelength (null: 12/7/5 for order 2/4/8)",
+        low=0.0,
+    )
+    flush_denormals: bool = param(
+        True,
+        "flush subnormal numbers to zero in the time loop (x86; much faster)",
+        affects_results=False,
+    )
+
+    def validate(self) -> None:
+        if not self.dt > 0:
+            raise ConfigError(f"parameter 'dt': must be positive, got {self.dt}")
+        if self.free_surface and "top" in self.pml_sides:
+            raise ConfigError(
+                "parameter 'pml_sides': 'top' cannot have an absorbing layer when "
+                "free_surface is true; remove 'top' or set free_surface: false"
+            )
+        if len(set(self.pml_sides)) != len(self.pml_sides):
+            raise ConfigError(f"parameter 'pml_sides': repeated side in {self.pml_sides}")
+
+
+class FD2D(Solver):
+    """Built-in 2D finite-difference solver (acoustic or elastic), with exact adjoints.
+
+    See ``docs/solver.md`` for the physics, the discretisation and the parameters.
+    """
+
+    Parameters: ClassVar[type] = FD2DParameters
+
+    def __init__(self, params: FD2DParameters | None = None) -> None:
+        if params is None:
+            params = FD2DParameters()
+        if not isinstance(params, FD2DParameters):
+            raise ConfigError(
+                f"FD2D needs FD2D.Parameters, got {type(params).__name__}; build them with "
+                "seisgrad.config.from_mapping(FD2D.Parameters, mapping)"
+            )
+        params.validate()
+        super().__init__(params)
+
+    @property
+    def model_parameters(self) -> tuple[str, ...]:
+        return _PARAMETRIZATIONS[(self.params.materials, self.params.parametrization)]
+
+    @property
+    def kernel_parameters(self) -> tuple[str, ...]:
+        return self.model_parameters
+
+    def propagator_class(self) -> type[Propagator]:
+        """The propagator class of ``params.materials`` (imported on first use)."""
+        target = PROPAGATORS[self.params.materials]
+        mod, cls = target.split(":")
+        return getattr(importlib.import_module(mod), cls)
+
+    def propagator(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Propagator:
+        """Set up (and check) one simulation; see :class:`Propagator`."""
+        return self.propagator_class()(model, self.params, event, receivers)
+
+    def check(self, model: Model, event: Event) -> list[str]:
+        """Raise :class:`~seisgrad.errors.StabilityError` for an unstable ``dt``; return
+        warnings (under-sampling). Receivers are not needed for the check."""
+        dummy = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
+        return list(self.propagator(model, event, dummy).warnings)
+
+    def forward(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Stream:
+        prop = self.propagator(model, event, receivers)
+        traces = prop.forward()
+        return build_stream(traces, prop.receivers, prop.dt, prop.dtype)
+
+    def adjoint(
+        self,
+        model: Model,
+        event: Event,
+        receivers: Sequence[Receiver],
+        adjoint_sources: Stream,
+    ) -> Model:
+        prop = self.propagator(model, event, receivers)
+        adj = stream_to_arrays(adjoint_sources, prop.receivers, prop.record, prop.nt, prop.dt)
+        grads = prop.gradient(adj)
+        dtype = np.dtype(self.params.precision)
+        return Model(model.grid, {k: v.astype(dtype) for k, v in grads.items()})
