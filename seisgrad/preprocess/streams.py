@@ -176,3 +176,52 @@ def with_data(traces: Sequence[Trace], data: np.ndarray) -> Stream:
         new = Trace(np.array(row, dtype=np.float64), header=tr.stats.copy())
         out.append(new)
     return Stream(out)
+
+
+def align_trace(tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20) -> np.ndarray:
+    """Observed trace demeaned, resampled and trimmed onto the axis ``t0 + n*dt``.
+
+    Same time step and a whole-sample offset: samples are copied. Otherwise the trace is
+    low-passed at 80% of the new Nyquist frequency when it is downsampled (zero-phase
+    Butterworth, 8 poles) and Lanczos-interpolated. Samples outside the observed time
+    range are zero. Only observed data goes through this (it needs no adjoint).
+
+    Raises
+    ------
+    DataError
+        When the observed trace does not overlap the time axis at all.
+    """
+    from scipy import signal
+
+    data = np.asarray(tr.data, dtype=np.float64)
+    if data.size == 0 or not np.all(np.isfinite(data)):
+        raise DataError(f"observed trace {tr.id} is empty or holds non-finite values")
+    data = data - data.mean()
+    odt, ot0 = float(tr.stats.delta), trace_t0(tr)
+    oend = ot0 + odt * (data.size - 1)
+    t = t0 + dt * np.arange(nt)
+    if oend < t[0] - 0.5 * dt or ot0 > t[-1] + 0.5 * dt:
+        raise DataError(
+            f"observed trace {tr.id} ({ot0:g} to {oend:g} s) does not overlap the "
+            f"synthetics' time axis ({t[0]:g} to {t[-1]:g} s)"
+        )
+    out = np.zeros(nt)
+    shift = (ot0 - t0) / dt
+    if math.isclose(odt, dt, rel_tol=1e-9) and abs(shift - round(shift)) < 1e-6:
+        k = int(round(shift))  # observed sample 0 sits at synthetic sample k
+        lo, hi = max(0, k), min(nt, k + data.size)
+        out[lo:hi] = data[lo - k : hi - k]
+        return out
+    if odt < dt:
+        sos = signal.butter(8, 0.8 * 0.5 / dt, btype="lowpass", output="sos", fs=1.0 / odt)
+        data = np.ascontiguousarray(signal.sosfiltfilt(sos, data))
+    from obspy.signal.interpolation import lanczos_interpolation
+
+    inside = np.nonzero((t >= ot0 - 1e-9 * odt) & (t <= oend + 1e-9 * odt))[0]
+    if inside.size:
+        first = float(max(t[inside[0]], ot0))
+        vals = lanczos_interpolation(
+            data, ot0, odt, first, dt, inside.size, a=lanczos_a, window="blackman"
+        )
+        out[inside] = vals
+    return out

@@ -1,0 +1,568 @@
+"""Reading and writing traces: SU, SAC, MiniSEED, SPECFEM ASCII and HDF5.
+
+All readers return ObsPy Streams whose ``starttime`` counts from ``UTCDateTime(0)`` =
+the simulation start, with ``stats.coordinates = AttribDict(x=..., z=...)`` where the
+format stores positions. All writers write atomically (temporary file +
+``os.replace``).
+
+Layouts (``path`` given to :func:`write_traces` is the event's folder, or a file for
+the single-file formats):
+
+* ``su``: one Seismic Unix file per channel, named as SPECFEM2D names them:
+  ``U{x,y,z}_file_single_d.su`` (displacement ``UX``...), ``..._v.su`` (velocity
+  ``VX``...), ``..._a.su`` (acceleration), ``Up_file_single_p.su`` (pressure ``P``);
+  other channels ``<CHANNEL>.su``. Traces in receiver order. SU stores no names:
+  traces read back are called ``S000000``, ``S000001``, ... in file order (SPECFEM's
+  convention) and observed SU data is matched to the synthetics by order. The 16-bit
+  ``dt`` header holds microseconds, but SPECFEM2D writes milliseconds when
+  ``dt * 1e6`` does not fit (dt > 32.767 ms); seisgrad writes the same and
+  also stores ``d1 = dt`` and ``f1 = t0`` (float32, SU's own fields), and the reader
+  picks the unit that agrees with ``d1`` or with the expected time step.
+* ``sac``: one file per trace, ``NET.STA.LOC.CHA.sac``; ``x``, ``z`` in ``user0``,
+  ``user1``. Samples are float32 (the SAC format).
+* ``mseed``: one file, ``traces.mseed`` (float64 samples kept); no coordinates.
+* ``ascii``: SPECFEM two-column files ``NET.STA.CHA.semd`` (``.semv``, ``.sema``,
+  ``.semp`` by channel), time and value; adjoint sources ``NET.STA.CHA.adj``.
+* ``hdf5``: one file per event (``traces.h5`` in the folder, or the given ``.h5``
+  file), a dataset per trace with its header as attributes; dtypes kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+from obspy import Stream, Trace, UTCDateTime
+from obspy.core import AttribDict
+
+from seisgrad.errors import DataError
+from seisgrad.model import atomic_path
+from seisgrad.preprocess.streams import EPOCH, trace_t0
+
+__all__ = [
+    "FORMATS",
+    "read_traces",
+    "write_traces",
+    "find_event_data",
+    "read_su",
+    "write_su",
+    "su_file_name",
+    "su_channel",
+    "read_sac",
+    "write_sac",
+    "read_mseed",
+    "write_mseed",
+    "read_ascii",
+    "write_ascii",
+    "write_adjoint_ascii",
+    "read_hdf5",
+    "write_hdf5",
+]
+
+FORMATS = ("su", "sac", "mseed", "ascii", "hdf5")
+
+_SINGLE_FILE = {
+    "hdf5": ("traces.h5", (".h5", ".hdf5")),
+    "mseed": ("traces.mseed", (".mseed", ".miniseed", ".ms")),
+}
+_EXTS = {
+    "su": (".su",),
+    "sac": (".sac", ".SAC"),
+    "ascii": (".semd", ".semv", ".sema", ".semp", ".adj"),
+}
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    final, tmp = atomic_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final
+
+
+def _coords(tr: Trace) -> tuple[float, float] | None:
+    c = tr.stats.get("coordinates")
+    if c is not None and "x" in c and "z" in c:
+        return float(c["x"]), float(c["z"])
+    return None
+
+
+def _set_coords(tr: Trace, x: float, z: float) -> None:
+    tr.stats.coordinates = AttribDict(x=float(x), z=float(z))
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise DataError(f"unknown data format '{fmt}'; valid formats: {', '.join(FORMATS)}")
+    return fmt
+
+
+# --------------------------------------------------------------------------- SU
+_SU_CH = {"d": "U", "v": "V", "a": "A"}
+_SU_RE = re.compile(r"^U([xyzp])_file_single_([dvap])\.su$", re.IGNORECASE)
+
+
+def su_file_name(channel: str) -> str:
+    """SPECFEM2D-style SU file name of a channel (``UX`` -> ``Ux_file_single_d.su``)."""
+    if channel == "P":
+        return "Up_file_single_p.su"
+    if len(channel) == 2 and channel[0] in "UVA" and channel[1] in "XYZ":
+        q = {"U": "d", "V": "v", "A": "a"}[channel[0]]
+        return f"U{channel[1].lower()}_file_single_{q}.su"
+    return f"{channel}.su"
+
+
+def su_channel(name: str) -> str:
+    """Channel of an SU file name (inverse of :func:`su_file_name`)."""
+    m = _SU_RE.match(name)
+    if m:
+        comp, q = m.group(1).lower(), m.group(2).lower()
+        if comp == "p" or q == "p":
+            return "P"
+        return _SU_CH[q] + comp.upper()
+    return Path(name).stem.upper()
+
+
+def _f32(bits: int) -> float:
+    return float(np.array(bits, dtype=np.int64).astype(np.uint32).view(np.float32))
+
+
+def _bits(value: float) -> int:
+    return int(np.array(value, dtype=np.float32).view(np.int32))
+
+
+def _su_dt(header: int, d1: float, dt: float | None, hint: float | None, where: str) -> float:
+    """Time step from the 16-bit dt header (us, or ms as SPECFEM2D writes on overflow).
+
+    ``dt`` (given by the user) is authoritative but must agree with the header in one
+    of the units; ``d1`` (written by seisgrad) picks the unit; ``hint`` (the synthetics'
+    time step) picks the unit closest to it; otherwise the header is microseconds.
+    """
+    cands = [header * 1e-6, header * 1e-3]
+    if dt is not None:
+        if header in (0, int(round(dt * 1e6)), int(round(dt * 1e3))):
+            return float(dt)
+        raise DataError(
+            f"{where}: SU dt header {header} means {cands[0]:g} s (microseconds) or "
+            f"{cands[1]:g} s (milliseconds, SPECFEM2D), not the given time step {dt:g} s"
+        )
+    if d1 > 0:
+        for c in cands:
+            if abs(c - d1) <= 1e-6 * d1:
+                return float(c)
+        return float(d1)
+    if header == 0:
+        if hint is not None:
+            return float(hint)
+        raise DataError(f"{where}: SU dt header is 0; give the time step (su_dt)")
+    if hint is not None:
+        if header in (int(round(hint * 1e6)), int(round(hint * 1e3))):
+            return float(hint)
+        return float(min(cands, key=lambda c: abs(np.log(c / hint))))
+    return float(cands[0])
+
+
+def read_su(
+    path: str | os.PathLike[str],
+    dt: float | None = None,
+    channel: str | None = None,
+    dt_hint: float | None = None,
+) -> Stream:
+    """Read one SU file.
+
+    Parameters
+    ----------
+    dt
+        The time step, when known: resolves SPECFEM2D's millisecond fallback of the dt
+        header (which must agree with it in one unit) and is used as the exact value.
+    channel
+        Channel of the traces (default: from the file name, see :func:`su_channel`).
+    dt_hint
+        A time step the data probably has (e.g. the synthetics'): without ``dt`` and
+        without seisgrad's ``d1`` field, the header unit (us or ms) closest to it is
+        taken.
+    """
+    from obspy import read
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"SU file {path} does not exist")
+    try:
+        st = read(str(path), format="SU")
+    except Exception:  # obspy's endianness detection can fail on odd headers
+        try:
+            st = read(str(path), format="SU", byteorder="<")
+        except Exception as exc:
+            raise DataError(f"{path} is not a readable SU file: {exc}") from exc
+    cha = channel or su_channel(path.name)
+    out = []
+    for i, tr in enumerate(st):
+        h = tr.stats.su.trace_header
+        d1 = _f32(h.x_coordinate_of_ensemble_position_of_this_trace)
+        f1 = _f32(h.y_coordinate_of_ensemble_position_of_this_trace)
+        delta = _su_dt(
+            int(h.sample_interval_in_ms_for_this_trace), d1, dt, dt_hint, f"{path} trace {i + 1}"
+        )
+        t0 = f1 if f1 != 0.0 else 1e-3 * h.delay_recording_time
+        new = Trace(np.asarray(tr.data, dtype=np.float32))
+        new.stats.station = f"S{i:06d}"
+        new.stats.channel = cha
+        new.stats.delta = delta
+        new.stats.starttime = EPOCH + float(t0)
+        scal = h.scalar_to_be_applied_to_all_coordinates or 1
+        factor = float(scal) if scal > 0 else 1.0 / float(-scal)
+        gx, gz = h.group_coordinate_x, h.group_coordinate_y
+        if gx or gz:
+            _set_coords(new, gx * factor, gz * factor)
+        out.append(new)
+    return Stream(out)
+
+
+def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
+    """Write one SU file per channel into ``folder`` (float32 samples)."""
+    from obspy.io.segy.segy import SEGYTraceHeader
+
+    folder = Path(folder)
+    by_channel: dict[str, list[Trace]] = {}
+    for tr in stream:
+        by_channel.setdefault(tr.stats.channel, []).append(tr)
+    paths = []
+    for cha, traces in by_channel.items():
+        out = []
+        for i, tr in enumerate(traces):
+            dt = float(tr.stats.delta)
+            us = int(round(dt * 1e6))
+            h = SEGYTraceHeader()
+            h.trace_sequence_number_within_line = i + 1
+            h.trace_sequence_number_within_segy_file = i + 1
+            h.number_of_samples_in_this_trace = tr.stats.npts
+            h.sample_interval_in_ms_for_this_trace = us if us <= 32767 else int(round(dt * 1e3))
+            h.x_coordinate_of_ensemble_position_of_this_trace = _bits(dt)
+            t0 = trace_t0(tr)
+            h.y_coordinate_of_ensemble_position_of_this_trace = _bits(t0)
+            ms = int(round(t0 * 1e3))
+            h.delay_recording_time = ms if -32768 <= ms <= 32767 else 0
+            xz = _coords(tr)
+            if xz is not None:
+                h.scalar_to_be_applied_to_all_coordinates = -100
+                h.group_coordinate_x = int(round(xz[0] * 100))
+                h.group_coordinate_y = int(round(xz[1] * 100))
+            new = Trace(np.asarray(tr.data, dtype=np.float32))
+            new.stats.delta = dt
+            new.stats.su = AttribDict(trace_header=h)
+            out.append(new)
+        st = Stream(out)
+        paths.append(
+            _atomic(
+                folder / su_file_name(cha),
+                lambda p, st=st: st.write(str(p), format="SU", byteorder="<"),
+            )
+        )
+    return paths
+
+
+# --------------------------------------------------------------------------- SAC
+_SAC_UNDEF = -12345.0
+
+
+def read_sac(path: str | os.PathLike[str]) -> Stream:
+    """Read SAC file(s): one file, or every ``*.sac`` file of a folder."""
+    from obspy import read
+
+    files = _files(Path(path), _EXTS["sac"])
+    out = Stream()
+    for f in files:
+        try:
+            with warnings.catch_warnings():  # ObsPy notes rounding float32 delta to 1 us
+                warnings.filterwarnings("ignore", message="Sample spacing read from SAC")
+                st = read(str(f), format="SAC")
+        except Exception as exc:
+            raise DataError(f"{f} is not a readable SAC file: {exc}") from exc
+        for tr in st:
+            sac = tr.stats.sac
+            x, z = sac.get("user0", _SAC_UNDEF), sac.get("user1", _SAC_UNDEF)
+            if x != _SAC_UNDEF and z != _SAC_UNDEF:
+                _set_coords(tr, x, z)
+            tr.data = np.asarray(tr.data, dtype=np.float32)
+            out.append(tr)
+    return out
+
+
+def write_sac(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
+    """Write one SAC file per trace, ``NET.STA.LOC.CHA.sac`` (float32 samples)."""
+    folder = Path(folder)
+    paths = []
+    for tr in stream:
+        new = Trace(np.asarray(tr.data, dtype=np.float32), header=_plain_stats(tr))
+        xz = _coords(tr)
+        if xz is not None:
+            new.stats.sac = AttribDict(user0=xz[0], user1=xz[1])
+        paths.append(
+            _atomic(folder / f"{tr.id}.sac", lambda p, t=new: t.write(str(p), format="SAC"))
+        )
+    return paths
+
+
+def _plain_stats(tr: Trace) -> dict:
+    s = tr.stats
+    return {
+        "network": s.network,
+        "station": s.station,
+        "location": s.location,
+        "channel": s.channel,
+        "delta": s.delta,
+        "starttime": s.starttime,
+    }
+
+
+# --------------------------------------------------------------------------- MiniSEED
+def read_mseed(path: str | os.PathLike[str]) -> Stream:
+    """Read a MiniSEED file (or every MiniSEED file of a folder)."""
+    from obspy import read
+
+    out = Stream()
+    for f in _files(Path(path), _SINGLE_FILE["mseed"][1]):
+        try:
+            out += read(str(f), format="MSEED")
+        except Exception as exc:
+            raise DataError(f"{f} is not a readable MiniSEED file: {exc}") from exc
+    return out
+
+
+def write_mseed(stream: Stream, path: str | os.PathLike[str]) -> Path:
+    """Write all traces to one MiniSEED file (float64 or float32 samples kept)."""
+    too_long = [
+        tr.id
+        for tr in stream
+        if len(tr.stats.network) > 2
+        or len(tr.stats.station) > 5
+        or len(tr.stats.location) > 2
+        or len(tr.stats.channel) > 3
+    ]
+    if too_long:
+        raise DataError(
+            "MiniSEED holds network codes of up to 2 characters, stations of up to 5 and "
+            "channels of up to 3; these ids do not fit: "
+            + ", ".join(too_long[:10])
+            + " (use data_format 'hdf5', 'sac', 'ascii' or 'su')"
+        )
+    out = Stream()
+    for tr in stream:
+        data = np.asarray(tr.data)
+        dtype = np.float64 if data.dtype == np.float64 else np.float32
+        out.append(Trace(np.ascontiguousarray(data, dtype=dtype), header=_plain_stats(tr)))
+    return _atomic(Path(path), lambda p: out.write(str(p), format="MSEED"))
+
+
+# --------------------------------------------------------------------------- ASCII
+def _ascii_suffix(channel: str) -> str:
+    first = channel[:1]
+    if channel == "P" or channel.endswith("P") and len(channel) == 1:
+        return "semp"
+    return {"U": "semd", "V": "semv", "A": "sema"}.get(first, "semd")
+
+
+def read_ascii(path: str | os.PathLike[str]) -> Stream:
+    """Read SPECFEM two-column ASCII traces (a file, or all of a folder).
+
+    ``NET.STA.CHA.ext`` gives the ids; the first column gives the time axis (uniform
+    spacing required).
+    """
+    out = Stream()
+    for f in _files(Path(path), _EXTS["ascii"]):
+        parts = f.name.split(".")
+        if len(parts) < 4:
+            raise DataError(f"{f}: expected a file name NET.STA.CHA.ext")
+        net, sta, cha = parts[0], parts[1], parts[2]
+        try:
+            table = np.loadtxt(f, dtype=np.float64, ndmin=2)
+        except ValueError as exc:
+            raise DataError(f"{f} is not a two-column ASCII trace: {exc}") from exc
+        if table.shape[1] != 2 or table.shape[0] < 2:
+            raise DataError(f"{f}: expected two columns (time, value), got shape {table.shape}")
+        t = table[:, 0]
+        dt = (t[-1] - t[0]) / (t.size - 1)
+        if not dt > 0 or np.max(np.abs(np.diff(t) - dt)) > 1e-3 * dt:
+            raise DataError(f"{f}: the time column is not uniformly increasing")
+        tr = Trace(np.ascontiguousarray(table[:, 1]))
+        tr.stats.network, tr.stats.station, tr.stats.channel = net, sta, cha
+        tr.stats.delta = float(dt)
+        tr.stats.starttime = EPOCH + float(t[0])
+        out.append(tr)
+    return out
+
+
+def write_ascii(
+    stream: Stream, folder: str | os.PathLike[str], suffix: str | None = None
+) -> list[Path]:
+    """Write SPECFEM two-column files ``NET.STA.CHA.<suffix>`` (full float64 precision;
+    suffix by channel when ``None``: ``semd``, ``semv``, ``sema``, ``semp``)."""
+    folder = Path(folder)
+    paths = []
+    for tr in stream:
+        s = tr.stats
+        t = trace_t0(tr) + float(s.delta) * np.arange(s.npts)
+        table = np.column_stack([t, np.asarray(tr.data, dtype=np.float64)])
+        name = f"{s.network}.{s.station}.{s.channel}.{suffix or _ascii_suffix(s.channel)}"
+        paths.append(
+            _atomic(folder / name, lambda p, a=table: np.savetxt(p, a, fmt=["%.12f", "%.17e"]))
+        )
+    return paths
+
+
+def write_adjoint_ascii(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
+    """Write adjoint sources as SPECFEM ``NET.STA.CHA.adj`` files."""
+    return write_ascii(stream, folder, suffix="adj")
+
+
+# --------------------------------------------------------------------------- HDF5
+def write_hdf5(stream: Stream, path: str | os.PathLike[str]) -> Path:
+    """Write the traces of one event to one HDF5 file (dtypes and headers kept)."""
+
+    def write(p: Path) -> None:
+        with h5py.File(p, "w") as f:
+            f.attrs["format"] = "seisgrad-traces"
+            f.attrs["version"] = 1
+            grp = f.create_group("traces")
+            for i, tr in enumerate(stream):
+                s = tr.stats
+                ds = grp.create_dataset(f"{i:06d}", data=np.asarray(tr.data))
+                ds.attrs["network"] = s.network
+                ds.attrs["station"] = s.station
+                ds.attrs["location"] = s.location
+                ds.attrs["channel"] = s.channel
+                ds.attrs["delta"] = float(s.delta)
+                ds.attrs["starttime_ns"] = np.int64(s.starttime.ns)
+                ds.attrs["starttime"] = str(s.starttime)
+                xz = _coords(tr)
+                if xz is not None:
+                    ds.attrs["x"], ds.attrs["z"] = xz
+
+    return _atomic(Path(path), write)
+
+
+def read_hdf5(path: str | os.PathLike[str]) -> Stream:
+    """Read traces written by :func:`write_hdf5`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"trace file {path} does not exist")
+    out = Stream()
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path} is not an HDF5 file: {exc}") from exc
+    with f:
+        if "traces" not in f:
+            raise DataError(f"{path} holds no 'traces' group (not a seisgrad trace file)")
+        grp = f["traces"]
+        for name in sorted(grp):
+            ds = grp[name]
+            a = ds.attrs
+            tr = Trace(np.asarray(ds[()]))
+            tr.stats.network = str(a["network"])
+            tr.stats.station = str(a["station"])
+            tr.stats.location = str(a["location"])
+            tr.stats.channel = str(a["channel"])
+            tr.stats.delta = float(a["delta"])
+            tr.stats.starttime = UTCDateTime(ns=int(a["starttime_ns"]))
+            if "x" in a and "z" in a:
+                _set_coords(tr, float(a["x"]), float(a["z"]))
+            out.append(tr)
+    return out
+
+
+# --------------------------------------------------------------------------- dispatch
+def _files(path: Path, exts: Sequence[str]) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in exts)
+        if not files:
+            raise DataError(f"no {'/'.join(exts)} files in {path}")
+        return files
+    raise DataError(f"{path} does not exist")
+
+
+def read_traces(
+    path: str | os.PathLike[str],
+    fmt: str,
+    dt: float | None = None,
+    dt_hint: float | None = None,
+) -> Stream:
+    """Read the traces of one event from a file or folder in format ``fmt``.
+
+    ``dt`` and ``dt_hint`` resolve the unit of SU dt headers (see :func:`read_su`).
+    """
+    _check_format(fmt)
+    path = Path(path)
+    if fmt == "hdf5":
+        if path.is_dir():
+            return Stream(
+                [tr for f in _files(path, _SINGLE_FILE["hdf5"][1]) for tr in read_hdf5(f)]
+            )
+        return read_hdf5(path)
+    if fmt == "mseed":
+        return read_mseed(path)
+    if fmt == "sac":
+        return read_sac(path)
+    if fmt == "ascii":
+        return read_ascii(path)
+    out = Stream()
+    for f in _files(path, _EXTS["su"]):
+        out += read_su(f, dt=dt, dt_hint=dt_hint)
+    return out
+
+
+def write_traces(stream: Stream, path: str | os.PathLike[str], fmt: str) -> Path:
+    """Write the traces of one event; return the file or folder written.
+
+    ``path`` is the event's folder; for ``hdf5`` and ``mseed`` a path with the
+    format's suffix is taken as the file itself.
+    """
+    _check_format(fmt)
+    path = Path(path)
+    if fmt in _SINGLE_FILE:
+        default, exts = _SINGLE_FILE[fmt]
+        target = path if path.suffix in exts else path / default
+        return write_hdf5(stream, target) if fmt == "hdf5" else write_mseed(stream, target)
+    path.mkdir(parents=True, exist_ok=True)
+    if fmt == "su":
+        write_su(stream, path)
+    elif fmt == "sac":
+        write_sac(stream, path)
+    else:
+        write_ascii(stream, path)
+    return path
+
+
+def find_event_data(root: str | os.PathLike[str], event: str, fmt: str) -> Path:
+    """Where the data of ``event`` lies under ``root``.
+
+    Tried in order: the folder ``root/<event>``, a file ``root/<event><ext>`` with an
+    extension of the format, and ``root`` itself when it is a file.
+    """
+    _check_format(fmt)
+    root = Path(root)
+    exts = _SINGLE_FILE[fmt][1] if fmt in _SINGLE_FILE else _EXTS[fmt]
+    tried = [root / event]
+    if (root / event).is_dir():
+        return root / event
+    for ext in exts:
+        cand = root / f"{event}{ext}"
+        tried.append(cand)
+        if cand.is_file():
+            return cand
+    if root.is_file():
+        return root
+    raise DataError(
+        f"no observed data for event '{event}' in format '{fmt}': tried "
+        + ", ".join(str(p) for p in tried)
+    )

@@ -1,0 +1,342 @@
+"""The default preprocess: parameters, reading observed data, evaluate, adjoint Streams."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from obspy import Stream, Trace
+from obspy.core import AttribDict
+
+from seisgrad.config import from_mapping, schema_fields
+from seisgrad.errors import ConfigError, DataError
+from seisgrad.preprocess import io
+from seisgrad.preprocess.default import Default, DefaultParameters
+from seisgrad.preprocess.misfit import misfit_names
+from seisgrad.preprocess.streams import EPOCH
+from seisgrad.preprocess.verify import check_adjoint_source
+from seisgrad.solver.acquisition import Event, PointSource, Receiver
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "specfem2d"
+
+DT, NT = 0.002, 500
+RECEIVERS = [Receiver(f"R{i:02d}", 100.0 + 150.0 * i, 0.0, "XX") for i in range(4)]
+EVENT = Event("ev1", [PointSource(x=0.0, z=-100.0)])
+VEL = 1500.0
+
+
+def arrival(rec: Receiver) -> float:
+    return float(np.hypot(rec.x - 0.0, rec.z + 100.0) / VEL + 0.05)
+
+
+def make_stream(
+    delay: float = 0.0,
+    seed: int = 0,
+    dt: float = DT,
+    nt: int = NT,
+    t0: float = 0.0,
+    channels=("UX", "UZ"),
+    receivers=RECEIVERS,
+) -> Stream:
+    rng = np.random.default_rng(seed)
+    t = t0 + dt * np.arange(nt)
+    out = []
+    for r in receivers:
+        for k, ch in enumerate(channels):
+            ta = arrival(r) + delay
+            data = (
+                (1.0 - 0.4 * k)
+                * (1 - 2 * ((t - ta) / 0.012) ** 2)
+                * np.exp(-(((t - ta) / 0.012) ** 2))
+            )
+            data = data + 0.02 * rng.standard_normal(nt)
+            tr = Trace(data.astype(np.float32))
+            tr.stats.network, tr.stats.station, tr.stats.channel = r.network, r.station, ch
+            tr.stats.delta = dt
+            tr.stats.starttime = EPOCH + t0
+            tr.stats.coordinates = AttribDict(x=r.x, z=r.z)
+            out.append(tr)
+    return Stream(out)
+
+
+def params(**kw) -> DefaultParameters:
+    return from_mapping(DefaultParameters, kw)
+
+
+WEIGHTS_FILE = '''
+import numpy as np
+
+def weights(stream, receiver, sources):
+    """First-arrival taper (as in the Salvus tutorial): a window around
+    distance / velocity, with cosine ramps."""
+    src = sources[0]
+    dist = np.hypot(receiver.x - src.x, receiver.z - src.z)
+    t_first = dist / 1500.0 + 0.05
+    out = {}
+    for tr in stream:
+        t = tr.times()
+        w = np.clip((t - (t_first - 0.06)) / 0.03, 0.0, 1.0)
+        w *= np.clip(((t_first + 0.12) - t) / 0.03, 0.0, 1.0)
+        w = 0.5 - 0.5 * np.cos(np.pi * w)
+        out[tr.stats.channel[-1]] = [{"values": w}]
+    return out
+'''
+
+
+# ----------------------------------------------------------------------- parameters
+def test_parameters_defaults_and_docs():
+    p = DefaultParameters()
+    assert p.misfit == "waveform" and p.data_format == "su" and p.filter == "none"
+    infos = {i.name: i for i in schema_fields(DefaultParameters)}
+    assert set(infos["misfit"].choices) == set(misfit_names())
+    assert all(i.doc for i in infos.values())
+    chain = Default(p).build_chain()
+    assert [type(s).__name__ for s in chain.steps] == ["Demean"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"misfit": "travletime"}, "not allowed"),
+        ({"misfti": "waveform"}, "did you mean 'misfit'"),
+        ({"filter": "bandpass", "min_freq": 2.0}, "needs max_freq or min_period"),
+        ({"filter": "lowpass", "max_freq": 2.0, "min_period": 0.5}, "not both"),
+        ({"filter": "bandpass", "min_freq": 20.0, "max_freq": 2.0}, "lower corner"),
+        ({"normalize": "trace"}, "not allowed"),
+        ({"mute": ["early"], "early_slope": 0.001, "early_velocity": 1000.0}, "not both"),
+        ({"mute": ["long"]}, "long_dist"),
+        ({"mute": ["first"]}, "not allowed"),
+        ({"misfit": "amplitude", "normalize": "trace_l2"}, "always zero"),
+        ({"windows": [[1.0, 0.5]]}, "t_start < t_end"),
+        ({"windows": [1.0, 2.0]}, "expected"),
+        ({"traveltime_max_shift": 1.0}, "only applies"),
+        ({"data_format": "segy"}, "not allowed"),
+    ],
+)
+def test_parameter_errors(values, message):
+    with pytest.raises(ConfigError, match=message):
+        params(**values)
+
+
+def test_chain_from_parameters():
+    p = params(
+        detrend=True,
+        taper=0.05,
+        filter="bandpass",
+        min_period=0.1,
+        max_period=1.0,
+        zero_phase=False,
+        mute=["early", "late", "short"],
+        early_velocity=2000.0,
+        late_slope=0.001,
+        late_const=1.0,
+        short_dist=50.0,
+        normalize="event",
+    )
+    steps = Default(p).build_chain().steps
+    names = [type(s).__name__ for s in steps]
+    assert names == ["Demean", "Detrend", "Taper", "Filter", "Mute", "Normalize"]
+    filt, mute = steps[3], steps[4]
+    assert (filt.freqmin, filt.freqmax, filt.zero_phase) == (1.0, 10.0, False)
+    assert mute.early == (1 / 2000.0, 0.0) and mute.late == (0.001, 1.0)
+    assert mute.short_dist == 50.0 and mute.long_dist is None
+
+
+# ----------------------------------------------------------------------- evaluate
+def test_evaluate_result_layout():
+    syn, obs = make_stream(0.0, seed=1), make_stream(0.004, seed=2)
+    pre = Default(params(misfit="traveltime", components=["UZ"], windows=[[0.0, 0.6]]))
+    res = pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    assert [tr.id for tr in res.adjoint] == [tr.id for tr in syn]
+    for tr in res.adjoint:
+        assert tr.stats.delta == DT and tr.stats.npts == NT and tr.data.dtype == np.float64
+        assert tr.stats.starttime == EPOCH
+        if tr.stats.channel == "UX":
+            assert not np.any(tr.data)
+        else:
+            assert np.any(tr.data)
+    assert set(res.per_trace) == {tr.id for tr in syn if tr.stats.channel == "UZ"}
+    assert res.value == pytest.approx(sum(res.per_trace.values()), rel=1e-15)
+    for info in res.extra["measurements"].values():
+        assert info[0]["shift"] == pytest.approx(0.004, abs=DT / 4)
+    assert res.extra["windows"]["XX.R00..UZ"] == [(0.0, pytest.approx(0.6))]
+    # full precision survives JSON (SeisFlows kept three figures)
+    assert json.loads(json.dumps(res.value)) == res.value
+
+
+ALL_PROCESSING = dict(
+    detrend=True,
+    taper=0.05,
+    filter="bandpass",
+    min_freq=8.0,
+    max_freq=60.0,
+    mute=["early"],
+    early_velocity=VEL,
+    early_const=0.0,
+    mute_taper=0.03,
+    normalize="trace_max",
+)
+
+
+@pytest.mark.parametrize("misfit", sorted(misfit_names()))
+@pytest.mark.parametrize("extra", ["windows", "weights"])
+def test_default_adjoint_source_is_exact(misfit, extra, tmp_path):
+    """End to end through Streams: the adjoint Stream is the derivative of the reported
+    misfit, behind filter + mute + normalization + windows or user weights."""
+    kw = dict(ALL_PROCESSING)
+    if misfit == "amplitude":
+        kw["normalize"] = "event"
+    if extra == "windows":
+        kw["windows"] = {"*": [[0.05, 0.45]], "XX.R01": [[0.0, 0.2], [0.2, 0.5]]}
+    else:
+        hook = tmp_path / "w.py"
+        hook.write_text(WEIGHTS_FILE)
+        kw["weights_function"] = f"{hook}:weights"
+    pre = Default(params(misfit=misfit, components=["Z"], **kw))
+    syn, obs = make_stream(0.0, seed=3), make_stream(0.003, seed=4)
+    res = check_adjoint_source(
+        pre, None, obs, syn, event=EVENT, receivers=RECEIVERS, n_directions=2, n_samples=3
+    )
+    assert res.value > 0
+    assert res.max_error <= 1e-6, res.summary()
+
+
+def test_weights_function_relative_to_base(tmp_path):
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "first.py").write_text(WEIGHTS_FILE)
+    pre = Default(params(weights_function="hooks/first.py:weights"), base=tmp_path)
+    syn, obs = make_stream(0.0, seed=5), make_stream(0.002, seed=6)
+    res = pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    ((a, b),) = res.extra["windows"]["XX.R02..UX"]
+    t_first = arrival(RECEIVERS[2])
+    assert a == pytest.approx(t_first - 0.06, abs=2 * DT)
+    assert b == pytest.approx(t_first + 0.12, abs=2 * DT)
+    with pytest.raises(ConfigError, match="does not exist"):
+        Default(params(weights_function="hooks/nope.py:weights"), base=tmp_path)
+    with pytest.raises(ConfigError, match="not a function"):
+        Default(params(weights_function="hooks/first.py:nope"), base=tmp_path)
+
+
+def test_weights_function_missing_component(tmp_path):
+    (tmp_path / "w.py").write_text(
+        "import numpy as np\n"
+        "def weights(stream, receiver, sources):\n"
+        "    return {'X': np.ones(stream[0].stats.npts)}\n"
+    )
+    pre = Default(params(weights_function=f"{tmp_path / 'w.py'}:weights"))
+    with pytest.raises(DataError, match="no weights for component 'Z' of XX.R00..UZ"):
+        pre.evaluate(make_stream(), make_stream(seed=1), EVENT, RECEIVERS)
+
+
+def test_missing_station_or_component_is_named():
+    syn = make_stream()
+    obs = make_stream(seed=1)
+    pre = Default(params())
+    obs_missing = Stream([tr for tr in obs if tr.id != "XX.R02..UZ"])
+    with pytest.raises(DataError, match=r"no observed data for synthetic traces XX\.R02\.\.UZ"):
+        pre.evaluate(obs_missing, syn, EVENT, RECEIVERS)
+    obs_extra = obs + make_stream(receivers=[Receiver("R09", 5.0, 0.0, "XX")], seed=2)
+    with pytest.raises(
+        DataError,
+        match=r"observed traces without synthetics XX\.R09\.\.UX, "
+        r"XX\.R09\.\.UZ",
+    ):
+        pre.evaluate(obs_extra, syn, EVENT, RECEIVERS)
+    # an unselected component may be missing from the observed data
+    only_z = Default(params(components=["UZ"]))
+    obs_z = Stream([tr for tr in obs if tr.stats.channel == "UZ"])
+    assert only_z.evaluate(obs_z, syn, EVENT, RECEIVERS).value > 0
+    with pytest.raises(DataError, match="select none of the synthetic channels"):
+        Default(params(components=["P"])).evaluate(obs, syn, EVENT, RECEIVERS)
+
+
+def test_synthetics_must_share_a_time_axis():
+    syn = make_stream()
+    syn[3].stats.delta = 0.001
+    with pytest.raises(DataError, match="share one time axis.*XX.R01..UZ"):
+        Default(params()).evaluate(make_stream(), syn, EVENT, RECEIVERS)
+
+
+# ----------------------------------------------------------------------- read_observed
+@pytest.mark.parametrize("fmt", ["hdf5", "ascii", "sac", "su"])
+def test_read_observed_puts_data_on_the_synthetic_axis(fmt, tmp_path):
+    syn = make_stream(0.0, seed=1)
+    # observed: finer sampling, starting earlier, longer, with an offset
+    obs = make_stream(0.0, seed=0, dt=DT / 2, nt=2 * NT + 200, t0=-0.1)
+    for tr in obs:
+        tr.data = tr.data + np.float32(0.5)
+    pre = Default(params(data_format=fmt))
+    pre.write_traces(obs, tmp_path / "ev1")
+    got = pre.read_observed(tmp_path, EVENT, syn)
+    assert [tr.id for tr in got] == [tr.id for tr in syn]
+    for o in got:
+        assert o.stats.delta == DT and o.stats.npts == NT and o.stats.starttime == EPOCH
+    # the noise-free pulse is reproduced (anti-alias filtering, interpolation, demean)
+    t = DT * np.arange(NT)
+    r = RECEIVERS[1]
+    ta = arrival(r)
+    pulse = (1 - 2 * ((t - ta) / 0.012) ** 2) * np.exp(-(((t - ta) / 0.012) ** 2))
+    ux = got.select(station="R01", channel="UX")[0].data
+    assert np.corrcoef(ux, pulse)[0, 1] > 0.98
+    assert abs(np.mean(ux)) < 0.05
+
+
+def test_read_observed_missing_station(tmp_path):
+    syn = make_stream()
+    obs = Stream([tr for tr in make_stream(seed=2) if tr.stats.station != "R03"])
+    pre = Default(params(data_format="hdf5"))
+    pre.write_traces(obs, tmp_path / "ev1")
+    with pytest.raises(DataError, match=r"XX\.R03\.\.UX, XX\.R03\.\.UZ"):
+        pre.read_observed(tmp_path, EVENT, syn)
+    with pytest.raises(DataError, match="no observed data for event 'ev1'"):
+        pre.read_observed(tmp_path / "other", EVENT, syn)
+
+
+SPECFEM_STATIONS = [
+    ("S000000", 243610.0, 278904.0),
+    ("S000001", 338981.0, 177849.0),
+    ("S000002", 164438.0, 294733.0),
+    ("S000003", 92225.0, 368887.0),
+    ("S000004", 290702.0, 246865.0),
+]
+
+
+def _specfem_synthetics(stations=SPECFEM_STATIONS) -> Stream:
+    out = []
+    for sta, x, z in stations:
+        tr = Trace(np.zeros(5000, dtype=np.float32))
+        tr.stats.network, tr.stats.station, tr.stats.channel = "AA", sta, "UY"
+        tr.stats.delta = 0.06
+        tr.stats.starttime = EPOCH
+        tr.stats.coordinates = AttribDict(x=x, z=z)
+        out.append(tr)
+    return Stream(out)
+
+
+def test_read_observed_specfem2d_su(tmp_path):
+    """SPECFEM2D's SU file (dt header in ms) read as observed data, matched by order and
+    checked against the receiver positions."""
+    pre = Default(params(data_format="su"))
+    event = Event("su", [PointSource(x=362079.06, z=61219.23)])
+    syn = _specfem_synthetics()
+    got = pre.read_observed(DATA, event, syn)  # DATA/su/ holds the event's files
+    assert [tr.id for tr in got] == [tr.id for tr in syn]
+    raw = io.read_su(DATA / "su" / "Uy_file_single_d.su", dt=0.06)
+    for g, r in zip(got, raw, strict=True):
+        np.testing.assert_allclose(g.data, r.data - np.mean(r.data.astype(np.float64)), atol=1e-12)
+    moved = list(SPECFEM_STATIONS)
+    moved[2] = ("S000002", 164438.0 + 500.0, 294733.0)
+    with pytest.raises(DataError, match="does not sit at AA.S000002..UY"):
+        pre.read_observed(DATA, event, _specfem_synthetics(moved))
+    with pytest.raises(DataError, match="5 observed SU traces"):
+        pre.read_observed(DATA, event, _specfem_synthetics(SPECFEM_STATIONS[:4]))
+
+
+def test_write_and_read_traces(tmp_path):
+    st = make_stream()
+    pre = Default(params(data_format="ascii"))
+    where = pre.write_traces(st, tmp_path / "ev1")
+    back = pre.read_traces(where)
+    assert sorted(tr.id for tr in back) == sorted(tr.id for tr in st)

@@ -1,0 +1,218 @@
+"""Trace I/O: every format round trip, SPECFEM2D SU/ASCII fixtures, alignment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from obspy import Stream, Trace
+from obspy.core import AttribDict
+
+from seisgrad.errors import DataError
+from seisgrad.preprocess import io
+from seisgrad.preprocess.misfit import Traveltime
+from seisgrad.preprocess.streams import EPOCH, align_trace, trace_t0
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "specfem2d"
+SU_FILE = DATA / "su" / "Uy_file_single_d.su"
+SYN_SEMD = DATA / "traces_syn" / "AA.S000000.BXY.semd"
+OBS_SEMD = DATA / "traces_obs" / "AA.S000000.BXY.semd"
+ADJ = DATA / "traces_adj" / "AA.S000000.BXY.adj"
+
+
+def make_stream(dtype=np.float64, dt=0.004, t0=0.0, nt=250, stations=("A01", "A02")):
+    rng = np.random.default_rng(7)
+    out = []
+    for k, sta in enumerate(stations):
+        for ch in ("UX", "UZ"):
+            tr = Trace(rng.standard_normal(nt).astype(dtype))
+            tr.stats.network, tr.stats.station, tr.stats.channel = "XX", sta, ch
+            tr.stats.delta = dt
+            tr.stats.starttime = EPOCH + t0
+            tr.stats.coordinates = AttribDict(x=1000.0 + 250.5 * k, z=-12.25)
+            out.append(tr)
+    return Stream(out)
+
+
+# ----------------------------------------------------------------------- SPECFEM2D SU
+def test_specfem2d_su_dt_header_falls_back_to_milliseconds():
+    # the header holds 60: 0.06 s * 1e6 overflows int16, SPECFEM2D wrote milliseconds
+    st = io.read_su(SU_FILE, dt=0.06)
+    assert len(st) == 5
+    assert all(tr.stats.delta == 0.06 and tr.stats.npts == 5000 for tr in st)
+    assert [tr.stats.station for tr in st] == [f"S{i:06d}" for i in range(5)]
+    assert st[0].stats.channel == "UY"
+    assert (st[0].stats.coordinates.x, st[0].stats.coordinates.z) == (243610.0, 278904.0)
+    assert (st[3].stats.coordinates.x, st[3].stats.coordinates.z) == (92225.0, 368887.0)
+    assert np.max(np.abs(st[0].data)) == pytest.approx(0.024539, abs=1e-6)
+    # same samples as the ASCII output of the same run (float32 rounding)
+    semd = io.read_ascii(SYN_SEMD)[0]
+    assert np.max(np.abs(semd.data - st[0].data)) < 2e-9
+
+
+def test_specfem2d_su_dt_must_match_one_unit():
+    with pytest.raises(DataError, match="milliseconds, SPECFEM2D"):
+        io.read_su(SU_FILE, dt=0.05)
+    # a hint picks the unit closest to it
+    assert io.read_su(SU_FILE, dt_hint=0.02)[0].stats.delta == 0.06
+    assert io.read_su(SU_FILE, dt_hint=1e-4)[0].stats.delta == pytest.approx(60e-6)
+    # microseconds reading (the SU standard) without an expected time step
+    assert io.read_su(SU_FILE)[0].stats.delta == pytest.approx(60e-6)
+
+
+def test_specfem2d_ascii_traces_and_adjoint_source():
+    syn = io.read_ascii(SYN_SEMD)[0]
+    assert syn.id == "AA.S000000..BXY"
+    assert syn.stats.delta == pytest.approx(0.06, rel=1e-12)
+    assert trace_t0(syn) == pytest.approx(-48.0)
+    assert syn.stats.npts == 5000
+    adj = io.read_ascii(ADJ)[0]
+    assert adj.stats.channel == "BXY" and adj.stats.npts == 5000
+    folder = io.read_ascii(DATA / "traces_obs")
+    assert [tr.id for tr in folder] == ["AA.S000000..BXY"]
+
+
+def test_traveltime_on_specfem2d_traces_agrees_with_seisflows():
+    """SeisFlows measured dT = -1.02 s (integer lag, dt = 0.06 s) for S000000; the
+    sub-sample measurement lies within half a sample of it and the exact adjoint source
+    is, up to the ratio of the shifts, SeisFlows' Tromp adjoint source times dt."""
+    obs = io.read_ascii(OBS_SEMD)[0]
+    syn = io.read_ascii(SYN_SEMD)[0]
+    ref = io.read_ascii(ADJ)[0].data * syn.stats.delta
+    res = Traveltime()(syn.data, obs.data, syn.stats.delta)
+    shift = res.info["shift"]
+    assert abs(shift - (-1.02)) < 0.5 * 0.06
+    cc = np.dot(ref, res.adjoint) / np.linalg.norm(ref) / np.linalg.norm(res.adjoint)
+    assert cc > 0.999
+    ratio = np.dot(ref, res.adjoint) / np.dot(ref, ref)
+    assert ratio == pytest.approx(shift / -1.02, rel=0.01)
+
+
+# ----------------------------------------------------------------------- round trips
+@pytest.mark.parametrize("fmt", ["hdf5", "ascii", "sac", "su", "mseed"])
+def test_round_trip(fmt, tmp_path):
+    stations = ("A01", "A02") if fmt == "mseed" else ("A01", "STATION2")
+    st = make_stream(dt=0.004, t0=0.0, stations=stations)
+    where = io.write_traces(st, tmp_path / "ev1", fmt)
+    back = io.read_traces(where, fmt)
+    assert len(back) == len(st)
+    exact = fmt in ("hdf5", "ascii", "mseed")
+    by_id = {tr.id: tr for tr in back}
+    for tr in st:
+        if fmt == "su":  # SU keeps no names: traces come back by order per channel
+            chan = [t for t in st if t.stats.channel == tr.stats.channel]
+            k = chan.index(tr)
+            got = [t for t in back if t.stats.channel == tr.stats.channel][k]
+        else:
+            got = by_id[tr.id]
+        assert got.stats.delta == pytest.approx(tr.stats.delta, rel=1e-12)
+        assert trace_t0(got) == pytest.approx(0.0, abs=1e-9)
+        if exact:
+            np.testing.assert_array_equal(got.data, tr.data)
+        else:
+            np.testing.assert_array_equal(got.data, tr.data.astype(np.float32))
+        if fmt in ("hdf5", "sac", "su"):
+            assert got.stats.coordinates.x == pytest.approx(tr.stats.coordinates.x, abs=0.01)
+            assert got.stats.coordinates.z == pytest.approx(tr.stats.coordinates.z, abs=0.01)
+
+
+def test_hdf5_keeps_dtype_and_start(tmp_path):
+    st = make_stream(dtype=np.float32, t0=-1.5)
+    path = io.write_hdf5(st, tmp_path / "a" / "ev.h5")
+    back = io.read_hdf5(path)
+    assert back[0].data.dtype == np.float32
+    assert back[0].stats.starttime == st[0].stats.starttime
+    assert [tr.id for tr in back] == [tr.id for tr in st]
+    assert not list(path.parent.glob(".*.tmp"))  # the temporary file is gone
+
+
+def test_su_keeps_large_dt_and_negative_start(tmp_path):
+    st = make_stream(dt=0.06, t0=-48.0, nt=100)
+    io.write_su(st, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "Ux_file_single_d.su",
+        "Uz_file_single_d.su",
+    ]
+    back = io.read_su(tmp_path / "Ux_file_single_d.su")
+    assert back[0].stats.channel == "UX"
+    assert back[0].stats.delta == 0.06  # from the ms header, confirmed by d1
+    assert trace_t0(back[0]) == pytest.approx(-48.0)
+
+
+def test_su_names():
+    assert io.su_file_name("UX") == "Ux_file_single_d.su"
+    assert io.su_file_name("VZ") == "Uz_file_single_v.su"
+    assert io.su_file_name("P") == "Up_file_single_p.su"
+    for ch in ("UX", "UZ", "VX", "VZ", "P", "UY"):
+        assert io.su_channel(io.su_file_name(ch)) == ch
+
+
+def test_ascii_adjoint_names(tmp_path):
+    st = make_stream()
+    paths = io.write_adjoint_ascii(st, tmp_path)
+    assert paths[0].name == "XX.A01.UX.adj"
+    back = io.read_ascii(tmp_path)
+    np.testing.assert_array_equal(back.select(station="A01", channel="UX")[0].data, st[0].data)
+
+
+def test_mseed_rejects_long_names(tmp_path):
+    with pytest.raises(DataError, match="STATION2"):
+        io.write_mseed(make_stream(stations=("STATION2",)), tmp_path / "x.mseed")
+
+
+def test_read_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        io.read_hdf5(tmp_path / "nope.h5")
+    with pytest.raises(DataError, match="unknown data format 'segy'"):
+        io.read_traces(tmp_path, "segy")
+    (tmp_path / "XX.A.UX.semd").write_text("0 1 2\n1 2 3\n")
+    with pytest.raises(DataError, match="two columns"):
+        io.read_ascii(tmp_path / "XX.A.UX.semd")
+    with pytest.raises(DataError, match="no observed data for event 'ev9'"):
+        io.find_event_data(tmp_path, "ev9", "hdf5")
+
+
+def test_find_event_data(tmp_path):
+    st = make_stream()
+    io.write_traces(st, tmp_path / "ev1", "sac")
+    io.write_hdf5(st, tmp_path / "ev2.h5")
+    assert io.find_event_data(tmp_path, "ev1", "sac") == tmp_path / "ev1"
+    assert io.find_event_data(tmp_path, "ev2", "hdf5") == tmp_path / "ev2.h5"
+    assert io.find_event_data(tmp_path / "ev2.h5", "anything", "hdf5") == tmp_path / "ev2.h5"
+
+
+# ----------------------------------------------------------------------- alignment
+def _pulse(t):
+    return np.exp(-(((t - 1.2) / 0.1) ** 2)) * np.sin(2 * np.pi * 3 * t)
+
+
+@pytest.mark.parametrize(
+    ("odt", "ot0", "dt", "t0", "tol"),
+    [
+        (0.01, 0.0, 0.01, 0.0, 0.0),  # same axis
+        (0.01, -0.5, 0.01, 0.0, 0.0),  # whole-sample offset: trimmed
+        (0.002, -0.5, 0.01, 0.0, 1e-9),  # downsampled
+        (0.004, 0.013, 0.0013, 0.1, 1e-6),  # upsampled, fractional offset
+    ],
+)
+def test_align_trace(odt, ot0, dt, t0, tol):
+    t_obs = ot0 + odt * np.arange(int(3.0 / odt))
+    tr = Trace(_pulse(t_obs) + 0.3)
+    tr.stats.delta = odt
+    tr.stats.starttime = EPOCH + ot0
+    nt = 250
+    out = align_trace(tr, dt, t0, nt)
+    expect = _pulse(t0 + dt * np.arange(nt)) + 0.3 - np.mean(_pulse(t_obs) + 0.3)
+    assert np.max(np.abs(out - expect)) <= tol + 1e-12
+
+
+def test_align_pads_zeros_and_rejects_no_overlap():
+    tr = Trace(np.ones(50))
+    tr.stats.delta = 0.01
+    tr.stats.starttime = EPOCH + 1.0
+    out = align_trace(tr, 0.01, 0.0, 200)
+    assert np.all(out[:100] == 0) and np.all(out[150:] == 0)
+    tr.stats.starttime = EPOCH + 10.0
+    with pytest.raises(DataError, match="does not overlap"):
+        align_trace(tr, 0.01, 0.0, 200)
