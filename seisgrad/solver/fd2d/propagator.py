@@ -70,6 +70,7 @@ from seisgrad.solver.fd2d.common import (
     displacement_to_trace,
     displacement_to_trace_adjoint,
     fd_coefficients,
+    max_stable_velocity,
     pml_profiles,
     point_operator,
     source_dominant_frequency,
@@ -147,7 +148,12 @@ class Propagator(ABC):
         self.vmin, self.vmax = self.wave_speeds(self.internal)
         self.warnings = self.check()
         f0 = params.pml_frequency or source_dominant_frequency(event, self.dt)
-        self.profiles = pml_profiles(self.layout, self.dt, self.vmax, f0, params.pml_reflection)
+        # The layers must not depend on the model (the gradient would miss that
+        # dependence): by default they are tuned to the fastest stable wave speed.
+        vref = params.pml_velocity or max_stable_velocity(
+            self.dt, self.layout.dx, self.layout.dz, params.order
+        )
+        self.profiles = pml_profiles(self.layout, self.dt, vref, f0, params.pml_reflection)
         self.coef = fd_coefficients(params.order)
         #: Multiplies every source (0 makes the loop a linear map of its initial state).
         self.source_scale = 1.0

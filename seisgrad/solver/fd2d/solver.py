@@ -55,6 +55,12 @@ class FD2DParameters:
     pml_reflection: float = param(
         1e-3, "theoretical C-PML reflection coefficient", low=1e-12, high=0.5
     )
+    pml_velocity: float | None = param(
+        None,
+        "C-PML reference velocity in m/s (null: the fastest speed stable for dt and the "
+        "grid, so that the absorbing layers do not depend on the model)",
+        low=0.0,
+    )
     pml_frequency: float | None = param(
         None, "C-PML frequency shift in Hz (default: dominant source frequency)", low=0.0
     )
