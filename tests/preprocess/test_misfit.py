@@ -175,3 +175,12 @@ def test_traveltime_adjoint_is_tromp_for_shifted_copy():
 def test_module_exports():
     for name in mf.__all__:
         assert hasattr(mf, name)
+
+
+def test_package_exports():
+    import seisgrad.preprocess as pp
+
+    assert pp.Default.__name__ == "Default"
+    assert callable(pp.check_adjoint_source) and callable(pp.get_misfit)
+    with pytest.raises(AttributeError):
+        pp.nothing_here  # noqa: B018
