@@ -1,0 +1,485 @@
+"""``system: mpi``: per-source tasks spread over MPI ranks (mpi4py).
+
+Two ways to start it:
+
+* ``mpiexec -n 4 seisgrad submit``: every rank builds the same setup from the same
+  parameter file; rank 0 runs the workflow, ranks 1.. wait for per-source work;
+* ``seisgrad submit`` (not under a launcher) with ``nproc: 4``: seisgrad starts
+  ``mpiexec -n 4 python -m seisgrad.system.mpi submit ...`` itself and waits for it.
+
+Work is handed out dynamically (master/worker): for a per-source task rank 0 keeps a
+queue of the pending event indices; every rank, rank 0 included, takes the next index
+when it has finished its previous one, so one slow source never holds the others back.
+On rank 0 a small dispatcher thread answers the other ranks while its main thread works.
+Waiting ranks poll with short sleeps instead of spinning in a blocking receive, so an
+idle rank does not steal a core from a working one.
+
+Faults: a source that raises is recorded as failed by
+:meth:`~seisgrad.workflow.base.Workflow.run_source` (with its rank and log file) and
+every other source still runs; the workflow then stops with one message naming the
+failed sources. A rank that dies (killed, out of memory, segfault) makes the MPI
+launcher abort the whole run; every source that finished before is kept in its state
+file, and ``seisgrad submit`` again runs only the missing ones.
+
+Results never depend on which rank ran what: each source writes its own files, and
+reductions (summed kernels) read them in the fixed event order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import shutil
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seisgrad import errors
+from seisgrad.config import param
+from seisgrad.errors import ConfigError, SeisgradError, TaskError
+from seisgrad.logs import logger
+from seisgrad.system.base import System
+
+if TYPE_CHECKING:
+    from seisgrad.workflow.base import Workflow
+
+__all__ = [
+    "MPI",
+    "MPIParameters",
+    "dispatch",
+    "serve",
+    "run_world",
+    "stop_workers",
+    "under_launcher",
+    "launcher_path",
+    "thread_env",
+    "main",
+]
+
+#: Environment variables set by MPI launchers (mpiexec of MPICH/Open MPI/Intel MPI,
+#: srun with PMI-2 or PMIx). Used only to tell whether this process was started by a
+#: launcher (so seisgrad must not start another one), never to pick work.
+LAUNCHER_VARIABLES = (
+    "PMI_RANK",
+    "PMI_SIZE",
+    "PMI_FD",
+    "PMIX_RANK",
+    "OMPI_COMM_WORLD_SIZE",
+    "MPI_LOCALNRANKS",
+    "HYDI_CONTROL_FD",
+    "MV2_COMM_WORLD_SIZE",
+)
+
+TAG_COMMAND = 71  # rank 0 -> worker: ("task", name, job_id) or ("stop",)
+TAG_READY = 72  # worker -> rank 0: ("ready", last result or None)
+TAG_ASSIGN = 73  # rank 0 -> worker: an event index, or None (no more work)
+
+
+@dataclass
+class MPIParameters:
+    """Parameters of the MPI system."""
+
+    nproc: int = param(
+        2,
+        "MPI ranks seisgrad starts (mpiexec -n nproc) when 'seisgrad submit' runs outside "
+        "a launcher; under 'mpiexec -n N seisgrad submit' the launcher's N is used",
+        low=1,
+        affects_results=False,
+    )
+    solver_threads: int = param(
+        1, "solver threads per rank (ranks x threads should not exceed the cores)", low=1,
+        affects_results=False,
+    )
+    mpiexec: str = param(
+        "mpiexec",
+        "launcher seisgrad starts (a command or path; an 'mpiexec' next to the Python "
+        "executable, e.g. from the mpich wheel, is preferred)",
+        affects_results=False,
+    )
+    mpiexec_args: list[str] = param(
+        [], "extra launcher arguments, e.g. ['-hosts', 'a,b']", affects_results=False
+    )
+    poll_interval: float = param(
+        0.02,
+        "longest sleep (s) of a waiting rank between checks for messages",
+        low=0.0005,
+        high=5.0,
+        affects_results=False,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+def under_launcher(environ: dict[str, str] | None = None) -> bool:
+    """True when this process was started by an MPI launcher (mpiexec, srun)."""
+    env = os.environ if environ is None else environ
+    return any(v in env for v in LAUNCHER_VARIABLES)
+
+
+def launcher_path(name: str) -> str:
+    """Resolve a launcher command: next to ``sys.executable`` first, then ``PATH``."""
+    if os.sep in name:
+        if not (Path(name).is_file() and os.access(name, os.X_OK)):
+            raise ConfigError(f"mpiexec: {name} is not an executable file")
+        return name
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise ConfigError(
+            f"mpiexec: '{name}' not found next to {sys.executable} or on PATH; install an "
+            "MPI (e.g. 'pip install mpich') or set 'mpiexec' to the launcher's path"
+        )
+    return found
+
+
+def thread_env(threads: int, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for ranks that each use ``threads`` solver threads.
+
+    Sets ``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and
+    ``MKL_NUM_THREADS`` unless the user set them already, so ranks do not each start a
+    thread per core.
+    """
+    env = dict(os.environ if environ is None else environ)
+    for key in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(key, str(threads))
+    return env
+
+
+def _world() -> Any:
+    from mpi4py import MPI as _MPI
+
+    return _MPI.COMM_WORLD
+
+
+def _sleep_until(test: Any, poll: float) -> Any:
+    """Call ``test()`` until it returns a true value, sleeping (with back-off) between."""
+    delay = 0.0002
+    while True:
+        out = test()
+        if out:
+            return out
+        time.sleep(delay)
+        delay = min(delay * 2.0, poll)
+
+
+def _recv(
+    comm: Any, source: int | None, tags: Sequence[int], poll: float
+) -> tuple[Any, int, int]:
+    """Receive one message with any of ``tags`` from ``source`` (``None``: any rank)
+    without spinning; return it, the sender's rank and the tag."""
+    from mpi4py import MPI as _MPI
+
+    src = _MPI.ANY_SOURCE if source is None else source
+    status = _MPI.Status()
+
+    def probe() -> int | None:
+        for tag in tags:
+            if comm.iprobe(source=src, tag=tag, status=status):
+                return tag
+        return None
+
+    tag = _sleep_until(probe, poll)
+    sender = status.Get_source()
+    return comm.recv(source=sender, tag=tag), sender, tag
+
+
+def _barrier(comm: Any, poll: float) -> None:
+    req = comm.Ibarrier()
+    _sleep_until(req.Test, poll)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _run_one(
+    workflow: Workflow, task: str, index: int, rank: int, job_id: str | None
+) -> str | None:
+    """Run one source; return ``None`` or the error (already recorded by run_source)."""
+    try:
+        workflow.run_source(task, index, rank=rank, job_id=job_id)
+    except Exception as exc:
+        return _one_line(exc)
+    return None
+
+
+# --------------------------------------------------------------------------- master/worker
+def dispatch(
+    comm: Any,
+    workflow: Workflow,
+    task: str,
+    indices: Sequence[int],
+    job_id: str | None = None,
+    poll: float = 0.02,
+) -> dict[int, str]:
+    """Run per-source ``task`` for ``indices`` on all ranks of ``comm`` (call on rank 0).
+
+    Ranks ``1..size-1`` must be in :func:`serve`. Rank 0 works too: a dispatcher thread
+    hands the next pending index to whichever rank asks first, while the main thread
+    takes indices from the same queue.
+
+    Returns
+    -------
+    dict
+        ``index -> error`` for the sources that failed (already recorded in their state
+        files by ``run_source``).
+    """
+    size = comm.Get_size()
+    queue = deque(indices)
+    lock = threading.Lock()
+    failed: dict[int, str] = {}
+    where: dict[int, int] = {}
+
+    def take(rank: int) -> int | None:
+        with lock:
+            if not queue:
+                return None
+            i = queue.popleft()
+            where[i] = rank
+            return i
+
+    def note(rank: int, result: tuple[int, str | None] | None) -> None:
+        if result is None:
+            return
+        i, err = result
+        if err is not None:
+            with lock:
+                failed[i] = err
+            logger.error(
+                "%s: source %s failed on rank %d: %s", task, workflow.events[i].name, rank, err
+            )
+
+    thread_error: list[BaseException] = []
+
+    def serve_ranks() -> None:
+        try:
+            active = size - 1
+            while active:
+                (_, result), sender, _ = _recv(comm, None, (TAG_READY,), poll)
+                note(sender, result)
+                i = take(sender)
+                comm.send(i, dest=sender, tag=TAG_ASSIGN)
+                if i is None:
+                    active -= 1
+        except BaseException as exc:  # reported by the main thread
+            thread_error.append(exc)
+
+    for r in range(1, size):
+        comm.send(("task", task, job_id), dest=r, tag=TAG_COMMAND)
+    helper = threading.Thread(target=serve_ranks, name="seisgrad-dispatch", daemon=True)
+    helper.start()
+    while True:
+        i = take(0)
+        if i is None:
+            break
+        note(0, (i, _run_one(workflow, task, i, 0, job_id)))
+    _sleep_until(lambda: not helper.is_alive(), poll)
+    if thread_error:
+        raise TaskError(f"MPI dispatcher failed: {_one_line(thread_error[0])}")
+    counts = {r: sum(1 for v in where.values() if v == r) for r in range(size)}
+    logger.info(
+        "%s: %d source(s) on %d rank(s): %s",
+        task,
+        len(where),
+        size,
+        ", ".join(f"rank {r}: {n}" for r, n in counts.items()),
+    )
+    return failed
+
+
+def serve(comm: Any, workflow: Workflow, poll: float = 0.02) -> None:
+    """Worker loop of ranks ``1..size-1``: run the indices rank 0 hands out until told
+    to stop."""
+    rank = comm.Get_rank()
+    while True:
+        command, _, _ = _recv(comm, 0, (TAG_COMMAND,), poll)
+        if command[0] == "stop":
+            return
+        _, task, job_id = command
+        result: tuple[int, str | None] | None = None
+        while True:
+            comm.send(("ready", result), dest=0, tag=TAG_READY)
+            msg, _, tag = _recv(comm, 0, (TAG_ASSIGN, TAG_COMMAND), poll)
+            if tag == TAG_COMMAND:  # rank 0 gave up on this task (it failed): stop
+                return
+            if msg is None:
+                break
+            result = (msg, _run_one(workflow, task, msg, rank, job_id))
+
+
+def stop_workers(comm: Any) -> None:
+    """Tell ranks ``1..size-1`` (in :func:`serve`) to return."""
+    for r in range(1, comm.Get_size()):
+        comm.send(("stop",), dest=r, tag=TAG_COMMAND)
+
+
+def run_world(
+    comm: Any, workflow: Workflow, stop_after: str | None = None, poll: float = 0.02
+) -> None:
+    """Run ``workflow`` on rank 0 while the other ranks serve per-source work."""
+    _barrier(comm, poll)  # every rank has built its setup (and --restart cleaned up)
+    if comm.Get_rank() != 0:
+        serve(comm, workflow, poll)
+        return
+    try:
+        workflow.run(stop_after=stop_after)
+    finally:
+        stop_workers(comm)
+
+
+# --------------------------------------------------------------------------- the System
+class MPI(System):
+    """Per-source tasks spread dynamically over MPI ranks."""
+
+    Parameters = MPIParameters
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        self._comm: Any = None
+
+    @property
+    def solver_threads(self) -> int | None:
+        return int(self.params.solver_threads)
+
+    def launch_command(self, parameter_file: Path, stop_after: str | None) -> list[str]:
+        """The command ``submit`` runs when it starts the launcher itself."""
+        cmd = [
+            launcher_path(self.params.mpiexec),
+            "-n",
+            str(self.params.nproc),
+            *self.params.mpiexec_args,
+            sys.executable,
+            "-m",
+            "seisgrad.system.mpi",
+            "submit",
+            "-p",
+            str(parameter_file),
+        ]
+        if stop_after is not None:
+            cmd += ["--stop-after", stop_after]
+        return cmd
+
+    def submit(self, workflow: Workflow, stop_after: str | None = None) -> None:
+        """Run the workflow over MPI ranks (starting ``mpiexec`` when not under one)."""
+        if not under_launcher() and self.params.nproc > 1:
+            self._launch(workflow, stop_after)
+            return
+        comm = _world()
+        self._comm = comm
+        if comm.Get_rank() == 0:
+            logger.info("system mpi: %d rank(s)", comm.Get_size())
+        run_world(comm, workflow, stop_after, self.params.poll_interval)
+
+    def _launch(self, workflow: Workflow, stop_after: str | None) -> None:
+        import subprocess
+
+        if workflow.parameter_file is None:
+            raise ConfigError("system mpi: the workflow must be built from a parameter file")
+        workflow.path.logs.mkdir(parents=True, exist_ok=True)
+        err_file = workflow.path.logs / f".mpi-error-{os.getpid()}.json"
+        cmd = self.launch_command(Path(workflow.parameter_file), stop_after)
+        cmd[cmd.index("submit") + 1 : cmd.index("submit") + 1] = ["--error-file", str(err_file)]
+        logger.info("system mpi: starting %s", shlex.join(cmd))
+        env = thread_env(self.params.solver_threads)
+        proc = subprocess.run(cmd, env=env, check=False)
+        if proc.returncode == 0:
+            return
+        if err_file.is_file():
+            data = json.loads(err_file.read_text())
+            err_file.unlink()
+            cls = getattr(errors, data.get("type", ""), None)
+            if not (isinstance(cls, type) and issubclass(cls, SeisgradError)):
+                cls = SeisgradError
+            raise cls(data["message"])
+        raise TaskError(
+            f"the MPI run ({self.params.mpiexec} -n {self.params.nproc}) exited with status "
+            f"{proc.returncode}: a rank crashed or was killed. Finished sources are kept; "
+            f"see the logs in {workflow.path.logs} and run 'seisgrad submit' again"
+        )
+
+    def run(self, workflow: Workflow, task: str, indices: Sequence[int]) -> None:
+        comm = self._comm if self._comm is not None else _world()
+        if comm.Get_size() > 1 and self._comm is None:
+            raise ConfigError(
+                "system mpi: per-source tasks on several ranks need 'seisgrad submit' "
+                "(which starts the worker ranks)"
+            )
+        dispatch(comm, workflow, task, indices, poll=self.params.poll_interval)
+
+
+# --------------------------------------------------------------------------- entry point
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m seisgrad.system.mpi",
+        description="seisgrad's MPI entry points (started by mpiexec or srun).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("submit", help="run a workflow: rank 0 runs it, other ranks serve")
+    s.add_argument("-p", "--parameter-file", required=True)
+    s.add_argument("--stop-after", default=None)
+    s.add_argument("--error-file", default=None, help="write a user error here as JSON")
+    s = sub.add_parser("sources", help="run one per-source task for a list of indices")
+    s.add_argument("-p", "--parameter-file", required=True)
+    s.add_argument("--task", required=True)
+    s.add_argument("--indices", required=True, help="comma-separated event indices")
+    s.add_argument("--job-id", default=None)
+    s.add_argument("--error-file", default=None)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m seisgrad.system.mpi {submit,sources} ...``; returns the exit status."""
+    from seisgrad.build import build_from_config
+    from seisgrad.logs import console
+
+    args = _parser().parse_args(argv)
+    comm = _world()
+    rank = comm.Get_rank()
+    console(logging.INFO if rank == 0 else logging.WARNING)
+    try:
+        setup = build_from_config(args.parameter_file)
+        wf = setup.workflow
+        poll = float(getattr(setup.system.params, "poll_interval", 0.02))
+        if args.command == "submit":
+            if isinstance(setup.system, MPI):
+                setup.system._comm = comm
+            run_world(comm, wf, args.stop_after, poll)
+            return 0
+        indices = [int(s) for s in args.indices.split(",") if s.strip()]
+        if rank != 0:
+            _barrier(comm, poll)
+            serve(comm, wf, poll)
+            return 0
+        _barrier(comm, poll)
+        try:
+            failed = dispatch(comm, wf, args.task, indices, args.job_id, poll)
+        finally:
+            stop_workers(comm)
+        return 1 if failed else 0
+    except SeisgradError as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        if args.error_file and rank == 0:
+            from seisgrad.workflow.state import write_json_atomic
+
+            write_json_atomic(args.error_file, {"type": type(exc).__name__, "message": msg})
+        else:
+            print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    # Run the function of the imported module, not of __main__, so that isinstance
+    # checks against seisgrad.system.mpi.MPI hold.
+    from seisgrad.system.mpi import main as _main
+
+    sys.exit(_main())
