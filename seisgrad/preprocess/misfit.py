@@ -105,8 +105,9 @@ def misfit_names() -> tuple[str, ...]:
     return tuple(MISFITS)
 
 
-def get_misfit(name: str | Misfit, **options: Any) -> Misfit:
-    """Return a misfit instance by registry name (or pass an instance through).
+def get_misfit(name: str | Misfit | type[Misfit], **options: Any) -> Misfit:
+    """Return a misfit instance by registry name (an instance is passed through, a
+    class is instantiated).
 
     Raises
     ------
@@ -117,6 +118,8 @@ def get_misfit(name: str | Misfit, **options: Any) -> Misfit:
         if options:
             raise ConfigError("misfit options can only be given with a misfit name")
         return name
+    if isinstance(name, type) and issubclass(name, Misfit):
+        return name(**options)
     if name not in MISFITS:
         near = closest(str(name), list(MISFITS))
         hint = f" (did you mean '{near}'?)" if near else ""
@@ -210,7 +213,9 @@ class Traveltime(Misfit):
               T = \\arg\\max_\\tau C(\\tau), \\qquad \\chi = \\tfrac12 T^2,
 
     found as the discrete maximum refined to machine precision by root finding on
-    :math:`C'(\\tau) = 0`. :math:`T > 0` when the observed arrival is later than the
+    :math:`C'(\\tau) = 0` (where no interior maximum lies within four samples of the
+    discrete one, e.g. at the edge of the searched range, :math:`T` is the discrete lag
+    and its derivative is zero). :math:`T > 0` when the observed arrival is later than the
     synthetic one (:math:`d(t) = s(t - T)` gives exactly :math:`T`). The adjoint source is
     the exact derivative of this :math:`T` (implicit function theorem on
     :math:`C'(T) = 0`):
@@ -272,13 +277,16 @@ class Traveltime(Misfit):
             return float(-2.0 / m * np.real(np.sum(omega * omega * prod * ph)))
 
         tau0 = k0 * dt
-        tau = tau0
+        tau = None
         for width in (1.0, 2.0, 4.0):
             a, b = tau0 - width * dt, tau0 + width * dt
-            fa, fb = dc(a), dc(b)
-            if fa > 0.0 > fb:
+            if dc(a) > 0.0 > dc(b):
                 tau = brentq(dc, a, b, xtol=1e-14 * dt, rtol=4.0 * np.finfo(float).eps)
                 break
+        if tau is None:
+            # no interior maximum near the best lag (e.g. at the edge of the searched
+            # range): the shift is that lag, piecewise constant, with zero derivative
+            return float(tau0), np.zeros(n)
         # Newton polish: C'(T) = 0 to round-off, so the implicit derivative is exact
         for _ in range(3):
             h2 = ddc(tau)
@@ -289,11 +297,8 @@ class Traveltime(Misfit):
                 break
             tau -= step
         curv = ddc(tau)
-        if not curv < 0.0:
-            raise DataError(
-                "traveltime misfit: the cross-correlation has no proper maximum "
-                f"(C''(T) = {curv:g} at T = {tau:g} s); check the window and the data"
-            )
+        if not curv < 0.0:  # converged on a minimum between two maxima: as above
+            return float(tau0), np.zeros(n)
         spec = 1j * omega * spec_d * np.exp(1j * omega * tau)
         dprime = sfft.irfft(spec, m)[:n]  # d~'(t_n + T)
         return float(tau), -dprime / curv

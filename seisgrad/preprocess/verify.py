@@ -32,11 +32,12 @@ from seisgrad.preprocess.base import Preprocess
 from seisgrad.preprocess.misfit import Misfit
 from seisgrad.preprocess.pipeline import Pipeline
 from seisgrad.preprocess.processing import Chain, LinearStep, Step, TraceContext
+from seisgrad.solver.acquisition import Event
 
 if TYPE_CHECKING:
     from obspy import Stream
 
-    from seisgrad.solver.acquisition import Event, Receiver
+    from seisgrad.solver.acquisition import Receiver
 
 __all__ = [
     "AdjointCheck",
@@ -209,20 +210,22 @@ def check_adjoint_source(
     preprocess_or_chain
         A :class:`~seisgrad.preprocess.base.Preprocess` (e.g. ``Default``; then
         ``observed`` and ``synthetic`` are Streams and ``event``/``receivers`` are used
-        as in :meth:`~seisgrad.preprocess.base.Preprocess.evaluate`, and the whole
-        Stream-level evaluation is differentiated), a
+        as in :meth:`~seisgrad.preprocess.base.Preprocess.evaluate` (``event`` may be
+        left out when no step needs the sources), and the whole Stream-level evaluation
+        is differentiated), a
         :class:`~seisgrad.preprocess.pipeline.Pipeline`, a
         :class:`~seisgrad.preprocess.processing.Chain` or list of steps (or ``None``:
         no processing).
     misfit
-        Misfit (instance or name); required for a chain, optional otherwise (it
-        replaces the pipeline's misfit; not allowed with a Preprocess).
+        Misfit (instance, class or name); required for a chain, optional otherwise (it
+        replaces the misfit of the pipeline or of the preprocess).
     observed, synthetic
         Streams (any form) or arrays of shape ``(nt,)`` or ``(ntraces, nt)`` (give
         ``dt``, or a ``context``).
     windows, weights_function
-        Measurement windows and weights hook for a chain (see
-        :class:`~seisgrad.preprocess.pipeline.Pipeline`).
+        Measurement windows and weights hook (see
+        :class:`~seisgrad.preprocess.pipeline.Pipeline`); for a pipeline or preprocess
+        they replace its own.
     n_directions, n_samples, steps, rtol, seed
         See :func:`check_gradient`.
 
@@ -236,13 +239,12 @@ def check_adjoint_source(
         raise DataError("check_adjoint_source needs observed and synthetic data")
     opts = dict(n_directions=n_directions, n_samples=n_samples, steps=steps, rtol=rtol, seed=seed)
     if isinstance(preprocess_or_chain, Preprocess):
-        if misfit is not None:
-            raise DataError(
-                "with a Preprocess the misfit comes from its parameters; pass misfit=None"
-            )
-        return _check_preprocess(
-            preprocess_or_chain, observed, synthetic, event, receivers, **opts
-        )
+        pre = preprocess_or_chain
+        if misfit is not None or windows is not None or weights_function is not None:
+            pre = _with_pipeline_changes(pre, misfit, windows, weights_function)
+        if event is None:
+            event = Event(name="event", sources=[])
+        return _check_preprocess(pre, observed, synthetic, event, receivers, **opts)
     if isinstance(preprocess_or_chain, Pipeline):
         pipeline = preprocess_or_chain
         if misfit is not None or windows is not None or weights_function is not None:
@@ -270,6 +272,28 @@ def check_adjoint_source(
         for s in out.samples:
             s["trace"] = 0
     return out
+
+
+def _with_pipeline_changes(
+    pre: Preprocess, misfit: Any, windows: Any, weights_function: Any
+) -> Preprocess:
+    """A copy of ``pre`` whose pipeline uses the given misfit, windows or weights."""
+    import copy
+
+    pipe = getattr(pre, "pipeline", None)
+    if not isinstance(pipe, Pipeline):
+        raise DataError(
+            f"{type(pre).__name__} has no pipeline to change; pass misfit=None, "
+            "windows=None and weights_function=None"
+        )
+    new = copy.copy(pre)
+    new.pipeline = Pipeline(  # type: ignore[attr-defined]
+        pipe.chain,
+        misfit if misfit is not None else pipe.misfit,
+        windows if windows is not None else pipe.windows,
+        weights_function if weights_function is not None else pipe.hook,
+    )
+    return new
 
 
 def _arrays(
@@ -328,8 +352,6 @@ def _check_preprocess(
 
     if not isinstance(observed, Stream) or not isinstance(synthetic, Stream):
         raise DataError("a Preprocess is checked with observed and synthetic Streams")
-    if event is None:
-        raise DataError("a Preprocess check needs the event")
     recs = list(receivers or [])
     traces = list(synthetic)
     x0 = stack(traces)

@@ -340,3 +340,13 @@ def test_write_and_read_traces(tmp_path):
     where = pre.write_traces(st, tmp_path / "ev1")
     back = pre.read_traces(where)
     assert sorted(tr.id for tr in back) == sorted(tr.id for tr in st)
+
+
+def test_check_with_a_preprocess_and_another_misfit():
+    pre = Default(params(filter="lowpass", max_freq=50.0, normalize="event"))
+    syn, obs = make_stream(0.0, seed=7), make_stream(0.002, seed=8)
+    # no event needed when no step uses the sources; the misfit can be swapped
+    res = check_adjoint_source(pre, "envelope", obs, syn, n_directions=2, n_samples=2)
+    assert res.max_error <= 1e-6, res.summary()
+    assert res.value != pre.evaluate(obs, syn, EVENT, RECEIVERS).value
+    assert pre.pipeline.misfit.name == "waveform"  # the preprocess itself is unchanged

@@ -184,3 +184,21 @@ def test_package_exports():
     assert callable(pp.check_adjoint_source) and callable(pp.get_misfit)
     with pytest.raises(AttributeError):
         pp.nothing_here  # noqa: B018
+
+
+def test_traveltime_at_the_edge_of_the_search_is_constant():
+    """When the best lag sits at the max_shift bound the shift is that lag, with a zero
+    derivative, and the adjoint source still matches finite differences."""
+    from seisgrad.preprocess.verify import check_adjoint_source
+
+    dt = 0.01
+    t = np.arange(400) * dt
+    s = np.exp(-(((t - 1.0) / 0.3) ** 2))
+    d = np.exp(-(((t - 1.5) / 0.3) ** 2))
+    m = Traveltime(max_shift=0.2)
+    res = m(s, d, dt)
+    assert res.info["shift"] == pytest.approx(0.2, abs=1e-12)
+    assert not np.any(res.adjoint)
+    chk = check_adjoint_source(None, m, d, s, dt=dt)
+    assert chk.max_error <= 1e-6, chk.summary()
+    assert isinstance(get_misfit(Traveltime, max_shift=0.1), Traveltime)
