@@ -95,7 +95,9 @@ class MPIParameters:
         affects_results=False,
     )
     solver_threads: int = param(
-        1, "solver threads per rank (ranks x threads should not exceed the cores)", low=1,
+        1,
+        "solver threads per rank (ranks x threads should not exceed the cores)",
+        low=1,
         affects_results=False,
     )
     mpiexec: str = param(
@@ -171,9 +173,7 @@ def _sleep_until(test: Any, poll: float) -> Any:
         delay = min(delay * 2.0, poll)
 
 
-def _recv(
-    comm: Any, source: int | None, tags: Sequence[int], poll: float
-) -> tuple[Any, int, int]:
+def _recv(comm: Any, source: int | None, tags: Sequence[int], poll: float) -> tuple[Any, int, int]:
     """Receive one message with any of ``tags`` from ``source`` (``None``: any rank)
     without spinning; return it, the sender's rank and the tag."""
     from mpi4py import MPI as _MPI

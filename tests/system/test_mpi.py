@@ -1,0 +1,168 @@
+"""``system: mpi`` with a real mpiexec (the mpich wheel's) and the toy workflow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seisgrad.build import build_from_config
+from seisgrad.errors import ConfigError
+from seisgrad.system import mpi as mpimod
+from tests.system.util import (
+    MPIEXEC,
+    cli,
+    env,
+    reference_run,
+    results,
+    runs,
+    source_state,
+    update_params,
+    wait_for,
+    write_params,
+)
+
+pytestmark = pytest.mark.mpi
+
+N = 6
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    return reference_run(tmp_path_factory.mktemp("ref"), N)
+
+
+def ranks_of(folder: Path, task: str, n: int) -> dict[str, int]:
+    return {f"s{i:03d}": source_state(folder, task, f"s{i:03d}")["rank"] for i in range(n)}
+
+
+def test_mpiexec_started_by_user_matches_workstation(
+    tmp_path: Path, reference: dict[str, bytes]
+) -> None:
+    pfile = write_params(tmp_path, N, system="mpi", sleep=0.3)
+    r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=[MPIEXEC, "-n", "2"])
+    assert r.returncode == 0, r.stderr
+    assert results(tmp_path) == reference
+    ranks = ranks_of(tmp_path, "simulate", N)
+    assert set(ranks.values()) == {0, 1}, ranks
+    assert all(n == 1 for n in runs(tmp_path).values())
+
+
+def test_seisgrad_launches_mpiexec_itself(tmp_path: Path, reference: dict[str, bytes]) -> None:
+    pfile = write_params(tmp_path, N, system="mpi", nproc=2, sleep=0.3)
+    r = cli(["submit", "-p", str(pfile)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "mpiexec -n 2" in r.stderr
+    assert results(tmp_path) == reference
+    assert set(ranks_of(tmp_path, "square", N).values()) == {0, 1}
+
+
+def test_slow_source_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    pfile = write_params(
+        tmp_path, N, system="mpi", nproc=2, sleep=0.05, slow_sources=["s000"], slow_sleep=3.0
+    )
+    r = cli(["submit", "-p", str(pfile), "--stop-after", "simulate"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    ranks = ranks_of(tmp_path, "simulate", N)
+    slow_rank = ranks["s000"]
+    others = {s: rk for s, rk in ranks.items() if s != "s000"}
+    # Static round-robin would give the slow rank 3 sources; dynamic hand-out gives it
+    # only the slow one while the other rank runs all the rest.
+    assert all(rk != slow_rank for rk in others.values()), ranks
+
+
+def test_failed_source_reported_with_rank_and_log_then_resumed(
+    tmp_path: Path, reference: dict[str, bytes]
+) -> None:
+    pfile = write_params(tmp_path, N, system="mpi", sleep=0.1, fail_sources=["s002"])
+    r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=[MPIEXEC, "-n", "2"])
+    assert r.returncode == 2, r.stderr
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1, r.stderr
+    info = source_state(tmp_path, "simulate", "s002")
+    assert info["status"] == "failed"
+    log = tmp_path / "logs" / "simulate" / "s002.log"
+    assert "s002" in err[0] and f"rank {info['rank']}" in err[0] and str(log) in err[0]
+    assert "toy failure in s002" in log.read_text()
+    for i in (0, 1, 3, 4, 5):
+        assert source_state(tmp_path, "simulate", f"s{i:03d}")["status"] == "done"
+    assert not (tmp_path / "output" / "total.json").exists()  # stopped before the reduction
+
+    update_params(pfile, fail_sources=None)
+    r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=[MPIEXEC, "-n", "2"])
+    assert r.returncode == 0, r.stderr
+    counts = runs(tmp_path)
+    assert counts["simulate s002"] == 2
+    assert all(counts[f"simulate s{i:03d}"] == 1 for i in (0, 1, 3, 4, 5)), counts
+    assert results(tmp_path) == reference
+
+
+def test_kill_of_the_mpi_run_loses_no_finished_source(
+    tmp_path: Path, reference: dict[str, bytes]
+) -> None:
+    n = 8
+    ref = reference_run(tmp_path / "ref", n)
+    run_dir = tmp_path / "run"
+    pfile = write_params(run_dir, n, system="mpi", nproc=2, sleep=0.6)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit", "-p", str(pfile)],
+        cwd=run_dir,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+
+        def done() -> list[str]:
+            return [
+                f"s{i:03d}"
+                for i in range(n)
+                if source_state(run_dir, "simulate", f"s{i:03d}")["status"] == "done"
+            ]
+
+        wait_for(lambda: len(done()) >= 3, 60, "3 finished sources")
+        os.killpg(proc.pid, signal.SIGKILL)  # seisgrad, mpiexec and every rank
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    finished = done()
+    assert 3 <= len(finished) < n
+    r = cli(["submit", "-p", str(pfile)], run_dir)
+    assert r.returncode == 0, r.stderr
+    counts = runs(run_dir)
+    for s in finished:
+        assert counts[f"simulate {s}"] == 1, (s, counts)
+    assert results(run_dir) == ref
+
+
+def test_single_rank_in_process(tmp_path: Path, reference: dict[str, bytes]) -> None:
+    pfile = write_params(tmp_path, N, system="mpi", nproc=1)
+    setup = build_from_config(pfile)
+    assert setup.system.solver_threads == 1
+    setup.system.submit(setup.workflow)
+    assert results(tmp_path) == reference
+
+
+def test_parameters_and_helpers(tmp_path: Path) -> None:
+    pfile = write_params(tmp_path, 2, system="mpi", nproc=0)
+    with pytest.raises(ConfigError, match="nproc"):
+        build_from_config(pfile)
+    pfile = write_params(tmp_path, 2, system="mpi", solver_threads=3, mpiexec="no-such-mpiexec")
+    setup = build_from_config(pfile)
+    assert setup.system.solver_threads == 3
+    with pytest.raises(ConfigError, match="no-such-mpiexec"):
+        setup.system.launch_command(pfile, None)
+    assert mpimod.under_launcher({"PMI_RANK": "0"})
+    assert not mpimod.under_launcher({"HOME": "/"})
+    e = mpimod.thread_env(3, {"OMP_NUM_THREADS": "5"})
+    assert e["OMP_NUM_THREADS"] == "5" and e["NUMBA_NUM_THREADS"] == "3"
+    # the launcher's and rank count never change results: not in the fingerprint
+    assert "nproc" not in setup.workflow.fingerprint
+    assert "solver_threads" not in setup.workflow.fingerprint
