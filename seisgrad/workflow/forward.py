@@ -1,0 +1,214 @@
+"""``workflow: forward``: synthetics, observed data and misfits for every source.
+
+Tasks (``seisgrad print tasks``):
+
+1. ``prepare_observed_data`` (per source): simulate observed data in
+   ``path_model_true`` when ``path_data`` is not given (otherwise nothing to do: the
+   data are read in step 3).
+2. ``run_forward_simulations`` (per source): synthetics in ``path_model_init``.
+3. ``evaluate_objective_function`` (per source): process observed and synthetic
+   traces, measure the misfit, write the adjoint sources.
+4. ``write_misfit``: misfit per source, per trace and in total to
+   ``path_output/misfit.json`` (full float64 precision); traces exported when
+   ``export_traces`` is set; figures when ``plot_figures`` is set.
+
+Scratch layout (``path_scratch``)::
+
+    traces/obs/<event>.h5   observed data simulated in the true model
+    traces/syn/<event>.h5   synthetics
+    traces/adj/<event>.h5   adjoint sources (dJ/ds for every synthetic sample)
+    misfit/<event>.json     misfit of the event, per trace and in total
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seisgrad.config import param
+from seisgrad.errors import ConfigError, DataError
+from seisgrad.logs import logger
+from seisgrad.model import Model, atomic_path, read_model
+from seisgrad.preprocess.io import read_hdf5, write_hdf5
+from seisgrad.solver.acquisition import Event
+from seisgrad.workflow.base import TaskContext, Workflow, WorkflowParameters, per_source
+from seisgrad.workflow.state import write_json_atomic
+
+__all__ = ["Forward", "ForwardParameters"]
+
+
+@dataclass
+class ForwardParameters(WorkflowParameters):
+    """Parameters of the Forward workflow."""
+
+    export_traces: bool = param(
+        False,
+        "copy observed and synthetic traces (and adjoint sources) to path_output/traces",
+        affects_results=False,
+    )
+    plot_figures: bool = param(
+        True, "write PNG figures to path_output/figures", affects_results=False
+    )
+
+
+class Forward(Workflow):
+    """Forward simulations and misfits for every source."""
+
+    Parameters = ForwardParameters
+    required_paths = ("path_model_init",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._models: dict[str, Model] = {}
+
+    @property
+    def task_list(self) -> list[Callable[..., None]]:
+        return [
+            self.prepare_observed_data,
+            self.run_forward_simulations,
+            self.evaluate_objective_function,
+            self.write_misfit,
+        ]
+
+    # -- inputs --------------------------------------------------------------------
+    def model(self, which: str = "init") -> Model:
+        """The initial (``'init'``) or true (``'true'``) model, read once per process."""
+        if which not in self._models:
+            path = self.path.model_init if which == "init" else self.path.model_true
+            if path is None:
+                raise ConfigError(f"path_model_{which} is not set")
+            self._models[which] = read_model(path)
+        return self._models[which]
+
+    def check(self) -> list[str]:
+        warnings = super().check()
+        if self.path.model_true is None and self.path.data is None:
+            raise ConfigError(
+                "observed data: set path_data (a folder of data) or path_model_true "
+                "(a model to simulate them in)"
+            )
+        init = self.model("init")
+        if self.path.model_true is not None:
+            true = self.model("true")
+            if true.grid != init.grid:
+                raise DataError(
+                    f"path_model_true grid {true.grid} differs from path_model_init grid "
+                    f"{init.grid}"
+                )
+        seen: set[str] = set()
+        for event in self.events:
+            for w in self.solver.check(init, event):
+                if w not in seen:
+                    seen.add(w)
+                    warnings.append(w)
+        return warnings
+
+    # -- file names ----------------------------------------------------------------
+    def trace_file(self, kind: str, event: str) -> Path:
+        """Scratch file of ``kind`` ('obs', 'syn' or 'adj') traces of ``event``."""
+        return self.path.scratch / "traces" / kind / f"{event}.h5"
+
+    def misfit_file(self, event: str) -> Path:
+        return self.path.scratch / "misfit" / f"{event}.json"
+
+    def event(self, ctx: TaskContext) -> Event:
+        return self.events[ctx.index]
+
+    # -- tasks ---------------------------------------------------------------------
+    @per_source
+    def prepare_observed_data(self, ctx: TaskContext) -> None:
+        """Simulate observed data in the true model (unless path_data is given)."""
+        if self.path.data is not None:
+            logger.info("observed data of %s will be read from %s", ctx.source, self.path.data)
+            return
+        stream = self.solver.forward(self.model("true"), self.event(ctx), self.receivers)
+        write_hdf5(stream, self.trace_file("obs", ctx.source))
+
+    @per_source
+    def run_forward_simulations(self, ctx: TaskContext) -> None:
+        """Synthetics in the initial model."""
+        stream = self.solver.forward(self.model("init"), self.event(ctx), self.receivers)
+        write_hdf5(stream, self.trace_file("syn", ctx.source))
+
+    def observed(self, ctx: TaskContext, synthetic: Any) -> Any:
+        if self.path.data is not None:
+            return self.preprocess.read_observed(self.path.data, self.event(ctx), synthetic)
+        return read_hdf5(self.trace_file("obs", ctx.source))
+
+    @per_source
+    def evaluate_objective_function(self, ctx: TaskContext) -> None:
+        """Misfit and adjoint sources of one source."""
+        syn = read_hdf5(self.trace_file("syn", ctx.source))
+        obs = self.observed(ctx, syn)
+        result = self.preprocess.evaluate(obs, syn, self.event(ctx), self.receivers)
+        if not math.isfinite(result.value):
+            raise DataError(f"misfit of source {ctx.source} is not finite ({result.value})")
+        write_hdf5(result.adjoint, self.trace_file("adj", ctx.source))
+        write_json_atomic(
+            self.misfit_file(ctx.source),
+            {
+                "total": float(result.value),
+                "traces": {k: float(v) for k, v in result.per_trace.items()},
+            },
+        )
+        logger.info("misfit of %s: %.17g", ctx.source, result.value)
+
+    def write_misfit(self) -> None:
+        """Total misfit (and per source and trace) to path_output/misfit.json."""
+        per_source = {}
+        for e in self.events:
+            per_source[e.name] = json.loads(self.misfit_file(e.name).read_text())
+        total = math.fsum(v["total"] for v in per_source.values())
+        out = self.path.output / "misfit.json"
+        write_json_atomic(out, {"total": total, "sources": per_source})
+        logger.info("total misfit %.17g written to %s", total, out)
+        if self.params.export_traces:
+            self.export_traces()
+        if self.params.plot_figures:
+            self.plot_traces()
+
+    # -- exports -------------------------------------------------------------------
+    def export_traces(self) -> None:
+        """Copy traces to path_output/traces/{obs,syn,adj} in the data format."""
+        for kind in ("obs", "syn", "adj"):
+            for e in self.events:
+                src = self.trace_file(kind, e.name)
+                if not src.exists():
+                    continue
+                folder = self.path.output / "traces" / kind
+                folder.mkdir(parents=True, exist_ok=True)
+                self.preprocess.write_traces(read_hdf5(src), folder / e.name)
+
+    def plot_traces(self) -> None:
+        """One record-section PNG per source (observed, synthetic, adjoint source)."""
+        from seisgrad.preprocess.plot import plot_record_section
+
+        folder = self.path.output / "figures"
+        for e in self.events:
+            syn = read_hdf5(self.trace_file("syn", e.name))
+            obs = self.observed_for_plot(e, syn)
+            adj_file = self.trace_file("adj", e.name)
+            adj = read_hdf5(adj_file) if adj_file.exists() else None
+            plot_record_section(obs, syn, adj, folder / f"traces_{e.name}.png", title=e.name)
+
+    def observed_for_plot(self, event: Event, synthetic: Any) -> Any:
+        if self.path.data is not None:
+            return self.preprocess.read_observed(self.path.data, event, synthetic)
+        return read_hdf5(self.trace_file("obs", event.name))
+
+    def copy_to_output(self, src: Path, name: str) -> Path:
+        """Copy ``src`` to ``path_output/name`` atomically."""
+        dst, tmp = atomic_path(self.path.output / name)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return dst

@@ -1,0 +1,187 @@
+"""``workflow: migration``: Forward + adjoint simulations + post-processed gradient.
+
+Tasks after those of :class:`~seisgrad.workflow.forward.Forward`:
+
+5. ``run_adjoint_simulations`` (per source): event kernels
+   :math:`K_m = \\partial J_s / \\partial m` to ``path_scratch/kernels/<event>.h5``.
+6. ``postprocess_event_kernels``: sum over sources in event order (the result does not
+   depend on which rank or job ran what), kept as ``path_output/kernels_raw.h5``; event
+   kernels copied to ``path_output/kernels/`` when ``export_kernels`` is set; then
+   smoothing (``smooth_h``/``smooth_v``, Gaussian or Laplacian).
+7. ``evaluate_gradient_from_kernels``: scaling by the model (``scale_by_model``:
+   :math:`g = m \\, K`, the gradient with respect to :math:`\\ln m`), the mask from
+   ``path_mask``, and export to ``path_output/gradient.h5`` with figures.
+
+A gradient that is all zero or not finite is an error naming the step that made it.
+Subclass and override one task to change it::
+
+    class MyMigration(Migration):
+        def postprocess_event_kernels(self):
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seisgrad.config import param
+from seisgrad.errors import GradientError
+from seisgrad.logs import logger
+from seisgrad.model import Model, read_model, write_model
+from seisgrad.preprocess.io import read_hdf5
+from seisgrad.workflow import postprocess as pp
+from seisgrad.workflow.base import TaskContext, per_source
+from seisgrad.workflow.forward import Forward, ForwardParameters
+
+__all__ = ["Migration", "MigrationParameters"]
+
+
+@dataclass
+class MigrationParameters(ForwardParameters):
+    """Parameters of the Migration workflow."""
+
+    export_kernels: bool = param(
+        False, "copy event kernels to path_output/kernels", affects_results=False
+    )
+    smooth_type: str = param(
+        "gaussian", "kernel smoothing operator", choices=("gaussian", "laplacian")
+    )
+    smooth_h: float = param(
+        0.0, "horizontal smoothing: Gaussian standard deviation (m); 0 = none", low=0.0
+    )
+    smooth_v: float = param(
+        0.0, "vertical smoothing: Gaussian standard deviation (m); 0 = none", low=0.0
+    )
+    scale_by_model: bool = param(
+        True, "multiply kernels by the model: gradient with respect to ln m (relative)"
+    )
+
+
+class Migration(Forward):
+    """Gradient of the total misfit with respect to the model."""
+
+    Parameters = MigrationParameters
+
+    @property
+    def task_list(self) -> list[Callable[..., None]]:
+        return super().task_list + [
+            self.run_adjoint_simulations,
+            self.postprocess_event_kernels,
+            self.evaluate_gradient_from_kernels,
+        ]
+
+    def kernel_file(self, event: str) -> Path:
+        return self.path.scratch / "kernels" / f"{event}.h5"
+
+    @property
+    def smoothed_file(self) -> Path:
+        return self.path.scratch / "kernels" / "smoothed.h5"
+
+    @per_source
+    def run_adjoint_simulations(self, ctx: TaskContext) -> None:
+        """Event kernels from the adjoint sources of one source."""
+        adj = read_hdf5(self.trace_file("adj", ctx.source))
+        kernels = self.solver.adjoint(self.model("init"), self.event(ctx), self.receivers, adj)
+        step = f"the adjoint simulation of source {ctx.source}"
+        bad = [n for n in kernels if not np.all(np.isfinite(kernels[n]))]
+        if bad:
+            raise GradientError(f"{step}: kernel(s) {', '.join(bad)} contain NaN or Inf")
+        if all(not np.any(kernels[n]) for n in kernels):
+            logger.warning("%s: the event kernels are zero (no misfit for this source?)", step)
+        write_model(self.kernel_file(ctx.source), kernels, {"source": ctx.source})
+
+    def postprocess_event_kernels(self) -> None:
+        """Sum event kernels (fixed order), export, smooth."""
+        kernels = [read_model(self.kernel_file(e.name)) for e in self.events]
+        total = pp.sum_kernels(kernels)
+        pp.check_gradient(total, "summing the event kernels")
+        write_model(self.path.output / "kernels_raw.h5", total, {"kind": "dJ/dm"})
+        if self.params.export_kernels:
+            for e in self.events:
+                self.copy_to_output(self.kernel_file(e.name), f"kernels/{e.name}.h5")
+        p = self.params
+        if p.smooth_h > 0 or p.smooth_v > 0:
+            if p.smooth_type == "gaussian":
+                total = pp.smooth_gaussian(total, p.smooth_h, p.smooth_v)
+            else:
+                total = pp.smooth_laplacian(total, p.smooth_h, p.smooth_v)
+            pp.check_gradient(total, f"{p.smooth_type} smoothing")
+        write_model(self.smoothed_file, total)
+
+    def evaluate_gradient_from_kernels(self) -> None:
+        """Scale by the model, apply the mask, export the gradient."""
+        g = read_model(self.smoothed_file)
+        if self.params.scale_by_model:
+            g = pp.scale_by_model(g, self.model_for_scaling(g))
+            pp.check_gradient(g, "scaling by the model")
+        if self.path.mask is not None:
+            g = pp.apply_mask(g, read_model(self.path.mask))
+            pp.check_gradient(g, f"masking with {self.path.mask}")
+        out = write_model(self.path.output / "gradient.h5", g, self.gradient_attrs())
+        logger.info("gradient written to %s", out)
+        if self.params.plot_figures:
+            self.plot_models()
+
+    def gradient_attrs(self) -> dict[str, str]:
+        kind = "dJ/dln(m)" if self.params.scale_by_model else "dJ/dm"
+        return {"kind": kind, "workflow": type(self).__name__}
+
+    def model_for_scaling(self, kernels: Model) -> Model:
+        """The initial model in the kernels' parametrization (e.g. vp, vs, rho)."""
+        return model_in_parametrization(self.model("init"), tuple(kernels))
+
+    def plot_models(self) -> None:
+        from seisgrad import plot
+
+        folder = self.path.output / "figures"
+        sources = [s for e in self.events for s in e.sources]
+        rec = self.receivers
+        plot.plot_model(self.model("init"), folder / "model_init.png", sources, rec)
+        if self.path.model_true is not None:
+            plot.plot_model(self.model("true"), folder / "model_true.png", sources, rec)
+        plot.plot_kernel(
+            read_model(self.path.output / "kernels_raw.h5"),
+            folder / "kernels_raw.png",
+            sources,
+            rec,
+        )
+        plot.plot_gradient(
+            read_model(self.path.output / "gradient.h5"), folder / "gradient.png", sources, rec
+        )
+
+
+def model_in_parametrization(model: Model, names: tuple[str, ...]) -> Model:
+    """Express ``model`` in the parameters ``names``.
+
+    From velocities and density (2-D plane strain):
+    :math:`\\mu = \\rho v_s^2`, :math:`\\lambda = \\rho (v_p^2 - 2 v_s^2)`,
+    :math:`\\kappa = \\lambda + \\mu = \\rho (v_p^2 - v_s^2)` (acoustic: :math:`v_s = 0`).
+    """
+    import numpy as np
+
+    have = dict(model.items())
+    rho = have.get("rho")
+    vp = have.get("vp")
+    vs = have.get("vs", np.zeros_like(vp) if vp is not None else None)
+    derived = {}
+    if rho is not None and vp is not None:
+        derived = {
+            "mu": rho * vs**2,
+            "lambda": rho * (vp**2 - 2 * vs**2),
+            "kappa": rho * (vp**2 - vs**2),
+        }
+    out = {}
+    for n in names:
+        if n in have:
+            out[n] = have[n]
+        elif n in derived:
+            out[n] = derived[n]
+        else:
+            from seisgrad.errors import DataError
+
+            raise DataError(f"cannot scale kernel '{n}': the initial model has {', '.join(have)}")
+    return Model(model.grid, out)

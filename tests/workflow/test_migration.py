@@ -1,0 +1,218 @@
+"""Forward and Migration workflows on the built-in solver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from seisgrad.build import build_from_config
+from seisgrad.config import param
+from seisgrad.errors import GradientError
+from seisgrad.model import (
+    Grid,
+    add_perturbation,
+    gaussian_blob,
+    homogeneous,
+    read_model,
+    write_model,
+)
+from seisgrad.workflow import postprocess as pp
+from seisgrad.workflow.base import TaskContext, per_source
+from seisgrad.workflow.migration import Migration, MigrationParameters
+from seisgrad.workflow.verify import gradient_check
+from tests.conftest import ROOT
+
+
+def small_setup(folder: Path, **extra: object) -> Path:
+    """A 2-source acoustic migration on a 41x41 grid."""
+    g = Grid.from_extent(-200.0, 200.0, -200.0, 200.0, 10.0)
+    m = homogeneous(g, np.float64, vp=1500.0, rho=2000.0)
+    write_model(folder / "init.h5", m)
+    true = add_perturbation(m, "vp", gaussian_blob(g, (0.0, 0.0), 40.0, 150.0))
+    write_model(
+        folder / "true.h5",
+        add_perturbation(true, "rho", gaussian_blob(g, (30.0, 0.0), 40.0, 100.0)),
+    )
+    params = {
+        "workflow": "migration",
+        "system": "workstation",
+        "solver": "fd2d",
+        "preprocess": "default",
+        "materials": "acoustic",
+        "nt": 250,
+        "dt": 0.001,
+        "order": 4,
+        "pml_width": 8,
+        "precision": "float64",
+        "record": ["P"],
+        "events": [
+            {
+                "name": "s000",
+                "sources": [
+                    {
+                        "x": -120.0,
+                        "z": -120.0,
+                        "kind": "pressure",
+                        "stf": {"kind": "ricker", "f0": 15.0},
+                    }
+                ],
+            },
+            {
+                "name": "s001",
+                "sources": [
+                    {
+                        "x": 125.0,
+                        "z": -110.0,
+                        "kind": "pressure",
+                        "stf": {"kind": "ricker", "f0": 15.0},
+                    }
+                ],
+            },
+        ],
+        "receivers": {
+            "kind": "points",
+            "points": [{"station": f"R{i}", "x": -120.0 + 60.0 * i, "z": 130.0} for i in range(5)],
+        },
+        "misfit": "waveform",
+        "plot_figures": False,
+        "path_model_init": "init.h5",
+        "path_model_true": "true.h5",
+    }
+    params.update(extra)
+    (folder / "parameters.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return folder / "parameters.yaml"
+
+
+def test_raw_gradient_matches_finite_differences(tmp_path):
+    pfile = small_setup(tmp_path, smooth_h=20.0, smooth_v=30.0, export_kernels=True)
+    mask = homogeneous(read_model(tmp_path / "init.h5").grid, np.float64, mask=1.0)
+    mask_arr = np.ones(mask.grid.shape)
+    mask_arr[:, :5] = 0.0
+    write_model(tmp_path / "mask.h5", mask.with_values(mask=mask_arr))
+    with open(pfile, "a") as f:
+        f.write("path_mask: mask.h5\n")
+    setup = build_from_config(pfile)
+    setup.workflow.run()
+    out = tmp_path / "output"
+    misfit = json.loads((out / "misfit.json").read_text())
+    assert set(misfit["sources"]) == {"s000", "s001"}
+    assert misfit["total"] == pytest.approx(
+        sum(v["total"] for v in misfit["sources"].values()), rel=1e-15
+    )
+    assert misfit["total"] > 0
+    # event kernels exported, their sum is the raw gradient
+    k0, k1 = (read_model(out / "kernels" / f"s00{i}.h5") for i in (0, 1))
+    raw = read_model(out / "kernels_raw.h5")
+    for n in raw:
+        np.testing.assert_array_equal(raw[n], k0[n] + k1[n])
+    # the raw gradient is the derivative of the total misfit (float64)
+    check = gradient_check(setup.workflow, h=1e-4, seed=3)
+    assert check.misfit == pytest.approx(misfit["total"], rel=1e-12)
+    assert check.relative_error < 1e-5, check
+    # smoothing, scaling by the model and masking do exactly what the docs say
+    grad = read_model(out / "gradient.h5")
+    smooth = pp.smooth_gaussian(raw, 20.0, 30.0)
+    init = read_model(tmp_path / "init.h5")
+    for n in ("vp", "rho"):
+        np.testing.assert_allclose(grad[n], smooth[n] * init[n] * mask_arr, rtol=1e-12, atol=0)
+        assert np.all(grad[n][:, :5] == 0.0)
+
+
+def test_forward_workflow_exports_traces_and_misfit(tmp_path, run_cli):
+    small_setup(
+        tmp_path, workflow="forward", export_traces=True, data_format="su", plot_figures=True
+    )
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    misfit = json.loads((tmp_path / "output" / "misfit.json").read_text())
+    assert misfit["total"] > 0
+    assert len(misfit["sources"]["s000"]["traces"]) == 5
+    assert list((tmp_path / "output" / "traces" / "syn").iterdir())
+    assert (tmp_path / "output" / "figures" / "traces_s000.png").stat().st_size > 1000
+    res = run_cli("plot", "traces", "s001", "-o", "t.png")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_zero_gradient_is_an_error_naming_the_step(tmp_path):
+    pfile = small_setup(tmp_path, path_model_true="init.h5")  # no misfit at all
+    setup = build_from_config(pfile)
+    with pytest.raises(GradientError, match="^summing the event kernels: the gradient is zero"):
+        setup.workflow.run()
+
+
+@dataclass
+class SlowMigrationParameters(MigrationParameters):
+    slow_adjoint_source: str = param("", "source whose adjoint run waits", affects_results=False)
+
+
+class SlowMigration(Migration):
+    """Migration whose adjoint run of one source is slow (changes one task only)."""
+
+    Parameters = SlowMigrationParameters
+
+    @per_source
+    def run_adjoint_simulations(self, ctx: TaskContext) -> None:
+        if ctx.source == self.params.slow_adjoint_source:
+            time.sleep(120)
+        super().run_adjoint_simulations(ctx)
+
+
+def test_killed_migration_resumes_with_the_same_gradient(tmp_path, run_cli):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    small_setup(ref, precision="float32")
+    assert run_cli("submit", cwd=ref, timeout=600).returncode == 0
+
+    work = tmp_path / "work"
+    work.mkdir()
+    small_setup(
+        work,
+        precision="float32",
+        workflow="tests.workflow.test_migration:SlowMigration",
+        slow_adjoint_source="s001",
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit"],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    marker = work / "state" / "run_adjoint_simulations" / "s001.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if marker.exists() and json.loads(marker.read_text())["status"] == "running":
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError("the adjoint run of s001 never started")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    done = json.loads((work / "state" / "run_adjoint_simulations" / "s000.json").read_text())
+    assert done["status"] == "done"
+    kernel0 = (work / "scratch" / "kernels" / "s000.h5").stat().st_mtime_ns
+
+    data = yaml.safe_load((work / "parameters.yaml").read_text())
+    data["slow_adjoint_source"] = ""
+    (work / "parameters.yaml").write_text(yaml.safe_dump(data))
+    res = run_cli("submit", cwd=work, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert (work / "scratch" / "kernels" / "s000.h5").stat().st_mtime_ns == kernel0
+    a = read_model(work / "output" / "gradient.h5")
+    b = read_model(ref / "output" / "gradient.h5")
+    for n in b:
+        np.testing.assert_array_equal(a[n], b[n])
