@@ -23,7 +23,7 @@ from seisgrad.config import param
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.preprocess import io
 from seisgrad.preprocess.base import MisfitResult, Preprocess
-from seisgrad.preprocess.misfit import Misfit, get_misfit, misfit_names
+from seisgrad.preprocess.misfit import Misfit, get_misfit, misfit_class
 from seisgrad.preprocess.pipeline import Pipeline
 from seisgrad.preprocess.processing import (
     Chain,
@@ -53,18 +53,14 @@ __all__ = ["Default", "DefaultParameters"]
 log = logging.getLogger(__name__)
 
 
-def _ordered(xs: Sequence[str]) -> tuple[str, ...]:
-    return tuple(xs)
-
-
 @dataclass
 class DefaultParameters:
     """Parameters of the default preprocess (SeisFlows names where they exist)."""
 
     misfit: str = param(
         "waveform",
-        "misfit function (its adjoint source comes with it)",
-        choices=_ordered(misfit_names()),
+        "misfit function: waveform, traveltime, amplitude, envelope, instantaneous_phase, "
+        "correlation, or a user class 'package.module:ClassName'",
     )
     traveltime_max_shift: float | None = param(
         None, "largest time shift (s) the traveltime misfit searches; null = any", low=0.0
@@ -136,6 +132,7 @@ class DefaultParameters:
     )
 
     def validate(self) -> None:
+        misfit_class(self.misfit)  # unknown names are refused, listing the valid ones
         if self.filter != "none":
             fmin = _one_of(self.min_freq, self.max_period, "min_freq", "max_period")
             fmax = _one_of(self.max_freq, self.min_period, "max_freq", "min_period")

@@ -24,6 +24,7 @@ discrete (FFT) Hilbert transform, :math:`\\langle a, b\\rangle = \\sum_n a_n b_n
 
 from __future__ import annotations
 
+import importlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "MISFITS",
     "misfit_names",
     "get_misfit",
+    "misfit_class",
     "hilbert",
     "hilbert_transpose",
     "Waveform",
@@ -105,9 +107,39 @@ def misfit_names() -> tuple[str, ...]:
     return tuple(MISFITS)
 
 
+def misfit_class(name: str) -> type[Misfit]:
+    """The misfit class registered as ``name``, or named ``"package.module:ClassName"``
+    (imported, which also registers it).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (the message lists the valid names) or a class that is not
+        a :class:`Misfit`.
+    """
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"misfit '{name}' cannot be imported: {exc}") from exc
+        if not (isinstance(obj, type) and issubclass(obj, Misfit)):
+            raise ConfigError(f"misfit '{name}' is not a subclass of seisgrad Misfit")
+        return obj
+    if name not in MISFITS:
+        near = closest(str(name), list(MISFITS))
+        hint = f" (did you mean '{near}'?)" if near else ""
+        raise ConfigError(
+            f"unknown misfit '{name}'{hint}; valid misfits: "
+            + ", ".join(sorted(MISFITS))
+            + " (or 'package.module:ClassName')"
+        )
+    return MISFITS[name]
+
+
 def get_misfit(name: str | Misfit | type[Misfit], **options: Any) -> Misfit:
-    """Return a misfit instance by registry name (an instance is passed through, a
-    class is instantiated).
+    """Return a misfit instance by registry name or ``"package.module:ClassName"`` (an
+    instance is passed through, a class is instantiated).
 
     Raises
     ------
@@ -118,18 +150,15 @@ def get_misfit(name: str | Misfit | type[Misfit], **options: Any) -> Misfit:
         if options:
             raise ConfigError("misfit options can only be given with a misfit name")
         return name
-    if isinstance(name, type) and issubclass(name, Misfit):
-        return name(**options)
-    if name not in MISFITS:
-        near = closest(str(name), list(MISFITS))
-        hint = f" (did you mean '{near}'?)" if near else ""
-        raise ConfigError(
-            f"unknown misfit '{name}'{hint}; valid misfits: " + ", ".join(sorted(MISFITS))
-        )
+    cls = name if isinstance(name, type) and issubclass(name, Misfit) else None
+    if cls is None:
+        cls = misfit_class(str(name))
     try:
-        return MISFITS[name](**options)
+        return cls(**options)
     except TypeError as exc:
-        raise ConfigError(f"misfit '{name}': invalid options {sorted(options)}: {exc}") from exc
+        raise ConfigError(
+            f"misfit '{cls.name or cls.__name__}': invalid options {sorted(options)}: {exc}"
+        ) from exc
 
 
 def _as_pair(synthetic: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
