@@ -280,11 +280,7 @@ class Default(Preprocess):
             obs = self._name_su_traces(obs, syn, where)
         obs_sel = select_components(obs, self.params.components)
         matched = match_traces(obs_sel, syn)
-        out = []
-        for o, s in zip(matched, syn, strict=True):
-            tr = Trace(align_trace(o, dt, t0, nt), header=s.stats.copy())
-            out.append(tr)
-        return Stream(out)
+        return with_data(syn, [align_trace(o, dt, t0, nt) for o in matched])
 
     @staticmethod
     def _name_su_traces(obs: Stream, syn: Sequence[Trace], where: Path) -> Stream:
@@ -364,16 +360,8 @@ class Default(Preprocess):
             )
         ctx = context_for(syn, event, receivers)
         res = self.pipeline.evaluate(np.array(obs_rows), stack(syn), ctx)
-        adjoint_rows = {tr.id: row for tr, row in zip(syn, res.adjoint, strict=True)}
-        adjoint = Stream(
-            [
-                Trace(
-                    adjoint_rows.get(tr.id, np.zeros(tr.stats.npts)).astype(np.float64),
-                    header=tr.stats.copy(),
-                )
-                for tr in all_syn
-            ]
-        )
+        rows = {tr.id: row for tr, row in zip(syn, res.adjoint, strict=True)}
+        adjoint = with_data(all_syn, [rows.get(tr.id, np.zeros(tr.stats.npts)) for tr in all_syn])
         per_trace = {tr.id: float(v) for tr, v in zip(syn, res.per_trace, strict=True)}
         times = ctx.times
         if res.weights is None:

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from obspy import Stream, Trace, UTCDateTime
+from obspy.core import AttribDict
 
 from seisgrad.errors import DataError
 from seisgrad.preprocess.processing import TraceContext
 from seisgrad.solver.acquisition import Event, Receiver
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "EPOCH",
@@ -32,6 +29,7 @@ __all__ = [
     "stack",
     "context_for",
     "with_data",
+    "header_of",
     "list_ids",
 ]
 
@@ -169,13 +167,33 @@ def context_for(
     )
 
 
-def with_data(traces: Sequence[Trace], data: np.ndarray) -> Stream:
-    """Copies of ``traces`` (same stats) holding the rows of ``data``."""
-    out = []
-    for tr, row in zip(traces, data, strict=True):
-        new = Trace(np.array(row, dtype=np.float64), header=tr.stats.copy())
-        out.append(new)
-    return Stream(out)
+def header_of(tr: Trace) -> dict:
+    """The identifying header of ``tr`` (ids, time axis, coordinates), without
+    format-specific entries; cheaper to copy than the whole ``stats``."""
+    s = tr.stats
+    head = {
+        "network": s.network,
+        "station": s.station,
+        "location": s.location,
+        "channel": s.channel,
+        "delta": s.delta,
+        "starttime": s.starttime,
+    }
+    c = s.get("coordinates")
+    if c is not None:
+        head["coordinates"] = AttribDict(dict(c))
+    return head
+
+
+def with_data(traces: Sequence[Trace], data: np.ndarray | Sequence[np.ndarray]) -> Stream:
+    """Traces with the ids, time axis and coordinates of ``traces`` holding the rows of
+    ``data`` (float64)."""
+    return Stream(
+        [
+            Trace(np.array(row, dtype=np.float64), header=header_of(tr))
+            for tr, row in zip(traces, data, strict=True)
+        ]
+    )
 
 
 def align_trace(tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20) -> np.ndarray:
