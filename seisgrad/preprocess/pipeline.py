@@ -75,7 +75,8 @@ class Pipeline:
     ----------
     chain
         Processing applied identically to observed and synthetic traces (a
-        :class:`~seisgrad.preprocess.processing.Chain`, a list of steps, or ``None``).
+        :class:`~seisgrad.preprocess.processing.Chain`, a step, a list of steps, or
+        ``None``).
     misfit
         A :class:`~seisgrad.preprocess.misfit.Misfit` or a registered misfit name.
     windows
@@ -88,11 +89,13 @@ class Pipeline:
 
     def __init__(
         self,
-        chain: Chain | Sequence[Step] | None = None,
+        chain: Chain | Step | Sequence[Step] | None = None,
         misfit: Misfit | str = "waveform",
         windows: Windows | Sequence[Sequence[float]] | dict | None = None,
         weights_function: WeightsHook | Callable[..., Any] | str | None = None,
     ) -> None:
+        if isinstance(chain, Step):
+            chain = [chain]
         self.chain = chain if isinstance(chain, Chain) else Chain(list(chain or []))
         self.misfit = get_misfit(misfit)
         if windows is not None and not isinstance(windows, Windows):
