@@ -1,0 +1,43 @@
+"""The parallel benchmark runs end to end (toy mode) and reports what it promises.
+
+No wall-clock time is asserted here: speed goals live in the benchmark's printout.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.system.util import REPO, env
+
+pytestmark = pytest.mark.mpi
+
+
+def test_parallel_benchmark_toy_prints_json_with_agreeing_gradients() -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "parallel.py"),
+            "--toy",
+            "--no-slurm",
+            "--events",
+            "3",
+            "--burn",
+            "5",
+        ],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    result = json.loads(last)
+    assert result["gradients_agree"] is True
+    assert result["gradients_bitwise_identical"] is True
+    assert result["mpi2_speedup"] > 0
+    assert result["slurm"].startswith("left out")
