@@ -42,10 +42,11 @@ from obspy.core import AttribDict
 
 from seisgrad.errors import DataError
 from seisgrad.model import atomic_path
-from seisgrad.preprocess.streams import EPOCH, trace_t0
+from seisgrad.preprocess.streams import EPOCH, header_of, trace_t0
 
 __all__ = [
     "FORMATS",
+    "atomic_write",
     "read_traces",
     "write_traces",
     "find_event_data",
@@ -77,7 +78,9 @@ _EXTS = {
 }
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to
+    ``path`` (so readers never see a partial file); return ``path``."""
     final, tmp = atomic_path(path)
     try:
         write(tmp)
@@ -261,7 +264,7 @@ def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
             out.append(new)
         st = Stream(out)
         paths.append(
-            _atomic(
+            atomic_write(
                 folder / su_file_name(cha),
                 lambda p, st=st: st.write(str(p), format="SU", byteorder="<"),
             )
@@ -306,21 +309,17 @@ def write_sac(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
         if xz is not None:
             new.stats.sac = AttribDict(user0=xz[0], user1=xz[1])
         paths.append(
-            _atomic(folder / f"{tr.id}.sac", lambda p, t=new: t.write(str(p), format="SAC"))
+            atomic_write(folder / f"{tr.id}.sac", lambda p, t=new: t.write(str(p), format="SAC"))
         )
     return paths
 
 
 def _plain_stats(tr: Trace) -> dict:
-    s = tr.stats
-    return {
-        "network": s.network,
-        "station": s.station,
-        "location": s.location,
-        "channel": s.channel,
-        "delta": s.delta,
-        "starttime": s.starttime,
-    }
+    """Ids and time axis only: ObsPy's SAC writer reads ``coordinates`` as latitude and
+    longitude, so x/z stay out."""
+    head = header_of(tr)
+    head.pop("coordinates", None)
+    return head
 
 
 # --------------------------------------------------------------------------- MiniSEED
@@ -359,7 +358,7 @@ def write_mseed(stream: Stream, path: str | os.PathLike[str]) -> Path:
         data = np.asarray(tr.data)
         dtype = np.float64 if data.dtype == np.float64 else np.float32
         out.append(Trace(np.ascontiguousarray(data, dtype=dtype), header=_plain_stats(tr)))
-    return _atomic(Path(path), lambda p: out.write(str(p), format="MSEED"))
+    return atomic_write(Path(path), lambda p: out.write(str(p), format="MSEED"))
 
 
 # --------------------------------------------------------------------------- ASCII
@@ -413,7 +412,9 @@ def write_ascii(
         table = np.column_stack([t, np.asarray(tr.data, dtype=np.float64)])
         name = f"{s.network}.{s.station}.{s.channel}.{suffix or _ascii_suffix(s.channel)}"
         paths.append(
-            _atomic(folder / name, lambda p, a=table: np.savetxt(p, a, fmt=["%.12f", "%.17e"]))
+            atomic_write(
+                folder / name, lambda p, a=table: np.savetxt(p, a, fmt=["%.12f", "%.17e"])
+            )
         )
     return paths
 
@@ -446,7 +447,7 @@ def write_hdf5(stream: Stream, path: str | os.PathLike[str]) -> Path:
                 if xz is not None:
                     ds.attrs["x"], ds.attrs["z"] = xz
 
-    return _atomic(Path(path), write)
+    return atomic_write(Path(path), write)
 
 
 def read_hdf5(path: str | os.PathLike[str]) -> Stream:

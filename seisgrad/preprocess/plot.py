@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seisgrad.errors import DataError
-from seisgrad.model import atomic_path
 from seisgrad.preprocess.streams import trace_t0
 
 if TYPE_CHECKING:
@@ -62,14 +61,9 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
     """Write ``fig`` as PNG atomically; return the path."""
-    final, tmp = atomic_path(path)
-    try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return final
+    from seisgrad.preprocess.io import atomic_write
+
+    return atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=dpi))
 
 
 def _times(tr: Trace) -> np.ndarray:
