@@ -45,7 +45,7 @@ from seisgrad.preprocess.streams import (
     stack,
     with_data,
 )
-from seisgrad.preprocess.weights import Windows, weight_intervals
+from seisgrad.preprocess.weights import WeightsHook, Windows, weight_intervals
 from seisgrad.solver.acquisition import Event, Receiver
 
 __all__ = ["Default", "DefaultParameters"]
@@ -200,19 +200,18 @@ class Default(Preprocess):
             )
         params.validate()
         super().__init__(params)
+        windows = params.windows
+        hook = params.weights_function
         self.pipeline = Pipeline(
             self.build_chain(),
             self.build_misfit(),
-            Windows(params.windows, params.window_taper) if params.windows is not None else None,
-            None,
+            Windows(windows, params.window_taper) if windows is not None else None,
+            WeightsHook(hook, base) if hook is not None else None,
         )
-        if params.weights_function is not None:
-            from seisgrad.preprocess.weights import WeightsHook
-
-            self.pipeline.hook = WeightsHook(params.weights_function, base)
 
     # -- construction --------------------------------------------------------------
     def build_misfit(self) -> Misfit:
+        """The misfit set by the parameters."""
         p = self.params
         if p.misfit == "traveltime":
             return get_misfit("traveltime", max_shift=p.traveltime_max_shift)
