@@ -1,0 +1,656 @@
+"""Elastic (isotropic P-SV) propagator of the ``fd2d`` solver.
+
+Physics
+-------
+Velocity-stress form (plane strain, ``z`` up):
+
+.. math::
+
+    \\rho \\partial_t v_x = \\partial_x \\sigma_{xx} + \\partial_z \\sigma_{xz} + f_x, \\qquad
+    \\rho \\partial_t v_z = \\partial_x \\sigma_{xz} + \\partial_z \\sigma_{zz} + f_z,
+
+    \\partial_t \\sigma_{xx} = (\\lambda + 2\\mu) \\partial_x v_x + \\lambda \\partial_z v_z
+        - M_{xx} s(t) \\delta, \\quad
+    \\partial_t \\sigma_{zz} = \\lambda \\partial_x v_x + (\\lambda + 2\\mu) \\partial_z v_z
+        - M_{zz} s(t) \\delta, \\quad
+    \\partial_t \\sigma_{xz} = \\mu (\\partial_z v_x + \\partial_x v_z) - M_{xz} s(t) \\delta
+
+with ``mu = rho vs^2``, ``lambda = rho (vp^2 - 2 vs^2)``. A ``force`` source is
+:math:`\\mathbf f = (f_x, f_z) s(t) \\delta(\\mathbf x - \\mathbf x_s)`; a ``moment_tensor``
+source is the stress glut above (``s`` is the moment *rate*); ``explosion`` (and
+``pressure``) is the isotropic tensor ``Mxx = Mzz = amplitude``.
+
+Recorded channels: ``VX``/``VZ`` particle velocity, ``UX``/``UZ`` displacement,
+``P = -(sxx + szz) / 2`` (the mean in-plane normal stress with the sign of a pressure).
+
+Discretisation
+--------------
+Virieux staggered grid (see :mod:`seisgrad.solver.fd2d.elastic_kernels`), staggered
+differences of order 2, 4 or 8, leapfrog in time, C-PML on the chosen sides. Material
+coefficients on the staggered points: buoyancy ``2 / (rho_i + rho_{i+1})`` (arithmetic
+density average), ``mu`` at the shear points as the mean of its four nodes.
+
+Free surface (``free_surface: true``): the traction-free surface is the top row of nodes.
+There ``szz = 0``; ``sxx`` is updated with the plane-stress modulus
+``4 mu (lambda + mu) / (lambda + 2 mu)`` (from ``szz = 0``); above it ``szz`` and ``sxz``
+are odd images and ``vx``, ``vz`` even images. This pair is energy consistent (the
+discrete operator is skew-adjoint in the energy norm with half-cell weights on the
+surface row), so the scheme is stable and its exact transpose uses the same images.
+
+Adjoint
+-------
+Scaled adjoint variables ``U = W^-1 B v^`` (velocity; ``W = 1/2`` for ``vx`` on the
+surface row, 1 elsewhere), ``E = W^-1 sigma^`` (stress) and ``T = C E``; then the
+transposed step is the forward step with negated stencils (plus the adjoint C-PML input
+modification in the strips). Gradients of the coefficient arrays (sums over steps)::
+
+    dJ/dB   = W sum_n a^n U / B            (a: effective acceleration of step n)
+    dJ/dL2M = W sum_n (exx E_xx + ezz E_zz),  dJ/dLAM = W sum_n (exx E_zz + ezz E_xx)
+    dJ/dMU  = sum_n exz E_xz                 (e: effective strain rates of step n)
+
+and the chain rule to ``(lambda, mu, rho)`` and to the chosen parametrization. Fluid
+regions (``vs = 0``) are handled: nothing divides by ``mu``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from seisgrad.errors import DataError, SolverError
+from seisgrad.model import Model
+from seisgrad.solver.acquisition import PointSource
+from seisgrad.solver.fd2d.common import (
+    HALO,
+    Layout,
+    PointOperator,
+    ftz_enabled,
+    kaiser_sinc_weights,
+    source_time_table,
+)
+from seisgrad.solver.fd2d.elastic_kernels import PARALLEL, SERIAL, STORE_FIELDS
+from seisgrad.solver.fd2d.propagator import Propagator
+
+__all__ = [
+    "ElasticPropagator",
+    "elastic_point_operator",
+    "elastic_state_masks",
+    "lame_from",
+    "surface_modulus",
+]
+
+_FIELDS = ("vx", "vz", "sxx", "szz", "sxz")
+#: forward memory variable -> (field it belongs to, profile: x/z and node/half)
+_MEMORY = {
+    "mvxx": ("vx", "xh"),
+    "mvxz": ("vx", "zn"),
+    "mvzx": ("vz", "xn"),
+    "mvzz": ("vz", "zh"),
+    "mnx": ("sxx", "xn"),
+    "mnz": ("sxx", "zn"),
+    "msx": ("sxz", "xh"),
+    "msz": ("sxz", "zh"),
+}
+#: forward memory variable -> adjoint memory variable
+_ADJ_MEMORY = {
+    "mvxx": "pvxx",
+    "mvxz": "pvxz",
+    "mvzx": "pvzx",
+    "mvzz": "pvzz",
+    "mnx": "pnx",
+    "mnz": "pnz",
+    "msx": "psx",
+    "msz": "psz",
+}
+_SCRATCH = ("txzx", "zxz", "uxx", "uzx", "zux", "zuz")
+_GRADS = ("gbx", "gbz", "gl2m", "glam", "gmu")
+_STAGGER = {"vx": (1, 0), "vz": (0, 1), "sxx": (0, 0), "szz": (0, 0), "sxz": (1, 1)}
+#: parity of each component's image above a free surface
+_PARITY = {"vx": 1, "vz": 1, "sxx": 1, "szz": -1, "sxz": -1}
+_SOURCE_KINDS = ("force", "moment_tensor", "explosion", "pressure")
+
+
+# ============================================================================ helpers
+
+
+def lame_from(model: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``lambda``, ``mu``, ``rho``, ``vp``, ``vs`` (float64) from one parametrization.
+
+    ``names`` is ``("vp", "vs", "rho")``, ``("lambda", "mu", "rho")`` or
+    ``("kappa", "mu", "rho")``; ``kappa = lambda + 2 mu / 3`` (plane-strain bulk modulus).
+    """
+    get = {k: np.asarray(model[k], dtype=np.float64) for k in names}
+    rho = get["rho"]
+    if "vp" in get:
+        vp, vs = get["vp"], get["vs"]
+        mu = rho * vs * vs
+        lam = rho * (vp * vp - 2.0 * vs * vs)
+    elif "lambda" in get:
+        lam, mu = get["lambda"], get["mu"]
+    else:
+        mu = get["mu"]
+        lam = get["kappa"] - 2.0 * mu / 3.0
+    safe = np.where(rho > 0, rho, 1.0)
+    vp = np.sqrt(np.clip((lam + 2.0 * mu) / safe, 0.0, None))
+    vs = np.sqrt(np.clip(mu / safe, 0.0, None))
+    return {"lambda": lam, "mu": mu, "rho": rho, "vp": vp, "vs": vs}
+
+
+def surface_modulus(lam: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Plane-stress modulus ``M = 4 mu (lambda + mu) / (lambda + 2 mu)`` of the free
+    surface row and its derivatives ``dM/dlambda``, ``dM/dmu``."""
+    d = lam + 2.0 * mu
+    m = 4.0 * mu * (lam + mu) / d
+    dm_dlam = 4.0 * mu * mu / (d * d)
+    dm_dmu = 4.0 * (lam * lam + 2.0 * lam * mu + 2.0 * mu * mu) / (d * d)
+    return m, dm_dlam, dm_dmu
+
+
+def elastic_state_masks(layout: Layout) -> dict[str, np.ndarray]:
+    """Where each elastic field component is state (full array shape).
+
+    ``vx`` and ``sxz`` stop half a cell before the last node along x, ``vz`` and ``sxz``
+    along z. With a free surface ``vx`` and ``sxx`` are state on the surface row and
+    ``szz`` is not (it is zero there).
+    """
+    h = HALO
+    nx, nz = layout.NX, layout.NZ
+    out = {}
+    for name, (sx, sz) in _STAGGER.items():
+        m = np.zeros(layout.shape, dtype=bool)
+        m[h : h + nx - sx, h : h + nz - sz] = True
+        out[name] = m
+    if layout.free_surface:
+        out["szz"][:, h + nz - 1] = False
+    return out
+
+
+def elastic_point_operator(
+    layout: Layout,
+    points: Sequence[tuple[float, float]],
+    component: str,
+) -> PointOperator:
+    """Interpolation operator of points ``(x, z)`` onto one elastic field component.
+
+    Kaiser-windowed sinc weights (radius 4 cells, Hicks 2002), the product along x and
+    z. Weights above a free surface are folded onto the mirror position with the
+    component's image parity (``+1`` for ``vx``, ``vz``, ``sxx``; ``-1`` for ``szz``,
+    ``sxz``); weights on positions that are not state (outside the grid, ``szz`` on the
+    surface) are dropped, as the propagator keeps those values at zero.
+    """
+    sx, sz = _STAGGER[component]
+    parity = _PARITY[component]
+    mask = elastic_state_masks(layout)[component]
+    top = HALO + layout.NZ - 1
+    pts: list[int] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    ws: list[float] = []
+    for k, (x, z) in enumerate(points):
+        fx, fz = layout.position(x, z)
+        ox, wx = kaiser_sinc_weights(fx - 0.5 * sx)
+        oz, wz = kaiser_sinc_weights(fz - 0.5 * sz)
+        acc: dict[tuple[int, int], float] = {}
+        for a, wa in zip(ox + HALO, wx):
+            for c, wc in zip(oz + HALO, wz):
+                w = float(wa * wc)
+                cc = int(c)
+                if layout.free_surface:
+                    if sz == 0 and cc > top:
+                        cc = 2 * top - cc
+                        w *= parity
+                    elif sz == 1 and cc >= top:
+                        cc = 2 * top - 1 - cc
+                        w *= parity
+                ia = int(a)
+                if not (0 <= ia < mask.shape[0] and 0 <= cc < mask.shape[1]):
+                    continue
+                if not mask[ia, cc]:
+                    continue
+                acc[(ia, cc)] = acc.get((ia, cc), 0.0) + w
+        for (a, c), w in acc.items():
+            if w != 0.0:
+                pts.append(k)
+                rows.append(a)
+                cols.append(c)
+                ws.append(w)
+    i64 = np.int64
+    return PointOperator(
+        np.asarray(pts, i64),
+        np.asarray(rows, i64),
+        np.asarray(cols, i64),
+        np.asarray(ws, np.float64),
+        len(points),
+    )
+
+
+# ============================================================================ propagator
+
+
+class ElasticPropagator(Propagator):
+    """Isotropic elastic P-SV propagator (see the module docstring)."""
+
+    material: ClassVar[str] = "elastic"
+    parametrizations: ClassVar[dict[str, tuple[str, ...]]] = {
+        "velocity": ("vp", "vs", "rho"),
+        "lame": ("lambda", "mu", "rho"),
+        "bulk": ("kappa", "mu", "rho"),
+    }
+    raw_channels: ClassVar[tuple[str, ...]] = ("P", "VX", "VZ")
+    channel_staggers: ClassVar[dict[str, tuple[tuple[int, int], int]]] = {
+        "P": ((0, 0), -1),
+        "VX": ((1, 0), 1),
+        "VZ": ((0, 1), 1),
+    }
+    default_record: ClassVar[tuple[str, ...]] = ("VX", "VZ")
+
+    # ------------------------------------------------------------------ model
+
+    def internal_model(self, model: Model) -> dict[str, np.ndarray]:
+        have = set(model)
+        wanted = self.parametrizations[self.params.parametrization]
+        choice = None
+        if set(wanted) <= have:
+            choice = wanted
+        else:
+            for names in self.parametrizations.values():
+                if set(names) <= have:
+                    choice = names
+                    break
+        if choice is None:
+            sets = "; ".join(", ".join(n) for n in self.parametrizations.values())
+            raise DataError(
+                f"the elastic solver needs one of these parameter sets in the model: {sets}; "
+                f"it has: {', '.join(model) or 'nothing'}"
+            )
+        for name in choice:
+            a = np.asarray(model[name], dtype=np.float64)
+            if not np.all(np.isfinite(a)):
+                raise DataError(f"model parameter '{name}' has non-finite values")
+        out = lame_from(model, choice)
+        lam, mu, rho = out["lambda"], out["mu"], out["rho"]
+        if not np.all(rho > 0):
+            raise DataError("model parameter 'rho' must be positive everywhere")
+        if np.any(mu < 0):
+            what = "vs" if "vs" in choice else "mu"
+            raise DataError(f"model parameter '{what}' must be >= 0 everywhere (0: fluid)")
+        bad = ~(lam + mu > 0)
+        if np.any(bad):
+            i, j = np.argwhere(bad)[0]
+            raise DataError(
+                "unphysical elastic model: lambda + mu must be positive (vp > vs, and "
+                f"vp > 0 in fluids); at node ({i}, {j}) vp = {out['vp'][i, j]:.6g}, "
+                f"vs = {out['vs'][i, j]:.6g} m/s"
+            )
+        return out
+
+    def wave_speeds(self, internal: Mapping[str, np.ndarray]) -> tuple[float, float]:
+        vp, vs = internal["vp"], internal["vs"]
+        slow = np.where(vs > 0, vs, vp)
+        return float(slow.min()), float(vp.max())
+
+    # ------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        lay = self.layout
+        dt, dtype = self.dt, self.dtype
+        nx, nz = lay.NX, lay.NZ
+        if nx < 2 * HALO + 2 or nz < 2 * HALO + 2:
+            raise SolverError(
+                f"computational grid {nx} x {nz} is too small for the elastic solver; "
+                f"use at least {2 * HALO + 2} nodes along each axis"
+            )
+        pad = {k: lay.pad(self.internal[k]) for k in ("lambda", "mu", "rho", "vp", "vs")}
+        self.pad_model = pad
+        lam, mu, rho = pad["lambda"], pad["mu"], pad["rho"]
+        fs = lay.free_surface
+        masks = elastic_state_masks(lay)
+        self.masks = masks
+        # coefficient arrays (float64 first, for the chain rule)
+        bx = np.zeros((nx, nz))
+        bx[:-1, :] = 2.0 * dt / (rho[:-1, :] + rho[1:, :])
+        bz = np.zeros((nx, nz))
+        bz[:, :-1] = 2.0 * dt / (rho[:, :-1] + rho[:, 1:])
+        l2m = dt * (lam + 2.0 * mu)
+        lamc = dt * lam
+        if fs:
+            m_s, _, _ = surface_modulus(lam[:, -1], mu[:, -1])
+            l2m[:, -1] = dt * m_s
+            lamc[:, -1] = 0.0
+        muxz = np.zeros((nx, nz))
+        muxz[:-1, :-1] = 0.25 * dt * (mu[:-1, :-1] + mu[1:, :-1] + mu[:-1, 1:] + mu[1:, 1:])
+        c64 = {
+            "bx": lay.embed(bx, np.float64),
+            "bz": lay.embed(bz, np.float64),
+            "l2m": lay.embed(l2m, np.float64),
+            "lam": lay.embed(lamc, np.float64),
+            "mu": lay.embed(muxz, np.float64),
+        }
+        self.coef64 = c64
+        self.mats = {k: v.astype(dtype) for k, v in c64.items()}
+        # half-cell weights of the surface row (vx, sxx); 1 elsewhere
+        self.top = HALO + nz - 1
+        self.wx = np.ones(lay.shape)
+        self.wn = np.ones(lay.shape)
+        if fs:
+            self.wx[:, self.top] = 0.5
+            self.wn[:, self.top] = 0.5
+        self.cx = (self.coef / lay.dx).astype(dtype)
+        self.cz = (self.coef / lay.dz).astype(dtype)
+        pr = self.profiles
+        self.prof = tuple(
+            a.astype(dtype)
+            for a in (
+                pr.ax_node, pr.bx_node, pr.ax_half, pr.bx_half,
+                pr.az_node, pr.bz_node, pr.az_half, pr.bz_half,
+            )
+        )  # fmt: skip
+        self.strips = tuple(
+            np.asarray(s, dtype=np.int64) for s in (pr.x_node, pr.x_half, pr.z_node, pr.z_half)
+        )
+        self.nxe = HALO + nx
+        self._setup_sources()
+        self._setup_receivers()
+
+    def _setup_sources(self) -> None:
+        lay = self.layout
+        cell = lay.dx * lay.dz
+        c64 = self.coef64
+        v_src: list[PointSource] = []
+        s_src: list[PointSource] = []
+        vc, vi, vj, vw, va, vk = [], [], [], [], [], []
+        sc, si, sj, sw, sk = [], [], [], [], []
+        for s in self.event.sources:
+            if s.kind not in _SOURCE_KINDS:
+                raise SolverError(
+                    f"event '{self.event.name}': source kind '{s.kind}' is not supported by "
+                    f"the elastic solver; use one of {', '.join(_SOURCE_KINDS)}"
+                )
+            if s.kind == "force":
+                k = len(v_src)
+                v_src.append(s)
+                for comp, name, amp in ((0, "vx", s.fx), (1, "vz", s.fz)):
+                    if amp == 0.0:
+                        continue
+                    b = c64["bx" if comp == 0 else "bz"]
+                    op = elastic_point_operator(lay, [(s.x, s.z)], name)
+                    for i, j, w in zip(op.i, op.j, op.w):
+                        vc.append(comp)
+                        vi.append(i)
+                        vj.append(j)
+                        vw.append(w * amp * float(b[i, j]) / cell)
+                        va.append(w * amp / cell)
+                        vk.append(k)
+            else:
+                if s.kind == "moment_tensor":
+                    mxx, mzz, mxz = s.mxx, s.mzz, s.mxz
+                else:
+                    mxx = mzz = s.amplitude
+                    mxz = 0.0
+                k = len(s_src)
+                s_src.append(s)
+                for comp, name, amp in ((0, "sxx", mxx), (1, "szz", mzz), (2, "sxz", mxz)):
+                    if amp == 0.0:
+                        continue
+                    op = elastic_point_operator(lay, [(s.x, s.z)], name)
+                    for i, j, w in zip(op.i, op.j, op.w):
+                        sc.append(comp)
+                        si.append(i)
+                        sj.append(j)
+                        sw.append(-w * amp * self.dt / cell)
+                        sk.append(k)
+        i64 = np.int64
+        self.sv = (
+            np.asarray(vc, i64), np.asarray(vi, i64), np.asarray(vj, i64),
+            np.asarray(vw, np.float64), np.asarray(va, np.float64), np.asarray(vk, i64),
+        )  # fmt: skip
+        self.ss = (
+            np.asarray(sc, i64), np.asarray(si, i64), np.asarray(sj, i64),
+            np.asarray(sw, np.float64), np.asarray(sk, i64),
+        )  # fmt: skip
+        nt = self.nt
+        self.stf_v = source_time_table(v_src, nt, self.dt, half_step=False)
+        self.stf_s = source_time_table(s_src, nt, self.dt, half_step=True)
+        if not v_src:
+            self.stf_v = np.zeros((1, nt))
+        if not s_src:
+            self.stf_s = np.zeros((1, nt))
+
+    def _setup_receivers(self) -> None:
+        lay = self.layout
+        pts = [(r.x, r.z) for r in self.receivers]
+        plan = []
+        if "P" in self.raw_needed:
+            plan += [(0, "sxx", -0.5), (1, "szz", -0.5)]
+        if "VX" in self.raw_needed:
+            plan.append((2, "vx", 1.0))
+        if "VZ" in self.raw_needed:
+            plan.append((3, "vz", 1.0))
+        rc, rt, ri, rj, rw, ra = [], [], [], [], [], []
+        c64 = self.coef64
+        for code, comp, scale in plan:
+            op = elastic_point_operator(lay, pts, comp)
+            for p, i, j, w in zip(op.point, op.i, op.j, op.w):
+                ww = scale * float(w)
+                rc.append(code)
+                rt.append(int(p))
+                ri.append(int(i))
+                rj.append(int(j))
+                rw.append(ww)
+                if comp == "vx":
+                    ra.append(ww * c64["bx"][i, j] / self.wx[i, j])
+                elif comp == "vz":
+                    ra.append(ww * c64["bz"][i, j])
+                elif comp == "sxx":
+                    ra.append(ww / self.wn[i, j])
+                else:
+                    ra.append(ww)
+        i64 = np.int64
+        self.rec = (
+            np.asarray(rc, i64), np.asarray(rt, i64), np.asarray(ri, i64),
+            np.asarray(rj, i64), np.asarray(rw, np.float64),
+        )  # fmt: skip
+        self.rec_adj_w = np.asarray(ra, np.float64)
+
+    # ------------------------------------------------------------------ state
+
+    def new_state(self) -> dict[str, np.ndarray]:
+        shape, dtype = self.layout.shape, self.dtype
+        return {k: np.zeros(shape, dtype) for k in (*_FIELDS, *_MEMORY)}
+
+    def _strip_mask(self, which: str) -> np.ndarray:
+        xn, xh, zn, zh = (tuple(int(v) for v in s) for s in self.strips)
+        s = {"xn": xn, "xh": xh, "zn": zn, "zh": zh}[which]
+        m = np.zeros(self.layout.shape, dtype=bool)
+        if which[0] == "x":
+            m[s[0] : s[1], :] = True
+            m[s[2] : s[3], :] = True
+        else:
+            m[:, s[0] : s[1]] = True
+            m[:, s[2] : s[3]] = True
+        return m
+
+    def state_masks(self) -> dict[str, np.ndarray]:
+        out = {k: self.masks[k].copy() for k in _FIELDS}
+        for name, (field, prof) in _MEMORY.items():
+            out[name] = self._strip_mask(prof) & self.masks[field]
+        return out
+
+    def snapshot_regions(self) -> dict[str, list[tuple[slice, slice]]]:
+        xn, xh, zn, zh = (tuple(int(v) for v in s) for s in self.strips)
+        strips = {"xn": xn, "xh": xh, "zn": zn, "zh": zh}
+        full = (slice(None), slice(None))
+        out: dict[str, list[tuple[slice, slice]]] = {k: [full] for k in _FIELDS}
+        for name, (_, prof) in _MEMORY.items():
+            s = strips[prof]
+            regs = []
+            for a, b in ((s[0], s[1]), (s[2], s[3])):
+                if b > a:
+                    sl = slice(a, b)
+                    regs.append((sl, slice(None)) if prof[0] == "x" else (slice(None), sl))
+            out[name] = regs
+        return out
+
+    def store_shape(self) -> tuple[int, ...]:
+        return (len(STORE_FIELDS), *self.layout.shape)
+
+    def _ns(self) -> dict[str, Any]:
+        return SERIAL if self.params.threads <= 1 else PARALLEL
+
+    def _ftz(self) -> bool:
+        return bool(self.params.flush_denormals and ftz_enabled())
+
+    # ------------------------------------------------------------------ time loops
+
+    def forward_steps(
+        self,
+        state: dict[str, np.ndarray],
+        n0: int,
+        n1: int,
+        raw: np.ndarray,
+        store: np.ndarray | None,
+    ) -> None:
+        dtype = self.dtype
+        s = self.source_scale
+        m = self.mats
+        sv_c, sv_i, sv_j, sv_w, sv_a, sv_k = self.sv
+        ss_c, ss_i, ss_j, ss_w, ss_k = self.ss
+        xn, xh, zn, zh = self.strips
+        self._ns()["_forward_loop"](
+            n0, n1, *(state[k] for k in _FIELDS), *(state[k] for k in _MEMORY),
+            m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
+            *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
+            sv_c, sv_i, sv_j, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
+            self.stf_v.astype(dtype),
+            ss_c, ss_i, ss_j, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
+            *self.rec, raw, store, self._ftz(),
+        )  # fmt: skip
+
+    def new_adjoint(self) -> dict[str, np.ndarray]:
+        shape, dtype = self.layout.shape, self.dtype
+        names = (
+            "ux", "uz", "exx", "ezz", "exz", "txx", "tzz", "txz",
+            *_ADJ_MEMORY.values(), *_SCRATCH, *_GRADS,
+        )  # fmt: skip
+        return {k: np.zeros(shape, dtype) for k in names}
+
+    def adjoint_steps(
+        self,
+        adj: dict[str, np.ndarray],
+        n1: int,
+        n0: int,
+        store: np.ndarray,
+        raw_adj: np.ndarray,
+    ) -> None:
+        m = self.mats
+        xn, xh, zn, zh = self.strips
+        r_c, r_t, r_i, r_j, _ = self.rec
+        self._ns()["_adjoint_loop"](
+            n1, n0, adj["ux"], adj["uz"], adj["exx"], adj["ezz"], adj["exz"],
+            adj["txx"], adj["tzz"], adj["txz"], *(adj[k] for k in _ADJ_MEMORY.values()),
+            *(adj[k] for k in _SCRATCH),
+            m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
+            *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
+            r_c, r_t, r_i, r_j, self.rec_adj_w, raw_adj, store,
+            *(adj[k] for k in _GRADS), self._ftz(),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ adjoint variables
+
+    def _adjoint_scales(self) -> dict[str, np.ndarray]:
+        """Plain adjoint = scaled adjoint * factor (on state entries)."""
+        c = self.coef64
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fx = np.where(c["bx"] > 0, self.wx / c["bx"], 0.0)
+            fz = np.where(c["bz"] > 0, 1.0 / c["bz"], 0.0)
+        one = np.ones(self.layout.shape)
+        return {
+            "vx": fx, "vz": fz, "sxx": self.wn, "szz": one, "sxz": one,
+            "mvxx": self.wx, "mvxz": one, "mvzx": one, "mvzz": one,
+            "mnx": self.wn, "mnz": one, "msx": one, "msz": one,
+        }  # fmt: skip
+
+    _ADJ_KEY: ClassVar[dict[str, str]] = {
+        "vx": "ux", "vz": "uz", "sxx": "exx", "szz": "ezz", "sxz": "exz", **_ADJ_MEMORY,
+    }  # fmt: skip
+
+    def adjoint_to_plain(self, adj: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        masks = self.state_masks()
+        scales = self._adjoint_scales()
+        out = {}
+        for name, key in self._ADJ_KEY.items():
+            out[name] = np.where(masks[name], adj[key].astype(np.float64) * scales[name], 0.0)
+        return out
+
+    def plain_to_adjoint(
+        self, plain: Mapping[str, np.ndarray], adj: dict[str, np.ndarray]
+    ) -> None:
+        masks = self.state_masks()
+        scales = self._adjoint_scales()
+        for name, key in self._ADJ_KEY.items():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                val = np.where(
+                    masks[name], np.asarray(plain[name], np.float64) / scales[name], 0.0
+                )
+            adj[key][...] = val
+        c = self.coef64
+        exx, ezz, exz = (adj[k].astype(np.float64) for k in ("exx", "ezz", "exz"))
+        adj["txx"][...] = c["l2m"] * exx + c["lam"] * ezz
+        adj["tzz"][...] = c["lam"] * exx + c["l2m"] * ezz
+        adj["txz"][...] = c["mu"] * exz
+
+    # ------------------------------------------------------------------ kernels
+
+    def coefficient_gradients(self, adj: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``dJ/d`` of the coefficient arrays ``bx, bz, l2m, lam, mu`` (full shape)."""
+        c = self.coef64
+        m = self.masks
+        g = {k: adj[k].astype(np.float64) for k in _GRADS}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dbx = np.where(m["vx"], self.wx * g["gbx"] / np.where(m["vx"], c["bx"], 1.0), 0.0)
+            dbz = np.where(m["vz"], g["gbz"] / np.where(m["vz"], c["bz"], 1.0), 0.0)
+        dl2m = np.where(m["sxx"], self.wn * g["gl2m"], 0.0)
+        dlam = np.where(m["sxx"], self.wn * g["glam"], 0.0)
+        dmu = np.where(m["sxz"], g["gmu"], 0.0)
+        return {"bx": dbx, "bz": dbz, "l2m": dl2m, "lam": dlam, "mu": dmu}
+
+    def kernels(self, adj: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        lay = self.layout
+        dt = self.dt
+        sl = lay.comp_slice
+        cg = {k: v[sl] for k, v in self.coefficient_gradients(adj).items()}
+        c = {k: v[sl] for k, v in self.coef64.items()}
+        pm = self.pad_model
+        lam, mu, rho = pm["lambda"], pm["mu"], pm["rho"]
+        # buoyancy 2 dt / (rho_i + rho_{i+1}): d/drho_i = -B^2 / (2 dt)
+        drho = np.zeros_like(rho)
+        hx = -cg["bx"][:-1, :] * c["bx"][:-1, :] ** 2 / (2.0 * dt)
+        drho[:-1, :] += hx
+        drho[1:, :] += hx
+        hz = -cg["bz"][:, :-1] * c["bz"][:, :-1] ** 2 / (2.0 * dt)
+        drho[:, :-1] += hz
+        drho[:, 1:] += hz
+        dlam = dt * (cg["l2m"] + cg["lam"])
+        dmu = 2.0 * dt * cg["l2m"]
+        if lay.free_surface:
+            _, dm_dl, dm_dm = surface_modulus(lam[:, -1], mu[:, -1])
+            dlam[:, -1] = dt * cg["l2m"][:, -1] * dm_dl
+            dmu[:, -1] = dt * cg["l2m"][:, -1] * dm_dm
+        q = 0.25 * dt * cg["mu"][:-1, :-1]
+        dmu[:-1, :-1] += q
+        dmu[1:, :-1] += q
+        dmu[:-1, 1:] += q
+        dmu[1:, 1:] += q
+        par = self.params.parametrization
+        if par == "lame":
+            return {"lambda": dlam, "mu": dmu, "rho": drho}
+        if par == "bulk":
+            return {"kappa": dlam, "mu": dmu - 2.0 / 3.0 * dlam, "rho": drho}
+        vp, vs = pm["vp"], pm["vs"]
+        return {
+            "vp": dlam * 2.0 * rho * vp,
+            "vs": (dmu - 2.0 * dlam) * 2.0 * rho * vs,
+            "rho": drho + dlam * (vp * vp - 2.0 * vs * vs) + dmu * vs * vs,
+        }

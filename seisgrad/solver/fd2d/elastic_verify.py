@@ -1,0 +1,404 @@
+"""Proofs for the elastic (P-SV) mode of ``solver: fd2d``, as public functions.
+
+* :func:`elastic_greens_function`: exact 2D (plane-strain) response of a homogeneous
+  isotropic full space to a point force or a moment tensor.
+* :func:`compare_elastic_with_analytic`: synthetics against it, with separate relative L2
+  errors for the P and the S arrival of every trace.
+* :func:`rayleigh_velocity` and :func:`lamb_test`: Lamb's problem (a vertical force on the
+  free surface of a half space): arrival time of the Rayleigh wave and the sense of its
+  particle motion (retrograde ellipse).
+
+The generic checks (dot-product test of the time loop, Taylor test of the kernels, PML
+reflections) are in :mod:`seisgrad.solver.fd2d.verify` and work for this mode too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from seisgrad.errors import ConfigError
+from seisgrad.model import Model
+from seisgrad.solver.acquisition import Event, PointSource, Receiver
+
+__all__ = [
+    "elastic_greens_function",
+    "ElasticAnalyticResult",
+    "compare_elastic_with_analytic",
+    "rayleigh_velocity",
+    "rayleigh_ellipticity",
+    "LambResult",
+    "lamb_test",
+]
+
+
+def _displacement_spectrum(
+    x: float, z: float, vp: float, vs: float, rho: float, w: np.ndarray,
+    fx: float, fz: float,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Displacement spectra ``(Ux, Uz)`` per unit force spectrum at offset ``(x, z)``.
+
+    ``u_i = [k_s^2 g_s delta_ij + d_i d_j (g_s - g_p)] F_j / (rho w^2)`` with the 2D
+    Helmholtz Green's function ``g = -i H0^(2)(k r) / 4`` (``exp(+i w t)``).
+    """
+    from scipy.special import hankel2
+
+    r = math.hypot(x, z)
+    ex, ez = x / r, z / r
+    ks = w / vs
+    kp = w / vp
+
+    def parts(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        kr = k * r
+        h0 = hankel2(0, kr)
+        h1 = hankel2(1, kr)
+        g = -0.25j * h0
+        g1 = 0.25j * k * h1  # dg/dr
+        g2 = 0.25j * k * k * (h0 - h1 / kr)  # d2g/dr2
+        return g, g1, g2
+
+    gs, gs1, gs2 = parts(ks)
+    _, gp1, gp2 = parts(kp)
+    a = gs2 - gp2  # radial-radial part of d_i d_j (g_s - g_p)
+    b = (gs1 - gp1) / r  # transverse part
+    fr = fx * ex + fz * ez
+    # d_i d_j h F_j = h'' e_i (e.F) + h'/r (F_i - e_i (e.F))
+    ux = ks * ks * gs * fx + a * ex * fr + b * (fx - ex * fr)
+    uz = ks * ks * gs * fz + a * ez * fr + b * (fz - ez * fr)
+    scale = 1.0 / (rho * w * w)
+    return ux * scale, uz * scale
+
+
+def elastic_greens_function(
+    x: float,
+    z: float,
+    vp: float,
+    vs: float,
+    rho: float,
+    stf: np.ndarray,
+    dt: float,
+    source: PointSource,
+    quantity: str = "V",
+    pad: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact 2D plane-strain response of a homogeneous elastic full space.
+
+    The medium obeys ``rho d_t v = div sigma + f`` (see
+    :mod:`seisgrad.solver.fd2d.elastic`). For a ``force`` source
+    ``f = (fx, fz) s(t) delta``; for a moment tensor (``moment_tensor``, ``explosion``,
+    ``pressure``) the stress glut ``d_t sigma = ... - M s(t) delta`` (``s``: moment rate),
+    whose displacement is ``u_i = -M_jk d_k G_ij * m`` (``m``: moment, ``dm/dt = s``).
+    ``G`` is evaluated in the frequency domain from Hankel functions; the moment-tensor
+    derivatives by central differences in space (relative step ``1e-4``).
+
+    Parameters
+    ----------
+    x, z
+        Receiver position relative to the source (m), not both zero.
+    vp, vs, rho
+        P and S velocities (m/s, ``vs > 0``) and density (kg/m^3).
+    stf
+        ``amplitude * s(n dt)``, starting at ``t = 0``.
+    dt
+        Sampling interval (s).
+    source
+        The point source (its ``kind``, ``fx``/``fz``, ``mxx``/``mzz``/``mxz`` or
+        ``amplitude`` are used; its position and time function are not).
+    quantity
+        ``"V"`` particle velocity or ``"U"`` displacement.
+    pad
+        Zero-padding factor against wrap-around.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        x and z components at ``n dt``.
+    """
+    r = math.hypot(x, z)
+    if r <= 0:
+        raise ConfigError("elastic_greens_function: the receiver sits on the source")
+    if not (vs > 0 and vp > vs and rho > 0):
+        raise ConfigError("elastic_greens_function needs vp > vs > 0 and rho > 0")
+    if quantity not in ("V", "U"):
+        raise ConfigError(
+            f"elastic_greens_function: quantity must be 'V' or 'U', got {quantity!r}"
+        )
+    nt = len(stf)
+    nfft = 1 << int(math.ceil(math.log2(pad * nt)))
+    spec = np.fft.rfft(np.asarray(stf, np.float64), nfft)
+    w = 2 * math.pi * np.fft.rfftfreq(nfft, dt)
+    nz = w > 0
+    wn = w[nz]
+    ux = np.zeros(w.size, complex)
+    uz = np.zeros(w.size, complex)
+    if source.kind == "force":
+        gx, gz = _displacement_spectrum(x, z, vp, vs, rho, wn, source.fx, source.fz)
+        ux[nz], uz[nz] = gx, gz
+        time_factor = 1.0 + 0j  # force time function s: u = G * s
+    else:
+        if source.kind == "moment_tensor":
+            m = np.array([[source.mxx, source.mxz], [source.mxz, source.mzz]])
+        else:
+            m = source.amplitude * np.eye(2)
+        h = 1e-4 * r
+        tot_x = np.zeros(wn.size, complex)
+        tot_z = np.zeros(wn.size, complex)
+        for j in range(2):
+            fj = (1.0, 0.0) if j == 0 else (0.0, 1.0)
+            for k in range(2):
+                if m[j, k] == 0.0:
+                    continue
+                d = (h, 0.0) if k == 0 else (0.0, h)
+                px, pz = _displacement_spectrum(x + d[0], z + d[1], vp, vs, rho, wn, *fj)
+                mx, mz = _displacement_spectrum(x - d[0], z - d[1], vp, vs, rho, wn, *fj)
+                tot_x -= m[j, k] * (px - mx) / (2 * h)
+                tot_z -= m[j, k] * (pz - mz) / (2 * h)
+        ux[nz], uz[nz] = tot_x, tot_z
+        # moment m = integral of s: U = G * m, M(w) = S(w) / (i w)
+        time_factor = None
+    out = []
+    for u in (ux, uz):
+        spec_u = u * spec
+        if time_factor is None:
+            spec_u[nz] = spec_u[nz] / (1j * wn)
+        if quantity == "V":
+            spec_u = spec_u * (1j * w)
+        out.append(np.fft.irfft(spec_u, nfft)[:nt])
+    return out[0], out[1]
+
+
+@dataclass
+class ElasticAnalyticResult:
+    """Relative L2 errors of the P and S arrivals per trace id.
+
+    ``p_errors[id]`` (``s_errors[id]``) is ``||d - a|| / ||a||`` over a window of
+    ``+- window_periods / f0`` around the P (S) arrival of the wavelet centre. Windows
+    where the analytic trace is negligible (below 5% of the trace's peak, e.g. the P
+    wave of a component transverse to the ray) are left out.
+    """
+
+    p_errors: dict[str, float]
+    s_errors: dict[str, float]
+    synthetics: dict[str, np.ndarray] = field(repr=False)
+    analytic: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def max_p_error(self) -> float:
+        return max(self.p_errors.values(), default=0.0)
+
+    @property
+    def max_s_error(self) -> float:
+        return max(self.s_errors.values(), default=0.0)
+
+    @property
+    def max_error(self) -> float:
+        return max(self.max_p_error, self.max_s_error)
+
+
+def compare_elastic_with_analytic(
+    solver: Any,
+    model: Model,
+    event: Event,
+    receivers: Sequence[Receiver],
+    *,
+    window_periods: float = 1.5,
+    quantity: str = "V",
+) -> ElasticAnalyticResult:
+    """Compare elastic synthetics with :func:`elastic_greens_function`.
+
+    The model must be homogeneous (``vp``, ``vs``, ``rho``, ``vs > 0``) and the event a
+    single point source; the solver must record ``VX``/``VZ`` (``quantity="V"``) or
+    ``UX``/``UZ`` (``"U"``). Receivers must be far enough from the boundaries that no
+    reflection arrives within the S window.
+    """
+    vp = np.asarray(model["vp"], np.float64)
+    vs = np.asarray(model["vs"], np.float64)
+    rho = np.asarray(model["rho"], np.float64)
+    for name, a in (("vp", vp), ("vs", vs), ("rho", rho)):
+        if np.ptp(a) > 1e-9 * np.abs(a).max():
+            raise ConfigError(f"compare_elastic_with_analytic needs a homogeneous model ({name})")
+    if len(event.sources) != 1:
+        raise ConfigError("compare_elastic_with_analytic needs an event with one point source")
+    src = event.sources[0]
+    p = solver.params
+    nt, dt = p.nt, p.dt
+    stf = src.stf.sample(nt, dt)
+    f0 = src.stf.f0 if src.stf.kind != "array" else src.stf.max_frequency(dt) / 2.8
+    a_vp, a_vs, a_rho = float(vp.flat[0]), float(vs.flat[0]), float(rho.flat[0])
+    st = solver.forward(model, event, receivers)
+    comps = {"V": ("VX", "VZ"), "U": ("UX", "UZ")}[quantity]
+    perr: dict[str, float] = {}
+    serr: dict[str, float] = {}
+    syn: dict[str, np.ndarray] = {}
+    ana: dict[str, np.ndarray] = {}
+    cache: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}
+    for tr in st:
+        ch = tr.stats.channel
+        if ch not in comps:
+            continue
+        x = tr.stats.coordinates.x - src.x
+        z = tr.stats.coordinates.z - src.z
+        if (x, z) not in cache:
+            cache[(x, z)] = elastic_greens_function(
+                x, z, a_vp, a_vs, a_rho, stf, dt, src, quantity
+            )
+        a = cache[(x, z)][0 if ch == comps[0] else 1]
+        d = tr.data.astype(np.float64)
+        dist = math.hypot(x, z)
+        peak = float(np.abs(a).max()) or 1e-300
+        syn[tr.id] = d
+        ana[tr.id] = a
+        for speed, errs in ((a_vp, perr), (a_vs, serr)):
+            tc = dist / speed + src.stf.delay
+            n0 = max(0, int((tc - window_periods / f0) / dt))
+            n1 = min(nt, int((tc + window_periods / f0) / dt) + 1)
+            if n1 <= n0:
+                continue
+            aw = a[n0:n1]
+            if float(np.abs(aw).max()) < 0.05 * peak:
+                continue
+            errs[tr.id] = float(np.linalg.norm(d[n0:n1] - aw) / np.linalg.norm(aw))
+    return ElasticAnalyticResult(perr, serr, syn, ana)
+
+
+# ----------------------------------------------------------------------------- Lamb
+
+
+def rayleigh_velocity(vp: float, vs: float) -> float:
+    """Rayleigh-wave velocity of a homogeneous half space (root of the Rayleigh equation
+    ``(2 - c^2/vs^2)^2 = 4 sqrt(1 - c^2/vp^2) sqrt(1 - c^2/vs^2)`` below ``vs``)."""
+    from scipy.optimize import brentq
+
+    if not (vs > 0 and vp > vs):
+        raise ConfigError("rayleigh_velocity needs vp > vs > 0")
+
+    def f(c: float) -> float:
+        a = c * c / (vs * vs)
+        return (2.0 - a) ** 2 - 4.0 * math.sqrt(1.0 - c * c / (vp * vp)) * math.sqrt(1.0 - a)
+
+    return float(brentq(f, 1e-6 * vs, vs * (1.0 - 1e-12)))
+
+
+@dataclass
+class LambResult:
+    """Outcome of :func:`lamb_test`.
+
+    Attributes
+    ----------
+    expected_velocity
+        Rayleigh velocity of the model (m/s).
+    measured_velocity
+        From the arrival-time move-out of the vertical-velocity envelope peak between
+        the receivers (m/s).
+    arrival_errors
+        Per receiver: ``|t_measured - t_expected| / t_expected`` of the Rayleigh arrival
+        (envelope peak of ``VZ`` minus the source delay, against ``distance / c_R``).
+    retrograde
+        Per receiver: whether the particle motion of the Rayleigh pulse is retrograde.
+        For a wave travelling in +x (``z`` up) a retrograde ellipse turns
+        counter-clockwise: the signed area ``1/2 sum (ux duz - uz dux)`` is positive.
+    ellipticity
+        Per receiver: peak-to-peak ``uz`` over peak-to-peak ``ux`` in the Rayleigh window
+        (:func:`rayleigh_ellipticity` for a harmonic wave: about 1.47 for a Poisson
+        solid).
+    """
+
+    expected_velocity: float
+    measured_velocity: float
+    arrival_errors: list[float]
+    retrograde: list[bool]
+    ellipticity: list[float]
+    distances: list[float]
+
+    @property
+    def velocity_error(self) -> float:
+        return abs(self.measured_velocity - self.expected_velocity) / self.expected_velocity
+
+
+def rayleigh_ellipticity(vp: float, vs: float) -> float:
+    """``|uz / ux|`` of a Rayleigh wave on the surface of a homogeneous half space.
+
+    With ``q = sqrt(1 - c^2/vp^2)``, ``s = sqrt(1 - c^2/vs^2)`` (``c``: Rayleigh
+    velocity), the traction-free conditions give
+    ``|uz / ux| = q (1 - s^2) / (1 + s^2 - 2 q s)`` (about 1.47 for a Poisson solid).
+    """
+    c = rayleigh_velocity(vp, vs)
+    q = math.sqrt(1.0 - c * c / (vp * vp))
+    s = math.sqrt(1.0 - c * c / (vs * vs))
+    return q * (1.0 - s * s) / (1.0 + s * s - 2.0 * q * s)
+
+
+def lamb_test(
+    solver: Any,
+    model: Model,
+    event: Event,
+    receivers: Sequence[Receiver],
+) -> LambResult:
+    """Lamb's problem: Rayleigh arrival time and particle motion on the free surface.
+
+    The solver must have ``free_surface: true`` and record ``VX`` and ``VZ`` (velocity)
+    at receivers on the surface, on one side of the source (``x > x_source``); the model
+    homogeneous; the event one vertical ``force`` on (or just below) the surface. Arrival
+    time: peak of the envelope of ``VZ``. Particle motion: displacement ``(ux, uz)`` from
+    the velocities over a window around the Rayleigh pulse; for a wave travelling in +x
+    a retrograde ellipse turns counter-clockwise in the ``(x, z-up)`` plane, i.e. the
+    signed area ``1/2 sum (ux duz - uz dux)`` is positive.
+    """
+    from scipy.signal import hilbert
+
+    vp = float(np.asarray(model["vp"]).flat[0])
+    vs = float(np.asarray(model["vs"]).flat[0])
+    if not solver.params.free_surface:
+        raise ConfigError("lamb_test needs free_surface: true")
+    if len(event.sources) != 1 or event.sources[0].kind != "force":
+        raise ConfigError("lamb_test needs one force source")
+    src = event.sources[0]
+    cr = rayleigh_velocity(vp, vs)
+    st = solver.forward(model, event, receivers)
+    dt = solver.params.dt
+    f0 = src.stf.f0
+    by_sta: dict[str, dict[str, np.ndarray]] = {}
+    coords: dict[str, float] = {}
+    for tr in st:
+        by_sta.setdefault(tr.stats.station, {})[tr.stats.channel] = tr.data.astype(np.float64)
+        coords[tr.stats.station] = float(tr.stats.coordinates.x)
+    dists, times, errs, retro, ell = [], [], [], [], []
+    for sta, chans in by_sta.items():
+        if "VX" not in chans or "VZ" not in chans:
+            raise ConfigError("lamb_test needs VX and VZ recorded")
+        dist = coords[sta] - src.x
+        if dist <= 0:
+            raise ConfigError("lamb_test needs receivers at x > x_source")
+        vx, vz = chans["VX"], chans["VZ"]
+        t = dt * np.arange(vz.size)
+        t_exp = dist / cr + src.stf.delay
+        win = (t > dist / cr + src.stf.delay - 1.5 / f0) & (t < t_exp + 1.5 / f0)
+        env = np.abs(hilbert(vz))
+        k = int(np.argmax(np.where(win, env, 0.0)))
+        # parabolic refinement of the envelope peak
+        if 0 < k < env.size - 1:
+            y0, y1, y2 = env[k - 1], env[k], env[k + 1]
+            den = y0 - 2 * y1 + y2
+            frac = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+        else:
+            frac = 0.0
+        t_peak = (k + frac) * dt
+        dists.append(dist)
+        times.append(t_peak)
+        errs.append(abs(t_peak - t_exp) / (dist / cr))
+        ux = np.cumsum(vx) * dt
+        uz = np.cumsum(vz) * dt
+        ux, uz = ux[win], uz[win]
+        area = 0.5 * float(np.sum(ux[:-1] * np.diff(uz) - uz[:-1] * np.diff(ux)))
+        retro.append(area > 0)
+        ell.append(float(np.ptp(uz) / (np.ptp(ux) or 1e-300)))
+    if len(dists) >= 2:
+        slope = np.polyfit(dists, times, 1)[0]
+        measured = 1.0 / slope
+    else:
+        measured = dists[0] / (times[0] - src.stf.delay)
+    return LambResult(cr, float(measured), errs, retro, ell, dists)
