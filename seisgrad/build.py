@@ -170,7 +170,7 @@ def build_from_config(
     classes, params = validate(raw)
     system = classes["system"](params["system"])
     solver = classes["solver"](params["solver"])
-    preprocess = classes["preprocess"](params["preprocess"])
+    preprocess = classes["preprocess"](params["preprocess"], base=pfile.parent)
     paths = Paths(params["paths"], pfile.parent)
     fp = fingerprint(raw, params, pfile.parent)
     workflow = classes["workflow"](

@@ -48,8 +48,11 @@ class Preprocess(ABC):
 
     Parameters: ClassVar[type]
 
-    def __init__(self, params: Any) -> None:
+    def __init__(self, params: Any, base: Path | None = None) -> None:
+        """``base``: folder against which relative paths in the parameters are taken
+        (the parameter file's folder; default: the current folder)."""
         self.params = params
+        self.base = base
 
     @abstractmethod
     def read_observed(self, path: Path, event: Event, synthetic: Stream) -> Stream:

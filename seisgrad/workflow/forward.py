@@ -186,16 +186,12 @@ class Forward(Workflow):
                 self.preprocess.write_traces(read_hdf5(src), folder / e.name)
 
     def plot_traces(self) -> None:
-        """One record-section PNG per source (observed, synthetic, adjoint source)."""
-        from seisgrad.preprocess.plot import plot_record_section
+        """One record-section PNG per source (observed, synthetic, adjoint source, with
+        the measured windows shaded)."""
+        from seisgrad.workflow.plots import plot_event_traces
 
-        folder = self.path.output / "figures"
         for e in self.events:
-            syn = read_hdf5(self.trace_file("syn", e.name))
-            obs = self.observed_for_plot(e, syn)
-            adj_file = self.trace_file("adj", e.name)
-            adj = read_hdf5(adj_file) if adj_file.exists() else None
-            plot_record_section(obs, syn, adj, folder / f"traces_{e.name}.png", title=e.name)
+            plot_event_traces(self, e.name, None)
 
     def observed_for_plot(self, event: Event, synthetic: Any) -> Any:
         if self.path.data is not None:

@@ -53,9 +53,10 @@ def plot_command(
 
 
 def plot_event_traces(workflow: Any, event: str, out: str | None) -> Path:
-    """Record section of one event: observed, synthetic and adjoint source."""
+    """Record section of one event: processed observed and synthetic traces and the
+    adjoint source, measured windows shaded."""
     from seisgrad.preprocess.io import read_hdf5
-    from seisgrad.preprocess.plot import plot_record_section
+    from seisgrad.preprocess.plot import plot_event
 
     names = [e.name for e in workflow.events]
     if event not in names:
@@ -68,7 +69,5 @@ def plot_event_traces(workflow: Any, event: str, out: str | None) -> Path:
     syn = read_hdf5(syn_file)
     ev = workflow.events[names.index(event)]
     obs = workflow.observed_for_plot(ev, syn)
-    adj_file = workflow.trace_file("adj", event)
-    adj = read_hdf5(adj_file) if adj_file.exists() else None
     dest = Path(out) if out else workflow.path.output / "figures" / f"traces_{event}.png"
-    return plot_record_section(obs, syn, adj, dest, title=event)
+    return plot_event(workflow.preprocess, obs, syn, ev, workflow.receivers, dest)[0]
