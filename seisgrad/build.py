@@ -8,6 +8,7 @@ declares it; a key no chosen module declares is an error naming the closest vali
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Mapping
@@ -169,6 +170,10 @@ def build_from_config(
         raw = {**raw, **overrides}
     classes, params = validate(raw)
     system = classes["system"](params["system"])
+    threads = system.solver_threads
+    if threads is not None and hasattr(params["solver"], "threads"):
+        # the System decides how many threads each task's solver may use
+        params["solver"] = dataclasses.replace(params["solver"], threads=threads)
     solver = classes["solver"](params["solver"])
     preprocess = classes["preprocess"](params["preprocess"], base=pfile.parent)
     paths = Paths(params["paths"], pfile.parent)
