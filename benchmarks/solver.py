@@ -1,0 +1,205 @@
+"""Speed of the built-in ``fd2d`` solver: forward throughput, gradient cost and memory.
+
+Usage::
+
+    python benchmarks/solver.py --materials acoustic          # 500x500, 2000 steps
+    python benchmarks/solver.py --materials elastic --large   # 1000x1000
+
+Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker source,
+100 receivers on a ring, C-PML (20 cells) on all sides, ``--threads`` threads (1). Prints
+
+* forward throughput in million cell updates per second (cells of the model grid; the
+  absorbing layers are extra work not counted),
+* the same for a plain-numpy implementation of the time step, run in the same process,
+  and the ratio (and for Deepwave and Devito when they are importable),
+* the time of a gradient run (forward + adjoint, as ``FD2D.adjoint`` does it) over the
+  time of a forward run, with checkpointing and in store-everything mode,
+* the peak memory of the gradient run: numpy allocations traced by ``tracemalloc``
+  during the run (the wavefield data), and the process's peak resident size.
+
+The last line is one JSON object with the figures (``fwd_mcells``, ``numpy_mcells``,
+``grad_over_fwd``, ``grad_peak_mb``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import platform
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from seisgrad.model import Grid, Model  # noqa: E402
+from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction  # noqa: E402
+from seisgrad.solver.fd2d import FD2D, FD2DParameters  # noqa: E402
+
+
+def ring(n: int, radius: float, cx: float, cz: float) -> list[Receiver]:
+    out = []
+    for k in range(n):
+        a = 2 * math.pi * k / n
+        out.append(
+            Receiver(station=f"R{k:03d}", x=cx + radius * math.cos(a), z=cz + radius * math.sin(a))
+        )
+    return out
+
+
+def problem(materials: str, nx: int, nz: int, nt: int, threads: int, mode: str):
+    dx = 10.0
+    g = Grid(nx, nz, dx, dx)
+    vp = np.full(g.shape, 3000.0)
+    vp[:, nz // 2 :] = 2500.0
+    rho = np.full(g.shape, 2000.0)
+    values = {"vp": vp, "rho": rho}
+    if materials == "elastic":
+        values["vs"] = vp / 1.8
+    model = Model(g, values)
+    # 12 points per minimum wavelength at 2.8 f0
+    vmin = float((values["vs"] if materials == "elastic" else vp).min())
+    f0 = vmin / (12 * dx) / 2.8
+    dt = 0.5 * dx / (3000.0 * math.sqrt(2) * 1.29)
+    kind = "explosion"
+    cx, cz = g.x[nx // 2], g.z[nz // 2]
+    ev = Event(
+        name="bench",
+        sources=[PointSource(x=cx, z=cz, kind=kind, stf=SourceTimeFunction(f0=f0))],
+    )
+    recs = ring(100, 0.4 * min(nx, nz) * dx, cx, cz)
+    params = FD2DParameters(
+        materials=materials,
+        nt=nt,
+        dt=dt,
+        order=8,
+        precision="float32",
+        threads=threads,
+        checkpointing=mode,
+    )
+    return FD2D(params), model, ev, recs
+
+
+def warm_up(materials: str, threads: int) -> None:
+    """Compile every kernel variant outside the timed runs."""
+    for mode in ("checkpoint", "store"):
+        s, m, ev, recs = problem(materials, 60, 50, 30, threads, mode)
+        prop = s.propagator(m, ev, recs)
+        d = prop.forward()
+        prop.gradient(d)
+
+
+def time_forward(solver, model, ev, recs) -> float:
+    prop = solver.propagator(model, ev, recs)
+    t = time.perf_counter()
+    prop.forward()
+    return time.perf_counter() - t
+
+
+def time_gradient(solver, model, ev, recs) -> tuple[float, float, float]:
+    prop = solver.propagator(model, ev, recs)
+    d = prop.forward()
+    adj = {k: v.astype(np.float64) for k, v in d.items()}
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    t = time.perf_counter()
+    prop.gradient(adj)
+    elapsed = time.perf_counter() - t
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return elapsed, peak / 2**20, prop.memory_estimate() / 2**20
+
+
+def peers(materials: str, nx: int, nz: int, nt: int) -> dict[str, float]:
+    """Deepwave / Devito throughput on the same problem, when importable."""
+    out: dict[str, float] = {}
+    for name in ("deepwave", "devito"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            print(f"{name}: not installed (skipped)")
+            continue
+        print(f"{name}: installed, but no comparison is implemented for it here (skipped)")
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--materials", choices=("acoustic", "elastic"), default="acoustic")
+    ap.add_argument("--large", action="store_true", help="1000 x 1000 grid instead of 500 x 500")
+    ap.add_argument("--nt", type=int, default=2000, help="time steps (2000)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-store", action="store_true", help="skip the store-everything run")
+    ap.add_argument("--numpy-steps", type=int, default=None, help="steps for numpy (nt)")
+    args = ap.parse_args(argv)
+    n = 1000 if args.large else 500
+    nx = nz = n
+    nt = args.nt
+    mach = f"{platform.machine()} {platform.processor() or ''}".strip()
+    print(f"machine: {mach}, python {platform.python_version()}")
+    print(
+        f"problem: {args.materials}, {nx}x{nz}, {nt} steps, order 8, float32, "
+        f"{args.threads} thread(s), 1 source, 100 receivers"
+    )
+    t0 = time.perf_counter()
+    warm_up(args.materials, args.threads)
+    print(f"warm-up (compile or load cached kernels): {time.perf_counter() - t0:.1f} s")
+
+    solver, model, ev, recs = problem(args.materials, nx, nz, nt, args.threads, "checkpoint")
+    t_fwd = time_forward(solver, model, ev, recs)
+    fwd_mcells = nx * nz * nt / t_fwd / 1e6
+    print(f"forward: {t_fwd:.2f} s, {fwd_mcells:.0f} Mcells/s")
+
+    base = importlib.import_module(f"baselines.{args.materials}_numpy")
+    nsteps = args.numpy_steps or nt
+    np_mcells = base.numpy_mcells(nx, nz, nsteps, 8)
+    print(
+        f"numpy baseline ({nsteps} steps): {np_mcells:.1f} Mcells/s; "
+        f"ratio {fwd_mcells / np_mcells:.1f}x"
+    )
+    for name, v in peers(args.materials, nx, nz, nt).items():
+        print(f"{name}: {v:.0f} Mcells/s; ratio {fwd_mcells / v:.2f}x")
+
+    t_grad, peak_mb, est_mb = time_gradient(solver, model, ev, recs)
+    print(
+        f"gradient (checkpoint, {solver.propagator(model, ev, recs).checkpoint_count()} "
+        f"snapshots): {t_grad:.2f} s = {t_grad / t_fwd:.2f} x forward; peak traced memory "
+        f"{peak_mb:.0f} MB (schedule estimate {est_mb:.0f} MB)"
+    )
+    result = {
+        "materials": args.materials,
+        "nx": nx,
+        "nz": nz,
+        "nt": nt,
+        "threads": args.threads,
+        "fwd_seconds": round(t_fwd, 3),
+        "fwd_mcells": round(fwd_mcells, 1),
+        "numpy_mcells": round(np_mcells, 1),
+        "fwd_over_numpy": round(fwd_mcells / np_mcells, 2),
+        "grad_over_fwd": round(t_grad / t_fwd, 3),
+        "grad_peak_mb": round(peak_mb, 1),
+    }
+    if not args.no_store:
+        solver_s, *_ = problem(args.materials, nx, nz, nt, args.threads, "store")
+        t_store, peak_s, _ = time_gradient(solver_s, model, ev, recs)
+        print(
+            f"gradient (store everything): {t_store:.2f} s = {t_store / t_fwd:.2f} x forward; "
+            f"peak traced memory {peak_s:.0f} MB"
+        )
+        result["grad_over_fwd_store"] = round(t_store / t_fwd, 3)
+        result["grad_store_peak_mb"] = round(peak_s, 1)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process peak resident memory: {rss:.0f} MB")
+    result["max_rss_mb"] = round(rss, 1)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
