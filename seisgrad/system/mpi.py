@@ -249,15 +249,14 @@ def dispatch(
             return i
 
     def note(rank: int, result: tuple[int, str | None] | None) -> None:
+        # No logging here: the dispatcher thread would write into the log file of the
+        # source rank 0 is running. Failures are logged once the task is over.
         if result is None:
             return
         i, err = result
         if err is not None:
             with lock:
                 failed[i] = err
-            logger.error(
-                "%s: source %s failed on rank %d: %s", task, workflow.events[i].name, rank, err
-            )
 
     thread_error: list[BaseException] = []
 
@@ -286,6 +285,10 @@ def dispatch(
     _sleep_until(lambda: not helper.is_alive(), poll)
     if thread_error:
         raise TaskError(f"MPI dispatcher failed: {_one_line(thread_error[0])}")
+    for i, err in sorted(failed.items()):
+        logger.error(
+            "%s: source %s failed on rank %d: %s", task, workflow.events[i].name, where[i], err
+        )
     counts = {r: sum(1 for v in where.values() if v == r) for r in range(size)}
     logger.info(
         "%s: %d source(s) on %d rank(s): %s",
