@@ -142,6 +142,17 @@ def prepare_run(folder: Path, raw: dict[str, Any], system: dict[str, Any]) -> Pa
     return pfile
 
 
+def wait_quiet(seconds: float, level: float = 0.5) -> float:
+    """Wait (up to ``seconds``) until the 1-minute load average is below ``level``
+    (other programs on the machine would distort the timings); return it."""
+    t0 = time.monotonic()
+    load = os.getloadavg()[0]
+    while load >= level and time.monotonic() - t0 < seconds:
+        time.sleep(5.0)
+        load = os.getloadavg()[0]
+    return load
+
+
 def submit(pfile: Path, env: dict[str, str], stop_after: str | None = None) -> float:
     """Run ``seisgrad submit``; return the wall-clock time."""
     extra = ["--stop-after", stop_after] if stop_after else []
@@ -195,6 +206,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--burn", type=int, default=400, help="toy: work per source")
     parser.add_argument("--no-slurm", action="store_true", help="leave out the Slurm run")
     parser.add_argument("--keep", help="keep the working folders here")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        help="before each timed run, wait up to this many seconds for a load average < 0.5",
+    )
     args = parser.parse_args(argv)
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="seisgrad-parallel-"))
@@ -218,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"machine: {machine()}")
 
     times: dict[str, float] = {}
+    loads: dict[str, float] = {}
     folders: dict[str, Path] = {}
     runs = [
         ("workstation", {"system": "workstation"}),
@@ -225,8 +243,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ]
     for name, system in runs:
         folders[name] = root / name
-        times[name] = submit(prepare_run(folders[name], raw, system), env)
-        print(f"{name:<12} {times[name]:8.2f} s")
+        pfile = prepare_run(folders[name], raw, system)
+        loads[name] = wait_quiet(args.quiet_wait)
+        times[name] = submit(pfile, env)
+        print(f"{name:<12} {times[name]:8.2f} s   (load average before: {loads[name]:.2f})")
 
     slurm_note = "left out (--no-slurm)" if args.no_slurm else ""
     if not args.no_slurm:
@@ -247,8 +267,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 }
                 folders["slurm"] = root / "slurm"
                 pfile = prepare_run(folders["slurm"], raw, system)
+                loads["slurm"] = wait_quiet(args.quiet_wait)
                 times["slurm"] = submit(pfile, {**env, **cluster.env})
-                print(f"{'slurm':<12} {times['slurm']:8.2f} s")
+                print(
+                    f"{'slurm':<12} {times['slurm']:8.2f} s   (load before: {loads['slurm']:.2f})"
+                )
 
     ref = load_gradient(folders["workstation"])
     worst = 0.0
@@ -274,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "gradients_agree": agree,
         "gradients_bitwise_identical": identical,
         "max_relative_difference": worst,
+        "load_average_before": {k: round(v, 2) for k, v in loads.items()},
     }
     if "slurm" in times:
         result["slurm_s"] = round(times["slurm"], 3)
