@@ -9,12 +9,15 @@ Units: positions in metres (``z`` up), time in seconds, frequencies in Hz.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from seisgrad.config import param
-from seisgrad.errors import ConfigError
+from seisgrad.errors import ConfigError, DataError
 
 __all__ = [
     "SourceTimeFunction",
@@ -22,6 +25,10 @@ __all__ = [
     "Event",
     "Receiver",
     "CHANNELS",
+    "ring",
+    "line",
+    "read_stations",
+    "write_stations",
 ]
 
 #: Channel codes of recorded traces: displacement, velocity (X and Z components) and
@@ -134,9 +141,7 @@ class PointSource:
     mxx: float = param(0.0, "moment tensor Mxx (N)")
     mzz: float = param(0.0, "moment tensor Mzz (N)")
     mxz: float = param(0.0, "moment tensor Mxz (N)")
-    stf: SourceTimeFunction = param(
-        default_factory=SourceTimeFunction, doc="source time function"
-    )
+    stf: SourceTimeFunction = param(default_factory=SourceTimeFunction, doc="source time function")
 
 
 @dataclass
@@ -159,3 +164,143 @@ class Receiver:
     x: float = param(doc="x position (m)")
     z: float = param(doc="z position (m), up")
     network: str = param("XX", "network code")
+
+
+def _names(n: int) -> list[str]:
+    width = max(3, len(str(n - 1)))
+    return [f"{k:0{width}d}" for k in range(n)]
+
+
+def ring(
+    n: int,
+    radius: float,
+    center: tuple[float, float] = (0.0, 0.0),
+    *,
+    start_angle: float = 0.0,
+    network: str = "XX",
+) -> list[Receiver]:
+    """``n`` receivers evenly spaced on a circle (like Salvus' ``RingPoint2D``).
+
+    Receiver ``k`` sits at angle ``start_angle + 360 k / n`` degrees, counted
+    counter-clockwise from the +x axis (``z`` up); stations are named ``000``, ``001``, ...
+
+    Parameters
+    ----------
+    n
+        Number of receivers (at least 1).
+    radius
+        Ring radius (m), positive.
+    center
+        ``(x, z)`` of the centre (m).
+    start_angle
+        Angle of the first receiver (degrees).
+    network
+        Network code of every receiver.
+    """
+    if n < 1:
+        raise ConfigError(f"ring: need at least one receiver, got n={n}")
+    if not radius > 0:
+        raise ConfigError(f"ring: radius must be positive, got {radius}")
+    cx, cz = (float(c) for c in center)
+    out = []
+    for k, name in enumerate(_names(n)):
+        a = math.radians(start_angle + 360.0 * k / n)
+        out.append(
+            Receiver(
+                station=name,
+                x=cx + radius * math.cos(a),
+                z=cz + radius * math.sin(a),
+                network=network,
+            )
+        )
+    return out
+
+
+def line(
+    n: int,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    *,
+    network: str = "XX",
+) -> list[Receiver]:
+    """``n`` receivers evenly spaced from ``start`` to ``end`` (both included).
+
+    With ``n = 1`` the single receiver sits at ``start``. Stations are named ``000``, ...
+    """
+    if n < 1:
+        raise ConfigError(f"line: need at least one receiver, got n={n}")
+    (x0, z0), (x1, z1) = start, end
+    out = []
+    for k, name in enumerate(_names(n)):
+        f = k / (n - 1) if n > 1 else 0.0
+        out.append(
+            Receiver(
+                station=name,
+                x=float(x0) + f * (float(x1) - float(x0)),
+                z=float(z0) + f * (float(z1) - float(z0)),
+                network=network,
+            )
+        )
+    return out
+
+
+def read_stations(path: str | os.PathLike[str]) -> list[Receiver]:
+    """Read a SPECFEM2D ``STATIONS`` file.
+
+    One station per line: ``station network x z elevation burial`` (the last two
+    columns are read but not used: positions are ``(x, z)``). Blank lines and lines
+    starting with ``#`` are skipped.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, a line has fewer than four columns or a coordinate is
+        not a number (the message names the line), or a station is repeated.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"STATIONS file not found: {p}")
+    out: list[Receiver] = []
+    seen: set[tuple[str, str]] = set()
+    for lineno, text in enumerate(p.read_text().splitlines(), start=1):
+        t = text.strip()
+        if not t or t.startswith("#"):
+            continue
+        cols = t.split()
+        if len(cols) < 4:
+            raise DataError(
+                f"{p}:{lineno}: expected 'station network x z [elevation burial]', got {t!r}"
+            )
+        try:
+            x, z = float(cols[2]), float(cols[3])
+        except ValueError:
+            raise DataError(f"{p}:{lineno}: x and z must be numbers, got {t!r}") from None
+        key = (cols[1], cols[0])
+        if key in seen:
+            raise DataError(f"{p}:{lineno}: station {cols[1]}.{cols[0]} is repeated")
+        seen.add(key)
+        out.append(Receiver(station=cols[0], x=x, z=z, network=cols[1]))
+    if not out:
+        raise DataError(f"{p}: no stations")
+    return out
+
+
+def write_stations(path: str | os.PathLike[str], receivers: Sequence[Receiver]) -> Path:
+    """Write receivers as a SPECFEM2D ``STATIONS`` file (atomically).
+
+    Columns: ``station network x z elevation burial`` with elevation and burial 0.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    lines = [
+        f"{r.station:<10s} {r.network:<6s} {r.x:20.7f} {r.z:20.7f} {0.0:10.1f} {0.0:10.1f}\n"
+        for r in receivers
+    ]
+    try:
+        tmp.write_text("".join(lines))
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final
