@@ -220,9 +220,10 @@ def record_section_figure(
         traces = [tr for tr in synthetic if tr.stats.channel == ch]
         pos, label = _positions(traces, event)
         order = np.argsort(pos, kind="stable")
-        gaps = np.diff(np.sort(pos))
-        gaps = gaps[gaps > 0]
-        step = float(np.min(gaps)) if gaps.size else 1.0
+        # mean spacing (not the smallest gap: on a ring, pairs of receivers share
+        # almost the same offset and would squash every trace to a line)
+        span = float(np.ptp(pos)) if len(pos) > 1 else 0.0
+        step = span / (len(pos) - 1) if span > 0 else 1.0
         ax = axes[0, j]
         first = True
         for i in order:
