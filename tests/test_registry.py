@@ -1,0 +1,50 @@
+"""Finding components by name."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+from seisgrad import registry
+from seisgrad.errors import RegistryError
+from seisgrad.system.workstation import Workstation
+
+
+def test_builtin_and_module_class_names():
+    assert registry.resolve("system", "workstation") is Workstation
+    from tests.fakes import ToySolver
+
+    assert registry.resolve("solver", "tests.fakes:ToySolver") is ToySolver
+
+
+@pytest.mark.parametrize(
+    "kind, name, message",
+    [
+        ("solver", "fd3d", r"unknown solver 'fd3d' \(did you mean 'fd2d'\?\); valid names: fd2d"),
+        ("system", "cluster", "valid names: mpi, slurm, workstation"),
+        ("solver", "tests.fakes:Nope", "module 'tests.fakes' has no attribute 'Nope'"),
+        ("solver", "no_such_module:X", "cannot import module 'no_such_module'"),
+        ("solver", "tests.fakes:ToyPreprocess", "is not a subclass of Solver"),
+        ("gizmo", "x", "unknown component kind 'gizmo'"),
+    ],
+)
+def test_errors_list_valid_names(kind, name, message):
+    with pytest.raises(RegistryError, match=message):
+        registry.resolve(kind, name)
+
+
+def test_entry_points_add_names(monkeypatch):
+    ep = metadata.EntryPoint(name="toy", value="tests.fakes:ToySolver", group="seisgrad.solver")
+    real = metadata.entry_points
+
+    def fake(**kw):
+        if kw.get("group") == "seisgrad.solver":
+            return metadata.EntryPoints([ep])
+        return real(**kw)
+
+    monkeypatch.setattr(metadata, "entry_points", fake)
+    assert "toy" in registry.available("solver")
+    from tests.fakes import ToySolver
+
+    assert registry.resolve("solver", "toy") is ToySolver
