@@ -452,7 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         setup = build_from_config(args.parameter_file)
         wf = setup.workflow
-        poll = float(getattr(setup.system.params, "poll_interval", 0.02))
+        # (the Slurm system's poll_interval is for squeue, not for MPI messages)
+        poll = setup.system.params.poll_interval if isinstance(setup.system, MPI) else 0.02
         if args.command == "submit":
             if isinstance(setup.system, MPI):
                 setup.system._comm = comm

@@ -548,15 +548,16 @@ class Slurm(System):
                 limit = _minutes(self.params.tasktime)
                 why = f"exceeded the per-task time limit (tasktime = {limit})"
             elif status == RUNNING:
-                why = (
-                    "killed before it finished ("
-                    + (
-                        f"Slurm state {sacct}"
-                        if sacct
-                        else "cancelled, out of memory or node failure?"
-                    )
-                    + ")"
+                detail = (
+                    f"Slurm state {sacct}"
+                    if sacct
+                    else "cancelled, out of memory or node failure?"
                 )
+                why = f"killed before it finished ({detail})"
+            elif text:
+                m = re.search(r"seisgrad-slurm: exit status (\d+)", text)
+                code = f"exit status {m.group(1)}" if m else "killed"
+                why = f"ended ({code}) before running the source; the Slurm log tells why"
             else:
                 why = "never started (" + (f"Slurm state {sacct}" if sacct else "cancelled?") + ")"
             error = f"array task {job_id} {why}; Slurm log {slurm_log}"

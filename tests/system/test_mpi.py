@@ -47,8 +47,8 @@ def test_mpiexec_started_by_user_matches_workstation(
     r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=[MPIEXEC, "-n", "2"])
     assert r.returncode == 0, r.stderr
     assert results(tmp_path) == reference
-    ranks = ranks_of(tmp_path, "simulate", N)
-    assert set(ranks.values()) == {0, 1}, ranks
+    assert f"simulate: {N} source(s) on 2 rank(s)" in r.stderr
+    assert set(ranks_of(tmp_path, "simulate", N).values()) <= {0, 1}
     assert all(n == 1 for n in runs(tmp_path).values())
 
 
@@ -58,7 +58,7 @@ def test_seisgrad_launches_mpiexec_itself(tmp_path: Path, reference: dict[str, b
     assert r.returncode == 0, r.stderr
     assert "mpiexec -n 2" in r.stderr
     assert results(tmp_path) == reference
-    assert set(ranks_of(tmp_path, "square", N).values()) == {0, 1}
+    assert f"square: {N} source(s) on 2 rank(s)" in r.stderr
 
 
 def test_slow_source_does_not_hold_back_the_others(tmp_path: Path) -> None:
