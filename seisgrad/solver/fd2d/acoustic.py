@@ -105,8 +105,9 @@ def _mirror_rows(f, top, sign, stagger):  # pragma: no cover
 
 # ============================================================================ passes (prange)
 # Loop form that LLVM vectorises (measured here: about 7x faster than 2-D indexing, and
-# without the per-row cost of creating array views): every array is used through its flat
-# (ravelled) view with np.uint64 indices ``q = row_start + k``, k = 0, 1, ...; the
+# without the per-row cost of creating array views): every array is passed as its flat
+# view (ravelled once, in the serial drivers: ``ravel`` inside a parallel function may
+# return a copy) and indexed with np.uint64 ``q = row_start + k``, k = 0, 1, ...; the
 # neighbours of ``q`` are ``q +- 1..4`` along z and ``q +- 1..4 * S`` along x (``S`` = row
 # length). Interior loops cover whole rows; the C-PML terms are added by short correction
 # loops over the strips (the same linear operator, summed in another order). Arguments
@@ -114,17 +115,12 @@ def _mirror_rows(f, top, sign, stagger):  # pragma: no cover
 
 
 def _fwd_v_pass(
-    p, vx, vz, mvx, mvz, bxdt, bzdt, cx, cz, axh, bxh, azh, bzh, xh, zh, nxe, pz1, fs,
-    dvx, dvz, ftz,
+    pf, vxf, vzf, mxf, mzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh, nxe, pz1, fs,
+    sxf, szf, S, ftz,
 ):  # fmt: skip  # pragma: no cover
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S = np.uint64(p.shape[1])
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
-    pf, vxf, vzf, mxf, mzf = p.ravel(), vx.ravel(), vz.ravel(), mvx.ravel(), mvz.ravel()
-    bxf, bzf = bxdt.ravel(), bzdt.ravel()
-    sxf = None if dvx is None else dvx.ravel()
-    szf = None if dvz is None else dvz.ravel()
     vz1 = zh[3]
     n = np.uint64(pz1 - H)
     nv = np.uint64(vz1 - H)
@@ -183,21 +179,17 @@ def _fwd_v_pass(
                     szf[q] += inc
         if fs:
             for mm in range(H):
-                vz[i, vz1 + mm] = vz[i, vz1 - 1 - mm]
+                vzf[row + np.uint64(vz1 + mm)] = vzf[row + np.uint64(vz1 - 1 - mm)]
         if ftz:
             set_mxcsr(old)
 
 
 def _fwd_p_pass(
-    p, vx, vz, mpx, mpz, kdt, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs, dp, ftz,
+    pf, vxf, vzf, mxf, mzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs, sf, S, ftz,
 ):  # fmt: skip  # pragma: no cover
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S = np.uint64(p.shape[1])
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
-    pf, vxf, vzf, mxf, mzf = p.ravel(), vx.ravel(), vz.ravel(), mpx.ravel(), mpz.ravel()
-    kf = kdt.ravel()
-    sf = None if dp is None else dp.ravel()
     n = np.uint64(pz1 - H)
     for i in prange(H, nxe):
         old = get_mxcsr()
@@ -247,16 +239,14 @@ def _fwd_p_pass(
                     sf[q] += inc
         if fs:
             for mm in range(1, H + 1):
-                p[i, pz1 + mm] = -p[i, pz1 - mm]
+                pf[row + np.uint64(pz1 + mm)] = -pf[row + np.uint64(pz1 - mm)]
         if ftz:
             set_mxcsr(old)
 
 
-def _adj_prex(src, phi, a, b, out, s, j1, ftz):  # pragma: no cover
+def _adj_prex(sf, hf, a, b, of, s, j1, S, ftz):  # pragma: no cover
     """x strips: ``out = a (src - phi)`` (the change of the differentiated field) and
     ``phi <- b (phi - src)``, on the rows of the strips ``s``, columns ``[H, j1)``."""
-    S = np.uint64(src.shape[1])
-    sf, hf, of = src.ravel(), phi.ravel(), out.ravel()
     n = np.uint64(j1 - H)
     for i in prange(s[0], s[3]):
         if _in(i, s):
@@ -277,8 +267,8 @@ def _adj_prex(src, phi, a, b, out, s, j1, ftz):  # pragma: no cover
 
 
 def _adj_u_pass(
-    W, DX, ux, uz, phz, bxdt, bzdt, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
-    dP, dVX, dVZ, gK, gBx, gBz, ftz,
+    wf, ef, uxf, uzf, hf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
+    dpf, dxf, dzf, gkf, gxf, gzf, S, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the pressure sub-step: ``U += B dt D+ Z`` with ``Z = W + delta``.
 
@@ -288,12 +278,7 @@ def _adj_u_pass(
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S = np.uint64(W.shape[1])
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
-    wf, ef, uxf, uzf, hf = W.ravel(), DX.ravel(), ux.ravel(), uz.ravel(), phz.ravel()
-    bxf, bzf = bxdt.ravel(), bzdt.ravel()
-    dpf, dxf, dzf = dP.ravel(), dVX.ravel(), dVZ.ravel()
-    gkf, gxf, gzf = gK.ravel(), gBx.ravel(), gBz.ravel()
     vz1 = zn[3] - 1
     n = np.uint64(pz1 - H)
     nv = np.uint64(vz1 - H)
@@ -365,21 +350,18 @@ def _adj_u_pass(
                 hf[q] = bzn[j] * (hf[q] - wf[q])
         if fs:
             for mm in range(H):
-                uz[i, vz1 + mm] = uz[i, vz1 - 1 - mm]
+                uzf[row + np.uint64(vz1 + mm)] = uzf[row + np.uint64(vz1 - 1 - mm)]
         if ftz:
             set_mxcsr(old)
 
 
 def _adj_w_pass(
-    ux, DX, uz, phz, W, kdt, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, ftz,
+    uxf, ef, uzf, hf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the velocity sub-step: ``W += K dt D- Y`` with ``Y = U + delta``."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S = np.uint64(W.shape[1])
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
-    uxf, ef, uzf, hf, wf = ux.ravel(), DX.ravel(), uz.ravel(), phz.ravel(), W.ravel()
-    kf = kdt.ravel()
     n = np.uint64(pz1 - H)
     for i in prange(H, nxe):
         old = get_mxcsr()
@@ -436,7 +418,7 @@ def _adj_w_pass(
                 hf[q] = bzh[j] * (hf[q] - uzf[q])
         if fs:
             for mm in range(1, H + 1):
-                W[i, pz1 + mm] = -W[i, pz1 - mm]
+                wf[row + np.uint64(pz1 + mm)] = -wf[row + np.uint64(pz1 - mm)]
         if ftz:
             set_mxcsr(old)
 
@@ -456,6 +438,10 @@ def _forward_loop(
     if fs:
         _mirror_rows(p, pz1, -1.0, 0)
         _mirror_rows(vz, pz1, 1.0, 1)
+    S = np.uint64(p.shape[1])
+    pf, vxf, vzf = p.ravel(), vx.ravel(), vz.ravel()
+    mvxf, mvzf, mpxf, mpzf = mvx.ravel(), mvz.ravel(), mpx.ravel(), mpz.ravel()
+    kf, bxf, bzf = kdt.ravel(), bxdt.ravel(), bzdt.ravel()
     for n in range(n0, n1):
         # pressure records at t_n
         for q in range(r_c.size):
@@ -471,13 +457,13 @@ def _forward_loop(
         slot = n - n0
         if store is None:
             _fwd_v_pass(
-                p, vx, vz, mvx, mvz, bxdt, bzdt, cx, cz, axh, bxh, azh, bzh, xh, zh,
-                nxe, pz1, fs, None, None, ftz,
+                pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
+                nxe, pz1, fs, None, None, S, ftz,
             )  # fmt: skip
         else:
             _fwd_v_pass(
-                p, vx, vz, mvx, mvz, bxdt, bzdt, cx, cz, axh, bxh, azh, bzh, xh, zh,
-                nxe, pz1, fs, store[slot, 1], store[slot, 2], ftz,
+                pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
+                nxe, pz1, fs, store[slot, 1].ravel(), store[slot, 2].ravel(), S, ftz,
             )  # fmt: skip
             for q in range(sv_c.size):
                 val = sv_w[q] * stf_v[sv_k[q], n]
@@ -494,13 +480,13 @@ def _forward_loop(
             p[sp_i[q], sp_j[q]] += sp_w[q] * stf_p[sp_k[q], n]
         if store is None:
             _fwd_p_pass(
-                p, vx, vz, mpx, mpz, kdt, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs,
-                None, ftz,
+                pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs,
+                None, S, ftz,
             )  # fmt: skip
         else:
             _fwd_p_pass(
-                p, vx, vz, mpx, mpz, kdt, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs,
-                store[slot, 0], ftz,
+                pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs,
+                store[slot, 0].ravel(), S, ftz,
             )  # fmt: skip
             for q in range(sp_i.size):
                 store[slot, 0, sp_i[q], sp_j[q]] += sp_w[q] * stf_p[sp_k[q], n]
@@ -518,6 +504,12 @@ def _adjoint_loop(
     if fs:
         _mirror_rows(W, pz1, -1.0, 0)
         _mirror_rows(uz, pz1, 1.0, 1)
+    S = np.uint64(W.shape[1])
+    wf, uxf, uzf = W.ravel(), ux.ravel(), uz.ravel()
+    hvxf, hvzf, hpxf, hpzf = phvx.ravel(), phvz.ravel(), phpx.ravel(), phpz.ravel()
+    zxf, yxf = ZX.ravel(), YX.ravel()
+    kf, bxf, bzf = kdt.ravel(), bxdt.ravel(), bzdt.ravel()
+    gkf, gxf, gzf = gK.ravel(), gBx.ravel(), gBz.ravel()
     for n in range(n1 - 1, n0 - 1, -1):
         slot = n - n0
         for q in range(r_c.size):
@@ -528,17 +520,18 @@ def _adjoint_loop(
             elif c == 2:
                 i, j = r_i[q], r_j[q]
                 uz[i, j] += bzdt[i, j] * (r_w[q] * raw_adj[2, r_t[q], n])
-        _adj_prex(W, phpx, axn, bxn, ZX, xn, pz1, ftz)
+        _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, ftz)
         _adj_u_pass(
-            W, ZX, ux, uz, phpz, bxdt, bzdt, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
-            store[slot, 0], store[slot, 1], store[slot, 2], gK, gBx, gBz, ftz,
+            wf, zxf, uxf, uzf, hpzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
+            store[slot, 0].ravel(), store[slot, 1].ravel(), store[slot, 2].ravel(),
+            gkf, gxf, gzf, S, ftz,
         )  # fmt: skip
         for q in range(r_c.size):
             if r_c[q] == 0:
                 i, j = r_i[q], r_j[q]
                 W[i, j] += kdt[i, j] * (r_w[q] * raw_adj[0, r_t[q], n])
-        _adj_prex(ux, phvx, axh, bxh, YX, xh, pz1, ftz)
-        _adj_w_pass(ux, YX, uz, phvz, W, kdt, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, ftz)
+        _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, ftz)
+        _adj_w_pass(uxf, yxf, uzf, hvzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, ftz)
     set_mxcsr(old)
 
 

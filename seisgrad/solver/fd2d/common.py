@@ -837,6 +837,10 @@ def compile_variants(
     launch cost (about 50 us per pass here) when running on one thread. Helper functions
     without ``prange`` are shared, compiled once.
 
+    Do not call ``ravel()``/``reshape`` inside a ``parallel=True`` function: numba's
+    parallel transforms may turn them into copies, so writes are lost (seen here on the
+    first call in a process). Ravel in the serial driver and pass flat arrays.
+
     Returns
     -------
     serial, parallel

@@ -340,7 +340,12 @@ def compare_with_analytic(
     or ``explosion`` point source. Traces ``P``, ``VX`` and ``VZ`` are compared over the
     direct wave: from ``t = 0`` to ``window_periods / f0`` after the arrival of the
     wavelet's centre (``r / vp + t0``). Each error is ``||d - a|| / ||a||`` over that
-    window.
+    window. With ``free_surface`` the exact solution includes the (negative) image of the
+    source above the top edge of the model, and the window extends past the reflection.
+
+    The error is dominated by the time stepping (second order): about 0.3% at 30% of the
+    CFL limit, 1% at 50% for waves travelling a few wavelengths (8 points per minimum
+    wavelength, order 8).
     """
     vp = np.asarray(model["vp"], np.float64)
     rho = np.asarray(model["rho"], np.float64)
@@ -355,18 +360,26 @@ def compare_with_analytic(
     f0 = src.stf.f0 if src.stf.kind != "array" else src.stf.max_frequency(dt) / 2.8
     c, r0 = float(vp.flat[0]), float(rho.flat[0])
     st = solver.forward(model, event, receivers)
+    # with a free surface on top, the exact solution adds a negative image source
+    images = [(src.x, src.z, 1.0)]
+    if getattr(p, "free_surface", False):
+        z_top = model.grid.extent[3]
+        images.append((src.x, 2.0 * z_top - src.z, -1.0))
     errors, syn, ana = {}, {}, {}
     for tr in st:
         x, z = tr.stats.coordinates.x, tr.stats.coordinates.z
-        dist = math.hypot(x - src.x, z - src.z)
         ch = tr.stats.channel
-        if ch == "P":
-            a = acoustic_greens_function(dist, c, r0, stf, dt, "P")
-        elif ch in ("VX", "VZ"):
-            vr = acoustic_greens_function(dist, c, r0, stf, dt, "VR")
-            a = vr * ((x - src.x) if ch == "VX" else (z - src.z)) / dist
-        else:
+        if ch not in ("P", "VX", "VZ"):
             continue
+        a = np.zeros(nt)
+        for xs, zs, sign in images:
+            d_img = math.hypot(x - xs, z - zs)
+            if ch == "P":
+                a += sign * acoustic_greens_function(d_img, c, r0, stf, dt, "P")
+            else:
+                vr = acoustic_greens_function(d_img, c, r0, stf, dt, "VR")
+                a += sign * vr * ((x - xs) if ch == "VX" else (z - zs)) / d_img
+        dist = max(math.hypot(x - xs, z - zs) for xs, zs, _ in images)
         t_end = dist / c + src.stf.delay + window_periods / f0
         n_end = min(nt, int(t_end / dt) + 1)
         d = tr.data.astype(np.float64)[:n_end]
