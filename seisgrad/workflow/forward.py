@@ -160,10 +160,16 @@ class Forward(Workflow):
         logger.info("misfit of %s: %.17g", ctx.source, result.value)
 
     def write_misfit(self) -> None:
-        """Total misfit (and per source and trace) to path_output/misfit.json."""
+        """Total misfit, and per source, receiver (``NET.STA``) and trace, to
+        path_output/misfit.json."""
         per_source = {}
         for e in self.events:
-            per_source[e.name] = json.loads(self.misfit_file(e.name).read_text())
+            data = json.loads(self.misfit_file(e.name).read_text())
+            receivers: dict[str, list[float]] = {}
+            for tid, value in data["traces"].items():
+                receivers.setdefault(".".join(tid.split(".")[:2]), []).append(value)
+            data["receivers"] = {k: math.fsum(v) for k, v in receivers.items()}
+            per_source[e.name] = data
         total = math.fsum(v["total"] for v in per_source.values())
         out = self.path.output / "misfit.json"
         write_json_atomic(out, {"total": total, "sources": per_source})

@@ -136,7 +136,10 @@ def test_forward_workflow_exports_traces_and_misfit(tmp_path, run_cli):
     assert res.returncode == 0, res.stderr
     misfit = json.loads((tmp_path / "output" / "misfit.json").read_text())
     assert misfit["total"] > 0
-    assert len(misfit["sources"]["s000"]["traces"]) == 5
+    s0 = misfit["sources"]["s000"]
+    assert len(s0["traces"]) == 5
+    assert set(s0["receivers"]) == {f"XX.R{i}" for i in range(5)}
+    assert sum(s0["receivers"].values()) == pytest.approx(s0["total"], rel=1e-12)
     assert list((tmp_path / "output" / "traces" / "syn").iterdir())
     assert (tmp_path / "output" / "figures" / "traces_s000.png").stat().st_size > 1000
     res = run_cli("plot", "traces", "s001", "-o", "t.png")
