@@ -32,21 +32,24 @@ density average), ``mu`` at the shear points as the mean of its four nodes.
 
 Free surface (``free_surface: true``): the traction-free surface is the top row of nodes.
 There ``szz = 0``; ``sxx`` is updated with the plane-stress modulus
-``4 mu (lambda + mu) / (lambda + 2 mu)`` (from ``szz = 0``); above it ``szz`` and ``sxz``
-are odd images and ``vx``, ``vz`` even images. This pair is energy consistent (the
-discrete operator is skew-adjoint in the energy norm with half-cell weights on the
-surface row), so the scheme is stable and its exact transpose uses the same images.
+``4 mu (lambda + mu) / (lambda + 2 mu)`` (from ``szz = 0``). No image values are used:
+every z derivative whose stencil would reach above the surface uses the widest centred
+stencil inside the medium, and ``vx`` on the surface uses a fourth-order one-sided
+derivative of ``sxz`` that includes ``sxz = 0`` at the surface
+(:func:`surface_corrections`). The closure is stable (eigenvalues of the one-step
+operator on the unit circle) and second-order accurate: the Rayleigh velocity is within
+0.3% at 20 and 1.2% at 10 grid points per S wavelength (order 8).
 
 Adjoint
 -------
-Scaled adjoint variables ``U = W^-1 B v^`` (velocity; ``W = 1/2`` for ``vx`` on the
-surface row, 1 elsewhere), ``E = W^-1 sigma^`` (stress) and ``T = C E``; then the
-transposed step is the forward step with negated stencils (plus the adjoint C-PML input
-modification in the strips). Gradients of the coefficient arrays (sums over steps)::
+Scaled adjoint variables ``U = B v^`` (velocity), ``E = sigma^`` (stress) and ``T = C E``;
+then the transposed step is the forward step with negated stencils, plus the adjoint C-PML
+input modification in the strips and the transposed surface corrections. Gradients of the
+coefficient arrays (sums over steps)::
 
-    dJ/dB   = W sum_n a^n U / B            (a: effective acceleration of step n)
-    dJ/dL2M = W sum_n (exx E_xx + ezz E_zz),  dJ/dLAM = W sum_n (exx E_zz + ezz E_xx)
-    dJ/dMU  = sum_n exz E_xz                 (e: effective strain rates of step n)
+    dJ/dB   = sum_n a^n U / B            (a: effective acceleration of step n)
+    dJ/dL2M = sum_n (exx E_xx + ezz E_zz),  dJ/dLAM = sum_n (exx E_zz + ezz E_xx)
+    dJ/dMU  = sum_n exz E_xz               (e: effective strain rates of step n)
 
 and the chain rule to ``(lambda, mu, rho)`` and to the chosen parametrization. Fluid
 regions (``vs = 0``) are handled: nothing divides by ``mu``.
@@ -78,6 +81,7 @@ __all__ = [
     "elastic_point_operator",
     "elastic_state_masks",
     "lame_from",
+    "surface_corrections",
     "surface_modulus",
 ]
 
@@ -107,7 +111,7 @@ _ADJ_MEMORY = {
 _SCRATCH = ("txzx", "zxz", "uxx", "uzx", "zux", "zuz")
 _GRADS = ("gbx", "gbz", "gl2m", "glam", "gmu")
 _STAGGER = {"vx": (1, 0), "vz": (0, 1), "sxx": (0, 0), "szz": (0, 0), "sxz": (1, 1)}
-#: parity of each component's image above a free surface
+#: sign with which interpolation weights above a free surface fold onto the mirror point
 _PARITY = {"vx": 1, "vz": 1, "sxx": 1, "szz": -1, "sxz": -1}
 _SOURCE_KINDS = ("force", "moment_tensor", "explosion", "pressure")
 
@@ -148,6 +152,80 @@ def surface_modulus(lam: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, ...]:
     return m, dm_dlam, dm_dmu
 
 
+_REDUCED = {
+    2: (1.0,),
+    4: (9.0 / 8.0, -1.0 / 24.0),
+    6: (75.0 / 64.0, -25.0 / 384.0, 3.0 / 640.0),
+    8: (1225.0 / 1024.0, -245.0 / 3072.0, 49.0 / 5120.0, -5.0 / 7168.0),
+}
+
+
+def _derivative_weights(offsets: Sequence[float], zeros: Sequence[float] = ()) -> np.ndarray:
+    """Weights of a first derivative at 0 from points at ``offsets`` (cell units), exact
+    for polynomials through all points, with extra points ``zeros`` known to be zero."""
+    pts = [*offsets, *zeros]
+    n = len(pts)
+    v = np.array([[o**p for o in pts] for p in range(n)], dtype=np.float64)
+    rhs = np.zeros(n)
+    rhs[1] = 1.0
+    return np.linalg.solve(v, rhs)[: len(offsets)]
+
+
+#: Shear-stress points of the one-sided derivative for ``vx`` on a free surface (plus the
+#: condition ``sxz = 0`` at the surface: fourth-order accurate).
+SURFACE_POINTS = 4
+
+
+def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
+    """Stencil corrections for the z derivatives next to a free surface (unit spacing).
+
+    The passes use full stencils with zero values above the surface (node row ``s``,
+    where ``szz = 0``; ``sxz = 0`` at the surface, half a cell above the last shear row).
+    In every row whose full stencil would reach above the surface, the z derivative
+    instead uses the widest centred stencil that stays in the medium (order 2 in the
+    first row, 4 in the second, 6 in the third; ``szz = 0`` on the surface row is one of
+    the points). ``vx`` on the surface row uses a one-sided derivative of ``sxz`` from
+    :data:`SURFACE_POINTS` shear rows and ``sxz(s) = 0`` (fourth-order accurate). This
+    closure is stable (all eigenvalues of the one-step operator on the unit circle for
+    ``vp/vs`` from 1.05 to 3 and orders 2, 4, 8); off-centred closures of the interior
+    rows were more accurate but unstable for small ``vp/vs``. Each table holds
+    ``Delta = D_surface - D_full``:
+
+    * ``dzz[m, r]``: ``D-z vz`` at node row ``s-1-m`` from ``vz`` at ``s-1/2-r``;
+    * ``dxz[m, r]``: ``D+z vx`` at shear row ``s-1/2-m`` from ``vx`` at ``s-r``;
+    * ``dvx[m, r]``: ``D-z sxz`` at ``vx`` row ``s-m`` from ``sxz`` at ``s-1/2-r``;
+    * ``dvz[m, r]``: ``D+z szz`` at ``vz`` row ``s-1/2-m`` from ``szz`` at ``s-r``.
+    """
+    full = _REDUCED[order]
+    half = order // 2
+    # rows at s-1/2-m from a node-type field at s-r (offset m - r + 1/2)
+    hfn = np.zeros((3, 8))
+    for m in range(min(3, half - 1)):
+        sel = list(range(2 * (m + 1)))
+        for r, w in zip(sel, _derivative_weights([m - r + 0.5 for r in sel])):
+            hfn[m, r] += w
+        for k, c in enumerate(full, start=1):  # minus f[j+k] - f[j+1-k]
+            if m + 1 - k >= 0:
+                hfn[m, m + 1 - k] -= c
+            hfn[m, m + k] += c
+    # rows at s-m from a half-type field at s-1/2-r (offset m - r - 1/2)
+    nfh = np.zeros((4, 8))
+    for m in range(min(4, half) if half > 0 else 0):
+        if m == 0:
+            sel, zeros = list(range(SURFACE_POINTS)), [0.0]
+        else:
+            sel, zeros = list(range(2 * m)), []
+        for r, w in zip(sel, _derivative_weights([m - r - 0.5 for r in sel], zeros)):
+            nfh[m, r] += w
+        for k, c in enumerate(full, start=1):  # minus g[j+k-1] - g[j-k]
+            if m - k >= 0:
+                nfh[m, m - k] -= c
+            nfh[m, m + k - 1] += c
+    dzz = nfh[1:].copy()
+    dzz[max(0, half - 1) :] = 0.0
+    return dzz, hfn, nfh, hfn.copy()
+
+
 def elastic_state_masks(layout: Layout) -> dict[str, np.ndarray]:
     """Where each elastic field component is state (full array shape).
 
@@ -175,10 +253,11 @@ def elastic_point_operator(
     """Interpolation operator of points ``(x, z)`` onto one elastic field component.
 
     Kaiser-windowed sinc weights (radius 4 cells, Hicks 2002), the product along x and
-    z. Weights above a free surface are folded onto the mirror position with the
-    component's image parity (``+1`` for ``vx``, ``vz``, ``sxx``; ``-1`` for ``szz``,
-    ``sxz``); weights on positions that are not state (outside the grid, ``szz`` on the
-    surface) are dropped, as the propagator keeps those values at zero.
+    z. Weights above a free surface are folded onto the mirror position (Hicks' mirror
+    rule) with the sign of the component's natural symmetry there (``+1`` for ``vx``,
+    ``vz``, ``sxx``; ``-1`` for ``szz``, ``sxz``, which vanish on the surface); weights
+    on positions that are not state (outside the grid, ``szz`` on the surface) are
+    dropped, as the propagator keeps those values at zero.
     """
     sx, sz = _STAGGER[component]
     parity = _PARITY[component]
@@ -330,13 +409,9 @@ class ElasticPropagator(Propagator):
         }
         self.coef64 = c64
         self.mats = {k: v.astype(dtype) for k, v in c64.items()}
-        # half-cell weights of the surface row (vx, sxx); 1 elsewhere
         self.top = HALO + nz - 1
-        self.wx = np.ones(lay.shape)
-        self.wn = np.ones(lay.shape)
-        if fs:
-            self.wx[:, self.top] = 0.5
-            self.wn[:, self.top] = 0.5
+        tables = surface_corrections(self.params.order)
+        self.dzz, self.dxz, self.dvx, self.dvz = ((t / lay.dz).astype(dtype) for t in tables)
         self.cx = (self.coef / lay.dx).astype(dtype)
         self.cz = (self.coef / lay.dz).astype(dtype)
         pr = self.profiles
@@ -440,11 +515,9 @@ class ElasticPropagator(Propagator):
                 rj.append(int(j))
                 rw.append(ww)
                 if comp == "vx":
-                    ra.append(ww * c64["bx"][i, j] / self.wx[i, j])
+                    ra.append(ww * c64["bx"][i, j])
                 elif comp == "vz":
                     ra.append(ww * c64["bz"][i, j])
-                elif comp == "sxx":
-                    ra.append(ww / self.wn[i, j])
                 else:
                     ra.append(ww)
         i64 = np.int64
@@ -522,6 +595,7 @@ class ElasticPropagator(Propagator):
             n0, n1, *(state[k] for k in _FIELDS), *(state[k] for k in _MEMORY),
             m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
             *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
+            self.dzz, self.dxz, self.dvx, self.dvz,
             sv_c, sv_i, sv_j, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
             self.stf_v.astype(dtype),
             ss_c, ss_i, ss_j, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
@@ -553,6 +627,7 @@ class ElasticPropagator(Propagator):
             *(adj[k] for k in _SCRATCH),
             m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
             *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
+            self.dzz, self.dxz, self.dvx, self.dvz,
             r_c, r_t, r_i, r_j, self.rec_adj_w, raw_adj, store,
             *(adj[k] for k in _GRADS), self._ftz(),
         )  # fmt: skip
@@ -563,14 +638,13 @@ class ElasticPropagator(Propagator):
         """Plain adjoint = scaled adjoint * factor (on state entries)."""
         c = self.coef64
         with np.errstate(divide="ignore", invalid="ignore"):
-            fx = np.where(c["bx"] > 0, self.wx / c["bx"], 0.0)
+            fx = np.where(c["bx"] > 0, 1.0 / c["bx"], 0.0)
             fz = np.where(c["bz"] > 0, 1.0 / c["bz"], 0.0)
         one = np.ones(self.layout.shape)
-        return {
-            "vx": fx, "vz": fz, "sxx": self.wn, "szz": one, "sxz": one,
-            "mvxx": self.wx, "mvxz": one, "mvzx": one, "mvzz": one,
-            "mnx": self.wn, "mnz": one, "msx": one, "msz": one,
-        }  # fmt: skip
+        out = {name: one for name in self._ADJ_KEY}
+        out["vx"] = fx
+        out["vz"] = fz
+        return out
 
     _ADJ_KEY: ClassVar[dict[str, str]] = {
         "vx": "ux", "vz": "uz", "sxx": "exx", "szz": "ezz", "sxz": "exz", **_ADJ_MEMORY,
@@ -609,10 +683,10 @@ class ElasticPropagator(Propagator):
         m = self.masks
         g = {k: adj[k].astype(np.float64) for k in _GRADS}
         with np.errstate(divide="ignore", invalid="ignore"):
-            dbx = np.where(m["vx"], self.wx * g["gbx"] / np.where(m["vx"], c["bx"], 1.0), 0.0)
+            dbx = np.where(m["vx"], g["gbx"] / np.where(m["vx"], c["bx"], 1.0), 0.0)
             dbz = np.where(m["vz"], g["gbz"] / np.where(m["vz"], c["bz"], 1.0), 0.0)
-        dl2m = np.where(m["sxx"], self.wn * g["gl2m"], 0.0)
-        dlam = np.where(m["sxx"], self.wn * g["glam"], 0.0)
+        dl2m = np.where(m["sxx"], g["gl2m"], 0.0)
+        dlam = np.where(m["sxx"], g["glam"], 0.0)
         dmu = np.where(m["sxz"], g["gmu"], 0.0)
         return {"bx": dbx, "bz": dbz, "l2m": dl2m, "lam": dlam, "mu": dmu}
 

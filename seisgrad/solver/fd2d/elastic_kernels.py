@@ -29,10 +29,10 @@ strain) and ``T = C E`` (``C``: the stiffness of the S sub-step)::
 where inside the strips the adjoint memory variables ``Phi`` modify the *input* of each
 transposed derivative: ``eta = Phi + f``, ``fmod = f + a eta``, ``Phi <- b eta``.
 
-The free surface (top node row ``s``) uses stress images (``szz`` and ``sxz`` odd about
-the surface, ``szz = 0`` on it) and velocity images (``vx`` and ``vz`` even about it); the
-pair is energy consistent, so with the half-cell weights of ``vx`` and ``sxx`` on the
-surface row the transposed step has the same images (see ``docs/solver-elastic.md``).
+A free surface (top node row ``s``) keeps ``szz = 0`` on that row and zero values above
+it; the z derivatives next to it are corrected to reduced-order / one-sided stencils by
+small tables (``_top_fwd``, ``_top_fwd_v``), whose transposes are ``_top_adj_v`` and
+``_top_adj_s`` (see :func:`seisgrad.solver.fd2d.elastic.surface_corrections`).
 """
 
 from __future__ import annotations
@@ -208,36 +208,10 @@ def _in(r, s):  # pragma: no cover
 
 
 @njit(**NUMBA_OPTIONS)
-def _mirror_rows(f, top, sign, stagger):  # pragma: no cover
-    """Images above the free surface (array column ``top``) in every row.
-
-    ``stagger = 0`` (node-type along z): ``f[top + m] = sign f[top - m]``, ``m = 1..H``;
-    ``stagger = 1`` (half-node-type): ``f[top + m] = sign f[top - 1 - m]``, ``m = 0..H-1``.
-    """
+def _zero_column(f, top):  # pragma: no cover
+    """``f[:, top] = 0`` (``szz`` on a free surface)."""
     for i in range(f.shape[0]):
-        r = f[i]
-        if stagger == 0:
-            for m in range(1, H + 1):
-                r[top + m] = sign * r[top - m]
-        else:
-            for m in range(H):
-                r[top + m] = sign * r[top - 1 - m]
-
-
-@njit(**NUMBA_OPTIONS)
-def _stress_images(szz, sxz, top):  # pragma: no cover
-    """``szz = 0`` on the surface row; ``szz`` and ``sxz`` odd about the surface."""
-    for i in range(szz.shape[0]):
-        szz[i, top] = 0.0
-    _mirror_rows(szz, top, -1.0, 0)
-    _mirror_rows(sxz, top, -1.0, 1)
-
-
-@njit(**NUMBA_OPTIONS)
-def _velocity_images(vx, vz, top):  # pragma: no cover
-    """``vx`` and ``vz`` even about the surface."""
-    _mirror_rows(vx, top, 1.0, 0)
-    _mirror_rows(vz, top, 1.0, 1)
+        f[i, top] = 0.0
 
 
 @njit(**NUMBA_OPTIONS)
@@ -252,6 +226,109 @@ def _zmod_row(src, dst, phi, a, b, zs, nza):  # pragma: no cover
         b0 = max(zs[2] - 2 * H, 0)
         _copy(src[b0:], dst[b0:], nza - b0)
         _mod_v(src[zs[2] :], phi[zs[2] :], a[zs[2] :], b[zs[2] :], dst[zs[2] :], zs[3] - zs[2])
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_fwd(
+    vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, nxe, st_ezz, st_exz
+):  # pragma: no cover
+    """Reduced-order z derivatives of the velocities in the rows below a free surface.
+
+    The S pass used full stencils with zero velocities above the surface; this adds
+    ``Delta = D_reduced - D_full`` (tables ``dzz[m, r]``: node row ``top - 1 - m`` from
+    ``vz[top - 1 - r]``; ``dxz[m, r]``: shear row ``top - 1 - m`` from ``vx[top - r]``).
+    """
+    nm = dzz.shape[0]
+    nr = dzz.shape[1]
+    for i in range(H, nxe):
+        for m in range(nm):
+            j = top - 1 - m
+            d = 0.0
+            for r in range(nr):
+                d += dzz[m, r] * vz[i, top - 1 - r]
+            sxx[i, j] += lam[i, j] * d
+            szz[i, j] += l2m[i, j] * d
+            if st_ezz is not None:
+                st_ezz[i, j] += d
+            if i < nxe - 1:
+                e = 0.0
+                for r in range(nr):
+                    e += dxz[m, r] * vx[i, top - r]
+                sxz[i, j] += mu[i, j] * e
+                if st_exz is not None:
+                    st_exz[i, j] += e
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_adj_v(ux, uz, tzz, txz, bx, bz, dzz, dxz, top, nxe):  # pragma: no cover
+    """Transpose of :func:`_top_fwd` acting on ``U``: ``U += B Delta^T T``."""
+    nm = dzz.shape[0]
+    nr = dzz.shape[1]
+    for i in range(H, nxe):
+        for r in range(nr):
+            jz = top - 1 - r
+            a = 0.0
+            for m in range(nm):
+                a += dzz[m, r] * tzz[i, top - 1 - m]
+            uz[i, jz] += bz[i, jz] * a
+            if i < nxe - 1:
+                jx = top - r
+                b = 0.0
+                for m in range(nm):
+                    b += dxz[m, r] * txz[i, top - 1 - m]
+                ux[i, jx] += bx[i, jx] * b
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_fwd_v(vx, vz, sxz, szz, bx, bz, dvx, dvz, top, nxe, st_ax, st_az):  # pragma: no cover
+    """Reduced-order (one-sided on the surface row) z derivatives of the stresses for
+    the velocities below a free surface: ``v += B Delta`` (``dvx[m, r]``: ``vx`` row
+    ``top - m`` from ``sxz[top - 1 - r]``; ``dvz[m, r]``: ``vz`` row ``top - 1 - m`` from
+    ``szz[top - r]``)."""
+    nr = dvx.shape[1]
+    for i in range(H, nxe):
+        if i < nxe - 1:
+            for m in range(dvx.shape[0]):
+                j = top - m
+                d = 0.0
+                for r in range(nr):
+                    d += dvx[m, r] * sxz[i, top - 1 - r]
+                vx[i, j] += bx[i, j] * d
+                if st_ax is not None:
+                    st_ax[i, j] += d
+        for m in range(dvz.shape[0]):
+            j = top - 1 - m
+            e = 0.0
+            for r in range(nr):
+                e += dvz[m, r] * szz[i, top - r]
+            vz[i, j] += bz[i, j] * e
+            if st_az is not None:
+                st_az[i, j] += e
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_adj_s(
+    ux, uz, exx, ezz, exz, txx, tzz, txz, l2m, lam, mu, dvx, dvz, top, nxe
+):  # pragma: no cover
+    """Transpose of :func:`_top_fwd_v` acting on ``E`` (and ``T = C E``)."""
+    nr = dvx.shape[1]
+    for i in range(H, nxe):
+        if i < nxe - 1:
+            for r in range(nr):
+                j = top - 1 - r
+                a = 0.0
+                for m in range(dvx.shape[0]):
+                    a += dvx[m, r] * ux[i, top - m]
+                exz[i, j] += a
+                txz[i, j] += mu[i, j] * a
+        for r in range(nr):
+            j = top - r
+            b = 0.0
+            for m in range(dvz.shape[0]):
+                b += dvz[m, r] * uz[i, top - 1 - m]
+            ezz[i, j] += b
+            txx[i, j] += lam[i, j] * b
+            tzz[i, j] += l2m[i, j] * b
 
 
 # ============================================================================ passes (prange)
@@ -572,6 +649,7 @@ def _forward_loop(
     mvxx, mvxz, mvzx, mvzz, mnx, mnz, msx, msz,
     bx, bz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
+    dzz, dxz, dvx, dvz,
     sv_c, sv_i, sv_j, sv_w, sv_a, sv_k, stf_v, ss_c, ss_i, ss_j, ss_w, ss_k, stf_s,
     r_c, r_t, r_i, r_j, r_w, raw, store, ftz,
 ):  # fmt: skip  # pragma: no cover
@@ -589,7 +667,7 @@ def _forward_loop(
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
     if fs:
-        _stress_images(szz, sxz, top)
+        _zero_column(szz, top)
     for n in range(n0, n1):
         slot = n - n0
         # pressure records at t_n
@@ -612,12 +690,17 @@ def _forward_loop(
                 axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
                 None, None, ftz,
             )  # fmt: skip
+            if fs:
+                _top_fwd_v(vx, vz, sxz, szz, bx, bz, dvx, dvz, top, nxe, None, None)
         else:
             _fwd_v_pass(
                 vx, vz, sxx, szz, sxz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
                 axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
                 store[slot, 0], store[slot, 1], ftz,
             )  # fmt: skip
+            if fs:
+                _top_fwd_v(vx, vz, sxz, szz, bx, bz, dvx, dvz, top, nxe,
+                           store[slot, 0], store[slot, 1])  # fmt: skip
             for q in range(sv_c.size):
                 store[slot, sv_c[q], sv_i[q], sv_j[q]] += sv_a[q] * stf_v[sv_k[q], n]
         # velocity records at t_{n+1/2}
@@ -627,20 +710,23 @@ def _forward_loop(
                 raw[1, r_t[q], n] += r_w[q] * vx[r_i[q], r_j[q]]
             elif c == 3:
                 raw[2, r_t[q], n] += r_w[q] * vz[r_i[q], r_j[q]]
-        if fs:
-            _velocity_images(vx, vz, top)
         if store is None:
             _fwd_s_pass(
                 vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
                 axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
                 None, None, None, ftz,
             )  # fmt: skip
+            if fs:
+                _top_fwd(vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, nxe, None, None)
         else:
             _fwd_s_pass(
                 vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
                 axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
                 store[slot, 2], store[slot, 3], store[slot, 4], ftz,
             )  # fmt: skip
+            if fs:
+                _top_fwd(vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, nxe,
+                         store[slot, 3], store[slot, 4])  # fmt: skip
         # moment-tensor sources at t_{n+1/2}
         for q in range(ss_c.size):
             val = ss_w[q] * stf_s[ss_k[q], n]
@@ -652,7 +738,7 @@ def _forward_loop(
             else:
                 sxz[ss_i[q], ss_j[q]] += val
         if fs:
-            _stress_images(szz, sxz, top)
+            _zero_column(szz, top)
     set_mxcsr(old)
 
 
@@ -662,6 +748,7 @@ def _adjoint_loop(
     txzx, zxz, uxx, uzx, zux, zuz,
     bx, bz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
+    dzz, dxz, dvx, dvz,
     r_c, r_t, r_i, r_j, r_wa, raw_adj, store, gbx, gbz, gl2m, glam, gmu, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Adjoint steps ``n1-1 .. n0`` (see the module docstring).
@@ -676,8 +763,6 @@ def _adjoint_loop(
     j1 = zn[3]
     for n in range(n1 - 1, n0 - 1, -1):
         slot = n - n0
-        if fs:
-            _stress_images(tzz, txz, top)
         # ---- transpose of S: U += B (D+x Tmod_xx + D-z Tmod_xz), ...
         _adj_prex(txx, pnx, axn, bxn, txx, xn, j0, j1, ftz)
         _adj_prex(txz, psx, axh, bxh, txzx, xh, j0, j1, ftz)
@@ -685,6 +770,8 @@ def _adjoint_loop(
             ux, uz, txx, tzz, txz, txzx, zxz, pnz, psz, bx, bz, cx, cz,
             azn, bzn, azh, bzh, xh, zn, zh, nxe, ftz,
         )  # fmt: skip
+        if fs:
+            _top_adj_v(ux, uz, tzz, txz, bx, bz, dzz, dxz, top, nxe)
         # ---- adjoint of the velocity records (t_{n+1/2})
         for q in range(r_c.size):
             c = r_c[q]
@@ -692,8 +779,6 @@ def _adjoint_loop(
                 ux[r_i[q], r_j[q]] += r_wa[q] * raw_adj[1, r_t[q], n]
             elif c == 3:
                 uz[r_i[q], r_j[q]] += r_wa[q] * raw_adj[2, r_t[q], n]
-        if fs:
-            _velocity_images(ux, uz, top)
         # ---- transpose of V, gradients of step n, T = C E
         _adj_prex(ux, pvxx, axh, bxh, uxx, xh, j0, j1, ftz)
         _adj_prex(uz, pvzx, axn, bxn, uzx, xn, j0, j1, ftz)
@@ -704,8 +789,10 @@ def _adjoint_loop(
             gbx, gbz, gl2m, glam, gmu, ftz,
         )  # fmt: skip
         if fs:
-            for i in range(ezz_a.shape[0]):
-                ezz_a[i, top] = 0.0
+            _top_adj_s(ux, uz, exx_a, ezz_a, exz_a, txx, tzz, txz, l2m, lam, mu, dvx, dvz,
+                       top, nxe)  # fmt: skip
+            _zero_column(ezz_a, top)
+            _zero_column(tzz, top)
         # ---- adjoint of the pressure records (t_n): E += w f, T += C w f
         for q in range(r_c.size):
             c = r_c[q]

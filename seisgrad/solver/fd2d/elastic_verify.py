@@ -302,9 +302,9 @@ class LambResult:
         For a wave travelling in +x (``z`` up) a retrograde ellipse turns
         counter-clockwise: the signed area ``1/2 sum (ux duz - uz dux)`` is positive.
     ellipticity
-        Per receiver: peak-to-peak ``uz`` over peak-to-peak ``ux`` in the Rayleigh window
-        (:func:`rayleigh_ellipticity` for a harmonic wave: about 1.47 for a Poisson
-        solid).
+        Per receiver: RMS of ``uz`` over RMS of ``ux`` in the Rayleigh window (the two
+        components are a Hilbert pair, so this is :func:`rayleigh_ellipticity`: about
+        1.47 for a Poisson solid).
     """
 
     expected_velocity: float
@@ -395,7 +395,9 @@ def lamb_test(
         ux, uz = ux[win], uz[win]
         area = 0.5 * float(np.sum(ux[:-1] * np.diff(uz) - uz[:-1] * np.diff(ux)))
         retro.append(area > 0)
-        ell.append(float(np.ptp(uz) / (np.ptp(ux) or 1e-300)))
+        ell.append(
+            float(np.linalg.norm(uz - uz.mean()) / (np.linalg.norm(ux - ux.mean()) or 1e-300))
+        )
     if len(dists) >= 2:
         slope = np.polyfit(dists, times, 1)[0]
         measured = 1.0 / slope
