@@ -1,4 +1,5 @@
-"""Task lists resume after failures and kills, re-running only unfinished sources."""
+"""Task lists resume after failures and kills, re-running only unfinished sources
+(under `system: workstation`; tests/system covers MPI and Slurm)."""
 
 from __future__ import annotations
 
