@@ -123,7 +123,8 @@ def lame_from(model: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str
     """``lambda``, ``mu``, ``rho``, ``vp``, ``vs`` (float64) from one parametrization.
 
     ``names`` is ``("vp", "vs", "rho")``, ``("lambda", "mu", "rho")`` or
-    ``("kappa", "mu", "rho")``; ``kappa = lambda + 2 mu / 3`` (plane-strain bulk modulus).
+    ``("kappa", "mu", "rho")``; ``kappa = lambda + mu`` (the 2D plane-strain bulk
+    modulus, as in :func:`seisgrad.workflow.migration.model_in_parametrization`).
     """
     get = {k: np.asarray(model[k], dtype=np.float64) for k in names}
     rho = get["rho"]
@@ -135,7 +136,7 @@ def lame_from(model: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str
         lam, mu = get["lambda"], get["mu"]
     else:
         mu = get["mu"]
-        lam = get["kappa"] - 2.0 * mu / 3.0
+        lam = get["kappa"] - mu
     safe = np.where(rho > 0, rho, 1.0)
     vp = np.sqrt(np.clip((lam + 2.0 * mu) / safe, 0.0, None))
     vs = np.sqrt(np.clip(mu / safe, 0.0, None))
@@ -348,6 +349,8 @@ class ElasticPropagator(Propagator):
             a = np.asarray(model[name], dtype=np.float64)
             if not np.all(np.isfinite(a)):
                 raise DataError(f"model parameter '{name}' has non-finite values")
+            if name in ("vp", "vs") and np.any(a < 0):
+                raise DataError(f"model parameter '{name}' must be >= 0 everywhere")
         out = lame_from(model, choice)
         lam, mu, rho = out["lambda"], out["mu"], out["rho"]
         if not np.all(rho > 0):
@@ -721,7 +724,7 @@ class ElasticPropagator(Propagator):
         if par == "lame":
             return {"lambda": dlam, "mu": dmu, "rho": drho}
         if par == "bulk":
-            return {"kappa": dlam, "mu": dmu - 2.0 / 3.0 * dlam, "rho": drho}
+            return {"kappa": dlam, "mu": dmu - dlam, "rho": drho}
         vp, vs = pm["vp"], pm["vs"]
         return {
             "vp": dlam * 2.0 * rho * vp,

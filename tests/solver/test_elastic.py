@@ -1,0 +1,654 @@
+"""Elastic (P-SV) mode of ``solver: fd2d``: exact adjoint, kernels, and the physics.
+
+Bottom-up: the free-surface stencil tables, each sub-step of the time step against its
+transpose, the whole time loop (dot-product tests), the kernels of every
+parametrization (Taylor tests), then the physics against analytic solutions (full-space
+Green's function of a point force and of moment tensors, Lamb's problem) and the
+absorbing layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from seisgrad.config import from_mapping
+from seisgrad.errors import ConfigError, DataError
+from seisgrad.model import Grid, Model
+from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction
+from seisgrad.solver.fd2d import FD2D
+from seisgrad.solver.fd2d.common import max_stable_dt
+from seisgrad.solver.fd2d.elastic import (
+    ElasticPropagator,
+    lame_from,
+    surface_corrections,
+    surface_modulus,
+)
+from seisgrad.solver.fd2d.elastic_kernels import SERIAL
+from seisgrad.solver.fd2d.elastic_verify import (
+    compare_elastic_with_analytic,
+    elastic_greens_function,
+    lamb_test,
+    rayleigh_ellipticity,
+    rayleigh_velocity,
+)
+from seisgrad.solver.fd2d.verify import (
+    dot_product_test,
+    pml_reflection,
+    taylor_test,
+    with_parameters,
+)
+
+# ----------------------------------------------------------------------------- setups
+
+
+def _solver(**changes) -> FD2D:
+    base = {
+        "materials": "elastic",
+        "nt": 80,
+        "dt": 4e-4,
+        "order": 8,
+        "pml_width": 6,
+        "precision": "float64",
+        "record": ["VX", "VZ", "P"],
+    }
+    base.update(changes)
+    if base.get("free_surface") and "pml_sides" not in changes:
+        base["pml_sides"] = ["left", "right", "bottom"]
+    return FD2D(from_mapping(FD2D.Parameters, base))
+
+
+def _model(par: str = "velocity", nx: int = 34, nz: int = 30, fluid_rows: int = 0) -> Model:
+    """Smooth heterogeneous model (vp about 2000-2300, vp/vs about 1.7-1.9)."""
+    g = Grid(nx, nz, 5.0, 5.0, x0=-20.0, z0=-60.0)
+    x, z = np.meshgrid(g.x, g.z, indexing="ij")
+    vp = 2000.0 + 300.0 * np.exp(-((x - 40) ** 2 + (z - 20) ** 2) / 900.0)
+    vs = 1150.0 - 120.0 * np.exp(-((x - 60) ** 2 + (z - 0) ** 2) / 700.0)
+    rho = 2000.0 + 150.0 * np.exp(-((x - 30) ** 2 + (z - 40) ** 2) / 1000.0)
+    if fluid_rows:
+        vs[:, :fluid_rows] = 0.0
+    vel = {"vp": vp, "vs": vs, "rho": rho}
+    if par == "velocity":
+        return Model(g, vel)
+    lm = lame_from(vel, ("vp", "vs", "rho"))
+    if par == "lame":
+        return Model(g, {"lambda": lm["lambda"], "mu": lm["mu"], "rho": rho})
+    return Model(g, {"kappa": lm["lambda"] + lm["mu"], "mu": lm["mu"], "rho": rho})
+
+
+def _event(model: Model, kind: str = "mixed", near_top: bool = False) -> Event:
+    xmin, xmax, zmin, zmax = model.grid.extent
+    x0 = xmin + 0.41 * (xmax - xmin) + 1.3
+    z0 = (zmax - 11.7) if near_top else (zmin + 0.53 * (zmax - zmin) - 2.1)
+    stf = SourceTimeFunction(f0=35.0)
+    srcs = {
+        "force": [PointSource(x=x0, z=z0, kind="force", fx=7e5, fz=-4e5, stf=stf)],
+        "explosion": [PointSource(x=x0, z=z0, kind="explosion", amplitude=1e6, stf=stf)],
+        "moment_tensor": [
+            PointSource(x=x0, z=z0, kind="moment_tensor", mxx=1e6, mzz=-6e5, mxz=4e5, stf=stf)
+        ],
+    }
+    if kind == "mixed":
+        srcs["mixed"] = [
+            srcs["moment_tensor"][0],
+            PointSource(
+                x=xmin + 0.7 * (xmax - xmin),
+                z=zmax - 8.2,
+                kind="force",
+                fx=2e5,
+                fz=5e5,
+                stf=SourceTimeFunction(kind="gaussian_derivative", f0=30.0),
+            ),
+        ]
+    return Event(name="ev", sources=srcs[kind])
+
+
+def _receivers(model: Model, surface: bool = False) -> list[Receiver]:
+    rng = np.random.default_rng(5)
+    xmin, xmax, zmin, zmax = model.grid.extent
+    recs = [
+        Receiver(
+            station=f"R{k}",
+            x=float(xmin + (xmax - xmin) * rng.uniform(0.05, 0.95)),
+            z=float(zmin + (zmax - zmin) * rng.uniform(0.05, 0.95)),
+        )
+        for k in range(6)
+    ]
+    if surface:
+        recs.append(Receiver(station="TOP", x=float(0.4 * xmin + 0.6 * xmax), z=zmax))
+        recs.append(Receiver(station="NEAR", x=float(0.5 * (xmin + xmax)), z=zmax - 3.3))
+    return recs
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _effective_stencil(order: int, corr: np.ndarray, j: float):
+    """Positions (relative to the surface ``s = 0``) and weights of one corrected row at
+    ``j`` (integer: node row from half points ``-1/2 - r``; half-integer: half row from
+    node points ``-r``): the full staggered stencil (values above the surface are zero,
+    so those points drop) plus the correction ``corr``."""
+    from seisgrad.solver.fd2d.common import fd_coefficients
+
+    c = fd_coefficients(order)
+    w: dict[float, float] = {}
+    if float(j).is_integer():
+        for k in range(1, 5):
+            for pos, sign in ((j + k - 0.5, 1.0), (j - k + 0.5, -1.0)):
+                if pos < 0:
+                    w[pos] = w.get(pos, 0.0) + sign * c[k - 1]
+        for r in range(8):
+            w[-0.5 - r] = w.get(-0.5 - r, 0.0) + corr[r]
+    else:
+        for k in range(1, 5):
+            for pos, sign in ((j + k - 0.5, 1.0), (j - k + 0.5, -1.0)):
+                if pos <= 0:
+                    w[pos] = w.get(pos, 0.0) + sign * c[k - 1]
+        for r in range(8):
+            w[-float(r)] = w.get(-float(r), 0.0) + corr[r]
+    pos = np.array(sorted(w))
+    return pos, np.array([w[p] for p in pos])
+
+
+@pytest.mark.parametrize("order", [2, 4, 8])
+def test_surface_stencils_are_exact_on_polynomials(order: int) -> None:
+    """Each corrected row is a first derivative from points in the medium only, exact
+    for polynomials up to the degree of its stencil (the surface row of ``vx`` for
+    polynomials vanishing at the surface, where ``sxz = 0``)."""
+    dzz, dxz, dvx, dvz = surface_corrections(order)
+    np.testing.assert_array_equal(dxz, dvz)
+    half = order // 2
+    checked = 0
+    for name, table, offset in (("dzz", dzz, -1.0), ("dxz", dxz, -0.5)):
+        for m in range(table.shape[0]):
+            j = offset - m
+            pos, w = _effective_stencil(order, table[m], j)
+            assert np.all(pos <= 0)
+            npts = 2 * min(half, m + 1)  # centred points available in the medium
+            for d in range(npts + 1):
+                ref = 1.0 if d == 1 else 0.0
+                assert np.dot(w, (pos - j) ** d) == pytest.approx(ref, abs=1e-9), (name, m, d)
+                checked += 1
+    # rows of vx below the surface: as dzz; the surface row: one-sided with sxz(0) = 0
+    for m in range(1, 4):
+        np.testing.assert_array_equal(dvx[m], dzz[m - 1])
+    pos, w = _effective_stencil(order, dvx[0], 0.0)
+    assert np.all(pos < 0)
+    for d in range(1, 5):  # (z - s)^d vanishes at the surface
+        ref = 1.0 if d == 1 else 0.0
+        assert np.dot(w, pos**d) == pytest.approx(ref, abs=1e-9), d
+        checked += 1
+    assert checked >= 8
+    if order == 2:
+        assert not dzz.any() and not dxz.any()
+
+
+def test_surface_modulus_derivatives() -> None:
+    lam, mu = np.array([3.1e9, 0.0]), np.array([2.2e9, 1.5e9])
+    m, dl, dm = surface_modulus(lam, mu)
+    h = 1e3
+    np.testing.assert_allclose(dl, (surface_modulus(lam + h, mu)[0] - m) / h, rtol=1e-5)
+    np.testing.assert_allclose(dm, (surface_modulus(lam, mu + h)[0] - m) / h, rtol=1e-5)
+
+
+def test_parametrizations_agree() -> None:
+    vel = _model("velocity")
+    for par in ("lame", "bulk"):
+        other = _model(par)
+        a = lame_from(vel, ("vp", "vs", "rho"))
+        b = lame_from(other, ElasticPropagator.parametrizations[par])
+        for k in ("lambda", "mu", "rho", "vp", "vs"):
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-12)
+
+
+def test_rayleigh_velocity_and_ellipticity() -> None:
+    # Poisson solid: c_R = 0.9194 vs, |uz/ux| = 1.4678 (textbook values)
+    assert rayleigh_velocity(math.sqrt(3.0), 1.0) == pytest.approx(0.91940, abs=1e-5)
+    assert rayleigh_ellipticity(math.sqrt(3.0), 1.0) == pytest.approx(1.4678, abs=1e-3)
+    # incompressible limit: 0.9553 vs
+    assert rayleigh_velocity(1e4, 1.0) == pytest.approx(0.95531, abs=1e-4)
+
+
+def test_greens_function_reciprocity_and_symmetry() -> None:
+    src = PointSource(x=0.0, z=0.0, kind="force", fx=1.0, fz=0.0)
+    stf = SourceTimeFunction(f0=10.0).sample(400, 1e-3)
+    ux, uz = elastic_greens_function(120.0, 50.0, 2000.0, 1100.0, 2000.0, stf, 1e-3, src)
+    src_z = PointSource(x=0.0, z=0.0, kind="force", fx=0.0, fz=1.0)
+    vx, vz = elastic_greens_function(120.0, 50.0, 2000.0, 1100.0, 2000.0, stf, 1e-3, src_z)
+    # G_xz = G_zx
+    np.testing.assert_allclose(uz, vx, atol=1e-12 * np.abs(uz).max())
+    # mirror x -> -x flips the mixed component
+    wx, wz = elastic_greens_function(-120.0, 50.0, 2000.0, 1100.0, 2000.0, stf, 1e-3, src)
+    np.testing.assert_allclose(wx, ux, atol=1e-10 * np.abs(ux).max())
+    np.testing.assert_allclose(wz, -uz, atol=1e-10 * np.abs(uz).max())
+    with pytest.raises(ConfigError):
+        elastic_greens_function(0.0, 0.0, 2000.0, 1100.0, 2000.0, stf, 1e-3, src)
+
+
+# ----------------------------------------------------------------------------- sub-steps
+
+
+def _propagator(fs: bool, sides: list[str], order: int = 8) -> ElasticPropagator:
+    solver = _solver(free_surface=fs, pml_sides=sides, order=order)
+    model = _model()
+    return solver.propagator(model, _event(model), _receivers(model, surface=fs))
+
+
+def _substep_v(prop: ElasticPropagator, st: dict) -> None:
+    m = prop.mats
+    xn, xh, zn, zh = prop.strips
+    SERIAL["_fwd_v_pass"](
+        st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"],
+        st["mvxx"], st["mvxz"], st["mvzx"], st["mvzz"], m["bx"], m["bz"], prop.cx, prop.cz,
+        *prop.prof, xn, xh, zn, zh, prop.nxe, None, None, False,
+    )  # fmt: skip
+    if prop.layout.free_surface:
+        SERIAL["_top_fwd_v"](
+            st["vx"], st["vz"], st["sxz"], st["szz"], m["bx"], m["bz"],
+            prop.dvx, prop.dvz, prop.top, prop.nxe, None, None,
+        )  # fmt: skip
+
+
+def _substep_s(prop: ElasticPropagator, st: dict) -> None:
+    m = prop.mats
+    xn, xh, zn, zh = prop.strips
+    SERIAL["_fwd_s_pass"](
+        st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"],
+        st["mnx"], st["mnz"], st["msx"], st["msz"], m["l2m"], m["lam"], m["mu"],
+        prop.cx, prop.cz, *prop.prof, xn, xh, zn, zh, prop.nxe, None, None, None, False,
+    )  # fmt: skip
+    if prop.layout.free_surface:
+        SERIAL["_top_fwd"](
+            st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"], m["l2m"], m["lam"], m["mu"],
+            prop.dzz, prop.dxz, prop.top, prop.nxe, None, None,
+        )  # fmt: skip
+        st["szz"][:, prop.top] = 0.0
+
+
+def _substep_v_adjoint(prop: ElasticPropagator, a: dict) -> None:
+    """Transpose of the V sub-step acting on the scaled adjoint (E, U, memory)."""
+    m = prop.mats
+    xn, xh, zn, zh = prop.strips
+    j0, j1 = int(zn[0]), int(zn[3])
+    axn, bxn, axh, bxh, azn, bzn, azh, bzh = prop.prof
+    SERIAL["_adj_prex"](a["ux"], a["pvxx"], axh, bxh, a["uxx"], xh, j0, j1, False)
+    SERIAL["_adj_prex"](a["uz"], a["pvzx"], axn, bxn, a["uzx"], xn, j0, j1, False)
+    z = np.zeros_like(a["ux"])
+    SERIAL["_adj_s_pass"](
+        a["ux"], a["uz"], a["exx"], a["ezz"], a["exz"], a["txx"], a["tzz"], a["txz"],
+        a["uxx"], a["uzx"], a["zux"], a["zuz"], a["pvxz"], a["pvzz"],
+        m["l2m"], m["lam"], m["mu"], prop.cx, prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh,
+        prop.nxe, z, z, z, z, z, a["gbx"], a["gbz"], a["gl2m"], a["glam"], a["gmu"], False,
+    )  # fmt: skip
+    if prop.layout.free_surface:
+        SERIAL["_top_adj_s"](
+            a["ux"], a["uz"], a["exx"], a["ezz"], a["exz"], a["txx"], a["tzz"], a["txz"],
+            m["l2m"], m["lam"], m["mu"], prop.dvx, prop.dvz, prop.top, prop.nxe,
+        )  # fmt: skip
+        a["ezz"][:, prop.top] = 0.0
+
+
+def _substep_s_adjoint(prop: ElasticPropagator, a: dict) -> None:
+    """Transpose of the S sub-step acting on the scaled adjoint (U, T, memory)."""
+    m = prop.mats
+    xn, xh, zn, zh = prop.strips
+    j0, j1 = int(zn[0]), int(zn[3])
+    axn, bxn, axh, bxh, azn, bzn, azh, bzh = prop.prof
+    SERIAL["_adj_prex"](a["txx"], a["pnx"], axn, bxn, a["txx"], xn, j0, j1, False)
+    SERIAL["_adj_prex"](a["txz"], a["psx"], axh, bxh, a["txzx"], xh, j0, j1, False)
+    SERIAL["_adj_v_pass"](
+        a["ux"], a["uz"], a["txx"], a["tzz"], a["txz"], a["txzx"], a["zxz"], a["pnz"],
+        a["psz"], m["bx"], m["bz"], prop.cx, prop.cz, azn, bzn, azh, bzh, xh, zn, zh,
+        prop.nxe, False,
+    )  # fmt: skip
+    if prop.layout.free_surface:
+        SERIAL["_top_adj_v"](
+            a["ux"], a["uz"], a["tzz"], a["txz"], m["bx"], m["bz"], prop.dzz, prop.dxz,
+            prop.top, prop.nxe,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fs", "sides"),
+    [
+        (False, ["left", "right", "bottom", "top"]),
+        (True, ["left", "right", "bottom"]),
+        (True, ["left"]),
+        (False, []),
+    ],
+)
+@pytest.mark.parametrize("substep", ["V", "S"])
+def test_substep_dot_product(fs: bool, sides: list[str], substep: str) -> None:
+    """Each sub-step (wavefield update with its C-PML memory variables and the free-surface
+    corrections) against its transpose, in float64."""
+    prop = _propagator(fs, sides)
+    rng = np.random.default_rng(11)
+    x = prop.random_state(rng)
+    y = prop.random_state(rng)
+    fx = {k: v.copy() for k, v in x.items()}
+    (_substep_v if substep == "V" else _substep_s)(prop, fx)
+    adj = prop.new_adjoint()
+    prop.plain_to_adjoint(y, adj)
+    (_substep_v_adjoint if substep == "V" else _substep_s_adjoint)(prop, adj)
+    aty = prop.adjoint_to_plain(adj)
+    if substep == "S":  # E (plain stress adjoint) does not change in the S transpose
+        for k in ("sxx", "szz", "sxz"):
+            aty[k] = np.where(prop.state_masks()[k], y[k], 0.0)
+    else:  # U (velocity adjoint) does not change in the V transpose
+        for k in ("vx", "vz"):
+            aty[k] = np.where(prop.state_masks()[k], y[k], 0.0)
+    lhs = prop.state_dot(fx, y)
+    rhs = prop.state_dot(x, aty)
+    assert abs(lhs) > 0
+    assert abs(lhs - rhs) <= 1e-13 * max(abs(lhs), abs(rhs)), (lhs, rhs)
+
+
+# ----------------------------------------------------------------------------- time loop
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"order": 8},
+        {"order": 4, "free_surface": True},
+        {"order": 2, "pml_sides": ["left", "bottom"]},
+        {"order": 8, "free_surface": True, "pml_sides": ["right"]},
+        {"order": 8, "pml_sides": []},
+    ],
+    ids=["o8-pml", "o4-fs", "o2-two-sides", "o8-fs-right", "o8-rigid"],
+)
+@pytest.mark.parametrize("nsteps", [1, 60])
+def test_time_loop_dot_product(changes: dict, nsteps: int) -> None:
+    solver = _solver(record=["P", "VX", "VZ", "UX", "UZ"], **changes)
+    model = _model()
+    fs = bool(changes.get("free_surface"))
+    res = dot_product_test(
+        solver, model, _event(model, near_top=fs), _receivers(model, fs), nsteps=nsteps, seed=7
+    )
+    assert abs(res.lhs) > 0
+    assert res.relative_error < 1e-12, res
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+@pytest.mark.parametrize(
+    ("par", "fs", "kind", "changes"),
+    [
+        ("velocity", False, "mixed", {}),
+        ("lame", True, "force", {}),
+        ("bulk", False, "explosion", {"order": 4}),
+        ("velocity", True, "moment_tensor", {"order": 2, "checkpointing": "store"}),
+        ("lame", False, "moment_tensor", {"pml_sides": ["left", "top"]}),
+    ],
+)
+def test_taylor(par: str, fs: bool, kind: str, changes: dict) -> None:
+    solver = _solver(parametrization=par, free_surface=fs, checkpoints=4, **changes)
+    model = _model(par)
+    ev = _event(model, kind, near_top=fs)
+    res = taylor_test(solver, model, ev, _receivers(model, fs), hs=(1.0, 0.1, 0.01), seed=2)
+    assert res.best_relative_error < 1e-6, res.relative_errors
+    orders = res.convergence_orders
+    assert orders and all(1.8 < o < 2.2 for o in orders), orders
+    for name in solver.kernel_parameters:
+        assert np.abs(res.gradient[name]).max() > 0, name
+
+
+def test_taylor_per_kernel() -> None:
+    """Each kernel separately (perturbing one parameter at a time)."""
+    solver = _solver(free_surface=True, record=["UX", "UZ"])
+    model = _model()
+    ev = _event(model, "mixed", near_top=True)
+    recs = _receivers(model, True)
+    rng = np.random.default_rng(3)
+    for name in ("vp", "vs", "rho"):
+        pert = {n: np.zeros(model.grid.shape) for n in ("vp", "vs", "rho")}
+        pert[name] = 0.01 * float(model[name].mean()) * rng.uniform(-1, 1, model.grid.shape)
+        res = taylor_test(solver, model, ev, recs, perturbation=pert, hs=(0.1, 0.01, 1e-3), seed=1)
+        assert res.best_relative_error < 1e-6, (name, res.relative_errors)
+
+
+def test_fluid_layer_taylor() -> None:
+    """A fluid layer (vs = 0) at the bottom: forward and kernels are handled."""
+    solver = _solver(parametrization="lame")
+    model = _model("lame", fluid_rows=8)
+    assert np.all(model["mu"][:, :8] == 0)
+    ev = _event(model, "explosion")
+    recs = _receivers(model)
+    rng = np.random.default_rng(0)
+    g = model.grid.shape
+    pert = {
+        "lambda": 0.01 * float(model["lambda"].mean()) * rng.uniform(-1, 1, g),
+        "mu": 0.01 * float(model["mu"].mean()) * rng.uniform(-1, 1, g) * (model["mu"] > 0),
+        "rho": 0.01 * float(model["rho"].mean()) * rng.uniform(-1, 1, g),
+    }
+    res = taylor_test(solver, model, ev, recs, perturbation=pert, hs=(0.1, 0.01), seed=2)
+    assert res.best_relative_error < 1e-6, res.relative_errors
+
+
+def test_checkpoint_equals_store_bitwise() -> None:
+    solver = _solver(free_surface=True, nt=90, precision="float32")
+    model = _model()
+    ev, recs = _event(model, near_top=True), _receivers(model, True)
+    syn = solver.forward(model, ev, recs)
+    store = with_parameters(solver, checkpointing="store").adjoint(model, ev, recs, syn)
+    for count in (1, 7, 90):
+        ckpt = with_parameters(solver, checkpoints=count).adjoint(model, ev, recs, syn)
+        for name in store:
+            assert np.abs(store[name]).max() > 0
+            np.testing.assert_array_equal(ckpt[name], store[name])
+
+
+def test_vacuum_equals_acoustic() -> None:
+    """With vs = 0 everywhere the elastic scheme is the acoustic one: same pressure."""
+    g = Grid(40, 36, 5.0, 5.0)
+    vp = np.full(g.shape, 1800.0)
+    vp[:, 18:] = 2100.0
+    rho = np.full(g.shape, 1900.0)
+    kappa = rho * vp**2
+    common = {"nt": 150, "dt": 5e-4, "pml_width": 8, "precision": "float64"}
+    el = FD2D(from_mapping(FD2D.Parameters, {"materials": "elastic", **common,
+                                              "record": ["P", "VX", "VZ"]}))  # fmt: skip
+    ac = FD2D(from_mapping(FD2D.Parameters, {"materials": "acoustic", **common,
+                                              "record": ["P", "VX", "VZ"]}))  # fmt: skip
+    x0, z0, amp = 91.3, 52.8, 3.0  # the source stencil stays in the lower layer
+    stf = SourceTimeFunction(f0=40.0)
+    recs = [Receiver(station=f"R{k}", x=20.0 + 37 * k, z=150.0 - 11 * k) for k in range(5)]
+    # elastic explosion M = kappa A  <->  acoustic volume injection A
+    ev_el = Event(name="e", sources=[
+        PointSource(x=x0, z=z0, kind="explosion", amplitude=float(kappa[0, 0]) * amp, stf=stf)
+    ])  # fmt: skip
+    ev_ac = Event(name="e", sources=[PointSource(x=x0, z=z0, kind="pressure", amplitude=amp,
+                                                 stf=stf)])  # fmt: skip
+    s_el = el.forward(Model(g, {"vp": vp, "vs": np.zeros(g.shape), "rho": rho}), ev_el, recs)
+    s_ac = ac.forward(Model(g, {"vp": vp, "rho": rho}), ev_ac, recs)
+    for a, b in zip(s_el, s_ac):
+        assert a.id == b.id
+        scale = float(np.abs(b.data).max())
+        assert scale > 0
+        np.testing.assert_allclose(a.data, b.data, atol=1e-9 * scale, rtol=0)
+
+
+# ----------------------------------------------------------------------------- physics
+
+
+def _full_space(kind: dict, precision: str, order: int = 8) -> tuple:
+    vp, vs, rho, f0, h = 2000.0, 1155.0, 2000.0, 15.0, 5.0
+    g = Grid.from_extent(0.0, 700.0, 0.0, 700.0, h)
+    dt = 0.25 * h / vp
+    solver = FD2D(
+        from_mapping(
+            FD2D.Parameters,
+            {
+                "materials": "elastic", "nt": int(0.42 / dt), "dt": dt, "order": order,
+                "pml_width": 20, "precision": precision, "record": ["VX", "VZ", "UX", "UZ"],
+            },
+        )
+    )  # fmt: skip
+    model = Model(
+        g, {"vp": np.full(g.shape, vp), "vs": np.full(g.shape, vs), "rho": np.full(g.shape, rho)}
+    )
+    src = PointSource(x=352.3, z=347.1, stf=SourceTimeFunction(f0=f0), **kind)
+    angles = np.radians([10.0, 55.0, 100.0, 160.0, 215.0, 290.0])
+    recs = [
+        Receiver(station=f"A{k}", x=352.3 + 230 * math.cos(a), z=347.1 + 230 * math.sin(a))
+        for k, a in enumerate(angles)
+    ]
+    return solver, model, Event(name="g", sources=[src]), recs
+
+
+@pytest.mark.parametrize(
+    ("kind", "precision"),
+    [
+        ({"kind": "force", "fx": 1e6, "fz": 5e5}, "float32"),
+        ({"kind": "force", "fx": 0.0, "fz": 1e6}, "float64"),
+        ({"kind": "moment_tensor", "mxx": 1e6, "mzz": -5e5, "mxz": 7e5}, "float32"),
+        ({"kind": "explosion", "amplitude": 1e6}, "float32"),
+    ],
+    ids=["force-f32", "fz-f64", "moment-f32", "explosion-f32"],
+)
+def test_greens_function(kind: dict, precision: str) -> None:
+    solver, model, ev, recs = _full_space(kind, precision)
+    res = compare_elastic_with_analytic(solver, model, ev, recs)
+    assert len(res.p_errors) >= 6
+    if kind["kind"] in ("force", "moment_tensor"):
+        assert len(res.s_errors) >= 6
+    assert res.max_p_error < 0.02, res.p_errors
+    assert res.max_s_error < 0.02, res.s_errors
+    disp = compare_elastic_with_analytic(solver, model, ev, recs, quantity="U")
+    assert disp.max_error < 0.02, (disp.p_errors, disp.s_errors)
+
+
+def test_pml_reflection_below_one_percent() -> None:
+    vp, vs, rho, h = 2000.0, 1150.0, 2000.0, 5.0
+    g = Grid.from_extent(0.0, 300.0, 0.0, 300.0, h)
+    model = Model(
+        g, {"vp": np.full(g.shape, vp), "vs": np.full(g.shape, vs), "rho": np.full(g.shape, rho)}
+    )
+    dt = 0.5 * max_stable_dt(vp, h, h, 8)
+    solver = _solver(nt=int(0.3 / dt), dt=dt, pml_width=20, precision="float32",
+                     record=["VX", "VZ"])  # fmt: skip
+    ev = Event(name="p", sources=[PointSource(x=153.0, z=148.0, kind="force", fx=1e6, fz=6e5,
+                                              stf=SourceTimeFunction(f0=20.0))])  # fmt: skip
+    recs = [Receiver(station=f"B{k}", x=x, z=z) for k, (x, z) in
+            enumerate([(30.0, 150.0), (270.0, 40.0), (150.0, 280.0), (60.0, 60.0)])]  # fmt: skip
+    res = pml_reflection(solver, model, ev, recs)
+    assert res.reflection < 0.01, res.per_trace
+
+
+@pytest.mark.parametrize(("order", "h", "tol"), [(8, 5.0, 0.006), (4, 7.5, 0.012)])
+def test_lamb_problem(order: int, h: float, tol: float) -> None:
+    """Vertical force on the free surface of a Poisson solid: the Rayleigh wave travels
+    at 0.919 vs, arrives on time at every receiver and moves retrograde."""
+    vp, vs, rho, f0 = 1732.0, 1000.0, 2000.0, 10.0
+    g = Grid.from_extent(0.0, 1400.0, 0.0, 500.0, h)
+    dt = 0.3 * h / vp
+    solver = FD2D(
+        from_mapping(
+            FD2D.Parameters,
+            {
+                "materials": "elastic", "nt": int(1.35 / dt), "dt": dt, "order": order,
+                "pml_width": 20, "free_surface": True, "pml_sides": ["left", "right", "bottom"],
+                "record": ["VX", "VZ"],
+            },
+        )
+    )  # fmt: skip
+    model = Model(
+        g, {"vp": np.full(g.shape, vp), "vs": np.full(g.shape, vs), "rho": np.full(g.shape, rho)}
+    )
+    src = PointSource(x=250.0, z=500.0, kind="force", fz=-1e6, stf=SourceTimeFunction(f0=f0))
+    recs = [Receiver(station=f"S{k}", x=250.0 + d, z=500.0) for k, d in
+            enumerate((300.0, 500.0, 700.0, 900.0))]  # fmt: skip
+    res = lamb_test(solver, model, Event(name="lamb", sources=[src]), recs)
+    assert res.expected_velocity / vs == pytest.approx(0.9194, abs=1e-4)
+    assert res.velocity_error < tol, res.measured_velocity
+    assert max(res.arrival_errors) < 2 * tol, res.arrival_errors
+    assert all(res.retrograde)
+    for e in res.ellipticity:
+        assert e == pytest.approx(rayleigh_ellipticity(vp, vs), rel=0.1)
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def test_stream_channels_and_components() -> None:
+    solver = _solver(record=["UX", "UZ", "VX", "VZ", "P"], nt=20)
+    model = _model()
+    st = solver.forward(model, _event(model), _receivers(model))
+    chans = {tr.stats.channel for tr in st}
+    assert chans == {"UX", "UZ", "VX", "VZ", "P"}
+    for tr in st:
+        assert tr.stats.component == tr.stats.channel[-1]
+        assert tr.stats.npts == 20
+    default = _solver(nt=10, record=None)
+    st = default.forward(model, _event(model), _receivers(model))
+    assert {tr.stats.channel for tr in st} == {"VX", "VZ"}
+    assert default.kernel_parameters == ("vp", "vs", "rho")
+    assert _solver(parametrization="bulk").kernel_parameters == ("kappa", "mu", "rho")
+
+
+def test_displacement_is_integrated_velocity() -> None:
+    solver = _solver(record=["UX", "VX"], nt=60)
+    model = _model()
+    st = solver.forward(model, _event(model), _receivers(model))
+    for sta in {tr.stats.station for tr in st}:
+        u = st.select(station=sta, channel="UX")[0].data
+        v = st.select(station=sta, channel="VX")[0].data
+        # u[n] = dt sum_{m<n} v[m+1/2] and v[n] = (v[n-1/2] + v[n+1/2]) / 2
+        dt = solver.params.dt
+        du = np.diff(u) / dt  # = v at half steps
+        vh = 0.5 * (du[1:] + du[:-1])
+        np.testing.assert_allclose(vh, v[1:-1], atol=1e-9 * (np.abs(v).max() + 1e-300))
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"vp": 2000.0, "rho": 2000.0}, "needs one of"),
+        ({"vp": 2000.0, "vs": -1.0, "rho": 2000.0}, "vs"),
+        ({"vp": 1000.0, "vs": 1100.0, "rho": 2000.0}, "lambda \\+ mu"),
+        ({"vp": 2000.0, "vs": 1000.0, "rho": 0.0}, "rho"),
+        ({"vp": np.nan, "vs": 1000.0, "rho": 2000.0}, "non-finite"),
+    ],
+)
+def test_bad_models_are_rejected(values: dict, match: str) -> None:
+    g = Grid(30, 30, 5.0, 5.0)
+    model = Model(g, {k: np.full(g.shape, v) for k, v in values.items()})
+    with pytest.raises(DataError, match=match):
+        _solver().forward(model, _event(model), _receivers(model))
+
+
+def test_unstable_dt_is_rejected() -> None:
+    from seisgrad.errors import StabilityError
+
+    model = _model()
+    with pytest.raises(StabilityError, match="CFL"):
+        _solver(dt=5e-3).forward(model, _event(model), _receivers(model))
+
+
+def test_sampling_warning_uses_vs() -> None:
+    model = _model()
+    warnings = _solver().check(model, _event(model))
+    # f0 = 35 Hz Ricker (fmax 98 Hz), vs ~ 1030 m/s, h = 5 m: about 2 points per wavelength
+    assert warnings and "under-sampled" in warnings[0]
+    assert "v_min = 10" in warnings[0]
+
+
+def test_threads_give_the_same_results() -> None:
+    """The parallel passes give the serial results (forward bit for bit; gradients to
+    float32 round-off: the parallel build may contract multiply-adds differently)."""
+    model = _model()
+    ev, recs = _event(model, near_top=True), _receivers(model, True)
+    one = _solver(free_surface=True, precision="float32", nt=40)
+    two = with_parameters(one, threads=2)
+    a, b = one.forward(model, ev, recs), two.forward(model, ev, recs)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.data, y.data)
+    ga = one.adjoint(model, ev, recs, a)
+    gb = two.adjoint(model, ev, recs, a)
+    for name in ga:
+        scale = float(np.abs(ga[name]).max())
+        assert scale > 0
+        np.testing.assert_allclose(gb[name], ga[name], rtol=0, atol=1e-5 * scale)
