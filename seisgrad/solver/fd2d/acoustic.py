@@ -91,18 +91,6 @@ def _near(i, s, lo, hi):  # pragma: no cover
     return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
 
 
-@njit(**NUMBA_OPTIONS)
-def _mirror_rows(f, top, sign, stagger):  # pragma: no cover
-    """Mirror a field above the free surface (array column ``top``) in every row."""
-    for i in range(f.shape[0]):
-        if stagger == 0:
-            for m in range(1, H + 1):
-                f[i, top + m] = sign * f[i, top - m]
-        else:
-            for m in range(H):
-                f[i, top + m] = sign * f[i, top - 1 - m]
-
-
 # ============================================================================ passes (prange)
 # Loop form that LLVM vectorises (measured here: about 7x faster than 2-D indexing, and
 # without the per-row cost of creating array views): every array is passed as its flat
@@ -116,7 +104,7 @@ def _mirror_rows(f, top, sign, stagger):  # pragma: no cover
 
 def _fwd_v_pass(
     pf, vxf, vzf, mxf, mzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh, nxe, pz1, fs,
-    sxf, szf, S, ftz,
+    sf, ox, oz, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
@@ -124,7 +112,7 @@ def _fwd_v_pass(
     vz1 = zh[3]
     n = np.uint64(pz1 - H)
     nv = np.uint64(vz1 - H)
-    for i in prange(H, nxe):
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
@@ -143,8 +131,8 @@ def _fwd_v_pass(
                     mxf[q] = t
                     inc = -(bxf[q] * (g + t))
                     vxf[q] += inc
-                    if sxf is not None:
-                        sxf[q] = inc
+                    if sf is not None:
+                        sf[ox + q] = inc
             else:
                 for k in range(n):
                     q = b0 + k
@@ -152,8 +140,8 @@ def _fwd_v_pass(
                     g = g + c3 * (pf[q + S3] - pf[q - S2]) + c4 * (pf[q + S4] - pf[q - S3])
                     inc = -(bxf[q] * g)
                     vxf[q] += inc
-                    if sxf is not None:
-                        sxf[q] = inc
+                    if sf is not None:
+                        sf[ox + q] = inc
         # ---- vz at (i, j + 1/2) from the z-derivative of p
         for k in range(nv):
             q = b0 + k
@@ -161,8 +149,8 @@ def _fwd_v_pass(
             g = g + d3 * (pf[q + _U3] - pf[q - _U2]) + d4 * (pf[q + _U4] - pf[q - _U3])
             inc = -(bzf[q] * g)
             vzf[q] += inc
-            if szf is not None:
-                szf[q] = inc
+            if sf is not None:
+                sf[oz + q] = inc
         for part in range(2):
             ja = zh[0] if part == 0 else zh[2]
             jb = zh[1] if part == 0 else zh[3]
@@ -175,8 +163,8 @@ def _fwd_v_pass(
                 mzf[q] = t
                 inc = -(bzf[q] * t)
                 vzf[q] += inc
-                if szf is not None:
-                    szf[q] += inc
+                if sf is not None:
+                    sf[oz + q] += inc
         if fs:
             for mm in range(H):
                 vzf[row + np.uint64(vz1 + mm)] = vzf[row + np.uint64(vz1 - 1 - mm)]
@@ -185,13 +173,14 @@ def _fwd_v_pass(
 
 
 def _fwd_p_pass(
-    pf, vxf, vzf, mxf, mzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs, sf, S, ftz,
+    pf, vxf, vzf, mxf, mzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs, sf, op, S,
+    r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
     n = np.uint64(pz1 - H)
-    for i in prange(H, nxe):
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
@@ -211,7 +200,7 @@ def _fwd_p_pass(
                 inc = -(kf[q] * (dx + t + dz))
                 pf[q] += inc
                 if sf is not None:
-                    sf[q] = inc
+                    sf[op + q] = inc
         else:
             for k in range(n):
                 q = b0 + k
@@ -222,7 +211,7 @@ def _fwd_p_pass(
                 inc = -(kf[q] * (dx + dz))
                 pf[q] += inc
                 if sf is not None:
-                    sf[q] = inc
+                    sf[op + q] = inc
         for part in range(2):
             ja = zn[0] if part == 0 else zn[2]
             jb = min(zn[1], pz1) if part == 0 else min(zn[3], pz1)
@@ -236,7 +225,7 @@ def _fwd_p_pass(
                 inc = -(kf[q] * u)
                 pf[q] += inc
                 if sf is not None:
-                    sf[q] += inc
+                    sf[op + q] += inc
         if fs:
             for mm in range(1, H + 1):
                 pf[row + np.uint64(pz1 + mm)] = -pf[row + np.uint64(pz1 - mm)]
@@ -244,11 +233,11 @@ def _fwd_p_pass(
             set_mxcsr(old)
 
 
-def _adj_prex(sf, hf, a, b, of, s, j1, S, ftz):  # pragma: no cover
+def _adj_prex(sf, hf, a, b, of, s, j1, S, r0, r1, ftz):  # pragma: no cover
     """x strips: ``out = a (src - phi)`` (the change of the differentiated field) and
     ``phi <- b (phi - src)``, on the rows of the strips ``s``, columns ``[H, j1)``."""
     n = np.uint64(j1 - H)
-    for i in prange(s[0], s[3]):
+    for i in prange(r0, r1):
         if _in(i, s):
             old = get_mxcsr()
             if ftz:
@@ -268,7 +257,7 @@ def _adj_prex(sf, hf, a, b, of, s, j1, S, ftz):  # pragma: no cover
 
 def _adj_u_pass(
     wf, ef, uxf, uzf, hf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
-    dpf, dxf, dzf, gkf, gxf, gzf, S, ftz,
+    sf, op, ox, oz, gkf, gxf, gzf, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the pressure sub-step: ``U += B dt D+ Z`` with ``Z = W + delta``.
 
@@ -282,7 +271,7 @@ def _adj_u_pass(
     vz1 = zn[3] - 1
     n = np.uint64(pz1 - H)
     nv = np.uint64(vz1 - H)
-    for i in prange(H, nxe):
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
@@ -290,7 +279,7 @@ def _adj_u_pass(
         b0 = row + _UH
         for k in range(n):
             q = b0 + k
-            gkf[q] += wf[q] * dpf[q]
+            gkf[q] += wf[q] * sf[op + q]
         if i < nxe - 1:
             if _near(i, xn, 3, 4):
                 for k in range(n):
@@ -301,7 +290,7 @@ def _adj_u_pass(
                     h = h + c3 * (ef[q + S3] - ef[q - S2]) + c4 * (ef[q + S4] - ef[q - S3])
                     u = uxf[q] + bxf[q] * (g + h)
                     uxf[q] = u
-                    gxf[q] += u * dxf[q]
+                    gxf[q] += u * sf[ox + q]
             else:
                 for k in range(n):
                     q = b0 + k
@@ -309,14 +298,14 @@ def _adj_u_pass(
                     g = g + c3 * (wf[q + S3] - wf[q - S2]) + c4 * (wf[q + S4] - wf[q - S3])
                     u = uxf[q] + bxf[q] * g
                     uxf[q] = u
-                    gxf[q] += u * dxf[q]
+                    gxf[q] += u * sf[ox + q]
         for k in range(nv):
             q = b0 + k
             g = d1 * (wf[q + _U1] - wf[q]) + d2 * (wf[q + _U2] - wf[q - _U1])
             g = g + d3 * (wf[q + _U3] - wf[q - _U2]) + d4 * (wf[q + _U4] - wf[q - _U3])
             u = uzf[q] + bzf[q] * g
             uzf[q] = u
-            gzf[q] += u * dzf[q]
+            gzf[q] += u * sf[oz + q]
         for part in range(2):
             sa = zn[0] if part == 0 else zn[2]
             sb = zn[1] if part == 0 else zn[3]
@@ -339,7 +328,7 @@ def _adj_u_pass(
                 g = d1 * (e1 - e0) + d2 * (e2 - f1) + d3 * (e3 - f2) + d4 * (e4 - f3)
                 corr = bzf[q] * g
                 uzf[q] += corr
-                gzf[q] += corr * dzf[q]
+                gzf[q] += corr * sf[oz + q]
         for part in range(2):
             sa = zn[0] if part == 0 else zn[2]
             sb = zn[1] if part == 0 else zn[3]
@@ -356,14 +345,14 @@ def _adj_u_pass(
 
 
 def _adj_w_pass(
-    uxf, ef, uzf, hf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, ftz,
+    uxf, ef, uzf, hf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the velocity sub-step: ``W += K dt D- Y`` with ``Y = U + delta``."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
     n = np.uint64(pz1 - H)
-    for i in prange(H, nxe):
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
@@ -424,114 +413,152 @@ def _adj_w_pass(
 
 
 # ============================================================================ time loops
+# One sweep per step over blocks of ``blk`` rows: the velocity update of rows
+# [r, r + blk) is followed by the pressure update of rows [r - 4, r + blk - 4), which only
+# needs velocities already updated and pressures no later velocity update reads. With a
+# small block (serial runs) the rows are still in cache when the second update reads
+# them: each array crosses the memory bus once per step instead of twice. With a block
+# covering the grid (parallel runs) this is the plain two-pass step.
+#
+# The drivers take flat (ravelled) arrays prepared in Python, and point positions as
+# flat indices: ``ravel`` inside compiled code that calls parallel passes lost writes
+# here (numba 0.6x), so no view is created in compiled code.
+
+
+@njit(**NUMBA_OPTIONS)
+def _mirror_flat(f, r0, r1, S, top, sign, stagger):  # pragma: no cover
+    """Mirror rows ``[r0, r1)`` of a flat field above the free surface (column ``top``)."""
+    for i in range(r0, r1):
+        row = i * S
+        if stagger == 0:
+            for m in range(1, H + 1):
+                f[row + top + m] = sign * f[row + top - m]
+        else:
+            for m in range(H):
+                f[row + top + m] = sign * f[row + top - 1 - m]
 
 
 def _forward_loop(
-    n0, n1, p, vx, vz, mvx, mvz, mpx, mpz, kdt, bxdt, bzdt, cx, cz,
-    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs,
-    sp_i, sp_j, sp_w, sp_k, stf_p, sv_c, sv_i, sv_j, sv_w, sv_k, stf_v,
-    r_c, r_t, r_i, r_j, r_w, raw, store, ftz,
+    n0, n1, pf, vxf, vzf, mvxf, mvzf, mpxf, mpzf, kf, bxf, bzf, cx, cz,
+    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
+    sp_q, sp_w, sp_k, stf_p, sv_c, sv_q, sv_w, sv_k, stf_v,
+    r_c, r_t, r_q, r_w, raw, sfl, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
     if fs:
-        _mirror_rows(p, pz1, -1.0, 0)
-        _mirror_rows(vz, pz1, 1.0, 1)
-    S = np.uint64(p.shape[1])
-    pf, vxf, vzf = p.ravel(), vx.ravel(), vz.ravel()
-    mvxf, mvzf, mpxf, mpzf = mvx.ravel(), mvz.ravel(), mpx.ravel(), mpz.ravel()
-    kf, bxf, bzf = kdt.ravel(), bxdt.ravel(), bzdt.ravel()
+        _mirror_flat(pf, 0, nrows, ncols, pz1, -1.0, 0)
+        _mirror_flat(vzf, 0, nrows, ncols, pz1, 1.0, 1)
+    S = np.uint64(ncols)
+    ncell = ncols * nrows
     for n in range(n0, n1):
         # pressure records at t_n
         for q in range(r_c.size):
             if r_c[q] == 0:
-                raw[0, r_t[q], n] += r_w[q] * p[r_i[q], r_j[q]]
+                raw[0, r_t[q], n] += r_w[q] * pf[r_q[q]]
         # forces at t_n
         for q in range(sv_c.size):
             val = sv_w[q] * stf_v[sv_k[q], n]
             if sv_c[q] == 1:
-                vx[sv_i[q], sv_j[q]] += val
+                vxf[sv_q[q]] += val
             else:
-                vz[sv_i[q], sv_j[q]] += val
+                vzf[sv_q[q]] += val
         slot = n - n0
-        if store is None:
-            _fwd_v_pass(
-                pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
-                nxe, pz1, fs, None, None, S, ftz,
-            )  # fmt: skip
-        else:
-            _fwd_v_pass(
-                pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
-                nxe, pz1, fs, store[slot, 1].ravel(), store[slot, 2].ravel(), S, ftz,
-            )  # fmt: skip
+        op = np.uint64(3 * slot * ncell)
+        ox = np.uint64((3 * slot + 1) * ncell)
+        oz = np.uint64((3 * slot + 2) * ncell)
+        r = H
+        while r < nxe + H:
+            v0, v1 = r, min(r + blk, nxe)
+            if v1 > v0:
+                _fwd_v_pass(
+                    pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
+                    nxe, pz1, fs, sfl, ox, oz, S, v0, v1, ftz,
+                )  # fmt: skip
+            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
+            if q1 > q0:
+                _fwd_p_pass(
+                    pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1,
+                    fs, sfl, op, S, q0, q1, ftz,
+                )  # fmt: skip
+            r += blk
+        if sfl is not None:
             for q in range(sv_c.size):
                 val = sv_w[q] * stf_v[sv_k[q], n]
-                store[slot, sv_c[q], sv_i[q], sv_j[q]] += val
+                sfl[(3 * slot + sv_c[q]) * ncell + sv_q[q]] += val
         # velocity records at t_{n+1/2}
         for q in range(r_c.size):
             c = r_c[q]
             if c == 1:
-                raw[1, r_t[q], n] += r_w[q] * vx[r_i[q], r_j[q]]
+                raw[1, r_t[q], n] += r_w[q] * vxf[r_q[q]]
             elif c == 2:
-                raw[2, r_t[q], n] += r_w[q] * vz[r_i[q], r_j[q]]
-        # pressure (volume) sources at t_{n+1/2}
-        for q in range(sp_i.size):
-            p[sp_i[q], sp_j[q]] += sp_w[q] * stf_p[sp_k[q], n]
-        if store is None:
-            _fwd_p_pass(
-                pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs,
-                None, S, ftz,
-            )  # fmt: skip
-        else:
-            _fwd_p_pass(
-                pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs,
-                store[slot, 0].ravel(), S, ftz,
-            )  # fmt: skip
-            for q in range(sp_i.size):
-                store[slot, 0, sp_i[q], sp_j[q]] += sp_w[q] * stf_p[sp_k[q], n]
+                raw[2, r_t[q], n] += r_w[q] * vzf[r_q[q]]
+        # pressure (volume) sources at t_{n+1/2}: after the sweep (no later velocity
+        # update reads these rows); refresh the image of the touched rows
+        for q in range(sp_q.size):
+            val = sp_w[q] * stf_p[sp_k[q], n]
+            pf[sp_q[q]] += val
+            if sfl is not None:
+                sfl[3 * slot * ncell + sp_q[q]] += val
+            if fs:
+                i = sp_q[q] // ncols
+                _mirror_flat(pf, i, i + 1, ncols, pz1, -1.0, 0)
     set_mxcsr(old)
 
 
 def _adjoint_loop(
-    n1, n0, W, ux, uz, phvx, phvz, phpx, phpz, ZX, YX, kdt, bxdt, bzdt, cx, cz,
-    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs,
-    r_c, r_t, r_i, r_j, r_w, raw_adj, store, gK, gBx, gBz, ftz,
+    n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, kf, bxf, bzf, cx, cz,
+    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
+    r_c, r_t, r_q, r_w, raw_adj, sfl, gkf, gxf, gzf, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
     if fs:
-        _mirror_rows(W, pz1, -1.0, 0)
-        _mirror_rows(uz, pz1, 1.0, 1)
-    S = np.uint64(W.shape[1])
-    wf, uxf, uzf = W.ravel(), ux.ravel(), uz.ravel()
-    hvxf, hvzf, hpxf, hpzf = phvx.ravel(), phvz.ravel(), phpx.ravel(), phpz.ravel()
-    zxf, yxf = ZX.ravel(), YX.ravel()
-    kf, bxf, bzf = kdt.ravel(), bxdt.ravel(), bzdt.ravel()
-    gkf, gxf, gzf = gK.ravel(), gBx.ravel(), gBz.ravel()
+        _mirror_flat(wf, 0, nrows, ncols, pz1, -1.0, 0)
+        _mirror_flat(uzf, 0, nrows, ncols, pz1, 1.0, 1)
+    S = np.uint64(ncols)
+    ncell = ncols * nrows
     for n in range(n1 - 1, n0 - 1, -1):
         slot = n - n0
         for q in range(r_c.size):
             c = r_c[q]
+            k = r_q[q]
             if c == 1:
-                i, j = r_i[q], r_j[q]
-                ux[i, j] += bxdt[i, j] * (r_w[q] * raw_adj[1, r_t[q], n])
+                uxf[k] += bxf[k] * (r_w[q] * raw_adj[1, r_t[q], n])
             elif c == 2:
-                i, j = r_i[q], r_j[q]
-                uz[i, j] += bzdt[i, j] * (r_w[q] * raw_adj[2, r_t[q], n])
-        _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, ftz)
-        _adj_u_pass(
-            wf, zxf, uxf, uzf, hpzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
-            store[slot, 0].ravel(), store[slot, 1].ravel(), store[slot, 2].ravel(),
-            gkf, gxf, gzf, S, ftz,
-        )  # fmt: skip
+                uzf[k] += bzf[k] * (r_w[q] * raw_adj[2, r_t[q], n])
+        # x strips of the pressure adjoint (read by the U updates), all before the sweep
+        _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, xn[0], xn[3], ftz)
+        op = np.uint64(3 * slot * ncell)
+        ox = np.uint64((3 * slot + 1) * ncell)
+        oz = np.uint64((3 * slot + 2) * ncell)
+        r = H
+        while r < nxe + H:
+            v0, v1 = r, min(r + blk, nxe)
+            if v1 > v0:
+                _adj_u_pass(
+                    wf, zxf, uxf, uzf, hpzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
+                    sfl, op, ox, oz, gkf, gxf, gzf, S, v0, v1, ftz,
+                )  # fmt: skip
+                _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
+            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
+            if q1 > q0:
+                _adj_w_pass(
+                    uxf, yxf, uzf, hvzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S,
+                    q0, q1, ftz,
+                )  # fmt: skip
+            r += blk
+        # adjoint of the pressure records at t_n (after the sweep: the U updates above
+        # needed the adjoint of p^{n+1} without it); refresh the image of touched rows
         for q in range(r_c.size):
             if r_c[q] == 0:
-                i, j = r_i[q], r_j[q]
-                W[i, j] += kdt[i, j] * (r_w[q] * raw_adj[0, r_t[q], n])
-        _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, ftz)
-        _adj_w_pass(uxf, yxf, uzf, hvzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, ftz)
+                k = r_q[q]
+                wf[k] += kf[k] * (r_w[q] * raw_adj[0, r_t[q], n])
+                if fs:
+                    i = k // ncols
+                    _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
     set_mxcsr(old)
 
 
@@ -540,6 +567,9 @@ _SERIAL, _PARALLEL = compile_variants(
     parallel=("_fwd_v_pass", "_fwd_p_pass", "_adj_prex", "_adj_u_pass", "_adj_w_pass"),
     drivers=("_forward_loop", "_adjoint_loop"),
 )
+
+#: Rows per block of the fused sweep in serial runs (parallel runs use one block).
+SERIAL_BLOCK = 16
 
 
 # ============================================================================ propagator
@@ -669,14 +699,11 @@ class AcousticPropagator(Propagator):
         self._p_src_list = p_srcs
         self._v_src_list = v_srcs
         i64 = np.int64
-        self.sp = (np.asarray(pi, i64), np.asarray(pj, i64), np.asarray(pw), np.asarray(pk, i64))
-        self.sv = (
-            np.asarray(vc, i64),
-            np.asarray(vi, i64),
-            np.asarray(vj, i64),
-            np.asarray(vw),
-            np.asarray(vk, i64),
-        )
+        ncols = self.layout.shape[1]
+        flat = lambda i, j: np.asarray(i, i64) * ncols + np.asarray(j, i64)  # noqa: E731
+        # flat array indices, weights (float64, times kappa dt or b dt), time-function rows
+        self.sp = (flat(pi, pj), np.asarray(pw), np.asarray(pk, i64))
+        self.sv = (np.asarray(vc, i64), flat(vi, vj), np.asarray(vw), np.asarray(vk, i64))
         nt = self.nt
         self.stf_p = source_time_table(p_srcs, nt, self.dt, half_step=True)
         self.stf_v = source_time_table(v_srcs, nt, self.dt, half_step=False)
@@ -695,11 +722,12 @@ class AcousticPropagator(Propagator):
             rj.extend(op.j.tolist())
             rw.extend(op.w.tolist())
         i64 = np.int64
+        ncols = self.layout.shape[1]
+        # raw channel, trace, flat array index, weight
         self.rec = (
             np.asarray(rc, i64),
             np.asarray(rt, i64),
-            np.asarray(ri, i64),
-            np.asarray(rj, i64),
+            np.asarray(ri, i64) * ncols + np.asarray(rj, i64),
             np.asarray(rw, np.float64),
         )
 
@@ -773,6 +801,9 @@ class AcousticPropagator(Propagator):
     def _ns(self) -> dict[str, Any]:
         return _SERIAL if self.params.threads <= 1 else _PARALLEL
 
+    def _block(self) -> int:
+        return SERIAL_BLOCK if self.params.threads <= 1 else self.layout.shape[0]
+
     def _ftz(self) -> bool:
         return bool(self.params.flush_denormals and ftz_enabled())
 
@@ -788,16 +819,18 @@ class AcousticPropagator(Propagator):
     ) -> None:
         dtype = self.dtype
         s = self.source_scale
-        sp_i, sp_j, sp_w, sp_k = self.sp
-        sv_c, sv_i, sv_j, sv_w, sv_k = self.sv
+        sp_q, sp_w, sp_k = self.sp
+        sv_c, sv_q, sv_w, sv_k = self.sv
         xn, xh, zn, zh = self.strips
+        f = {k: state[k].reshape(-1) for k in ("p", "vx", "vz", "mvx", "mvz", "mpx", "mpz")}
+        nrows, ncols = self.layout.shape
         self._ns()["_forward_loop"](
-            n0, n1, state["p"], state["vx"], state["vz"], state["mvx"], state["mvz"],
-            state["mpx"], state["mpz"], self.kdt, self.bxdt, self.bzdt, self.cx, self.cz,
-            *self.prof, xn, xh, zn, zh, self.nxe, self.pz1, self.layout.free_surface,
-            sp_i, sp_j, (sp_w * s).astype(dtype), sp_k, self.stf_p.astype(dtype),
-            sv_c, sv_i, sv_j, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype),
-            *self.rec, raw, store, self._ftz(),
+            n0, n1, f["p"], f["vx"], f["vz"], f["mvx"], f["mvz"], f["mpx"], f["mpz"],
+            self.kdt.reshape(-1), self.bxdt.reshape(-1), self.bzdt.reshape(-1), self.cx,
+            self.cz, *self.prof, xn, xh, zn, zh, self.nxe, self.pz1, self.layout.free_surface,
+            ncols, nrows, sp_q, (sp_w * s).astype(dtype), sp_k, self.stf_p.astype(dtype),
+            sv_c, sv_q, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype), *self.rec,
+            raw, None if store is None else store.reshape(-1), self._block(), self._ftz(),
         )  # fmt: skip
 
     def new_adjoint(self) -> dict[str, np.ndarray]:
@@ -817,12 +850,14 @@ class AcousticPropagator(Propagator):
         raw_adj: np.ndarray,
     ) -> None:
         xn, xh, zn, zh = self.strips
+        f = {k: v.reshape(-1) for k, v in adj.items()}
+        nrows, ncols = self.layout.shape
         self._ns()["_adjoint_loop"](
-            n1, n0, adj["W"], adj["ux"], adj["uz"], adj["phvx"], adj["phvz"], adj["phpx"],
-            adj["phpz"], adj["ZX"], adj["YX"], self.kdt, self.bxdt,
-            self.bzdt, self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe, self.pz1,
-            self.layout.free_surface, *self.rec, raw_adj, store, adj["gK"], adj["gBx"],
-            adj["gBz"], self._ftz(),
+            n1, n0, f["W"], f["ux"], f["uz"], f["phvx"], f["phvz"], f["phpx"], f["phpz"],
+            f["ZX"], f["YX"], self.kdt.reshape(-1), self.bxdt.reshape(-1),
+            self.bzdt.reshape(-1), self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe,
+            self.pz1, self.layout.free_surface, ncols, nrows, *self.rec, raw_adj,
+            store.reshape(-1), f["gK"], f["gBx"], f["gBz"], self._block(), self._ftz(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ adjoint variables
