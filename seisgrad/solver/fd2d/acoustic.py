@@ -256,13 +256,14 @@ def _adj_prex(sf, hf, a, b, of, s, j1, S, r0, r1, ftz):  # pragma: no cover
 
 
 def _adj_u_pass(
-    wf, ef, uxf, uzf, hf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
+    wf, ef, uxf, uzf, hf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
     sf, op, ox, oz, gkf, gxf, gzf, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the pressure sub-step: ``U += B dt D+ Z`` with ``Z = W + delta``.
 
     ``delta = a (W - Phi)`` is non-zero only in the strips: along x it was stored in
-    ``DX`` by :func:`_adj_prex`; along z it is computed here, before ``Phi`` is updated.
+    ``DX`` by :func:`_adj_prex` (added as a second stencil on rows near the strips); along
+    z each row of ``Z`` is built in the scratch row ``zzf`` before ``Phi`` is updated.
     Also accumulates ``gK += W dp`` (before) and ``gB += U dv`` (after the update).
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
@@ -299,44 +300,26 @@ def _adj_u_pass(
                     u = uxf[q] + bxf[q] * g
                     uxf[q] = u
                     gxf[q] += u * sf[ox + q]
+        # z derivative of Z = W + delta: a row copy of W, modified in the z strips
+        for k in range(S):
+            zzf[row + k] = wf[row + k]
+        for part in range(2):
+            sa = np.uint64(zn[0] if part == 0 else zn[2])
+            sb = np.uint64(zn[1] if part == 0 else zn[3])
+            for k in range(sb - sa):
+                j = sa + k
+                q = row + j
+                x = wf[q]
+                y = hf[q]
+                zzf[q] = x + azn[j] * (x - y)
+                hf[q] = bzn[j] * (y - x)
         for k in range(nv):
             q = b0 + k
-            g = d1 * (wf[q + _U1] - wf[q]) + d2 * (wf[q + _U2] - wf[q - _U1])
-            g = g + d3 * (wf[q + _U3] - wf[q - _U2]) + d4 * (wf[q + _U4] - wf[q - _U3])
+            g = d1 * (zzf[q + _U1] - zzf[q]) + d2 * (zzf[q + _U2] - zzf[q - _U1])
+            g = g + d3 * (zzf[q + _U3] - zzf[q - _U2]) + d4 * (zzf[q + _U4] - zzf[q - _U3])
             u = uzf[q] + bzf[q] * g
             uzf[q] = u
             gzf[q] += u * sf[oz + q]
-        for part in range(2):
-            sa = zn[0] if part == 0 else zn[2]
-            sb = zn[1] if part == 0 else zn[3]
-            if sb <= sa:
-                continue
-            ja = max(sa - H, H)
-            jb = min(sb + H - 1, vz1)
-            ua = np.uint64(ja)
-            for k in range(np.uint64(max(jb - ja, 0))):
-                j = ua + k
-                q = row + j
-                e0 = azn[j] * (wf[q] - hf[q])
-                e1 = azn[j + _U1] * (wf[q + _U1] - hf[q + _U1])
-                e2 = azn[j + _U2] * (wf[q + _U2] - hf[q + _U2])
-                e3 = azn[j + _U3] * (wf[q + _U3] - hf[q + _U3])
-                e4 = azn[j + _U4] * (wf[q + _U4] - hf[q + _U4])
-                f1 = azn[j - _U1] * (wf[q - _U1] - hf[q - _U1])
-                f2 = azn[j - _U2] * (wf[q - _U2] - hf[q - _U2])
-                f3 = azn[j - _U3] * (wf[q - _U3] - hf[q - _U3])
-                g = d1 * (e1 - e0) + d2 * (e2 - f1) + d3 * (e3 - f2) + d4 * (e4 - f3)
-                corr = bzf[q] * g
-                uzf[q] += corr
-                gzf[q] += corr * sf[oz + q]
-        for part in range(2):
-            sa = zn[0] if part == 0 else zn[2]
-            sb = zn[1] if part == 0 else zn[3]
-            ua = np.uint64(sa)
-            for k in range(np.uint64(max(sb - sa, 0))):
-                j = ua + k
-                q = row + j
-                hf[q] = bzn[j] * (hf[q] - wf[q])
         if fs:
             for mm in range(H):
                 uzf[row + np.uint64(vz1 + mm)] = uzf[row + np.uint64(vz1 - 1 - mm)]
@@ -345,7 +328,7 @@ def _adj_u_pass(
 
 
 def _adj_w_pass(
-    uxf, ef, uzf, hf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, r0, r1, ftz,
+    uxf, ef, uzf, hf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the velocity sub-step: ``W += K dt D- Y`` with ``Y = U + delta``."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
@@ -358,6 +341,19 @@ def _adj_w_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        # z derivative of Y = U + delta: a row copy of uz, modified in the z strips
+        for k in range(S):
+            yzf[row + k] = uzf[row + k]
+        for part in range(2):
+            sa = np.uint64(zh[0] if part == 0 else zh[2])
+            sb = np.uint64(zh[1] if part == 0 else zh[3])
+            for k in range(sb - sa):
+                j = sa + k
+                q = row + j
+                x = uzf[q]
+                y = hf[q]
+                yzf[q] = x + azh[j] * (x - y)
+                hf[q] = bzh[j] * (y - x)
         if _near(i, xh, 4, 3):
             for k in range(n):
                 q = b0 + k
@@ -365,46 +361,17 @@ def _adj_w_pass(
                 dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
                 ex = c1 * (ef[q] - ef[q - S]) + c2 * (ef[q + S] - ef[q - S2])
                 ex = ex + c3 * (ef[q + S2] - ef[q - S3]) + c4 * (ef[q + S3] - ef[q - S4])
-                dz = d1 * (uzf[q] - uzf[q - _U1]) + d2 * (uzf[q + _U1] - uzf[q - _U2])
-                dz = dz + d3 * (uzf[q + _U2] - uzf[q - _U3]) + d4 * (uzf[q + _U3] - uzf[q - _U4])
+                dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
+                dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
                 wf[q] += kf[q] * (dx + ex + dz)
         else:
             for k in range(n):
                 q = b0 + k
                 dx = c1 * (uxf[q] - uxf[q - S]) + c2 * (uxf[q + S] - uxf[q - S2])
                 dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
-                dz = d1 * (uzf[q] - uzf[q - _U1]) + d2 * (uzf[q + _U1] - uzf[q - _U2])
-                dz = dz + d3 * (uzf[q + _U2] - uzf[q - _U3]) + d4 * (uzf[q + _U3] - uzf[q - _U4])
+                dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
+                dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
                 wf[q] += kf[q] * (dx + dz)
-        for part in range(2):
-            sa = zh[0] if part == 0 else zh[2]
-            sb = zh[1] if part == 0 else zh[3]
-            if sb <= sa:
-                continue
-            ja = max(sa - H + 1, H)
-            jb = min(sb + H, pz1)
-            ua = np.uint64(ja)
-            for k in range(np.uint64(max(jb - ja, 0))):
-                j = ua + k
-                q = row + j
-                e0 = azh[j] * (uzf[q] - hf[q])
-                e1 = azh[j + _U1] * (uzf[q + _U1] - hf[q + _U1])
-                e2 = azh[j + _U2] * (uzf[q + _U2] - hf[q + _U2])
-                e3 = azh[j + _U3] * (uzf[q + _U3] - hf[q + _U3])
-                f1 = azh[j - _U1] * (uzf[q - _U1] - hf[q - _U1])
-                f2 = azh[j - _U2] * (uzf[q - _U2] - hf[q - _U2])
-                f3 = azh[j - _U3] * (uzf[q - _U3] - hf[q - _U3])
-                f4 = azh[j - _U4] * (uzf[q - _U4] - hf[q - _U4])
-                dz = d1 * (e0 - f1) + d2 * (e1 - f2) + d3 * (e2 - f3) + d4 * (e3 - f4)
-                wf[q] += kf[q] * dz
-        for part in range(2):
-            sa = zh[0] if part == 0 else zh[2]
-            sb = zh[1] if part == 0 else zh[3]
-            ua = np.uint64(sa)
-            for k in range(np.uint64(max(sb - sa, 0))):
-                j = ua + k
-                q = row + j
-                hf[q] = bzh[j] * (hf[q] - uzf[q])
         if fs:
             for mm in range(1, H + 1):
                 wf[row + np.uint64(pz1 + mm)] = -wf[row + np.uint64(pz1 - mm)]
@@ -508,7 +475,7 @@ def _forward_loop(
 
 
 def _adjoint_loop(
-    n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, kf, bxf, bzf, cx, cz,
+    n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, zzf, yzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
     r_c, r_t, r_q, r_w, raw_adj, sfl, gkf, gxf, gzf, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
@@ -539,14 +506,14 @@ def _adjoint_loop(
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
                 _adj_u_pass(
-                    wf, zxf, uxf, uzf, hpzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
+                    wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
                     sfl, op, ox, oz, gkf, gxf, gzf, S, v0, v1, ftz,
                 )  # fmt: skip
                 _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _adj_w_pass(
-                    uxf, yxf, uzf, hvzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S,
+                    uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S,
                     q0, q1, ftz,
                 )  # fmt: skip
             r += blk
@@ -835,7 +802,7 @@ class AcousticPropagator(Propagator):
 
     def new_adjoint(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
-        names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX")
+        names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX", "ZZ", "YZ")
         adj = {k: np.zeros(shape, dtype) for k in names}
         for g in ("gK", "gBx", "gBz"):
             adj[g] = np.zeros(shape, dtype)
@@ -854,7 +821,7 @@ class AcousticPropagator(Propagator):
         nrows, ncols = self.layout.shape
         self._ns()["_adjoint_loop"](
             n1, n0, f["W"], f["ux"], f["uz"], f["phvx"], f["phvz"], f["phpx"], f["phpz"],
-            f["ZX"], f["YX"], self.kdt.reshape(-1), self.bxdt.reshape(-1),
+            f["ZX"], f["YX"], f["ZZ"], f["YZ"], self.kdt.reshape(-1), self.bxdt.reshape(-1),
             self.bzdt.reshape(-1), self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe,
             self.pz1, self.layout.free_surface, ncols, nrows, *self.rec, raw_adj,
             store.reshape(-1), f["gK"], f["gBx"], f["gBz"], self._block(), self._ftz(),
