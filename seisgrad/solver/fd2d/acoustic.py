@@ -256,15 +256,14 @@ def _adj_prex(sf, hf, a, b, of, s, j1, S, r0, r1, ftz):  # pragma: no cover
 
 
 def _adj_u_pass(
-    wf, ef, uxf, uzf, hf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
-    sf, op, ox, oz, gkf, gxf, gzf, S, r0, r1, ftz,
+    wf, ef, uxf, uzf, hf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs, S, r0, r1,
+    ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the pressure sub-step: ``U += B dt D+ Z`` with ``Z = W + delta``.
 
     ``delta = a (W - Phi)`` is non-zero only in the strips: along x it was stored in
     ``DX`` by :func:`_adj_prex` (added as a second stencil on rows near the strips); along
     z each row of ``Z`` is built in the scratch row ``zzf`` before ``Phi`` is updated.
-    Also accumulates ``gK += W dp`` (before) and ``gB += U dv`` (after the update).
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
@@ -278,9 +277,6 @@ def _adj_u_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
-        for k in range(n):
-            q = b0 + k
-            gkf[q] += wf[q] * sf[op + q]
         if i < nxe - 1:
             if _near(i, xn, 3, 4):
                 for k in range(n):
@@ -289,17 +285,13 @@ def _adj_u_pass(
                     g = g + c3 * (wf[q + S3] - wf[q - S2]) + c4 * (wf[q + S4] - wf[q - S3])
                     h = c1 * (ef[q + S] - ef[q]) + c2 * (ef[q + S2] - ef[q - S])
                     h = h + c3 * (ef[q + S3] - ef[q - S2]) + c4 * (ef[q + S4] - ef[q - S3])
-                    u = uxf[q] + bxf[q] * (g + h)
-                    uxf[q] = u
-                    gxf[q] += u * sf[ox + q]
+                    uxf[q] += bxf[q] * (g + h)
             else:
                 for k in range(n):
                     q = b0 + k
                     g = c1 * (wf[q + S] - wf[q]) + c2 * (wf[q + S2] - wf[q - S])
                     g = g + c3 * (wf[q + S3] - wf[q - S2]) + c4 * (wf[q + S4] - wf[q - S3])
-                    u = uxf[q] + bxf[q] * g
-                    uxf[q] = u
-                    gxf[q] += u * sf[ox + q]
+                    uxf[q] += bxf[q] * g
         # z derivative of Z = W + delta: a row copy of W, modified in the z strips
         for k in range(S):
             zzf[row + k] = wf[row + k]
@@ -317,9 +309,7 @@ def _adj_u_pass(
             q = b0 + k
             g = d1 * (zzf[q + _U1] - zzf[q]) + d2 * (zzf[q + _U2] - zzf[q - _U1])
             g = g + d3 * (zzf[q + _U3] - zzf[q - _U2]) + d4 * (zzf[q + _U4] - zzf[q - _U3])
-            u = uzf[q] + bzf[q] * g
-            uzf[q] = u
-            gzf[q] += u * sf[oz + q]
+            uzf[q] += bzf[q] * g
         if fs:
             for mm in range(H):
                 uzf[row + np.uint64(vz1 + mm)] = uzf[row + np.uint64(vz1 - 1 - mm)]
@@ -328,9 +318,15 @@ def _adj_u_pass(
 
 
 def _adj_w_pass(
-    uxf, ef, uzf, hf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S, r0, r1, ftz,
+    uxf, ef, uzf, hf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, sf, op, ox, oz,
+    gkf, grf, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """Transpose of the velocity sub-step: ``W += K dt D- Y`` with ``Y = U + delta``."""
+    """Transpose of the velocity sub-step: ``W += K dt D- Y`` with ``Y = U + delta``.
+
+    Also accumulates the gradients of step n: ``gK += W^{n+1} dp`` (with W before its
+    update) and, at the nodes, the four staggered products ``U dv`` around each node
+    (``U`` is final: the transposed pressure sub-step of these rows is done).
+    """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
@@ -363,7 +359,11 @@ def _adj_w_pass(
                 ex = ex + c3 * (ef[q + S2] - ef[q - S3]) + c4 * (ef[q + S3] - ef[q - S4])
                 dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
                 dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
-                wf[q] += kf[q] * (dx + ex + dz)
+                w0 = wf[q]
+                gkf[q] += w0 * sf[op + q]
+                wf[q] = w0 + kf[q] * (dx + ex + dz)
+                grf[q] += uxf[q] * sf[ox + q] + uxf[q - S] * sf[ox + q - S]
+                grf[q] += uzf[q] * sf[oz + q] + uzf[q - _U1] * sf[oz + q - _U1]
         else:
             for k in range(n):
                 q = b0 + k
@@ -371,8 +371,15 @@ def _adj_w_pass(
                 dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
                 dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
                 dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
-                wf[q] += kf[q] * (dx + dz)
+                w0 = wf[q]
+                gkf[q] += w0 * sf[op + q]
+                wf[q] = w0 + kf[q] * (dx + dz)
+                grf[q] += uxf[q] * sf[ox + q] + uxf[q - S] * sf[ox + q - S]
+                grf[q] += uzf[q] * sf[oz + q] + uzf[q - _U1] * sf[oz + q - _U1]
         if fs:
+            # the surface node (not state) still owns half of the vz just below it
+            qt = row + np.uint64(pz1)
+            grf[qt] += uzf[qt - _U1] * sf[oz + qt - _U1]
             for mm in range(1, H + 1):
                 wf[row + np.uint64(pz1 + mm)] = -wf[row + np.uint64(pz1 - mm)]
         if ftz:
@@ -477,7 +484,7 @@ def _forward_loop(
 def _adjoint_loop(
     n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, zzf, yzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
-    r_c, r_t, r_q, r_w, raw_adj, sfl, gkf, gxf, gzf, blk, ftz,
+    r_c, r_t, r_q, r_w, raw_adj, sfl, gkf, grf, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
@@ -507,14 +514,14 @@ def _adjoint_loop(
             if v1 > v0:
                 _adj_u_pass(
                     wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
-                    sfl, op, ox, oz, gkf, gxf, gzf, S, v0, v1, ftz,
+                    S, v0, v1, ftz,
                 )  # fmt: skip
                 _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _adj_w_pass(
-                    uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, S,
-                    q0, q1, ftz,
+                    uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs,
+                    sfl, op, ox, oz, gkf, grf, S, q0, q1, ftz,
                 )  # fmt: skip
             r += blk
         # adjoint of the pressure records at t_n (after the sweep: the U updates above
@@ -804,7 +811,7 @@ class AcousticPropagator(Propagator):
         shape, dtype = self.layout.shape, self.dtype
         names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX", "ZZ", "YZ")
         adj = {k: np.zeros(shape, dtype) for k in names}
-        for g in ("gK", "gBx", "gBz"):
+        for g in ("gK", "gR"):
             adj[g] = np.zeros(shape, dtype)
         return adj
 
@@ -824,7 +831,7 @@ class AcousticPropagator(Propagator):
             f["ZX"], f["YX"], f["ZZ"], f["YZ"], self.kdt.reshape(-1), self.bxdt.reshape(-1),
             self.bzdt.reshape(-1), self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe,
             self.pz1, self.layout.free_surface, ncols, nrows, *self.rec, raw_adj,
-            store.reshape(-1), f["gK"], f["gBx"], f["gBz"], self._block(), self._ftz(),
+            store.reshape(-1), f["gK"], f["gR"], self._block(), self._ftz(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ adjoint variables
@@ -862,16 +869,10 @@ class AcousticPropagator(Propagator):
         dt = self.dt
         sl = lay.comp_slice
         gk = adj["gK"][sl].astype(np.float64)
-        gbx = adj["gBx"][sl].astype(np.float64)
-        gbz = adj["gBz"][sl].astype(np.float64)
         dkappa = gk / (self.kappa_pad**2 * dt)
-        drho = np.zeros_like(gk)
-        hx = -gbx[:-1, :] / (2.0 * dt)
-        drho[:-1, :] += hx
-        drho[1:, :] += hx
-        hz = -gbz[:, :-1] / (2.0 * dt)
-        drho[:, :-1] += hz
-        drho[:, 1:] += hz
+        # each staggered buoyancy b = 2 / (rho_i + rho_i+1) has db/drho = -b^2 / 2, so
+        # dJ/drho sums -U dv / (2 dt) over the four velocity points around the node
+        drho = -adj["gR"][sl].astype(np.float64) / (2.0 * dt)
         if self.params.parametrization == "velocity":
             return {
                 "vp": dkappa * 2.0 * self.rho_pad * self.vp_pad,

@@ -363,8 +363,9 @@ class Propagator(ABC):
         return int(np.prod(self.store_shape())) * self.dtype.itemsize
 
     def new_store(self, nsteps: int) -> np.ndarray:
-        """Uninitialised per-step data for ``nsteps`` steps."""
-        return np.empty((nsteps, *self.store_shape()), dtype=self.dtype)
+        """Per-step data for ``nsteps`` steps (zeros: entries a material never writes,
+        such as halos, must read as zero)."""
+        return np.zeros((nsteps, *self.store_shape()), dtype=self.dtype)
 
     # ------------------------------------------------------------------ material hooks
 
