@@ -236,77 +236,91 @@ def _propagator(fs: bool, sides: list[str], order: int = 8) -> ElasticPropagator
     return solver.propagator(model, _event(model), _receivers(model, surface=fs))
 
 
+def _flat(prop: ElasticPropagator, d: dict) -> tuple[dict, dict, np.uint64, int, int]:
+    f = {k: v.reshape(-1) for k, v in d.items()}
+    m = {k: v.reshape(-1) for k, v in prop.mats.items()}
+    nrows, ncols = prop.layout.shape
+    return f, m, np.uint64(ncols), ncols, nrows
+
+
 def _substep_v(prop: ElasticPropagator, st: dict) -> None:
-    m = prop.mats
+    f, m, S, ncols, _ = _flat(prop, st)
     xn, xh, zn, zh = prop.strips
+    u0 = np.uint64(0)
     SERIAL["_fwd_v_pass"](
-        st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"],
-        st["mvxx"], st["mvxz"], st["mvzx"], st["mvzz"], m["bx"], m["bz"], prop.cx, prop.cz,
-        *prop.prof, xn, xh, zn, zh, prop.nxe, None, None, False,
+        f["sxx"], f["szz"], f["sxz"], f["vx"], f["vz"],
+        f["mvxx"], f["mvxz"], f["mvzx"], f["mvzz"], m["bx"], m["bz"], prop.cx, prop.cz,
+        *prop.prof, xn, xh, zn, zh, prop.nxe, None, u0, u0, S, 4, prop.nxe, False,
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_fwd_v"](
-            st["vx"], st["vz"], st["sxz"], st["szz"], m["bx"], m["bz"],
-            prop.dvx, prop.dvz, prop.top, prop.nxe, None, None,
+            f["sxz"], f["szz"], f["vx"], f["vz"], m["bx"], m["bz"], prop.dvx, prop.dvz,
+            prop.top, ncols, 4, prop.nxe, prop.nxe, None, u0, u0,
         )  # fmt: skip
 
 
 def _substep_s(prop: ElasticPropagator, st: dict) -> None:
-    m = prop.mats
+    f, m, S, ncols, _ = _flat(prop, st)
     xn, xh, zn, zh = prop.strips
+    u0 = np.uint64(0)
     SERIAL["_fwd_s_pass"](
-        st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"],
-        st["mnx"], st["mnz"], st["msx"], st["msz"], m["l2m"], m["lam"], m["mu"],
-        prop.cx, prop.cz, *prop.prof, xn, xh, zn, zh, prop.nxe, None, None, None, False,
+        f["vx"], f["vz"], f["sxx"], f["szz"], f["sxz"],
+        f["mnx"], f["mnz"], f["msx"], f["msz"], m["l2m"], m["lam"], m["mu"],
+        prop.cx, prop.cz, *prop.prof, xn, xh, zn, zh, prop.nxe, None, u0, u0, u0, S,
+        4, prop.nxe, False,
     )  # fmt: skip
     if prop.layout.free_surface:
-        SERIAL["_top_fwd"](
-            st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"], m["l2m"], m["lam"], m["mu"],
-            prop.dzz, prop.dxz, prop.top, prop.nxe, None, None,
+        SERIAL["_top_fwd_s"](
+            f["vx"], f["vz"], f["sxx"], f["szz"], f["sxz"], m["l2m"], m["lam"], m["mu"],
+            prop.dzz, prop.dxz, prop.top, ncols, 4, prop.nxe, prop.nxe, None, u0, u0,
         )  # fmt: skip
-        st["szz"][:, prop.top] = 0.0
 
 
 def _substep_v_adjoint(prop: ElasticPropagator, a: dict) -> None:
     """Transpose of the V sub-step acting on the scaled adjoint (E, U, memory)."""
-    m = prop.mats
+    f, m, S, ncols, nrows = _flat(prop, a)
     xn, xh, zn, zh = prop.strips
     j0, j1 = int(zn[0]), int(zn[3])
     axn, bxn, axh, bxh, azn, bzn, azh, bzh = prop.prof
-    SERIAL["_adj_prex"](a["ux"], a["pvxx"], axh, bxh, a["uxx"], xh, j0, j1, False)
-    SERIAL["_adj_prex"](a["uz"], a["pvzx"], axn, bxn, a["uzx"], xn, j0, j1, False)
-    z = np.zeros_like(a["ux"])
+    SERIAL["_adj_prex"](f["ux"], f["pvxx"], axh, bxh, f["dux"], xh, j0, j1, S, 4, prop.nxe,
+                        False)  # fmt: skip
+    SERIAL["_adj_prex"](f["uz"], f["pvzx"], axn, bxn, f["duz"], xn, j0, j1, S, 4, prop.nxe,
+                        False)  # fmt: skip
+    store = np.zeros(5 * f["ux"].size, dtype=prop.dtype)
+    u = [np.uint64(k * f["ux"].size) for k in range(5)]
     SERIAL["_adj_s_pass"](
-        a["ux"], a["uz"], a["exx"], a["ezz"], a["exz"], a["txx"], a["tzz"], a["txz"],
-        a["uxx"], a["uzx"], a["zux"], a["zuz"], a["pvxz"], a["pvzz"],
-        m["l2m"], m["lam"], m["mu"], prop.cx, prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh,
-        prop.nxe, z, z, z, z, z, a["gbx"], a["gbz"], a["gl2m"], a["glam"], a["gmu"], False,
+        f["ux"], f["uz"], f["dux"], f["duz"], f["exx"], f["ezz"], f["exz"],
+        f["txx"], f["tzz"], f["txz"], f["pvxz"], f["pvzz"], m["l2m"], m["lam"], m["mu"],
+        -prop.cx, -prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh, prop.nxe, store, *u,
+        f["gbx"], f["gbz"], f["gl2m"], f["glam"], f["gmu"], S, 4, prop.nxe, False,
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_adj_s"](
-            a["ux"], a["uz"], a["exx"], a["ezz"], a["exz"], a["txx"], a["tzz"], a["txz"],
-            m["l2m"], m["lam"], m["mu"], prop.dvx, prop.dvz, prop.top, prop.nxe,
+            f["ux"], f["uz"], f["exx"], f["ezz"], f["exz"], f["txx"], f["tzz"], f["txz"],
+            m["l2m"], m["lam"], m["mu"], prop.dvx, prop.dvz, prop.top, ncols, 4, prop.nxe,
+            prop.nxe,
         )  # fmt: skip
-        a["ezz"][:, prop.top] = 0.0
 
 
 def _substep_s_adjoint(prop: ElasticPropagator, a: dict) -> None:
     """Transpose of the S sub-step acting on the scaled adjoint (U, T, memory)."""
-    m = prop.mats
+    f, m, S, ncols, _ = _flat(prop, a)
     xn, xh, zn, zh = prop.strips
     j0, j1 = int(zn[0]), int(zn[3])
     axn, bxn, axh, bxh, azn, bzn, azh, bzh = prop.prof
-    SERIAL["_adj_prex"](a["txx"], a["pnx"], axn, bxn, a["txx"], xn, j0, j1, False)
-    SERIAL["_adj_prex"](a["txz"], a["psx"], axh, bxh, a["txzx"], xh, j0, j1, False)
+    SERIAL["_adj_prex"](f["txx"], f["pnx"], axn, bxn, f["dxx"], xn, j0, j1, S, 4, prop.nxe,
+                        False)  # fmt: skip
+    SERIAL["_adj_prex"](f["txz"], f["psx"], axh, bxh, f["dxzx"], xh, j0, j1, S, 4, prop.nxe,
+                        False)  # fmt: skip
     SERIAL["_adj_v_pass"](
-        a["ux"], a["uz"], a["txx"], a["tzz"], a["txz"], a["txzx"], a["zxz"], a["pnz"],
-        a["psz"], m["bx"], m["bz"], prop.cx, prop.cz, azn, bzn, azh, bzh, xh, zn, zh,
-        prop.nxe, False,
+        f["txx"], f["tzz"], f["txz"], f["dxx"], f["dxzx"], f["ux"], f["uz"], f["pnz"],
+        f["psz"], m["bx"], m["bz"], -prop.cx, -prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh,
+        prop.nxe, S, 4, prop.nxe, False,
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_adj_v"](
-            a["ux"], a["uz"], a["tzz"], a["txz"], m["bx"], m["bz"], prop.dzz, prop.dxz,
-            prop.top, prop.nxe,
+            f["txz"], f["tzz"], f["ux"], f["uz"], m["bx"], m["bz"], prop.dzz, prop.dxz,
+            prop.top, ncols, 4, prop.nxe, prop.nxe,
         )  # fmt: skip
 
 

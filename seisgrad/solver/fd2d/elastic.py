@@ -73,7 +73,7 @@ from seisgrad.solver.fd2d.common import (
     kaiser_sinc_weights,
     source_time_table,
 )
-from seisgrad.solver.fd2d.elastic_kernels import PARALLEL, SERIAL, STORE_FIELDS
+from seisgrad.solver.fd2d.elastic_kernels import PARALLEL, SERIAL, SERIAL_BLOCK, STORE_FIELDS
 from seisgrad.solver.fd2d.propagator import Propagator
 
 __all__ = [
@@ -108,7 +108,7 @@ _ADJ_MEMORY = {
     "msx": "psx",
     "msz": "psz",
 }
-_SCRATCH = ("txzx", "zxz", "uxx", "uzx", "zux", "zuz")
+_SCRATCH = ("dxx", "dxzx", "dux", "duz")
 _GRADS = ("gbx", "gbz", "gl2m", "glam", "gmu")
 _STAGGER = {"vx": (1, 0), "vz": (0, 1), "sxx": (0, 0), "szz": (0, 0), "sxz": (1, 1)}
 #: sign with which interpolation weights above a free surface fold onto the mirror point
@@ -438,8 +438,9 @@ class ElasticPropagator(Propagator):
         c64 = self.coef64
         v_src: list[PointSource] = []
         s_src: list[PointSource] = []
-        vc, vi, vj, vw, va, vk = [], [], [], [], [], []
-        sc, si, sj, sw, sk = [], [], [], [], []
+        ncols = lay.shape[1]
+        vc, vq, vw, va, vk = [], [], [], [], []
+        sc, sq, sw, sk = [], [], [], []
         for s in self.event.sources:
             if s.kind not in _SOURCE_KINDS:
                 raise SolverError(
@@ -456,8 +457,7 @@ class ElasticPropagator(Propagator):
                     op = elastic_point_operator(lay, [(s.x, s.z)], name)
                     for i, j, w in zip(op.i, op.j, op.w):
                         vc.append(comp)
-                        vi.append(i)
-                        vj.append(j)
+                        vq.append(int(i) * ncols + int(j))
                         vw.append(w * amp * float(b[i, j]) / cell)
                         va.append(w * amp / cell)
                         vk.append(k)
@@ -475,18 +475,17 @@ class ElasticPropagator(Propagator):
                     op = elastic_point_operator(lay, [(s.x, s.z)], name)
                     for i, j, w in zip(op.i, op.j, op.w):
                         sc.append(comp)
-                        si.append(i)
-                        sj.append(j)
+                        sq.append(int(i) * ncols + int(j))
                         sw.append(-w * amp * self.dt / cell)
                         sk.append(k)
         i64 = np.int64
         self.sv = (
-            np.asarray(vc, i64), np.asarray(vi, i64), np.asarray(vj, i64),
-            np.asarray(vw, np.float64), np.asarray(va, np.float64), np.asarray(vk, i64),
+            np.asarray(vc, i64), np.asarray(vq, i64), np.asarray(vw, np.float64),
+            np.asarray(va, np.float64), np.asarray(vk, i64),
         )  # fmt: skip
         self.ss = (
-            np.asarray(sc, i64), np.asarray(si, i64), np.asarray(sj, i64),
-            np.asarray(sw, np.float64), np.asarray(sk, i64),
+            np.asarray(sc, i64), np.asarray(sq, i64), np.asarray(sw, np.float64),
+            np.asarray(sk, i64),
         )  # fmt: skip
         nt = self.nt
         self.stf_v = source_time_table(v_src, nt, self.dt, half_step=False)
@@ -506,16 +505,16 @@ class ElasticPropagator(Propagator):
             plan.append((2, "vx", 1.0))
         if "VZ" in self.raw_needed:
             plan.append((3, "vz", 1.0))
-        rc, rt, ri, rj, rw, ra = [], [], [], [], [], []
+        rc, rt, rq, rw, ra = [], [], [], [], []
         c64 = self.coef64
+        ncols = lay.shape[1]
         for code, comp, scale in plan:
             op = elastic_point_operator(lay, pts, comp)
             for p, i, j, w in zip(op.point, op.i, op.j, op.w):
                 ww = scale * float(w)
                 rc.append(code)
                 rt.append(int(p))
-                ri.append(int(i))
-                rj.append(int(j))
+                rq.append(int(i) * ncols + int(j))
                 rw.append(ww)
                 if comp == "vx":
                     ra.append(ww * c64["bx"][i, j])
@@ -524,11 +523,14 @@ class ElasticPropagator(Propagator):
                 else:
                     ra.append(ww)
         i64 = np.int64
+        codes = np.asarray(rc, i64)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(5)).astype(i64)
         self.rec = (
-            np.asarray(rc, i64), np.asarray(rt, i64), np.asarray(ri, i64),
-            np.asarray(rj, i64), np.asarray(rw, np.float64),
+            bounds, np.asarray(rt, i64)[order], np.asarray(rq, i64)[order],
+            np.asarray(rw, np.float64)[order],
         )  # fmt: skip
-        self.rec_adj_w = np.asarray(ra, np.float64)
+        self.rec_adj_w = np.asarray(ra, np.float64)[order]
 
     # ------------------------------------------------------------------ state
 
@@ -578,6 +580,9 @@ class ElasticPropagator(Propagator):
     def _ftz(self) -> bool:
         return bool(self.params.flush_denormals and ftz_enabled())
 
+    def _block(self) -> int:
+        return SERIAL_BLOCK if self.params.threads <= 1 else self.layout.shape[0]
+
     # ------------------------------------------------------------------ time loops
 
     def forward_steps(
@@ -590,19 +595,22 @@ class ElasticPropagator(Propagator):
     ) -> None:
         dtype = self.dtype
         s = self.source_scale
-        m = self.mats
-        sv_c, sv_i, sv_j, sv_w, sv_a, sv_k = self.sv
-        ss_c, ss_i, ss_j, ss_w, ss_k = self.ss
+        m = {k: v.reshape(-1) for k, v in self.mats.items()}
+        f = {k: v.reshape(-1) for k, v in state.items()}
+        sv_c, sv_q, sv_w, sv_a, sv_k = self.sv
+        ss_c, ss_q, ss_w, ss_k = self.ss
         xn, xh, zn, zh = self.strips
+        nrows, ncols = self.layout.shape
         self._ns()["_forward_loop"](
-            n0, n1, *(state[k] for k in _FIELDS), *(state[k] for k in _MEMORY),
+            n0, n1, *(f[k] for k in _FIELDS), *(f[k] for k in _MEMORY),
             m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
             *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
-            self.dzz, self.dxz, self.dvx, self.dvz,
-            sv_c, sv_i, sv_j, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
+            self.dzz, self.dxz, self.dvx, self.dvz, ncols, nrows,
+            sv_c, sv_q, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
             self.stf_v.astype(dtype),
-            ss_c, ss_i, ss_j, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
-            *self.rec, raw, store, self._ftz(),
+            ss_c, ss_q, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
+            *self.rec, raw, None if store is None else store.reshape(-1), self._block(),
+            self._ftz(),
         )  # fmt: skip
 
     def new_adjoint(self) -> dict[str, np.ndarray]:
@@ -621,18 +629,20 @@ class ElasticPropagator(Propagator):
         store: np.ndarray,
         raw_adj: np.ndarray,
     ) -> None:
-        m = self.mats
+        m = {k: v.reshape(-1) for k, v in self.mats.items()}
+        f = {k: v.reshape(-1) for k, v in adj.items()}
         xn, xh, zn, zh = self.strips
-        r_c, r_t, r_i, r_j, _ = self.rec
+        r_b, r_t, r_q, _ = self.rec
+        nrows, ncols = self.layout.shape
         self._ns()["_adjoint_loop"](
-            n1, n0, adj["ux"], adj["uz"], adj["exx"], adj["ezz"], adj["exz"],
-            adj["txx"], adj["tzz"], adj["txz"], *(adj[k] for k in _ADJ_MEMORY.values()),
-            *(adj[k] for k in _SCRATCH),
+            n1, n0, f["ux"], f["uz"], f["exx"], f["ezz"], f["exz"],
+            f["txx"], f["tzz"], f["txz"], *(f[k] for k in _ADJ_MEMORY.values()),
+            *(f[k] for k in _SCRATCH),
             m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
             *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
-            self.dzz, self.dxz, self.dvx, self.dvz,
-            r_c, r_t, r_i, r_j, self.rec_adj_w, raw_adj, store,
-            *(adj[k] for k in _GRADS), self._ftz(),
+            self.dzz, self.dxz, self.dvx, self.dvz, ncols, nrows,
+            r_b, r_t, r_q, self.rec_adj_w, raw_adj, store.reshape(-1),
+            *(f[k] for k in _GRADS), self._block(), self._ftz(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ adjoint variables

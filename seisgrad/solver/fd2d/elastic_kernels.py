@@ -37,6 +37,7 @@ small tables (``_top_fwd``, ``_top_fwd_v``), whose transposes are ``_top_adj_v``
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
 from seisgrad.solver.fd2d.common import (
@@ -48,158 +49,30 @@ from seisgrad.solver.fd2d.common import (
     set_mxcsr,
 )
 
-__all__ = ["SERIAL", "PARALLEL", "STORE_FIELDS"]
+__all__ = ["SERIAL", "PARALLEL", "STORE_FIELDS", "SERIAL_BLOCK"]
 
 H = HALO  # compile-time constant in the kernels
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+_U3 = np.uint64(3)
+_U4 = np.uint64(4)
+_UH = np.uint64(H)
 
 #: Per-step data kept for the gradient (``store[n, k]``): effective accelerations
 #: ``ax``, ``az`` (V sub-step) and strain rates ``exx``, ``ezz``, ``exz`` (S sub-step).
 STORE_FIELDS = ("ax", "az", "exx", "ezz", "exz")
 
-# ============================================================================ loop helpers
-# One vectorisable loop over k = 0..n-1 on 1-D views that are already shifted. An x
-# derivative reads eight row views (x_{-3} .. x_4), a z derivative one row view ``zr``
-# starting four (D-) or three (D+) cells before the first output. Arguments that may be
-# None select a specialisation at compile time.
+#: Rows per block of the serial sweeps (the S update of a block follows the V update of
+#: the next rows while they are still in cache).
+SERIAL_BLOCK = 16
 
-
-@njit(**NUMBA_OPTIONS)
-def _upd(  # pragma: no cover
-    xm3, xm2, xm1, x0, x1, x2, x3, x4, zr, o, w, st, n,
-    c1, c2, c3, c4, d1, d2, d3, d4, mx, ax, bx, mz, az, bz,
-):  # fmt: skip
-    """``o += w (gx + gz)``: one velocity or shear-stress component."""
-    for k in range(n):
-        gx = c1 * (x1[k] - x0[k]) + c2 * (x2[k] - xm1[k]) + c3 * (x3[k] - xm2[k])
-        gx = gx + c4 * (x4[k] - xm3[k])
-        gz = d1 * (zr[k + 4] - zr[k + 3]) + d2 * (zr[k + 5] - zr[k + 2])
-        gz = gz + d3 * (zr[k + 6] - zr[k + 1]) + d4 * (zr[k + 7] - zr[k])
-        if mx is not None:
-            t = bx * mx[k] + ax * gx
-            mx[k] = t
-            gx = gx + t
-        if mz is not None:
-            u = bz[k] * mz[k] + az[k] * gz
-            mz[k] = u
-            gz = gz + u
-        g = gx + gz
-        o[k] += w[k] * g
-        if st is not None:
-            st[k] = g
-
-
-@njit(**NUMBA_OPTIONS)
-def _upd_n(  # pragma: no cover
-    xm3, xm2, xm1, x0, x1, x2, x3, x4, zr, sxx, szz, l2m, lam, st1, st2, n,
-    c1, c2, c3, c4, d1, d2, d3, d4, mx, ax, bx, mz, az, bz,
-):  # fmt: skip
-    """Normal stresses from ``exx = D-x vx`` and ``ezz = D-z vz``."""
-    for k in range(n):
-        gx = c1 * (x1[k] - x0[k]) + c2 * (x2[k] - xm1[k]) + c3 * (x3[k] - xm2[k])
-        gx = gx + c4 * (x4[k] - xm3[k])
-        gz = d1 * (zr[k + 4] - zr[k + 3]) + d2 * (zr[k + 5] - zr[k + 2])
-        gz = gz + d3 * (zr[k + 6] - zr[k + 1]) + d4 * (zr[k + 7] - zr[k])
-        if mx is not None:
-            t = bx * mx[k] + ax * gx
-            mx[k] = t
-            gx = gx + t
-        if mz is not None:
-            u = bz[k] * mz[k] + az[k] * gz
-            mz[k] = u
-            gz = gz + u
-        sxx[k] += l2m[k] * gx + lam[k] * gz
-        szz[k] += lam[k] * gx + l2m[k] * gz
-        if st1 is not None:
-            st1[k] = gx
-            st2[k] = gz
-
-
-@njit(**NUMBA_OPTIONS)
-def _grad_n(exx, ezz, sxx, szz, gl2m, glam, n):  # pragma: no cover
-    """``dJ/dL2M += exx E_xx + ezz E_zz``, ``dJ/dLAM += exx E_zz + ezz E_xx``."""
-    for k in range(n):
-        a = exx[k]
-        b = ezz[k]
-        p = sxx[k]
-        q = szz[k]
-        gl2m[k] += a * p + b * q
-        glam[k] += a * q + b * p
-
-
-@njit(**NUMBA_OPTIONS)
-def _acc(g, a, b, n):  # pragma: no cover
-    for k in range(n):
-        g[k] += a[k] * b[k]
-
-
-@njit(**NUMBA_OPTIONS)
-def _adj_n(  # pragma: no cover
-    xm3, xm2, xm1, x0, x1, x2, x3, x4, zr, sxx, szz, n, c1, c2, c3, c4, d1, d2, d3, d4,
-):  # fmt: skip
-    """``E_xx += gx``, ``E_zz += gz`` (coefficients already negated)."""
-    for k in range(n):
-        gx = c1 * (x1[k] - x0[k]) + c2 * (x2[k] - xm1[k]) + c3 * (x3[k] - xm2[k])
-        gx = gx + c4 * (x4[k] - xm3[k])
-        gz = d1 * (zr[k + 4] - zr[k + 3]) + d2 * (zr[k + 5] - zr[k + 2])
-        gz = gz + d3 * (zr[k + 6] - zr[k + 1]) + d4 * (zr[k + 7] - zr[k])
-        sxx[k] += gx
-        szz[k] += gz
-
-
-@njit(**NUMBA_OPTIONS)
-def _adj_s(  # pragma: no cover
-    xm3, xm2, xm1, x0, x1, x2, x3, x4, zr, sxz, n, c1, c2, c3, c4, d1, d2, d3, d4,
-):  # fmt: skip
-    """``E_xz += gx + gz`` (coefficients already negated)."""
-    for k in range(n):
-        gx = c1 * (x1[k] - x0[k]) + c2 * (x2[k] - xm1[k]) + c3 * (x3[k] - xm2[k])
-        gx = gx + c4 * (x4[k] - xm3[k])
-        gz = d1 * (zr[k + 4] - zr[k + 3]) + d2 * (zr[k + 5] - zr[k + 2])
-        gz = gz + d3 * (zr[k + 6] - zr[k + 1]) + d4 * (zr[k + 7] - zr[k])
-        sxz[k] += gx + gz
-
-
-@njit(**NUMBA_OPTIONS)
-def _stiff_n(sxx, szz, txx, tzz, l2m, lam, n):  # pragma: no cover
-    """``T = C E`` for the normal components."""
-    for k in range(n):
-        p = sxx[k]
-        q = szz[k]
-        txx[k] = l2m[k] * p + lam[k] * q
-        tzz[k] = lam[k] * p + l2m[k] * q
-
-
-@njit(**NUMBA_OPTIONS)
-def _scale(src, w, out, n):  # pragma: no cover
-    for k in range(n):
-        out[k] = w[k] * src[k]
-
-
-@njit(**NUMBA_OPTIONS)
-def _mod_s(src, phi, a, b, out, n):  # pragma: no cover
-    """Adjoint C-PML input modification, scalar profile: ``eta = phi + src``,
-    ``out = src + a eta``, ``phi <- b eta`` (``out`` may be ``src``)."""
-    for k in range(n):
-        s = src[k]
-        e = phi[k] + s
-        out[k] = s + a * e
-        phi[k] = b * e
-
-
-@njit(**NUMBA_OPTIONS)
-def _mod_v(src, phi, a, b, out, n):  # pragma: no cover
-    """As :func:`_mod_s` with profile arrays ``a[k]``, ``b[k]``."""
-    for k in range(n):
-        s = src[k]
-        e = phi[k] + s
-        out[k] = s + a[k] * e
-        phi[k] = b[k] * e
-
-
-@njit(**NUMBA_OPTIONS)
-def _copy(src, dst, n):  # pragma: no cover
-    for k in range(n):
-        dst[k] = src[k]
+# ============================================================================ conventions
+# Every array is passed flat (ravelled in Python: no view is created in compiled code)
+# and indexed with np.uint64 ``q = row_start + k``, k = 0, 1, ... (LLVM vectorises these
+# loops); the neighbours of ``q`` are ``q +- 1..4`` along z and ``q +- 1..4 * S`` along x
+# (``S`` = row length). Interior loops cover whole rows; C-PML terms in the z strips are
+# added by short correction loops, x strips select a loop variant per row. Arguments that
+# may be None (``sfl``: per-step data) select a specialisation at compile time.
 
 
 @njit(**NUMBA_OPTIONS)
@@ -208,197 +81,126 @@ def _in(r, s):  # pragma: no cover
 
 
 @njit(**NUMBA_OPTIONS)
-def _zero_column(f, top):  # pragma: no cover
-    """``f[:, top] = 0`` (``szz`` on a free surface)."""
-    for i in range(f.shape[0]):
-        f[i, top] = 0.0
+def _near(i, s, lo, hi):  # pragma: no cover
+    """Whether rows ``i - lo .. i + hi`` touch one of the strips ``s``."""
+    return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
 
 
-@njit(**NUMBA_OPTIONS)
-def _zmod_row(src, dst, phi, a, b, zs, nza):  # pragma: no cover
-    """Copy of one row near the z strips ``zs`` with the adjoint input modification."""
-    lo = zs[1] > zs[0]
-    hi = zs[3] > zs[2]
-    if lo:
-        _copy(src, dst, min(zs[1] + 2 * H, nza))
-        _mod_v(src[zs[0] :], phi[zs[0] :], a[zs[0] :], b[zs[0] :], dst[zs[0] :], zs[1] - zs[0])
-    if hi:
-        b0 = max(zs[2] - 2 * H, 0)
-        _copy(src[b0:], dst[b0:], nza - b0)
-        _mod_v(src[zs[2] :], phi[zs[2] :], a[zs[2] :], b[zs[2] :], dst[zs[2] :], zs[3] - zs[2])
-
-
-@njit(**NUMBA_OPTIONS)
-def _top_fwd(
-    vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, nxe, st_ezz, st_exz
-):  # pragma: no cover
-    """Reduced-order z derivatives of the velocities in the rows below a free surface.
-
-    The S pass used full stencils with zero velocities above the surface; this adds
-    ``Delta = D_reduced - D_full`` (tables ``dzz[m, r]``: node row ``top - 1 - m`` from
-    ``vz[top - 1 - r]``; ``dxz[m, r]``: shear row ``top - 1 - m`` from ``vx[top - r]``).
-    """
-    nm = dzz.shape[0]
-    nr = dzz.shape[1]
-    for i in range(H, nxe):
-        for m in range(nm):
-            j = top - 1 - m
-            d = 0.0
-            for r in range(nr):
-                d += dzz[m, r] * vz[i, top - 1 - r]
-            sxx[i, j] += lam[i, j] * d
-            szz[i, j] += l2m[i, j] * d
-            if st_ezz is not None:
-                st_ezz[i, j] += d
-            if i < nxe - 1:
-                e = 0.0
-                for r in range(nr):
-                    e += dxz[m, r] * vx[i, top - r]
-                sxz[i, j] += mu[i, j] * e
-                if st_exz is not None:
-                    st_exz[i, j] += e
-
-
-@njit(**NUMBA_OPTIONS)
-def _top_adj_v(ux, uz, tzz, txz, bx, bz, dzz, dxz, top, nxe):  # pragma: no cover
-    """Transpose of :func:`_top_fwd` acting on ``U``: ``U += B Delta^T T``."""
-    nm = dzz.shape[0]
-    nr = dzz.shape[1]
-    for i in range(H, nxe):
-        for r in range(nr):
-            jz = top - 1 - r
-            a = 0.0
-            for m in range(nm):
-                a += dzz[m, r] * tzz[i, top - 1 - m]
-            uz[i, jz] += bz[i, jz] * a
-            if i < nxe - 1:
-                jx = top - r
-                b = 0.0
-                for m in range(nm):
-                    b += dxz[m, r] * txz[i, top - 1 - m]
-                ux[i, jx] += bx[i, jx] * b
-
-
-@njit(**NUMBA_OPTIONS)
-def _top_fwd_v(vx, vz, sxz, szz, bx, bz, dvx, dvz, top, nxe, st_ax, st_az):  # pragma: no cover
-    """Reduced-order (one-sided on the surface row) z derivatives of the stresses for
-    the velocities below a free surface: ``v += B Delta`` (``dvx[m, r]``: ``vx`` row
-    ``top - m`` from ``sxz[top - 1 - r]``; ``dvz[m, r]``: ``vz`` row ``top - 1 - m`` from
-    ``szz[top - r]``)."""
-    nr = dvx.shape[1]
-    for i in range(H, nxe):
-        if i < nxe - 1:
-            for m in range(dvx.shape[0]):
-                j = top - m
-                d = 0.0
-                for r in range(nr):
-                    d += dvx[m, r] * sxz[i, top - 1 - r]
-                vx[i, j] += bx[i, j] * d
-                if st_ax is not None:
-                    st_ax[i, j] += d
-        for m in range(dvz.shape[0]):
-            j = top - 1 - m
-            e = 0.0
-            for r in range(nr):
-                e += dvz[m, r] * szz[i, top - r]
-            vz[i, j] += bz[i, j] * e
-            if st_az is not None:
-                st_az[i, j] += e
-
-
-@njit(**NUMBA_OPTIONS)
-def _top_adj_s(
-    ux, uz, exx, ezz, exz, txx, tzz, txz, l2m, lam, mu, dvx, dvz, top, nxe
-):  # pragma: no cover
-    """Transpose of :func:`_top_fwd_v` acting on ``E`` (and ``T = C E``)."""
-    nr = dvx.shape[1]
-    for i in range(H, nxe):
-        if i < nxe - 1:
-            for r in range(nr):
-                j = top - 1 - r
-                a = 0.0
-                for m in range(dvx.shape[0]):
-                    a += dvx[m, r] * ux[i, top - m]
-                exz[i, j] += a
-                txz[i, j] += mu[i, j] * a
-        for r in range(nr):
-            j = top - r
-            b = 0.0
-            for m in range(dvz.shape[0]):
-                b += dvz[m, r] * uz[i, top - 1 - m]
-            ezz[i, j] += b
-            txx[i, j] += lam[i, j] * b
-            tzz[i, j] += l2m[i, j] * b
-
-
-# ============================================================================ passes (prange)
+# ============================================================================ forward passes
 
 
 def _fwd_v_pass(
-    vx, vz, sxx, szz, sxz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
+    sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-    st_ax, st_az, ftz,
+    sfl, oax, oaz, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """V sub-step: ``vx`` (rows with ``x < nxe - 1``) and ``vz``, C-PML in the strips."""
+    """V sub-step on rows ``[r0, r1)``: ``vx`` (rows below ``nxe - 1``) and ``vz``."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    for i in prange(H, nxe):
+    S2, S3, S4 = S + S, S + S + S, S + S + S + S
+    nvx = np.uint64(zn[3] - H)
+    nvz = np.uint64(zh[3] - H)
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
+        row = np.uint64(i) * S
+        b0 = row + _UH
         # ---- vx at (i + 1/2, j): D+x sxx (x-half profile) + D-z sxz (z-node profile)
         if i < nxe - 1:
-            inx = _in(i, xh)
-            r = sxz[i]
-            for part in range(3):
-                ja, jb = zn[part], zn[part + 1]
-                if jb <= ja:
-                    continue
-                s1 = None if st_ax is None else st_ax[i, ja:]
-                x = sxx
-                args = (
-                    x[i - 3, ja:], x[i - 2, ja:], x[i - 1, ja:], x[i, ja:],
-                    x[i + 1, ja:], x[i + 2, ja:], x[i + 3, ja:], x[i + 4, ja:],
-                    r[ja - 4 :], vx[i, ja:], bx[i, ja:], s1, jb - ja,
-                    c1, c2, c3, c4, d1, d2, d3, d4,
-                )  # fmt: skip
-                if part == 1:
-                    if inx:
-                        _upd(*args, mvxx[i, ja:], axh[i], bxh[i], None, None, None)
-                    else:
-                        _upd(*args, None, None, None, None, None, None)
-                else:
-                    if inx:
-                        _upd(*args, mvxx[i, ja:], axh[i], bxh[i],
-                             mvxz[i, ja:], azn[ja:], bzn[ja:])  # fmt: skip
-                    else:
-                        _upd(*args, None, None, None, mvxz[i, ja:], azn[ja:], bzn[ja:])
-        # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
-        inx = _in(i, xn)
-        r = szz[i]
-        for part in range(3):
-            ja, jb = zh[part], zh[part + 1]
-            if jb <= ja:
-                continue
-            s2 = None if st_az is None else st_az[i, ja:]
-            x = sxz
-            args = (
-                x[i - 4, ja:], x[i - 3, ja:], x[i - 2, ja:], x[i - 1, ja:],
-                x[i, ja:], x[i + 1, ja:], x[i + 2, ja:], x[i + 3, ja:],
-                r[ja - 3 :], vz[i, ja:], bz[i, ja:], s2, jb - ja,
-                c1, c2, c3, c4, d1, d2, d3, d4,
-            )  # fmt: skip
-            if part == 1:
-                if inx:
-                    _upd(*args, mvzx[i, ja:], axn[i], bxn[i], None, None, None)
-                else:
-                    _upd(*args, None, None, None, None, None, None)
+            if _in(i, xh):
+                a = axh[i]
+                b = bxh[i]
+                for k in range(nvx):
+                    q = b0 + k
+                    gx = c1 * (sxx[q + S] - sxx[q]) + c2 * (sxx[q + S2] - sxx[q - S])
+                    gx = gx + c3 * (sxx[q + S3] - sxx[q - S2]) + c4 * (sxx[q + S4] - sxx[q - S3])
+                    t = b * mvxx[q] + a * gx
+                    mvxx[q] = t
+                    gz = d1 * (sxz[q] - sxz[q - _U1]) + d2 * (sxz[q + _U1] - sxz[q - _U2])
+                    gz = (
+                        gz
+                        + d3 * (sxz[q + _U2] - sxz[q - _U3])
+                        + d4 * (sxz[q + _U3] - sxz[q - _U4])
+                    )
+                    g = gx + t + gz
+                    vx[q] += bx[q] * g
+                    if sfl is not None:
+                        sfl[oax + q] = g
             else:
-                if inx:
-                    _upd(*args, mvzx[i, ja:], axn[i], bxn[i],
-                         mvzz[i, ja:], azh[ja:], bzh[ja:])  # fmt: skip
-                else:
-                    _upd(*args, None, None, None, mvzz[i, ja:], azh[ja:], bzh[ja:])
+                for k in range(nvx):
+                    q = b0 + k
+                    gx = c1 * (sxx[q + S] - sxx[q]) + c2 * (sxx[q + S2] - sxx[q - S])
+                    gx = gx + c3 * (sxx[q + S3] - sxx[q - S2]) + c4 * (sxx[q + S4] - sxx[q - S3])
+                    gz = d1 * (sxz[q] - sxz[q - _U1]) + d2 * (sxz[q + _U1] - sxz[q - _U2])
+                    gz = (
+                        gz
+                        + d3 * (sxz[q + _U2] - sxz[q - _U3])
+                        + d4 * (sxz[q + _U3] - sxz[q - _U4])
+                    )
+                    g = gx + gz
+                    vx[q] += bx[q] * g
+                    if sfl is not None:
+                        sfl[oax + q] = g
+            for part in range(2):
+                ja = zn[0] if part == 0 else zn[2]
+                jb = zn[1] if part == 0 else zn[3]
+                ua = np.uint64(ja)
+                for k in range(np.uint64(max(jb - ja, 0))):
+                    j = ua + k
+                    q = row + j
+                    gz = d1 * (sxz[q] - sxz[q - _U1]) + d2 * (sxz[q + _U1] - sxz[q - _U2])
+                    gz = (
+                        gz
+                        + d3 * (sxz[q + _U2] - sxz[q - _U3])
+                        + d4 * (sxz[q + _U3] - sxz[q - _U4])
+                    )
+                    u = bzn[j] * mvxz[q] + azn[j] * gz
+                    mvxz[q] = u
+                    vx[q] += bx[q] * u
+                    if sfl is not None:
+                        sfl[oax + q] += u
+        # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
+        if _in(i, xn):
+            a = axn[i]
+            b = bxn[i]
+            for k in range(nvz):
+                q = b0 + k
+                gx = c1 * (sxz[q] - sxz[q - S]) + c2 * (sxz[q + S] - sxz[q - S2])
+                gx = gx + c3 * (sxz[q + S2] - sxz[q - S3]) + c4 * (sxz[q + S3] - sxz[q - S4])
+                t = b * mvzx[q] + a * gx
+                mvzx[q] = t
+                gz = d1 * (szz[q + _U1] - szz[q]) + d2 * (szz[q + _U2] - szz[q - _U1])
+                gz = gz + d3 * (szz[q + _U3] - szz[q - _U2]) + d4 * (szz[q + _U4] - szz[q - _U3])
+                g = gx + t + gz
+                vz[q] += bz[q] * g
+                if sfl is not None:
+                    sfl[oaz + q] = g
+        else:
+            for k in range(nvz):
+                q = b0 + k
+                gx = c1 * (sxz[q] - sxz[q - S]) + c2 * (sxz[q + S] - sxz[q - S2])
+                gx = gx + c3 * (sxz[q + S2] - sxz[q - S3]) + c4 * (sxz[q + S3] - sxz[q - S4])
+                gz = d1 * (szz[q + _U1] - szz[q]) + d2 * (szz[q + _U2] - szz[q - _U1])
+                gz = gz + d3 * (szz[q + _U3] - szz[q - _U2]) + d4 * (szz[q + _U4] - szz[q - _U3])
+                g = gx + gz
+                vz[q] += bz[q] * g
+                if sfl is not None:
+                    sfl[oaz + q] = g
+        for part in range(2):
+            ja = zh[0] if part == 0 else zh[2]
+            jb = zh[1] if part == 0 else zh[3]
+            ua = np.uint64(ja)
+            for k in range(np.uint64(max(jb - ja, 0))):
+                j = ua + k
+                q = row + j
+                gz = d1 * (szz[q + _U1] - szz[q]) + d2 * (szz[q + _U2] - szz[q - _U1])
+                gz = gz + d3 * (szz[q + _U3] - szz[q - _U2]) + d4 * (szz[q + _U4] - szz[q - _U3])
+                u = bzh[j] * mvzz[q] + azh[j] * gz
+                mvzz[q] = u
+                vz[q] += bz[q] * u
+                if sfl is not None:
+                    sfl[oaz + q] += u
         if ftz:
             set_mxcsr(old)
 
@@ -406,407 +208,729 @@ def _fwd_v_pass(
 def _fwd_s_pass(
     vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-    st_exx, st_ezz, st_exz, ftz,
+    sfl, oxx, ozz, oxz, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """S sub-step: normal stresses (nodes) and ``sxz`` (rows with ``x < nxe - 1``)."""
+    """S sub-step on rows ``[r0, r1)``: normal stresses and ``sxz`` (below ``nxe - 1``)."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    for i in prange(H, nxe):
+    S2, S3, S4 = S + S, S + S + S, S + S + S + S
+    nn = np.uint64(zn[3] - H)
+    ns = np.uint64(zh[3] - H)
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
+        row = np.uint64(i) * S
+        b0 = row + _UH
         # ---- sxx, szz: D-x vx (x-node profile), D-z vz (z-node profile)
-        inx = _in(i, xn)
-        r = vz[i]
-        for part in range(3):
-            ja, jb = zn[part], zn[part + 1]
-            if jb <= ja:
-                continue
-            e1 = None if st_exx is None else st_exx[i, ja:]
-            e2 = None if st_ezz is None else st_ezz[i, ja:]
-            x = vx
-            args = (
-                x[i - 4, ja:], x[i - 3, ja:], x[i - 2, ja:], x[i - 1, ja:],
-                x[i, ja:], x[i + 1, ja:], x[i + 2, ja:], x[i + 3, ja:],
-                r[ja - 4 :], sxx[i, ja:], szz[i, ja:], l2m[i, ja:], lam[i, ja:], e1, e2,
-                jb - ja, c1, c2, c3, c4, d1, d2, d3, d4,
-            )  # fmt: skip
-            if part == 1:
-                if inx:
-                    _upd_n(*args, mnx[i, ja:], axn[i], bxn[i], None, None, None)
-                else:
-                    _upd_n(*args, None, None, None, None, None, None)
-            else:
-                if inx:
-                    _upd_n(*args, mnx[i, ja:], axn[i], bxn[i],
-                           mnz[i, ja:], azn[ja:], bzn[ja:])  # fmt: skip
-                else:
-                    _upd_n(*args, None, None, None, mnz[i, ja:], azn[ja:], bzn[ja:])
+        if _in(i, xn):
+            a = axn[i]
+            b = bxn[i]
+            for k in range(nn):
+                q = b0 + k
+                gx = c1 * (vx[q] - vx[q - S]) + c2 * (vx[q + S] - vx[q - S2])
+                gx = gx + c3 * (vx[q + S2] - vx[q - S3]) + c4 * (vx[q + S3] - vx[q - S4])
+                t = b * mnx[q] + a * gx
+                mnx[q] = t
+                gx = gx + t
+                gz = d1 * (vz[q] - vz[q - _U1]) + d2 * (vz[q + _U1] - vz[q - _U2])
+                gz = gz + d3 * (vz[q + _U2] - vz[q - _U3]) + d4 * (vz[q + _U3] - vz[q - _U4])
+                sxx[q] += l2m[q] * gx + lam[q] * gz
+                szz[q] += lam[q] * gx + l2m[q] * gz
+                if sfl is not None:
+                    sfl[oxx + q] = gx
+                    sfl[ozz + q] = gz
+        else:
+            for k in range(nn):
+                q = b0 + k
+                gx = c1 * (vx[q] - vx[q - S]) + c2 * (vx[q + S] - vx[q - S2])
+                gx = gx + c3 * (vx[q + S2] - vx[q - S3]) + c4 * (vx[q + S3] - vx[q - S4])
+                gz = d1 * (vz[q] - vz[q - _U1]) + d2 * (vz[q + _U1] - vz[q - _U2])
+                gz = gz + d3 * (vz[q + _U2] - vz[q - _U3]) + d4 * (vz[q + _U3] - vz[q - _U4])
+                sxx[q] += l2m[q] * gx + lam[q] * gz
+                szz[q] += lam[q] * gx + l2m[q] * gz
+                if sfl is not None:
+                    sfl[oxx + q] = gx
+                    sfl[ozz + q] = gz
+        for part in range(2):
+            ja = zn[0] if part == 0 else zn[2]
+            jb = zn[1] if part == 0 else zn[3]
+            ua = np.uint64(ja)
+            for k in range(np.uint64(max(jb - ja, 0))):
+                j = ua + k
+                q = row + j
+                gz = d1 * (vz[q] - vz[q - _U1]) + d2 * (vz[q + _U1] - vz[q - _U2])
+                gz = gz + d3 * (vz[q + _U2] - vz[q - _U3]) + d4 * (vz[q + _U3] - vz[q - _U4])
+                u = bzn[j] * mnz[q] + azn[j] * gz
+                mnz[q] = u
+                sxx[q] += lam[q] * u
+                szz[q] += l2m[q] * u
+                if sfl is not None:
+                    sfl[ozz + q] += u
         # ---- sxz: D+z vx (z-half profile) + D+x vz (x-half profile)
         if i < nxe - 1:
-            inx = _in(i, xh)
-            r = vx[i]
-            for part in range(3):
-                ja, jb = zh[part], zh[part + 1]
-                if jb <= ja:
-                    continue
-                e3 = None if st_exz is None else st_exz[i, ja:]
-                x = vz
-                args = (
-                    x[i - 3, ja:], x[i - 2, ja:], x[i - 1, ja:], x[i, ja:],
-                    x[i + 1, ja:], x[i + 2, ja:], x[i + 3, ja:], x[i + 4, ja:],
-                    r[ja - 3 :], sxz[i, ja:], mu[i, ja:], e3, jb - ja,
-                    c1, c2, c3, c4, d1, d2, d3, d4,
-                )  # fmt: skip
-                if part == 1:
-                    if inx:
-                        _upd(*args, msx[i, ja:], axh[i], bxh[i], None, None, None)
-                    else:
-                        _upd(*args, None, None, None, None, None, None)
-                else:
-                    if inx:
-                        _upd(*args, msx[i, ja:], axh[i], bxh[i],
-                             msz[i, ja:], azh[ja:], bzh[ja:])  # fmt: skip
-                    else:
-                        _upd(*args, None, None, None, msz[i, ja:], azh[ja:], bzh[ja:])
+            if _in(i, xh):
+                a = axh[i]
+                b = bxh[i]
+                for k in range(ns):
+                    q = b0 + k
+                    gx = c1 * (vz[q + S] - vz[q]) + c2 * (vz[q + S2] - vz[q - S])
+                    gx = gx + c3 * (vz[q + S3] - vz[q - S2]) + c4 * (vz[q + S4] - vz[q - S3])
+                    t = b * msx[q] + a * gx
+                    msx[q] = t
+                    gz = d1 * (vx[q + _U1] - vx[q]) + d2 * (vx[q + _U2] - vx[q - _U1])
+                    gz = gz + d3 * (vx[q + _U3] - vx[q - _U2]) + d4 * (vx[q + _U4] - vx[q - _U3])
+                    g = gx + t + gz
+                    sxz[q] += mu[q] * g
+                    if sfl is not None:
+                        sfl[oxz + q] = g
+            else:
+                for k in range(ns):
+                    q = b0 + k
+                    gx = c1 * (vz[q + S] - vz[q]) + c2 * (vz[q + S2] - vz[q - S])
+                    gx = gx + c3 * (vz[q + S3] - vz[q - S2]) + c4 * (vz[q + S4] - vz[q - S3])
+                    gz = d1 * (vx[q + _U1] - vx[q]) + d2 * (vx[q + _U2] - vx[q - _U1])
+                    gz = gz + d3 * (vx[q + _U3] - vx[q - _U2]) + d4 * (vx[q + _U4] - vx[q - _U3])
+                    g = gx + gz
+                    sxz[q] += mu[q] * g
+                    if sfl is not None:
+                        sfl[oxz + q] = g
+            for part in range(2):
+                ja = zh[0] if part == 0 else zh[2]
+                jb = zh[1] if part == 0 else zh[3]
+                ua = np.uint64(ja)
+                for k in range(np.uint64(max(jb - ja, 0))):
+                    j = ua + k
+                    q = row + j
+                    gz = d1 * (vx[q + _U1] - vx[q]) + d2 * (vx[q + _U2] - vx[q - _U1])
+                    gz = gz + d3 * (vx[q + _U3] - vx[q - _U2]) + d4 * (vx[q + _U4] - vx[q - _U3])
+                    u = bzh[j] * msz[q] + azh[j] * gz
+                    msz[q] = u
+                    sxz[q] += mu[q] * u
+                    if sfl is not None:
+                        sfl[oxz + q] += u
         if ftz:
             set_mxcsr(old)
 
 
-def _adj_prex(src, phi, a, b, out, s, j0, j1, ftz):  # pragma: no cover
-    """Adjoint input modification in the x strips ``s`` (rows), columns ``j0..j1-1``."""
-    n = j1 - j0
-    for i in prange(s[0], s[3]):
+# ============================================================================ adjoint passes
+
+
+def _adj_prex(src, phi, a, b, out, s, j0, j1, S, r0, r1, ftz):  # pragma: no cover
+    """Adjoint C-PML input change in the x strips ``s`` (rows in ``[r0, r1)``, columns
+    ``[j0, j1)``): ``eta = phi + src``, ``out = a eta``, ``phi <- b eta``."""
+    n = np.uint64(j1 - j0)
+    for i in prange(r0, r1):
         if _in(i, s):
             old = get_mxcsr()
             if ftz:
                 set_mxcsr(old | FTZ_DAZ)
-            _mod_s(src[i, j0:], phi[i, j0:], a[i], b[i], out[i, j0:], n)
+            ai = a[i]
+            bi = b[i]
+            b0 = np.uint64(i) * S + np.uint64(j0)
+            for k in range(n):
+                q = b0 + k
+                e = phi[q] + src[q]
+                out[q] = ai * e
+                phi[q] = bi * e
             if ftz:
                 set_mxcsr(old)
 
 
 def _adj_v_pass(
-    ux, uz, txx, tzz, txz, txzx, zxz, pnz, psz, bx, bz, cx, cz,
-    azn, bzn, azh, bzh, xh, zn, zh, nxe, ftz,
+    txx, tzz, txz, dxx, dxz, ux, uz, pnz, psz, bx, bz, cx, cz,
+    azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """Transpose of the S sub-step acting on ``U`` (the V pass with negated stencils).
+    """Transpose of the S sub-step acting on ``U`` (rows ``[r0, r1)``).
 
-    ``txx`` is already modified in the x strips (in place), ``txzx`` holds the modified
-    ``txz`` rows of the x strips; here ``tzz`` is modified in place in the z strips and a
-    modified copy of each ``txz`` row is built in ``zxz`` near the z strips.
+    ``U += B (D+x (Txx + dxx) + D-z (Txz + dz))`` for ``vx`` and
+    ``U += B (D-x (Txz + dxz) + D+z (Tzz + dz))`` for ``vz``, with the coefficients
+    already negated: ``dxx``, ``dxz`` hold the input changes of the x strips (from
+    :func:`_adj_prex`), the z-strip changes ``dz = a (Phi + T)`` are formed here.
     """
-    c1, c2, c3, c4 = -cx[0], -cx[1], -cx[2], -cx[3]
-    d1, d2, d3, d4 = -cz[0], -cz[1], -cz[2], -cz[3]
-    nza = txx.shape[1]
-    for i in prange(H, nxe):
+    c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
+    d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
+    S2, S3, S4 = S + S, S + S + S, S + S + S + S
+    jn = zn[3]
+    jh = zh[3]
+    nvx = np.uint64(jn - H)
+    nvz = np.uint64(jh - H)
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        # ---- U_x from D+x txx and D-z txz (txz modified near the z-half strips)
+        row = np.uint64(i) * S
+        b0 = row + _UH
         if i < nxe - 1:
-            tr = txz[i]
-            zr = zxz[i]
-            _zmod_row(tr, zr, psz[i], azh, bzh, zh, nza)
-            jlo = min(zh[1] + H, zn[3]) if zh[1] > zh[0] else zn[0]
-            jhi = max(zh[2] - H, jlo) if zh[3] > zh[2] else zn[3]
-            for part in range(3):
-                if part == 0:
-                    ja, jb, r = zn[0], jlo, zr
-                elif part == 1:
-                    ja, jb, r = jlo, jhi, tr
-                else:
-                    ja, jb, r = jhi, zn[3], zr
-                if jb <= ja:
+            if _near(i, xn, 3, 4):
+                for k in range(nvx):
+                    q = b0 + k
+                    gx = c1 * (txx[q + S] - txx[q]) + c2 * (txx[q + S2] - txx[q - S])
+                    gx = gx + c3 * (txx[q + S3] - txx[q - S2]) + c4 * (txx[q + S4] - txx[q - S3])
+                    hx = c1 * (dxx[q + S] - dxx[q]) + c2 * (dxx[q + S2] - dxx[q - S])
+                    hx = hx + c3 * (dxx[q + S3] - dxx[q - S2]) + c4 * (dxx[q + S4] - dxx[q - S3])
+                    gz = d1 * (txz[q] - txz[q - _U1]) + d2 * (txz[q + _U1] - txz[q - _U2])
+                    gz = (
+                        gz
+                        + d3 * (txz[q + _U2] - txz[q - _U3])
+                        + d4 * (txz[q + _U3] - txz[q - _U4])
+                    )
+                    ux[q] += bx[q] * (gx + hx + gz)
+            else:
+                for k in range(nvx):
+                    q = b0 + k
+                    gx = c1 * (txx[q + S] - txx[q]) + c2 * (txx[q + S2] - txx[q - S])
+                    gx = gx + c3 * (txx[q + S3] - txx[q - S2]) + c4 * (txx[q + S4] - txx[q - S3])
+                    gz = d1 * (txz[q] - txz[q - _U1]) + d2 * (txz[q + _U1] - txz[q - _U2])
+                    gz = (
+                        gz
+                        + d3 * (txz[q + _U2] - txz[q - _U3])
+                        + d4 * (txz[q + _U3] - txz[q - _U4])
+                    )
+                    ux[q] += bx[q] * (gx + gz)
+            # z strips of txz (z-half profile): D- of a (Phi + T) near them
+            for part in range(2):
+                sa = zh[0] if part == 0 else zh[2]
+                sb = zh[1] if part == 0 else zh[3]
+                if sb <= sa:
                     continue
-                x = txx
-                _upd(
-                    x[i - 3, ja:], x[i - 2, ja:], x[i - 1, ja:], x[i, ja:],
-                    x[i + 1, ja:], x[i + 2, ja:], x[i + 3, ja:], x[i + 4, ja:],
-                    r[ja - 4 :], ux[i, ja:], bx[i, ja:], None, jb - ja,
-                    c1, c2, c3, c4, d1, d2, d3, d4, None, None, None, None, None, None,
-                )  # fmt: skip
-        # ---- U_z from D-x txz (rows modified in the x-half strips) and D+z tzz
-        zr = tzz[i]
-        if zn[1] > zn[0]:
-            _mod_v(zr[zn[0] :], pnz[i, zn[0] :], azn[zn[0] :], bzn[zn[0] :], zr[zn[0] :],
-                   zn[1] - zn[0])  # fmt: skip
-        if zn[3] > zn[2]:
-            _mod_v(zr[zn[2] :], pnz[i, zn[2] :], azn[zn[2] :], bzn[zn[2] :], zr[zn[2] :],
-                   zn[3] - zn[2])  # fmt: skip
-        ja, jb = zh[0], zh[3]
-        if jb > ja:
-            x4 = txzx[i - 4, ja:] if _in(i - 4, xh) else txz[i - 4, ja:]
-            x3 = txzx[i - 3, ja:] if _in(i - 3, xh) else txz[i - 3, ja:]
-            x2 = txzx[i - 2, ja:] if _in(i - 2, xh) else txz[i - 2, ja:]
-            x1 = txzx[i - 1, ja:] if _in(i - 1, xh) else txz[i - 1, ja:]
-            y0 = txzx[i, ja:] if _in(i, xh) else txz[i, ja:]
-            y1 = txzx[i + 1, ja:] if _in(i + 1, xh) else txz[i + 1, ja:]
-            y2 = txzx[i + 2, ja:] if _in(i + 2, xh) else txz[i + 2, ja:]
-            y3 = txzx[i + 3, ja:] if _in(i + 3, xh) else txz[i + 3, ja:]
-            _upd(
-                x4, x3, x2, x1, y0, y1, y2, y3, zr[ja - 3 :], uz[i, ja:], bz[i, ja:], None,
-                jb - ja, c1, c2, c3, c4, d1, d2, d3, d4, None, None, None, None, None, None,
-            )  # fmt: skip
+                ja = max(sa - 3, H)
+                jb = min(sb + 4, jn)
+                ua = np.uint64(ja)
+                for k in range(np.uint64(max(jb - ja, 0))):
+                    j = ua + k
+                    q = row + j
+                    e0 = azh[j] * (psz[q] + txz[q])
+                    e1 = azh[j + _U1] * (psz[q + _U1] + txz[q + _U1])
+                    e2 = azh[j + _U2] * (psz[q + _U2] + txz[q + _U2])
+                    e3 = azh[j + _U3] * (psz[q + _U3] + txz[q + _U3])
+                    f1 = azh[j - _U1] * (psz[q - _U1] + txz[q - _U1])
+                    f2 = azh[j - _U2] * (psz[q - _U2] + txz[q - _U2])
+                    f3 = azh[j - _U3] * (psz[q - _U3] + txz[q - _U3])
+                    f4 = azh[j - _U4] * (psz[q - _U4] + txz[q - _U4])
+                    g = d1 * (e0 - f1) + d2 * (e1 - f2) + d3 * (e2 - f3) + d4 * (e3 - f4)
+                    ux[q] += bx[q] * g
+        if _near(i, xh, 4, 3):
+            for k in range(nvz):
+                q = b0 + k
+                gx = c1 * (txz[q] - txz[q - S]) + c2 * (txz[q + S] - txz[q - S2])
+                gx = gx + c3 * (txz[q + S2] - txz[q - S3]) + c4 * (txz[q + S3] - txz[q - S4])
+                hx = c1 * (dxz[q] - dxz[q - S]) + c2 * (dxz[q + S] - dxz[q - S2])
+                hx = hx + c3 * (dxz[q + S2] - dxz[q - S3]) + c4 * (dxz[q + S3] - dxz[q - S4])
+                gz = d1 * (tzz[q + _U1] - tzz[q]) + d2 * (tzz[q + _U2] - tzz[q - _U1])
+                gz = gz + d3 * (tzz[q + _U3] - tzz[q - _U2]) + d4 * (tzz[q + _U4] - tzz[q - _U3])
+                uz[q] += bz[q] * (gx + hx + gz)
+        else:
+            for k in range(nvz):
+                q = b0 + k
+                gx = c1 * (txz[q] - txz[q - S]) + c2 * (txz[q + S] - txz[q - S2])
+                gx = gx + c3 * (txz[q + S2] - txz[q - S3]) + c4 * (txz[q + S3] - txz[q - S4])
+                gz = d1 * (tzz[q + _U1] - tzz[q]) + d2 * (tzz[q + _U2] - tzz[q - _U1])
+                gz = gz + d3 * (tzz[q + _U3] - tzz[q - _U2]) + d4 * (tzz[q + _U4] - tzz[q - _U3])
+                uz[q] += bz[q] * (gx + gz)
+        # z strips of tzz (z-node profile): D+ of a (Phi + T) near them
+        for part in range(2):
+            sa = zn[0] if part == 0 else zn[2]
+            sb = zn[1] if part == 0 else zn[3]
+            if sb <= sa:
+                continue
+            ja = max(sa - 4, H)
+            jb = min(sb + 3, jh)
+            ua = np.uint64(ja)
+            for k in range(np.uint64(max(jb - ja, 0))):
+                j = ua + k
+                q = row + j
+                e1 = azn[j + _U1] * (pnz[q + _U1] + tzz[q + _U1])
+                e2 = azn[j + _U2] * (pnz[q + _U2] + tzz[q + _U2])
+                e3 = azn[j + _U3] * (pnz[q + _U3] + tzz[q + _U3])
+                e4 = azn[j + _U4] * (pnz[q + _U4] + tzz[q + _U4])
+                e0 = azn[j] * (pnz[q] + tzz[q])
+                f1 = azn[j - _U1] * (pnz[q - _U1] + tzz[q - _U1])
+                f2 = azn[j - _U2] * (pnz[q - _U2] + tzz[q - _U2])
+                f3 = azn[j - _U3] * (pnz[q - _U3] + tzz[q - _U3])
+                g = d1 * (e1 - e0) + d2 * (e2 - f1) + d3 * (e3 - f2) + d4 * (e4 - f3)
+                uz[q] += bz[q] * g
+        # memory updates (after every read of this row)
+        for part in range(2):
+            ja = zh[0] if part == 0 else zh[2]
+            jb = zh[1] if part == 0 else zh[3]
+            ua = np.uint64(ja)
+            for k in range(np.uint64(max(jb - ja, 0))):
+                j = ua + k
+                q = row + j
+                psz[q] = bzh[j] * (psz[q] + txz[q])
+            ja = zn[0] if part == 0 else zn[2]
+            jb = zn[1] if part == 0 else zn[3]
+            ua = np.uint64(ja)
+            for k in range(np.uint64(max(jb - ja, 0))):
+                j = ua + k
+                q = row + j
+                pnz[q] = bzn[j] * (pnz[q] + tzz[q])
         if ftz:
             set_mxcsr(old)
 
 
 def _adj_s_pass(
-    ux, uz, exx_a, ezz_a, exz_a, txx, tzz, txz, uxx, uzx, zux, zuz, pvxz, pvzz,
-    l2m, lam, mu, cx, cz, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-    s_ax, s_az, s_exx, s_ezz, s_exz, gbx, gbz, gl2m, glam, gmu, ftz,
+    ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam, mu, cx, cz,
+    azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, sfl, oax, oaz, oxx, ozz, oxz,
+    gbx, gbz, gl2m, glam, gmu, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """Transpose of the V sub-step acting on ``E`` (adjoint stresses), then ``T = C E``.
+    """Transpose of the V sub-step acting on ``E`` (rows ``[r0, r1)``), then ``T = C E``.
 
-    Accumulates the gradients of this step first (with ``E`` of ``sigma^{n+1}`` and ``U``
-    of ``v^{n+1/2}``). ``uxx``/``uzx`` hold the rows of ``U`` modified in the x strips;
-    modified copies of ``U`` rows near the z strips are built in ``zux``/``zuz``.
+    First the gradients of this step (``E`` of ``sigma^{n+1}``, ``U`` of ``v^{n+1/2}``),
+    then ``E_xx += D-x (Ux + dux)``, ``E_zz += D-z (Uz + dz)``,
+    ``E_xz += D+z (Ux + dz) + D+x (Uz + duz)`` (coefficients already negated).
     """
-    c1, c2, c3, c4 = -cx[0], -cx[1], -cx[2], -cx[3]
-    d1, d2, d3, d4 = -cz[0], -cz[1], -cz[2], -cz[3]
-    nza = ux.shape[1]
-    for i in prange(H, nxe):
+    c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
+    d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
+    S2, S3, S4 = S + S, S + S + S, S + S + S + S
+    jn = zn[3]
+    jh = zh[3]
+    nn = np.uint64(jn - H)
+    ns = np.uint64(jh - H)
+    for i in prange(r0, r1):
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        j0 = H
-        n = zn[3] - H
-        # ---- gradients with the adjoint of the outputs of this step
-        _grad_n(s_exx[i, j0:], s_ezz[i, j0:], exx_a[i, j0:], ezz_a[i, j0:],
-                gl2m[i, j0:], glam[i, j0:], n)  # fmt: skip
-        _acc(gbz[i, j0:], s_az[i, j0:], uz[i, j0:], n)
+        row = np.uint64(i) * S
+        b0 = row + _UH
+        # ---- gradients of step n
+        for k in range(nn):
+            q = b0 + k
+            a = sfl[oxx + q]
+            b = sfl[ozz + q]
+            p = exx[q]
+            r = ezz[q]
+            gl2m[q] += a * p + b * r
+            glam[q] += a * r + b * p
+        for k in range(ns):
+            q = b0 + k
+            gbz[q] += sfl[oaz + q] * uz[q]
         if i < nxe - 1:
-            _acc(gmu[i, j0:], s_exz[i, j0:], exz_a[i, j0:], n)
-            _acc(gbx[i, j0:], s_ax[i, j0:], ux[i, j0:], n)
-        # ---- E_xx, E_zz from -D-x Umod_x (x-half strips) and -D-z Umod_z (z-half strips)
-        ur = uz[i]
-        yr = zuz[i]
-        _zmod_row(ur, yr, pvzz[i], azh, bzh, zh, nza)
-        jlo = min(zh[1] + H, zn[3]) if zh[1] > zh[0] else zn[0]
-        jhi = max(zh[2] - H, jlo) if zh[3] > zh[2] else zn[3]
-        for part in range(3):
-            if part == 0:
-                ja, jb, r = zn[0], jlo, yr
-            elif part == 1:
-                ja, jb, r = jlo, jhi, ur
-            else:
-                ja, jb, r = jhi, zn[3], yr
-            if jb <= ja:
+            for k in range(nn):
+                q = b0 + k
+                gbx[q] += sfl[oax + q] * ux[q]
+            for k in range(ns):
+                q = b0 + k
+                gmu[q] += sfl[oxz + q] * exz[q]
+        # ---- E_xx, E_zz
+        if _near(i, xh, 4, 3):
+            for k in range(nn):
+                q = b0 + k
+                gx = c1 * (ux[q] - ux[q - S]) + c2 * (ux[q + S] - ux[q - S2])
+                gx = gx + c3 * (ux[q + S2] - ux[q - S3]) + c4 * (ux[q + S3] - ux[q - S4])
+                hx = c1 * (dux[q] - dux[q - S]) + c2 * (dux[q + S] - dux[q - S2])
+                hx = hx + c3 * (dux[q + S2] - dux[q - S3]) + c4 * (dux[q + S3] - dux[q - S4])
+                gz = d1 * (uz[q] - uz[q - _U1]) + d2 * (uz[q + _U1] - uz[q - _U2])
+                gz = gz + d3 * (uz[q + _U2] - uz[q - _U3]) + d4 * (uz[q + _U3] - uz[q - _U4])
+                exx[q] += gx + hx
+                ezz[q] += gz
+        else:
+            for k in range(nn):
+                q = b0 + k
+                gx = c1 * (ux[q] - ux[q - S]) + c2 * (ux[q + S] - ux[q - S2])
+                gx = gx + c3 * (ux[q + S2] - ux[q - S3]) + c4 * (ux[q + S3] - ux[q - S4])
+                gz = d1 * (uz[q] - uz[q - _U1]) + d2 * (uz[q + _U1] - uz[q - _U2])
+                gz = gz + d3 * (uz[q + _U2] - uz[q - _U3]) + d4 * (uz[q + _U3] - uz[q - _U4])
+                exx[q] += gx
+                ezz[q] += gz
+        # z strips of uz (z-half profile): D- of a (Phi + U) near them
+        for part in range(2):
+            sa = zh[0] if part == 0 else zh[2]
+            sb = zh[1] if part == 0 else zh[3]
+            if sb <= sa:
                 continue
-            x4 = uxx[i - 4, ja:] if _in(i - 4, xh) else ux[i - 4, ja:]
-            x3 = uxx[i - 3, ja:] if _in(i - 3, xh) else ux[i - 3, ja:]
-            x2 = uxx[i - 2, ja:] if _in(i - 2, xh) else ux[i - 2, ja:]
-            x1 = uxx[i - 1, ja:] if _in(i - 1, xh) else ux[i - 1, ja:]
-            y0 = uxx[i, ja:] if _in(i, xh) else ux[i, ja:]
-            y1 = uxx[i + 1, ja:] if _in(i + 1, xh) else ux[i + 1, ja:]
-            y2 = uxx[i + 2, ja:] if _in(i + 2, xh) else ux[i + 2, ja:]
-            y3 = uxx[i + 3, ja:] if _in(i + 3, xh) else ux[i + 3, ja:]
-            _adj_n(
-                x4, x3, x2, x1, y0, y1, y2, y3, r[ja - 4 :], exx_a[i, ja:], ezz_a[i, ja:],
-                jb - ja, c1, c2, c3, c4, d1, d2, d3, d4,
-            )  # fmt: skip
-        _stiff_n(exx_a[i, j0:], ezz_a[i, j0:], txx[i, j0:], tzz[i, j0:],
-                 l2m[i, j0:], lam[i, j0:], n)  # fmt: skip
-        # ---- E_xz from -D+z Umod_x (z-node strips) - D+x Umod_z (x-node strips)
+            ja = max(sa - 3, H)
+            jb = min(sb + 4, jn)
+            ua = np.uint64(ja)
+            for k in range(np.uint64(max(jb - ja, 0))):
+                j = ua + k
+                q = row + j
+                e0 = azh[j] * (pvzz[q] + uz[q])
+                e1 = azh[j + _U1] * (pvzz[q + _U1] + uz[q + _U1])
+                e2 = azh[j + _U2] * (pvzz[q + _U2] + uz[q + _U2])
+                e3 = azh[j + _U3] * (pvzz[q + _U3] + uz[q + _U3])
+                f1 = azh[j - _U1] * (pvzz[q - _U1] + uz[q - _U1])
+                f2 = azh[j - _U2] * (pvzz[q - _U2] + uz[q - _U2])
+                f3 = azh[j - _U3] * (pvzz[q - _U3] + uz[q - _U3])
+                f4 = azh[j - _U4] * (pvzz[q - _U4] + uz[q - _U4])
+                ezz[q] += d1 * (e0 - f1) + d2 * (e1 - f2) + d3 * (e2 - f3) + d4 * (e3 - f4)
+        for k in range(nn):
+            q = b0 + k
+            p = exx[q]
+            r = ezz[q]
+            txx[q] = l2m[q] * p + lam[q] * r
+            tzz[q] = lam[q] * p + l2m[q] * r
+        # ---- E_xz
         if i < nxe - 1:
-            ur = ux[i]
-            yr = zux[i]
-            _zmod_row(ur, yr, pvxz[i], azn, bzn, zn, nza)
-            jlo = min(zn[1] + H, zh[3]) if zn[1] > zn[0] else zh[0]
-            jhi = max(zn[2] - H, jlo) if zn[3] > zn[2] else zh[3]
-            for part in range(3):
-                if part == 0:
-                    ja, jb, r = zh[0], jlo, yr
-                elif part == 1:
-                    ja, jb, r = jlo, jhi, ur
-                else:
-                    ja, jb, r = jhi, zh[3], yr
-                if jb <= ja:
+            if _near(i, xn, 3, 4):
+                for k in range(ns):
+                    q = b0 + k
+                    gx = c1 * (uz[q + S] - uz[q]) + c2 * (uz[q + S2] - uz[q - S])
+                    gx = gx + c3 * (uz[q + S3] - uz[q - S2]) + c4 * (uz[q + S4] - uz[q - S3])
+                    hx = c1 * (duz[q + S] - duz[q]) + c2 * (duz[q + S2] - duz[q - S])
+                    hx = hx + c3 * (duz[q + S3] - duz[q - S2]) + c4 * (duz[q + S4] - duz[q - S3])
+                    gz = d1 * (ux[q + _U1] - ux[q]) + d2 * (ux[q + _U2] - ux[q - _U1])
+                    gz = gz + d3 * (ux[q + _U3] - ux[q - _U2]) + d4 * (ux[q + _U4] - ux[q - _U3])
+                    exz[q] += gx + hx + gz
+            else:
+                for k in range(ns):
+                    q = b0 + k
+                    gx = c1 * (uz[q + S] - uz[q]) + c2 * (uz[q + S2] - uz[q - S])
+                    gx = gx + c3 * (uz[q + S3] - uz[q - S2]) + c4 * (uz[q + S4] - uz[q - S3])
+                    gz = d1 * (ux[q + _U1] - ux[q]) + d2 * (ux[q + _U2] - ux[q - _U1])
+                    gz = gz + d3 * (ux[q + _U3] - ux[q - _U2]) + d4 * (ux[q + _U4] - ux[q - _U3])
+                    exz[q] += gx + gz
+            # z strips of ux (z-node profile): D+ of a (Phi + U) near them
+            for part in range(2):
+                sa = zn[0] if part == 0 else zn[2]
+                sb = zn[1] if part == 0 else zn[3]
+                if sb <= sa:
                     continue
-                xm3 = uzx[i - 3, ja:] if _in(i - 3, xn) else uz[i - 3, ja:]
-                xm2 = uzx[i - 2, ja:] if _in(i - 2, xn) else uz[i - 2, ja:]
-                xm1 = uzx[i - 1, ja:] if _in(i - 1, xn) else uz[i - 1, ja:]
-                x0 = uzx[i, ja:] if _in(i, xn) else uz[i, ja:]
-                x1 = uzx[i + 1, ja:] if _in(i + 1, xn) else uz[i + 1, ja:]
-                x2 = uzx[i + 2, ja:] if _in(i + 2, xn) else uz[i + 2, ja:]
-                x3 = uzx[i + 3, ja:] if _in(i + 3, xn) else uz[i + 3, ja:]
-                x4 = uzx[i + 4, ja:] if _in(i + 4, xn) else uz[i + 4, ja:]
-                _adj_s(
-                    xm3, xm2, xm1, x0, x1, x2, x3, x4, r[ja - 3 :], exz_a[i, ja:],
-                    jb - ja, c1, c2, c3, c4, d1, d2, d3, d4,
-                )  # fmt: skip
-            _scale(exz_a[i, j0:], mu[i, j0:], txz[i, j0:], n)
+                ja = max(sa - 4, H)
+                jb = min(sb + 3, jh)
+                ua = np.uint64(ja)
+                for k in range(np.uint64(max(jb - ja, 0))):
+                    j = ua + k
+                    q = row + j
+                    e1 = azn[j + _U1] * (pvxz[q + _U1] + ux[q + _U1])
+                    e2 = azn[j + _U2] * (pvxz[q + _U2] + ux[q + _U2])
+                    e3 = azn[j + _U3] * (pvxz[q + _U3] + ux[q + _U3])
+                    e4 = azn[j + _U4] * (pvxz[q + _U4] + ux[q + _U4])
+                    e0 = azn[j] * (pvxz[q] + ux[q])
+                    f1 = azn[j - _U1] * (pvxz[q - _U1] + ux[q - _U1])
+                    f2 = azn[j - _U2] * (pvxz[q - _U2] + ux[q - _U2])
+                    f3 = azn[j - _U3] * (pvxz[q - _U3] + ux[q - _U3])
+                    exz[q] += d1 * (e1 - e0) + d2 * (e2 - f1) + d3 * (e3 - f2) + d4 * (e4 - f3)
+            for k in range(ns):
+                q = b0 + k
+                txz[q] = mu[q] * exz[q]
+        # memory updates (after every read of this row)
+        for part in range(2):
+            ja = zh[0] if part == 0 else zh[2]
+            jb = zh[1] if part == 0 else zh[3]
+            ua = np.uint64(ja)
+            for k in range(np.uint64(max(jb - ja, 0))):
+                j = ua + k
+                q = row + j
+                pvzz[q] = bzh[j] * (pvzz[q] + uz[q])
+            if i < nxe - 1:
+                ja = zn[0] if part == 0 else zn[2]
+                jb = zn[1] if part == 0 else zn[3]
+                ua = np.uint64(ja)
+                for k in range(np.uint64(max(jb - ja, 0))):
+                    j = ua + k
+                    q = row + j
+                    pvxz[q] = bzn[j] * (pvxz[q] + ux[q])
         if ftz:
             set_mxcsr(old)
 
 
+# ============================================================================ free surface
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_fwd_v(
+    sxz, szz, vx, vz, bx, bz, dvx, dvz, top, S, r0, r1, nxe, sfl, oax, oaz,
+):  # fmt: skip  # pragma: no cover
+    """Surface corrections of the V sub-step (rows ``[r0, r1)``): ``v += B Delta``
+    (``dvx[m, r]``: ``vx`` row ``top - m`` from ``sxz[top - 1 - r]``; ``dvz[m, r]``: ``vz``
+    row ``top - 1 - m`` from ``szz[top - r]``)."""
+    nr = dvx.shape[1]
+    ox = np.int64(oax)
+    oz = np.int64(oaz)
+    for i in range(r0, r1):
+        row = i * S
+        if i < nxe - 1:
+            for m in range(dvx.shape[0]):
+                q = row + top - m
+                d = 0.0
+                for r in range(nr):
+                    d += dvx[m, r] * sxz[row + top - 1 - r]
+                vx[q] += bx[q] * d
+                if sfl is not None:
+                    sfl[ox + q] += d
+        for m in range(dvz.shape[0]):
+            q = row + top - 1 - m
+            e = 0.0
+            for r in range(nr):
+                e += dvz[m, r] * szz[row + top - r]
+            vz[q] += bz[q] * e
+            if sfl is not None:
+                sfl[oz + q] += e
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_fwd_s(
+    vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, S, r0, r1, nxe, sfl, ozz, oxz,
+):  # fmt: skip  # pragma: no cover
+    """Surface corrections of the S sub-step (rows ``[r0, r1)``), then ``szz = 0`` on the
+    surface (``dzz[m, r]``: node row ``top - 1 - m`` from ``vz[top - 1 - r]``;
+    ``dxz[m, r]``: shear row ``top - 1 - m`` from ``vx[top - r]``)."""
+    nr = dzz.shape[1]
+    oz = np.int64(ozz)
+    ox = np.int64(oxz)
+    for i in range(r0, r1):
+        row = i * S
+        for m in range(dzz.shape[0]):
+            q = row + top - 1 - m
+            d = 0.0
+            for r in range(nr):
+                d += dzz[m, r] * vz[row + top - 1 - r]
+            sxx[q] += lam[q] * d
+            szz[q] += l2m[q] * d
+            if sfl is not None:
+                sfl[oz + q] += d
+        if i < nxe - 1:
+            for m in range(dxz.shape[0]):
+                q = row + top - 1 - m
+                e = 0.0
+                for r in range(nr):
+                    e += dxz[m, r] * vx[row + top - r]
+                sxz[q] += mu[q] * e
+                if sfl is not None:
+                    sfl[ox + q] += e
+        szz[row + top] = 0.0
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_adj_v(txz, tzz, ux, uz, bx, bz, dzz, dxz, top, S, r0, r1, nxe):  # pragma: no cover
+    """Transpose of :func:`_top_fwd_s` acting on ``U``: ``U += B Delta^T T``."""
+    nr = dzz.shape[1]
+    for i in range(r0, r1):
+        row = i * S
+        for r in range(nr):
+            q = row + top - 1 - r
+            a = 0.0
+            for m in range(dzz.shape[0]):
+                a += dzz[m, r] * tzz[row + top - 1 - m]
+            uz[q] += bz[q] * a
+        if i < nxe - 1:
+            for r in range(nr):
+                q = row + top - r
+                b = 0.0
+                for m in range(dxz.shape[0]):
+                    b += dxz[m, r] * txz[row + top - 1 - m]
+                ux[q] += bx[q] * b
+
+
+@njit(**NUMBA_OPTIONS)
+def _top_adj_s(
+    ux, uz, exx, ezz, exz, txx, tzz, txz, l2m, lam, mu, dvx, dvz, top, S, r0, r1, nxe,
+):  # fmt: skip  # pragma: no cover
+    """Transpose of :func:`_top_fwd_v` acting on ``E`` (and ``T = C E``); then the
+    surface value of ``szz`` (not state) is dropped: ``E_zz = T_zz = 0`` there."""
+    nr = dvx.shape[1]
+    for i in range(r0, r1):
+        row = i * S
+        if i < nxe - 1:
+            for r in range(nr):
+                q = row + top - 1 - r
+                a = 0.0
+                for m in range(dvx.shape[0]):
+                    a += dvx[m, r] * ux[row + top - m]
+                exz[q] += a
+                txz[q] += mu[q] * a
+        for r in range(nr):
+            q = row + top - r
+            b = 0.0
+            for m in range(dvz.shape[0]):
+                b += dvz[m, r] * uz[row + top - 1 - m]
+            ezz[q] += b
+            txx[q] += lam[q] * b
+            tzz[q] += l2m[q] * b
+        ezz[row + top] = 0.0
+        tzz[row + top] = 0.0
+
+
 # ============================================================================ time loops
+# One sweep per step over blocks of ``blk`` rows: the V update of rows [r, r + blk) is
+# followed by the S update of rows [r - 4, r + blk - 4), which only needs velocities
+# already updated and stresses no later V update reads (and the same for the adjoint).
+# With a small block (serial runs) the rows are still in cache when the second update
+# reads them; with a block covering the grid (parallel runs) this is the plain two-pass
+# step.
 
 
 def _forward_loop(
-    n0, n1, vx, vz, sxx, szz, sxz,
-    mvxx, mvxz, mvzx, mvzz, mnx, mnz, msx, msz,
+    n0, n1, vx, vz, sxx, szz, sxz, mvxx, mvxz, mvzx, mvzz, mnx, mnz, msx, msz,
     bx, bz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
-    dzz, dxz, dvx, dvz,
-    sv_c, sv_i, sv_j, sv_w, sv_a, sv_k, stf_v, ss_c, ss_i, ss_j, ss_w, ss_k, stf_s,
-    r_c, r_t, r_i, r_j, r_w, raw, store, ftz,
+    dzz, dxz, dvx, dvz, ncols, nrows,
+    sv_c, sv_q, sv_w, sv_a, sv_k, stf_v, ss_c, ss_q, ss_w, ss_k, stf_s,
+    r_b, r_t, r_q, r_w, raw, sfl, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """Forward steps ``n0 .. n1-1``.
+    """Forward steps ``n0 .. n1-1`` (flat arrays, flat point indices).
 
     Sources: ``sv_*`` act on ``vx`` (``c = 0``) or ``vz`` (``c = 1``) with time function
     rows ``stf_v`` at ``t_n`` (weights ``sv_w``; ``sv_a`` the same without the buoyancy
     factor, added to the stored acceleration because the force term depends on the
-    buoyancy too); ``ss_*`` on ``sxx``/``szz``/``sxz`` (``c = 0, 1, 2``) with
-    ``stf_s`` at ``t_{n+1/2}``. Receiver entries ``r_c``: 0 ``sxx`` and 1 ``szz`` into
-    raw channel 0 (``P`` at ``t_n``), 2 ``vx`` into 1 and 3 ``vz`` into 2 (at
-    ``t_{n+1/2}``).
+    buoyancy too); ``ss_*`` on ``sxx``/``szz``/``sxz`` (``c = 0, 1, 2``) with ``stf_s`` at
+    ``t_{n+1/2}``. Receiver entries (point ``r_t``, flat index ``r_q``, weight ``r_w``) are
+    sorted by component, ``r_b`` bounds the groups: ``[r_b[0], r_b[1])`` ``sxx`` and
+    ``[r_b[1], r_b[2])`` ``szz`` into raw channel 0 (``P`` at ``t_n``), then ``vx`` into 1
+    and ``vz`` into 2 (at ``t_{n+1/2}``).
     """
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
+    S = np.uint64(ncols)
+    ncell = ncols * nrows
+    nrec = raw.shape[1]
+    buf = np.zeros(nrec)
     if fs:
-        _zero_column(szz, top)
+        for i in range(nrows):
+            szz[i * ncols + top] = 0.0
     for n in range(n0, n1):
         slot = n - n0
         # pressure records at t_n
-        for q in range(r_c.size):
-            c = r_c[q]
-            if c == 0:
-                raw[0, r_t[q], n] += r_w[q] * sxx[r_i[q], r_j[q]]
-            elif c == 1:
-                raw[0, r_t[q], n] += r_w[q] * szz[r_i[q], r_j[q]]
+        if r_b[2] > r_b[0]:
+            for q in range(r_b[0], r_b[1]):
+                buf[r_t[q]] += r_w[q] * sxx[r_q[q]]
+            for q in range(r_b[1], r_b[2]):
+                buf[r_t[q]] += r_w[q] * szz[r_q[q]]
+            for k in range(nrec):
+                raw[0, k, n] += buf[k]
+                buf[k] = 0.0
         # forces at t_n
         for q in range(sv_c.size):
             val = sv_w[q] * stf_v[sv_k[q], n]
             if sv_c[q] == 0:
-                vx[sv_i[q], sv_j[q]] += val
+                vx[sv_q[q]] += val
             else:
-                vz[sv_i[q], sv_j[q]] += val
-        if store is None:
-            _fwd_v_pass(
-                vx, vz, sxx, szz, sxz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
-                axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                None, None, ftz,
-            )  # fmt: skip
-            if fs:
-                _top_fwd_v(vx, vz, sxz, szz, bx, bz, dvx, dvz, top, nxe, None, None)
-        else:
-            _fwd_v_pass(
-                vx, vz, sxx, szz, sxz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
-                axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                store[slot, 0], store[slot, 1], ftz,
-            )  # fmt: skip
-            if fs:
-                _top_fwd_v(vx, vz, sxz, szz, bx, bz, dvx, dvz, top, nxe,
-                           store[slot, 0], store[slot, 1])  # fmt: skip
+                vz[sv_q[q]] += val
+        oax = np.uint64(5 * slot * ncell)
+        oaz = oax + np.uint64(ncell)
+        oxx = oaz + np.uint64(ncell)
+        ozz = oxx + np.uint64(ncell)
+        oxz = ozz + np.uint64(ncell)
+        r = H
+        while r < nxe + H:
+            v0, v1 = r, min(r + blk, nxe)
+            if v1 > v0:
+                _fwd_v_pass(
+                    sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
+                    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
+                    sfl, oax, oaz, S, v0, v1, ftz,
+                )  # fmt: skip
+                if fs:
+                    _top_fwd_v(
+                        sxz, szz, vx, vz, bx, bz, dvx, dvz, top, ncols, v0, v1, nxe,
+                        sfl, oax, oaz,
+                    )  # fmt: skip
+            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
+            if q1 > q0:
+                _fwd_s_pass(
+                    vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
+                    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
+                    sfl, oxx, ozz, oxz, S, q0, q1, ftz,
+                )  # fmt: skip
+                if fs:
+                    _top_fwd_s(
+                        vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, ncols, q0, q1,
+                        nxe, sfl, ozz, oxz,
+                    )  # fmt: skip
+            r += blk
+        if sfl is not None:
             for q in range(sv_c.size):
-                store[slot, sv_c[q], sv_i[q], sv_j[q]] += sv_a[q] * stf_v[sv_k[q], n]
+                sfl[(5 * slot + sv_c[q]) * ncell + sv_q[q]] += sv_a[q] * stf_v[sv_k[q], n]
         # velocity records at t_{n+1/2}
-        for q in range(r_c.size):
-            c = r_c[q]
-            if c == 2:
-                raw[1, r_t[q], n] += r_w[q] * vx[r_i[q], r_j[q]]
-            elif c == 3:
-                raw[2, r_t[q], n] += r_w[q] * vz[r_i[q], r_j[q]]
-        if store is None:
-            _fwd_s_pass(
-                vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
-                axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                None, None, None, ftz,
-            )  # fmt: skip
-            if fs:
-                _top_fwd(vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, nxe, None, None)
-        else:
-            _fwd_s_pass(
-                vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
-                axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                store[slot, 2], store[slot, 3], store[slot, 4], ftz,
-            )  # fmt: skip
-            if fs:
-                _top_fwd(vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, nxe,
-                         store[slot, 3], store[slot, 4])  # fmt: skip
-        # moment-tensor sources at t_{n+1/2}
+        for c in range(1, 3):
+            lo, hi = r_b[c + 1], r_b[c + 2]
+            if hi <= lo:
+                continue
+            f = vx if c == 1 else vz
+            for q in range(lo, hi):
+                buf[r_t[q]] += r_w[q] * f[r_q[q]]
+            for k in range(nrec):
+                raw[c, k, n] += buf[k]
+                buf[k] = 0.0
+        # moment-tensor sources at t_{n+1/2} (never on the surface value of szz)
         for q in range(ss_c.size):
             val = ss_w[q] * stf_s[ss_k[q], n]
             c = ss_c[q]
             if c == 0:
-                sxx[ss_i[q], ss_j[q]] += val
+                sxx[ss_q[q]] += val
             elif c == 1:
-                szz[ss_i[q], ss_j[q]] += val
+                szz[ss_q[q]] += val
             else:
-                sxz[ss_i[q], ss_j[q]] += val
-        if fs:
-            _zero_column(szz, top)
+                sxz[ss_q[q]] += val
     set_mxcsr(old)
 
 
 def _adjoint_loop(
-    n1, n0, ux, uz, exx_a, ezz_a, exz_a, txx, tzz, txz,
-    pvxx, pvxz, pvzx, pvzz, pnx, pnz, psx, psz,
-    txzx, zxz, uxx, uzx, zux, zuz,
+    n1, n0, ux, uz, exx, ezz, exz, txx, tzz, txz,
+    pvxx, pvxz, pvzx, pvzz, pnx, pnz, psx, psz, dxx, dxz_, dux, duz,
     bx, bz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
-    dzz, dxz, dvx, dvz,
-    r_c, r_t, r_i, r_j, r_wa, raw_adj, store, gbx, gbz, gl2m, glam, gmu, ftz,
+    dzz, dxz, dvx, dvz, ncols, nrows,
+    r_b, r_t, r_q, r_wa, raw_adj, sfl, gbx, gbz, gl2m, glam, gmu, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """Adjoint steps ``n1-1 .. n0`` (see the module docstring).
-
-    Receiver entries ``r_c`` as in :func:`_forward_loop`, with adjoint injection weights
-    ``r_wa`` (the extraction weights scaled to the adjoint variables).
-    """
+    """Adjoint steps ``n1-1 .. n0`` (see the module docstring); ``cx``, ``cz`` are the
+    forward coefficients (negated here). Receiver entries as in :func:`_forward_loop`,
+    with injection weights ``r_wa`` scaled to the adjoint variables."""
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
+    S = np.uint64(ncols)
+    ncell = ncols * nrows
+    ncx = -cx
+    ncz = -cz
     j0 = H
     j1 = zn[3]
     for n in range(n1 - 1, n0 - 1, -1):
         slot = n - n0
-        # ---- transpose of S: U += B (D+x Tmod_xx + D-z Tmod_xz), ...
-        _adj_prex(txx, pnx, axn, bxn, txx, xn, j0, j1, ftz)
-        _adj_prex(txz, psx, axh, bxh, txzx, xh, j0, j1, ftz)
-        _adj_v_pass(
-            ux, uz, txx, tzz, txz, txzx, zxz, pnz, psz, bx, bz, cx, cz,
-            azn, bzn, azh, bzh, xh, zn, zh, nxe, ftz,
-        )  # fmt: skip
-        if fs:
-            _top_adj_v(ux, uz, tzz, txz, bx, bz, dzz, dxz, top, nxe)
-        # ---- adjoint of the velocity records (t_{n+1/2})
-        for q in range(r_c.size):
-            c = r_c[q]
-            if c == 2:
-                ux[r_i[q], r_j[q]] += r_wa[q] * raw_adj[1, r_t[q], n]
-            elif c == 3:
-                uz[r_i[q], r_j[q]] += r_wa[q] * raw_adj[2, r_t[q], n]
-        # ---- transpose of V, gradients of step n, T = C E
-        _adj_prex(ux, pvxx, axh, bxh, uxx, xh, j0, j1, ftz)
-        _adj_prex(uz, pvzx, axn, bxn, uzx, xn, j0, j1, ftz)
-        _adj_s_pass(
-            ux, uz, exx_a, ezz_a, exz_a, txx, tzz, txz, uxx, uzx, zux, zuz, pvxz, pvzz,
-            l2m, lam, mu, cx, cz, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-            store[slot, 0], store[slot, 1], store[slot, 2], store[slot, 3], store[slot, 4],
-            gbx, gbz, gl2m, glam, gmu, ftz,
-        )  # fmt: skip
-        if fs:
-            _top_adj_s(ux, uz, exx_a, ezz_a, exz_a, txx, tzz, txz, l2m, lam, mu, dvx, dvz,
-                       top, nxe)  # fmt: skip
-            _zero_column(ezz_a, top)
-            _zero_column(tzz, top)
-        # ---- adjoint of the pressure records (t_n): E += w f, T += C w f
-        for q in range(r_c.size):
-            c = r_c[q]
-            if c == 0 or c == 1:
-                i, j = r_i[q], r_j[q]
-                val = r_wa[q] * raw_adj[0, r_t[q], n]
-                if c == 0:
-                    exx_a[i, j] += val
-                    txx[i, j] += l2m[i, j] * val
-                    tzz[i, j] += lam[i, j] * val
-                else:
-                    ezz_a[i, j] += val
-                    txx[i, j] += lam[i, j] * val
-                    tzz[i, j] += l2m[i, j] * val
+        # adjoint of the velocity records (t_{n+1/2}): commutes with the S transpose
+        for q in range(r_b[2], r_b[3]):
+            ux[r_q[q]] += r_wa[q] * raw_adj[1, r_t[q], n]
+        for q in range(r_b[3], r_b[4]):
+            uz[r_q[q]] += r_wa[q] * raw_adj[2, r_t[q], n]
+        # x strips of T (read by the U updates), all before the sweep
+        _adj_prex(txx, pnx, axn, bxn, dxx, xn, j0, j1, S, xn[0], xn[3], ftz)
+        _adj_prex(txz, psx, axh, bxh, dxz_, xh, j0, j1, S, xh[0], xh[3], ftz)
+        oax = np.uint64(5 * slot * ncell)
+        oaz = oax + np.uint64(ncell)
+        oxx = oaz + np.uint64(ncell)
+        ozz = oxx + np.uint64(ncell)
+        oxz = ozz + np.uint64(ncell)
+        r = H
+        while r < nxe + H:
+            v0, v1 = r, min(r + blk, nxe)
+            if v1 > v0:
+                _adj_v_pass(
+                    txx, tzz, txz, dxx, dxz_, ux, uz, pnz, psz, bx, bz, ncx, ncz,
+                    azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, v0, v1, ftz,
+                )  # fmt: skip
+                if fs:
+                    _top_adj_v(txz, tzz, ux, uz, bx, bz, dzz, dxz, top, ncols, v0, v1, nxe)
+                _adj_prex(ux, pvxx, axh, bxh, dux, xh, j0, j1, S, v0, v1, ftz)
+                _adj_prex(uz, pvzx, axn, bxn, duz, xn, j0, j1, S, v0, v1, ftz)
+            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
+            if q1 > q0:
+                _adj_s_pass(
+                    ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam, mu,
+                    ncx, ncz, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
+                    sfl, oax, oaz, oxx, ozz, oxz, gbx, gbz, gl2m, glam, gmu, S, q0, q1, ftz,
+                )  # fmt: skip
+                if fs:
+                    _top_adj_s(
+                        ux, uz, exx, ezz, exz, txx, tzz, txz, l2m, lam, mu, dvx, dvz, top,
+                        ncols, q0, q1, nxe,
+                    )  # fmt: skip
+            r += blk
+        # adjoint of the pressure records (t_n): E += w f, T += C w f
+        for q in range(r_b[0], r_b[1]):
+            k = r_q[q]
+            val = r_wa[q] * raw_adj[0, r_t[q], n]
+            exx[k] += val
+            txx[k] += l2m[k] * val
+            tzz[k] += lam[k] * val
+        for q in range(r_b[1], r_b[2]):
+            k = r_q[q]
+            val = r_wa[q] * raw_adj[0, r_t[q], n]
+            ezz[k] += val
+            txx[k] += lam[k] * val
+            tzz[k] += l2m[k] * val
     set_mxcsr(old)
 
 
