@@ -416,7 +416,7 @@ def _forward_loop(
     n0, n1, pf, vxf, vzf, mvxf, mvzf, mpxf, mpzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
     sp_q, sp_w, sp_k, stf_p, sv_c, sv_q, sv_w, sv_k, stf_v,
-    r_c, r_t, r_q, r_w, raw, sfl, blk, ftz,
+    g_c, g_t, g_ptr, r_q, r_w, raw, sfl, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
@@ -428,9 +428,12 @@ def _forward_loop(
     ncell = ncols * nrows
     for n in range(n0, n1):
         # pressure records at t_n
-        for q in range(r_c.size):
-            if r_c[q] == 0:
-                raw[0, r_t[q], n] += r_w[q] * pf[r_q[q]]
+        for g in range(g_c.size):
+            if g_c[g] == 0:
+                acc = 0.0
+                for q in range(g_ptr[g], g_ptr[g + 1]):
+                    acc += r_w[q] * pf[r_q[q]]
+                raw[0, g_t[g], n] += acc
         # forces at t_n
         for q in range(sv_c.size):
             val = sv_w[q] * stf_v[sv_k[q], n]
@@ -462,12 +465,14 @@ def _forward_loop(
                 val = sv_w[q] * stf_v[sv_k[q], n]
                 sfl[(3 * slot + sv_c[q]) * ncell + sv_q[q]] += val
         # velocity records at t_{n+1/2}
-        for q in range(r_c.size):
-            c = r_c[q]
-            if c == 1:
-                raw[1, r_t[q], n] += r_w[q] * vxf[r_q[q]]
-            elif c == 2:
-                raw[2, r_t[q], n] += r_w[q] * vzf[r_q[q]]
+        for g in range(g_c.size):
+            c = g_c[g]
+            if c != 0:
+                f = vxf if c == 1 else vzf
+                acc = 0.0
+                for q in range(g_ptr[g], g_ptr[g + 1]):
+                    acc += r_w[q] * f[r_q[q]]
+                raw[c, g_t[g], n] += acc
         # pressure (volume) sources at t_{n+1/2}: after the sweep (no later velocity
         # update reads these rows); refresh the image of the touched rows
         for q in range(sp_q.size):
@@ -484,7 +489,7 @@ def _forward_loop(
 def _adjoint_loop(
     n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, zzf, yzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
-    r_c, r_t, r_q, r_w, raw_adj, sfl, gkf, grf, blk, ftz,
+    g_c, g_t, g_ptr, r_q, r_w, raw_adj, sfl, gkf, grf, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
@@ -496,13 +501,15 @@ def _adjoint_loop(
     ncell = ncols * nrows
     for n in range(n1 - 1, n0 - 1, -1):
         slot = n - n0
-        for q in range(r_c.size):
-            c = r_c[q]
-            k = r_q[q]
-            if c == 1:
-                uxf[k] += bxf[k] * (r_w[q] * raw_adj[1, r_t[q], n])
-            elif c == 2:
-                uzf[k] += bzf[k] * (r_w[q] * raw_adj[2, r_t[q], n])
+        for g in range(g_c.size):
+            c = g_c[g]
+            if c != 0:
+                val = raw_adj[c, g_t[g], n]
+                f = uxf if c == 1 else uzf
+                b = bxf if c == 1 else bzf
+                for q in range(g_ptr[g], g_ptr[g + 1]):
+                    k = r_q[q]
+                    f[k] += b[k] * (r_w[q] * val)
         # x strips of the pressure adjoint (read by the U updates), all before the sweep
         _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, xn[0], xn[3], ftz)
         op = np.uint64(3 * slot * ncell)
@@ -526,13 +533,15 @@ def _adjoint_loop(
             r += blk
         # adjoint of the pressure records at t_n (after the sweep: the U updates above
         # needed the adjoint of p^{n+1} without it); refresh the image of touched rows
-        for q in range(r_c.size):
-            if r_c[q] == 0:
-                k = r_q[q]
-                wf[k] += kf[k] * (r_w[q] * raw_adj[0, r_t[q], n])
-                if fs:
-                    i = k // ncols
-                    _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
+        for g in range(g_c.size):
+            if g_c[g] == 0:
+                val = raw_adj[0, g_t[g], n]
+                for q in range(g_ptr[g], g_ptr[g + 1]):
+                    k = r_q[q]
+                    wf[k] += kf[k] * (r_w[q] * val)
+                    if fs:
+                        i = k // ncols
+                        _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
     set_mxcsr(old)
 
 
@@ -697,10 +706,17 @@ class AcousticPropagator(Propagator):
             rw.extend(op.w.tolist())
         i64 = np.int64
         ncols = self.layout.shape[1]
-        # raw channel, trace, flat array index, weight
+        rc_a, rt_a = np.asarray(rc, i64), np.asarray(rt, i64)
+        # groups of consecutive entries with the same (raw channel, trace)
+        starts = [
+            k for k in range(rc_a.size) if k == 0 or (rc[k], rt[k]) != (rc[k - 1], rt[k - 1])
+        ]
+        ptr = np.asarray([*starts, rc_a.size], i64)
+        # group channel, group trace, group offsets, flat array index, weight
         self.rec = (
-            np.asarray(rc, i64),
-            np.asarray(rt, i64),
+            rc_a[ptr[:-1]] if starts else np.zeros(0, i64),
+            rt_a[ptr[:-1]] if starts else np.zeros(0, i64),
+            ptr,
             np.asarray(ri, i64) * ncols + np.asarray(rj, i64),
             np.asarray(rw, np.float64),
         )
