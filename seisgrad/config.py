@@ -331,8 +331,12 @@ class PathParameters:
     holds the parameter file)."""
 
     path_workdir: str = param(".", "working folder; state file and logs live here")
-    path_scratch: str = param("scratch", "scratch folder for per-source work")
-    path_output: str = param("output", "folder for exported results")
+    path_scratch: str = param(
+        "scratch", "scratch folder for per-source work (relative: inside path_workdir)"
+    )
+    path_output: str = param(
+        "output", "folder for exported results (relative: inside path_workdir)"
+    )
     path_model_init: str | None = param(None, "initial (starting) model, HDF5 file")
     path_model_true: str | None = param(None, "true model used to make synthetic data")
     path_data: str | None = param(None, "folder with observed data (one file per source)")

@@ -132,8 +132,13 @@ class Paths:
             return p if p.is_absolute() else (base / p)
 
         self.workdir = resolve(paths.path_workdir) or base
-        self.scratch = resolve(paths.path_scratch) or self.workdir / "scratch"
-        self.output = resolve(paths.path_output) or self.workdir / "output"
+
+        def in_workdir(value: str) -> Path:
+            p = Path(value).expanduser()
+            return p if p.is_absolute() else self.workdir / p
+
+        self.scratch = in_workdir(paths.path_scratch)
+        self.output = in_workdir(paths.path_output)
         self.model_init = resolve(paths.path_model_init)
         self.model_true = resolve(paths.path_model_true)
         self.data = resolve(paths.path_data)
