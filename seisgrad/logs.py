@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["logger", "log_to", "console", "is_terminal"]
+__all__ = ["logger", "log_to", "console", "is_terminal", "time_loop_progress"]
 
 logger = logging.getLogger("seisgrad")
 logger.setLevel(logging.INFO)
@@ -58,3 +58,30 @@ def console(level: int = logging.INFO) -> logging.Handler:
     handler._seisgrad_console = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     return handler
+
+
+@contextmanager
+def time_loop_progress(total: int, desc: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar for a time loop of ``total`` steps when writing to a terminal.
+
+    Yields a callback ``update(step)`` (the number of steps done so far), or ``None``
+    when standard error is not a terminal (logs then get one line per task, not per
+    step, and the time loop runs in one compiled call).
+    """
+    if not is_terminal():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", leave=False)
+    done = 0
+
+    def update(step: int) -> None:
+        nonlocal done
+        bar.update(step - done)
+        done = step
+
+    try:
+        yield update
+    finally:
+        bar.close()

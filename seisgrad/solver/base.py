@@ -63,6 +63,15 @@ class Solver(ABC):
     ) -> Model:
         """Return the kernels (``dJ/dm`` per grid node) for the given adjoint sources."""
 
+    def illumination(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Model:
+        """Forward-field energy at each node (one parameter ``illumination``), for the
+        illumination preconditioner. Optional: solvers without it raise SolverError."""
+        from seisgrad.errors import SolverError
+
+        raise SolverError(
+            f"solver {type(self).__name__} does not compute illumination; set precondition: null"
+        )
+
     def check(self, model: Model, event: Event) -> list[str]:
         """Check a setup before running; raise on errors, return warnings."""
         return []

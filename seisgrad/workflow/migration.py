@@ -9,8 +9,10 @@ Tasks after those of :class:`~seisgrad.workflow.forward.Forward`:
    kernels copied to ``path_output/kernels/`` when ``export_kernels`` is set; then
    smoothing (``smooth_h``/``smooth_v``, Gaussian or Laplacian).
 7. ``evaluate_gradient_from_kernels``: scaling by the model (``scale_by_model``:
-   :math:`g = m \\, K`, the gradient with respect to :math:`\\ln m`), the mask from
-   ``path_mask``, and export to ``path_output/gradient.h5`` with figures.
+   :math:`g = m \\, K`, the gradient with respect to :math:`\\ln m`), the optional
+   illumination preconditioner (``precondition: illumination``: division by the summed
+   forward-field energy, smoothed like the kernels), the mask from ``path_mask``, and
+   export to ``path_output/gradient.h5`` with figures.
 
 A gradient that is all zero or not finite is an error naming the step that made it.
 Subclass and override one task to change it::
@@ -59,6 +61,17 @@ class MigrationParameters(ForwardParameters):
     scale_by_model: bool = param(
         True, "multiply kernels by the model: gradient with respect to ln m (relative)"
     )
+    precondition: str | None = param(
+        None,
+        "gradient preconditioner: null, or 'illumination' (divide by the summed, smoothed "
+        "forward-field energy; costs one extra forward run per source)",
+        choices=(None, "illumination"),
+    )
+    illumination_water_level: float = param(
+        1e-2,
+        "water level of the illumination preconditioner (relative to its maximum)",
+        low=1e-12,
+    )
 
 
 class Migration(Forward):
@@ -93,6 +106,12 @@ class Migration(Forward):
         if all(not np.any(kernels[n]) for n in kernels):
             logger.warning("%s: the event kernels are zero (no misfit for this source?)", step)
         write_model(self.kernel_file(ctx.source), kernels, {"source": ctx.source})
+        if self.params.precondition == "illumination":
+            energy = self.solver.illumination(self.model("init"), self.event(ctx), self.receivers)
+            write_model(self.illumination_file(ctx.source), energy, {"source": ctx.source})
+
+    def illumination_file(self, event: str) -> Path:
+        return self.path.scratch / "illumination" / f"{event}.h5"
 
     def postprocess_event_kernels(self) -> None:
         """Sum event kernels (fixed order), export, smooth."""
@@ -118,6 +137,16 @@ class Migration(Forward):
         if self.params.scale_by_model:
             g = pp.scale_by_model(g, self.model_for_scaling(g))
             pp.check_gradient(g, "scaling by the model")
+        if self.params.precondition == "illumination":
+            energy = pp.sum_kernels(
+                [read_model(self.illumination_file(e.name)) for e in self.events]
+            )
+            p = self.params
+            if p.smooth_h > 0 or p.smooth_v > 0:
+                energy = pp.smooth_gaussian(energy, p.smooth_h, p.smooth_v)
+            write_model(self.path.output / "illumination.h5", energy)
+            g = pp.precondition_illumination(g, energy, p.illumination_water_level)
+            pp.check_gradient(g, "the illumination preconditioner")
         if self.path.mask is not None:
             g = pp.apply_mask(g, read_model(self.path.mask))
             pp.check_gradient(g, f"masking with {self.path.mask}")

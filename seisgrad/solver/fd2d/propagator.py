@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numba
@@ -181,19 +181,55 @@ class Propagator(ABC):
         ppw = p.min_points_per_wavelength or default_ppw(p.order)
         return check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
 
-    def forward(self) -> dict[str, np.ndarray]:
-        """Run the simulation; return ``channel -> (nrec, nt)`` float64 traces."""
+    def forward(
+        self,
+        progress: Callable[[int], None] | None = None,
+        illumination_stride: int = 0,
+    ) -> dict[str, np.ndarray]:
+        """Run the simulation; return ``channel -> (nrec, nt)`` float64 traces.
+
+        ``progress(n)`` is called after step ``n`` every ``nt/100`` steps (the compiled
+        loop runs in chunks; results are identical to one call). With
+        ``illumination_stride > 0`` the particle-velocity energy
+        :math:`E = \\Delta t \\, s \\sum_k (v_x^2 + v_z^2)(t_{ks})` at the model nodes is
+        accumulated every ``s`` steps into :attr:`illumination` (``(nx, nz)``).
+        """
         raw = self.new_raw()
         state = self.new_state()
+        chunk = self.nt
+        if illumination_stride > 0:
+            chunk = int(illumination_stride)
+        elif progress is not None:
+            chunk = max(1, -(-self.nt // 100))
+        energy = np.zeros(self.layout.grid.shape) if illumination_stride > 0 else None
+        view = self.layout.model_slice
         with numba_threads(self.params.threads):
-            self.forward_steps(state, 0, self.nt, raw, None)
+            n = 0
+            while n < self.nt:
+                m = min(self.nt, n + chunk)
+                self.forward_steps(state, n, m, raw, None)
+                if energy is not None:
+                    for key in ("vx", "vz"):
+                        v = np.asarray(state[key][view], dtype=np.float64)
+                        energy += v * v
+                if progress is not None:
+                    progress(m)
+                n = m
+        if energy is not None:
+            self.illumination = energy * (self.dt * chunk)
         return self.raw_to_traces(raw)
 
-    def gradient(self, adjoint: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def gradient(
+        self,
+        adjoint: Mapping[str, np.ndarray],
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, np.ndarray]:
         """Kernels ``name -> (nx, nz)`` for adjoint sources ``channel -> (nrec, nt)``.
 
         ``adjoint[c][r, n]`` is ``dJ/dd[c][r, n]``; missing channels are zero. The result
         is the exact gradient of ``J`` through the discrete forward problem.
+        ``progress(k)`` is called with the number of adjoint steps done after each
+        checkpoint segment.
         """
         raw_adj = self.traces_to_raw_adjoint(adjoint)
         adj = self.new_adjoint()
@@ -208,10 +244,23 @@ class Propagator(ABC):
                 self.snapshot,
                 self.restore,
                 self.new_store,
-                lambda b, a, store: self.adjoint_steps(adj, b, a, store, raw_adj),
+                lambda b, a, store: self._adjoint_segment(adj, b, a, store, raw_adj, progress),
             )
         grads = self.kernels(adj)
         return {name: self.layout.pad_adjoint(g) for name, g in grads.items()}
+
+    def _adjoint_segment(
+        self,
+        adj: dict[str, np.ndarray],
+        n1: int,
+        n0: int,
+        store: np.ndarray,
+        raw_adj: np.ndarray,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.adjoint_steps(adj, n1, n0, store, raw_adj)
+        if progress is not None:
+            progress(self.nt - n0)
 
     def checkpoint_count(self) -> int:
         """Number of snapshots of the checkpointing schedule."""

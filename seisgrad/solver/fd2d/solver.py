@@ -11,6 +11,7 @@ import numpy as np
 
 from seisgrad.config import param
 from seisgrad.errors import ConfigError
+from seisgrad.logs import time_loop_progress
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
@@ -153,8 +154,19 @@ class FD2D(Solver):
 
     def forward(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Stream:
         prop = self.propagator(model, event, receivers)
-        traces = prop.forward()
+        with time_loop_progress(prop.nt, f"forward {event.name}") as progress:
+            traces = prop.forward(progress=progress)
         return build_stream(traces, prop.receivers, prop.dt, prop.dtype)
+
+    def illumination(
+        self, model: Model, event: Event, receivers: Sequence[Receiver], stride: int = 4
+    ) -> Model:
+        """Forward-field energy :math:`E(x) = \\int |v(x, t)|^2 dt` of ``event`` at each
+        node (sampled every ``stride`` steps), as a model with one parameter
+        ``illumination``; used by the illumination preconditioner."""
+        prop = self.propagator(model, event, receivers)
+        prop.forward(illumination_stride=max(1, int(stride)))
+        return Model(model.grid, {"illumination": prop.illumination})
 
     def adjoint(
         self,
@@ -165,6 +177,7 @@ class FD2D(Solver):
     ) -> Model:
         prop = self.propagator(model, event, receivers)
         adj = stream_to_arrays(adjoint_sources, prop.receivers, prop.record, prop.nt, prop.dt)
-        grads = prop.gradient(adj)
+        with time_loop_progress(prop.nt, f"adjoint {event.name}") as progress:
+            grads = prop.gradient(adj, progress=progress)
         dtype = np.dtype(self.params.precision)
         return Model(model.grid, {k: v.astype(dtype) for k, v in grads.items()})
