@@ -650,6 +650,7 @@ def test_sampling_warning_uses_vs() -> None:
     assert "v_min = 10" in warnings[0]
 
 
+@pytest.mark.slow
 def test_threads_give_the_same_results() -> None:
     """The parallel passes give the serial results (forward bit for bit; gradients to
     float32 round-off: the parallel build may contract multiply-adds differently)."""
