@@ -86,6 +86,12 @@ def _in(r, s):  # pragma: no cover
 
 
 @njit(**NUMBA_OPTIONS)
+def _strip_index(r, s):  # pragma: no cover
+    """Position of row/column ``r`` in the concatenation of the two strips ``s``."""
+    return r - s[0] if r < s[1] else (s[1] - s[0]) + (r - s[2])
+
+
+@njit(**NUMBA_OPTIONS)
 def _near(i, s, lo, hi):  # pragma: no cover
     """Whether rows ``i - lo .. i + hi`` touch one of the strips ``s``."""
     return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
@@ -104,8 +110,14 @@ def _near(i, s, lo, hi):  # pragma: no cover
 
 def _fwd_v_pass(
     pf, vxf, vzf, mxf, mzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh, nxe, pz1, fs,
-    sf, ox, oz, S, r0, r1, ftz,
+    sf, op, ox, oz, nsz, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
+    """Velocity sub-step on rows ``[r0, r1)``.
+
+    With per-step data ``sf`` it also keeps, for the gradient, the pressure of this
+    step (``sf[op:]``, whole rows) and the updated C-PML memory variables of the
+    velocities (x strips at ``sf[ox:]``, z strips at ``sf[oz:]``, ``nsz`` per row).
+    """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     S2, S3, S4 = S + S, S + S + S, S + S + S + S
@@ -118,6 +130,9 @@ def _fwd_v_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if sf is not None:
+            for k in range(S):
+                sf[op + row + k] = pf[row + k]
         # ---- vx at (i + 1/2, j) from the x-derivative of p
         if i < nxe - 1:
             if _in(i, xh):
@@ -129,42 +144,37 @@ def _fwd_v_pass(
                     g = g + c3 * (pf[q + S3] - pf[q - S2]) + c4 * (pf[q + S4] - pf[q - S3])
                     t = b * mxf[q] + a * g
                     mxf[q] = t
-                    inc = -(bxf[q] * (g + t))
-                    vxf[q] += inc
-                    if sf is not None:
-                        sf[ox + q] = inc
+                    vxf[q] -= bxf[q] * (g + t)
+                if sf is not None:
+                    base = ox + np.uint64(_strip_index(i, xh)) * S
+                    for k in range(S):
+                        sf[base + k] = mxf[row + k]
             else:
                 for k in range(n):
                     q = b0 + k
                     g = c1 * (pf[q + S] - pf[q]) + c2 * (pf[q + S2] - pf[q - S])
                     g = g + c3 * (pf[q + S3] - pf[q - S2]) + c4 * (pf[q + S4] - pf[q - S3])
-                    inc = -(bxf[q] * g)
-                    vxf[q] += inc
-                    if sf is not None:
-                        sf[ox + q] = inc
+                    vxf[q] -= bxf[q] * g
         # ---- vz at (i, j + 1/2) from the z-derivative of p
         for k in range(nv):
             q = b0 + k
             g = d1 * (pf[q + _U1] - pf[q]) + d2 * (pf[q + _U2] - pf[q - _U1])
             g = g + d3 * (pf[q + _U3] - pf[q - _U2]) + d4 * (pf[q + _U4] - pf[q - _U3])
-            inc = -(bzf[q] * g)
-            vzf[q] += inc
-            if sf is not None:
-                sf[oz + q] = inc
+            vzf[q] -= bzf[q] * g
         for part in range(2):
             ja = zh[0] if part == 0 else zh[2]
             jb = zh[1] if part == 0 else zh[3]
             ua = np.uint64(ja)
+            zo = np.uint64(0 if part == 0 else zh[1] - zh[0])
             for k in range(np.uint64(max(jb - ja, 0))):
                 q = row + ua + k
                 g = d1 * (pf[q + _U1] - pf[q]) + d2 * (pf[q + _U2] - pf[q - _U1])
                 g = g + d3 * (pf[q + _U3] - pf[q - _U2]) + d4 * (pf[q + _U4] - pf[q - _U3])
                 t = bzh[ua + k] * mzf[q] + azh[ua + k] * g
                 mzf[q] = t
-                inc = -(bzf[q] * t)
-                vzf[q] += inc
+                vzf[q] -= bzf[q] * t
                 if sf is not None:
-                    sf[oz + q] += inc
+                    sf[oz + np.uint64(i) * nsz + zo + k] = t
         if fs:
             for mm in range(H):
                 vzf[row + np.uint64(vz1 + mm)] = vzf[row + np.uint64(vz1 - 1 - mm)]
@@ -173,8 +183,8 @@ def _fwd_v_pass(
 
 
 def _fwd_p_pass(
-    pf, vxf, vzf, mxf, mzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs, sf, op, S,
-    r0, r1, ftz,
+    pf, vxf, vzf, mxf, mzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1, fs, S, r0, r1,
+    ftz,
 ):  # fmt: skip  # pragma: no cover
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
@@ -197,10 +207,7 @@ def _fwd_p_pass(
                 mxf[q] = t
                 dz = d1 * (vzf[q] - vzf[q - _U1]) + d2 * (vzf[q + _U1] - vzf[q - _U2])
                 dz = dz + d3 * (vzf[q + _U2] - vzf[q - _U3]) + d4 * (vzf[q + _U3] - vzf[q - _U4])
-                inc = -(kf[q] * (dx + t + dz))
-                pf[q] += inc
-                if sf is not None:
-                    sf[op + q] = inc
+                pf[q] -= kf[q] * (dx + t + dz)
         else:
             for k in range(n):
                 q = b0 + k
@@ -208,10 +215,7 @@ def _fwd_p_pass(
                 dx = dx + c3 * (vxf[q + S2] - vxf[q - S3]) + c4 * (vxf[q + S3] - vxf[q - S4])
                 dz = d1 * (vzf[q] - vzf[q - _U1]) + d2 * (vzf[q + _U1] - vzf[q - _U2])
                 dz = dz + d3 * (vzf[q + _U2] - vzf[q - _U3]) + d4 * (vzf[q + _U3] - vzf[q - _U4])
-                inc = -(kf[q] * (dx + dz))
-                pf[q] += inc
-                if sf is not None:
-                    sf[op + q] = inc
+                pf[q] -= kf[q] * (dx + dz)
         for part in range(2):
             ja = zn[0] if part == 0 else zn[2]
             jb = min(zn[1], pz1) if part == 0 else min(zn[3], pz1)
@@ -222,10 +226,7 @@ def _fwd_p_pass(
                 dz = dz + d3 * (vzf[q + _U2] - vzf[q - _U3]) + d4 * (vzf[q + _U3] - vzf[q - _U4])
                 u = bzn[ua + k] * mzf[q] + azn[ua + k] * dz
                 mzf[q] = u
-                inc = -(kf[q] * u)
-                pf[q] += inc
-                if sf is not None:
-                    sf[op + q] += inc
+                pf[q] -= kf[q] * u
         if fs:
             for mm in range(1, H + 1):
                 pf[row + np.uint64(pz1 + mm)] = -pf[row + np.uint64(pz1 - mm)]
@@ -256,14 +257,18 @@ def _adj_prex(sf, hf, a, b, of, s, j1, S, r0, r1, ftz):  # pragma: no cover
 
 
 def _adj_u_pass(
-    wf, ef, uxf, uzf, hf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs, S, r0, r1,
-    ftz,
+    wf, ef, uxf, uzf, hf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh, nxe, pz1, fs,
+    sf, op, ox, oz, nsz, gxf, gzf, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the pressure sub-step: ``U += B dt D+ Z`` with ``Z = W + delta``.
 
     ``delta = a (W - Phi)`` is non-zero only in the strips: along x it was stored in
     ``DX`` by :func:`_adj_prex` (added as a second stencil on rows near the strips); along
     z each row of ``Z`` is built in the scratch row ``zzf`` before ``Phi`` is updated.
+
+    With the updated ``U`` it accumulates the buoyancy terms ``G += U (D+ p^n + psi^n)``
+    (``p^n`` and the forward C-PML memory ``psi^n`` from the per-step data ``sf``); the
+    velocity increment of step n is ``-B dt (D+ p^n + psi^n)`` plus forces.
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
@@ -277,6 +282,7 @@ def _adj_u_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        p0 = op + b0  # the stored pressure of this row
         if i < nxe - 1:
             if _near(i, xn, 3, 4):
                 for k in range(n):
@@ -285,13 +291,27 @@ def _adj_u_pass(
                     g = g + c3 * (wf[q + S3] - wf[q - S2]) + c4 * (wf[q + S4] - wf[q - S3])
                     h = c1 * (ef[q + S] - ef[q]) + c2 * (ef[q + S2] - ef[q - S])
                     h = h + c3 * (ef[q + S3] - ef[q - S2]) + c4 * (ef[q + S4] - ef[q - S3])
-                    uxf[q] += bxf[q] * (g + h)
+                    u = uxf[q] + bxf[q] * (g + h)
+                    uxf[q] = u
+                    r = p0 + k
+                    e = c1 * (sf[r + S] - sf[r]) + c2 * (sf[r + S2] - sf[r - S])
+                    e = e + c3 * (sf[r + S3] - sf[r - S2]) + c4 * (sf[r + S4] - sf[r - S3])
+                    gxf[q] += u * e
             else:
                 for k in range(n):
                     q = b0 + k
                     g = c1 * (wf[q + S] - wf[q]) + c2 * (wf[q + S2] - wf[q - S])
                     g = g + c3 * (wf[q + S3] - wf[q - S2]) + c4 * (wf[q + S4] - wf[q - S3])
-                    uxf[q] += bxf[q] * g
+                    u = uxf[q] + bxf[q] * g
+                    uxf[q] = u
+                    r = p0 + k
+                    e = c1 * (sf[r + S] - sf[r]) + c2 * (sf[r + S2] - sf[r - S])
+                    e = e + c3 * (sf[r + S3] - sf[r - S2]) + c4 * (sf[r + S4] - sf[r - S3])
+                    gxf[q] += u * e
+            if _in(i, xh):
+                base = ox + np.uint64(_strip_index(i, xh)) * S + _UH
+                for k in range(n):
+                    gxf[b0 + k] += uxf[b0 + k] * sf[base + k]
         # z derivative of Z = W + delta: a row copy of W, modified in the z strips
         for k in range(S):
             zzf[row + k] = wf[row + k]
@@ -309,7 +329,19 @@ def _adj_u_pass(
             q = b0 + k
             g = d1 * (zzf[q + _U1] - zzf[q]) + d2 * (zzf[q + _U2] - zzf[q - _U1])
             g = g + d3 * (zzf[q + _U3] - zzf[q - _U2]) + d4 * (zzf[q + _U4] - zzf[q - _U3])
-            uzf[q] += bzf[q] * g
+            u = uzf[q] + bzf[q] * g
+            uzf[q] = u
+            r = p0 + k
+            e = d1 * (sf[r + _U1] - sf[r]) + d2 * (sf[r + _U2] - sf[r - _U1])
+            e = e + d3 * (sf[r + _U3] - sf[r - _U2]) + d4 * (sf[r + _U4] - sf[r - _U3])
+            gzf[q] += u * e
+        for part in range(2):
+            ja = np.uint64(zh[0] if part == 0 else zh[2])
+            jb = np.uint64(zh[1] if part == 0 else zh[3])
+            base = oz + np.uint64(i) * nsz + np.uint64(0 if part == 0 else zh[1] - zh[0])
+            for k in range(jb - ja):
+                q = row + ja + k
+                gzf[q] += uzf[q] * sf[base + k]
         if fs:
             for mm in range(H):
                 uzf[row + np.uint64(vz1 + mm)] = uzf[row + np.uint64(vz1 - 1 - mm)]
@@ -318,14 +350,13 @@ def _adj_u_pass(
 
 
 def _adj_w_pass(
-    uxf, ef, uzf, hf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, sf, op, ox, oz,
-    gkf, grf, S, r0, r1, ftz,
+    uxf, ef, uzf, hf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, sf, op, gkf,
+    S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the velocity sub-step: ``W += K dt D- Y`` with ``Y = U + delta``.
 
-    Also accumulates the gradients of step n: ``gK += W^{n+1} dp`` (with W before its
-    update) and, at the nodes, the four staggered products ``U dv`` around each node
-    (``U`` is final: the transposed pressure sub-step of these rows is done).
+    Also accumulates ``gK += p^n dW`` (``dW`` = this increment; summed over the steps
+    this equals ``sum W^{n+1} (p^{n+1} - p^n)``, by parts).
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
@@ -337,6 +368,7 @@ def _adj_w_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        p0 = op + b0
         # z derivative of Y = U + delta: a row copy of uz, modified in the z strips
         for k in range(S):
             yzf[row + k] = uzf[row + k]
@@ -359,11 +391,9 @@ def _adj_w_pass(
                 ex = ex + c3 * (ef[q + S2] - ef[q - S3]) + c4 * (ef[q + S3] - ef[q - S4])
                 dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
                 dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
-                w0 = wf[q]
-                gkf[q] += w0 * sf[op + q]
-                wf[q] = w0 + kf[q] * (dx + ex + dz)
-                grf[q] += uxf[q] * sf[ox + q] + uxf[q - S] * sf[ox + q - S]
-                grf[q] += uzf[q] * sf[oz + q] + uzf[q - _U1] * sf[oz + q - _U1]
+                inc = kf[q] * (dx + ex + dz)
+                wf[q] += inc
+                gkf[q] += sf[p0 + k] * inc
         else:
             for k in range(n):
                 q = b0 + k
@@ -371,15 +401,10 @@ def _adj_w_pass(
                 dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
                 dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
                 dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
-                w0 = wf[q]
-                gkf[q] += w0 * sf[op + q]
-                wf[q] = w0 + kf[q] * (dx + dz)
-                grf[q] += uxf[q] * sf[ox + q] + uxf[q - S] * sf[ox + q - S]
-                grf[q] += uzf[q] * sf[oz + q] + uzf[q - _U1] * sf[oz + q - _U1]
+                inc = kf[q] * (dx + dz)
+                wf[q] += inc
+                gkf[q] += sf[p0 + k] * inc
         if fs:
-            # the surface node (not state) still owns half of the vz just below it
-            qt = row + np.uint64(pz1)
-            grf[qt] += uzf[qt - _U1] * sf[oz + qt - _U1]
             for mm in range(1, H + 1):
                 wf[row + np.uint64(pz1 + mm)] = -wf[row + np.uint64(pz1 - mm)]
         if ftz:
@@ -397,6 +422,10 @@ def _adj_w_pass(
 # The drivers take flat (ravelled) arrays prepared in Python, and point positions as
 # flat indices: ``ravel`` inside compiled code that calls parallel passes lost writes
 # here (numba 0.6x), so no view is created in compiled code.
+#
+# Per-step data (one slot of ``L`` values per step, see ``AcousticPropagator.setup``):
+# the pressure p^n (``ncell`` values, whole arrays), then the velocity C-PML memory
+# variables of the x strips (``nsx`` rows) and of the z strips (``nsz`` per row).
 
 
 @njit(**NUMBA_OPTIONS)
@@ -416,7 +445,7 @@ def _forward_loop(
     n0, n1, pf, vxf, vzf, mvxf, mvzf, mpxf, mpzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
     sp_q, sp_w, sp_k, stf_p, sv_c, sv_q, sv_w, sv_k, stf_v,
-    g_c, g_t, g_ptr, r_q, r_w, raw, sfl, blk, ftz,
+    g_c, g_t, g_ptr, r_q, r_w, raw, sfl, slot_len, nsx, nsz, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
@@ -426,6 +455,7 @@ def _forward_loop(
         _mirror_flat(vzf, 0, nrows, ncols, pz1, 1.0, 1)
     S = np.uint64(ncols)
     ncell = ncols * nrows
+    usz = np.uint64(nsz)
     for n in range(n0, n1):
         # pressure records at t_n
         for g in range(g_c.size):
@@ -441,29 +471,24 @@ def _forward_loop(
                 vxf[sv_q[q]] += val
             else:
                 vzf[sv_q[q]] += val
-        slot = n - n0
-        op = np.uint64(3 * slot * ncell)
-        ox = np.uint64((3 * slot + 1) * ncell)
-        oz = np.uint64((3 * slot + 2) * ncell)
+        op = np.uint64((n - n0) * slot_len)
+        ox = op + np.uint64(ncell)
+        oz = ox + np.uint64(nsx * ncols)
         r = H
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
                 _fwd_v_pass(
                     pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
-                    nxe, pz1, fs, sfl, ox, oz, S, v0, v1, ftz,
+                    nxe, pz1, fs, sfl, op, ox, oz, usz, S, v0, v1, ftz,
                 )  # fmt: skip
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _fwd_p_pass(
                     pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1,
-                    fs, sfl, op, S, q0, q1, ftz,
+                    fs, S, q0, q1, ftz,
                 )  # fmt: skip
             r += blk
-        if sfl is not None:
-            for q in range(sv_c.size):
-                val = sv_w[q] * stf_v[sv_k[q], n]
-                sfl[(3 * slot + sv_c[q]) * ncell + sv_q[q]] += val
         # velocity records at t_{n+1/2}
         for g in range(g_c.size):
             c = g_c[g]
@@ -476,10 +501,7 @@ def _forward_loop(
         # pressure (volume) sources at t_{n+1/2}: after the sweep (no later velocity
         # update reads these rows); refresh the image of the touched rows
         for q in range(sp_q.size):
-            val = sp_w[q] * stf_p[sp_k[q], n]
-            pf[sp_q[q]] += val
-            if sfl is not None:
-                sfl[3 * slot * ncell + sp_q[q]] += val
+            pf[sp_q[q]] += sp_w[q] * stf_p[sp_k[q], n]
             if fs:
                 i = sp_q[q] // ncols
                 _mirror_flat(pf, i, i + 1, ncols, pz1, -1.0, 0)
@@ -489,7 +511,8 @@ def _forward_loop(
 def _adjoint_loop(
     n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, zzf, yzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
-    g_c, g_t, g_ptr, r_q, r_w, raw_adj, sfl, gkf, grf, blk, ftz,
+    sv_c, sv_q, sv_f, sv_k, stf_v, g_c, g_t, g_ptr, r_q, r_w, raw_adj,
+    sfl, slot_len, nsx, nsz, gkf, gxf, gzf, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
@@ -499,8 +522,8 @@ def _adjoint_loop(
         _mirror_flat(uzf, 0, nrows, ncols, pz1, 1.0, 1)
     S = np.uint64(ncols)
     ncell = ncols * nrows
+    usz = np.uint64(nsz)
     for n in range(n1 - 1, n0 - 1, -1):
-        slot = n - n0
         for g in range(g_c.size):
             c = g_c[g]
             if c != 0:
@@ -512,25 +535,33 @@ def _adjoint_loop(
                     f[k] += b[k] * (r_w[q] * val)
         # x strips of the pressure adjoint (read by the U updates), all before the sweep
         _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, xn[0], xn[3], ftz)
-        op = np.uint64(3 * slot * ncell)
-        ox = np.uint64((3 * slot + 1) * ncell)
-        oz = np.uint64((3 * slot + 2) * ncell)
+        op = np.uint64((n - n0) * slot_len)
+        ox = op + np.uint64(ncell)
+        oz = ox + np.uint64(nsx * ncols)
         r = H
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
                 _adj_u_pass(
-                    wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, nxe, pz1, fs,
-                    S, v0, v1, ftz,
+                    wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh,
+                    nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, S, v0, v1, ftz,
                 )  # fmt: skip
                 _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _adj_w_pass(
                     uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs,
-                    sfl, op, ox, oz, gkf, grf, S, q0, q1, ftz,
+                    sfl, op, gkf, S, q0, q1, ftz,
                 )  # fmt: skip
             r += blk
+        # forces are part of the velocity increment: G holds U (D+ p + psi - f)
+        for q in range(sv_c.size):
+            k = sv_q[q]
+            val = sv_f[q] * stf_v[sv_k[q], n]
+            if sv_c[q] == 1:
+                gxf[k] -= uxf[k] * val
+            else:
+                gzf[k] -= uzf[k] * val
         # adjoint of the pressure records at t_n (after the sweep: the U updates above
         # needed the adjoint of p^{n+1} without it); refresh the image of touched rows
         for g in range(g_c.size):
@@ -538,7 +569,9 @@ def _adjoint_loop(
                 val = raw_adj[0, g_t[g], n]
                 for q in range(g_ptr[g], g_ptr[g + 1]):
                     k = r_q[q]
-                    wf[k] += kf[k] * (r_w[q] * val)
+                    inc = kf[k] * (r_w[q] * val)
+                    wf[k] += inc
+                    gkf[k] += sfl[op + np.uint64(k)] * inc
                     if fs:
                         i = k // ncols
                         _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
@@ -638,6 +671,13 @@ class AcousticPropagator(Propagator):
         )
         self.nxe = HALO + NX
         self.pz1 = HALO + NZ - 1 if lay.free_surface else HALO + NZ
+        # per-step data for the gradient: p^n (whole array), then the velocity C-PML
+        # memory of the x strips (nsx rows) and of the z strips (nsz values per row)
+        xh, zh = pr.x_half, pr.z_half
+        self.nsx = (xh[1] - xh[0]) + (xh[3] - xh[2])
+        self.nsz = (zh[1] - zh[0]) + (zh[3] - zh[2])
+        nrows, ncols = lay.shape
+        self.slot_len = nrows * ncols + self.nsx * ncols + nrows * self.nsz
         self._setup_sources()
         self._setup_receivers()
 
@@ -687,6 +727,14 @@ class AcousticPropagator(Propagator):
         # flat array indices, weights (float64, times kappa dt or b dt), time-function rows
         self.sp = (flat(pi, pj), np.asarray(pw), np.asarray(pk, i64))
         self.sv = (np.asarray(vc, i64), flat(vi, vj), np.asarray(vw), np.asarray(vk, i64))
+        # the same weights without the factor b dt (for the adjoint's force terms)
+        self.sv_f = np.zeros(0)
+        if vc:
+            q = self.sv[1]
+            bq = np.where(
+                self.sv[0] == 1, self.bxdt.reshape(-1)[q], self.bzdt.reshape(-1)[q]
+            ).astype(np.float64)
+            self.sv_f = np.asarray(vw) / bq
         nt = self.nt
         self.stf_p = source_time_table(p_srcs, nt, self.dt, half_step=True)
         self.stf_v = source_time_table(v_srcs, nt, self.dt, half_step=False)
@@ -786,7 +834,7 @@ class AcousticPropagator(Propagator):
         }
 
     def store_shape(self) -> tuple[int, ...]:
-        return (3, *self.layout.shape)
+        return (self.slot_len,)
 
     def _ns(self) -> dict[str, Any]:
         return _SERIAL if self.params.threads <= 1 else _PARALLEL
@@ -820,14 +868,15 @@ class AcousticPropagator(Propagator):
             self.cz, *self.prof, xn, xh, zn, zh, self.nxe, self.pz1, self.layout.free_surface,
             ncols, nrows, sp_q, (sp_w * s).astype(dtype), sp_k, self.stf_p.astype(dtype),
             sv_c, sv_q, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype), *self.rec,
-            raw, None if store is None else store.reshape(-1), self._block(), self._ftz(),
+            raw, None if store is None else store.reshape(-1), self.slot_len, self.nsx,
+            self.nsz, self._block(), self._ftz(),
         )  # fmt: skip
 
     def new_adjoint(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
         names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX", "ZZ", "YZ")
         adj = {k: np.zeros(shape, dtype) for k in names}
-        for g in ("gK", "gR"):
+        for g in ("gK", "Gx", "Gz"):
             adj[g] = np.zeros(shape, dtype)
         return adj
 
@@ -840,14 +889,18 @@ class AcousticPropagator(Propagator):
         raw_adj: np.ndarray,
     ) -> None:
         xn, xh, zn, zh = self.strips
+        sv_c, sv_q, _, sv_k = self.sv
+        dtype = self.dtype
         f = {k: v.reshape(-1) for k, v in adj.items()}
         nrows, ncols = self.layout.shape
         self._ns()["_adjoint_loop"](
             n1, n0, f["W"], f["ux"], f["uz"], f["phvx"], f["phvz"], f["phpx"], f["phpz"],
             f["ZX"], f["YX"], f["ZZ"], f["YZ"], self.kdt.reshape(-1), self.bxdt.reshape(-1),
             self.bzdt.reshape(-1), self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe,
-            self.pz1, self.layout.free_surface, ncols, nrows, *self.rec, raw_adj,
-            store.reshape(-1), f["gK"], f["gR"], self._block(), self._ftz(),
+            self.pz1, self.layout.free_surface, ncols, nrows, sv_c, sv_q,
+            (self.sv_f * self.source_scale).astype(dtype), sv_k, self.stf_v.astype(dtype),
+            *self.rec, raw_adj, store.reshape(-1), self.slot_len, self.nsx, self.nsz, f["gK"],
+            f["Gx"], f["Gz"], self._block(), self._ftz(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ adjoint variables
@@ -886,9 +939,16 @@ class AcousticPropagator(Propagator):
         sl = lay.comp_slice
         gk = adj["gK"][sl].astype(np.float64)
         dkappa = gk / (self.kappa_pad**2 * dt)
-        # each staggered buoyancy b = 2 / (rho_i + rho_i+1) has db/drho = -b^2 / 2, so
-        # dJ/drho sums -U dv / (2 dt) over the four velocity points around the node
-        drho = -adj["gR"][sl].astype(np.float64) / (2.0 * dt)
+        # velocity increment dv = -b dt (D+ p + psi - f): dJ/db = -sum U (D+ p + psi - f) / b;
+        # b = 2 / (rho_i + rho_i+1) has db/drho = -b^2 / 2: each velocity point adds
+        # b G / 2 to the density gradient of its two nodes
+        hx = 0.5 * self.bxdt[sl].astype(np.float64) / dt * adj["Gx"][sl].astype(np.float64)
+        hz = 0.5 * self.bzdt[sl].astype(np.float64) / dt * adj["Gz"][sl].astype(np.float64)
+        drho = np.zeros_like(gk)
+        drho[:-1, :] += hx[:-1, :]
+        drho[1:, :] += hx[:-1, :]
+        drho[:, :-1] += hz[:, :-1]
+        drho[:, 1:] += hz[:, :-1]
         if self.params.parametrization == "velocity":
             return {
                 "vp": dkappa * 2.0 * self.rho_pad * self.vp_pad,
