@@ -69,7 +69,8 @@ def test_write_read_round_trip(tmp_path: Path, grid: Grid) -> None:
 
 
 def test_xarray_opens_model_file(tmp_path: Path, grid: Grid) -> None:
-    xr = pytest.importorskip("xarray")
+    import xarray as xr
+
     vp = linear_field(grid.x, grid.z).astype(np.float32)
     p = write_model(tmp_path / "m.h5", Model(grid, {"vp": vp, "vs": vp / 2}))
     with xr.open_dataset(p, engine="h5netcdf") as ds:
@@ -84,7 +85,8 @@ def test_xarray_opens_model_file(tmp_path: Path, grid: Grid) -> None:
 
 def test_read_file_written_by_xarray_transposed_and_descending(tmp_path: Path) -> None:
     """A file written by xarray with dims (z, x) and z decreasing is read correctly."""
-    xr = pytest.importorskip("xarray")
+    import xarray as xr
+
     g = Grid(6, 4, 5.0, 2.0, 0.0, 10.0)
     vp = linear_field(g.x, g.z)
     ds = xr.Dataset({"vp": (("z", "x"), vp.T[::-1, :])}, coords={"x": g.x, "z": g.z[::-1]})
@@ -96,7 +98,8 @@ def test_read_file_written_by_xarray_transposed_and_descending(tmp_path: Path) -
 
 
 def test_model_to_xarray(grid: Grid) -> None:
-    pytest.importorskip("xarray")
+    import xarray  # noqa: F401 - the test needs the h5netcdf engine
+
     m = homogeneous(grid, vp=2000.0)
     ds = m.to_xarray()
     assert ds["vp"].dims == ("x", "z")
@@ -236,7 +239,8 @@ def test_interpolate_outside_nearest_and_error() -> None:
 
 
 def test_interpolate_xarray_dataset() -> None:
-    xr = pytest.importorskip("xarray")
+    import xarray as xr
+
     xs = np.linspace(0.0, 1000.0, 11)
     zs = np.linspace(500.0, -500.0, 9)  # decreasing
     vp = linear_field(xs, zs)
