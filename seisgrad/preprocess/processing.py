@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from scipy import signal
 
 from seisgrad.errors import ConfigError, DataError
 
@@ -299,11 +298,15 @@ class Filter(LinearStep):
             wn = self.freqmax
         else:
             wn = self.freqmin
+        from scipy import signal  # imported here: scipy.signal costs ~1 s at start-up
+
         sos = signal.butter(self.corners, wn, btype=self.kind, output="sos", fs=1.0 / dt)
         self._cache[dt] = sos
         return sos
 
     def _pass(self, x: np.ndarray, dt: float) -> np.ndarray:
+        from scipy import signal
+
         return signal.sosfilt(self.sos(dt), x, axis=-1)
 
     def forward(self, x: np.ndarray, ctx: TraceContext) -> np.ndarray:
