@@ -656,24 +656,11 @@ class AcousticPropagator(Propagator):
         self.bzdt = np.where(lay.state_mask((0, 1)), lay.embed(bz * dt, np.float64), 0.0)
         self.bxdt = self.bxdt.astype(dtype)
         self.bzdt = self.bzdt.astype(dtype)
-        self.cx = (self.coef / lay.dx).astype(dtype)
-        self.cz = (self.coef / lay.dz).astype(dtype)
-        pr = self.profiles
-        self.prof = tuple(
-            a.astype(dtype)
-            for a in (
-                pr.ax_node, pr.bx_node, pr.ax_half, pr.bx_half,
-                pr.az_node, pr.bz_node, pr.az_half, pr.bz_half,
-            )
-        )  # fmt: skip
-        self.strips = tuple(
-            np.asarray(s, dtype=np.int64) for s in (pr.x_node, pr.x_half, pr.z_node, pr.z_half)
-        )
-        self.nxe = HALO + NX
+        self.setup_stencil_tables()
         self.pz1 = HALO + NZ - 1 if lay.free_surface else HALO + NZ
         # per-step data for the gradient: p^n (whole array), then the velocity C-PML
         # memory of the x strips (nsx rows) and of the z strips (nsz values per row)
-        xh, zh = pr.x_half, pr.z_half
+        xh, zh = self.profiles.x_half, self.profiles.z_half
         self.nsx = (xh[1] - xh[0]) + (xh[3] - xh[2])
         self.nsz = (zh[1] - zh[0]) + (zh[3] - zh[2])
         nrows, ncols = lay.shape

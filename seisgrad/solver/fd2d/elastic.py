@@ -415,20 +415,7 @@ class ElasticPropagator(Propagator):
         self.top = HALO + nz - 1
         tables = surface_corrections(self.params.order)
         self.dzz, self.dxz, self.dvx, self.dvz = ((t / lay.dz).astype(dtype) for t in tables)
-        self.cx = (self.coef / lay.dx).astype(dtype)
-        self.cz = (self.coef / lay.dz).astype(dtype)
-        pr = self.profiles
-        self.prof = tuple(
-            a.astype(dtype)
-            for a in (
-                pr.ax_node, pr.bx_node, pr.ax_half, pr.bx_half,
-                pr.az_node, pr.bz_node, pr.az_half, pr.bz_half,
-            )
-        )  # fmt: skip
-        self.strips = tuple(
-            np.asarray(s, dtype=np.int64) for s in (pr.x_node, pr.x_half, pr.z_node, pr.z_half)
-        )
-        self.nxe = HALO + nx
+        self.setup_stencil_tables()
         self._setup_sources()
         self._setup_receivers()
 

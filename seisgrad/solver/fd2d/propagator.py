@@ -61,6 +61,7 @@ from seisgrad.model import Model
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.fd2d.checkpoint import default_checkpoints, gradient_sweep, sweep_memory
 from seisgrad.solver.fd2d.common import (
+    HALO,
     Layout,
     PointOperator,
     check_positions,
@@ -429,6 +430,27 @@ class Propagator(ABC):
     @abstractmethod
     def setup(self) -> None:
         """Precompute material arrays, source operators and time functions."""
+
+    def setup_stencil_tables(self) -> None:
+        """Material-independent tables of the compiled loops, in the working dtype:
+        stencil coefficients per unit length (``cx``, ``cz``), the C-PML recursion
+        profiles (``prof``), the strip bounds of the absorbing layers (``strips``) and
+        the end of the x range (``nxe``). Call from :meth:`setup`."""
+        lay, dtype = self.layout, self.dtype
+        self.cx = (self.coef / lay.dx).astype(dtype)
+        self.cz = (self.coef / lay.dz).astype(dtype)
+        pr = self.profiles
+        self.prof = tuple(
+            a.astype(dtype)
+            for a in (
+                pr.ax_node, pr.bx_node, pr.ax_half, pr.bx_half,
+                pr.az_node, pr.bz_node, pr.az_half, pr.bz_half,
+            )
+        )  # fmt: skip
+        self.strips = tuple(
+            np.asarray(s, dtype=np.int64) for s in (pr.x_node, pr.x_half, pr.z_node, pr.z_half)
+        )
+        self.nxe = HALO + lay.NX
 
     @abstractmethod
     def new_state(self) -> dict[str, np.ndarray]:
