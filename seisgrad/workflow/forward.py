@@ -136,16 +136,18 @@ class Forward(Workflow):
         stream = self.solver.forward(self.model("init"), self.event(ctx), self.receivers)
         write_hdf5(stream, self.trace_file("syn", ctx.source))
 
-    def observed(self, ctx: TaskContext, synthetic: Any) -> Any:
+    def observed(self, event: Event, synthetic: Any) -> Any:
+        """Observed data of ``event`` on the synthetics' time axis: read from
+        ``path_data``, or the traces simulated in the true model."""
         if self.path.data is not None:
-            return self.preprocess.read_observed(self.path.data, self.event(ctx), synthetic)
-        return read_hdf5(self.trace_file("obs", ctx.source))
+            return self.preprocess.read_observed(self.path.data, event, synthetic)
+        return read_hdf5(self.trace_file("obs", event.name))
 
     @per_source
     def evaluate_objective_function(self, ctx: TaskContext) -> None:
         """Misfit and adjoint sources of one source."""
         syn = read_hdf5(self.trace_file("syn", ctx.source))
-        obs = self.observed(ctx, syn)
+        obs = self.observed(self.event(ctx), syn)
         result = self.preprocess.evaluate(obs, syn, self.event(ctx), self.receivers)
         if not math.isfinite(result.value):
             raise DataError(f"misfit of source {ctx.source} is not finite ({result.value})")
@@ -198,11 +200,6 @@ class Forward(Workflow):
 
         for e in self.events:
             plot_event_traces(self, e.name, None)
-
-    def observed_for_plot(self, event: Event, synthetic: Any) -> Any:
-        if self.path.data is not None:
-            return self.preprocess.read_observed(self.path.data, event, synthetic)
-        return read_hdf5(self.trace_file("obs", event.name))
 
     def copy_to_output(self, src: Path, name: str) -> Path:
         """Copy ``src`` to ``path_output/name`` atomically."""

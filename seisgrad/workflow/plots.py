@@ -68,6 +68,6 @@ def plot_event_traces(workflow: Any, event: str, out: str | None) -> Path:
         )
     syn = read_hdf5(syn_file)
     ev = workflow.events[names.index(event)]
-    obs = workflow.observed_for_plot(ev, syn)
+    obs = workflow.observed(ev, syn)
     dest = Path(out) if out else workflow.path.output / "figures" / f"traces_{event}.png"
     return plot_event(workflow.preprocess, obs, syn, ev, workflow.receivers, dest)[0]

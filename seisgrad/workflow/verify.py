@@ -23,7 +23,6 @@ import numpy as np
 
 from seisgrad.errors import DataError
 from seisgrad.model import Model, read_model
-from seisgrad.preprocess.io import read_hdf5
 
 __all__ = ["GradientCheck", "total_misfit", "gradient_check"]
 
@@ -49,14 +48,10 @@ def total_misfit(workflow: Any, model: Model) -> float:
     values = []
     for event in workflow.events:
         syn = workflow.solver.forward(model, event, workflow.receivers)
-        if workflow.path.data is not None:
-            obs = workflow.preprocess.read_observed(workflow.path.data, event, syn)
+        if workflow.path.data is None and not workflow.trace_file("obs", event.name).exists():
+            obs = workflow.solver.forward(workflow.model("true"), event, workflow.receivers)
         else:
-            obs_file = workflow.trace_file("obs", event.name)
-            if obs_file.exists():
-                obs = read_hdf5(obs_file)
-            else:
-                obs = workflow.solver.forward(workflow.model("true"), event, workflow.receivers)
+            obs = workflow.observed(event, syn)
         values.append(workflow.preprocess.evaluate(obs, syn, event, workflow.receivers).value)
     return math.fsum(values)
 
