@@ -75,3 +75,19 @@ class Solver(ABC):
     def check(self, model: Model, event: Event) -> list[str]:
         """Check a setup before running; raise on errors, return warnings."""
         return []
+
+    #: Parts of the compiled code :meth:`precompile` knows (empty: nothing to compile).
+    compile_parts: ClassVar[tuple[str, ...]] = ()
+
+    def precompile_needed(self, part: str) -> bool:
+        """Whether compiling ``part`` for these parameters may take long (no record of it
+        having been compiled on this machine). The workstation system then compiles it
+        in a background process while earlier tasks run."""
+        return False
+
+    def precompile(
+        self, model: Model, event: Event, receivers: Sequence[Receiver], parts: Sequence[str]
+    ) -> None:
+        """Compile (or load from a cache) the code of ``parts`` for this setup, without
+        simulating. Solvers without compiled code do nothing."""
+        return None

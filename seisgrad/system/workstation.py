@@ -25,12 +25,29 @@ class WorkstationParameters:
         "stop a per-source task at its first failed source (default: run the others)",
         affects_results=False,
     )
+    background_compile: bool = param(
+        True,
+        "compile solver code that later tasks need (the adjoint) in background processes "
+        "while the first tasks run; only the first run on a machine compiles",
+        affects_results=False,
+    )
 
 
 class Workstation(System):
     """Serial execution in this process (the reference behaviour)."""
 
     Parameters = WorkstationParameters
+
+    def submit(self, workflow: Workflow, stop_after: str | None = None) -> None:
+        """Run ``workflow`` here (with background compiles, see
+        :mod:`seisgrad.workflow.precompile`)."""
+        if not self.params.background_compile:
+            workflow.run(stop_after=stop_after)
+            return
+        from seisgrad.workflow.precompile import BackgroundCompile
+
+        with BackgroundCompile(workflow):
+            workflow.run(stop_after=stop_after)
 
     def run(self, workflow: Workflow, task: str, indices: Sequence[int]) -> None:
         items = list(indices)

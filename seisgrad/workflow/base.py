@@ -176,6 +176,9 @@ class Workflow(ABC):
         self.state = State(paths.workdir)
         self._events: list[Event] | None = None
         self._receivers: list[Receiver] | None = None
+        #: Called with a task's name before it runs (e.g. to wait for kernels compiled
+        #: in the background).
+        self.before_task: list[Callable[[str], None]] = []
 
     # -- the task list -------------------------------------------------------------
     @property
@@ -274,6 +277,8 @@ class Workflow(ABC):
 
     def _run_task(self, task: Callable[..., None]) -> None:
         name = task.__name__
+        for hook in self.before_task:
+            hook(name)
         self.state.set_task(name, RUNNING)
         t0 = time.perf_counter()
         with log_to(self.path.logs / f"{name}.log"):
@@ -290,6 +295,17 @@ class Workflow(ABC):
             dt = time.perf_counter() - t0
             logger.info("task %s: finished in %.1f s", name, dt)
         self.state.set_task(name, DONE, seconds=round(dt, 3))
+
+    # -- compiled solver code ----------------------------------------------------
+    def precompile_plan(self) -> dict[str, tuple[str, ...]]:
+        """``task -> solver compile parts`` that a per-source task needs and earlier
+        tasks do not compile (e.g. the adjoint of a migration). The workstation system
+        compiles them in background processes while the earlier tasks run."""
+        return {}
+
+    def precompile(self, parts: Sequence[str]) -> None:
+        """Compile the solver code of ``parts`` for this setup (no simulation)."""
+        raise ConfigError(f"{type(self).__name__} has nothing to precompile")
 
     def pending_sources(self, task: str) -> list[int]:
         """Indices of the events whose per-source ``task`` has not finished."""

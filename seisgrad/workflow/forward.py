@@ -26,7 +26,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,10 @@ class Forward(Workflow):
                 raise ConfigError(f"path_model_{which} is not set")
             self._models[which] = read_model(path)
         return self._models[which]
+
+    def precompile(self, parts: Sequence[str]) -> None:
+        """Compile the solver code of ``parts`` for the initial model (no simulation)."""
+        self.solver.precompile(self.model("init"), self.events[0], self.receivers, parts)
 
     def check(self) -> list[str]:
         warnings = super().check()

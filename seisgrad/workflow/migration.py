@@ -94,6 +94,11 @@ class Migration(Forward):
     def smoothed_file(self) -> Path:
         return self.path.scratch / "kernels" / "smoothed.h5"
 
+    def precompile_plan(self) -> dict[str, tuple[str, ...]]:
+        # the forward tasks compile the plain forward loop; the adjoint task needs the
+        # forward recomputation that keeps per-step data and the adjoint loop
+        return {"run_adjoint_simulations": ("adjoint", "replay")}
+
     @per_source
     def run_adjoint_simulations(self, ctx: TaskContext) -> None:
         """Event kernels from the adjoint sources of one source."""

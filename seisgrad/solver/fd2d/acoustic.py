@@ -474,7 +474,7 @@ def _forward_loop(
         op = np.uint64((n - n0) * slot_len)
         ox = op + np.uint64(ncell)
         oz = ox + np.uint64(nsx * ncols)
-        r = H
+        r = np.int64(H)  # not Literal[int]: one compiled callee signature
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
@@ -538,7 +538,7 @@ def _adjoint_loop(
         op = np.uint64((n - n0) * slot_len)
         ox = op + np.uint64(ncell)
         oz = ox + np.uint64(nsx * ncols)
-        r = H
+        r = np.int64(H)  # not Literal[int]: one compiled callee signature
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:

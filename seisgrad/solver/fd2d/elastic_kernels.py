@@ -804,7 +804,7 @@ def _forward_loop(
         oxx = oaz + np.uint64(ncell)
         ozz = oxx + np.uint64(ncell)
         oxz = ozz + np.uint64(ncell)
-        r = H
+        r = np.int64(H)  # not Literal[int]: one compiled callee signature
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
@@ -876,7 +876,7 @@ def _adjoint_loop(
     ncell = ncols * nrows
     ncx = -cx
     ncz = -cz
-    j0 = H
+    j0 = np.int64(H)
     j1 = zn[3]
     for n in range(n1 - 1, n0 - 1, -1):
         slot = n - n0
@@ -893,7 +893,7 @@ def _adjoint_loop(
         oxx = oaz + np.uint64(ncell)
         ozz = oxx + np.uint64(ncell)
         oxz = ozz + np.uint64(ncell)
-        r = H
+        r = np.int64(H)  # not Literal[int]: one compiled callee signature
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:

@@ -80,10 +80,13 @@ from seisgrad.solver.fd2d.common import (
     velocity_to_trace_adjoint,
 )
 
-__all__ = ["Propagator", "SIDES", "numba_threads"]
+__all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "numba_threads"]
 
 #: Sides of the model, in the order used for absorbing-layer widths.
 SIDES = ("left", "right", "bottom", "top")
+
+#: Parts of the compiled time loops (:meth:`Propagator.compile_kernels`).
+COMPILE_PARTS = ("forward", "replay", "adjoint")
 
 #: Raw channel that each trace channel is made from.
 _TRACE_SOURCE = {"P": "P", "VX": "VX", "VZ": "VZ", "UX": "VX", "UZ": "VZ"}
@@ -262,6 +265,26 @@ class Propagator(ABC):
         self.adjoint_steps(adj, n1, n0, store, raw_adj)
         if progress is not None:
             progress(self.nt - n0)
+
+    def compile_kernels(self, parts: Sequence[str]) -> None:
+        """Compile (or load from numba's cache) the time loops of ``parts`` without
+        running a step: ``forward`` (a plain simulation), ``replay`` (the forward
+        recomputation that keeps per-step data for the gradient) and ``adjoint``."""
+        unknown = sorted(set(parts) - set(COMPILE_PARTS))
+        if unknown:
+            raise SolverError(
+                f"unknown compile part(s) {', '.join(unknown)}; valid: {', '.join(COMPILE_PARTS)}"
+            )
+        with numba_threads(self.params.threads):
+            for part in parts:
+                if part == "forward":
+                    self.forward_steps(self.new_state(), 0, 0, self.new_raw(), None)
+                elif part == "replay":
+                    store = self.new_store(1)
+                    self.forward_steps(self.new_state(), 0, 0, self.new_raw(), store)
+                else:
+                    raw_adj = self.traces_to_raw_adjoint({})
+                    self.adjoint_steps(self.new_adjoint(), 0, 0, self.new_store(1), raw_adj)
 
     def checkpoint_count(self) -> int:
         """Number of snapshots of the checkpointing schedule."""

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
+import json
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -16,7 +22,7 @@ from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
 from seisgrad.solver.fd2d.common import build_stream, stream_to_arrays
-from seisgrad.solver.fd2d.propagator import SIDES, Propagator
+from seisgrad.solver.fd2d.propagator import COMPILE_PARTS, SIDES, Propagator
 
 if TYPE_CHECKING:
     from obspy import Stream
@@ -151,6 +157,46 @@ class FD2D(Solver):
         warnings (under-sampling). Receivers are not needed for the check."""
         dummy = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
         return list(self.propagator(model, event, dummy).warnings)
+
+    compile_parts: ClassVar[tuple[str, ...]] = COMPILE_PARTS
+
+    def compile_marker(self, part: str) -> Path:
+        """File recording that ``part`` was compiled for these parameters (materials,
+        precision, serial or threaded loops) with this version of the kernel sources,
+        numba, Python and ``NUMBA_CACHE_DIR`` (in ``NUMBA_CACHE_DIR`` when set, else in
+        ``~/.cache/seisgrad/compiled``)."""
+        import numba
+
+        here = Path(__file__).resolve().parent
+        files = [
+            (f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(here.glob("*.py"))
+        ]
+        key = [
+            part, self.params.materials, self.params.precision, self.params.threads > 1,
+            str(here), files, numba.__version__, sys.version,
+            os.environ.get("NUMBA_CACHE_DIR", ""),
+        ]  # fmt: skip
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:20]
+        name = f"fd2d-{self.params.materials}-{part}-{digest}"
+        if os.environ.get("NUMBA_CACHE_DIR"):
+            return Path(os.environ["NUMBA_CACHE_DIR"]) / "seisgrad-compiled" / name
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return base / "seisgrad" / "compiled" / name
+
+    def precompile_needed(self, part: str) -> bool:
+        return not self.compile_marker(part).exists()
+
+    def precompile(
+        self, model: Model, event: Event, receivers: Sequence[Receiver], parts: Sequence[str]
+    ) -> None:
+        """Compile (or load from numba's on-disk cache) the time loops of ``parts`` (see
+        :meth:`Propagator.compile_kernels`) and record that in :meth:`compile_marker`."""
+        self.propagator(model, event, receivers).compile_kernels(parts)
+        for part in parts:
+            marker = self.compile_marker(part)
+            with contextlib.suppress(OSError):
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
 
     def forward(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Stream:
         prop = self.propagator(model, event, receivers)
