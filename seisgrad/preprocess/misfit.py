@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.fft as sfft
-from scipy.optimize import brentq
 
 from seisgrad.config import closest
 from seisgrad.errors import ConfigError, DataError
@@ -190,6 +188,8 @@ def hilbert(x: np.ndarray) -> np.ndarray:
     multiply the spectrum by :math:`-i\\,\\mathrm{sign}(k)` (zero at ``k = 0`` and at
     Nyquist). Its kernel is real and odd, so :math:`\\mathcal H^T = -\\mathcal H`.
     """
+    import scipy.fft as sfft  # lazily: saves start-up time of every process and rank
+
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
     spec = sfft.rfft(x, axis=-1)
@@ -226,6 +226,8 @@ class Waveform(Misfit):
 
 
 def _odd_fast_len(n: int) -> int:
+    import scipy.fft as sfft
+
     m = sfft.next_fast_len(n)
     while m % 2 == 0:
         m = sfft.next_fast_len(m + 1)
@@ -280,6 +282,9 @@ class Traveltime(Misfit):
 
     def measure(self, s: np.ndarray, d: np.ndarray, dt: float) -> tuple[float, np.ndarray]:
         """Return the shift :math:`T` (s) and :math:`\\partial T/\\partial s_n`."""
+        import scipy.fft as sfft
+        from scipy.optimize import brentq
+
         n = s.size
         m = _odd_fast_len(2 * n + 1)
         spec_d = sfft.rfft(d, m)
