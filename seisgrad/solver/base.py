@@ -76,9 +76,6 @@ class Solver(ABC):
         """Check a setup before running; raise on errors, return warnings."""
         return []
 
-    #: Parts of the compiled code :meth:`precompile` knows (empty: nothing to compile).
-    compile_parts: ClassVar[tuple[str, ...]] = ()
-
     def precompile_needed(self, part: str) -> bool:
         """Whether compiling ``part`` for these parameters may take long (no record of it
         having been compiled on this machine). The workstation system then compiles it

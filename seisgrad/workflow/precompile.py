@@ -80,25 +80,26 @@ class BackgroundCompile:
         if not self.plan:
             return
         wf.path.logs.mkdir(parents=True, exist_ok=True)
-        rank = 0
-        for parts in self.plan.values():
-            for part in parts:
-                log = open(wf.path.logs / f"precompile-{part}.log", "wb")  # noqa: SIM115
-                self.logs[part] = log
-                cmd = [
-                    sys.executable, "-m", "seisgrad.workflow.precompile",
-                    "-p", str(wf.parameter_file), "--part", part,
-                ]  # fmt: skip
-                self.procs[part] = subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=self._priority(self.nice + 5 * rank) if self.nice else None,
-                )
-                rank += 1
-        names = ", ".join(p for parts in self.plan.values() for p in parts)
-        logger.info("compiling solver code in the background: %s", names)
+        parts = [part for todo in self.plan.values() for part in todo]
+        for rank, part in enumerate(parts):
+            log = open(self.log_path(part), "wb")  # noqa: SIM115 - closed in wait/stop
+            self.logs[part] = log
+            cmd = [
+                sys.executable, "-m", "seisgrad.workflow.precompile",
+                "-p", str(wf.parameter_file), "--part", part,
+            ]  # fmt: skip
+            self.procs[part] = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=self._priority(self.nice + 5 * rank) if self.nice else None,
+            )
+        logger.info("compiling solver code in the background: %s", ", ".join(parts))
+
+    def log_path(self, part: str) -> Path:
+        """Output of the background compile of ``part``."""
+        return self.workflow.path.logs / f"precompile-{part}.log"
 
     @staticmethod
     def _priority(nice: int) -> Callable[[], None]:
@@ -125,13 +126,12 @@ class BackgroundCompile:
             rc = proc.wait()
             self.logs.pop(part).close()
             if rc != 0:
-                log = self.workflow.path.logs / f"precompile-{part}.log"
                 logger.warning(
                     "background compile of '%s' failed (exit status %d, see %s); the task "
                     "compiles it itself",
                     part,
                     rc,
-                    log,
+                    self.log_path(part),
                 )
         waited = time.perf_counter() - t0
         if waited >= 0.5:

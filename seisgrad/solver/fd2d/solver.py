@@ -22,7 +22,7 @@ from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
 from seisgrad.solver.fd2d.common import build_stream, stream_to_arrays
-from seisgrad.solver.fd2d.propagator import COMPILE_PARTS, SIDES, Propagator
+from seisgrad.solver.fd2d.propagator import SIDES, Propagator
 
 if TYPE_CHECKING:
     from obspy import Stream
@@ -157,8 +157,6 @@ class FD2D(Solver):
         warnings (under-sampling). Receivers are not needed for the check."""
         dummy = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
         return list(self.propagator(model, event, dummy).warnings)
-
-    compile_parts: ClassVar[tuple[str, ...]] = COMPILE_PARTS
 
     def compile_marker(self, part: str) -> Path:
         """File recording that ``part`` was compiled for these parameters (materials,
