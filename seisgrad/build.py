@@ -21,6 +21,7 @@ import yaml
 from seisgrad.config import (
     ParamInfo,
     PathParameters,
+    Paths,
     from_mapping,
     schema_fields,
     to_mapping,
@@ -36,6 +37,7 @@ __all__ = [
     "resolve_classes",
     "owners",
     "build_from_config",
+    "build_system",
     "fingerprint",
 ]
 
@@ -162,8 +164,6 @@ def build_from_config(
     overrides
         Values replacing those of the file (used by tests and by workers).
     """
-    from seisgrad.workflow.base import Paths
-
     pfile = Path(path).resolve()
     raw = load_parameter_file(pfile)
     if overrides:
@@ -188,6 +188,26 @@ def build_from_config(
         parameter_file=pfile,
     )
     return Setup(pfile, dict(raw), classes, params, workflow, system, solver, preprocess)
+
+
+def build_system(path: str | os.PathLike[str]) -> tuple[Any, Paths]:
+    """Only the System of a parameter file, and the run's paths.
+
+    What a launcher process needs before anything else: ``seisgrad submit`` with
+    ``system: mpi`` starts ``mpiexec`` from these alone, and the ranks then build and
+    validate the whole setup (:func:`build_from_config`), so the launcher does not do
+    that work a second time. Keys of other components are not checked here.
+    """
+    pfile = Path(path).resolve()
+    raw = load_parameter_file(pfile)
+    cls = resolve("system", raw.get("system", DEFAULT_MODULES["system"]))
+    schemas = {"system": cls.Parameters, "paths": PathParameters}
+    values: dict[str, dict[str, Any]] = {k: {} for k in schemas}
+    for owner, schema in schemas.items():
+        names = {info.name for info in schema_fields(schema)}
+        values[owner] = {k: v for k, v in raw.items() if k in names}
+    system = cls(from_mapping(cls.Parameters, values["system"]))
+    return system, Paths(from_mapping(PathParameters, values["paths"]), pfile.parent)
 
 
 def _hash_path(p: Path) -> str | None:

@@ -169,6 +169,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from seisgrad.logs import console
 
     console()
+    if not args.restart:
+        from seisgrad.build import build_system
+
+        system, paths = build_system(args.parameter_file)
+        if system.launch(Path(args.parameter_file).resolve(), paths.logs, args.stop_after):
+            return 0
     setup = _setup(args)
     wf = setup.workflow
     if args.restart:

@@ -18,6 +18,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from seisgrad.errors import ConfigError
@@ -33,6 +34,7 @@ __all__ = [
     "closest",
     "unknown_key_message",
     "PathParameters",
+    "Paths",
     "type_name",
     "validate_value",
 ]
@@ -343,3 +345,33 @@ class PathParameters:
     path_mask: str | None = param(None, "mask (HDF5 model file) multiplied into the gradient")
     path_sources: str | None = param(None, "file listing sources (YAML list)")
     path_stations: str | None = param(None, "SPECFEM-style STATIONS file")
+
+
+class Paths:
+    """Absolute paths of a run, from :class:`~seisgrad.config.PathParameters`."""
+
+    def __init__(self, paths: PathParameters, base: Path) -> None:
+        self.params = paths
+        self.base = base
+
+        def resolve(value: str | None) -> Path | None:
+            if value is None:
+                return None
+            p = Path(value).expanduser()
+            return p if p.is_absolute() else (base / p)
+
+        self.workdir = resolve(paths.path_workdir) or base
+
+        def in_workdir(value: str) -> Path:
+            p = Path(value).expanduser()
+            return p if p.is_absolute() else self.workdir / p
+
+        self.scratch = in_workdir(paths.path_scratch)
+        self.output = in_workdir(paths.path_output)
+        self.model_init = resolve(paths.path_model_init)
+        self.model_true = resolve(paths.path_model_true)
+        self.data = resolve(paths.path_data)
+        self.mask = resolve(paths.path_mask)
+        self.sources = resolve(paths.path_sources)
+        self.stations = resolve(paths.path_stations)
+        self.logs = self.workdir / "logs"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -30,6 +31,17 @@ class System(ABC):
 
     def __init__(self, params: Any) -> None:
         self.params = params
+
+    def launch(self, parameter_file: Path, logs: Path, stop_after: str | None = None) -> bool:
+        """Start the whole run elsewhere, before this process builds the setup.
+
+        ``seisgrad submit`` calls this first, with only the System built (see
+        :func:`seisgrad.build.build_system`). A System whose work runs in other
+        processes that build the setup themselves (the MPI ranks seisgrad starts)
+        starts them here and returns ``True`` once the run is over; the default
+        returns ``False`` and ``submit`` builds the setup and calls :meth:`submit`.
+        """
+        return False
 
     def submit(self, workflow: Workflow, stop_after: str | None = None) -> None:
         """Run ``workflow`` (the default: in this process)."""

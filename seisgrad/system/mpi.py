@@ -372,10 +372,25 @@ class MPI(System):
             cmd += ["--stop-after", stop_after]
         return cmd
 
+    def starts_launcher(self) -> bool:
+        """Whether ``submit`` starts ``mpiexec`` itself (not under a launcher, nproc > 1)."""
+        return not under_launcher() and self.params.nproc > 1
+
+    def launch(self, parameter_file: Path, logs: Path, stop_after: str | None = None) -> bool:
+        """Start ``mpiexec`` at once when not under a launcher: the ranks build and
+        check the setup (rank 0 logs the warnings), so ``seisgrad submit`` does not
+        build it first (about 1 s less per run)."""
+        if not self.starts_launcher():
+            return False
+        self._run_launcher(parameter_file, logs, stop_after, check=True)
+        return True
+
     def submit(self, workflow: Workflow, stop_after: str | None = None) -> None:
         """Run the workflow over MPI ranks (starting ``mpiexec`` when not under one)."""
-        if not under_launcher() and self.params.nproc > 1:
-            self._launch(workflow, stop_after)
+        if self.starts_launcher():
+            if workflow.parameter_file is None:
+                raise ConfigError("system mpi: the workflow must be built from a parameter file")
+            self._run_launcher(Path(workflow.parameter_file), workflow.path.logs, stop_after)
             return
         comm = _world()
         self._comm = comm
@@ -383,15 +398,16 @@ class MPI(System):
             logger.info("system mpi: %d rank(s)", comm.Get_size())
         run_world(comm, workflow, stop_after, self.params.poll_interval)
 
-    def _launch(self, workflow: Workflow, stop_after: str | None) -> None:
+    def _run_launcher(
+        self, parameter_file: Path, logs: Path, stop_after: str | None, check: bool = False
+    ) -> None:
         import subprocess
 
-        if workflow.parameter_file is None:
-            raise ConfigError("system mpi: the workflow must be built from a parameter file")
-        workflow.path.logs.mkdir(parents=True, exist_ok=True)
-        err_file = workflow.path.logs / f".mpi-error-{os.getpid()}.json"
-        cmd = self.launch_command(Path(workflow.parameter_file), stop_after)
-        cmd[cmd.index("submit") + 1 : cmd.index("submit") + 1] = ["--error-file", str(err_file)]
+        logs.mkdir(parents=True, exist_ok=True)
+        err_file = logs / f".mpi-error-{os.getpid()}.json"
+        cmd = self.launch_command(parameter_file, stop_after)
+        extra = ["--error-file", str(err_file)] + (["--check"] if check else [])
+        cmd[cmd.index("submit") + 1 : cmd.index("submit") + 1] = extra
         logger.info("system mpi: starting %s", shlex.join(cmd))
         env = thread_env(self.params.solver_threads)
         proc = subprocess.run(cmd, env=env, check=False)
@@ -407,7 +423,7 @@ class MPI(System):
         raise TaskError(
             f"the MPI run ({self.params.mpiexec} -n {self.params.nproc}) exited with status "
             f"{proc.returncode}: a rank crashed or was killed. Finished sources are kept; "
-            f"see the logs in {workflow.path.logs} and run 'seisgrad submit' again"
+            f"see the logs in {logs} and run 'seisgrad submit' again"
         )
 
     def run(self, workflow: Workflow, task: str, indices: Sequence[int]) -> None:
@@ -431,6 +447,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-p", "--parameter-file", required=True)
     s.add_argument("--stop-after", default=None)
     s.add_argument("--error-file", default=None, help="write a user error here as JSON")
+    s.add_argument(
+        "--check", action="store_true", help="check the setup first; rank 0 logs warnings"
+    )
     s = sub.add_parser("sources", help="run one per-source task for a list of indices")
     s.add_argument("-p", "--parameter-file", required=True)
     s.add_argument("--task", required=True)
@@ -455,6 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (the Slurm system's poll_interval is for squeue, not for MPI messages)
         poll = setup.system.params.poll_interval if isinstance(setup.system, MPI) else 0.02
         if args.command == "submit":
+            if args.check:  # on every rank, so that an error stops them all
+                warnings = wf.check()
+                for w in warnings if rank == 0 else ():
+                    logger.warning("warning: %s", w)
             if isinstance(setup.system, MPI):
                 setup.system._comm = comm
             run_world(comm, wf, args.stop_after, poll)

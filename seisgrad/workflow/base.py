@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import yaml
 
-from seisgrad.config import PathParameters, from_mapping, param
+from seisgrad.config import Paths, from_mapping, param
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import log_to, logger
 from seisgrad.solver.acquisition import Event, Receiver
@@ -116,36 +116,6 @@ class WorkflowParameters:
     )
     ntask: int | None = param(None, "number of events to use (the first ntask; null = all)", low=1)
     receivers: ReceiverSpec = param(default_factory=ReceiverSpec, doc="receiver layout")
-
-
-class Paths:
-    """Absolute paths of a run, from :class:`~seisgrad.config.PathParameters`."""
-
-    def __init__(self, paths: PathParameters, base: Path) -> None:
-        self.params = paths
-        self.base = base
-
-        def resolve(value: str | None) -> Path | None:
-            if value is None:
-                return None
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else (base / p)
-
-        self.workdir = resolve(paths.path_workdir) or base
-
-        def in_workdir(value: str) -> Path:
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else self.workdir / p
-
-        self.scratch = in_workdir(paths.path_scratch)
-        self.output = in_workdir(paths.path_output)
-        self.model_init = resolve(paths.path_model_init)
-        self.model_true = resolve(paths.path_model_true)
-        self.data = resolve(paths.path_data)
-        self.mask = resolve(paths.path_mask)
-        self.sources = resolve(paths.path_sources)
-        self.stations = resolve(paths.path_stations)
-        self.logs = self.workdir / "logs"
 
 
 class Workflow(ABC):

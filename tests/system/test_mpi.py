@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from seisgrad.build import build_from_config
+from seisgrad.build import build_from_config, build_system
 from seisgrad.errors import ConfigError
 from seisgrad.system import mpi as mpimod
 from tests.system.util import (
@@ -166,3 +166,26 @@ def test_parameters_and_helpers(tmp_path: Path) -> None:
     # the launcher's and rank count never change results: not in the fingerprint
     assert "nproc" not in setup.workflow.fingerprint
     assert "solver_threads" not in setup.workflow.fingerprint
+
+
+def test_launcher_starts_mpiexec_before_building_and_ranks_report_bad_input(
+    tmp_path: Path,
+) -> None:
+    # 'seisgrad submit' builds only the System before starting mpiexec ...
+    pfile = write_params(tmp_path, 2, system="mpi", nproc=2, no_such_key=1)
+    system, paths = build_system(pfile)
+    assert isinstance(system, mpimod.MPI) and system.params.nproc == 2
+    assert paths.logs == tmp_path / "logs"
+    # ... so the whole file is validated by the ranks: the error still comes back as
+    # one line naming the key, with a non-zero exit and no hung rank.
+    r = cli(["submit", "-p", str(pfile)], tmp_path, timeout=60)
+    assert r.returncode != 0
+    assert "mpiexec -n 2" in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "no_such_key" in last
+    assert not list((tmp_path / "logs").glob(".mpi-error-*"))
+    # --restart builds everything first (it removes the state), then launches
+    update_params(pfile, no_such_key=None)
+    r = cli(["submit", "-p", str(pfile), "--restart"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "2 source(s) on 2 rank(s)" in r.stderr
