@@ -11,7 +11,9 @@ from seisgrad.solver.acquisition import Receiver
 from seisgrad.solver.fd2d.checkpoint import default_checkpoints, gradient_sweep, segments
 from seisgrad.solver.fd2d.common import (
     HALO,
+    SINC_BETA,
     Layout,
+    _bessel_i0,
     build_stream,
     check_sampling,
     check_stability,
@@ -72,6 +74,25 @@ def test_sinc_weights_on_and_off_the_grid() -> None:
     idx, w = kaiser_sinc_weights(5.3)
     assert idx.min() == 2 and idx.max() == 9
     assert w.sum() == pytest.approx(1.0, abs=2e-3)
+
+
+def test_bessel_series_matches_numpy_i0_on_the_window_range() -> None:
+    x = np.linspace(0.0, SINC_BETA, 1001)
+    np.testing.assert_allclose(_bessel_i0(x), np.i0(x), rtol=1e-14)
+
+
+def test_point_operators_are_cached_and_read_only() -> None:
+    layout = Layout(Grid(30, 20, 1.0, 1.0), (4, 4, 4, 4))
+    pts = [(3.3, 4.4), (10.0, 12.5)]
+    op = point_operator(layout, pts, (1, 0))
+    # the same points (list, tuple or numpy floats) give the same shared object ...
+    assert point_operator(layout, tuple(np.array(pts)), (1, 0)) is op
+    with pytest.raises(ValueError):
+        op.w[0] = 2.0  # ... which nobody can change in place
+    # another component, parity or layout gives another operator
+    assert point_operator(layout, pts, (0, 1)) is not op
+    other = Layout(Grid(30, 20, 1.0, 1.0), (4, 4, 4, 3))
+    assert point_operator(other, pts, (1, 0)) is not op
 
 
 def test_point_operator_interpolates_smooth_fields() -> None:

@@ -57,6 +57,7 @@ regions (``vs = 0``) are handled: nothing divides by ``mu``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -69,8 +70,10 @@ from seisgrad.solver.fd2d.common import (
     HALO,
     Layout,
     PointOperator,
+    frozen_operator,
     ftz_enabled,
     kaiser_sinc_weights,
+    point_key,
     source_time_table,
 )
 from seisgrad.solver.fd2d.elastic_kernels import PARALLEL, SERIAL, SERIAL_BLOCK, STORE_FIELDS
@@ -251,6 +254,17 @@ def elastic_point_operator(
     points: Sequence[tuple[float, float]],
     component: str,
 ) -> PointOperator:
+    """Interpolation operator of points ``(x, z)`` onto one elastic field component
+    (cached per process; see :func:`_elastic_point_operator`)."""
+    return _elastic_point_operator(layout, point_key(points), component)
+
+
+@functools.lru_cache(maxsize=128)
+def _elastic_point_operator(
+    layout: Layout,
+    points: tuple[tuple[float, float], ...],
+    component: str,
+) -> PointOperator:
     """Interpolation operator of points ``(x, z)`` onto one elastic field component.
 
     Kaiser-windowed sinc weights (radius 4 cells, Hicks 2002), the product along x and
@@ -297,12 +311,14 @@ def elastic_point_operator(
                 cols.append(c)
                 ws.append(w)
     i64 = np.int64
-    return PointOperator(
-        np.asarray(pts, i64),
-        np.asarray(rows, i64),
-        np.asarray(cols, i64),
-        np.asarray(ws, np.float64),
-        len(points),
+    return frozen_operator(
+        PointOperator(
+            np.asarray(pts, i64),
+            np.asarray(rows, i64),
+            np.asarray(cols, i64),
+            np.asarray(ws, np.float64),
+            len(points),
+        )
     )
 
 
