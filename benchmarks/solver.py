@@ -11,11 +11,16 @@ Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker
 * forward throughput in million cell updates per second (cells of the model grid; the
   absorbing layers are extra work not counted; best of two runs),
 * the same for a plain-numpy implementation of the time step, run in the same process,
-  and the ratio (and for Deepwave and Devito when they are importable),
+  and the ratio,
 * the time of a gradient run (forward + adjoint, as ``FD2D.adjoint`` does it) over the
   time of a forward run, with checkpointing and in store-everything mode,
 * the peak memory of the gradient run: numpy allocations traced by ``tracemalloc``
   during the run (the wavefield data), and the process's peak resident size.
+
+* last (so that their memory does not count in ours), Deepwave and Devito on the same
+  problem when they are importable (never dependencies; ``--no-peers`` skips them):
+  their forward throughput, seisgrad's ratio to it and their gradient/forward time
+  (see ``baselines/peers.py`` for what exactly runs).
 
 The last line is one JSON object with the figures (``fwd_mcells``, ``numpy_mcells``,
 ``grad_over_fwd``, ``grad_peak_mb``, ...).
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import math
 import platform
@@ -120,16 +126,34 @@ def time_gradient(solver, model, ev, recs) -> tuple[float, float, float]:
     return elapsed, peak / 2**20, prop.memory_estimate() / 2**20
 
 
-def peers(materials: str, nx: int, nz: int, nt: int) -> dict[str, float]:
-    """Deepwave / Devito throughput on the same problem, when importable."""
-    out: dict[str, float] = {}
-    for name in ("deepwave", "devito"):
+def peers(solver: FD2D, model: Model, ev: Event, recs: list[Receiver]) -> dict[str, dict]:
+    """Deepwave / Devito on the same problem, when importable (see ``baselines.peers``)."""
+    from baselines.peers import Problem, deepwave_peer, devito_peer
+
+    g = model.grid
+    src = ev.sources[0]
+    pb = Problem(
+        solver.params.materials,
+        {k: np.asarray(v) for k, v in model.items()},
+        g.dx,
+        solver.params.dt,
+        solver.params.nt,
+        src.stf.f0,
+        ((src.x - g.x[0]) / g.dx, (src.z - g.z[0]) / g.dz),
+        [((r.x - g.x[0]) / g.dx, (r.z - g.z[0]) / g.dz) for r in recs],
+    )
+    out: dict[str, dict] = {}
+    for name, fn in (("deepwave", deepwave_peer), ("devito", devito_peer)):
         try:
-            importlib.import_module(name)
-        except ImportError:
-            print(f"{name}: not installed (skipped)")
+            res = fn(pb)
+        except Exception as exc:  # a peer's own failure must not lose our figures
+            print(f"{name}: failed ({type(exc).__name__}: {exc}); skipped")
             continue
-        print(f"{name}: installed, but no comparison is implemented for it here (skipped)")
+        if res is None:
+            why = "not installed" if importlib.util.find_spec(name) is None else "no such mode"
+            print(f"{name}: {why} (skipped)")
+            continue
+        out[name] = res
     return out
 
 
@@ -140,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--nt", type=int, default=2000, help="time steps (2000)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-store", action="store_true", help="skip the store-everything run")
+    ap.add_argument("--no-peers", action="store_true", help="skip Deepwave and Devito")
     ap.add_argument("--numpy-steps", type=int, default=None, help="steps for numpy (nt)")
     args = ap.parse_args(argv)
     n = 1000 if args.large else 500
@@ -167,9 +192,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"numpy baseline ({nsteps} steps): {np_mcells:.1f} Mcells/s; "
         f"ratio {fwd_mcells / np_mcells:.1f}x"
     )
-    for name, v in peers(args.materials, nx, nz, nt).items():
-        print(f"{name}: {v:.0f} Mcells/s; ratio {fwd_mcells / v:.2f}x")
-
     t_grad, peak_mb, est_mb = time_gradient(solver, model, ev, recs)
     print(
         f"gradient (checkpoint, {solver.propagator(model, ev, recs).checkpoint_count()} "
@@ -201,6 +223,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak resident memory: {rss:.0f} MB")
     result["max_rss_mb"] = round(rss, 1)
+    if not args.no_peers:  # last: their memory must not count in ours
+        for name, res in peers(solver, model, ev, recs).items():
+            print(
+                f"{name} ({res['note']}): {res['mcells']:.0f} Mcells/s, seisgrad/{name} "
+                f"{fwd_mcells / res['mcells']:.2f}x; gradient/forward {res['grad_over_fwd']:.2f}"
+            )
+            result[f"{name}_mcells"] = round(res["mcells"], 1)
+            result[f"fwd_over_{name}"] = round(fwd_mcells / res["mcells"], 2)
+            result[f"{name}_grad_over_fwd"] = round(res["grad_over_fwd"], 3)
     print(json.dumps(result))
     return result
 

@@ -1,0 +1,56 @@
+"""``benchmarks/solver.py`` runs end to end and prints what it promises.
+
+No wall-clock time is asserted: the speed goals live in the benchmark's printout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("materials", ["acoustic", "elastic"])
+def test_solver_benchmark_prints_the_promised_json(materials: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, str(REPO / "benchmarks" / "solver.py"), "--materials", materials]
+    cmd += ["--nt", "30", "--numpy-steps", "3", "--no-store"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    for key in ("fwd_mcells", "numpy_mcells", "grad_over_fwd", "grad_peak_mb"):
+        assert result[key] > 0, key
+    assert result["materials"] == materials and result["nt"] == 30
+    for peer in ("deepwave", "devito"):
+        if importlib.util.find_spec(peer) is None:
+            assert f"{peer}: not installed (skipped)" in r.stdout
+            assert f"{peer}_mcells" not in result
+
+
+def test_a_failing_peer_is_reported_and_the_others_still_run(monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    bench = importlib.import_module("solver")
+    peers = importlib.import_module("baselines.peers")
+
+    def broken(pb: peers.Problem) -> None:
+        raise RuntimeError("no GPU here")
+
+    def fake(pb: peers.Problem) -> dict:
+        # the problem handed to peers is the benchmark's, in grid indices
+        assert pb.shape == (60, 50) and len(pb.receivers) == 100
+        assert pb.source == pytest.approx((30.0, 25.0))
+        return {"mcells": 100.0, "grad_over_fwd": 4.0, "note": "fake"}
+
+    monkeypatch.setattr(peers, "deepwave_peer", broken)
+    monkeypatch.setattr(peers, "devito_peer", fake)
+    solver, model, ev, recs = bench.problem("acoustic", 60, 50, 10, 1, "checkpoint")
+    out = bench.peers(solver, model, ev, recs)
+    assert "deepwave: failed (RuntimeError: no GPU here)" in capsys.readouterr().out
+    assert out == {"devito": {"mcells": 100.0, "grad_over_fwd": 4.0, "note": "fake"}}
