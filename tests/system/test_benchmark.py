@@ -41,3 +41,34 @@ def test_parallel_benchmark_toy_prints_json_with_agreeing_gradients() -> None:
     assert result["gradients_bitwise_identical"] is True
     assert result["mpi2_speedup"] > 0
     assert result["slurm"].startswith("left out")
+
+
+def test_parallel_benchmark_migration_small_case_agrees() -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "parallel.py"),
+            "--no-slurm",
+            "--events",
+            "2",
+            "--spacing",
+            "10",
+            "--nt",
+            "400",
+            "--dt",
+            "0.001",
+            "--repeat",
+            "1",
+        ],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "nt 400, dt 0.001" in result["what"] and "2 sources" in result["what"]
+    assert result["gradients_agree"] is True
+    assert result["repeat"] == 1 and len(result["all_times_s"]["mpi2"]) == 1
+    assert result["mpi2_speedup"] > 0
