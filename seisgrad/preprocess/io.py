@@ -29,11 +29,13 @@ the single-file formats):
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -425,33 +427,69 @@ def write_adjoint_ascii(stream: Stream, folder: str | os.PathLike[str]) -> list[
 
 
 # --------------------------------------------------------------------------- HDF5
+_HEADER_TEXT = ("network", "station", "location", "channel")
+
+
+def _header_table(stream: Stream) -> np.ndarray:
+    """One row per trace: the text headers as UTF-8 bytes, delta, start, coordinates."""
+    text = {k: [str(tr.stats[k]).encode("utf-8") for tr in stream] for k in _HEADER_TEXT}
+    fields: list[tuple[str, Any]] = [
+        (k, f"S{max([len(v) for v in text[k]], default=0) or 1}") for k in _HEADER_TEXT
+    ]
+    fields += [("delta", "f8"), ("starttime_ns", "i8"), ("x", "f8"), ("z", "f8")]
+    table = np.zeros(len(stream), dtype=fields)
+    for k in _HEADER_TEXT:
+        table[k] = text[k]
+    for i, tr in enumerate(stream):
+        xz = _coords(tr)
+        table[i]["delta"] = float(tr.stats.delta)
+        table[i]["starttime_ns"] = tr.stats.starttime.ns
+        table[i]["x"], table[i]["z"] = xz if xz is not None else (np.nan, np.nan)
+    return table
+
+
 def write_hdf5(stream: Stream, path: str | os.PathLike[str]) -> Path:
-    """Write the traces of one event to one HDF5 file (dtypes and headers kept)."""
+    """Write the traces of one event to one HDF5 file (dtypes and headers kept).
+
+    Layout (``version`` 2): group ``traces`` with a dataset ``header`` (one row per
+    trace: ``network``, ``station``, ``location``, ``channel``, ``delta``,
+    ``starttime_ns``, ``x``, ``z``; NaN coordinates when unknown) and the samples in one
+    2-D dataset ``data`` (traces x samples) when all traces have the same length and
+    dtype, else one dataset per trace (``000000``, ``000001``, ...). Files of version 1
+    (one dataset per trace with attributes) are still read.
+    """
+    table = _header_table(stream)
+    arrays = [np.asarray(tr.data) for tr in stream]
+    same = len({(a.shape, a.dtype.str) for a in arrays}) == 1
 
     def write(p: Path) -> None:
         with h5py.File(p, "w") as f:
             f.attrs["format"] = "seisgrad-traces"
-            f.attrs["version"] = 1
+            f.attrs["version"] = 2
             grp = f.create_group("traces")
-            for i, tr in enumerate(stream):
-                s = tr.stats
-                ds = grp.create_dataset(f"{i:06d}", data=np.asarray(tr.data))
-                ds.attrs["network"] = s.network
-                ds.attrs["station"] = s.station
-                ds.attrs["location"] = s.location
-                ds.attrs["channel"] = s.channel
-                ds.attrs["delta"] = float(s.delta)
-                ds.attrs["starttime_ns"] = np.int64(s.starttime.ns)
-                ds.attrs["starttime"] = str(s.starttime)
-                xz = _coords(tr)
-                if xz is not None:
-                    ds.attrs["x"], ds.attrs["z"] = xz
+            grp.create_dataset("header", data=table)
+            if same:
+                grp.create_dataset("data", data=np.stack(arrays))
+            else:
+                for i, a in enumerate(arrays):
+                    grp.create_dataset(f"{i:06d}", data=a)
 
     return atomic_write(Path(path), write)
 
 
+def _trace(data: np.ndarray, head: dict[str, Any]) -> Trace:
+    tr = Trace(data)
+    for k in _HEADER_TEXT:
+        tr.stats[k] = head[k]
+    tr.stats.delta = head["delta"]
+    tr.stats.starttime = UTCDateTime(ns=head["starttime_ns"])
+    if head.get("x") is not None and head.get("z") is not None:
+        _set_coords(tr, head["x"], head["z"])
+    return tr
+
+
 def read_hdf5(path: str | os.PathLike[str]) -> Stream:
-    """Read traces written by :func:`write_hdf5`."""
+    """Read traces written by :func:`write_hdf5` (versions 1 and 2)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"trace file {path} does not exist")
@@ -464,19 +502,28 @@ def read_hdf5(path: str | os.PathLike[str]) -> Stream:
         if "traces" not in f:
             raise DataError(f"{path} holds no 'traces' group (not a seisgrad trace file)")
         grp = f["traces"]
-        for name in sorted(grp):
+        if "header" in grp:  # version 2
+            table = grp["header"][()]
+            data = grp["data"][()] if "data" in grp else None
+            for i, row in enumerate(table):
+                head: dict[str, Any] = {k: row[k].decode("utf-8") for k in _HEADER_TEXT}
+                head["delta"] = float(row["delta"])
+                head["starttime_ns"] = int(row["starttime_ns"])
+                x, z = float(row["x"]), float(row["z"])
+                if not (math.isnan(x) or math.isnan(z)):
+                    head["x"], head["z"] = x, z
+                samples = data[i].copy() if data is not None else grp[f"{i:06d}"][()]
+                out.append(_trace(samples, head))
+            return out
+        for name in sorted(grp):  # version 1: a dataset with attributes per trace
             ds = grp[name]
             a = ds.attrs
-            tr = Trace(np.asarray(ds[()]))
-            tr.stats.network = str(a["network"])
-            tr.stats.station = str(a["station"])
-            tr.stats.location = str(a["location"])
-            tr.stats.channel = str(a["channel"])
-            tr.stats.delta = float(a["delta"])
-            tr.stats.starttime = UTCDateTime(ns=int(a["starttime_ns"]))
+            head = {k: str(a[k]) for k in _HEADER_TEXT}
+            head["delta"] = float(a["delta"])
+            head["starttime_ns"] = int(a["starttime_ns"])
             if "x" in a and "z" in a:
-                _set_coords(tr, float(a["x"]), float(a["z"]))
-            out.append(tr)
+                head["x"], head["z"] = float(a["x"]), float(a["z"])
+            out.append(_trace(np.asarray(ds[()]), head))
     return out
 
 

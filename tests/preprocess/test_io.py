@@ -127,6 +127,45 @@ def test_hdf5_keeps_dtype_and_start(tmp_path):
     assert not list(path.parent.glob(".*.tmp"))  # the temporary file is gone
 
 
+def test_hdf5_ragged_traces_unicode_names_and_missing_coordinates(tmp_path):
+    st = make_stream(dtype=np.float64)
+    st[0].data = st[0].data[:7].copy()  # another length: one dataset per trace
+    st[1].stats.station = "Ä1"
+    del st[1].stats["coordinates"]
+    back = io.read_hdf5(io.write_hdf5(st, tmp_path / "ev.h5"))
+    assert [tr.id for tr in back] == [tr.id for tr in st]
+    for a, b in zip(back, st):
+        np.testing.assert_array_equal(a.data, b.data)
+        assert a.stats.delta == b.stats.delta and a.stats.starttime == b.stats.starttime
+    assert "coordinates" not in back[1].stats
+    assert back[0].stats.coordinates.x == st[0].stats.coordinates.x
+    # an empty stream round-trips too
+    assert len(io.read_hdf5(io.write_hdf5(Stream(), tmp_path / "empty.h5"))) == 0
+
+
+def test_hdf5_reads_version_1_files(tmp_path):
+    """Files of the first layout (one dataset per trace, headers as attributes)."""
+    import h5py
+
+    st = make_stream(dtype=np.float32, t0=-1.5)
+    with h5py.File(tmp_path / "v1.h5", "w") as f:
+        f.attrs["format"], f.attrs["version"] = "seisgrad-traces", 1
+        grp = f.create_group("traces")
+        for i, tr in enumerate(st):
+            ds = grp.create_dataset(f"{i:06d}", data=tr.data)
+            for k in ("network", "station", "location", "channel"):
+                ds.attrs[k] = tr.stats[k]
+            ds.attrs["delta"] = tr.stats.delta
+            ds.attrs["starttime_ns"] = np.int64(tr.stats.starttime.ns)
+            ds.attrs["x"] = tr.stats.coordinates.x
+            ds.attrs["z"] = tr.stats.coordinates.z
+    back = io.read_hdf5(tmp_path / "v1.h5")
+    assert [tr.id for tr in back] == [tr.id for tr in st]
+    np.testing.assert_array_equal(back[-1].data, st[-1].data)
+    assert back[0].stats.starttime == st[0].stats.starttime
+    assert back[0].stats.coordinates.z == st[0].stats.coordinates.z
+
+
 def test_su_keeps_large_dt_and_negative_start(tmp_path):
     st = make_stream(dt=0.06, t0=-48.0, nt=100)
     io.write_su(st, tmp_path)
