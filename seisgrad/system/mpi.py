@@ -12,7 +12,9 @@ queue of the pending event indices; every rank, rank 0 included, takes the next 
 when it has finished its previous one, so one slow source never holds the others back.
 On rank 0 a small dispatcher thread answers the other ranks while its main thread works.
 Waiting ranks poll with short sleeps instead of spinning in a blocking receive, so an
-idle rank does not steal a core from a working one.
+idle rank does not steal a core from a working one. The sleeps back off from 0.2 ms to
+``poll_interval`` (2 ms): with 20 ms each hand-out took 50-90 ms, about 0.3 s of a
+5-second 4-source run; an idle rank polling every 2 ms costs well under 1 % of a core.
 
 Faults: a source that raises is recorded as failed by
 :meth:`~seisgrad.workflow.base.Workflow.run_source` (with its rank and log file) and
@@ -110,8 +112,9 @@ class MPIParameters:
         [], "extra launcher arguments, e.g. ['-hosts', 'a,b']", affects_results=False
     )
     poll_interval: float = param(
-        0.02,
-        "longest sleep (s) of a waiting rank between checks for messages",
+        0.002,
+        "longest sleep (s) of a waiting rank between checks for messages (each hand-out "
+        "of a source waits up to twice this)",
         low=0.0005,
         high=5.0,
         affects_results=False,
@@ -220,7 +223,7 @@ def dispatch(
     task: str,
     indices: Sequence[int],
     job_id: str | None = None,
-    poll: float = 0.02,
+    poll: float = 0.002,
 ) -> dict[int, str]:
     """Run per-source ``task`` for ``indices`` on all ranks of ``comm`` (call on rank 0).
 
@@ -300,7 +303,7 @@ def dispatch(
     return failed
 
 
-def serve(comm: Any, workflow: Workflow, poll: float = 0.02) -> None:
+def serve(comm: Any, workflow: Workflow, poll: float = 0.002) -> None:
     """Worker loop of ranks ``1..size-1``: run the indices rank 0 hands out until told
     to stop."""
     rank = comm.Get_rank()
@@ -327,7 +330,7 @@ def stop_workers(comm: Any) -> None:
 
 
 def run_world(
-    comm: Any, workflow: Workflow, stop_after: str | None = None, poll: float = 0.02
+    comm: Any, workflow: Workflow, stop_after: str | None = None, poll: float = 0.002
 ) -> None:
     """Run ``workflow`` on rank 0 while the other ranks serve per-source work."""
     _barrier(comm, poll)  # every rank has built its setup (and --restart cleaned up)
@@ -472,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup = build_from_config(args.parameter_file)
         wf = setup.workflow
         # (the Slurm system's poll_interval is for squeue, not for MPI messages)
-        poll = setup.system.params.poll_interval if isinstance(setup.system, MPI) else 0.02
+        poll = setup.system.params.poll_interval if isinstance(setup.system, MPI) else 0.002
         if args.command == "submit":
             if args.check:  # on every rank, so that an error stops them all
                 warnings = wf.check()
