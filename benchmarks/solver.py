@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/solver.py --materials acoustic          # 500x500, 2000 steps
-    python benchmarks/solver.py --materials elastic --large   # 1000x1000
+    python benchmarks/solver.py --materials elastic --large   # 1000x1000, 4000 steps
 
 Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker source,
 100 receivers on a ring, C-PML (20 cells) on all sides, ``--threads`` threads (1). Prints
@@ -15,12 +15,14 @@ Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker
 * the time of a gradient run (forward + adjoint, as ``FD2D.adjoint`` does it) over the
   time of a forward run, with checkpointing and in store-everything mode,
 * the peak memory of the gradient run: numpy allocations traced by ``tracemalloc``
-  during the run (the wavefield data), and the process's peak resident size.
-
+  during the run (the wavefield data), and the process's peak resident size,
 * last (so that their memory does not count in ours), Deepwave and Devito on the same
   problem when they are importable (never dependencies; ``--no-peers`` skips them):
   their forward throughput, seisgrad's ratio to it and their gradient/forward time
   (see ``baselines/peers.py`` for what exactly runs).
+
+Runs that keep a whole forward history are skipped, with a message, when it would not
+fit in the available memory (``--large`` elastic: about 80 GB).
 
 The last line is one JSON object with the figures (``fwd_mcells``, ``numpy_mcells``,
 ``grad_over_fwd``, ``grad_peak_mb``, ...).
@@ -33,6 +35,7 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import platform
 import resource
 import sys
@@ -90,6 +93,17 @@ def problem(materials: str, nx: int, nz: int, nt: int, threads: int, mode: str):
         checkpointing=mode,
     )
     return FD2D(params), model, ev, recs
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable``; else total)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def warm_up(materials: str, threads: int) -> None:
@@ -161,15 +175,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--materials", choices=("acoustic", "elastic"), default="acoustic")
     ap.add_argument("--large", action="store_true", help="1000 x 1000 grid instead of 500 x 500")
-    ap.add_argument("--nt", type=int, default=2000, help="time steps (2000)")
+    ap.add_argument("--nt", type=int, default=None, help="time steps (2000; 4000 with --large)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-store", action="store_true", help="skip the store-everything run")
     ap.add_argument("--no-peers", action="store_true", help="skip Deepwave and Devito")
-    ap.add_argument("--numpy-steps", type=int, default=None, help="steps for numpy (nt)")
+    ap.add_argument(
+        "--numpy-steps", type=int, default=None, help="steps for numpy (nt; 400 with --large)"
+    )
     args = ap.parse_args(argv)
     n = 1000 if args.large else 500
     nx = nz = n
-    nt = args.nt
+    nt = args.nt or (4000 if args.large else 2000)
+    if args.large and args.numpy_steps is None:
+        args.numpy_steps = 400  # its throughput per step is steady; 4000 would take minutes
     mach = f"{platform.machine()} {platform.processor() or ''}".strip()
     print(f"machine: {mach}, python {platform.python_version()}")
     print(
@@ -211,8 +229,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "grad_over_fwd": round(t_grad / t_fwd, 3),
         "grad_peak_mb": round(peak_mb, 1),
     }
-    if not args.no_store:
-        solver_s, *_ = problem(args.materials, nx, nz, nt, args.threads, "store")
+    # A whole forward history (store-everything mode, and what Deepwave and Devito keep)
+    # is only attempted when it fits: an out-of-memory kill would lose every figure.
+    solver_s, *_ = problem(args.materials, nx, nz, nt, args.threads, "store")
+    history = solver_s.propagator(model, ev, recs).memory_estimate()
+    avail = available_memory()
+    fits = history < 0.8 * avail
+    result["history_mb"] = round(history / 2**20, 1)
+    if not fits:
+        print(
+            f"a whole forward history would hold {history / 2**30:.1f} GiB and "
+            f"{avail / 2**30:.1f} GiB are available: store-everything, Deepwave and Devito "
+            "are skipped"
+        )
+    if not args.no_store and fits:
         t_store, peak_s, _ = time_gradient(solver_s, model, ev, recs)
         print(
             f"gradient (store everything): {t_store:.2f} s = {t_store / t_fwd:.2f} x forward; "
@@ -223,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak resident memory: {rss:.0f} MB")
     result["max_rss_mb"] = round(rss, 1)
-    if not args.no_peers:  # last: their memory must not count in ours
+    if not args.no_peers and fits:  # last: their memory must not count in ours
         for name, res in peers(solver, model, ev, recs).items():
             print(
                 f"{name} ({res['note']}): {res['mcells']:.0f} Mcells/s, seisgrad/{name} "

@@ -54,3 +54,19 @@ def test_a_failing_peer_is_reported_and_the_others_still_run(monkeypatch, capsys
     out = bench.peers(solver, model, ev, recs)
     assert "deepwave: failed (RuntimeError: no GPU here)" in capsys.readouterr().out
     assert out == {"devito": {"mcells": 100.0, "grad_over_fwd": 4.0, "note": "fake"}}
+
+
+def test_histories_that_do_not_fit_are_skipped_not_attempted(monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    bench = importlib.import_module("solver")
+    monkeypatch.setattr(bench, "available_memory", lambda: 10 * 2**20)  # 10 MiB
+
+    def no_peers(*args: object) -> dict:
+        raise AssertionError("peers must not run when a history does not fit")
+
+    monkeypatch.setattr(bench, "peers", no_peers)
+    result = bench.main(["--nt", "30", "--numpy-steps", "2"])
+    out = capsys.readouterr().out
+    assert "store-everything, Deepwave and Devito are skipped" in out
+    assert "grad_over_fwd_store" not in result and result["history_mb"] > 10
+    assert result["grad_over_fwd"] > 0
