@@ -43,10 +43,10 @@ class ToySolver(Solver):
     def kernel_parameters(self) -> tuple[str, ...]:
         return ()
 
-    def forward(self, model: Model, event: Event, receivers: Sequence[Receiver]):  # type: ignore[override]
+    def forward(self, model: Model, event: Event, receivers: Sequence[Receiver], *, save=None):  # type: ignore[override]
         raise DataError("the toy solver has no forward simulation")
 
-    def adjoint(self, model, event, receivers, adjoint_sources):  # type: ignore[override]
+    def adjoint(self, model, event, receivers, adjoint_sources, *, saved=None):  # type: ignore[override]
         raise DataError("the toy solver has no adjoint simulation")
 
     def value(self, index: int) -> float:

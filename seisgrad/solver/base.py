@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from seisgrad.model import Model
@@ -50,8 +51,20 @@ class Solver(ABC):
         """Names of the kernels :meth:`adjoint` returns (the chosen parametrization)."""
 
     @abstractmethod
-    def forward(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Stream:
-        """Simulate ``event`` in ``model`` and return the recorded traces."""
+    def forward(
+        self,
+        model: Model,
+        event: Event,
+        receivers: Sequence[Receiver],
+        *,
+        save: Path | None = None,
+    ) -> Stream:
+        """Simulate ``event`` in ``model`` and return the recorded traces.
+
+        With ``save`` (SPECFEM's ``SAVE_FORWARD``) the solver may write there what a
+        later :meth:`adjoint` of the same simulation needs to skip recomputing the
+        forward wavefield; a solver without such state writes nothing.
+        """
 
     @abstractmethod
     def adjoint(
@@ -60,8 +73,15 @@ class Solver(ABC):
         event: Event,
         receivers: Sequence[Receiver],
         adjoint_sources: Stream,
+        *,
+        saved: Path | None = None,
     ) -> Model:
-        """Return the kernels (``dJ/dm`` per grid node) for the given adjoint sources."""
+        """Return the kernels (``dJ/dm`` per grid node) for the given adjoint sources.
+
+        ``saved`` is a ``save`` path of an earlier :meth:`forward`; the solver uses it
+        only when it holds this very simulation (otherwise, and when it is missing, it
+        recomputes), so the kernels never depend on it.
+        """
 
     def illumination(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Model:
         """Forward-field energy at each node (one parameter ``illumination``), for the

@@ -137,8 +137,19 @@ class Forward(Workflow):
     @per_source
     def run_forward_simulations(self, ctx: TaskContext) -> None:
         """Synthetics in the initial model."""
-        stream = self.solver.forward(self.model("init"), self.event(ctx), self.receivers)
+        stream = self.solver.forward(
+            self.model("init"),
+            self.event(ctx),
+            self.receivers,
+            save=self.forward_save_file(ctx.source),
+        )
         write_hdf5(stream, self.trace_file("syn", ctx.source))
+
+    def forward_save_file(self, event: str) -> Path | None:
+        """Where :meth:`run_forward_simulations` asks the solver to save the forward
+        wavefield of ``event`` for a later adjoint simulation (``None``: nothing is
+        saved; the Forward workflow runs no adjoint)."""
+        return None
 
     def observed(self, event: Event, synthetic: Any) -> Any:
         """Observed data of ``event`` on the synthetics' time axis: read from

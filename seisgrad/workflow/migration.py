@@ -72,6 +72,13 @@ class MigrationParameters(ForwardParameters):
         "water level of the illumination preconditioner (relative to its maximum)",
         low=1e-12,
     )
+    save_forward: bool = param(
+        True,
+        "keep what the forward simulation of each source computed for its adjoint "
+        "(fd2d: the checkpoint snapshots, in path_scratch/forward, deleted once the "
+        "kernel is written) so that the adjoint skips one forward pass; costs disk",
+        affects_results=False,
+    )
 
 
 class Migration(Forward):
@@ -90,6 +97,11 @@ class Migration(Forward):
     def kernel_file(self, event: str) -> Path:
         return self.path.scratch / "kernels" / f"{event}.h5"
 
+    def forward_save_file(self, event: str) -> Path | None:
+        if not self.params.save_forward:
+            return None
+        return self.path.scratch / "forward" / f"{event}.snapshots"
+
     @property
     def smoothed_file(self) -> Path:
         return self.path.scratch / "kernels" / "smoothed.h5"
@@ -103,7 +115,10 @@ class Migration(Forward):
     def run_adjoint_simulations(self, ctx: TaskContext) -> None:
         """Event kernels from the adjoint sources of one source."""
         adj = read_hdf5(self.trace_file("adj", ctx.source))
-        kernels = self.solver.adjoint(self.model("init"), self.event(ctx), self.receivers, adj)
+        saved = self.forward_save_file(ctx.source)
+        kernels = self.solver.adjoint(
+            self.model("init"), self.event(ctx), self.receivers, adj, saved=saved
+        )
         step = f"the adjoint simulation of source {ctx.source}"
         bad = [n for n in kernels if not np.all(np.isfinite(kernels[n]))]
         if bad:
@@ -111,6 +126,8 @@ class Migration(Forward):
         if all(not np.any(kernels[n]) for n in kernels):
             logger.warning("%s: the event kernels are zero (no misfit for this source?)", step)
         write_model(self.kernel_file(ctx.source), kernels, {"source": ctx.source})
+        if saved is not None:
+            saved.unlink(missing_ok=True)  # used: the kernel is written
         if self.params.precondition == "illumination":
             energy = self.solver.illumination(self.model("init"), self.event(ctx), self.receivers)
             write_model(self.illumination_file(ctx.source), energy, {"source": ctx.source})

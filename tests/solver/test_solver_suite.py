@@ -90,3 +90,59 @@ def test_checkpoint_equals_store(materials: str) -> None:
         scale = float(np.abs(store[name]).max())
         assert scale > 0
         np.testing.assert_allclose(ckpt[name], store[name], rtol=0, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("config", ["order8-pml", "order4-free-surface"])
+@pytest.mark.parametrize("materials", MATERIALS)
+def test_saved_forward_gives_the_same_kernels_bit_for_bit(
+    materials: str, config: str, tmp_path, caplog
+) -> None:
+    solver, model, ev, recs = _case(materials, config)
+    solver = with_parameters(solver, checkpoints=5)
+    path = tmp_path / "fwd.snapshots"
+    syn = solver.forward(model, ev, recs, save=path)
+    plain = solver.forward(model, ev, recs)
+    for a, b in zip(syn, plain):  # saving does not change the synthetics
+        np.testing.assert_array_equal(a.data, b.data)
+    fresh = solver.adjoint(model, ev, recs, syn)
+    with caplog.at_level("INFO", logger="seisgrad"):
+        reused = solver.adjoint(model, ev, recs, syn, saved=path)
+    assert not caplog.records  # the snapshots were used, nothing to say
+    for name in fresh:
+        assert np.any(fresh[name])
+        np.testing.assert_array_equal(reused[name], fresh[name])
+
+    # snapshots of another simulation (another model) are not used: same kernels as
+    # a fresh run in that model, and a warning
+    other = model.__class__(model.grid, {k: v * 1.01 for k, v in model.items()})
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        got = solver.adjoint(other, ev, recs, syn, saved=path)
+    assert "another simulation" in caplog.text
+    want = solver.adjoint(other, ev, recs, syn)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    # nor a damaged file, nor another checkpoint count
+    path.write_bytes(b"not a zip file")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        got = solver.adjoint(model, ev, recs, syn, saved=path)
+    assert "unreadable" in caplog.text
+    np.testing.assert_array_equal(
+        got[solver.kernel_parameters[0]], fresh[solver.kernel_parameters[0]]
+    )
+    solver.forward(model, ev, recs, save=path)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        with_parameters(solver, checkpoints=4).adjoint(model, ev, recs, syn, saved=path)
+    assert "another simulation" in caplog.text
+
+
+def test_store_mode_saves_nothing_and_ignores_saved(tmp_path) -> None:
+    solver, model, ev, recs = _case("acoustic", "bulk-store")
+    path = tmp_path / "fwd.snapshots"
+    syn = solver.forward(model, ev, recs, save=path)
+    assert not path.exists()
+    a = solver.adjoint(model, ev, recs, syn, saved=path)
+    b = solver.adjoint(model, ev, recs, syn)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])

@@ -246,3 +246,25 @@ def test_illumination_preconditioner_does_what_the_docs_say(tmp_path):
     # it changes the gradient: weakly lit regions are boosted relative to bright ones
     plain = pp.scale_by_model(pp.smooth_gaussian(raw, 20.0, 20.0), init)
     assert not np.allclose(grad["vp"], plain["vp"])
+
+
+def test_saved_forward_wavefield_is_used_then_removed_and_changes_nothing(tmp_path, caplog):
+    grads = {}
+    for save in (True, False):
+        folder = tmp_path / f"save-{save}"
+        folder.mkdir()
+        pfile = small_setup(folder, save_forward=save)
+        wf = build_from_config(pfile).workflow
+        wf.run(stop_after="run_forward_simulations")
+        saved = sorted(p.name for p in (folder / "scratch" / "forward").glob("*.snapshots"))
+        assert saved == (["s000.snapshots", "s001.snapshots"] if save else [])
+        caplog.clear()
+        with caplog.at_level("INFO", logger="seisgrad"):
+            wf.run()
+        # used (no 'recomputing' message) and deleted once each kernel was written
+        assert "recomput" not in caplog.text
+        assert not list((folder / "scratch" / "forward").glob("*.snapshots"))
+        grads[save] = read_model(folder / "output" / "gradient.h5")
+    for name in grads[True]:
+        assert np.any(grads[True][name])
+        np.testing.assert_array_equal(grads[True][name], grads[False][name])

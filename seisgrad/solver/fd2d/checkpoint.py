@@ -29,9 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from seisgrad.errors import ConfigError
+from seisgrad.errors import ConfigError, SolverError
 
-__all__ = ["default_checkpoints", "segments", "gradient_sweep", "sweep_memory"]
+__all__ = [
+    "default_checkpoints",
+    "segments",
+    "segment_starts",
+    "gradient_sweep",
+    "sweep_memory",
+]
 
 
 def default_checkpoints(nt: int, snapshot_bytes: int = 1, step_bytes: int = 1) -> int:
@@ -54,6 +60,12 @@ def segments(nt: int, count: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
+def segment_starts(nt: int, count: int) -> list[int]:
+    """First step of each segment of the ``"checkpoint"`` schedule: where a forward run
+    takes the snapshots that :func:`gradient_sweep` can start from."""
+    return [a for a, _ in segments(nt, count)]
+
+
 def sweep_memory(nt: int, mode: str, count: int, snapshot_bytes: int, step_bytes: int) -> int:
     """Bytes held by the schedule (snapshots plus per-step data), for reporting."""
     if mode == "store":
@@ -73,6 +85,7 @@ def gradient_sweep(
     restore: Callable[[Any, Any], None],
     new_store: Callable[[int], np.ndarray],
     adjoint: Callable[[int, int, np.ndarray], None],
+    snapshots: list[Any] | None = None,
 ) -> None:
     """Run the forward and adjoint passes of a gradient computation.
 
@@ -98,6 +111,12 @@ def gradient_sweep(
         ``adjoint(n1, n0, store)`` runs the adjoint steps ``n1-1 .. n0`` (in that order)
         with ``store[n - n0]`` holding the data of forward step ``n``; the adjoint state
         lives in the caller and carries over from one call to the next.
+    snapshots
+        ``"checkpoint"`` only: the snapshots at the starts of the ``count`` segments,
+        taken by an earlier forward run of the same simulation (see
+        :func:`segment_starts`). The first forward pass is then skipped and every
+        segment, the last one included, is recomputed from its snapshot; the gradient
+        is bit for bit the same.
     """
     if mode == "store":
         state = new_state()
@@ -113,8 +132,19 @@ def gradient_sweep(
     segs = segments(nt, count if count is not None else default_checkpoints(nt))
     longest = max(b - a for a, b in segs)
     state = new_state()
-    snaps: list[Any] = []
     store = new_store(longest)
+    if snapshots is not None:
+        if len(snapshots) != len(segs):
+            raise SolverError(
+                f"{len(snapshots)} saved snapshots for a schedule of {len(segs)} segments"
+            )
+        saved = list(snapshots)
+        for a, b in reversed(segs):
+            restore(state, saved.pop())  # free each snapshot once used
+            forward(state, a, b, store)
+            adjoint(b, a, store)
+        return
+    snaps: list[Any] = []
     for k, (a, b) in enumerate(segs):
         if k == len(segs) - 1:
             forward(state, a, b, store)  # keep the last segment: no recomputation

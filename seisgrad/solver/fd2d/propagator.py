@@ -49,17 +49,29 @@ The adjoint state must carry over between ``adjoint_steps`` calls (it lives in `
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numba
 import numpy as np
 
 from seisgrad.errors import ConfigError, DataError, SolverError
+from seisgrad.logs import logger
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import Event, Receiver
-from seisgrad.solver.fd2d.checkpoint import default_checkpoints, gradient_sweep, sweep_memory
+from seisgrad.solver.fd2d.checkpoint import (
+    default_checkpoints,
+    gradient_sweep,
+    segment_starts,
+    sweep_memory,
+)
 from seisgrad.solver.fd2d.common import (
     HALO,
     Layout,
@@ -81,6 +93,9 @@ from seisgrad.solver.fd2d.common import (
 )
 
 __all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "numba_threads"]
+
+#: First line of a file written by :meth:`Propagator.save_snapshots`.
+_SNAP_MAGIC = b"seisgrad-snapshots 1\n"
 
 #: Sides of the model, in the order used for absorbing-layer widths.
 SIDES = ("left", "right", "bottom", "top")
@@ -189,6 +204,7 @@ class Propagator(ABC):
         self,
         progress: Callable[[int], None] | None = None,
         illumination_stride: int = 0,
+        keep_snapshots: bool = False,
     ) -> dict[str, np.ndarray]:
         """Run the simulation; return ``channel -> (nrec, nt)`` float64 traces.
 
@@ -196,7 +212,9 @@ class Propagator(ABC):
         loop runs in chunks; results are identical to one call). With
         ``illumination_stride > 0`` the particle-velocity energy
         :math:`E = \\Delta t \\, s \\sum_k (v_x^2 + v_z^2)(t_{ks})` at the model nodes is
-        accumulated every ``s`` steps into :attr:`illumination` (``(nx, nz)``).
+        accumulated every ``s`` steps into :attr:`illumination` (``(nx, nz)``). With
+        ``keep_snapshots`` the states at the starts of the checkpointing segments are
+        kept in :attr:`snapshots` (see :meth:`save_snapshots`).
         """
         raw = self.new_raw()
         state = self.new_state()
@@ -207,10 +225,18 @@ class Propagator(ABC):
             chunk = max(1, -(-self.nt // 100))
         energy = np.zeros(self.layout.grid.shape) if illumination_stride > 0 else None
         view = self.layout.model_slice
+        starts = segment_starts(self.nt, self.checkpoint_count()) if keep_snapshots else []
+        self.snapshots: list[list[np.ndarray]] = []
         with numba_threads(self.params.threads):
             n = 0
             while n < self.nt:
                 m = min(self.nt, n + chunk)
+                if starts:
+                    if starts[0] == n:
+                        self.snapshots.append(self.snapshot(state))
+                        starts.pop(0)
+                    if starts:
+                        m = min(m, starts[0])
                 self.forward_steps(state, n, m, raw, None)
                 if energy is not None:
                     for key in ("vx", "vz"):
@@ -227,13 +253,16 @@ class Propagator(ABC):
         self,
         adjoint: Mapping[str, np.ndarray],
         progress: Callable[[int], None] | None = None,
+        snapshots: list[list[np.ndarray]] | None = None,
     ) -> dict[str, np.ndarray]:
         """Kernels ``name -> (nx, nz)`` for adjoint sources ``channel -> (nrec, nt)``.
 
         ``adjoint[c][r, n]`` is ``dJ/dd[c][r, n]``; missing channels are zero. The result
         is the exact gradient of ``J`` through the discrete forward problem.
         ``progress(k)`` is called with the number of adjoint steps done after each
-        checkpoint segment.
+        checkpoint segment. ``snapshots`` (checkpointing only) are those of an earlier
+        :meth:`forward` with ``keep_snapshots`` of this simulation: the gradient then
+        skips its own first forward pass (same result, bit for bit).
         """
         raw_adj = self.traces_to_raw_adjoint(adjoint)
         adj = self.new_adjoint()
@@ -249,6 +278,7 @@ class Propagator(ABC):
                 self.restore,
                 self.new_store,
                 lambda b, a, store: self._adjoint_segment(adj, b, a, store, raw_adj, progress),
+                snapshots if self.params.checkpointing == "checkpoint" else None,
             )
         grads = self.kernels(adj)
         return {name: self.layout.pad_adjoint(g) for name, g in grads.items()}
@@ -291,6 +321,87 @@ class Propagator(ABC):
         if self.params.checkpoints is not None:
             return int(self.params.checkpoints)
         return default_checkpoints(self.nt, self.snapshot_bytes(), self.step_bytes())
+
+    def simulation_key(self) -> str:
+        """Digest of everything the forward wavefield depends on (solver parameters,
+        material arrays, sources, receivers). Saved snapshots are used only by a
+        simulation with the same key."""
+        h = hashlib.sha256(type(self).__name__.encode())
+        params = dataclasses.asdict(self.params)
+        h.update(json.dumps(params, sort_keys=True, default=repr).encode())
+        h.update(pickle.dumps((self.event, self.receivers), protocol=4))
+        for name in sorted(self.internal):
+            a = np.ascontiguousarray(self.internal[name])
+            h.update(f"{name} {a.dtype.str} {a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+    def save_snapshots(self, path: str | os.PathLike[str]) -> Path:
+        """Write the :attr:`snapshots` of the last ``forward(keep_snapshots=True)`` to
+        ``path``, atomically: a text line ``seisgrad-snapshots 1``, a JSON line with
+        :meth:`simulation_key`, the shape ``(snapshots, values)`` and the dtype, then
+        the raw values (written array by array, without an intermediate copy)."""
+        from seisgrad.preprocess.io import atomic_write
+
+        snaps = getattr(self, "snapshots", None)
+        if not snaps:
+            raise SolverError("no snapshots to save: run forward(keep_snapshots=True) first")
+        size = sum(a.size for a in snaps[0])
+        header = {"key": self.simulation_key(), "shape": [len(snaps), size]}
+        header["dtype"] = self.dtype.str
+
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:
+                f.write(_SNAP_MAGIC + json.dumps(header).encode() + b"\n")
+                for snap in snaps:
+                    for a in snap:
+                        np.ascontiguousarray(a).tofile(f)
+
+        return atomic_write(Path(path), write)
+
+    def load_snapshots(self, path: str | os.PathLike[str]) -> list[list[np.ndarray]] | None:
+        """Snapshots saved by :meth:`save_snapshots` for this very simulation, or
+        ``None`` (with the reason logged) when the file is missing, unreadable or from
+        another simulation: the gradient then runs its own forward pass."""
+        path = Path(path)
+        if not path.is_file():
+            logger.info("no saved forward wavefield at %s: the adjoint recomputes it", path)
+            return None
+        count = len(segment_starts(self.nt, self.checkpoint_count()))
+        shapes = [np.empty(self.layout.shape, dtype=np.uint8)[reg].shape
+                  for regions in self.snapshot_regions().values() for reg in regions]  # fmt: skip
+        size = sum(int(np.prod(sh)) for sh in shapes)
+        try:
+            with open(path, "rb") as f:
+                if f.readline() != _SNAP_MAGIC:
+                    raise ValueError("not a seisgrad snapshot file")
+                header = json.loads(f.readline())
+                same = (
+                    header.get("key") == self.simulation_key()
+                    and header.get("shape") == [count, size]
+                    and header.get("dtype") == self.dtype.str
+                )
+                if not same:
+                    logger.warning(
+                        "saved forward wavefield %s is from another simulation: recomputing",
+                        path,
+                    )
+                    return None
+                flat = np.fromfile(f, dtype=self.dtype, count=count * size)
+            if flat.size != count * size:
+                raise ValueError(f"{flat.size} values instead of {count * size}")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            logger.warning("saved forward wavefield %s is unreadable (%s): recomputing", path, exc)
+            return None
+        out = []
+        for row in flat.reshape(count, size):
+            parts, k = [], 0
+            for sh in shapes:
+                n = int(np.prod(sh))
+                parts.append(row[k : k + n].reshape(sh))
+                k += n
+            out.append(parts)
+        return out
 
     def memory_estimate(self) -> int:
         """Bytes of snapshots and per-step data held by a gradient run."""

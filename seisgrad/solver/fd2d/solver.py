@@ -196,10 +196,24 @@ class FD2D(Solver):
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.touch()
 
-    def forward(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Stream:
+    def forward(
+        self,
+        model: Model,
+        event: Event,
+        receivers: Sequence[Receiver],
+        *,
+        save: Path | None = None,
+    ) -> Stream:
+        """Forward simulation. With ``save`` and ``checkpointing: checkpoint`` the
+        checkpoint snapshots (states at the starts of the segments; about
+        ``checkpoints x`` the wavefield state on disk) are written there, so that
+        :meth:`adjoint` with ``saved`` skips its first forward pass."""
         prop = self.propagator(model, event, receivers)
+        keep = save is not None and self.params.checkpointing == "checkpoint"
         with time_loop_progress(prop.nt, f"forward {event.name}") as progress:
-            traces = prop.forward(progress=progress)
+            traces = prop.forward(progress=progress, keep_snapshots=keep)
+        if keep and save is not None:
+            prop.save_snapshots(save)
         return build_stream(traces, prop.receivers, prop.dt, prop.dtype)
 
     def illumination(
@@ -218,10 +232,18 @@ class FD2D(Solver):
         event: Event,
         receivers: Sequence[Receiver],
         adjoint_sources: Stream,
+        *,
+        saved: Path | None = None,
     ) -> Model:
+        """Kernels by the adjoint-state method (see :meth:`Propagator.gradient`); with
+        ``saved`` (from ``forward(save=...)`` of the same simulation) the forward pass
+        that takes the checkpoint snapshots is skipped. Same kernels either way."""
         prop = self.propagator(model, event, receivers)
         adj = stream_to_arrays(adjoint_sources, prop.receivers, prop.record, prop.nt, prop.dt)
+        snaps = None
+        if saved is not None and self.params.checkpointing == "checkpoint":
+            snaps = prop.load_snapshots(saved)
         with time_loop_progress(prop.nt, f"adjoint {event.name}") as progress:
-            grads = prop.gradient(adj, progress=progress)
+            grads = prop.gradient(adj, progress=progress, snapshots=snaps)
         dtype = np.dtype(self.params.precision)
         return Model(model.grid, {k: v.astype(dtype) for k, v in grads.items()})
