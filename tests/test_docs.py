@@ -23,3 +23,18 @@ def test_shipped_parameter_files_validate():
         classes, params = validate(load_parameter_file(path))
         assert params["solver"].materials == "elastic"
         assert params["workflow"].receivers.n == 50
+
+
+def test_reference_parameter_file_lists_every_parameter(tmp_path):
+    """``seisgrad configure`` on the shipped reference file adds nothing."""
+    import shutil
+
+    import yaml
+
+    from seisgrad.cli import main
+
+    shutil.copy(ROOT / "parameters.yaml", tmp_path / "parameters.yaml")
+    assert main(["configure", "-p", str(tmp_path / "parameters.yaml")]) == 0
+    before = yaml.safe_load((ROOT / "parameters.yaml").read_text())
+    after = yaml.safe_load((tmp_path / "parameters.yaml").read_text())
+    assert sorted(after) == sorted(before)
