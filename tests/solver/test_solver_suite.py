@@ -146,3 +146,23 @@ def test_store_mode_saves_nothing_and_ignores_saved(tmp_path) -> None:
     b = solver.adjoint(model, ev, recs, syn)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_simulation_key_is_the_same_in_another_process() -> None:
+    """The forward task and the adjoint task may run in different processes (MPI ranks,
+    Slurm jobs): the digest that guards saved snapshots must not depend on the process."""
+    import subprocess
+    import sys
+
+    code = (
+        "from tests.solver.test_solver_suite import _case\n"
+        "s, m, ev, recs = _case('elastic', 'order8-pml')\n"
+        "print(s.propagator(m, ev, recs).simulation_key())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()[-1]
+    s, m, ev, recs = _case("elastic", "order8-pml")
+    assert out == s.propagator(m, ev, recs).simulation_key()
+    s2, *_ = _case("acoustic", "order8-pml")
+    assert s2.propagator(*_case("acoustic", "order8-pml")[1:]).simulation_key() != out
