@@ -16,27 +16,22 @@ from tests.system.util import REPO, env
 pytestmark = pytest.mark.mpi
 
 
-def test_parallel_benchmark_toy_prints_json_with_agreeing_gradients() -> None:
+def run_benchmark(*args: str, timeout: float = 300) -> dict:
+    """Run ``benchmarks/parallel.py`` with ``args``; return its last-line JSON."""
     r = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "parallel.py"),
-            "--toy",
-            "--no-slurm",
-            "--events",
-            "3",
-            "--burn",
-            "5",
-        ],
+        [sys.executable, str(REPO / "benchmarks" / "parallel.py"), *args],
         env=env(),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
     assert r.returncode == 0, r.stderr
-    last = r.stdout.strip().splitlines()[-1]
-    result = json.loads(last)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_parallel_benchmark_toy_prints_json_with_agreeing_gradients() -> None:
+    result = run_benchmark("--toy", "--no-slurm", "--events", "3", "--burn", "5")
     assert result["gradients_agree"] is True
     assert result["gradients_bitwise_identical"] is True
     assert result["mpi2_speedup"] > 0
@@ -44,30 +39,12 @@ def test_parallel_benchmark_toy_prints_json_with_agreeing_gradients() -> None:
 
 
 def test_parallel_benchmark_migration_small_case_agrees() -> None:
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "parallel.py"),
-            "--no-slurm",
-            "--events",
-            "2",
-            "--spacing",
-            "10",
-            "--nt",
-            "400",
-            "--dt",
-            "0.001",
-            "--repeat",
-            "1",
-        ],
-        env=env(),
-        capture_output=True,
-        text=True,
+    result = run_benchmark(
+        "--no-slurm",
+        *("--events", "2", "--spacing", "10", "--nt", "400", "--dt", "0.001"),
+        *("--repeat", "1"),
         timeout=900,
-        check=False,
     )
-    assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout.strip().splitlines()[-1])
     assert "nt 400, dt 0.001" in result["what"] and "2 sources" in result["what"]
     assert result["gradients_agree"] is True
     assert result["repeat"] == 1 and len(result["all_times_s"]["mpi2"]) == 1
