@@ -166,3 +166,13 @@ def test_simulation_key_is_the_same_in_another_process() -> None:
     assert out == s.propagator(m, ev, recs).simulation_key()
     s2, *_ = _case("acoustic", "order8-pml")
     assert s2.propagator(*_case("acoustic", "order8-pml")[1:]).simulation_key() != out
+
+
+def test_a_forward_wavefield_that_cannot_be_saved_is_a_warning(tmp_path, caplog) -> None:
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where a folder should be")
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        syn = solver.forward(model, ev, recs, save=blocked / "sub" / "fwd.snapshots")
+    assert "could not save the forward wavefield" in caplog.text
+    assert len(syn) > 0 and not list(tmp_path.glob("**/*.snapshots"))

@@ -17,7 +17,7 @@ import numpy as np
 
 from seisgrad.config import param
 from seisgrad.errors import ConfigError
-from seisgrad.logs import time_loop_progress
+from seisgrad.logs import logger, time_loop_progress
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
@@ -213,7 +213,10 @@ class FD2D(Solver):
         with time_loop_progress(prop.nt, f"forward {event.name}") as progress:
             traces = prop.forward(progress=progress, keep_snapshots=keep)
         if keep and save is not None:
-            prop.save_snapshots(save)
+            try:
+                prop.save_snapshots(save)
+            except OSError as exc:  # an optimisation only: the adjoint will recompute
+                logger.warning("could not save the forward wavefield to %s: %s", save, exc)
         return build_stream(traces, prop.receivers, prop.dt, prop.dtype)
 
     def illumination(
