@@ -174,6 +174,8 @@ class Propagator(ABC):
         )
         self.profiles = pml_profiles(self.layout, self.dt, vref, f0, params.pml_reflection)
         self.coef = fd_coefficients(params.order)
+        #: States at the segment starts of the last ``forward(keep_snapshots=True)``.
+        self.snapshots: list[list[np.ndarray]] = []
         #: Multiplies every source (0 makes the loop a linear map of its initial state).
         self.source_scale = 1.0
         pts = [(r.x, r.z) for r in self.receivers]
@@ -226,7 +228,7 @@ class Propagator(ABC):
         energy = np.zeros(self.layout.grid.shape) if illumination_stride > 0 else None
         view = self.layout.model_slice
         starts = segment_starts(self.nt, self.checkpoint_count()) if keep_snapshots else []
-        self.snapshots: list[list[np.ndarray]] = []
+        self.snapshots = []
         with numba_threads(self.params.threads):
             n = 0
             while n < self.nt:
@@ -343,7 +345,7 @@ class Propagator(ABC):
         the raw values (written array by array, without an intermediate copy)."""
         from seisgrad.preprocess.io import atomic_write
 
-        snaps = getattr(self, "snapshots", None)
+        snaps = self.snapshots
         if not snaps:
             raise SolverError("no snapshots to save: run forward(keep_snapshots=True) first")
         size = sum(a.size for a in snaps[0])
@@ -368,8 +370,7 @@ class Propagator(ABC):
             logger.info("no saved forward wavefield at %s: the adjoint recomputes it", path)
             return None
         count = len(segment_starts(self.nt, self.checkpoint_count()))
-        shapes = [np.empty(self.layout.shape, dtype=np.uint8)[reg].shape
-                  for regions in self.snapshot_regions().values() for reg in regions]  # fmt: skip
+        shapes = self.snapshot_shapes()
         size = sum(int(np.prod(sh)) for sh in shapes)
         try:
             with open(path, "rb") as f:
@@ -535,13 +536,14 @@ class Propagator(ABC):
             for reg in regions:
                 state[name][reg] = next(it)
 
+    def snapshot_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the arrays of one :meth:`snapshot`, in order."""
+        grid = np.empty(self.layout.shape, dtype=np.uint8)
+        regions = self.snapshot_regions().values()
+        return [grid[reg].shape for regs in regions for reg in regs]
+
     def snapshot_bytes(self) -> int:
-        shape = self.layout.shape
-        total = 0
-        for regions in self.snapshot_regions().values():
-            for reg in regions:
-                total += np.empty(shape, dtype=np.uint8)[reg].size
-        return total * self.dtype.itemsize
+        return sum(int(np.prod(sh)) for sh in self.snapshot_shapes()) * self.dtype.itemsize
 
     def step_bytes(self) -> int:
         return int(np.prod(self.store_shape())) * self.dtype.itemsize
