@@ -13,7 +13,10 @@ Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker
 * the same for a plain-numpy implementation of the time step, run in the same process,
   and the ratio,
 * the time of a gradient run (forward + adjoint, as ``FD2D.adjoint`` does it) over the
-  time of a forward run, with checkpointing and in store-everything mode,
+  time of a forward run, with checkpointing and in store-everything mode, and the
+  times of a forward that saves its checkpoint snapshots and of the gradient that
+  starts from them (``fwd_save_over_fwd``, ``grad_saved_over_fwd``: what the Migration
+  workflow's forward and adjoint tasks cost with ``save_forward``),
 * the peak memory of the gradient run: numpy allocations traced by ``tracemalloc``
   during the run (the wavefield data), and the process's peak resident size,
 * last (so that their memory does not count in ours), Deepwave and Devito on the same
@@ -39,6 +42,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -140,6 +144,20 @@ def time_gradient(solver, model, ev, recs) -> tuple[float, float, float]:
     return elapsed, peak / 2**20, prop.memory_estimate() / 2**20
 
 
+def time_saved_forward(solver, model, ev, recs) -> tuple[float, float]:
+    """A forward that saves its checkpoint snapshots to disk, then the gradient that
+    starts from them (``FD2D.forward(save=)`` / ``adjoint(saved=)``, what the Migration
+    workflow does with ``save_forward``); return both wall times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "forward.snapshots"
+        t = time.perf_counter()
+        syn = solver.forward(model, ev, recs, save=path)
+        t_fwd = time.perf_counter() - t
+        t = time.perf_counter()
+        solver.adjoint(model, ev, recs, syn, saved=path)
+        return t_fwd, time.perf_counter() - t
+
+
 def peers(solver: FD2D, model: Model, ev: Event, recs: list[Receiver]) -> dict[str, dict]:
     """Deepwave / Devito on the same problem, when importable (see ``baselines.peers``)."""
     from baselines.peers import Problem, deepwave_peer, devito_peer
@@ -216,6 +234,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"snapshots): {t_grad:.2f} s = {t_grad / t_fwd:.2f} x forward; peak traced memory "
         f"{peak_mb:.0f} MB (schedule estimate {est_mb:.0f} MB)"
     )
+    t_fwd_save, t_grad_saved = time_saved_forward(solver, model, ev, recs)
+    print(
+        f"forward saving its snapshots {t_fwd_save:.2f} s, then the gradient from them "
+        f"{t_grad_saved:.2f} s: forward + gradient = {(t_fwd_save + t_grad_saved) / t_fwd:.2f} "
+        "x forward (the Migration workflow with save_forward)"
+    )
     result = {
         "materials": args.materials,
         "nx": nx,
@@ -228,6 +252,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "fwd_over_numpy": round(fwd_mcells / np_mcells, 2),
         "grad_over_fwd": round(t_grad / t_fwd, 3),
         "grad_peak_mb": round(peak_mb, 1),
+        "fwd_save_over_fwd": round(t_fwd_save / t_fwd, 3),
+        "grad_saved_over_fwd": round(t_grad_saved / t_fwd, 3),
     }
     # A whole forward history (store-everything mode, and what Deepwave and Devito keep)
     # is only attempted when it fits: an out-of-memory kill would lose every figure.

@@ -25,7 +25,13 @@ def test_solver_benchmark_prints_the_promised_json(materials: str) -> None:
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
-    for key in ("fwd_mcells", "numpy_mcells", "grad_over_fwd", "grad_peak_mb"):
+    for key in (
+        "fwd_mcells",
+        "numpy_mcells",
+        "grad_over_fwd",
+        "grad_peak_mb",
+        "grad_saved_over_fwd",
+    ):
         assert result[key] > 0, key
     assert result["materials"] == materials and result["nt"] == 30
     for peer in ("deepwave", "devito"):
