@@ -176,3 +176,27 @@ def test_a_forward_wavefield_that_cannot_be_saved_is_a_warning(tmp_path, caplog)
         syn = solver.forward(model, ev, recs, save=blocked / "sub" / "fwd.snapshots")
     assert "could not save the forward wavefield" in caplog.text
     assert len(syn) > 0 and not list(tmp_path.glob("**/*.snapshots"))
+
+
+def test_no_forward_wavefield_is_saved_where_it_would_fill_the_disk(
+    tmp_path, caplog, monkeypatch
+) -> None:
+    import shutil
+
+    from seisgrad.solver.fd2d import solver as fd2d_solver
+
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    need = solver.propagator(model, ev, recs).snapshot_file_bytes()
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        fd2d_solver.shutil, "disk_usage", lambda p: usage._replace(free=int(1.5 * need))
+    )
+    path = tmp_path / "new" / "fwd.snapshots"  # the folder does not exist yet
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        solver.forward(model, ev, recs, save=path)
+    assert "not saving the forward wavefield" in caplog.text and not path.exists()
+    monkeypatch.setattr(
+        fd2d_solver.shutil, "disk_usage", lambda p: usage._replace(free=int(2.5 * need))
+    )
+    solver.forward(model, ev, recs, save=path)
+    assert path.stat().st_size >= need

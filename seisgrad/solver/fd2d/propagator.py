@@ -361,6 +361,10 @@ class Propagator(ABC):
 
         return atomic_write(Path(path), write)
 
+    def snapshot_file_bytes(self) -> int:
+        """Size of the file :meth:`save_snapshots` writes (without its header)."""
+        return len(segment_starts(self.nt, self.checkpoint_count())) * self.snapshot_bytes()
+
     def load_snapshots(self, path: str | os.PathLike[str]) -> list[list[np.ndarray]] | None:
         """Snapshots saved by :meth:`save_snapshots` for this very simulation, or
         ``None`` (with the reason logged) when the file is missing, unreadable or from

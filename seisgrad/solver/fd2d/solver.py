@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -115,6 +116,29 @@ class FD2DParameters:
             raise ConfigError(f"parameter 'pml_sides': repeated side in {self.pml_sides}")
 
 
+def _room_for(path: Path, nbytes: int) -> bool:
+    """Whether ``nbytes`` fit in half the free space of the file system of ``path``
+    (its nearest existing folder); if not, say so. A saved forward wavefield is an
+    optimisation and must not fill a scratch disk or a quota."""
+    folder = Path(path).resolve().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return True  # unknown: try, and warn if writing fails
+    if nbytes <= 0.5 * free:
+        return True
+    logger.warning(
+        "not saving the forward wavefield to %s: it needs %.1f GiB and %.1f GiB are free "
+        "there; the adjoint will recompute it",
+        path,
+        nbytes / 2**30,
+        free / 2**30,
+    )
+    return False
+
+
 class FD2D(Solver):
     """Built-in 2D finite-difference solver (acoustic or elastic), with exact adjoints.
 
@@ -210,6 +234,8 @@ class FD2D(Solver):
         :meth:`adjoint` with ``saved`` skips its first forward pass."""
         prop = self.propagator(model, event, receivers)
         keep = save is not None and self.params.checkpointing == "checkpoint"
+        if keep and save is not None and not _room_for(save, prop.snapshot_file_bytes()):
+            keep = False
         with time_loop_progress(prop.nt, f"forward {event.name}") as progress:
             traces = prop.forward(progress=progress, keep_snapshots=keep)
         if keep and save is not None:
