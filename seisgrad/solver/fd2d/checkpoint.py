@@ -133,26 +133,24 @@ def gradient_sweep(
     longest = max(b - a for a, b in segs)
     state = new_state()
     store = new_store(longest)
-    if snapshots is not None:
+    if snapshots is not None:  # taken by an earlier forward run: every segment replays
         if len(snapshots) != len(segs):
             raise SolverError(
                 f"{len(snapshots)} saved snapshots for a schedule of {len(segs)} segments"
             )
-        saved = list(snapshots)
-        for a, b in reversed(segs):
-            restore(state, saved.pop())  # free each snapshot once used
-            forward(state, a, b, store)
-            adjoint(b, a, store)
-        return
-    snaps: list[Any] = []
-    for k, (a, b) in enumerate(segs):
-        if k == len(segs) - 1:
-            forward(state, a, b, store)  # keep the last segment: no recomputation
-        else:
-            snaps.append(snapshot(state))
-            forward(state, a, b, None)
-    adjoint(segs[-1][1], segs[-1][0], store)
-    for a, b in reversed(segs[:-1]):
+        snaps = list(snapshots)
+        replay = segs
+    else:
+        snaps = []
+        for k, (a, b) in enumerate(segs):
+            if k == len(segs) - 1:
+                forward(state, a, b, store)  # keep the last segment: no recomputation
+            else:
+                snaps.append(snapshot(state))
+                forward(state, a, b, None)
+        adjoint(segs[-1][1], segs[-1][0], store)
+        replay = segs[:-1]
+    for a, b in reversed(replay):
         snap = snaps.pop()  # free each snapshot once used
         restore(state, snap)
         del snap
