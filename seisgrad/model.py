@@ -27,7 +27,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ __all__ = [
     "read_model",
     "write_model",
     "atomic_path",
+    "atomic_write",
     "homogeneous",
     "layered",
     "checkerboard",
@@ -200,6 +201,19 @@ def atomic_path(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     return final, Path(tmp)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to
+    ``path`` (so readers never see a partial file); return ``path``."""
+    final, tmp = atomic_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final
 
 
 def write_model(

@@ -33,7 +33,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from obspy import Stream, Trace, UTCDateTime
 from obspy.core import AttribDict
 
 from seisgrad.errors import DataError
-from seisgrad.model import atomic_path
+from seisgrad.model import atomic_write
 from seisgrad.preprocess.streams import EPOCH, header_of, trace_t0
 
 __all__ = [
@@ -78,19 +78,6 @@ _EXTS = {
     "sac": (".sac", ".SAC"),
     "ascii": (".semd", ".semv", ".sema", ".semp", ".adj"),
 }
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to
-    ``path`` (so readers never see a partial file); return ``path``."""
-    final, tmp = atomic_path(path)
-    try:
-        write(tmp)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return final
 
 
 def _coords(tr: Trace) -> tuple[float, float] | None:

@@ -64,7 +64,7 @@ import numpy as np
 
 from seisgrad.errors import ConfigError, DataError, SolverError
 from seisgrad.logs import logger
-from seisgrad.model import Model
+from seisgrad.model import Model, atomic_write
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.fd2d.checkpoint import (
     default_checkpoints,
@@ -343,8 +343,6 @@ class Propagator(ABC):
         ``path``, atomically: a text line ``seisgrad-snapshots 1``, a JSON line with
         :meth:`simulation_key`, the shape ``(snapshots, values)`` and the dtype, then
         the raw values (written array by array, without an intermediate copy)."""
-        from seisgrad.preprocess.io import atomic_write
-
         snaps = self.snapshots
         if not snaps:
             raise SolverError("no snapshots to save: run forward(keep_snapshots=True) first")
@@ -361,9 +359,13 @@ class Propagator(ABC):
 
         return atomic_write(Path(path), write)
 
+    def snapshot_count(self) -> int:
+        """Snapshots a ``forward(keep_snapshots=True)`` takes: one per segment."""
+        return len(segment_starts(self.nt, self.checkpoint_count()))
+
     def snapshot_file_bytes(self) -> int:
         """Size of the file :meth:`save_snapshots` writes (without its header)."""
-        return len(segment_starts(self.nt, self.checkpoint_count())) * self.snapshot_bytes()
+        return self.snapshot_count() * self.snapshot_bytes()
 
     def load_snapshots(self, path: str | os.PathLike[str]) -> list[list[np.ndarray]] | None:
         """Snapshots saved by :meth:`save_snapshots` for this very simulation, or
@@ -373,7 +375,7 @@ class Propagator(ABC):
         if not path.is_file():
             logger.info("no saved forward wavefield at %s: the adjoint recomputes it", path)
             return None
-        count = len(segment_starts(self.nt, self.checkpoint_count()))
+        count = self.snapshot_count()
         shapes = self.snapshot_shapes()
         size = sum(int(np.prod(sh)) for sh in shapes)
         try:
