@@ -84,6 +84,9 @@ TAG_COMMAND = 71  # rank 0 -> worker: ("task", name, job_id) or ("stop",)
 TAG_READY = 72  # worker -> rank 0: ("ready", last result or None)
 TAG_ASSIGN = 73  # rank 0 -> worker: an event index, or None (no more work)
 
+#: Longest sleep (s) of a waiting rank between message checks (``poll_interval``).
+POLL_INTERVAL = 0.002
+
 
 @dataclass
 class MPIParameters:
@@ -112,7 +115,7 @@ class MPIParameters:
         [], "extra launcher arguments, e.g. ['-hosts', 'a,b']", affects_results=False
     )
     poll_interval: float = param(
-        0.002,
+        POLL_INTERVAL,
         "longest sleep (s) of a waiting rank between checks for messages (each hand-out "
         "of a source waits up to twice this)",
         low=0.0005,
@@ -223,7 +226,7 @@ def dispatch(
     task: str,
     indices: Sequence[int],
     job_id: str | None = None,
-    poll: float = 0.002,
+    poll: float = POLL_INTERVAL,
 ) -> dict[int, str]:
     """Run per-source ``task`` for ``indices`` on all ranks of ``comm`` (call on rank 0).
 
@@ -303,7 +306,7 @@ def dispatch(
     return failed
 
 
-def serve(comm: Any, workflow: Workflow, poll: float = 0.002) -> None:
+def serve(comm: Any, workflow: Workflow, poll: float = POLL_INTERVAL) -> None:
     """Worker loop of ranks ``1..size-1``: run the indices rank 0 hands out until told
     to stop."""
     rank = comm.Get_rank()
@@ -330,7 +333,7 @@ def stop_workers(comm: Any) -> None:
 
 
 def run_world(
-    comm: Any, workflow: Workflow, stop_after: str | None = None, poll: float = 0.002
+    comm: Any, workflow: Workflow, stop_after: str | None = None, poll: float = POLL_INTERVAL
 ) -> None:
     """Run ``workflow`` on rank 0 while the other ranks serve per-source work."""
     _barrier(comm, poll)  # every rank has built its setup (and --restart cleaned up)
@@ -475,7 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup = build_from_config(args.parameter_file)
         wf = setup.workflow
         # (the Slurm system's poll_interval is for squeue, not for MPI messages)
-        poll = setup.system.params.poll_interval if isinstance(setup.system, MPI) else 0.002
+        poll = POLL_INTERVAL
+        if isinstance(setup.system, MPI):
+            poll = setup.system.params.poll_interval
         if args.command == "submit":
             if args.check:  # on every rank, so that an error stops them all
                 warnings = wf.check()
