@@ -1,11 +1,16 @@
-"""Plain-numpy baseline of the elastic (P-SV) staggered-grid time step (float32).
+"""Plain-numpy baselines of the elastic (P-SV) staggered-grid time step.
 
-One step of the same scheme as ``seisgrad.solver.fd2d.elastic`` (interior update of the
-Virieux grid: velocities from the stress divergence, then the three stresses from the
-velocity gradients, order-``order`` staggered differences), written the natural numpy
-way with array slices and in-place ufuncs into preallocated buffers. No absorbing layers
-(they would only add work). Used by ``benchmarks/solver.py --materials elastic`` as the
-speed baseline (:func:`numpy_mcells`).
+:class:`ElasticStep` is seisgrad's elastic time step, C-PML layers included, written the
+natural numpy way (array slices, in-place ufuncs into preallocated buffers) and run on a
+propagator's own arrays: the same grid, coefficients, absorbing strips and memory
+variables, so that it does the same work as the compiled loop. A test checks that its
+steps equal ``ElasticPropagator.forward_steps`` to round-off (float64).
+:func:`numpy_mcells_same_problem` times it on the benchmark's problem: this is the
+baseline of ``benchmarks/solver.py --materials elastic``.
+
+:func:`numpy_mcells` is the older, easier baseline: the interior update only, on the
+model grid without absorbing layers (less work per model cell than the solver does);
+the benchmark still prints it for comparison with earlier figures.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 
 from seisgrad.solver.fd2d.common import fd_coefficients
 
-__all__ = ["numpy_mcells", "numpy_step"]
+__all__ = ["ElasticStep", "numpy_mcells", "numpy_mcells_same_problem", "numpy_step"]
 
 
 class _Work:
@@ -142,3 +147,190 @@ def numpy_mcells(nx: int, nz: int, nsteps: int, order: int) -> float:
         numpy_step(vx, vz, sxx, szz, sxz, bx, bz, l2m, lam, mu, c, h, work)
     elapsed = time.perf_counter() - start
     return nx * nz * nsteps / elapsed / 1e6
+
+
+class ElasticStep:
+    """Numpy version of one step of :class:`~seisgrad.solver.fd2d.elastic.ElasticPropagator`
+    (no free surface), C-PML memory variables included, on the propagator's arrays
+    (``mats``, ``cx``, ``cz``, ``prof``, ``strips``)::
+
+        V:  vx += B (D+x sxx + D-z sxz),  vz += B (D-x sxz + D+z szz)
+        S:  sxx += L2M D-x vx + LAM D-z vz,  szz += LAM D-x vx + L2M D-z vz,
+            sxz += MU (D+z vx + D+x vz)
+
+    with every derivative ``d`` in an absorbing strip replaced by ``d + psi``,
+    ``psi <- b psi + a d``.
+    """
+
+    def __init__(self, prop: object) -> None:
+        if prop.layout.free_surface:  # type: ignore[attr-defined]
+            raise ValueError("the numpy baseline has no free surface")
+        mats = prop.mats  # type: ignore[attr-defined]
+        self.cx = [float(c) for c in prop.cx]  # type: ignore[attr-defined]
+        self.cz = [float(c) for c in prop.cz]  # type: ignore[attr-defined]
+        h = self.h = len(self.cx)
+        nxe = self.nxe = int(prop.nxe)  # type: ignore[attr-defined]
+        axn, bxn, axh, bxh, azn, bzn, azh, bzh = prop.prof  # type: ignore[attr-defined]
+        xn, xh, zn, zh = (tuple(int(v) for v in s) for s in prop.strips)  # type: ignore[attr-defined]
+        jn, jh = self.jn, self.jh = zn[3], zh[3]  # column ends: node and half points
+        dtype = mats["bx"].dtype
+        # regions: vx and sxz on rows [h, nxe - 1), the others on [h, nxe); node points
+        # on columns [h, jn), half points on [h, jh)
+        self.r_vx = (slice(h, nxe - 1), slice(h, jn))
+        self.r_vz = (slice(h, nxe), slice(h, jh))
+        self.r_nn = (slice(h, nxe), slice(h, jn))
+        self.r_xz = (slice(h, nxe - 1), slice(h, jh))
+        self.bx = mats["bx"][self.r_vx]
+        self.bz = mats["bz"][self.r_vz]
+        self.l2m = mats["l2m"][self.r_nn]
+        self.lam = mats["lam"][self.r_nn]
+        self.mu = mats["mu"][self.r_xz]
+        big = (nxe - h, max(jn, jh) - h)
+        self.buf = [np.empty(big, dtype) for _ in range(4)]
+        prof = {
+            "xn": (axn, bxn, xn),
+            "xh": (axh, bxh, xh),
+            "zn": (azn, bzn, zn),
+            "zh": (azh, bzh, zh),
+        }
+        self.strips = {}
+        for name, (a, b, st) in prof.items():
+            parts = []
+            for lo, hi in ((st[0], st[1]), (st[2], st[3])):
+                if hi > lo:
+                    if name[0] == "x":
+                        parts.append((lo, hi, a[lo:hi, None], b[lo:hi, None]))
+                    else:
+                        parts.append((lo, hi, a[lo:hi], b[lo:hi]))
+            self.strips[name] = parts
+
+    def _view(self, k: int, region: tuple[slice, slice]) -> np.ndarray:
+        """Contiguous work buffer ``k`` shaped as ``region``."""
+        n0 = region[0].stop - region[0].start
+        n1 = region[1].stop - region[1].start
+        return self.buf[k].reshape(-1)[: n0 * n1].reshape(n0, n1)
+
+    def _deriv(
+        self,
+        f: np.ndarray,
+        axis: int,
+        plus: bool,
+        region: tuple[slice, slice],
+        out: np.ndarray,
+        t: np.ndarray,
+    ) -> None:
+        """``out = D+ f`` (``plus``) or ``D- f`` along ``axis`` on ``region``."""
+        r, c = region
+        for m, coef in enumerate(self.cx if axis == 0 else self.cz, start=1):
+            hi, lo = (m, 1 - m) if plus else (m - 1, -m)
+            if axis == 0:
+                a = f[r.start + hi : r.stop + hi, c]
+                b = f[r.start + lo : r.stop + lo, c]
+            else:
+                a = f[r, c.start + hi : c.stop + hi]
+                b = f[r, c.start + lo : c.stop + lo]
+            dst = out if m == 1 else t
+            np.subtract(a, b, out=dst)
+            np.multiply(dst, coef, out=dst)
+            if m > 1:
+                np.add(out, t, out=out)
+
+    def _pml(
+        self,
+        st: dict,
+        name: str,
+        which: str,
+        d: np.ndarray,
+        region: tuple[slice, slice],
+        t: np.ndarray,
+    ) -> None:
+        """``psi <- b psi + a d`` on the strips ``which`` of ``region``; ``d += psi``."""
+        r, c = region
+        for lo, hi, a, b in self.strips[which]:
+            if which[0] == "x":
+                hi = min(hi, r.stop)
+                if hi <= lo:
+                    continue
+                m = st[name][lo:hi, c]
+                dd = d[lo - r.start : hi - r.start]
+                tt = t[: hi - lo]
+                a, b = a[: hi - lo], b[: hi - lo]
+            else:
+                hi = min(hi, c.stop)
+                if hi <= lo:
+                    continue
+                m = st[name][r, lo:hi]
+                dd = d[:, lo - c.start : hi - c.start]
+                tt = t[:, : hi - lo]
+                a, b = a[: hi - lo], b[: hi - lo]
+            np.multiply(m, b, out=m)
+            np.multiply(dd, a, out=tt)
+            np.add(m, tt, out=m)
+            np.add(dd, m, out=dd)
+
+    def step(self, st: dict[str, np.ndarray]) -> None:
+        """Advance the state (fields and memory variables, full arrays) by one step."""
+        vx, vz, sxx, szz, sxz = st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"]
+        r_vx, r_vz, r_nn, r_xz = self.r_vx, self.r_vz, self.r_nn, self.r_xz
+        # ---- V: vx += B (D+x sxx + D-z sxz)
+        gx, gz, t = self._view(0, r_vx), self._view(1, r_vx), self._view(2, r_vx)
+        self._deriv(sxx, 0, True, r_vx, gx, t)
+        self._pml(st, "mvxx", "xh", gx, r_vx, t)
+        self._deriv(sxz, 1, False, r_vx, gz, t)
+        self._pml(st, "mvxz", "zn", gz, r_vx, t)
+        np.add(gx, gz, out=gx)
+        np.multiply(gx, self.bx, out=gx)
+        np.add(vx[r_vx], gx, out=vx[r_vx])
+        # vz += B (D-x sxz + D+z szz)
+        gx, gz, t = self._view(0, r_vz), self._view(1, r_vz), self._view(2, r_vz)
+        self._deriv(sxz, 0, False, r_vz, gx, t)
+        self._pml(st, "mvzx", "xn", gx, r_vz, t)
+        self._deriv(szz, 1, True, r_vz, gz, t)
+        self._pml(st, "mvzz", "zh", gz, r_vz, t)
+        np.add(gx, gz, out=gx)
+        np.multiply(gx, self.bz, out=gx)
+        np.add(vz[r_vz], gx, out=vz[r_vz])
+        # ---- S: sxx += L2M exx + LAM ezz, szz += LAM exx + L2M ezz
+        gx, gz, t, u = (self._view(k, r_nn) for k in range(4))
+        self._deriv(vx, 0, False, r_nn, gx, t)
+        self._pml(st, "mnx", "xn", gx, r_nn, t)
+        self._deriv(vz, 1, False, r_nn, gz, t)
+        self._pml(st, "mnz", "zn", gz, r_nn, t)
+        np.multiply(self.l2m, gx, out=t)
+        np.multiply(self.lam, gz, out=u)
+        np.add(t, u, out=t)
+        np.add(sxx[r_nn], t, out=sxx[r_nn])
+        np.multiply(self.lam, gx, out=t)
+        np.multiply(self.l2m, gz, out=u)
+        np.add(t, u, out=t)
+        np.add(szz[r_nn], t, out=szz[r_nn])
+        # sxz += MU (D+z vx + D+x vz)
+        gx, gz, t = self._view(0, r_xz), self._view(1, r_xz), self._view(2, r_xz)
+        self._deriv(vz, 0, True, r_xz, gx, t)
+        self._pml(st, "msx", "xh", gx, r_xz, t)
+        self._deriv(vx, 1, True, r_xz, gz, t)
+        self._pml(st, "msz", "zh", gz, r_xz, t)
+        np.add(gx, gz, out=gx)
+        np.multiply(gx, self.mu, out=gx)
+        np.add(sxz[r_xz], gx, out=sxz[r_xz])
+
+
+def numpy_mcells_same_problem(prop: object, nsteps: int) -> float:
+    """Million model-cell updates per second of :class:`ElasticStep` on ``prop``'s
+    problem (absorbing layers computed, not counted: as for the solver's figure), with
+    the propagator's stress sources injected each step."""
+    step = ElasticStep(prop)
+    st = prop.new_state()  # type: ignore[attr-defined]
+    ss_c, ss_q, ss_w, ss_k = prop.ss  # type: ignore[attr-defined]
+    stf = prop.stf_s  # type: ignore[attr-defined]
+    flat = [st[k].reshape(-1) for k in ("sxx", "szz", "sxz")]
+    dtype = flat[0].dtype.type
+    src = [(flat[int(c)], int(q), float(w), int(k)) for c, q, w, k in zip(ss_c, ss_q, ss_w, ss_k)]
+    grid = prop.layout.grid  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    for n in range(nsteps):
+        step.step(st)
+        for f, q, w, k in src:
+            f[q] += dtype(w * stf[k, n])
+    elapsed = time.perf_counter() - start
+    return grid.nx * grid.nz * nsteps / elapsed / 1e6

@@ -76,3 +76,42 @@ def test_histories_that_do_not_fit_are_skipped_not_attempted(monkeypatch, capsys
     assert "store-everything, Deepwave and Devito are skipped" in out
     assert "grad_over_fwd_store" not in result and result["history_mb"] > 10
     assert result["grad_over_fwd"] > 0
+
+
+@pytest.mark.parametrize("materials", ["acoustic", "elastic"])
+def test_numpy_baseline_is_the_solvers_time_step(materials: str, monkeypatch) -> None:
+    """The speed baseline does the solver's work: its steps, C-PML memory variables
+    included, equal the compiled ``forward_steps`` to round-off (float64)."""
+    import dataclasses
+
+    import numpy as np
+
+    from seisgrad.solver.fd2d import FD2D
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    bench = importlib.import_module("solver")
+    base = importlib.import_module(f"baselines.{materials}_numpy")
+    solver, model, ev, recs = bench.problem(materials, 61, 47, 20, 1, "checkpoint")
+    assert set(solver.params.pml_sides) == {"left", "right", "top", "bottom"}
+    prop = FD2D(dataclasses.replace(solver.params, precision="float64")).propagator(
+        model, ev, recs
+    )
+    rng = np.random.default_rng(7)
+    masks = prop.state_masks()
+    start = {k: np.where(masks[k], rng.standard_normal(v.shape), 0.0) for k, v in masks.items()}
+    n = 12
+    # the compiled steps from the random state, minus their source response (linearity)
+    ref = {k: v.copy() for k, v in start.items()}
+    prop.forward_steps(ref, 0, n, prop.new_raw(), None)
+    src = prop.new_state()
+    prop.forward_steps(src, 0, n, prop.new_raw(), None)
+    step = (base.AcousticStep if materials == "acoustic" else base.ElasticStep)(prop)
+    got = {k: v.copy() for k, v in start.items()}
+    for _ in range(n):
+        step.step(got)
+    for k in ref:
+        want = ref[k] - src[k]
+        assert np.abs(want).max() > 0, k
+        err = np.abs(got[k] - want).max() / np.abs(want).max()
+        assert err < 1e-12, (k, err)
+    assert base.numpy_mcells_same_problem(prop, 3) > 0
