@@ -178,6 +178,47 @@ def test_a_forward_wavefield_that_cannot_be_saved_is_a_warning(tmp_path, caplog)
     assert len(syn) > 0 and not list(tmp_path.glob("**/*.snapshots"))
 
 
+def test_snapshots_stream_to_the_file_of_save_snapshots(tmp_path) -> None:
+    """``forward(snapshot_sink=SnapshotFile(...))`` writes, while it runs, the very bytes
+    that keeping the snapshots in memory and ``save_snapshots`` write."""
+    from seisgrad.solver.fd2d.propagator import SnapshotFile
+
+    solver, model, ev, recs = _case("elastic", "order8-pml")
+    prop = with_parameters(solver, checkpoints=5).propagator(model, ev, recs)
+    kept = prop.forward(keep_snapshots=True)
+    prop.save_snapshots(tmp_path / "kept.snapshots")
+    with SnapshotFile(prop, tmp_path / "streamed.snapshots") as sink:
+        streamed = prop.forward(snapshot_sink=sink)
+    assert sink.error is None and sink.written == 5
+    assert (tmp_path / "streamed.snapshots").read_bytes() == (
+        tmp_path / "kept.snapshots"
+    ).read_bytes()
+    for c in kept:
+        np.testing.assert_array_equal(kept[c], streamed[c])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.snapshots", "streamed.snapshots"]
+
+
+def test_a_disk_that_fills_during_the_forward_is_a_warning(tmp_path, caplog, monkeypatch) -> None:
+    """A write error half-way (here: every write goes to /dev/full, ENOSPC) stops the
+    saving, not the simulation, and leaves no file behind."""
+    import builtins
+
+    from seisgrad.solver.fd2d import propagator
+
+    monkeypatch.setattr(
+        propagator, "open", lambda path, mode: builtins.open("/dev/full", mode), raising=False
+    )
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    path = tmp_path / "fwd.snapshots"
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        syn = solver.forward(model, ev, recs, save=path)
+    assert "could not save the forward wavefield" in caplog.text
+    assert "No space left" in caplog.text
+    assert not list(tmp_path.iterdir())  # neither the file nor its temporary
+    for a, b in zip(syn, solver.forward(model, ev, recs)):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
 def test_no_forward_wavefield_is_saved_where_it_would_fill_the_disk(
     tmp_path, caplog, monkeypatch
 ) -> None:

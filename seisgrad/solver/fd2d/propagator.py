@@ -64,7 +64,7 @@ import numpy as np
 
 from seisgrad.errors import ConfigError, DataError, SolverError
 from seisgrad.logs import logger
-from seisgrad.model import Model, atomic_write
+from seisgrad.model import Model, atomic_path, atomic_write
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.fd2d.checkpoint import (
     default_checkpoints,
@@ -92,7 +92,7 @@ from seisgrad.solver.fd2d.common import (
     velocity_to_trace_adjoint,
 )
 
-__all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "numba_threads"]
+__all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "SnapshotFile", "numba_threads"]
 
 #: First line of a file written by :meth:`Propagator.save_snapshots`.
 _SNAP_MAGIC = b"seisgrad-snapshots 1\n"
@@ -105,6 +105,76 @@ COMPILE_PARTS = ("forward", "replay", "adjoint")
 
 #: Raw channel that each trace channel is made from.
 _TRACE_SOURCE = {"P": "P", "VX": "VX", "VZ": "VZ", "UX": "VX", "UZ": "VZ"}
+
+
+class SnapshotFile:
+    """Write the checkpoint snapshots of a forward run to a file while it runs.
+
+    Use as a context manager around :meth:`Propagator.forward` with
+    ``snapshot_sink=``; each snapshot goes straight from the live state arrays to the
+    file (the format of :meth:`Propagator.save_snapshots`), so nothing is copied or held
+    in memory. The file appears at ``path`` (atomically) only when every snapshot was
+    written and the run ended without an exception. A write error (disk full, say) is
+    not raised: it is kept in :attr:`error`, the rest is not written and the run goes
+    on, since a saved forward wavefield is an optimisation (the adjoint recomputes).
+    """
+
+    def __init__(self, prop: Propagator, path: str | os.PathLike[str]) -> None:
+        self.prop = prop
+        self.path = Path(path)
+        self.expected = prop.snapshot_count()
+        self.written = 0
+        self.error: OSError | None = None
+        self._file: Any = None
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> SnapshotFile:
+        try:
+            final, self._tmp = atomic_path(self.path)
+            self.path = final
+            self._file = open(self._tmp, "wb")  # noqa: SIM115 (closed in __exit__)
+            self._file.write(self.prop.snapshot_header(self.expected))
+        except OSError as exc:
+            self._fail(exc)
+        return self
+
+    def __call__(self, views: list[np.ndarray]) -> None:
+        if self._file is None:
+            return
+        try:
+            for a in views:
+                np.ascontiguousarray(a).tofile(self._file)
+            self.written += 1
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = exc
+        self._close()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        done = self._file is not None and exc_type is None and self.written == self.expected
+        if done:
+            try:
+                self._file.close()
+                self._file = None
+                os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+            except OSError as err:
+                self.error = err
+        self._close()
+        if self._tmp is not None and self._tmp.exists():
+            with contextlib.suppress(OSError):
+                self._tmp.unlink()
+        if not done and self.error is None and exc_type is None:
+            self.error = OSError(
+                f"{self.written} of {self.expected} snapshots written; file not kept"
+            )
 
 
 @contextlib.contextmanager
@@ -207,6 +277,7 @@ class Propagator(ABC):
         progress: Callable[[int], None] | None = None,
         illumination_stride: int = 0,
         keep_snapshots: bool = False,
+        snapshot_sink: Callable[[list[np.ndarray]], None] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run the simulation; return ``channel -> (nrec, nt)`` float64 traces.
 
@@ -216,7 +287,10 @@ class Propagator(ABC):
         :math:`E = \\Delta t \\, s \\sum_k (v_x^2 + v_z^2)(t_{ks})` at the model nodes is
         accumulated every ``s`` steps into :attr:`illumination` (``(nx, nz)``). With
         ``keep_snapshots`` the states at the starts of the checkpointing segments are
-        kept in :attr:`snapshots` (see :meth:`save_snapshots`).
+        kept in :attr:`snapshots` (see :meth:`save_snapshots`). A ``snapshot_sink``
+        (such as a :class:`SnapshotFile`) is handed the same states instead, as views of
+        the live arrays (:meth:`snapshot_views`) that it must consume before it returns:
+        nothing is copied or held in memory.
         """
         raw = self.new_raw()
         state = self.new_state()
@@ -227,7 +301,8 @@ class Propagator(ABC):
             chunk = max(1, -(-self.nt // 100))
         energy = np.zeros(self.layout.grid.shape) if illumination_stride > 0 else None
         view = self.layout.model_slice
-        starts = segment_starts(self.nt, self.checkpoint_count()) if keep_snapshots else []
+        take = keep_snapshots or snapshot_sink is not None
+        starts = segment_starts(self.nt, self.checkpoint_count()) if take else []
         self.snapshots = []
         with numba_threads(self.params.threads):
             n = 0
@@ -235,7 +310,10 @@ class Propagator(ABC):
                 m = min(self.nt, n + chunk)
                 if starts:
                     if starts[0] == n:
-                        self.snapshots.append(self.snapshot(state))
+                        if snapshot_sink is not None:
+                            snapshot_sink(self.snapshot_views(state))
+                        else:
+                            self.snapshots.append(self.snapshot(state))
                         starts.pop(0)
                     if starts:
                         m = min(m, starts[0])
@@ -346,18 +424,22 @@ class Propagator(ABC):
         snaps = self.snapshots
         if not snaps:
             raise SolverError("no snapshots to save: run forward(keep_snapshots=True) first")
-        size = sum(a.size for a in snaps[0])
-        header = {"key": self.simulation_key(), "shape": [len(snaps), size]}
-        header["dtype"] = self.dtype.str
 
         def write(p: Path) -> None:
             with open(p, "wb") as f:
-                f.write(_SNAP_MAGIC + json.dumps(header).encode() + b"\n")
+                f.write(self.snapshot_header(len(snaps)))
                 for snap in snaps:
                     for a in snap:
                         np.ascontiguousarray(a).tofile(f)
 
         return atomic_write(Path(path), write)
+
+    def snapshot_header(self, count: int) -> bytes:
+        """First two lines of a snapshot file of ``count`` snapshots (see
+        :meth:`save_snapshots`)."""
+        size = sum(int(np.prod(sh)) for sh in self.snapshot_shapes())
+        header = {"key": self.simulation_key(), "shape": [count, size], "dtype": self.dtype.str}
+        return _SNAP_MAGIC + json.dumps(header).encode() + b"\n"
 
     def snapshot_count(self) -> int:
         """Snapshots a ``forward(keep_snapshots=True)`` takes: one per segment."""
@@ -370,7 +452,10 @@ class Propagator(ABC):
     def load_snapshots(self, path: str | os.PathLike[str]) -> list[list[np.ndarray]] | None:
         """Snapshots saved by :meth:`save_snapshots` for this very simulation, or
         ``None`` (with the reason logged) when the file is missing, unreadable or from
-        another simulation: the gradient then runs its own forward pass."""
+        another simulation: the gradient then runs its own forward pass.
+
+        The arrays are read-only views of a memory map of the file: the file must not
+        be changed while they are in use."""
         path = Path(path)
         if not path.is_file():
             logger.info("no saved forward wavefield at %s: the adjoint recomputes it", path)
@@ -394,9 +479,15 @@ class Propagator(ABC):
                         path,
                     )
                     return None
-                flat = np.fromfile(f, dtype=self.dtype, count=count * size)
-            if flat.size != count * size:
-                raise ValueError(f"{flat.size} values instead of {count * size}")
+                offset = f.tell()
+            values = (path.stat().st_size - offset) // self.dtype.itemsize
+            if values != count * size:
+                raise ValueError(f"{values} values instead of {count * size}")
+            # mapped, not read: each snapshot is read from the page cache when the
+            # gradient restores it, and none is held in the process's own memory
+            flat = np.memmap(
+                path, dtype=self.dtype, mode="r", offset=offset, shape=(count * size,)
+            )
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             logger.warning("saved forward wavefield %s is unreadable (%s): recomputing", path, exc)
             return None
@@ -526,13 +617,14 @@ class Propagator(ABC):
         """Parts of each state array that a checkpoint keeps (default: everything)."""
         return {name: [(slice(None), slice(None))] for name in self.state_masks()}
 
+    def snapshot_views(self, state: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Views of the complete state (the regions of :meth:`snapshot_regions`), in
+        the order of :meth:`snapshot_shapes`."""
+        return [state[name][reg] for name, regs in self.snapshot_regions().items() for reg in regs]
+
     def snapshot(self, state: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Copy of the complete state (as given by :meth:`snapshot_regions`)."""
-        out = []
-        for name, regions in self.snapshot_regions().items():
-            for reg in regions:
-                out.append(state[name][reg].copy())
-        return out
+        return [v.copy() for v in self.snapshot_views(state)]
 
     def restore(self, state: dict[str, np.ndarray], snap: list[np.ndarray]) -> None:
         """Put a :meth:`snapshot` back (state arrays outside the regions are zeroed)."""

@@ -23,7 +23,7 @@ from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
 from seisgrad.solver.fd2d.common import build_stream, stream_to_arrays
-from seisgrad.solver.fd2d.propagator import SIDES, Propagator
+from seisgrad.solver.fd2d.propagator import SIDES, Propagator, SnapshotFile
 
 if TYPE_CHECKING:
     from obspy import Stream
@@ -236,13 +236,13 @@ class FD2D(Solver):
         keep = save is not None and self.params.checkpointing == "checkpoint"
         if keep and save is not None and not _room_for(save, prop.snapshot_file_bytes()):
             keep = False
-        with time_loop_progress(prop.nt, f"forward {event.name}") as progress:
-            traces = prop.forward(progress=progress, keep_snapshots=keep)
-        if keep and save is not None:
-            try:
-                prop.save_snapshots(save)
-            except OSError as exc:  # an optimisation only: the adjoint will recompute
-                logger.warning("could not save the forward wavefield to %s: %s", save, exc)
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(SnapshotFile(prop, save)) if keep and save else None
+            progress = stack.enter_context(time_loop_progress(prop.nt, f"forward {event.name}"))
+            traces = prop.forward(progress=progress, snapshot_sink=sink)
+        if sink is not None and sink.error is not None:
+            # an optimisation only: the adjoint will recompute
+            logger.warning("could not save the forward wavefield to %s: %s", save, sink.error)
         return build_stream(traces, prop.receivers, prop.dt, prop.dtype)
 
     def illumination(
