@@ -11,16 +11,19 @@ Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker
 * forward throughput in million cell updates per second (cells of the model grid; the
   absorbing layers are extra work not counted; best of two runs),
 * the same for a plain-numpy implementation of the same time step on the same problem
-  (best of two runs; C-PML layers included; ``baselines/*_numpy.py``, tested to give
-  the solver's steps to round-off), run in the same process, and the ratio; then, for
-  comparison with earlier figures, the older numpy baseline that updates the interior
-  only, without absorbing layers (``numpy_interior_mcells``),
+  (C-PML layers included; ``baselines/*_numpy.py``, tested to give the solver's steps
+  to round-off), run in the same process, alternating with the forward runs (best of
+  two), and the ratio; then, for comparison with earlier figures, the older numpy
+  baseline that updates the interior only, without absorbing layers
+  (``numpy_interior_mcells``),
 * the time of a gradient run (forward + adjoint, as ``FD2D.adjoint`` does it) over the
   time of a forward run, with checkpointing (best of two runs; one with ``--large``)
   and in store-everything mode (one run), and the times of a forward that saves its
   checkpoint snapshots and of the gradient that starts from them
   (``fwd_save_over_fwd``, ``grad_saved_over_fwd``: what the Migration workflow's
-  forward and adjoint tasks cost with ``save_forward``),
+  forward and adjoint tasks cost with ``save_forward``). Every ratio divides by a
+  forward run made just before the measured run (:class:`ForwardClock`): this VM's
+  speed drifts by 10-20% within minutes,
 * the peak memory of the gradient run: numpy allocations traced by ``tracemalloc``
   during the run (the wavefield data), and the process's peak resident size,
 * last (so that their memory does not count in ours), Deepwave and Devito on the same
@@ -123,34 +126,46 @@ def warm_up(materials: str, threads: int) -> None:
         prop.gradient(d)
 
 
-def time_forward(solver, model, ev, recs, repeat: int = 2) -> float:
-    """Best wall time of ``repeat`` forward runs (the machine may be shared)."""
-    prop = solver.propagator(model, ev, recs)
-    best = math.inf
-    for _ in range(repeat):
+class ForwardClock:
+    """Times the forward run beside every other measurement.
+
+    The speed of a shared VM drifts by 10-20% within minutes, so each ratio divides the
+    measured run by a forward run made just before it (:func:`beside`), not by one made
+    minutes earlier.
+    """
+
+    def __init__(self, solver, model, ev, recs) -> None:
+        self.prop = solver.propagator(model, ev, recs)
+
+    def run(self) -> float:
         t = time.perf_counter()
-        prop.forward()
-        best = min(best, time.perf_counter() - t)
-    return best
+        self.prop.forward()
+        return time.perf_counter() - t
 
 
-def time_gradient(solver, model, ev, recs, repeat: int = 2) -> tuple[float, float, float]:
-    """Best wall time of ``repeat`` gradient runs (as for the forward), the largest
-    peak of traced memory, and the schedule's own estimate (MiB)."""
+def beside(clock: ForwardClock, measure, repeat: int) -> tuple[float, list]:
+    """Alternate ``repeat`` forward runs with ``repeat`` calls of ``measure()``; return
+    the best forward time and the list of what ``measure`` returned."""
+    fwd, out = [], []
+    for _ in range(repeat):
+        fwd.append(clock.run())
+        out.append(measure())
+    return min(fwd), out
+
+
+def time_gradient(solver, model, ev, recs) -> tuple[float, float]:
+    """Wall time of one gradient run and its peak of traced memory (MiB)."""
     prop = solver.propagator(model, ev, recs)
     d = prop.forward()
     adj = {k: v.astype(np.float64) for k, v in d.items()}
-    best, peak_mb = math.inf, 0.0
-    for _ in range(repeat):
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-        t = time.perf_counter()
-        prop.gradient(adj)
-        best = min(best, time.perf_counter() - t)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        peak_mb = max(peak_mb, peak / 2**20)
-    return best, peak_mb, prop.memory_estimate() / 2**20
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    t = time.perf_counter()
+    prop.gradient(adj)
+    elapsed = time.perf_counter() - t
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return elapsed, peak / 2**20
 
 
 def time_saved_forward(solver, model, ev, recs) -> tuple[float, float]:
@@ -226,37 +241,45 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"warm-up (compile or load cached kernels): {time.perf_counter() - t0:.1f} s")
 
     solver, model, ev, recs = problem(args.materials, nx, nz, nt, args.threads, "checkpoint")
-    t_fwd = time_forward(solver, model, ev, recs)
-    fwd_mcells = nx * nz * nt / t_fwd / 1e6
-    print(f"forward: {t_fwd:.2f} s, {fwd_mcells:.0f} Mcells/s")
-
+    clock = ForwardClock(solver, model, ev, recs)
     base = importlib.import_module(f"baselines.{args.materials}_numpy")
     nsteps = args.numpy_steps or nt
     solver_np, *_ = problem(args.materials, nx, nz, nsteps, args.threads, "checkpoint")
     np_prop = solver_np.propagator(model, ev, recs)
-    # best of two runs, as for the forward (the machine may be shared)
-    np_mcells = max(base.numpy_mcells_same_problem(np_prop, nsteps) for _ in range(2))
+    # forward and numpy alternate, best of two runs each
+    t_fwd, np_runs = beside(clock, lambda: base.numpy_mcells_same_problem(np_prop, nsteps), 2)
+    fwd_mcells = nx * nz * nt / t_fwd / 1e6
+    np_mcells = max(np_runs)
+    print(f"forward: {t_fwd:.2f} s, {fwd_mcells:.0f} Mcells/s (best of two runs)")
     print(
         f"numpy baseline, the same time step on the same problem (C-PML included; "
-        f"{nsteps} steps, best of two runs): {np_mcells:.1f} Mcells/s; "
-        f"ratio {fwd_mcells / np_mcells:.1f}x"
+        f"{nsteps} steps, best of two runs, each after a forward run): {np_mcells:.1f} "
+        f"Mcells/s; ratio {fwd_mcells / np_mcells:.1f}x"
     )
     np_interior = base.numpy_mcells(nx, nz, nsteps, 8)
     print(
         f"numpy interior update only (no absorbing layers; the baseline before "
         f"2026-12-06): {np_interior:.1f} Mcells/s; ratio {fwd_mcells / np_interior:.1f}x"
     )
-    t_grad, peak_mb, est_mb = time_gradient(solver, model, ev, recs, repeat=1 if args.large else 2)
+    est_mb = solver.propagator(model, ev, recs).memory_estimate() / 2**20
+    t_fwd_g, grads = beside(
+        clock, lambda: time_gradient(solver, model, ev, recs), 1 if args.large else 2
+    )
+    t_grad = min(t for t, _ in grads)
+    peak_mb = max(m for _, m in grads)
     print(
         f"gradient (checkpoint, {solver.propagator(model, ev, recs).checkpoint_count()} "
-        f"snapshots): {t_grad:.2f} s = {t_grad / t_fwd:.2f} x forward; peak traced memory "
-        f"{peak_mb:.0f} MB (schedule estimate {est_mb:.0f} MB)"
+        f"snapshots): {t_grad:.2f} s = {t_grad / t_fwd_g:.2f} x the forward run beside it "
+        f"({t_fwd_g:.2f} s); peak traced memory {peak_mb:.0f} MB (schedule estimate "
+        f"{est_mb:.0f} MB)"
     )
-    t_fwd_save, t_grad_saved = time_saved_forward(solver, model, ev, recs)
+    t_fwd_s, saved = beside(clock, lambda: time_saved_forward(solver, model, ev, recs), 1)
+    t_fwd_save, t_grad_saved = saved[0]
     print(
         f"forward saving its snapshots {t_fwd_save:.2f} s, then the gradient from them "
-        f"{t_grad_saved:.2f} s: forward + gradient = {(t_fwd_save + t_grad_saved) / t_fwd:.2f} "
-        "x forward (the Migration workflow with save_forward)"
+        f"{t_grad_saved:.2f} s: forward + gradient = "
+        f"{(t_fwd_save + t_grad_saved) / t_fwd_s:.2f} x the forward run beside them "
+        f"({t_fwd_s:.2f} s; the Migration workflow with save_forward)"
     )
     result = {
         "materials": args.materials,
@@ -270,10 +293,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "fwd_over_numpy": round(fwd_mcells / np_mcells, 2),
         "numpy_interior_mcells": round(np_interior, 1),
         "fwd_over_numpy_interior": round(fwd_mcells / np_interior, 2),
-        "grad_over_fwd": round(t_grad / t_fwd, 3),
+        "grad_over_fwd": round(t_grad / t_fwd_g, 3),
         "grad_peak_mb": round(peak_mb, 1),
-        "fwd_save_over_fwd": round(t_fwd_save / t_fwd, 3),
-        "grad_saved_over_fwd": round(t_grad_saved / t_fwd, 3),
+        "fwd_save_over_fwd": round(t_fwd_save / t_fwd_s, 3),
+        "grad_saved_over_fwd": round(t_grad_saved / t_fwd_s, 3),
     }
     # A whole forward history (store-everything mode, and what Deepwave and Devito keep)
     # is only attempted when it fits: an out-of-memory kill would lose every figure.
@@ -289,12 +312,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "are skipped"
         )
     if not args.no_store and fits:
-        t_store, peak_s, _ = time_gradient(solver_s, model, ev, recs, repeat=1)
+        t_fwd_st, stored = beside(clock, lambda: time_gradient(solver_s, model, ev, recs), 1)
+        t_store, peak_s = stored[0]
         print(
-            f"gradient (store everything): {t_store:.2f} s = {t_store / t_fwd:.2f} x forward; "
-            f"peak traced memory {peak_s:.0f} MB"
+            f"gradient (store everything): {t_store:.2f} s = {t_store / t_fwd_st:.2f} x the "
+            f"forward run beside it; peak traced memory {peak_s:.0f} MB"
         )
-        result["grad_over_fwd_store"] = round(t_store / t_fwd, 3)
+        result["grad_over_fwd_store"] = round(t_store / t_fwd_st, 3)
         result["grad_store_peak_mb"] = round(peak_s, 1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak resident memory: {rss:.0f} MB")
