@@ -272,24 +272,13 @@ class ElasticStep:
         """Advance the state (fields and memory variables, full arrays) by one step."""
         vx, vz, sxx, szz, sxz = st["vx"], st["vz"], st["sxx"], st["szz"], st["sxz"]
         r_vx, r_vz, r_nn, r_xz = self.r_vx, self.r_vz, self.r_nn, self.r_xz
-        # ---- V: vx += B (D+x sxx + D-z sxz)
-        gx, gz, t = self._view(0, r_vx), self._view(1, r_vx), self._view(2, r_vx)
-        self._deriv(sxx, 0, True, r_vx, gx, t)
-        self._pml(st, "mvxx", "xh", gx, r_vx, t)
-        self._deriv(sxz, 1, False, r_vx, gz, t)
-        self._pml(st, "mvxz", "zn", gz, r_vx, t)
-        np.add(gx, gz, out=gx)
-        np.multiply(gx, self.bx, out=gx)
-        np.add(vx[r_vx], gx, out=vx[r_vx])
-        # vz += B (D-x sxz + D+z szz)
-        gx, gz, t = self._view(0, r_vz), self._view(1, r_vz), self._view(2, r_vz)
-        self._deriv(sxz, 0, False, r_vz, gx, t)
-        self._pml(st, "mvzx", "xn", gx, r_vz, t)
-        self._deriv(szz, 1, True, r_vz, gz, t)
-        self._pml(st, "mvzz", "zh", gz, r_vz, t)
-        np.add(gx, gz, out=gx)
-        np.multiply(gx, self.bz, out=gx)
-        np.add(vz[r_vz], gx, out=vz[r_vz])
+        # ---- V: vx += B (D+x sxx + D-z sxz), vz += B (D-x sxz + D+z szz)
+        self._sum_update(
+            st, vx, self.bx, r_vx, (sxx, 0, True, "mvxx", "xh"), (sxz, 1, False, "mvxz", "zn")
+        )
+        self._sum_update(
+            st, vz, self.bz, r_vz, (sxz, 0, False, "mvzx", "xn"), (szz, 1, True, "mvzz", "zh")
+        )
         # ---- S: sxx += L2M exx + LAM ezz, szz += LAM exx + L2M ezz
         gx, gz, t, u = (self._view(k, r_nn) for k in range(4))
         self._deriv(vx, 0, False, r_nn, gx, t)
@@ -304,15 +293,30 @@ class ElasticStep:
         np.multiply(self.l2m, gz, out=u)
         np.add(t, u, out=t)
         np.add(szz[r_nn], t, out=szz[r_nn])
-        # sxz += MU (D+z vx + D+x vz)
-        gx, gz, t = self._view(0, r_xz), self._view(1, r_xz), self._view(2, r_xz)
-        self._deriv(vz, 0, True, r_xz, gx, t)
-        self._pml(st, "msx", "xh", gx, r_xz, t)
-        self._deriv(vx, 1, True, r_xz, gz, t)
-        self._pml(st, "msz", "zh", gz, r_xz, t)
-        np.add(gx, gz, out=gx)
-        np.multiply(gx, self.mu, out=gx)
-        np.add(sxz[r_xz], gx, out=sxz[r_xz])
+        # sxz += MU (D+x vz + D+z vx)
+        self._sum_update(
+            st, sxz, self.mu, r_xz, (vz, 0, True, "msx", "xh"), (vx, 1, True, "msz", "zh")
+        )
+
+    def _sum_update(
+        self,
+        st: dict[str, np.ndarray],
+        out: np.ndarray,
+        coef: np.ndarray,
+        region: tuple[slice, slice],
+        *terms: tuple[np.ndarray, int, bool, str, str],
+    ) -> None:
+        """``out += coef (d1 + d2)`` on ``region``, each term ``(field, axis, plus,
+        memory variable, strips)`` a derivative with its C-PML memory variable."""
+        acc, d, t = self._view(0, region), self._view(1, region), self._view(2, region)
+        for k, (f, axis, plus, name, strips) in enumerate(terms):
+            dst = acc if k == 0 else d
+            self._deriv(f, axis, plus, region, dst, t)
+            self._pml(st, name, strips, dst, region, t)
+            if k > 0:
+                np.add(acc, d, out=acc)
+        np.multiply(acc, coef, out=acc)
+        np.add(out[region], acc, out=out[region])
 
 
 def numpy_mcells_same_problem(prop: object, nsteps: int) -> float:
