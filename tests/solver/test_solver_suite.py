@@ -198,6 +198,25 @@ def test_snapshots_stream_to_the_file_of_save_snapshots(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.snapshots", "streamed.snapshots"]
 
 
+def test_a_forward_that_fails_leaves_no_snapshot_file(tmp_path) -> None:
+    """A simulation that stops half-way (here: its progress callback raises) leaves
+    neither the snapshot file nor its temporary behind."""
+    from seisgrad.solver.fd2d.propagator import SnapshotFile
+
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    prop = with_parameters(solver, checkpoints=5).propagator(model, ev, recs)
+
+    def stop(n: int) -> None:
+        if n > prop.nt // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with SnapshotFile(prop, tmp_path / "fwd.snapshots") as sink:
+            prop.forward(progress=stop, snapshot_sink=sink)
+    assert 0 < sink.written < 5
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_disk_that_fills_during_the_forward_is_a_warning(tmp_path, caplog, monkeypatch) -> None:
     """A write error half-way (here: every write goes to /dev/full, ENOSPC) stops the
     saving, not the simulation, and leaves no file behind."""
