@@ -178,24 +178,34 @@ def test_a_forward_wavefield_that_cannot_be_saved_is_a_warning(tmp_path, caplog)
     assert len(syn) > 0 and not list(tmp_path.glob("**/*.snapshots"))
 
 
-def test_snapshots_stream_to_the_file_of_save_snapshots(tmp_path) -> None:
-    """``forward(snapshot_sink=SnapshotFile(...))`` writes, while it runs, the very bytes
-    that keeping the snapshots in memory and ``save_snapshots`` write."""
+def test_snapshot_file_holds_the_states_at_the_segment_starts(tmp_path) -> None:
+    """``forward(snapshot_sink=SnapshotFile(...))`` writes, while it runs, the complete
+    states at the starts of the checkpointing segments; ``load_snapshots`` reads them
+    back bit for bit, and the synthetics are those of a plain forward."""
+    from seisgrad.solver.fd2d.checkpoint import segment_starts
     from seisgrad.solver.fd2d.propagator import SnapshotFile
 
     solver, model, ev, recs = _case("elastic", "order8-pml")
     prop = with_parameters(solver, checkpoints=5).propagator(model, ev, recs)
-    kept = prop.forward(keep_snapshots=True)
-    prop.save_snapshots(tmp_path / "kept.snapshots")
-    with SnapshotFile(prop, tmp_path / "streamed.snapshots") as sink:
+    path = tmp_path / "fwd.snapshots"
+    with SnapshotFile(prop, path) as sink:
         streamed = prop.forward(snapshot_sink=sink)
     assert sink.error is None and sink.written == 5
-    assert (tmp_path / "streamed.snapshots").read_bytes() == (
-        tmp_path / "kept.snapshots"
-    ).read_bytes()
-    for c in kept:
-        np.testing.assert_array_equal(kept[c], streamed[c])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.snapshots", "streamed.snapshots"]
+    assert [p.name for p in tmp_path.iterdir()] == ["fwd.snapshots"]
+    plain = prop.forward()
+    for c in plain:
+        np.testing.assert_array_equal(streamed[c], plain[c])
+    loaded = prop.load_snapshots(path)
+    assert loaded is not None and len(loaded) == 5
+    state, raw, n = prop.new_state(), prop.new_raw(), 0
+    for start, snap in zip(segment_starts(prop.nt, 5), loaded):
+        prop.forward_steps(state, n, start, raw, None)
+        n = start
+        want = prop.snapshot(state)
+        assert len(snap) == len(want)
+        for a, b in zip(snap, want):
+            np.testing.assert_array_equal(a, b)
+    assert any(np.any(a) for a in loaded[-1])
 
 
 def test_a_forward_that_fails_leaves_no_snapshot_file(tmp_path) -> None:

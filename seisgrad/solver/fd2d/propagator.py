@@ -64,7 +64,7 @@ import numpy as np
 
 from seisgrad.errors import ConfigError, DataError, SolverError
 from seisgrad.logs import logger
-from seisgrad.model import Model, atomic_path, atomic_write
+from seisgrad.model import Model, atomic_path
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.fd2d.checkpoint import (
     default_checkpoints,
@@ -94,7 +94,7 @@ from seisgrad.solver.fd2d.common import (
 
 __all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "SnapshotFile", "numba_threads"]
 
-#: First line of a file written by :meth:`Propagator.save_snapshots`.
+#: First line of a snapshot file (:class:`SnapshotFile`, :meth:`Propagator.snapshot_header`).
 _SNAP_MAGIC = b"seisgrad-snapshots 1\n"
 
 #: Sides of the model, in the order used for absorbing-layer widths.
@@ -112,11 +112,14 @@ class SnapshotFile:
 
     Use as a context manager around :meth:`Propagator.forward` with
     ``snapshot_sink=``; each snapshot goes straight from the live state arrays to the
-    file (the format of :meth:`Propagator.save_snapshots`), so nothing is copied or held
-    in memory. The file appears at ``path`` (atomically) only when every snapshot was
-    written and the run ended without an exception. A write error (disk full, say) is
-    not raised: it is kept in :attr:`error`, the rest is not written and the run goes
-    on, since a saved forward wavefield is an optimisation (the adjoint recomputes).
+    file, so nothing is copied or held in memory. The file: the header of
+    :meth:`Propagator.snapshot_header`, then the raw values of every snapshot, array by
+    array in the order of :meth:`Propagator.snapshot_shapes`
+    (:meth:`Propagator.load_snapshots` reads it back). The file appears at ``path``
+    (atomically) only when every snapshot was written and the run ended without an
+    exception. A write error (disk full, say) is not raised: it is kept in
+    :attr:`error`, the rest is not written and the run goes on, since a saved forward
+    wavefield is an optimisation (the adjoint recomputes).
     """
 
     def __init__(self, prop: Propagator, path: str | os.PathLike[str]) -> None:
@@ -244,8 +247,6 @@ class Propagator(ABC):
         )
         self.profiles = pml_profiles(self.layout, self.dt, vref, f0, params.pml_reflection)
         self.coef = fd_coefficients(params.order)
-        #: States at the segment starts of the last ``forward(keep_snapshots=True)``.
-        self.snapshots: list[list[np.ndarray]] = []
         #: Multiplies every source (0 makes the loop a linear map of its initial state).
         self.source_scale = 1.0
         pts = [(r.x, r.z) for r in self.receivers]
@@ -276,7 +277,6 @@ class Propagator(ABC):
         self,
         progress: Callable[[int], None] | None = None,
         illumination_stride: int = 0,
-        keep_snapshots: bool = False,
         snapshot_sink: Callable[[list[np.ndarray]], None] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run the simulation; return ``channel -> (nrec, nt)`` float64 traces.
@@ -285,12 +285,11 @@ class Propagator(ABC):
         loop runs in chunks; results are identical to one call). With
         ``illumination_stride > 0`` the particle-velocity energy
         :math:`E = \\Delta t \\, s \\sum_k (v_x^2 + v_z^2)(t_{ks})` at the model nodes is
-        accumulated every ``s`` steps into :attr:`illumination` (``(nx, nz)``). With
-        ``keep_snapshots`` the states at the starts of the checkpointing segments are
-        kept in :attr:`snapshots` (see :meth:`save_snapshots`). A ``snapshot_sink``
-        (such as a :class:`SnapshotFile`) is handed the same states instead, as views of
-        the live arrays (:meth:`snapshot_views`) that it must consume before it returns:
-        nothing is copied or held in memory.
+        accumulated every ``s`` steps into :attr:`illumination` (``(nx, nz)``). A
+        ``snapshot_sink`` (such as a :class:`SnapshotFile`) is handed the states at the
+        starts of the checkpointing segments, as views of the live arrays
+        (:meth:`snapshot_views`) that it must consume before it returns: nothing is
+        copied or held in memory.
         """
         raw = self.new_raw()
         state = self.new_state()
@@ -301,19 +300,16 @@ class Propagator(ABC):
             chunk = max(1, -(-self.nt // 100))
         energy = np.zeros(self.layout.grid.shape) if illumination_stride > 0 else None
         view = self.layout.model_slice
-        take = keep_snapshots or snapshot_sink is not None
-        starts = segment_starts(self.nt, self.checkpoint_count()) if take else []
-        self.snapshots = []
+        starts = []
+        if snapshot_sink is not None:
+            starts = segment_starts(self.nt, self.checkpoint_count())
         with numba_threads(self.params.threads):
             n = 0
             while n < self.nt:
                 m = min(self.nt, n + chunk)
                 if starts:
                     if starts[0] == n:
-                        if snapshot_sink is not None:
-                            snapshot_sink(self.snapshot_views(state))
-                        else:
-                            self.snapshots.append(self.snapshot(state))
+                        snapshot_sink(self.snapshot_views(state))
                         starts.pop(0)
                     if starts:
                         m = min(m, starts[0])
@@ -340,9 +336,10 @@ class Propagator(ABC):
         ``adjoint[c][r, n]`` is ``dJ/dd[c][r, n]``; missing channels are zero. The result
         is the exact gradient of ``J`` through the discrete forward problem.
         ``progress(k)`` is called with the number of adjoint steps done after each
-        checkpoint segment. ``snapshots`` (checkpointing only) are those of an earlier
-        :meth:`forward` with ``keep_snapshots`` of this simulation: the gradient then
-        skips its own first forward pass (same result, bit for bit).
+        checkpoint segment. ``snapshots`` (checkpointing only) are those an earlier
+        :meth:`forward` of this simulation gave its ``snapshot_sink`` (as
+        :meth:`load_snapshots` returns them): the gradient then skips its own first
+        forward pass (same result, bit for bit).
         """
         raw_adj = self.traces_to_raw_adjoint(adjoint)
         adj = self.new_adjoint()
@@ -416,41 +413,24 @@ class Propagator(ABC):
             h.update(a.tobytes())
         return h.hexdigest()
 
-    def save_snapshots(self, path: str | os.PathLike[str]) -> Path:
-        """Write the :attr:`snapshots` of the last ``forward(keep_snapshots=True)`` to
-        ``path``, atomically: a text line ``seisgrad-snapshots 1``, a JSON line with
-        :meth:`simulation_key`, the shape ``(snapshots, values)`` and the dtype, then
-        the raw values (written array by array, without an intermediate copy)."""
-        snaps = self.snapshots
-        if not snaps:
-            raise SolverError("no snapshots to save: run forward(keep_snapshots=True) first")
-
-        def write(p: Path) -> None:
-            with open(p, "wb") as f:
-                f.write(self.snapshot_header(len(snaps)))
-                for snap in snaps:
-                    for a in snap:
-                        np.ascontiguousarray(a).tofile(f)
-
-        return atomic_write(Path(path), write)
-
     def snapshot_header(self, count: int) -> bytes:
         """First two lines of a snapshot file of ``count`` snapshots (see
-        :meth:`save_snapshots`)."""
+        :class:`SnapshotFile`): a text line ``seisgrad-snapshots 1`` and a JSON line with
+        :meth:`simulation_key`, the shape ``(snapshots, values)`` and the dtype."""
         size = sum(int(np.prod(sh)) for sh in self.snapshot_shapes())
         header = {"key": self.simulation_key(), "shape": [count, size], "dtype": self.dtype.str}
         return _SNAP_MAGIC + json.dumps(header).encode() + b"\n"
 
     def snapshot_count(self) -> int:
-        """Snapshots a ``forward(keep_snapshots=True)`` takes: one per segment."""
+        """Snapshots a :meth:`forward` hands its ``snapshot_sink``: one per segment."""
         return len(segment_starts(self.nt, self.checkpoint_count()))
 
     def snapshot_file_bytes(self) -> int:
-        """Size of the file :meth:`save_snapshots` writes (without its header)."""
+        """Size of a snapshot file (:class:`SnapshotFile`) without its header."""
         return self.snapshot_count() * self.snapshot_bytes()
 
     def load_snapshots(self, path: str | os.PathLike[str]) -> list[list[np.ndarray]] | None:
-        """Snapshots saved by :meth:`save_snapshots` for this very simulation, or
+        """Snapshots saved by a :class:`SnapshotFile` for this very simulation, or
         ``None`` (with the reason logged) when the file is missing, unreadable or from
         another simulation: the gradient then runs its own forward pass.
 
