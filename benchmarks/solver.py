@@ -261,14 +261,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"numpy interior update only (no absorbing layers; the baseline before "
         f"2026-12-06): {np_interior:.1f} Mcells/s; ratio {fwd_mcells / np_interior:.1f}x"
     )
-    est_mb = solver.propagator(model, ev, recs).memory_estimate() / 2**20
+    est_mb = clock.prop.memory_estimate() / 2**20
     t_fwd_g, grads = beside(
         clock, lambda: time_gradient(solver, model, ev, recs), 1 if args.large else 2
     )
     t_grad = min(t for t, _ in grads)
     peak_mb = max(m for _, m in grads)
     print(
-        f"gradient (checkpoint, {solver.propagator(model, ev, recs).checkpoint_count()} "
+        f"gradient (checkpoint, {clock.prop.checkpoint_count()} "
         f"snapshots): {t_grad:.2f} s = {t_grad / t_fwd_g:.2f} x the forward run beside it "
         f"({t_fwd_g:.2f} s); peak traced memory {peak_mb:.0f} MB (schedule estimate "
         f"{est_mb:.0f} MB)"
