@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from baselines.numpy_ops import derivative, memory_update
 
 from seisgrad.solver.fd2d.common import fd_coefficients
 
@@ -55,24 +56,9 @@ def numpy_step(
         work = _Work((i1 - i0, j1 - j0), p.dtype)
     a, b, t = work.a, work.b, work.t
     order = [k for k in range(1, h + 1) if c[k - 1] != 0]
-    # velocity x: a = D+x p
-    for n, k in enumerate(order):
-        dst = a if n == 0 else t
-        np.subtract(p[i0 + k : i1 + k, j0:j1], p[i0 + 1 - k : i1 + 1 - k, j0:j1], out=dst)
-        if n == 0:
-            np.multiply(a, c[k - 1], out=a)
-        else:
-            np.multiply(t, c[k - 1], out=t)
-            np.add(a, t, out=a)
-    # velocity z: b = D+z p
-    for n, k in enumerate(order):
-        dst = b if n == 0 else t
-        np.subtract(p[i0:i1, j0 + k : j1 + k], p[i0:i1, j0 + 1 - k : j1 + 1 - k], out=dst)
-        if n == 0:
-            np.multiply(b, c[k - 1], out=b)
-        else:
-            np.multiply(t, c[k - 1], out=t)
-            np.add(b, t, out=b)
+    inner = (slice(i0, i1), slice(j0, j1))
+    derivative(p, 0, True, c, inner, a, t)  # velocity x: a = D+x p
+    derivative(p, 1, True, c, inner, b, t)  # velocity z: b = D+z p
     np.multiply(a, bxdt[i0:i1, j0:j1], out=a)
     np.subtract(vx[i0:i1, j0:j1], a, out=vx[i0:i1, j0:j1])
     np.multiply(b, bzdt[i0:i1, j0:j1], out=b)
@@ -141,6 +127,7 @@ class AcousticStep:
         cx = [float(c) for c in prop.cx]  # type: ignore[attr-defined]
         cz = [float(c) for c in prop.cz]  # type: ignore[attr-defined]
         self.cx, self.cz = cx, cz
+        self.c = (cx, cz)  # per axis
         h = self.h = len(cx)
         nxe = self.nxe = int(prop.nxe)  # type: ignore[attr-defined]
         pz1 = self.pz1 = int(prop.pz1)  # type: ignore[attr-defined]
@@ -184,50 +171,20 @@ class AcousticStep:
         self.sx_n = rows(xn, axn, bxn, pz1 - h)
         self.sz_n = cols(zn, azn, bzn, pz1)
 
-    @staticmethod
-    def _memory(
-        m: np.ndarray, a: np.ndarray, b: np.ndarray, d: np.ndarray, buf: np.ndarray
+    def _d(
+        self,
+        f: np.ndarray,
+        axis: int,
+        plus: bool,
+        r0: int,
+        c0: int,
+        out: np.ndarray,
+        t: np.ndarray,
     ) -> None:
-        """``m <- b m + a d`` (in place), then ``d += m``."""
-        np.multiply(m, b, out=m)
-        np.multiply(d, a, out=buf)
-        np.add(m, buf, out=m)
-        np.add(d, m, out=d)
-
-    def _dx(
-        self, f: np.ndarray, plus: bool, r0: int, c0: int, out: np.ndarray, t: np.ndarray
-    ) -> None:
-        """``out = D+x f`` (``plus``) or ``D-x f`` on the region of ``out`` at row ``r0``,
-        column ``c0``."""
-        n0, n1 = out.shape
-        for m, c in enumerate(self.cx, start=1):
-            hi, lo = (m, 1 - m) if plus else (m - 1, -m)
-            dst = out if m == 1 else t
-            np.subtract(
-                f[r0 + hi : r0 + hi + n0, c0 : c0 + n1],
-                f[r0 + lo : r0 + lo + n0, c0 : c0 + n1],
-                out=dst,
-            )
-            np.multiply(dst, c, out=dst)
-            if m > 1:
-                np.add(out, t, out=out)
-
-    def _dz(
-        self, f: np.ndarray, plus: bool, r0: int, c0: int, out: np.ndarray, t: np.ndarray
-    ) -> None:
-        """As :meth:`_dx`, along z (array columns)."""
-        n0, n1 = out.shape
-        for m, c in enumerate(self.cz, start=1):
-            hi, lo = (m, 1 - m) if plus else (m - 1, -m)
-            dst = out if m == 1 else t
-            np.subtract(
-                f[r0 : r0 + n0, c0 + hi : c0 + hi + n1],
-                f[r0 : r0 + n0, c0 + lo : c0 + lo + n1],
-                out=dst,
-            )
-            np.multiply(dst, c, out=dst)
-            if m > 1:
-                np.add(out, t, out=out)
+        """``out = D+ f`` (``plus``) or ``D- f`` along ``axis`` on the region of ``out``
+        at row ``r0``, column ``c0``."""
+        region = (slice(r0, r0 + out.shape[0]), slice(c0, c0 + out.shape[1]))
+        derivative(f, axis, plus, self.c[axis], region, out, t)
 
     def step(self, st: dict[str, np.ndarray]) -> None:
         """Advance the state ``p, vx, vz, mvx, mvz, mpx, mpz`` (full arrays) by one step."""
@@ -235,12 +192,12 @@ class AcousticStep:
         p, vx, vz = st["p"], st["vx"], st["vz"]
         gx, gz, a, b, t = self.gx, self.gz, self.a, self.b, self.t
         # ---- velocities: v -= B dt (D+p + psi_v)
-        self._dx(p, True, h, h, gx, self.tx)
+        self._d(p, 0, True, h, h, gx, self.tx)
         for r0, r1, pa, pb, (buf, _) in self.sx_h:
-            self._memory(st["mvx"][r0:r1, h:pz1], pa, pb, gx[r0 - h : r1 - h], buf)
-        self._dz(p, True, h, h, gz, self.tz)
+            memory_update(st["mvx"][r0:r1, h:pz1], pa, pb, gx[r0 - h : r1 - h], buf)
+        self._d(p, 1, True, h, h, gz, self.tz)
         for c0, c1, pa, pb, (buf, _) in self.sz_h:
-            self._memory(st["mvz"][h:nxe, c0:c1], pa, pb, gz[:, c0 - h : c1 - h], buf)
+            memory_update(st["mvz"][h:nxe, c0:c1], pa, pb, gz[:, c0 - h : c1 - h], buf)
         np.multiply(gx, self.bx_in, out=gx)
         np.subtract(vx[h : nxe - 1, h:pz1], gx, out=vx[h : nxe - 1, h:pz1])
         np.multiply(gz, self.bz_in, out=gz)
@@ -258,12 +215,12 @@ class AcousticStep:
             if m > 1:
                 np.add(a, t, out=a)
         for r0, r1, pa, pb, (buf, d) in self.sx_n:
-            self._dx(vx, False, r0, h, d, buf)
-            self._memory(st["mpx"][r0:r1, h:pz1], pa, pb, d, buf)
+            self._d(vx, 0, False, r0, h, d, buf)
+            memory_update(st["mpx"][r0:r1, h:pz1], pa, pb, d, buf)
             np.add(a[r0 - h : r1 - h], st["mpx"][r0:r1, h:pz1], out=a[r0 - h : r1 - h])
         for c0, c1, pa, pb, (buf, d) in self.sz_n:
-            self._dz(vz, False, h, c0, d, buf)
-            self._memory(st["mpz"][h:nxe, c0:c1], pa, pb, d, buf)
+            self._d(vz, 1, False, h, c0, d, buf)
+            memory_update(st["mpz"][h:nxe, c0:c1], pa, pb, d, buf)
             np.add(a[:, c0 - h : c1 - h], st["mpz"][h:nxe, c0:c1], out=a[:, c0 - h : c1 - h])
         np.multiply(a, self.k_in, out=a)
         np.subtract(p[h:nxe, h:pz1], a, out=p[h:nxe, h:pz1])

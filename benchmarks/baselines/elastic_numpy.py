@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from baselines.numpy_ops import derivative, memory_update
 
 from seisgrad.solver.fd2d.common import fd_coefficients
 
@@ -31,36 +32,6 @@ class _Work:
         self.a = np.empty(shape, dtype)
         self.b = np.empty(shape, dtype)
         self.t = np.empty(shape, dtype)
-
-
-def _derivative(
-    f: np.ndarray,
-    axis: int,
-    plus: bool,
-    c: np.ndarray,
-    h: int,
-    out: np.ndarray,
-    tmp: np.ndarray,
-) -> None:
-    """``out = D+ f`` (``plus``: half-node output from nodes) or ``D- f`` along ``axis``
-    over the interior ``[h, n - h)`` of a haloed array."""
-    nx, nz = f.shape
-    i0, i1, j0, j1 = h, nx - h, h, nz - h
-    first = True
-    for k in range(1, h + 1):
-        if c[k - 1] == 0:
-            continue
-        hi, lo = (k, 1 - k) if plus else (k - 1, -k)
-        if axis == 0:
-            a, b = f[i0 + hi : i1 + hi, j0:j1], f[i0 + lo : i1 + lo, j0:j1]
-        else:
-            a, b = f[i0:i1, j0 + hi : j1 + hi], f[i0:i1, j0 + lo : j1 + lo]
-        dst = out if first else tmp
-        np.subtract(a, b, out=dst)
-        np.multiply(dst, c[k - 1], out=dst)
-        if not first:
-            np.add(out, tmp, out=out)
-        first = False
 
 
 def numpy_step(
@@ -88,20 +59,20 @@ def numpy_step(
     s = (slice(h, nx - h), slice(h, nz - h))
     a, b, t = work.a, work.b, work.t
     # vx += bx (D+x sxx + D-z sxz)
-    _derivative(sxx, 0, True, c, h, a, t)
-    _derivative(sxz, 1, False, c, h, b, t)
+    derivative(sxx, 0, True, c, s, a, t)
+    derivative(sxz, 1, False, c, s, b, t)
     np.add(a, b, out=a)
     np.multiply(a, bx, out=a)
     np.add(vx[s], a, out=vx[s])
     # vz += bz (D-x sxz + D+z szz)
-    _derivative(sxz, 0, False, c, h, a, t)
-    _derivative(szz, 1, True, c, h, b, t)
+    derivative(sxz, 0, False, c, s, a, t)
+    derivative(szz, 1, True, c, s, b, t)
     np.add(a, b, out=a)
     np.multiply(a, bz, out=a)
     np.add(vz[s], a, out=vz[s])
     # sxx += l2m exx + lam ezz, szz += lam exx + l2m ezz
-    _derivative(vx, 0, False, c, h, a, t)  # exx
-    _derivative(vz, 1, False, c, h, b, t)  # ezz
+    derivative(vx, 0, False, c, s, a, t)  # exx
+    derivative(vz, 1, False, c, s, b, t)  # ezz
     np.multiply(l2m, a, out=t)
     np.add(sxx[s], t, out=sxx[s])
     np.multiply(lam, b, out=t)
@@ -111,8 +82,8 @@ def numpy_step(
     np.multiply(l2m, b, out=t)
     np.add(szz[s], t, out=szz[s])
     # sxz += mu (D+z vx + D+x vz)
-    _derivative(vx, 1, True, c, h, a, t)
-    _derivative(vz, 0, True, c, h, b, t)
+    derivative(vx, 1, True, c, s, a, t)
+    derivative(vz, 0, True, c, s, b, t)
     np.add(a, b, out=a)
     np.multiply(a, mu, out=a)
     np.add(sxz[s], a, out=sxz[s])
@@ -168,6 +139,7 @@ class ElasticStep:
         mats = prop.mats  # type: ignore[attr-defined]
         self.cx = [float(c) for c in prop.cx]  # type: ignore[attr-defined]
         self.cz = [float(c) for c in prop.cz]  # type: ignore[attr-defined]
+        self.c = (self.cx, self.cz)  # per axis
         h = self.h = len(self.cx)
         nxe = self.nxe = int(prop.nxe)  # type: ignore[attr-defined]
         axn, bxn, axh, bxh, azn, bzn, azh, bzh = prop.prof  # type: ignore[attr-defined]
@@ -210,31 +182,6 @@ class ElasticStep:
         n1 = region[1].stop - region[1].start
         return self.buf[k].reshape(-1)[: n0 * n1].reshape(n0, n1)
 
-    def _deriv(
-        self,
-        f: np.ndarray,
-        axis: int,
-        plus: bool,
-        region: tuple[slice, slice],
-        out: np.ndarray,
-        t: np.ndarray,
-    ) -> None:
-        """``out = D+ f`` (``plus``) or ``D- f`` along ``axis`` on ``region``."""
-        r, c = region
-        for m, coef in enumerate(self.cx if axis == 0 else self.cz, start=1):
-            hi, lo = (m, 1 - m) if plus else (m - 1, -m)
-            if axis == 0:
-                a = f[r.start + hi : r.stop + hi, c]
-                b = f[r.start + lo : r.stop + lo, c]
-            else:
-                a = f[r, c.start + hi : c.stop + hi]
-                b = f[r, c.start + lo : c.stop + lo]
-            dst = out if m == 1 else t
-            np.subtract(a, b, out=dst)
-            np.multiply(dst, coef, out=dst)
-            if m > 1:
-                np.add(out, t, out=out)
-
     def _pml(
         self,
         st: dict,
@@ -263,10 +210,7 @@ class ElasticStep:
                 dd = d[:, lo - c.start : hi - c.start]
                 tt = t[:, : hi - lo]
                 a, b = a[: hi - lo], b[: hi - lo]
-            np.multiply(m, b, out=m)
-            np.multiply(dd, a, out=tt)
-            np.add(m, tt, out=m)
-            np.add(dd, m, out=dd)
+            memory_update(m, a, b, dd, tt)
 
     def step(self, st: dict[str, np.ndarray]) -> None:
         """Advance the state (fields and memory variables, full arrays) by one step."""
@@ -281,9 +225,9 @@ class ElasticStep:
         )
         # ---- S: sxx += L2M exx + LAM ezz, szz += LAM exx + L2M ezz
         gx, gz, t, u = (self._view(k, r_nn) for k in range(4))
-        self._deriv(vx, 0, False, r_nn, gx, t)
+        derivative(vx, 0, False, self.cx, r_nn, gx, t)
         self._pml(st, "mnx", "xn", gx, r_nn, t)
-        self._deriv(vz, 1, False, r_nn, gz, t)
+        derivative(vz, 1, False, self.cz, r_nn, gz, t)
         self._pml(st, "mnz", "zn", gz, r_nn, t)
         np.multiply(self.l2m, gx, out=t)
         np.multiply(self.lam, gz, out=u)
@@ -311,7 +255,7 @@ class ElasticStep:
         acc, d, t = self._view(0, region), self._view(1, region), self._view(2, region)
         for k, (f, axis, plus, name, strips) in enumerate(terms):
             dst = acc if k == 0 else d
-            self._deriv(f, axis, plus, region, dst, t)
+            derivative(f, axis, plus, self.c[axis], region, dst, t)
             self._pml(st, name, strips, dst, region, t)
             if k > 0:
                 np.add(acc, d, out=acc)
