@@ -258,7 +258,7 @@ def _adj_prex(sf, hf, a, b, of, s, j1, S, r0, r1, ftz):  # pragma: no cover
 
 def _adj_u_pass(
     wf, ef, uxf, uzf, hf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh, nxe, pz1, fs,
-    sf, op, ox, oz, nsz, gxf, gzf, S, r0, r1, ftz,
+    sf, op, ox, oz, nsz, gxf, gzf, R, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the pressure sub-step: ``U += B dt D+ Z`` with ``Z = W + delta``.
 
@@ -312,9 +312,11 @@ def _adj_u_pass(
                 base = ox + np.uint64(_strip_index(i, xh)) * S + _UH
                 for k in range(n):
                     gxf[b0 + k] += uxf[b0 + k] * sf[base + k]
-        # z derivative of Z = W + delta: a row copy of W, modified in the z strips
+        # z derivative of Z = W + delta: a copy of the row of W in a scratch row (of the
+        # R rows of zzf: one per row in flight), modified in the z strips
+        zr = np.uint64(i % R) * S
         for k in range(S):
-            zzf[row + k] = wf[row + k]
+            zzf[zr + k] = wf[row + k]
         for part in range(2):
             sa = np.uint64(zn[0] if part == 0 else zn[2])
             sb = np.uint64(zn[1] if part == 0 else zn[3])
@@ -323,12 +325,13 @@ def _adj_u_pass(
                 q = row + j
                 x = wf[q]
                 y = hf[q]
-                zzf[q] = x + azn[j] * (x - y)
+                zzf[zr + j] = x + azn[j] * (x - y)
                 hf[q] = bzn[j] * (y - x)
         for k in range(nv):
             q = b0 + k
-            g = d1 * (zzf[q + _U1] - zzf[q]) + d2 * (zzf[q + _U2] - zzf[q - _U1])
-            g = g + d3 * (zzf[q + _U3] - zzf[q - _U2]) + d4 * (zzf[q + _U4] - zzf[q - _U3])
+            zq = zr + _UH + k
+            g = d1 * (zzf[zq + _U1] - zzf[zq]) + d2 * (zzf[zq + _U2] - zzf[zq - _U1])
+            g = g + d3 * (zzf[zq + _U3] - zzf[zq - _U2]) + d4 * (zzf[zq + _U4] - zzf[zq - _U3])
             u = uzf[q] + bzf[q] * g
             uzf[q] = u
             r = p0 + k
@@ -351,7 +354,7 @@ def _adj_u_pass(
 
 def _adj_w_pass(
     uxf, ef, uzf, hf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs, sf, op, gkf,
-    S, r0, r1, ftz,
+    R, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the velocity sub-step: ``W += K dt D- Y`` with ``Y = U + delta``.
 
@@ -369,9 +372,11 @@ def _adj_w_pass(
         row = np.uint64(i) * S
         b0 = row + _UH
         p0 = op + b0
-        # z derivative of Y = U + delta: a row copy of uz, modified in the z strips
+        # z derivative of Y = U + delta: a copy of the row of uz in a scratch row (as in
+        # the U pass), modified in the z strips
+        yr = np.uint64(i % R) * S
         for k in range(S):
-            yzf[row + k] = uzf[row + k]
+            yzf[yr + k] = uzf[row + k]
         for part in range(2):
             sa = np.uint64(zh[0] if part == 0 else zh[2])
             sb = np.uint64(zh[1] if part == 0 else zh[3])
@@ -380,27 +385,29 @@ def _adj_w_pass(
                 q = row + j
                 x = uzf[q]
                 y = hf[q]
-                yzf[q] = x + azh[j] * (x - y)
+                yzf[yr + j] = x + azh[j] * (x - y)
                 hf[q] = bzh[j] * (y - x)
         if _near(i, xh, 4, 3):
             for k in range(n):
                 q = b0 + k
+                m = yr + _UH + k
                 dx = c1 * (uxf[q] - uxf[q - S]) + c2 * (uxf[q + S] - uxf[q - S2])
                 dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
                 ex = c1 * (ef[q] - ef[q - S]) + c2 * (ef[q + S] - ef[q - S2])
                 ex = ex + c3 * (ef[q + S2] - ef[q - S3]) + c4 * (ef[q + S3] - ef[q - S4])
-                dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
-                dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
+                dz = d1 * (yzf[m] - yzf[m - _U1]) + d2 * (yzf[m + _U1] - yzf[m - _U2])
+                dz = dz + d3 * (yzf[m + _U2] - yzf[m - _U3]) + d4 * (yzf[m + _U3] - yzf[m - _U4])
                 inc = kf[q] * (dx + ex + dz)
                 wf[q] += inc
                 gkf[q] += sf[p0 + k] * inc
         else:
             for k in range(n):
                 q = b0 + k
+                m = yr + _UH + k
                 dx = c1 * (uxf[q] - uxf[q - S]) + c2 * (uxf[q + S] - uxf[q - S2])
                 dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
-                dz = d1 * (yzf[q] - yzf[q - _U1]) + d2 * (yzf[q + _U1] - yzf[q - _U2])
-                dz = dz + d3 * (yzf[q + _U2] - yzf[q - _U3]) + d4 * (yzf[q + _U3] - yzf[q - _U4])
+                dz = d1 * (yzf[m] - yzf[m - _U1]) + d2 * (yzf[m + _U1] - yzf[m - _U2])
+                dz = dz + d3 * (yzf[m + _U2] - yzf[m - _U3]) + d4 * (yzf[m + _U3] - yzf[m - _U4])
                 inc = kf[q] * (dx + dz)
                 wf[q] += inc
                 gkf[q] += sf[p0 + k] * inc
@@ -521,6 +528,7 @@ def _adjoint_loop(
         _mirror_flat(wf, 0, nrows, ncols, pz1, -1.0, 0)
         _mirror_flat(uzf, 0, nrows, ncols, pz1, 1.0, 1)
     S = np.uint64(ncols)
+    R = zzf.size // ncols  # scratch rows: 1 (serial) or one per row (parallel)
     ncell = ncols * nrows
     usz = np.uint64(nsz)
     for n in range(n1 - 1, n0 - 1, -1):
@@ -544,14 +552,14 @@ def _adjoint_loop(
             if v1 > v0:
                 _adj_u_pass(
                     wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh,
-                    nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, S, v0, v1, ftz,
+                    nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, R, S, v0, v1, ftz,
                 )  # fmt: skip
                 _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _adj_w_pass(
                     uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs,
-                    sfl, op, gkf, S, q0, q1, ftz,
+                    sfl, op, gkf, R, S, q0, q1, ftz,
                 )  # fmt: skip
             r += blk
         # forces are part of the velocity increment: G holds U (D+ p + psi - f)
@@ -861,8 +869,12 @@ class AcousticPropagator(Propagator):
 
     def new_adjoint(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
-        names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX", "ZZ", "YZ")
+        names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX")
         adj = {k: np.zeros(shape, dtype) for k in names}
+        # scratch rows of the z derivatives: one per row processed at the same time
+        rows = 1 if self.params.threads <= 1 else shape[0]
+        for k in ("ZZ", "YZ"):
+            adj[k] = np.zeros((rows, shape[1]), dtype)
         for g in ("gK", "Gx", "Gz"):
             adj[g] = np.zeros(shape, dtype)
         return adj
