@@ -24,6 +24,10 @@ Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker
   forward and adjoint tasks cost with ``save_forward``). Every ratio divides by a
   forward run made just before the measured run (:class:`ForwardClock`): this VM's
   speed drifts by 10-20% within minutes,
+* where a checkpointed gradient's time goes, per time step (:func:`time_steps`): a
+  forward step, a forward step keeping the adjoint's per-step data (the recomputation
+  from a checkpoint; ``step_replay_over_fwd``) and an adjoint step with the imaging
+  conditions (``step_adjoint_over_fwd``), as ratios to the forward step,
 * the peak memory of the gradient run: numpy allocations traced by ``tracemalloc``
   during the run (the wavefield data), and the process's peak resident size,
 * last (so that their memory does not count in ours), Deepwave and Devito on the same
@@ -182,6 +186,36 @@ def time_saved_forward(solver, model, ev, recs) -> tuple[float, float]:
         return t_fwd, time.perf_counter() - t
 
 
+def time_steps(prop, nsteps: int, repeat: int = 3) -> tuple[float, float, float]:
+    """Seconds per time step of the three parts of a checkpointed gradient, each the best
+    of ``repeat`` alternated runs of ``nsteps`` steps from the middle of the simulation:
+    a plain forward step, a forward step that keeps the per-step data of the adjoint
+    (what the recomputation from a checkpoint does) and an adjoint step with the
+    imaging conditions (reading that data)."""
+    raw = prop.forward()
+    raw_adj = prop.traces_to_raw_adjoint({k: v.astype(np.float64) for k, v in raw.items()})
+    n0 = max(0, min(prop.nt // 2, prop.nt - nsteps))
+    n1 = n0 + nsteps
+    state = prop.new_state()
+    prop.forward_steps(state, 0, n0, prop.new_raw(), None)
+    start = {k: v.copy() for k, v in state.items()}
+    store = prop.new_store(nsteps)
+    adj = prop.new_adjoint()
+    best = [math.inf] * 3
+    for _ in range(repeat):
+        for part, data in ((0, None), (1, store)):
+            for k, v in start.items():
+                state[k][...] = v
+            t = time.perf_counter()
+            prop.forward_steps(state, n0, n1, prop.new_raw(), data)
+            best[part] = min(best[part], time.perf_counter() - t)
+        t = time.perf_counter()
+        prop.adjoint_steps(adj, n1, n0, store, raw_adj)
+        best[2] = min(best[2], time.perf_counter() - t)
+    fwd, replay, adjoint = (b / nsteps for b in best)
+    return fwd, replay, adjoint
+
+
 def peers(solver: FD2D, model: Model, ev: Event, recs: list[Receiver]) -> dict[str, dict]:
     """Deepwave / Devito on the same problem, when importable (see ``baselines.peers``)."""
     from baselines.peers import Problem, deepwave_peer, devito_peer
@@ -281,6 +315,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"{(t_fwd_save + t_grad_saved) / t_fwd_s:.2f} x the forward run beside them "
         f"({t_fwd_s:.2f} s; the Migration workflow with save_forward)"
     )
+    # one checkpoint segment: the per-step data the gradient itself holds at a time
+    nsteps_parts = max(1, min(100, nt // max(1, clock.prop.checkpoint_count())))
+    s_fwd, s_replay, s_adj = time_steps(clock.prop, nsteps_parts)
+    print(
+        f"where a checkpointed gradient's time goes, per time step ({nsteps_parts} steps, "
+        f"one checkpoint segment, from the middle of the run, best of three): "
+        f"forward {s_fwd * 1e3:.3f} ms; "
+        f"forward keeping the per-step data (the recomputation from a checkpoint) "
+        f"{s_replay * 1e3:.3f} ms = {s_replay / s_fwd:.2f} x; adjoint with the imaging "
+        f"conditions {s_adj * 1e3:.3f} ms = {s_adj / s_fwd:.2f} x; so a gradient costs "
+        f"about 1 + {s_replay / s_fwd:.2f} + {s_adj / s_fwd:.2f} = "
+        f"{1 + (s_replay + s_adj) / s_fwd:.2f} forwards"
+    )
     result = {
         "materials": args.materials,
         "nx": nx,
@@ -297,6 +344,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "grad_peak_mb": round(peak_mb, 1),
         "fwd_save_over_fwd": round(t_fwd_save / t_fwd_s, 3),
         "grad_saved_over_fwd": round(t_grad_saved / t_fwd_s, 3),
+        "step_replay_over_fwd": round(s_replay / s_fwd, 3),
+        "step_adjoint_over_fwd": round(s_adj / s_fwd, 3),
     }
     # A whole forward history (store-everything mode, and what Deepwave and Devito keep)
     # is only attempted when it fits: an out-of-memory kill would lose every figure.

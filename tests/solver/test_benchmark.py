@@ -31,6 +31,8 @@ def test_solver_benchmark_prints_the_promised_json(materials: str) -> None:
         "grad_over_fwd",
         "grad_peak_mb",
         "grad_saved_over_fwd",
+        "step_replay_over_fwd",
+        "step_adjoint_over_fwd",
     ):
         assert result[key] > 0, key
     assert result["materials"] == materials and result["nt"] == 30
