@@ -117,3 +117,25 @@ def test_numpy_baseline_is_the_solvers_time_step(materials: str, monkeypatch) ->
         err = np.abs(got[k] - want).max() / np.abs(want).max()
         assert err < 1e-12, (k, err)
     assert base.numpy_mcells_same_problem(prop, 3) > 0
+
+
+def test_bare_kernels_compute_what_they_claim(monkeypatch) -> None:
+    """``benchmarks/kernels.py``: the adjoint kernel is the transpose of the forward
+    step, the reversed step gives back the initial state and both adjoint kernels
+    accumulate the same imaging conditions (float64)."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    kernels = importlib.import_module("kernels")
+    errors = kernels.check(n=40, steps=4)
+    assert errors["dot"] < 1e-12
+    assert errors["reversal"] < 1e-12
+    assert errors["imaging"] < 1e-12
+
+
+def test_bare_kernel_benchmark_prints_its_json(monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    kernels = importlib.import_module("kernels")
+    result = kernels.main(["--n", "48", "--steps", "2", "--repeat", "1"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
+    for key in ("fwd_ms", "adj_imaging_over_fwd", "reverse_adj_over_fwd"):
+        assert result[key] > 0, key
+    assert result["grad_over_fwd_reversal"] > 1 and result["grad_over_fwd_checkpoint"] > 1
