@@ -50,49 +50,43 @@ BLOCK = 16
 
 
 @njit(inline="always", **OPTS)
-def _dpx(a, q, S, c):  # pragma: no cover - compiled
-    """``D+`` along x (rows, stride ``S``) at ``q + S/2``."""
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
+def _dp(a, q, s, c):  # pragma: no cover - compiled
+    """Forward staggered difference ``D+`` with stride ``s`` (``S`` along x, the rows;
+    1 along z, contiguous) at ``q + s/2``; ``D-`` at ``q - s/2`` is ``_dp(a, q - s, s)``."""
+    s2, s3, s4 = s + s, s + s + s, s + s + s + s
     return (
-        c[0] * (a[q + S] - a[q])
-        + c[1] * (a[q + S2] - a[q - S])
-        + c[2] * (a[q + S3] - a[q - S2])
-        + c[3] * (a[q + S4] - a[q - S3])
+        c[0] * (a[q + s] - a[q])
+        + c[1] * (a[q + s2] - a[q - s])
+        + c[2] * (a[q + s3] - a[q - s2])
+        + c[3] * (a[q + s4] - a[q - s3])
     )
 
 
 @njit(inline="always", **OPTS)
-def _dmx(a, q, S, c):  # pragma: no cover - compiled
-    """``D-`` along x at ``q - S/2``."""
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
-    return (
-        c[0] * (a[q] - a[q - S])
-        + c[1] * (a[q + S] - a[q - S2])
-        + c[2] * (a[q + S2] - a[q - S3])
-        + c[3] * (a[q + S3] - a[q - S4])
-    )
+def _u_row(w, u, b, pn, g, v, b0, n, s, c):  # pragma: no cover - compiled
+    """One row of ``U += B D+ W`` along stride ``s``; with ``pn`` (``p^n``, not None)
+    also ``G += U D+ p^n``, and with ``v`` (not None) the reversed forward velocity
+    ``v += B D+ p^n``."""
+    for m in range(n):
+        q = b0 + m
+        x = u[q] + b[q] * _dp(w, q, s, c)
+        u[q] = x
+        if pn is not None:
+            e = _dp(pn, q, s, c)
+            g[q] += x * e
+            if v is not None:
+                v[q] += b[q] * e
 
 
 @njit(inline="always", **OPTS)
-def _dpz(a, q, c):  # pragma: no cover - compiled
-    """``D+`` along z (contiguous) at ``q + 1/2``."""
-    return (
-        c[0] * (a[q + U1] - a[q])
-        + c[1] * (a[q + U2] - a[q - U1])
-        + c[2] * (a[q + U3] - a[q - U2])
-        + c[3] * (a[q + U4] - a[q - U3])
-    )
-
-
-@njit(inline="always", **OPTS)
-def _dmz(a, q, c):  # pragma: no cover - compiled
-    """``D-`` along z at ``q - 1/2``."""
-    return (
-        c[0] * (a[q] - a[q - U1])
-        + c[1] * (a[q + U1] - a[q - U2])
-        + c[2] * (a[q + U2] - a[q - U3])
-        + c[3] * (a[q + U3] - a[q - U4])
-    )
+def _w_row(ux, uz, k, w, pn, gk, b0, n, S, c):  # pragma: no cover - compiled
+    """One row of ``W += K D- U``; with ``pn`` (not None) also ``G_K += p^n dW``."""
+    for m in range(n):
+        q = b0 + m
+        inc = k[q] * (_dp(ux, q - S, S, c) + _dp(uz, q - U1, U1, c))
+        w[q] += inc
+        if pn is not None:
+            gk[q] += pn[q] * inc
 
 
 @njit(**OPTS)
@@ -109,15 +103,15 @@ def fwd(p, vx, vz, bx, bz, k, store, c, ncols, nrows):  # pragma: no cover - com
                     store[b0 + m] = p[b0 + m]
             for m in range(n):
                 q = b0 + m
-                vx[q] -= bx[q] * _dpx(p, q, S, c)
+                vx[q] -= bx[q] * _dp(p, q, S, c)
             for m in range(n):
                 q = b0 + m
-                vz[q] -= bz[q] * _dpz(p, q, c)
+                vz[q] -= bz[q] * _dp(p, q, U1, c)
         for i in range(max(r - 4, EDGE), min(r + BLOCK - 4, nrows - EDGE)):
             b0 = np.uint64(i) * S + np.uint64(EDGE)
             for m in range(n):
                 q = b0 + m
-                p[q] -= k[q] * (_dmx(vx, q, S, c) + _dmz(vz, q, c))
+                p[q] -= k[q] * (_dp(vx, q - S, S, c) + _dp(vz, q - U1, U1, c))
         r += BLOCK
 
 
@@ -131,26 +125,10 @@ def adj(w, ux, uz, bx, bz, k, pn, gx, gz, gk, c, ncols, nrows):  # pragma: no co
     while r < nrows:
         for i in range(r, min(r + BLOCK, nrows - EDGE)):
             b0 = np.uint64(i) * S + np.uint64(EDGE)
-            for m in range(n):
-                q = b0 + m
-                u = ux[q] + bx[q] * _dpx(w, q, S, c)
-                ux[q] = u
-                if pn is not None:
-                    gx[q] += u * _dpx(pn, q, S, c)
-            for m in range(n):
-                q = b0 + m
-                u = uz[q] + bz[q] * _dpz(w, q, c)
-                uz[q] = u
-                if pn is not None:
-                    gz[q] += u * _dpz(pn, q, c)
+            _u_row(w, ux, bx, pn, gx, None, b0, n, S, c)
+            _u_row(w, uz, bz, pn, gz, None, b0, n, U1, c)
         for i in range(max(r - 4, EDGE), min(r + BLOCK - 4, nrows - EDGE)):
-            b0 = np.uint64(i) * S + np.uint64(EDGE)
-            for m in range(n):
-                q = b0 + m
-                inc = k[q] * (_dmx(ux, q, S, c) + _dmz(uz, q, c))
-                w[q] += inc
-                if pn is not None:
-                    gk[q] += pn[q] * inc
+            _w_row(ux, uz, k, w, pn, gk, np.uint64(i) * S + np.uint64(EDGE), n, S, c)
         r += BLOCK
 
 
@@ -167,30 +145,13 @@ def reverse_adj(p, vx, vz, w, ux, uz, bx, bz, k, gx, gz, gk, c, ncols, nrows):  
             b0 = np.uint64(i) * S + np.uint64(EDGE)
             for m in range(n):
                 q = b0 + m
-                p[q] += k[q] * (_dmx(vx, q, S, c) + _dmz(vz, q, c))
+                p[q] += k[q] * (_dp(vx, q - S, S, c) + _dp(vz, q - U1, U1, c))
         for i in range(max(r - 4, EDGE), min(r + BLOCK - 4, nrows - EDGE)):
             b0 = np.uint64(i) * S + np.uint64(EDGE)
-            for m in range(n):
-                q = b0 + m
-                e = _dpx(p, q, S, c)
-                u = ux[q] + bx[q] * _dpx(w, q, S, c)
-                ux[q] = u
-                gx[q] += u * e
-                vx[q] += bx[q] * e
-            for m in range(n):
-                q = b0 + m
-                e = _dpz(p, q, c)
-                u = uz[q] + bz[q] * _dpz(w, q, c)
-                uz[q] = u
-                gz[q] += u * e
-                vz[q] += bz[q] * e
+            _u_row(w, ux, bx, p, gx, vx, b0, n, S, c)
+            _u_row(w, uz, bz, p, gz, vz, b0, n, U1, c)
         for i in range(max(r - 8, EDGE), min(r + BLOCK - 8, nrows - EDGE)):
-            b0 = np.uint64(i) * S + np.uint64(EDGE)
-            for m in range(n):
-                q = b0 + m
-                inc = k[q] * (_dmx(ux, q, S, c) + _dmz(uz, q, c))
-                w[q] += inc
-                gk[q] += p[q] * inc
+            _w_row(ux, uz, k, w, p, gk, np.uint64(i) * S + np.uint64(EDGE), n, S, c)
         r += BLOCK
 
 
