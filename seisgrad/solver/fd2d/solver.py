@@ -233,11 +233,11 @@ class FD2D(Solver):
         ``checkpoints x`` the wavefield state on disk) are written there, so that
         :meth:`adjoint` with ``saved`` skips its first forward pass."""
         prop = self.propagator(model, event, receivers)
-        keep = save is not None and self.params.checkpointing == "checkpoint"
-        if keep and save is not None and not _room_for(save, prop.snapshot_file_bytes()):
-            keep = False
+        target = save if self.params.checkpointing == "checkpoint" else None
+        if target is not None and not _room_for(target, prop.snapshot_file_bytes()):
+            target = None
         with contextlib.ExitStack() as stack:
-            sink = stack.enter_context(SnapshotFile(prop, save)) if keep and save else None
+            sink = stack.enter_context(SnapshotFile(prop, target)) if target is not None else None
             progress = stack.enter_context(time_loop_progress(prop.nt, f"forward {event.name}"))
             traces = prop.forward(progress=progress, snapshot_sink=sink)
         if sink is not None and sink.error is not None:
