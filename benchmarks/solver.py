@@ -192,13 +192,15 @@ def time_steps(prop, nsteps: int, repeat: int = 3) -> tuple[float, float, float]
     a plain forward step, a forward step that keeps the per-step data of the adjoint
     (what the recomputation from a checkpoint does) and an adjoint step with the
     imaging conditions (reading that data)."""
-    raw = prop.forward()
-    raw_adj = prop.traces_to_raw_adjoint({k: v.astype(np.float64) for k, v in raw.items()})
     n0 = max(0, min(prop.nt // 2, prop.nt - nsteps))
     n1 = n0 + nsteps
     state = prop.new_state()
-    prop.forward_steps(state, 0, n0, prop.new_raw(), None)
+    raw = prop.new_raw()
+    prop.forward_steps(state, 0, n0, raw, None)
     start = {k: v.copy() for k, v in state.items()}
+    # the traces of the measured steps are the adjoint sources of the adjoint steps
+    prop.forward_steps(state, n0, n1, raw, None)
+    raw_adj = prop.traces_to_raw_adjoint(prop.raw_to_traces(raw))
     store = prop.new_store(nsteps)
     adj = prop.new_adjoint()
     best = [math.inf] * 3
