@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seisgrad.errors import ConfigError, DataError, StabilityError
+from seisgrad.errors import ConfigError, DataError, SolverError, StabilityError
 from seisgrad.model import Grid
 from seisgrad.solver.acquisition import Receiver
 from seisgrad.solver.fd2d.checkpoint import default_checkpoints, gradient_sweep, segments
 from seisgrad.solver.fd2d.common import (
     HALO,
+    SEGMENT,
     SINC_BETA,
     Layout,
     _bessel_i0,
@@ -24,6 +25,7 @@ from seisgrad.solver.fd2d.common import (
     max_stable_dt,
     pml_profiles,
     point_operator,
+    receiver_taps,
     stream_to_arrays,
     velocity_to_trace,
     velocity_to_trace_adjoint,
@@ -126,6 +128,41 @@ def test_injection_is_the_transpose_of_extraction() -> None:
         # nothing is injected where the component is not state
         mask = layout.state_mask(stagger)
         assert np.all(inj[~mask] == 0)
+
+
+def test_receiver_segments_hold_every_tap_once() -> None:
+    """Row segments of receiver taps: same weights per cell (repeated cells summed),
+    windows inside the row, spans wider than a segment split, sorted for the sweep."""
+    rng = np.random.default_rng(3)
+    shape = (12, 30)
+    taps = []
+    for c, t in ((0, 0), (0, 1), (2, 0)):  # (raw channel, trace)
+        for i in range(3, 7):
+            for j in (0, 1, 5, 9, 9, 29):  # column 9 twice; 0..9 spans more than 8
+                taps.append((c, t, i, j, float(rng.standard_normal())))
+    c, t, i, j, w = map(list, zip(*taps))
+    g_c, g_t, s_ptr, s_q, s_w, s_g = receiver_taps(c, t, i, j, w, shape, 3)
+    want: dict[tuple[int, int, int], float] = {}
+    for ck, tk, ik, jk, wk in taps:
+        key = (ck * 10 + tk, ik, jk)
+        want[key] = want.get(key, 0.0) + wk
+    got: dict[tuple[int, int, int], float] = {}
+    for ch in range(3):
+        for row in range(shape[0]):
+            for s in range(s_ptr[ch, row], s_ptr[ch, row + 1]):
+                q0 = int(s_q[s])
+                assert q0 // shape[1] == row and q0 % shape[1] + SEGMENT <= shape[1]
+                assert g_c[s_g[s]] == ch
+                for m in range(SEGMENT):
+                    if s_w[s, m] != 0.0:
+                        key = (int(g_c[s_g[s]]) * 10 + int(g_t[s_g[s]]), row, q0 % shape[1] + m)
+                        assert key not in got
+                        got[key] = float(s_w[s, m])
+    assert got.keys() == want.keys()
+    np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-15)
+    assert s_ptr[1, 0] == s_ptr[1, -1]  # no taps on channel 1
+    with pytest.raises(SolverError, match="outside the padded grid"):
+        receiver_taps([0], [0], [12], [0], [1.0], shape, 1)
 
 
 def test_free_surface_folding() -> None:

@@ -54,11 +54,13 @@ from seisgrad.model import Model
 from seisgrad.solver.fd2d.common import (
     FTZ_DAZ,
     HALO,
+    NO_RAW,
     NUMBA_OPTIONS,
     compile_variants,
     ftz_enabled,
     get_mxcsr,
     point_operator,
+    receiver_taps,
     set_mxcsr,
     source_time_table,
 )
@@ -76,6 +78,9 @@ _U1 = np.uint64(1)
 _U2 = np.uint64(2)
 _U3 = np.uint64(3)
 _U4 = np.uint64(4)
+_U5 = np.uint64(5)
+_U6 = np.uint64(6)
+_U7 = np.uint64(7)
 _UH = np.uint64(H)
 
 
@@ -95,6 +100,49 @@ def _strip_index(r, s):  # pragma: no cover
 def _near(i, s, lo, hi):  # pragma: no cover
     """Whether rows ``i - lo .. i + hi`` touch one of the strips ``s``."""
     return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
+
+
+#: The receiver taps are compiled without fast-math: the serial and parallel drivers
+#: must sum them in the same order (records equal bit for bit for any thread count).
+_EXACT = {**NUMBA_OPTIONS, "fastmath": False}
+
+
+@njit(inline="always", **_EXACT)
+def _dot8(w, f, q):  # pragma: no cover
+    """``sum_m w[m] f[q + m]``, m < 8, as a fixed tree (the same sum in every caller)."""
+    a = (w[0] * f[q] + w[1] * f[q + _U1]) + (w[2] * f[q + _U2] + w[3] * f[q + _U3])
+    b = (w[4] * f[q + _U4] + w[5] * f[q + _U5]) + (w[6] * f[q + _U6] + w[7] * f[q + _U7])
+    return a + b
+
+
+@njit(**_EXACT)
+def _gather_rows(f, ptr, sq, sw, sg, acc, i0, i1):  # pragma: no cover
+    """Receiver segments of rows ``[i0, i1)`` (``ptr``: offsets by row, see
+    :func:`~seisgrad.solver.fd2d.common.receiver_taps`): ``acc[g] += sum w f``.
+
+    Called while the rows are in cache (in the sweep). Each segment is summed on its own,
+    then added to its record, in segment order: the sum does not depend on how the rows
+    are split into blocks."""
+    for s in range(ptr[i0], ptr[i1]):
+        acc[sg[s]] += _dot8(sw[s], f, sq[s])
+
+
+@njit(**_EXACT)
+def _scatter_rows(f, coef, ptr, sq, sw, sg, val, i0, i1):  # pragma: no cover
+    """Transpose of :func:`_gather_rows` (scaled): ``f[q] += coef[q] (w val[g])``."""
+    for s in range(ptr[i0], ptr[i1]):
+        v = val[sg[s]]
+        q0 = sq[s]
+        for m in range(8):
+            q = q0 + np.uint64(m)
+            f[q] += coef[q] * (sw[s, m] * v)
+
+
+@njit(**NUMBA_OPTIONS)
+def _row_range(a, b, lo, hi, nrows):  # pragma: no cover
+    """Rows ``[a, b)`` of a block, widened to the array edge for the first (``a == lo``)
+    and last (``b == hi``) block: taps in halo rows are read with their neighbours."""
+    return (0 if a == lo else a), (nrows if b == hi else b)
 
 
 # ============================================================================ passes (prange)
@@ -452,7 +500,7 @@ def _forward_loop(
     n0, n1, pf, vxf, vzf, mvxf, mvzf, mpxf, mpzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
     sp_q, sp_w, sp_k, stf_p, sv_c, sv_q, sv_w, sv_k, stf_v,
-    g_c, g_t, g_ptr, r_q, r_w, raw, sfl, slot_len, nsx, nsz, blk, ftz,
+    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, slot_len, nsx, nsz, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
@@ -464,13 +512,6 @@ def _forward_loop(
     ncell = ncols * nrows
     usz = np.uint64(nsz)
     for n in range(n0, n1):
-        # pressure records at t_n
-        for g in range(g_c.size):
-            if g_c[g] == 0:
-                acc = 0.0
-                for q in range(g_ptr[g], g_ptr[g + 1]):
-                    acc += r_w[q] * pf[r_q[q]]
-                raw[0, g_t[g], n] += acc
         # forces at t_n
         for q in range(sv_c.size):
             val = sv_w[q] * stf_v[sv_k[q], n]
@@ -485,10 +526,16 @@ def _forward_loop(
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
+                # records of these rows while they are in cache: pressure at t_n before
+                # the velocity update reads it, velocities at t_{n+1/2} after it
+                i0, i1 = _row_range(v0, v1, H, nxe, nrows)
+                _gather_rows(pf, s_ptr[0], s_q, s_w, s_g, acc, i0, i1)
                 _fwd_v_pass(
                     pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
                     nxe, pz1, fs, sfl, op, ox, oz, usz, S, v0, v1, ftz,
                 )  # fmt: skip
+                _gather_rows(vxf, s_ptr[1], s_q, s_w, s_g, acc, i0, i1)
+                _gather_rows(vzf, s_ptr[2], s_q, s_w, s_g, acc, i0, i1)
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _fwd_p_pass(
@@ -496,15 +543,9 @@ def _forward_loop(
                     fs, S, q0, q1, ftz,
                 )  # fmt: skip
             r += blk
-        # velocity records at t_{n+1/2}
         for g in range(g_c.size):
-            c = g_c[g]
-            if c != 0:
-                f = vxf if c == 1 else vzf
-                acc = 0.0
-                for q in range(g_ptr[g], g_ptr[g + 1]):
-                    acc += r_w[q] * f[r_q[q]]
-                raw[c, g_t[g], n] += acc
+            raw[g_c[g], g_t[g], n] += acc[g]
+            acc[g] = 0.0
         # pressure (volume) sources at t_{n+1/2}: after the sweep (no later velocity
         # update reads these rows); refresh the image of the touched rows
         for q in range(sp_q.size):
@@ -518,7 +559,7 @@ def _forward_loop(
 def _adjoint_loop(
     n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, zzf, yzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
-    sv_c, sv_q, sv_f, sv_k, stf_v, g_c, g_t, g_ptr, r_q, r_w, raw_adj,
+    sv_c, sv_q, sv_f, sv_k, stf_v, g_c, g_t, s_ptr, s_q, s_w, s_g, inj, raw_adj,
     sfl, slot_len, nsx, nsz, gkf, gxf, gzf, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
@@ -533,14 +574,7 @@ def _adjoint_loop(
     usz = np.uint64(nsz)
     for n in range(n1 - 1, n0 - 1, -1):
         for g in range(g_c.size):
-            c = g_c[g]
-            if c != 0:
-                val = raw_adj[c, g_t[g], n]
-                f = uxf if c == 1 else uzf
-                b = bxf if c == 1 else bzf
-                for q in range(g_ptr[g], g_ptr[g + 1]):
-                    k = r_q[q]
-                    f[k] += b[k] * (r_w[q] * val)
+            inj[g] = raw_adj[g_c[g], g_t[g], n]
         # x strips of the pressure adjoint (read by the U updates), all before the sweep
         _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, xn[0], xn[3], ftz)
         op = np.uint64((n - n0) * slot_len)
@@ -550,6 +584,11 @@ def _adjoint_loop(
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
+                # adjoint of the velocity records at t_{n+1/2} (before anything reads
+                # these rows of U)
+                i0, i1 = _row_range(v0, v1, H, nxe, nrows)
+                _scatter_rows(uxf, bxf, s_ptr[1], s_q, s_w, s_g, inj, i0, i1)
+                _scatter_rows(uzf, bzf, s_ptr[2], s_q, s_w, s_g, inj, i0, i1)
                 _adj_u_pass(
                     wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh,
                     nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, R, S, v0, v1, ftz,
@@ -561,6 +600,20 @@ def _adjoint_loop(
                     uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs,
                     sfl, op, gkf, R, S, q0, q1, ftz,
                 )  # fmt: skip
+                # adjoint of the pressure records at t_n (after the W update of these
+                # rows: the U updates needed the adjoint of p^{n+1} without it)
+                i0, i1 = _row_range(q0, q1, H, nxe, nrows)
+                for i in range(i0, i1):
+                    k0, k1 = s_ptr[0, i], s_ptr[0, i + 1]
+                    for k in range(k0, k1):
+                        v = inj[s_g[k]]
+                        for m in range(8):
+                            q = s_q[k] + np.uint64(m)
+                            inc = kf[q] * (s_w[k, m] * v)
+                            wf[q] += inc
+                            gkf[q] += sfl[op + q] * inc
+                    if fs and k1 > k0:
+                        _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
             r += blk
         # forces are part of the velocity increment: G holds U (D+ p + psi - f)
         for q in range(sv_c.size):
@@ -570,19 +623,6 @@ def _adjoint_loop(
                 gxf[k] -= uxf[k] * val
             else:
                 gzf[k] -= uzf[k] * val
-        # adjoint of the pressure records at t_n (after the sweep: the U updates above
-        # needed the adjoint of p^{n+1} without it); refresh the image of touched rows
-        for g in range(g_c.size):
-            if g_c[g] == 0:
-                val = raw_adj[0, g_t[g], n]
-                for q in range(g_ptr[g], g_ptr[g + 1]):
-                    k = r_q[q]
-                    inc = kf[k] * (r_w[q] * val)
-                    wf[k] += inc
-                    gkf[k] += sfl[op + np.uint64(k)] * inc
-                    if fs:
-                        i = k // ncols
-                        _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
     set_mxcsr(old)
 
 
@@ -747,22 +787,9 @@ class AcousticPropagator(Propagator):
             ri.extend(op.i.tolist())
             rj.extend(op.j.tolist())
             rw.extend(op.w.tolist())
-        i64 = np.int64
-        ncols = self.layout.shape[1]
-        rc_a, rt_a = np.asarray(rc, i64), np.asarray(rt, i64)
-        # groups of consecutive entries with the same (raw channel, trace)
-        starts = [
-            k for k in range(rc_a.size) if k == 0 or (rc[k], rt[k]) != (rc[k - 1], rt[k - 1])
-        ]
-        ptr = np.asarray([*starts, rc_a.size], i64)
-        # group channel, group trace, group offsets, flat array index, weight
-        self.rec = (
-            rc_a[ptr[:-1]] if starts else np.zeros(0, i64),
-            rt_a[ptr[:-1]] if starts else np.zeros(0, i64),
-            ptr,
-            np.asarray(ri, i64) * ncols + np.asarray(rj, i64),
-            np.asarray(rw, np.float64),
-        )
+        nch = len(self.raw_channels)
+        self.rec = receiver_taps(rc, rt, ri, rj, rw, self.layout.shape, nch)
+        self.no_rec = receiver_taps([], [], [], [], [], self.layout.shape, nch)
 
     # ------------------------------------------------------------------ state
 
@@ -847,10 +874,12 @@ class AcousticPropagator(Propagator):
         state: dict[str, np.ndarray],
         n0: int,
         n1: int,
-        raw: np.ndarray,
+        raw: np.ndarray | None,
         store: np.ndarray | None,
     ) -> None:
         dtype = self.dtype
+        rec = self.rec if raw is not None else self.no_rec
+        raw = raw if raw is not None else NO_RAW
         s = self.source_scale
         sp_q, sp_w, sp_k = self.sp
         sv_c, sv_q, sv_w, sv_k = self.sv
@@ -862,9 +891,9 @@ class AcousticPropagator(Propagator):
             self.kdt.reshape(-1), self.bxdt.reshape(-1), self.bzdt.reshape(-1), self.cx,
             self.cz, *self.prof, xn, xh, zn, zh, self.nxe, self.pz1, self.layout.free_surface,
             ncols, nrows, sp_q, (sp_w * s).astype(dtype), sp_k, self.stf_p.astype(dtype),
-            sv_c, sv_q, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype), *self.rec,
-            raw, None if store is None else store.reshape(-1), self.slot_len, self.nsx,
-            self.nsz, self._block(), self._ftz(),
+            sv_c, sv_q, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype), *rec,
+            np.zeros(rec[0].size), raw, None if store is None else store.reshape(-1),
+            self.slot_len, self.nsx, self.nsz, self._block(), self._ftz(),
         )  # fmt: skip
 
     def new_adjoint(self) -> dict[str, np.ndarray]:
@@ -898,8 +927,8 @@ class AcousticPropagator(Propagator):
             self.bzdt.reshape(-1), self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe,
             self.pz1, self.layout.free_surface, ncols, nrows, sv_c, sv_q,
             (self.sv_f * self.source_scale).astype(dtype), sv_k, self.stf_v.astype(dtype),
-            *self.rec, raw_adj, store.reshape(-1), self.slot_len, self.nsx, self.nsz, f["gK"],
-            f["Gx"], f["Gz"], self._block(), self._ftz(),
+            *self.rec, np.zeros(self.rec[0].size), raw_adj, store.reshape(-1), self.slot_len,
+            self.nsx, self.nsz, f["gK"], f["Gx"], f["Gz"], self._block(), self._ftz(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ adjoint variables

@@ -68,6 +68,7 @@ from seisgrad.model import Model
 from seisgrad.solver.acquisition import PointSource
 from seisgrad.solver.fd2d.common import (
     HALO,
+    NO_RAW,
     Layout,
     PointOperator,
     frozen_operator,
@@ -593,10 +594,14 @@ class ElasticPropagator(Propagator):
         state: dict[str, np.ndarray],
         n0: int,
         n1: int,
-        raw: np.ndarray,
+        raw: np.ndarray | None,
         store: np.ndarray | None,
     ) -> None:
         dtype = self.dtype
+        rec = self.rec
+        if raw is None:  # record nothing: empty receiver groups
+            rec = (np.zeros_like(rec[0]), *rec[1:])
+            raw = NO_RAW
         s = self.source_scale
         m = {k: v.reshape(-1) for k, v in self.mats.items()}
         f = {k: v.reshape(-1) for k, v in state.items()}
@@ -612,7 +617,7 @@ class ElasticPropagator(Propagator):
             sv_c, sv_q, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
             self.stf_v.astype(dtype),
             ss_c, ss_q, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
-            *self.rec, raw, None if store is None else store.reshape(-1), self._block(),
+            *rec, raw, None if store is None else store.reshape(-1), self._block(),
             self._ftz(),
         )  # fmt: skip
 

@@ -343,14 +343,13 @@ class Propagator(ABC):
         """
         raw_adj = self.traces_to_raw_adjoint(adjoint)
         adj = self.new_adjoint()
-        dummy = self.new_raw()
         with numba_threads(self.params.threads):
             gradient_sweep(
                 self.nt,
                 self.params.checkpointing,
                 self.checkpoint_count(),
                 self.new_state,
-                lambda st, a, b, store: self.forward_steps(st, a, b, dummy, store),
+                lambda st, a, b, store: self.forward_steps(st, a, b, None, store),
                 self.snapshot,
                 self.restore,
                 self.new_store,
@@ -692,11 +691,12 @@ class Propagator(ABC):
         state: dict[str, np.ndarray],
         n0: int,
         n1: int,
-        raw: np.ndarray,
+        raw: np.ndarray | None,
         store: np.ndarray | None,
     ) -> None:
-        """Advance ``state`` over steps ``n0..n1-1``, adding raw records into ``raw``;
-        with ``store``, write the data of step ``n`` to ``store[n - n0]``."""
+        """Advance ``state`` over steps ``n0..n1-1``, adding raw records into ``raw``
+        (``None``: record nothing, as the gradient's forward passes do); with ``store``,
+        write the data of step ``n`` to ``store[n - n0]``."""
 
     @abstractmethod
     def new_adjoint(self) -> dict[str, np.ndarray]:
