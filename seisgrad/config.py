@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import numbers
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,8 @@ __all__ = [
     "Paths",
     "type_name",
     "validate_value",
+    "check_schema",
+    "Schema",
 ]
 
 
@@ -229,15 +232,15 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool):
             raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, numbers.Integral):  # numpy integers too
+            return int(value)
+        if isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
         raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, bool):
             raise ConfigError(f"{_label(where)}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
+        if isinstance(value, numbers.Real):  # numpy numbers too
             return float(value)
         if isinstance(value, str):
             try:
@@ -316,6 +319,37 @@ def from_mapping(cls: type[T], values: Mapping[str, Any], where: str = "") -> T:
     return obj
 
 
+def check_schema(obj: Any) -> None:
+    """Validate a schema dataclass built in Python, as :func:`from_mapping` validates one
+    read from a file: convert every field to its declared type (numpy numbers to Python
+    ones, tuples to lists), check choices and bounds, then run its ``validate()``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field (``FD2DParameters.pml_width``) and what is wrong with it.
+    """
+    cls = type(obj)
+    for info in schema_fields(cls):
+        path = f"{cls.__name__}.{info.name}"
+        value = _convert(getattr(obj, info.name), info.type, path)
+        _check_range(value, info, path)
+        object.__setattr__(obj, info.name, value)
+    post = getattr(obj, "validate", None)
+    if callable(post):
+        post()
+
+
+class Schema:
+    """Base of the parameter dataclasses: they validate themselves when built
+    (:func:`check_schema`), from a file or in Python, so a wrong value is a
+    :class:`~seisgrad.errors.ConfigError` at once rather than a failure deep inside a
+    run."""
+
+    def __post_init__(self) -> None:
+        check_schema(self)
+
+
 def to_mapping(obj: Any) -> Any:
     """Convert a schema dataclass (recursively) to plain YAML-friendly values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -328,7 +362,7 @@ def to_mapping(obj: Any) -> Any:
 
 
 @dataclass
-class PathParameters:
+class PathParameters(Schema):
     """Paths shared by all components (relative paths are taken from the folder that
     holds the parameter file)."""
 

@@ -106,6 +106,7 @@ def test_par_rejects_bad_values_and_keeps_file(toy_dir, run_cli):
         ({"ntask": 9}, "ntask = 9 but only 3 events are defined"),
         ({"system": "workstatoin"}, "unknown system 'workstatoin' (did you mean 'workstation'?)"),
         ({"receivers": {"kind": "grid"}}, "parameter 'receivers.kind': 'grid' is not allowed"),
+        ({"events": [{"name": "quiet", "sources": []}]}, "event 'quiet' has no point sources"),
         (
             {"path_model_init": "nope.h5", "path_mask": "mask.h5", "path_data": "obs"},
             "input paths: path_model_init = ",

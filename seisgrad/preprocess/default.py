@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from obspy import Stream, Trace
 
-from seisgrad.config import param
+from seisgrad.config import Schema, param
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.preprocess import io
 from seisgrad.preprocess.base import MisfitResult, Preprocess
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class DefaultParameters:
+class DefaultParameters(Schema):
     """Parameters of the default preprocess (SeisFlows names where they exist)."""
 
     misfit: str = param(

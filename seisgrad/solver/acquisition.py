@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seisgrad.config import param
+from seisgrad.config import Schema, param
 from seisgrad.errors import ConfigError, DataError
 
 __all__ = [
@@ -43,7 +43,7 @@ CHANNELS = {
 
 
 @dataclass
-class SourceTimeFunction:
+class SourceTimeFunction(Schema):
     """Source time function ``s(t)``.
 
     * ``ricker``: :math:`(1 - 2a\\tau^2) e^{-a\\tau^2}`, :math:`a = (\\pi f_0)^2`,
@@ -71,8 +71,10 @@ class SourceTimeFunction:
     def validate(self) -> None:
         if self.kind == "array" and not self.values:
             raise ConfigError("source time function kind 'array' needs 'values'")
-        if self.kind != "array" and self.f0 <= 0:
+        if self.kind != "array" and not (self.f0 > 0 and math.isfinite(self.f0)):
             raise ConfigError(f"source time function '{self.kind}' needs f0 > 0")
+        if self.values is not None and not np.all(np.isfinite(self.values)):
+            raise ConfigError("source time function 'values' must be finite numbers")
 
     @property
     def delay(self) -> float:
@@ -98,16 +100,27 @@ class SourceTimeFunction:
         return self.amplitude * w
 
     def max_frequency(self, dt: float | None = None) -> float:
-        """Highest significant frequency (spectrum above 1% of its peak), in Hz."""
+        """Highest significant frequency (spectrum above 1% of its peak), in Hz.
+
+        The amplitude spectra are :math:`f^2 e^{-f^2/f_0^2}` (Ricker),
+        :math:`e^{-f^2/f_0^2}` (Gaussian) and :math:`f e^{-f^2/f_0^2}` (its derivative),
+        which fall to 1% of their peaks at 2.76, 2.15 and 2.53 :math:`f_0`; the values
+        returned are rounded up (2.8, 2.15, 2.55). For ``array`` the spectrum of the
+        samples (time step ``dt``) is searched.
+        """
         if self.kind == "ricker":
             return 2.8 * self.f0
         if self.kind == "gaussian":
-            return 1.4 * self.f0
+            return 2.15 * self.f0
         if self.kind == "gaussian_derivative":
-            return 1.8 * self.f0
+            return 2.55 * self.f0
         vals = np.asarray(self.values, dtype=np.float64)
-        if dt is None or vals.size < 2:
+        if dt is None:
             raise ConfigError("max_frequency of an 'array' source time function needs dt")
+        if vals.size < 2:
+            raise ConfigError(
+                f"source time function kind 'array' needs at least 2 samples, got {vals.size}"
+            )
         spec = np.abs(np.fft.rfft(vals, n=max(1024, 4 * vals.size)))
         freqs = np.fft.rfftfreq(max(1024, 4 * vals.size), dt)
         above = np.nonzero(spec >= 0.01 * spec.max())[0]
@@ -115,7 +128,7 @@ class SourceTimeFunction:
 
 
 @dataclass
-class PointSource:
+class PointSource(Schema):
     """A point source at ``(x, z)``.
 
     ``kind``:
@@ -145,19 +158,19 @@ class PointSource:
 
 
 @dataclass
-class Event:
-    """One simulation: one or more point sources fired together."""
+class Event(Schema):
+    """One simulation: one or more point sources fired together.
+
+    An event with no sources is allowed as an object (preprocessing may not know the
+    sources); a simulation, and a workflow's list of events, refuse one.
+    """
 
     name: str = param(doc="event name (used for file names)")
     sources: list[PointSource] = param(doc="point sources fired together")
 
-    def validate(self) -> None:
-        if not self.sources:
-            raise ConfigError(f"event '{self.name}' has no point sources")
-
 
 @dataclass
-class Receiver:
+class Receiver(Schema):
     """A receiver (station) at ``(x, z)``."""
 
     station: str = param(doc="station name")

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seisgrad import errors
-from seisgrad.config import param
+from seisgrad.config import Schema, param
 from seisgrad.errors import ConfigError, SeisgradError, TaskError
 from seisgrad.logs import logger
 from seisgrad.system.base import System
@@ -89,7 +89,7 @@ POLL_INTERVAL = 0.002
 
 
 @dataclass
-class MPIParameters:
+class MPIParameters(Schema):
     """Parameters of the MPI system."""
 
     nproc: int = param(

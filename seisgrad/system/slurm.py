@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seisgrad.config import param
+from seisgrad.config import Schema, param
 from seisgrad.errors import ConfigError, SeisgradError, TaskError
 from seisgrad.logs import logger
 from seisgrad.system.base import System
@@ -66,7 +66,7 @@ TIMEOUT_MARK = "seisgrad-slurm: TIMEOUT"
 
 
 @dataclass
-class SlurmParameters:
+class SlurmParameters(Schema):
     """Parameters of the Slurm system (none of them changes results)."""
 
     walltime: float = param(

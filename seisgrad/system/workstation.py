@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from seisgrad.config import param
+from seisgrad.config import Schema, param
 from seisgrad.logs import is_terminal, logger
 from seisgrad.system.base import System
 
@@ -17,7 +17,7 @@ __all__ = ["Workstation"]
 
 
 @dataclass
-class WorkstationParameters:
+class WorkstationParameters(Schema):
     """Parameters of the workstation system."""
 
     stop_on_error: bool = param(

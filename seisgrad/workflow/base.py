@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import yaml
 
-from seisgrad.config import Paths, from_mapping, param
+from seisgrad.config import Paths, Schema, from_mapping, param
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import log_to, logger
 from seisgrad.solver.acquisition import Event, Receiver
@@ -80,7 +80,7 @@ def is_per_source(func: Callable[..., Any]) -> bool:
 
 
 @dataclass
-class ReceiverSpec:
+class ReceiverSpec(Schema):
     """Where the receivers are: a ring, a line, a list of points or a STATIONS file."""
 
     kind: str = param(
@@ -108,7 +108,7 @@ class ReceiverSpec:
 
 
 @dataclass
-class WorkflowParameters:
+class WorkflowParameters(Schema):
     """Parameters common to all workflows."""
 
     events: list[Event] = param(
@@ -173,6 +173,9 @@ class Workflow(ABC):
                 raise ConfigError(
                     "no sources: give 'events' in the parameter file or 'path_sources'"
                 )
+            empty = [e.name for e in events if not e.sources]
+            if empty:
+                raise ConfigError(f"event '{empty[0]}' has no point sources")
             names = [e.name for e in events]
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:

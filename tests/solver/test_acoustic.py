@@ -14,6 +14,7 @@ from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTime
 from seisgrad.solver.fd2d import FD2D, FD2DParameters
 from seisgrad.solver.fd2d.common import max_stable_dt
 from seisgrad.solver.fd2d.verify import (
+    acoustic_greens_function,
     compare_with_analytic,
     dot_product_test,
     pml_reflection,
@@ -207,9 +208,8 @@ def _analytic_setup(free_surface: bool):
         recs = ring_around(xs, zs, [150, 250, 350, 300, 200], [10, 100, 200, 300, 45])
     dt = 0.3 * max_stable_dt(c, dx, dx, 8)
     nt = int(0.62 / dt)
-    params = FD2DParameters(nt=nt, dt=dt, order=8, free_surface=free_surface)
-    if free_surface:
-        params.pml_sides = ["left", "right", "bottom"]
+    sides = ["left", "right", "bottom"] + ([] if free_surface else ["top"])
+    params = FD2DParameters(nt=nt, dt=dt, order=8, free_surface=free_surface, pml_sides=sides)
     return FD2D(params), model, ev, recs
 
 
@@ -219,6 +219,17 @@ def test_synthetics_match_analytic_greens_function(free_surface: bool) -> None:
     res = compare_with_analytic(solver, model, ev, recs)
     assert len(res.errors) == 3 * len(recs)
     assert res.max_error < 0.01, res.errors
+
+
+def test_gaussian_reference_does_not_depend_on_padding() -> None:
+    """A Gaussian (non-zero mean) injects a steady outflow: the radial velocity's
+    zero-frequency term S(0) / (2 pi r) must be in the reference (without it the
+    reference moved by 1.8% between pad 8 and 64, failing a correct solver)."""
+    dt, nt = 1e-3, 800
+    stf = SourceTimeFunction(kind="gaussian", f0=10.0).sample(nt, dt)
+    a = acoustic_greens_function(150.0, 2000.0, 1000.0, stf, dt, "VR", pad=8)
+    b = acoustic_greens_function(150.0, 2000.0, 1000.0, stf, dt, "VR", pad=64)
+    assert np.linalg.norm(a - b) < 1e-4 * np.linalg.norm(b)
 
 
 def test_analytic_comparison_detects_a_wrong_velocity() -> None:
@@ -445,3 +456,46 @@ def test_memory_estimate_is_bounded_with_checkpoints() -> None:
     )
     assert prop.checkpoint_count() == pytest.approx(math.sqrt(3 * 400 / 3), rel=0.5)
     assert prop.memory_estimate() < 0.2 * store.memory_estimate()
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def test_receivers_sharing_an_id_are_refused() -> None:
+    """Adjoint sources are matched to receivers by network and station: two receivers
+    with one id would silently get each other's residuals."""
+    model = heterogeneous_model()
+    recs = off_grid_receivers(model, n=3)
+    recs.append(Receiver(station=recs[0].station, x=recs[1].x, z=recs[1].z))
+    with pytest.raises(SolverError, match=r"receivers 0 and 3 share the id XX\."):
+        small_solver(model).forward(model, two_source_event(model), recs)
+
+
+def test_event_without_sources_is_refused() -> None:
+    model = heterogeneous_model()
+    with pytest.raises(SolverError, match="event 'e' has no point sources"):
+        small_solver(model).forward(model, Event(name="e", sources=[]), off_grid_receivers(model))
+
+
+def test_thin_model_with_free_surface_and_bottom_layer_is_refused() -> None:
+    model = homogeneous(20, 3, 10.0, 2000.0, 1000.0)
+    solver = FD2D(
+        FD2DParameters(nt=10, dt=1e-3, free_surface=True, pml_sides=["bottom"], pml_width=5)
+    )
+    ev = Event(name="e", sources=[PointSource(x=95.3, z=model.grid.z[1], kind="pressure")])
+    recs = [Receiver(station="A", x=40.0, z=model.grid.z[1])]
+    with pytest.raises(SolverError, match="needs at least 4"):
+        solver.forward(model, ev, recs)
+
+
+def test_model_with_disagreeing_vp_and_kappa_is_refused() -> None:
+    model = homogeneous(20, 20, 10.0, 2000.0, 1000.0)
+    kappa = np.full(model.grid.shape, 1000.0 * 2100.0**2)
+    both = Model(model.grid, {**dict(model.items()), "kappa": kappa})
+    ev = Event(name="e", sources=[PointSource(x=95.3, z=95.0, kind="pressure")])
+    recs = [Receiver(station="A", x=40.0, z=60.0)]
+    solver = FD2D(FD2DParameters(nt=10, dt=1e-3, pml_width=4))
+    with pytest.raises(DataError, match="both 'vp' and 'kappa'"):
+        solver.forward(both, ev, recs)
+    same = Model(model.grid, {**dict(model.items()), "kappa": 1000.0 * model["vp"] ** 2})
+    assert len(solver.forward(same, ev, recs)) == 3

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from seisgrad.errors import ConfigError, DataError
-from seisgrad.solver.acquisition import line, read_stations, ring, write_stations
+from seisgrad.solver.acquisition import (
+    SourceTimeFunction,
+    line,
+    read_stations,
+    ring,
+    write_stations,
+)
 
 
 def test_ring() -> None:
@@ -76,3 +82,14 @@ def test_bad_stations_files(tmp_path: Path, text: str, match: str) -> None:
         read_stations(p)
     with pytest.raises(DataError, match="not found"):
         read_stations(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("kind", ["ricker", "gaussian", "gaussian_derivative"])
+def test_max_frequency_is_where_the_spectrum_falls_to_one_percent(kind: str) -> None:
+    """The closed-form highest frequency matches the 1%-of-peak rule applied to the
+    sampled wavelet (which ``array`` sources use), rounded up by at most 3%."""
+    stf = SourceTimeFunction(kind=kind, f0=10.0)
+    dt = 1e-4
+    sampled = SourceTimeFunction(kind="array", values=list(stf.sample(8000, dt)))
+    measured = sampled.max_frequency(dt)
+    assert measured <= stf.max_frequency() <= 1.03 * measured

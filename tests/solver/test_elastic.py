@@ -442,6 +442,27 @@ def test_fluid_layer_taylor() -> None:
     assert res.best_relative_error < 1e-6, res.relative_errors
 
 
+def test_taylor_default_perturbation_keeps_a_fluid_fluid() -> None:
+    """Without a given perturbation, taylor_test leaves zero parameters (vs in a fluid)
+    at zero instead of making them negative."""
+    model = _model("velocity", fluid_rows=8)
+    res = taylor_test(_solver(), model, _event(model, "explosion"), _receivers(model),
+                      hs=(0.1, 0.01), seed=1)  # fmt: skip
+    assert res.best_relative_error < 1e-6, res.relative_errors
+
+
+def test_gaussian_reference_does_not_depend_on_padding() -> None:
+    """The velocity of a moment source with a non-zero mean (a Gaussian) has a
+    non-zero zero-frequency term; leaving it out made the reference depend on ``pad``."""
+    dt, nt = 1e-3, 800
+    stf = SourceTimeFunction(kind="gaussian", f0=10.0).sample(nt, dt)
+    src = PointSource(x=0.0, z=0.0, kind="explosion", amplitude=1e9)
+    a = elastic_greens_function(150.0, 60.0, 2000.0, 1150.0, 2000.0, stf, dt, src, "V", pad=8)
+    b = elastic_greens_function(150.0, 60.0, 2000.0, 1150.0, 2000.0, stf, dt, src, "V", pad=64)
+    for x, y in zip(a, b):
+        assert np.linalg.norm(x - y) < 1e-3 * np.linalg.norm(y)
+
+
 def test_checkpoint_equals_store_bitwise() -> None:
     solver = _solver(free_surface=True, nt=90, precision="float32")
     model = _model()

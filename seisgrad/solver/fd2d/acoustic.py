@@ -671,6 +671,13 @@ class AcousticPropagator(Propagator):
         if "vp" in names:
             vp = np.asarray(model["vp"], dtype=np.float64)
             kappa = rho * vp * vp
+            if "kappa" in names and not np.allclose(
+                np.asarray(model["kappa"], dtype=np.float64), kappa, rtol=1e-5, atol=0.0
+            ):
+                raise DataError(
+                    "the model holds both 'vp' and 'kappa' and they disagree (kappa != rho "
+                    "vp^2); keep one of them"
+                )
         else:
             kappa = np.asarray(model["kappa"], dtype=np.float64)
             vp = np.sqrt(np.abs(kappa) / np.where(rho > 0, rho, 1.0))

@@ -167,6 +167,11 @@ def elastic_greens_function(
             spec_u[nz] = spec_u[nz] / (1j * wn)
         if quantity == "V":
             spec_u = spec_u * (1j * w)
+            if time_factor is None:
+                # w -> 0: the velocity of a moment source tends to (d G)(0) S(0), finite
+                # and non-zero for a source with a non-zero mean (a Gaussian); taken at
+                # the lowest computed frequency (``pad`` makes it small)
+                spec_u[0] = u[nz][0] * spec[0]
         out.append(np.fft.irfft(spec_u, nfft)[:nt])
     return out[0], out[1]
 

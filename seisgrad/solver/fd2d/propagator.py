@@ -227,11 +227,30 @@ class Propagator(ABC):
         self.receivers = list(receivers)
         if not self.receivers:
             raise SolverError("no receivers: give at least one receiver")
+        if not event.sources:
+            raise SolverError(f"event '{event.name}' has no point sources")
+        seen: dict[tuple[str, str], int] = {}
+        for k, r in enumerate(self.receivers):
+            key = (r.network, r.station)
+            if key in seen:
+                raise SolverError(
+                    f"receivers {seen[key]} and {k} share the id {r.network}.{r.station}: "
+                    "traces and adjoint sources are matched by network and station, so "
+                    "each receiver needs its own (e.g. ring(..., network='RG') and "
+                    "line(..., network='LN'))"
+                )
+            seen[key] = k
         self.dtype = np.dtype(params.precision)
         self.nt = int(params.nt)
         self.dt = float(params.dt)
         pml = tuple(params.pml_width if s in params.pml_sides else 0 for s in SIDES)
         self.layout = Layout(model.grid, pml, bool(params.free_surface))  # type: ignore[arg-type]
+        if params.free_surface and "bottom" in params.pml_sides and model.grid.nz < HALO:
+            # the images above the surface would reach the bottom layer's memory variables
+            raise SolverError(
+                f"the model has {model.grid.nz} rows along z; with a free surface and an "
+                f"absorbing bottom it needs at least {HALO}"
+            )
         check_positions(self.layout, event, self.receivers)
         self.record = self._record_channels()
         raw = {_TRACE_SOURCE[c] for c in self.record}

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import importlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from seisgrad.config import param
+from seisgrad.config import Schema, param
 from seisgrad.errors import ConfigError
 from seisgrad.logs import logger, time_loop_progress
 from seisgrad.model import Model
@@ -47,7 +48,7 @@ _PARAMETRIZATIONS = {
 
 
 @dataclass
-class FD2DParameters:
+class FD2DParameters(Schema):
     """Parameters of ``solver: fd2d``."""
 
     materials: str = param("acoustic", "wave physics", choices=("acoustic", "elastic"))
@@ -111,6 +112,14 @@ class FD2DParameters:
             raise ConfigError(
                 "parameter 'pml_sides': 'top' cannot have an absorbing layer when "
                 "free_surface is true; remove 'top' or set free_surface: false"
+            )
+        for name in ("pml_velocity", "pml_frequency"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"parameter '{name}': must be finite, got {value}")
+        if self.pml_velocity is not None and not self.pml_velocity > 0:
+            raise ConfigError(
+                f"parameter 'pml_velocity': must be positive (or null), got {self.pml_velocity}"
             )
         if len(set(self.pml_sides)) != len(self.pml_sides):
             raise ConfigError(f"parameter 'pml_sides': repeated side in {self.pml_sides}")

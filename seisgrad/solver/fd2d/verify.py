@@ -209,7 +209,8 @@ def taylor_test(
         Must hold the solver's ``kernel_parameters``.
     perturbation
         ``dm`` per kernel parameter (default: smooth random fields of
-        ``relative_size`` times the mean of each parameter).
+        ``relative_size`` times the mean of each parameter, zero where the parameter is
+        zero, so that a fluid region of an elastic model stays fluid).
     hs
         Step lengths, decreasing.
     """
@@ -222,10 +223,12 @@ def taylor_test(
         )
     rng = np.random.default_rng(seed)
     if perturbation is None:
+        # zero where the parameter is zero: a fluid region (vs = 0, mu = 0) stays fluid
         perturbation = {
             n: relative_size
             * float(np.abs(model[n]).mean())
             * _smooth_random(model.grid.shape, rng)
+            * (np.asarray(model[n]) != 0)
             for n in names
         }
     syn0 = solver.forward(model, event, receivers)
@@ -306,6 +309,9 @@ def acoustic_greens_function(
         out[nz] = rho * w[nz] * spec[nz] * hankel2(0, k[nz] * distance) / 4.0
     elif quantity == "VR":
         out[nz] = -1j * spec[nz] * k[nz] * hankel2(1, k[nz] * distance) / 4.0
+        # w -> 0: k H1^(2)(k r) -> 2i / (pi r): the steady outflow of a source with a
+        # non-zero mean (a Gaussian), S(0) / (2 pi r)
+        out[0] = spec[0] / (2.0 * math.pi * distance)
     else:
         raise ConfigError(
             f"acoustic_greens_function: quantity must be 'P' or 'VR', got {quantity!r}"
