@@ -110,8 +110,11 @@ class Grid:
         return cls(nx, nz, (xmax - xmin) / (nx - 1), (zmax - zmin) / (nz - 1), xmin, zmin)
 
     def contains(self, x: float, z: float) -> bool:
+        """Whether ``(x, z)`` lies in the grid's extent, edges included (within a
+        round-off of 1e-9 spacings, so that ``20 * dz`` is on the top row ``z0 + 20 dz``)."""
         xmin, xmax, zmin, zmax = self.extent
-        return xmin <= x <= xmax and zmin <= z <= zmax
+        tx, tz = 1e-9 * self.dx, 1e-9 * self.dz
+        return xmin - tx <= x <= xmax + tx and zmin - tz <= z <= zmax + tz
 
 
 class Model(Mapping[str, np.ndarray]):

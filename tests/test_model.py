@@ -363,3 +363,12 @@ def test_interpolate_collinear_points_error() -> None:
         interpolate(pts, g)
     near = interpolate(pts, g, method="nearest")
     np.testing.assert_array_equal(near["vp"][:, 0], [0.0, 1.0, 2.0, 3.0])
+
+
+def test_grid_contains_its_edges_up_to_round_off() -> None:
+    g = Grid(11, 21, 0.1, 0.3, x0=0.7, z0=-6.0)
+    top = 20 * 0.3 + -6.0  # not bit-equal to g.z[-1] in general
+    assert g.contains(g.x[-1], top) and g.contains(0.7, -6.0)
+    assert g.contains(0.7 + 10 * 0.1, g.z[0])
+    assert not g.contains(0.7 - 1e-6, 0.0)
+    assert not g.contains(1.0, g.z[-1] + 1e-6)
