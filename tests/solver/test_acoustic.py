@@ -69,8 +69,8 @@ def test_dot_product_detects_a_wrong_adjoint() -> None:
     y1 = prop.random_state(rng)
     raw_adj = rng.standard_normal(raw.shape)
     lhs = prop.state_dot(x1, y1) + float(np.sum(raw * raw_adj))
-    c, t, ptr, q, w, g = prop.rec
-    prop.rec = (c, t, ptr, q, w * (1.0 + 1e-3 * rng.standard_normal(w.shape)), g)
+    w = prop.rec.s_w
+    prop.rec = prop.rec._replace(s_w=w * (1.0 + 1e-3 * rng.standard_normal(w.shape)))
     rhs = prop.state_dot(x0, prop.propagate_adjoint(y1, raw_adj, 20, 0))
     assert abs(lhs - rhs) / abs(lhs) > 1e-8
 

@@ -141,7 +141,9 @@ def test_receiver_segments_hold_every_tap_once() -> None:
             for j in (0, 1, 5, 9, 9, 29):  # column 9 twice; 0..9 spans more than 8
                 taps.append((c, t, i, j, float(rng.standard_normal())))
     c, t, i, j, w = map(list, zip(*taps))
-    g_c, g_t, s_ptr, s_q, s_w, s_g = receiver_taps(c, t, i, j, w, shape, 3)
+    wa = [2.0 * x for x in w]
+    g_c, g_t, s_ptr, s_q, s_w, s_g, s_wa = receiver_taps(c, c, t, i, j, w, shape, 3, wa)
+    np.testing.assert_array_equal(s_wa, 2.0 * s_w)
     want: dict[tuple[int, int, int], float] = {}
     for ck, tk, ik, jk, wk in taps:
         key = (ck * 10 + tk, ik, jk)
@@ -162,7 +164,7 @@ def test_receiver_segments_hold_every_tap_once() -> None:
     np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-15)
     assert s_ptr[1, 0] == s_ptr[1, -1]  # no taps on channel 1
     with pytest.raises(SolverError, match="outside the padded grid"):
-        receiver_taps([0], [0], [12], [0], [1.0], shape, 1)
+        receiver_taps([0], [0], [0], [12], [0], [1.0], shape, 1)
 
 
 def test_free_surface_folding() -> None:

@@ -58,9 +58,12 @@ from seisgrad.solver.fd2d.common import (
     NUMBA_OPTIONS,
     compile_variants,
     ftz_enabled,
+    gather_rows,
     get_mxcsr,
     point_operator,
     receiver_taps,
+    row_range,
+    scatter_rows,
     set_mxcsr,
     source_time_table,
 )
@@ -78,9 +81,6 @@ _U1 = np.uint64(1)
 _U2 = np.uint64(2)
 _U3 = np.uint64(3)
 _U4 = np.uint64(4)
-_U5 = np.uint64(5)
-_U6 = np.uint64(6)
-_U7 = np.uint64(7)
 _UH = np.uint64(H)
 
 
@@ -100,49 +100,6 @@ def _strip_index(r, s):  # pragma: no cover
 def _near(i, s, lo, hi):  # pragma: no cover
     """Whether rows ``i - lo .. i + hi`` touch one of the strips ``s``."""
     return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
-
-
-#: The receiver taps are compiled without fast-math: the serial and parallel drivers
-#: must sum them in the same order (records equal bit for bit for any thread count).
-_EXACT = {**NUMBA_OPTIONS, "fastmath": False}
-
-
-@njit(inline="always", **_EXACT)
-def _dot8(w, f, q):  # pragma: no cover
-    """``sum_m w[m] f[q + m]``, m < 8, as a fixed tree (the same sum in every caller)."""
-    a = (w[0] * f[q] + w[1] * f[q + _U1]) + (w[2] * f[q + _U2] + w[3] * f[q + _U3])
-    b = (w[4] * f[q + _U4] + w[5] * f[q + _U5]) + (w[6] * f[q + _U6] + w[7] * f[q + _U7])
-    return a + b
-
-
-@njit(**_EXACT)
-def _gather_rows(f, ptr, sq, sw, sg, acc, i0, i1):  # pragma: no cover
-    """Receiver segments of rows ``[i0, i1)`` (``ptr``: offsets by row, see
-    :func:`~seisgrad.solver.fd2d.common.receiver_taps`): ``acc[g] += sum w f``.
-
-    Called while the rows are in cache (in the sweep). Each segment is summed on its own,
-    then added to its record, in segment order: the sum does not depend on how the rows
-    are split into blocks."""
-    for s in range(ptr[i0], ptr[i1]):
-        acc[sg[s]] += _dot8(sw[s], f, sq[s])
-
-
-@njit(**_EXACT)
-def _scatter_rows(f, coef, ptr, sq, sw, sg, val, i0, i1):  # pragma: no cover
-    """Transpose of :func:`_gather_rows` (scaled): ``f[q] += coef[q] (w val[g])``."""
-    for s in range(ptr[i0], ptr[i1]):
-        v = val[sg[s]]
-        q0 = sq[s]
-        for m in range(8):
-            q = q0 + np.uint64(m)
-            f[q] += coef[q] * (sw[s, m] * v)
-
-
-@njit(**NUMBA_OPTIONS)
-def _row_range(a, b, lo, hi, nrows):  # pragma: no cover
-    """Rows ``[a, b)`` of a block, widened to the array edge for the first (``a == lo``)
-    and last (``b == hi``) block: taps in halo rows are read with their neighbours."""
-    return (0 if a == lo else a), (nrows if b == hi else b)
 
 
 # ============================================================================ passes (prange)
@@ -528,14 +485,14 @@ def _forward_loop(
             if v1 > v0:
                 # records of these rows while they are in cache: pressure at t_n before
                 # the velocity update reads it, velocities at t_{n+1/2} after it
-                i0, i1 = _row_range(v0, v1, H, nxe, nrows)
-                _gather_rows(pf, s_ptr[0], s_q, s_w, s_g, acc, i0, i1)
+                i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                gather_rows(pf, s_ptr[0], s_q, s_w, s_g, acc, i0, i1)
                 _fwd_v_pass(
                     pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
                     nxe, pz1, fs, sfl, op, ox, oz, usz, S, v0, v1, ftz,
                 )  # fmt: skip
-                _gather_rows(vxf, s_ptr[1], s_q, s_w, s_g, acc, i0, i1)
-                _gather_rows(vzf, s_ptr[2], s_q, s_w, s_g, acc, i0, i1)
+                gather_rows(vxf, s_ptr[1], s_q, s_w, s_g, acc, i0, i1)
+                gather_rows(vzf, s_ptr[2], s_q, s_w, s_g, acc, i0, i1)
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _fwd_p_pass(
@@ -586,9 +543,9 @@ def _adjoint_loop(
             if v1 > v0:
                 # adjoint of the velocity records at t_{n+1/2} (before anything reads
                 # these rows of U)
-                i0, i1 = _row_range(v0, v1, H, nxe, nrows)
-                _scatter_rows(uxf, bxf, s_ptr[1], s_q, s_w, s_g, inj, i0, i1)
-                _scatter_rows(uzf, bzf, s_ptr[2], s_q, s_w, s_g, inj, i0, i1)
+                i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                scatter_rows(uxf, bxf, s_ptr[1], s_q, s_w, s_g, inj, i0, i1)
+                scatter_rows(uzf, bzf, s_ptr[2], s_q, s_w, s_g, inj, i0, i1)
                 _adj_u_pass(
                     wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh,
                     nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, R, S, v0, v1, ftz,
@@ -602,7 +559,7 @@ def _adjoint_loop(
                 )  # fmt: skip
                 # adjoint of the pressure records at t_n (after the W update of these
                 # rows: the U updates needed the adjoint of p^{n+1} without it)
-                i0, i1 = _row_range(q0, q1, H, nxe, nrows)
+                i0, i1 = row_range(q0, q1, H, nxe, nrows)
                 for i in range(i0, i1):
                     k0, k1 = s_ptr[0, i], s_ptr[0, i + 1]
                     for k in range(k0, k1):
@@ -795,8 +752,8 @@ class AcousticPropagator(Propagator):
             rj.extend(op.j.tolist())
             rw.extend(op.w.tolist())
         nch = len(self.raw_channels)
-        self.rec = receiver_taps(rc, rt, ri, rj, rw, self.layout.shape, nch)
-        self.no_rec = receiver_taps([], [], [], [], [], self.layout.shape, nch)
+        self.rec = receiver_taps(rc, rc, rt, ri, rj, rw, self.layout.shape, nch)
+        self.no_rec = receiver_taps([], [], [], [], [], [], self.layout.shape, nch)
 
     # ------------------------------------------------------------------ state
 
@@ -898,8 +855,8 @@ class AcousticPropagator(Propagator):
             self.kdt.reshape(-1), self.bxdt.reshape(-1), self.bzdt.reshape(-1), self.cx,
             self.cz, *self.prof, xn, xh, zn, zh, self.nxe, self.pz1, self.layout.free_surface,
             ncols, nrows, sp_q, (sp_w * s).astype(dtype), sp_k, self.stf_p.astype(dtype),
-            sv_c, sv_q, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype), *rec,
-            np.zeros(rec[0].size), raw, None if store is None else store.reshape(-1),
+            sv_c, sv_q, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype), *rec[:6],
+            np.zeros(rec.g_c.size), raw, None if store is None else store.reshape(-1),
             self.slot_len, self.nsx, self.nsz, self._block(), self._ftz(),
         )  # fmt: skip
 
@@ -934,7 +891,7 @@ class AcousticPropagator(Propagator):
             self.bzdt.reshape(-1), self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe,
             self.pz1, self.layout.free_surface, ncols, nrows, sv_c, sv_q,
             (self.sv_f * self.source_scale).astype(dtype), sv_k, self.stf_v.astype(dtype),
-            *self.rec, np.zeros(self.rec[0].size), raw_adj, store.reshape(-1), self.slot_len,
+            *self.rec[:6], np.zeros(self.rec.g_c.size), raw_adj, store.reshape(-1), self.slot_len,
             self.nsx, self.nsz, f["gK"], f["Gx"], f["Gz"], self._block(), self._ftz(),
         )  # fmt: skip
 

@@ -42,7 +42,7 @@ import platform
 import types as pytypes
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -56,6 +56,10 @@ from seisgrad.solver.acquisition import Event, PointSource, Receiver
 __all__ = [
     "HALO",
     "receiver_taps",
+    "ReceiverTaps",
+    "gather_rows",
+    "scatter_rows",
+    "row_range",
     "NO_RAW",
     "SEGMENT",
     "NUMBA_OPTIONS",
@@ -554,80 +558,147 @@ NO_RAW = np.zeros((1, 1, 1))
 SEGMENT = 8
 
 
+class ReceiverTaps(NamedTuple):
+    """Receiver interpolation as row segments (see :func:`receiver_taps`)."""
+
+    #: raw channel and trace of each record (*group*)
+    g_c: np.ndarray
+    g_t: np.ndarray
+    #: ``(ncomponents, nrows + 1)`` offsets: the segments of component ``c`` on rows
+    #: ``[i0, i1)`` are ``s_ptr[c, i0]:s_ptr[c, i1]``, sorted by row, then group
+    s_ptr: np.ndarray
+    #: flat index of the first cell, ``(nseg, SEGMENT)`` weights, group of each segment
+    s_q: np.ndarray
+    s_w: np.ndarray
+    s_g: np.ndarray
+    #: weights of the adjoint injection (the same as ``s_w`` unless given)
+    s_wa: np.ndarray
+
+
 def receiver_taps(
+    component: Sequence[int],
     channel: Sequence[int],
     trace: Sequence[int],
     row: Sequence[int],
     col: Sequence[int],
     weight: Sequence[float],
     shape: tuple[int, int],
-    nchannels: int,
-) -> tuple[np.ndarray, ...]:
+    ncomponents: int,
+    weight_adjoint: Sequence[float] | None = None,
+) -> ReceiverTaps:
     """Receiver interpolation taps as row segments, for recording inside the sweep.
 
-    Each tap reads ``weight * field[row, col]`` into the record of one (raw channel,
-    trace) pair, a *group*. The taps of one group on one row become segments of
-    :data:`SEGMENT` consecutive cells (one segment for the sinc window of a receiver),
-    so that the time loops read them as short contiguous dot products. The loops read
-    (and the adjoint loops inject) the segments of a block of rows while the sweep has
-    those rows in cache: gathering 64 scattered taps per off-grid receiver after the
-    sweep cost 10-15% of a forward step with 100 receivers.
-
-    Returns
-    -------
-    g_c, g_t
-        Raw channel and trace of each group.
-    s_ptr
-        ``(nchannels, nrows + 1)`` offsets: the segments of channel ``c`` on rows
-        ``[i0, i1)`` are ``s_ptr[c, i0]:s_ptr[c, i1]``, sorted by row, then group.
-    s_q, s_w, s_g
-        Flat index of the first cell, ``(nseg, SEGMENT)`` weights and group of each
-        segment.
+    Each tap reads ``weight * field_c[row, col]`` (``c``: the component, a field of the
+    time loop) into the record of one (raw channel, trace) pair, a *group*. The taps of
+    one component and group on one row become segments of :data:`SEGMENT` consecutive
+    cells (one segment for the sinc window of a receiver), so that the time loops read
+    them as short contiguous dot products (:func:`gather_rows`). The loops read (and the
+    adjoint loops inject, with ``weight_adjoint``) the segments of a block of rows while
+    the sweep has those rows in cache: gathering 64 scattered taps per off-grid receiver
+    after the sweep cost 10-15% of a forward step with 100 receivers.
     """
     i64 = np.int64
     nrows, ncols = shape
     if ncols < SEGMENT:
         raise SolverError(f"the padded grid has {ncols} columns, fewer than {SEGMENT}")
+    comp = np.asarray(component, i64)
     c = np.asarray(channel, i64)
     t = np.asarray(trace, i64)
     i = np.asarray(row, i64)
     j = np.asarray(col, i64)
     w = np.asarray(weight, np.float64)
+    wa = np.asarray(weight if weight_adjoint is None else weight_adjoint, np.float64)
     if c.size and (i.min() < 0 or i.max() >= nrows or j.min() < 0 or j.max() >= ncols):
         raise SolverError("receiver interpolation reaches outside the padded grid")
     pairs = np.stack([c, t], axis=1) if c.size else np.zeros((0, 2), i64)
     groups, g = np.unique(pairs, axis=0, return_inverse=True)
     g = np.asarray(g, i64).reshape(-1)
-    seg: dict[tuple[int, int, int], dict[int, float]] = {}
-    for ck, ik, gk, jk, wk in zip(c.tolist(), i.tolist(), g.tolist(), j.tolist(), w.tolist()):
-        cells = seg.setdefault((ck, ik, gk), {})
-        cells[jk] = cells.get(jk, 0.0) + wk
-    keys, s_q, s_w = [], [], []
+    seg: dict[tuple[int, int, int], dict[int, list[float]]] = {}
+    for key, jk, wk, wak in zip(
+        zip(comp.tolist(), i.tolist(), g.tolist()), j.tolist(), w.tolist(), wa.tolist()
+    ):
+        cells = seg.setdefault(key, {})
+        acc = cells.setdefault(jk, [0.0, 0.0])
+        acc[0] += wk
+        acc[1] += wak
+    keys, s_q, s_w, s_wa = [], [], [], []
     for (ck, ik, gk), cells in sorted(seg.items()):
         cols = sorted(cells)
         k = 0
         while k < len(cols):  # windows of SEGMENT columns, inside the row
             j0 = min(cols[k], ncols - SEGMENT)
-            ws = np.zeros(SEGMENT)
+            ws, was = np.zeros(SEGMENT), np.zeros(SEGMENT)
             while k < len(cols) and cols[k] < j0 + SEGMENT:
-                ws[cols[k] - j0] = cells[cols[k]]
+                ws[cols[k] - j0], was[cols[k] - j0] = cells[cols[k]]
                 k += 1
             keys.append((ck, ik, gk))
             s_q.append(ik * ncols + j0)
             s_w.append(ws)
+            s_wa.append(was)
     kc = np.asarray([k[0] for k in keys], i64)
     ki = np.asarray([k[1] for k in keys], i64)
-    s_ptr = np.empty((nchannels, nrows + 1), i64)
-    for ch in range(nchannels):
+    s_ptr = np.empty((ncomponents, nrows + 1), i64)
+    for ch in range(ncomponents):
         s_ptr[ch] = np.searchsorted(kc * (nrows + 1) + ki, ch * (nrows + 1) + np.arange(nrows + 1))
-    return (
+    return ReceiverTaps(
         groups[:, 0].astype(i64).copy(),
         groups[:, 1].astype(i64).copy(),
         s_ptr,
         np.asarray(s_q, np.uint64),
         np.asarray(s_w, np.float64).reshape(-1, SEGMENT),
         np.asarray([k[2] for k in keys], i64),
+        np.asarray(s_wa, np.float64).reshape(-1, SEGMENT),
     )
+
+
+#: The receiver segments are compiled without fast-math (no contraction either): the
+#: serial and parallel drivers must sum them alike (records equal bit for bit for any
+#: thread count).
+_EXACT = {**NUMBA_OPTIONS, "fastmath": False}
+_V1, _V2, _V3, _V4, _V5, _V6, _V7 = (np.uint64(k) for k in range(1, 8))
+
+
+@njit(inline="always", **_EXACT)
+def _dot8(w, f, q):  # pragma: no cover - compiled
+    """``sum_m w[m] f[q + m]``, ``m < SEGMENT = 8``, as a fixed tree (the same sum in
+    every caller)."""
+    a = (w[0] * f[q] + w[1] * f[q + _V1]) + (w[2] * f[q + _V2] + w[3] * f[q + _V3])
+    b = (w[4] * f[q + _V4] + w[5] * f[q + _V5]) + (w[6] * f[q + _V6] + w[7] * f[q + _V7])
+    return a + b
+
+
+@njit(**_EXACT)
+def gather_rows(f, ptr, sq, sw, sg, acc, i0, i1):  # pragma: no cover - compiled
+    """Receiver segments of rows ``[i0, i1)`` (``ptr``: one component's offsets by row):
+    ``acc[g] += sum w f``.
+
+    Called while the rows are in cache (in the sweep). Each segment is summed on its own,
+    then added to its record, in segment order: the sum does not depend on how the rows
+    are split into blocks."""
+    for s in range(ptr[i0], ptr[i1]):
+        acc[sg[s]] += _dot8(sw[s], f, sq[s])
+
+
+@njit(**_EXACT)
+def scatter_rows(f, coef, ptr, sq, sw, sg, val, i0, i1):  # pragma: no cover - compiled
+    """Transpose of :func:`gather_rows`: ``f[q] += coef[q] (w val[g])`` (``coef``
+    None: ``f[q] += w val[g]``)."""
+    for s in range(ptr[i0], ptr[i1]):
+        v = val[sg[s]]
+        q0 = sq[s]
+        for m in range(SEGMENT):
+            q = q0 + np.uint64(m)
+            if coef is None:
+                f[q] += sw[s, m] * v
+            else:
+                f[q] += coef[q] * (sw[s, m] * v)
+
+
+@njit(**NUMBA_OPTIONS)
+def row_range(a, b, lo, hi, nrows):  # pragma: no cover - compiled
+    """Rows ``[a, b)`` of a block, widened to the array edge for the first (``a == lo``)
+    and last (``b == hi``) block: taps in halo rows are read with their neighbours."""
+    return (0 if a == lo else a), (nrows if b == hi else b)
 
 
 def point_key(points: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:

@@ -75,6 +75,7 @@ from seisgrad.solver.fd2d.common import (
     ftz_enabled,
     kaiser_sinc_weights,
     point_key,
+    receiver_taps,
     source_time_table,
 )
 from seisgrad.solver.fd2d.elastic_kernels import PARALLEL, SERIAL, SERIAL_BLOCK, STORE_FIELDS
@@ -560,17 +561,18 @@ class ElasticPropagator(Propagator):
             plan.append((2, "vx", 1.0))
         if "VZ" in self.raw_needed:
             plan.append((3, "vz", 1.0))
-        rc, rt, rq, rw, ra = [], [], [], [], []
+        rk, rc, rt, ri, rj, rw, ra = [], [], [], [], [], [], []
         c64 = self.coef64
-        ncols = lay.shape[1]
         fluid = self._fluid_surface(self.receivers)
         for code, comp, scale in plan:
             op = elastic_point_operator(lay, pts, comp, fluid)
             for p, i, j, w in zip(op.point, op.i, op.j, op.w):
                 ww = scale * float(w)
-                rc.append(code)
+                rk.append(code)  # field: sxx, szz, vx, vz
+                rc.append(max(code - 1, 0))  # raw channel: P, VX, VZ
                 rt.append(int(p))
-                rq.append(int(i) * ncols + int(j))
+                ri.append(int(i))
+                rj.append(int(j))
                 rw.append(ww)
                 if comp == "vx":
                     ra.append(ww * c64["bx"][i, j])
@@ -578,15 +580,8 @@ class ElasticPropagator(Propagator):
                     ra.append(ww * c64["bz"][i, j])
                 else:
                     ra.append(ww)
-        i64 = np.int64
-        codes = np.asarray(rc, i64)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(5)).astype(i64)
-        self.rec = (
-            bounds, np.asarray(rt, i64)[order], np.asarray(rq, i64)[order],
-            np.asarray(rw, np.float64)[order],
-        )  # fmt: skip
-        self.rec_adj_w = np.asarray(ra, np.float64)[order]
+        self.rec = receiver_taps(rk, rc, rt, ri, rj, rw, lay.shape, 4, ra)
+        self.no_rec = receiver_taps([], [], [], [], [], [], lay.shape, 4)
 
     # ------------------------------------------------------------------ state
 
@@ -650,10 +645,8 @@ class ElasticPropagator(Propagator):
         store: np.ndarray | None,
     ) -> None:
         dtype = self.dtype
-        rec = self.rec
-        if raw is None:  # record nothing: empty receiver groups
-            rec = (np.zeros_like(rec[0]), *rec[1:])
-            raw = NO_RAW
+        rec = self.rec if raw is not None else self.no_rec
+        raw = raw if raw is not None else NO_RAW
         s = self.source_scale
         m = {k: v.reshape(-1) for k, v in self.mats.items()}
         f = {k: v.reshape(-1) for k, v in state.items()}
@@ -669,7 +662,8 @@ class ElasticPropagator(Propagator):
             sv_c, sv_q, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
             self.stf_v.astype(dtype),
             ss_c, ss_q, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
-            *rec, raw, None if store is None else store.reshape(-1), self._block(),
+            *rec[:6], np.zeros(rec.g_c.size), raw, None if store is None else store.reshape(-1),
+            self._block(),
             self._ftz(),
         )  # fmt: skip
 
@@ -692,7 +686,7 @@ class ElasticPropagator(Propagator):
         m = {k: v.reshape(-1) for k, v in self.mats.items()}
         f = {k: v.reshape(-1) for k, v in adj.items()}
         xn, xh, zn, zh = self.strips
-        r_b, r_t, r_q, _ = self.rec
+        rec = self.rec
         nrows, ncols = self.layout.shape
         self._ns()["_adjoint_loop"](
             n1, n0, f["ux"], f["uz"], f["exx"], f["ezz"], f["exz"],
@@ -701,7 +695,8 @@ class ElasticPropagator(Propagator):
             m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
             *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
             self.dzz, self.dxz, self.dvx, self.dvz, ncols, nrows,
-            r_b, r_t, r_q, self.rec_adj_w, raw_adj, store.reshape(-1),
+            rec.g_c, rec.g_t, rec.s_ptr, rec.s_q, rec.s_wa, rec.s_g, np.zeros(rec.g_c.size),
+            raw_adj, store.reshape(-1),
             *(f[k] for k in _GRADS), self._block(), self._ftz(),
         )  # fmt: skip
 

@@ -45,7 +45,10 @@ from seisgrad.solver.fd2d.common import (
     HALO,
     NUMBA_OPTIONS,
     compile_variants,
+    gather_rows,
     get_mxcsr,
+    row_range,
+    scatter_rows,
     set_mxcsr,
 )
 
@@ -758,7 +761,7 @@ def _forward_loop(
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
     dzz, dxz, dvx, dvz, ncols, nrows,
     sv_c, sv_q, sv_w, sv_a, sv_k, stf_v, ss_c, ss_q, ss_w, ss_k, stf_s,
-    r_b, r_t, r_q, r_w, raw, sfl, blk, ftz,
+    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Forward steps ``n0 .. n1-1`` (flat arrays, flat point indices).
 
@@ -766,32 +769,21 @@ def _forward_loop(
     rows ``stf_v`` at ``t_n`` (weights ``sv_w``; ``sv_a`` the same without the buoyancy
     factor, added to the stored acceleration because the force term depends on the
     buoyancy too); ``ss_*`` on ``sxx``/``szz``/``sxz`` (``c = 0, 1, 2``) with ``stf_s`` at
-    ``t_{n+1/2}``. Receiver entries (point ``r_t``, flat index ``r_q``, weight ``r_w``) are
-    sorted by component, ``r_b`` bounds the groups: ``[r_b[0], r_b[1])`` ``sxx`` and
-    ``[r_b[1], r_b[2])`` ``szz`` into raw channel 0 (``P`` at ``t_n``), then ``vx`` into 1
-    and ``vz`` into 2 (at ``t_{n+1/2}``).
+    ``t_{n+1/2}``. Receivers: row segments (:func:`~seisgrad.solver.fd2d.common.receiver_taps`)
+    of the components ``sxx``, ``szz`` (0, 1: raw channel 0, ``P`` at ``t_n``, read before
+    the velocity update of their rows), ``vx``, ``vz`` (2, 3: raw channels 1, 2 at
+    ``t_{n+1/2}``, read after it), summed into ``acc`` per record, then into ``raw``.
     """
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
     S = np.uint64(ncols)
     ncell = ncols * nrows
-    nrec = raw.shape[1]
-    buf = np.zeros(nrec)
     if fs:
         for i in range(nrows):
             szz[i * ncols + top] = 0.0
     for n in range(n0, n1):
         slot = n - n0
-        # pressure records at t_n
-        if r_b[2] > r_b[0]:
-            for q in range(r_b[0], r_b[1]):
-                buf[r_t[q]] += r_w[q] * sxx[r_q[q]]
-            for q in range(r_b[1], r_b[2]):
-                buf[r_t[q]] += r_w[q] * szz[r_q[q]]
-            for k in range(nrec):
-                raw[0, k, n] += buf[k]
-                buf[k] = 0.0
         # forces at t_n
         for q in range(sv_c.size):
             val = sv_w[q] * stf_v[sv_k[q], n]
@@ -808,6 +800,11 @@ def _forward_loop(
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
+                # records of these rows while they are in cache: pressure at t_n before
+                # the velocity update, velocities at t_{n+1/2} after it
+                i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                gather_rows(sxx, s_ptr[0], s_q, s_w, s_g, acc, i0, i1)
+                gather_rows(szz, s_ptr[1], s_q, s_w, s_g, acc, i0, i1)
                 _fwd_v_pass(
                     sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
                     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
@@ -818,6 +815,8 @@ def _forward_loop(
                         sxz, szz, vx, vz, bx, bz, dvx, dvz, top, ncols, v0, v1, nxe,
                         sfl, oax, oaz,
                     )  # fmt: skip
+                gather_rows(vx, s_ptr[2], s_q, s_w, s_g, acc, i0, i1)
+                gather_rows(vz, s_ptr[3], s_q, s_w, s_g, acc, i0, i1)
             q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _fwd_s_pass(
@@ -834,17 +833,9 @@ def _forward_loop(
         if sfl is not None:
             for q in range(sv_c.size):
                 sfl[(5 * slot + sv_c[q]) * ncell + sv_q[q]] += sv_a[q] * stf_v[sv_k[q], n]
-        # velocity records at t_{n+1/2}
-        for c in range(1, 3):
-            lo, hi = r_b[c + 1], r_b[c + 2]
-            if hi <= lo:
-                continue
-            f = vx if c == 1 else vz
-            for q in range(lo, hi):
-                buf[r_t[q]] += r_w[q] * f[r_q[q]]
-            for k in range(nrec):
-                raw[c, k, n] += buf[k]
-                buf[k] = 0.0
+        for g in range(g_c.size):
+            raw[g_c[g], g_t[g], n] += acc[g]
+            acc[g] = 0.0
         # moment-tensor sources at t_{n+1/2} (never on the surface value of szz)
         for q in range(ss_c.size):
             val = ss_w[q] * stf_s[ss_k[q], n]
@@ -864,11 +855,12 @@ def _adjoint_loop(
     bx, bz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
     dzz, dxz, dvx, dvz, ncols, nrows,
-    r_b, r_t, r_q, r_wa, raw_adj, sfl, gbx, gbz, gl2m, glam, gmu, blk, ftz,
+    g_c, g_t, s_ptr, s_q, s_wa, s_g, inj, raw_adj, sfl, gbx, gbz, gl2m, glam, gmu, blk, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Adjoint steps ``n1-1 .. n0`` (see the module docstring); ``cx``, ``cz`` are the
-    forward coefficients (negated here). Receiver entries as in :func:`_forward_loop`,
-    with injection weights ``r_wa`` scaled to the adjoint variables."""
+    forward coefficients (negated here). Receiver segments as in :func:`_forward_loop`,
+    with injection weights ``s_wa`` scaled to the adjoint variables, injected while the
+    sweep has their rows in cache."""
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
@@ -880,11 +872,8 @@ def _adjoint_loop(
     j1 = zn[3]
     for n in range(n1 - 1, n0 - 1, -1):
         slot = n - n0
-        # adjoint of the velocity records (t_{n+1/2}): commutes with the S transpose
-        for q in range(r_b[2], r_b[3]):
-            ux[r_q[q]] += r_wa[q] * raw_adj[1, r_t[q], n]
-        for q in range(r_b[3], r_b[4]):
-            uz[r_q[q]] += r_wa[q] * raw_adj[2, r_t[q], n]
+        for g in range(g_c.size):
+            inj[g] = raw_adj[g_c[g], g_t[g], n]
         # x strips of T (read by the U updates), all before the sweep
         _adj_prex(txx, pnx, axn, bxn, dxx, xn, j0, j1, S, xn[0], xn[3], ftz)
         _adj_prex(txz, psx, axh, bxh, dxz_, xh, j0, j1, S, xh[0], xh[3], ftz)
@@ -897,6 +886,11 @@ def _adjoint_loop(
         while r < nxe + H:
             v0, v1 = r, min(r + blk, nxe)
             if v1 > v0:
+                # adjoint of the velocity records (t_{n+1/2}), before anything reads these
+                # rows of U (it commutes with the S transpose)
+                i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                scatter_rows(ux, None, s_ptr[2], s_q, s_wa, s_g, inj, i0, i1)
+                scatter_rows(uz, None, s_ptr[3], s_q, s_wa, s_g, inj, i0, i1)
                 _adj_v_pass(
                     txx, tzz, txz, dxx, dxz_, ux, uz, pnz, psz, bx, bz, ncx, ncz,
                     azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, v0, v1, ftz,
@@ -917,20 +911,22 @@ def _adjoint_loop(
                         ux, uz, exx, ezz, exz, txx, tzz, txz, l2m, lam, mu, dvx, dvz, top,
                         ncols, q0, q1, nxe,
                     )  # fmt: skip
+                # adjoint of the pressure records (t_n), after the S transpose of these
+                # rows (nothing later in the sweep reads them): E += w f, T += C w f
+                i0, i1 = row_range(q0, q1, H, nxe, nrows)
+                for c in range(2):
+                    e = exx if c == 0 else ezz
+                    ta = l2m if c == 0 else lam
+                    tb = lam if c == 0 else l2m
+                    for s in range(s_ptr[c, i0], s_ptr[c, i1]):
+                        v = inj[s_g[s]]
+                        for m in range(8):
+                            k = s_q[s] + np.uint64(m)
+                            val = s_wa[s, m] * v
+                            e[k] += val
+                            txx[k] += ta[k] * val
+                            tzz[k] += tb[k] * val
             r += blk
-        # adjoint of the pressure records (t_n): E += w f, T += C w f
-        for q in range(r_b[0], r_b[1]):
-            k = r_q[q]
-            val = r_wa[q] * raw_adj[0, r_t[q], n]
-            exx[k] += val
-            txx[k] += l2m[k] * val
-            tzz[k] += lam[k] * val
-        for q in range(r_b[1], r_b[2]):
-            k = r_q[q]
-            val = r_wa[q] * raw_adj[0, r_t[q], n]
-            ezz[k] += val
-            txx[k] += lam[k] * val
-            tzz[k] += l2m[k] * val
     set_mxcsr(old)
 
 
