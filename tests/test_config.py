@@ -103,6 +103,7 @@ def test_schema_fields_documented():
         (lambda: SourceTimeFunction(kind="array"), r"needs 'values'"),
         (lambda: SourceTimeFunction(kind="array", values=[0.0, float("nan")]), "finite"),
         (lambda: PointSource(x=0.0, z=0.0, kind="presure"), r"'presure' is not allowed"),
+        (lambda: FD2DParameters(ordr=4), r"unknown parameter 'ordr' in FD2DParameters; did you"),
     ],
 )
 def test_schemas_built_in_python_are_validated(build, message):
