@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import numbers
 import types
 import typing
@@ -319,6 +320,13 @@ def from_mapping(cls: type[T], values: Mapping[str, Any], where: str = "") -> T:
     return obj
 
 
+@functools.cache
+def _checked_fields(cls: type) -> tuple[ParamInfo, ...]:
+    """:func:`schema_fields` of ``cls``, once per class (type hints are slow to resolve;
+    only names, types, choices and bounds are used from it)."""
+    return tuple(schema_fields(cls))
+
+
 def check_schema(obj: Any) -> None:
     """Validate a schema dataclass built in Python, as :func:`from_mapping` validates one
     read from a file: convert every field to its declared type (numpy numbers to Python
@@ -330,7 +338,7 @@ def check_schema(obj: Any) -> None:
         Naming the field (``FD2DParameters.pml_width``) and what is wrong with it.
     """
     cls = type(obj)
-    for info in schema_fields(cls):
+    for info in _checked_fields(cls):
         path = f"{cls.__name__}.{info.name}"
         value = _convert(getattr(obj, info.name), info.type, path)
         _check_range(value, info, path)
