@@ -219,6 +219,11 @@ def compare_elastic_with_analytic(
     single point source; the solver must record ``VX``/``VZ`` (``quantity="V"``) or
     ``UX``/``UZ`` (``"U"``). Receivers must be far enough from the boundaries that no
     reflection arrives within the S window.
+
+    The P and S errors are taken over windows of ``+- window_periods / f0`` around each
+    arrival; they measure the two waves apart only when the arrivals are further apart
+    than that (``r (1/vs - 1/vp) > 2 window_periods / f0``); closer to the source the
+    two windows overlap and the two errors are nearly the same.
     """
     vp = np.asarray(model["vp"], np.float64)
     vs = np.asarray(model["vs"], np.float64)
