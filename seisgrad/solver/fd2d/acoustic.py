@@ -56,11 +56,13 @@ from seisgrad.solver.fd2d.common import (
     HALO,
     NO_RAW,
     NUMBA_OPTIONS,
+    PREFETCH_ROWS,
     compile_variants,
     ftz_enabled,
     gather_rows,
     get_mxcsr,
     point_operator,
+    prefetch_strip,
     receiver_taps,
     row_range,
     scatter_rows,
@@ -135,6 +137,8 @@ def _fwd_v_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            prefetch_strip(mzf, row + np.uint64(PREFETCH_ROWS) * S, zh)
         if sf is not None:
             for k in range(S):
                 sf[op + row + k] = pf[row + k]
@@ -201,6 +205,8 @@ def _fwd_p_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            prefetch_strip(mzf, row + np.uint64(PREFETCH_ROWS) * S, zn)
         if _in(i, xn):
             a = axn[i]
             b = bxn[i]
@@ -287,6 +293,8 @@ def _adj_u_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            prefetch_strip(hf, row + np.uint64(PREFETCH_ROWS) * S, zn)
         p0 = op + b0  # the stored pressure of this row
         if i < nxe - 1:
             if _near(i, xn, 3, 4):
@@ -376,6 +384,8 @@ def _adj_w_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            prefetch_strip(hf, row + np.uint64(PREFETCH_ROWS) * S, zh)
         p0 = op + b0
         # z derivative of Y = U + delta: a copy of the row of uz in a scratch row (as in
         # the U pass), modified in the z strips

@@ -56,6 +56,9 @@ from seisgrad.solver.acquisition import Event, PointSource, Receiver
 __all__ = [
     "HALO",
     "receiver_taps",
+    "prefetch",
+    "prefetch_strip",
+    "PREFETCH_ROWS",
     "ReceiverTaps",
     "gather_rows",
     "scatter_rows",
@@ -952,6 +955,57 @@ def stream_to_arrays(
             )
         out[ch][index[key]] += np.asarray(tr.data, dtype=np.float64)
     return out
+
+
+# ----------------------------------------------------------------------------- prefetch
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
+    """Hint the CPU to fetch ``arr[idx]`` into the cache (``llvm.prefetch``; no effect
+    on results, and none on machines without prefetch instructions).
+
+    The time loops use it for the C-PML memory variables of the z strips: a few cache
+    lines per grid row, at the two ends of each row, that the hardware prefetchers do
+    not predict. Fetched a few rows ahead, they stopped costing 23% of an elastic
+    forward step (measured here)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        i8p = ir.PointerType(ir.IntType(8))
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # write intent (the memory variables are updated), high locality, data
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always", **NUMBA_OPTIONS)
+def prefetch_strip(a, row, z):  # pragma: no cover - compiled
+    """Prefetch the two z strips of ``a`` (starting at columns ``z[0]`` and ``z[2]``) in
+    the flat row starting at ``row``: three cache lines from 4 cells before each strip
+    start (where the adjoint's widened strip loops begin), the whole of a strip of up to
+    about 40 float32 cells (the line prefetchers follow a wider one)."""
+    for part in range(2):
+        j = row + np.uint64(z[2 * part]) - _PF_LEAD
+        prefetch(a, j)
+        prefetch(a, j + _PF_STEP)
+        prefetch(a, j + _PF_STEP + _PF_STEP)
+
+
+#: Index step to the next cache line (16 float32 values = 64 bytes), and the cells
+#: before a strip start that the adjoint strip loops read.
+_PF_STEP = np.uint64(16)
+_PF_LEAD = np.uint64(HALO)
+#: Rows ahead at which the passes prefetch their z-strip memory variables.
+PREFETCH_ROWS = 4
 
 
 # ----------------------------------------------------------------------------- denormals

@@ -44,9 +44,11 @@ from seisgrad.solver.fd2d.common import (
     FTZ_DAZ,
     HALO,
     NUMBA_OPTIONS,
+    PREFETCH_ROWS,
     compile_variants,
     gather_rows,
     get_mxcsr,
+    prefetch_strip,
     row_range,
     scatter_rows,
     set_mxcsr,
@@ -109,6 +111,10 @@ def _fwd_v_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            ahead = row + np.uint64(PREFETCH_ROWS) * S
+            prefetch_strip(mvxz, ahead, zn)
+            prefetch_strip(mvzz, ahead, zh)
         # ---- vx at (i + 1/2, j): D+x sxx (x-half profile) + D-z sxz (z-node profile)
         if i < nxe - 1:
             if _in(i, xh):
@@ -225,6 +231,10 @@ def _fwd_s_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            ahead = row + np.uint64(PREFETCH_ROWS) * S
+            prefetch_strip(mnz, ahead, zn)
+            prefetch_strip(msz, ahead, zh)
         # ---- sxx, szz: D-x vx (x-node profile), D-z vz (z-node profile)
         if _in(i, xn):
             a = axn[i]
@@ -364,6 +374,10 @@ def _adj_v_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            ahead = row + np.uint64(PREFETCH_ROWS) * S
+            prefetch_strip(psz, ahead, zh)
+            prefetch_strip(pnz, ahead, zn)
         if i < nxe - 1:
             if _near(i, xn, 3, 4):
                 for k in range(nvx):
@@ -497,6 +511,10 @@ def _adj_s_pass(
             set_mxcsr(old | FTZ_DAZ)
         row = np.uint64(i) * S
         b0 = row + _UH
+        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+            ahead = row + np.uint64(PREFETCH_ROWS) * S
+            prefetch_strip(pvzz, ahead, zh)
+            prefetch_strip(pvxz, ahead, zn)
         # ---- gradients of step n
         for k in range(nn):
             q = b0 + k
