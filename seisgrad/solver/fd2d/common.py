@@ -960,6 +960,30 @@ def stream_to_arrays(
 # ----------------------------------------------------------------------------- prefetch
 
 
+def _prefetch_intrinsic() -> str | None:
+    """Name of LLVM's prefetch intrinsic for an ``i8*`` argument, as this LLVM mangles it
+    (``llvm.prefetch.p0`` with opaque pointers, LLVM >= 17; ``llvm.prefetch.p0i8``
+    before), found by verifying a one-line module; ``None`` if neither verifies (then
+    :func:`prefetch` emits nothing)."""
+    import llvmlite.binding as llb
+
+    for name in ("llvm.prefetch.p0", "llvm.prefetch.p0i8"):
+        text = (
+            f"declare void @{name}(i8*, i32, i32, i32)\n"
+            f"define void @probe(i8* %p) {{\n  call void @{name}(i8* %p, i32 1, i32 3, i32 1)\n"
+            "  ret void\n}\n"
+        )
+        try:
+            llb.parse_assembly(text).verify()
+        except Exception:  # noqa: BLE001 - any LLVM complaint means: not this name
+            continue
+        return name
+    return None
+
+
+_PREFETCH = _prefetch_intrinsic()
+
+
 @intrinsic
 def prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
     """Hint the CPU to fetch ``arr[idx]`` into the cache (``llvm.prefetch``; no effect
@@ -974,12 +998,14 @@ def prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
     def codegen(context, builder, signature, args):
         from llvmlite import ir
 
+        if _PREFETCH is None:
+            return context.get_dummy_value()
         ary = context.make_array(signature.args[0])(context, builder, args[0])
         ptr = builder.gep(ary.data, [args[1]])
         i8p = ir.PointerType(ir.IntType(8))
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
         # write intent (the memory variables are updated), high locality, data
         builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
         return context.get_dummy_value()
