@@ -298,3 +298,17 @@ def test_prefetch_compiles_and_changes_nothing() -> None:
         before = a.copy()
         assert touch(a, z, 100) == before.sum()
         np.testing.assert_array_equal(a, before)
+
+
+def test_kernel_cache_names_carry_the_helpers_digest() -> None:
+    """numba checks a cached kernel against its own file only: the kernels' names carry
+    a digest of common.py, so editing the helpers they inline gives new cache entries."""
+    import hashlib
+    from pathlib import Path
+
+    from seisgrad.solver.fd2d import acoustic, common, elastic_kernels
+
+    tag = hashlib.sha1(Path(common.__file__).read_bytes()).hexdigest()[:10]
+    assert common._HELPERS_TAG == tag
+    for ns in (acoustic._SERIAL, acoustic._PARALLEL, elastic_kernels.SERIAL):
+        assert ns["_forward_loop"].py_func.__qualname__.endswith("_" + tag)

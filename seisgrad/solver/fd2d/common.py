@@ -37,11 +37,13 @@ where ``g_i`` stands for the value at ``i + 1/2``. Kernels always use four coeff
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import platform
 import types as pytypes
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -1107,9 +1109,16 @@ else:  # pragma: no cover - other architectures
 # ----------------------------------------------------------------------------- compilation
 
 
+#: Digest of this file. numba checks a cached kernel only against the timestamp of the
+#: kernel's own file, so a change here (the helpers the kernels inline: receiver
+#: segments, prefetch) would leave stale kernels in an existing cache; the digest in the
+#: kernels' names gives them new cache entries instead.
+_HELPERS_TAG = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
+
+
 def _clone(fn: Callable[..., Any], suffix: str, glb: dict[str, Any]) -> Callable[..., Any]:
     new = pytypes.FunctionType(fn.__code__, glb, fn.__name__ + suffix, fn.__defaults__)
-    new.__qualname__ = fn.__qualname__ + suffix
+    new.__qualname__ = f"{fn.__qualname__}{suffix}_{_HELPERS_TAG}"
     new.__module__ = fn.__module__
     new.__doc__ = fn.__doc__
     return new
