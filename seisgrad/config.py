@@ -356,10 +356,11 @@ class Schema:
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # an unknown keyword names the closest field (not a bare TypeError)
-        names = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
-        for key in kwargs:
-            if names and key not in names:
-                raise ConfigError(unknown_key_message(key, names, cls.__name__))
+        if kwargs and dataclasses.is_dataclass(cls):
+            names = [info.name for info in _checked_fields(cls)]
+            for key in kwargs:
+                if key not in names:
+                    raise ConfigError(unknown_key_message(key, names, cls.__name__))
         return super().__new__(cls)
 
     def __post_init__(self) -> None:

@@ -280,10 +280,10 @@ def test_prefetch_compiles_and_changes_nothing() -> None:
     float64 arrays, reads nothing back and writes nothing."""
     from numba import njit
 
-    from seisgrad.solver.fd2d.common import _PREFETCH, prefetch, prefetch_strip
+    from seisgrad.solver.fd2d.common import _prefetch_intrinsic, prefetch, prefetch_strip
 
     # this LLVM mangles the intrinsic one of the two known ways (else it is a no-op: slower)
-    assert _PREFETCH in ("llvm.prefetch.p0", "llvm.prefetch.p0i8")
+    assert _prefetch_intrinsic() in ("llvm.prefetch.p0", "llvm.prefetch.p0i8")
 
     @njit
     def touch(a, z, ncols):

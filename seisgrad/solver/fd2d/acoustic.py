@@ -57,6 +57,7 @@ from seisgrad.solver.fd2d.common import (
     NO_RAW,
     NUMBA_OPTIONS,
     PREFETCH_ROWS,
+    SEGMENT,
     compile_variants,
     ftz_enabled,
     gather_rows,
@@ -574,7 +575,7 @@ def _adjoint_loop(
                     k0, k1 = s_ptr[0, i], s_ptr[0, i + 1]
                     for k in range(k0, k1):
                         v = inj[s_g[k]]
-                        for m in range(8):
+                        for m in range(SEGMENT):
                             q = s_q[k] + np.uint64(m)
                             inc = kf[q] * (s_w[k, m] * v)
                             wf[q] += inc

@@ -962,11 +962,13 @@ def stream_to_arrays(
 # ----------------------------------------------------------------------------- prefetch
 
 
+@functools.cache
 def _prefetch_intrinsic() -> str | None:
     """Name of LLVM's prefetch intrinsic for an ``i8*`` argument, as this LLVM mangles it
     (``llvm.prefetch.p0`` with opaque pointers, LLVM >= 17; ``llvm.prefetch.p0i8``
-    before), found by verifying a one-line module; ``None`` if neither verifies (then
-    :func:`prefetch` emits nothing)."""
+    before), found by verifying a one-line module, once, when a kernel is first compiled
+    (not at import, nor when kernels load from the cache); ``None`` if neither verifies
+    (then :func:`prefetch` emits nothing)."""
     import llvmlite.binding as llb
 
     for name in ("llvm.prefetch.p0", "llvm.prefetch.p0i8"):
@@ -983,9 +985,6 @@ def _prefetch_intrinsic() -> str | None:
     return None
 
 
-_PREFETCH = _prefetch_intrinsic()
-
-
 @intrinsic
 def prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
     """Hint the CPU to fetch ``arr[idx]`` into the cache (``llvm.prefetch``; no effect
@@ -1000,14 +999,15 @@ def prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
     def codegen(context, builder, signature, args):
         from llvmlite import ir
 
-        if _PREFETCH is None:
+        name = _prefetch_intrinsic()
+        if name is None:
             return context.get_dummy_value()
         ary = context.make_array(signature.args[0])(context, builder, args[0])
         ptr = builder.gep(ary.data, [args[1]])
         i8p = ir.PointerType(ir.IntType(8))
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
         # write intent (the memory variables are updated), high locality, data
         builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
         return context.get_dummy_value()

@@ -405,13 +405,9 @@ class ElasticPropagator(Propagator):
         if not self.layout.free_surface:
             return out
         g = self.layout.grid
-        mu = self.internal["mu"]
-        for s in self.event.sources:
-            if s.kind == "force":
-                continue
+        sources = [s for s in self.event.sources if s.kind != "force"]
+        for s, fluid in zip(sources, self._fluid_surface(sources) or []):
             depth = (g.z[-1] - s.z) / g.dz
-            col = min(max(int(round((s.x - g.x0) / g.dx)), 0), g.nx - 1)
-            fluid = bool(mu[col, -1] == 0.0)
             need = 2 if fluid else 4
             if depth < need:
                 out.append(
@@ -540,15 +536,16 @@ class ElasticPropagator(Propagator):
 
     def _fluid_surface(self, points: Sequence[PointSource | Receiver]) -> list[bool] | None:
         """Per point: whether the free surface above it bounds a fluid (``mu = 0`` on the
-        surface at the nearest column); ``None`` without a free surface."""
+        surface at the nearest model column, the edge one beyond the model); ``None``
+        without a free surface."""
         if not self.layout.free_surface:
             return None
-        mu = self.pad_model["mu"]
+        g = self.layout.grid
+        mu = self.internal["mu"]
         out = []
         for p in points:
-            fx, _ = self.layout.position(p.x, p.z)
-            i = min(max(int(round(fx)), 0), mu.shape[0] - 1)
-            out.append(bool(mu[i, -1] == 0.0))
+            col = min(max(int(round((p.x - g.x0) / g.dx)), 0), g.nx - 1)
+            out.append(bool(mu[col, -1] == 0.0))
         return out
 
     def _setup_receivers(self) -> None:

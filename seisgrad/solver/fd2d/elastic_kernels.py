@@ -45,6 +45,7 @@ from seisgrad.solver.fd2d.common import (
     HALO,
     NUMBA_OPTIONS,
     PREFETCH_ROWS,
+    SEGMENT,
     compile_variants,
     gather_rows,
     get_mxcsr,
@@ -938,7 +939,7 @@ def _adjoint_loop(
                     tb = lam if c == 0 else l2m
                     for s in range(s_ptr[c, i0], s_ptr[c, i1]):
                         v = inj[s_g[s]]
-                        for m in range(8):
+                        for m in range(SEGMENT):
                             k = s_q[s] + np.uint64(m)
                             val = s_wa[s, m] * v
                             e[k] += val
