@@ -10,11 +10,14 @@ from seisgrad.model import Grid
 from seisgrad.solver.acquisition import Receiver
 from seisgrad.solver.fd2d.checkpoint import default_checkpoints, gradient_sweep, segments
 from seisgrad.solver.fd2d.common import (
+    ALIGN_BYTES,
     HALO,
     SEGMENT,
     SINC_BETA,
     Layout,
     _bessel_i0,
+    aligned_copy,
+    aligned_zeros,
     build_stream,
     check_sampling,
     check_stability,
@@ -62,7 +65,22 @@ def test_pad_adjoint_is_the_transpose_of_pad() -> None:
     a = rng.standard_normal((7, 5))
     g = rng.standard_normal((layout.NX, layout.NZ))
     assert np.sum(layout.pad(a) * g) == pytest.approx(np.sum(a * layout.pad_adjoint(g)))
-    assert layout.shape == (7 + 5 + 2 * HALO, 5 + 5 + 2 * HALO)
+    # rows (along z) are padded to whole cache lines
+    assert layout.shape == (7 + 5 + 2 * HALO, 32)
+    assert layout.comp_slice == (slice(HALO, HALO + 12), slice(HALO, HALO + 10))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 16), (5, 560), (2, 7, 32)])
+def test_aligned_zeros_starts_the_first_computed_node_on_a_cache_line(dtype, shape) -> None:
+    for _ in range(5):  # whatever offset the allocator gives
+        a = aligned_zeros(shape, dtype)
+        assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+        assert not a.any()
+        assert (a.ctypes.data + HALO * a.itemsize) % ALIGN_BYTES == 0
+    b = aligned_copy(np.arange(np.prod(shape), dtype=np.float64).reshape(shape), dtype)
+    assert (b.ctypes.data + HALO * b.itemsize) % ALIGN_BYTES == 0
+    assert b.dtype == dtype and np.array_equal(b.reshape(-1), np.arange(b.size))
 
 
 def test_free_surface_with_a_top_layer_is_refused() -> None:
@@ -165,6 +183,52 @@ def test_receiver_segments_hold_every_tap_once() -> None:
     assert s_ptr[1, 0] == s_ptr[1, -1]  # no taps on channel 1
     with pytest.raises(SolverError, match="outside the padded grid"):
         receiver_taps([0], [0], [0], [12], [0], [1.0], shape, 1)
+
+
+def _greedy_segments(comp, group, row, col, weight, ncols):
+    """Reference for :func:`receiver_taps`: the greedy windows, one tap at a time."""
+    seg: dict = {}
+    for key, jk, wk in zip(zip(comp, row, group), col, weight):
+        cells = seg.setdefault(key, {})
+        cells[jk] = cells.get(jk, 0.0) + wk
+    out = []
+    for (ck, ik, gk), cells in sorted(seg.items()):
+        cols = sorted(cells)
+        k = 0
+        while k < len(cols):
+            j0 = min(cols[k], ncols - SEGMENT)
+            ws = np.zeros(SEGMENT)
+            while k < len(cols) and cols[k] < j0 + SEGMENT:
+                ws[cols[k] - j0] = cells[cols[k]]
+                k += 1
+            out.append((ck, ik * ncols + j0, gk, ws))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_receiver_segments_match_the_greedy_windows(seed) -> None:
+    """The vectorised segmentation gives exactly the windows of a tap-by-tap greedy
+    pass (random taps: clusters, repeated cells, wide spans, row ends)."""
+    rng = np.random.default_rng(seed)
+    shape = (9, 40)
+    n = int(rng.integers(1, 400))
+    comp = rng.integers(0, 3, n)
+    chan = rng.integers(0, 2, n)
+    trace = rng.integers(0, 5, n)
+    row = rng.integers(0, shape[0], n)
+    centre = rng.integers(0, shape[1], n)
+    col = np.clip(centre + rng.integers(-12, 13, n) * rng.integers(0, 2, n), 0, shape[1] - 1)
+    w = rng.standard_normal(n)
+    taps = receiver_taps(comp, chan, trace, row, col, w, shape, 3)
+    pairs = sorted(set(zip(chan.tolist(), trace.tolist())))
+    assert list(zip(taps.g_c.tolist(), taps.g_t.tolist())) == pairs
+    group = [pairs.index(p) for p in zip(chan.tolist(), trace.tolist())]
+    want = _greedy_segments(comp.tolist(), group, row.tolist(), col.tolist(), w.tolist(), shape[1])
+    assert len(want) == taps.s_q.size
+    for k, (ck, q, gk, ws) in enumerate(want):
+        assert (int(taps.s_q[k]), int(taps.s_g[k])) == (q, gk)
+        assert taps.s_ptr[ck, q // shape[1]] <= k < taps.s_ptr[ck, q // shape[1] + 1]
+        np.testing.assert_allclose(taps.s_w[k], ws, rtol=1e-14, atol=1e-15)
 
 
 def test_free_surface_folding() -> None:

@@ -270,3 +270,40 @@ def test_no_forward_wavefield_is_saved_where_it_would_fill_the_disk(
     )
     solver.forward(model, ev, recs, save=path)
     assert path.stat().st_size >= need
+
+
+@pytest.mark.parametrize("materials", MATERIALS)
+def test_grid_arrays_are_aligned_and_row_padding_stays_zero(materials) -> None:
+    """Every array the time loops sweep starts each row's first computed node on a
+    cache line (the loops' vector loads then never span two lines), and the columns
+    that pad the rows to whole cache lines are never written."""
+    from seisgrad.solver.fd2d.common import ALIGN_BYTES, HALO, ROW_MULTIPLE
+
+    solver, model, ev, recs = _case(materials, "order4-free-surface")
+    prop = solver.propagator(model, ev, recs)
+    nrows, ncols = prop.layout.shape
+    assert ncols % ROW_MULTIPLE == 0 and ncols >= prop.layout.NZ + 2 * HALO
+    pad = np.s_[:, prop.layout.NZ + 2 * HALO :]
+    state, raw = prop.new_state(), prop.new_raw()
+    store = prop.new_store(prop.nt)
+    prop.forward_steps(state, 0, prop.nt, raw, store)
+    adj = prop.new_adjoint()
+    prop.adjoint_steps(adj, prop.nt, 0, store, prop.traces_to_raw_adjoint(prop.raw_to_traces(raw)))
+    if materials == "elastic":
+        coefs = prop.mats
+    else:
+        coefs = {"k": prop.kdt, "bx": prop.bxdt, "bz": prop.bzdt}
+    arrays = {**state, **adj, **coefs}
+    assert len(arrays) >= 15
+    for name, a in arrays.items():
+        assert (a.ctypes.data + HALO * a.itemsize) % ALIGN_BYTES == 0, name
+        assert a.shape[-1] == ncols, name
+        if a.shape == prop.layout.shape:
+            assert not a[pad].any(), name
+    assert (store.ctypes.data + HALO * store.itemsize) % ALIGN_BYTES == 0
+    assert store[0].size % ROW_MULTIPLE == 0
+    # the runs did something (so the zero padding is not trivially zero)
+    assert np.abs(state["vx"]).max() > 0
+    assert sum(np.abs(kern).max() > 0 for kern in prop.kernels(adj).values()) == len(
+        prop.kernel_names
+    )

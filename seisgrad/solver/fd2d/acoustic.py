@@ -57,7 +57,10 @@ from seisgrad.solver.fd2d.common import (
     NO_RAW,
     NUMBA_OPTIONS,
     PREFETCH_ROWS,
+    ROW_MULTIPLE,
     SEGMENT,
+    aligned_copy,
+    aligned_zeros,
     compile_variants,
     ftz_enabled,
     gather_rows,
@@ -670,15 +673,16 @@ class AcousticPropagator(Propagator):
         self.vp_pad = lay.pad(self.internal["vp"])
         self.kappa_pad = lay.pad(self.internal["kappa"])
         kmask = lay.state_mask((0, 0))
-        self.kdt = np.where(kmask, lay.embed(self.kappa_pad * dt, np.float64), 0.0).astype(dtype)
+        kdt = np.where(kmask, lay.embed(self.kappa_pad * dt, np.float64), 0.0)
+        self.kdt = aligned_copy(kdt, dtype)
         bx = np.zeros((NX, NZ))
         bx[:-1, :] = 2.0 / (self.rho_pad[:-1, :] + self.rho_pad[1:, :])
         bz = np.zeros((NX, NZ))
         bz[:, :-1] = 2.0 / (self.rho_pad[:, :-1] + self.rho_pad[:, 1:])
         self.bxdt = np.where(lay.state_mask((1, 0)), lay.embed(bx * dt, np.float64), 0.0)
         self.bzdt = np.where(lay.state_mask((0, 1)), lay.embed(bz * dt, np.float64), 0.0)
-        self.bxdt = self.bxdt.astype(dtype)
-        self.bzdt = self.bzdt.astype(dtype)
+        self.bxdt = aligned_copy(self.bxdt, dtype)
+        self.bzdt = aligned_copy(self.bzdt, dtype)
         self.setup_stencil_tables()
         self.pz1 = HALO + NZ - 1 if lay.free_surface else HALO + NZ
         # per-step data for the gradient: p^n (whole array), then the velocity C-PML
@@ -687,7 +691,8 @@ class AcousticPropagator(Propagator):
         self.nsx = (xh[1] - xh[0]) + (xh[3] - xh[2])
         self.nsz = (zh[1] - zh[0]) + (zh[3] - zh[2])
         nrows, ncols = lay.shape
-        self.slot_len = nrows * ncols + self.nsx * ncols + nrows * self.nsz
+        slot = nrows * ncols + self.nsx * ncols + nrows * self.nsz
+        self.slot_len = -(-slot // ROW_MULTIPLE) * ROW_MULTIPLE  # every slot aligned
         self._setup_sources()
         self._setup_receivers()
 
@@ -754,14 +759,11 @@ class AcousticPropagator(Propagator):
             self.stf_v = np.zeros((1, nt))
 
     def _setup_receivers(self) -> None:
-        rc, rt, ri, rj, rw = [], [], [], [], []
-        for c, ch in enumerate(self.raw_channels):
-            op = self.receiver_ops[ch]
-            rc.extend([c] * op.point.size)
-            rt.extend(op.point.tolist())
-            ri.extend(op.i.tolist())
-            rj.extend(op.j.tolist())
-            rw.extend(op.w.tolist())
+        ops = [self.receiver_ops[ch] for ch in self.raw_channels]
+        rc = np.concatenate([np.full(op.point.size, c) for c, op in enumerate(ops)])
+        rt, ri, rj, rw = (
+            np.concatenate([getattr(op, a) for op in ops]) for a in ("point", "i", "j", "w")
+        )
         nch = len(self.raw_channels)
         self.rec = receiver_taps(rc, rc, rt, ri, rj, rw, self.layout.shape, nch)
         self.no_rec = receiver_taps([], [], [], [], [], [], self.layout.shape, nch)
@@ -770,7 +772,8 @@ class AcousticPropagator(Propagator):
 
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
-        return {k: np.zeros(shape, dtype) for k in ("p", "vx", "vz", "mvx", "mvz", "mpx", "mpz")}
+        names = ("p", "vx", "vz", "mvx", "mvz", "mpx", "mpz")
+        return {k: aligned_zeros(shape, dtype) for k in names}
 
     def _strip_masks(self) -> dict[str, np.ndarray]:
         shape = self.layout.shape
@@ -874,13 +877,13 @@ class AcousticPropagator(Propagator):
     def new_adjoint(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
         names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX")
-        adj = {k: np.zeros(shape, dtype) for k in names}
+        adj = {k: aligned_zeros(shape, dtype) for k in names}
         # scratch rows of the z derivatives: one per row processed at the same time
         rows = 1 if self.params.threads <= 1 else shape[0]
         for k in ("ZZ", "YZ"):
-            adj[k] = np.zeros((rows, shape[1]), dtype)
+            adj[k] = aligned_zeros((rows, shape[1]), dtype)
         for g in ("gK", "Gx", "Gz"):
-            adj[g] = np.zeros(shape, dtype)
+            adj[g] = aligned_zeros(shape, dtype)
         return adj
 
     def adjoint_steps(

@@ -71,6 +71,8 @@ from seisgrad.solver.fd2d.common import (
     NO_RAW,
     Layout,
     PointOperator,
+    aligned_copy,
+    aligned_zeros,
     frozen_operator,
     ftz_enabled,
     kaiser_sinc_weights,
@@ -462,7 +464,7 @@ class ElasticPropagator(Propagator):
             "mu": lay.embed(muxz, np.float64),
         }
         self.coef64 = c64
-        self.mats = {k: v.astype(dtype) for k, v in c64.items()}
+        self.mats = {k: aligned_copy(v, dtype) for k, v in c64.items()}
         self.top = HALO + nz - 1
         tables = surface_corrections(self.params.order)
         self.dzz, self.dxz, self.dvx, self.dvz = ((t / lay.dz).astype(dtype) for t in tables)
@@ -558,25 +560,20 @@ class ElasticPropagator(Propagator):
             plan.append((2, "vx", 1.0))
         if "VZ" in self.raw_needed:
             plan.append((3, "vz", 1.0))
-        rk, rc, rt, ri, rj, rw, ra = [], [], [], [], [], [], []
         c64 = self.coef64
         fluid = self._fluid_surface(self.receivers)
+        parts = []
         for code, comp, scale in plan:
             op = elastic_point_operator(lay, pts, comp, fluid)
-            for p, i, j, w in zip(op.point, op.i, op.j, op.w):
-                ww = scale * float(w)
-                rk.append(code)  # field: sxx, szz, vx, vz
-                rc.append(max(code - 1, 0))  # raw channel: P, VX, VZ
-                rt.append(int(p))
-                ri.append(int(i))
-                rj.append(int(j))
-                rw.append(ww)
-                if comp == "vx":
-                    ra.append(ww * c64["bx"][i, j])
-                elif comp == "vz":
-                    ra.append(ww * c64["bz"][i, j])
-                else:
-                    ra.append(ww)
+            w = scale * op.w.astype(np.float64)
+            wa = w * c64[f"b{comp[1]}"][op.i, op.j] if comp in ("vx", "vz") else w
+            n = op.point.size
+            field, channel = np.full(n, code), np.full(n, max(code - 1, 0))
+            # field (sxx, szz, vx, vz), raw channel (P, VX, VZ), trace, row, column
+            parts.append((field, channel, op.point, op.i, op.j, w, wa))
+        rk, rc, rt, ri, rj, rw, ra = (
+            np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(7)
+        )
         self.rec = receiver_taps(rk, rc, rt, ri, rj, rw, lay.shape, 4, ra)
         self.no_rec = receiver_taps([], [], [], [], [], [], lay.shape, 4)
 
@@ -584,7 +581,7 @@ class ElasticPropagator(Propagator):
 
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
-        return {k: np.zeros(shape, dtype) for k in (*_FIELDS, *_MEMORY)}
+        return {k: aligned_zeros(shape, dtype) for k in (*_FIELDS, *_MEMORY)}
 
     def _strip_mask(self, which: str) -> np.ndarray:
         xn, xh, zn, zh = (tuple(int(v) for v in s) for s in self.strips)
@@ -670,7 +667,7 @@ class ElasticPropagator(Propagator):
             "ux", "uz", "exx", "ezz", "exz", "txx", "tzz", "txz",
             *_ADJ_MEMORY.values(), *_SCRATCH, *_GRADS,
         )  # fmt: skip
-        return {k: np.zeros(shape, dtype) for k in names}
+        return {k: aligned_zeros(shape, dtype) for k in names}
 
     def adjoint_steps(
         self,

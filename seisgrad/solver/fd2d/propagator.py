@@ -73,6 +73,7 @@ from seisgrad.solver.fd2d.checkpoint import (
     sweep_memory,
 )
 from seisgrad.solver.fd2d.common import (
+    ALIGN_BYTES,
     HALO,
     Layout,
     PointOperator,
@@ -653,7 +654,14 @@ class Propagator(ABC):
         comes from ``calloc`` with 4 KiB pages, whose first-touch faults made writing a
         2.7 GB store-everything history several times slower than the forward run.
         """
-        store = np.empty((nsteps, *self.store_shape()), dtype=self.dtype)
+        shape = (nsteps, *self.store_shape())
+        n = int(np.prod(shape))
+        extra = ALIGN_BYTES // self.dtype.itemsize
+        buf = np.empty(n + extra, dtype=self.dtype)
+        # the same alignment as the wavefields (aligned_zeros): every slot is a
+        # multiple of ROW_MULTIPLE elements long
+        off = (-(buf.ctypes.data + HALO * self.dtype.itemsize) % ALIGN_BYTES) // buf.itemsize
+        store = buf[off : off + n].reshape(shape)
         store.fill(0)
         return store
 
