@@ -16,7 +16,8 @@ from seisgrad.solver.fd2d.common import (
     SINC_BETA,
     Layout,
     _bessel_i0,
-    aligned_copy,
+    aligned_arrays,
+    aligned_copies,
     aligned_zeros,
     build_stream,
     check_sampling,
@@ -72,15 +73,25 @@ def test_pad_adjoint_is_the_transpose_of_pad() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(3, 16), (5, 560), (2, 7, 32)])
-def test_aligned_zeros_starts_the_first_computed_node_on_a_cache_line(dtype, shape) -> None:
+def test_aligned_arrays_start_the_first_computed_node_on_a_cache_line(dtype, shape) -> None:
     for _ in range(5):  # whatever offset the allocator gives
         a = aligned_zeros(shape, dtype)
         assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
         assert not a.any()
         assert (a.ctypes.data + HALO * a.itemsize) % ALIGN_BYTES == 0
-    b = aligned_copy(np.arange(np.prod(shape), dtype=np.float64).reshape(shape), dtype)
-    assert (b.ctypes.data + HALO * b.itemsize) % ALIGN_BYTES == 0
-    assert b.dtype == dtype and np.array_equal(b.reshape(-1), np.arange(b.size))
+    # several arrays from one allocation: each aligned, zero, none overlapping
+    shapes = [shape, (3, 5), shape, (1,)]
+    block = aligned_arrays(shapes, dtype)
+    assert [b.shape for b in block] == shapes
+    for k, b in enumerate(block):
+        assert (b.ctypes.data + HALO * b.itemsize) % ALIGN_BYTES == 0 and not b.any()
+        b[...] = k + 1
+    for k, b in enumerate(block):
+        assert np.all(b == k + 1)
+    src = [np.arange(np.prod(s), dtype=np.float64).reshape(s) for s in shapes]
+    for b, a in zip(aligned_copies(src, dtype), src):
+        assert b.dtype == dtype and np.array_equal(b, a)
+        assert (b.ctypes.data + HALO * b.itemsize) % ALIGN_BYTES == 0
 
 
 def test_free_surface_with_a_top_layer_is_refused() -> None:

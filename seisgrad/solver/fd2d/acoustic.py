@@ -59,8 +59,8 @@ from seisgrad.solver.fd2d.common import (
     PREFETCH_ROWS,
     ROW_MULTIPLE,
     SEGMENT,
-    aligned_copy,
-    aligned_zeros,
+    aligned_arrays,
+    aligned_copies,
     compile_variants,
     ftz_enabled,
     gather_rows,
@@ -674,15 +674,13 @@ class AcousticPropagator(Propagator):
         self.kappa_pad = lay.pad(self.internal["kappa"])
         kmask = lay.state_mask((0, 0))
         kdt = np.where(kmask, lay.embed(self.kappa_pad * dt, np.float64), 0.0)
-        self.kdt = aligned_copy(kdt, dtype)
         bx = np.zeros((NX, NZ))
         bx[:-1, :] = 2.0 / (self.rho_pad[:-1, :] + self.rho_pad[1:, :])
         bz = np.zeros((NX, NZ))
         bz[:, :-1] = 2.0 / (self.rho_pad[:, :-1] + self.rho_pad[:, 1:])
-        self.bxdt = np.where(lay.state_mask((1, 0)), lay.embed(bx * dt, np.float64), 0.0)
-        self.bzdt = np.where(lay.state_mask((0, 1)), lay.embed(bz * dt, np.float64), 0.0)
-        self.bxdt = aligned_copy(self.bxdt, dtype)
-        self.bzdt = aligned_copy(self.bzdt, dtype)
+        bxdt = np.where(lay.state_mask((1, 0)), lay.embed(bx * dt, np.float64), 0.0)
+        bzdt = np.where(lay.state_mask((0, 1)), lay.embed(bz * dt, np.float64), 0.0)
+        self.kdt, self.bxdt, self.bzdt = aligned_copies([kdt, bxdt, bzdt], dtype)
         self.setup_stencil_tables()
         self.pz1 = HALO + NZ - 1 if lay.free_surface else HALO + NZ
         # per-step data for the gradient: p^n (whole array), then the velocity C-PML
@@ -773,7 +771,7 @@ class AcousticPropagator(Propagator):
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
         names = ("p", "vx", "vz", "mvx", "mvz", "mpx", "mpz")
-        return {k: aligned_zeros(shape, dtype) for k in names}
+        return dict(zip(names, aligned_arrays([shape] * len(names), dtype)))
 
     def _strip_masks(self) -> dict[str, np.ndarray]:
         shape = self.layout.shape
@@ -877,14 +875,11 @@ class AcousticPropagator(Propagator):
     def new_adjoint(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
         names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX")
-        adj = {k: aligned_zeros(shape, dtype) for k in names}
         # scratch rows of the z derivatives: one per row processed at the same time
         rows = 1 if self.params.threads <= 1 else shape[0]
-        for k in ("ZZ", "YZ"):
-            adj[k] = aligned_zeros((rows, shape[1]), dtype)
-        for g in ("gK", "Gx", "Gz"):
-            adj[g] = aligned_zeros(shape, dtype)
-        return adj
+        names = (*names, "ZZ", "YZ", "gK", "Gx", "Gz")
+        shapes = [shape] * 9 + [(rows, shape[1])] * 2 + [shape] * 3
+        return dict(zip(names, aligned_arrays(shapes, dtype)))
 
     def adjoint_steps(
         self,

@@ -148,30 +148,68 @@ ROW_MULTIPLE = 16
 ALIGN_ROWS = True
 
 
-def aligned_zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
-    """Zero array whose flat element ``HALO`` (a row's first computed node) starts a
-    cache line.
+#: size of a transparent huge page (x86-64 and most arm64 Linux kernels)
+HUGE_PAGE = 2 << 20
+
+
+def zeroed_buffer(nbytes: int) -> np.ndarray:
+    """``nbytes`` zero bytes (``uint8``) for arrays the time loops sweep.
+
+    From 1 MiB on, a slice that starts on a huge-page boundary of an ``np.empty``
+    allocation of at least 4 MiB, which numpy advises for transparent huge pages on
+    Linux (``madvise``; ``np.zeros`` is not advised): the dozen megabytes a step
+    streams then use a few TLB entries instead of thousands (4-6% faster steps on the
+    machine of ``docs/performance.md``). The allocation is numpy's, so ``tracemalloc``
+    counts all of it (up to 2 MiB more than used, never touched). The memory is freed
+    with the last array using it.
+    """
+    if nbytes < HUGE_PAGE // 2:
+        return np.zeros(nbytes, np.uint8)
+    whole = np.empty(max(nbytes + HUGE_PAGE, 2 * HUGE_PAGE), np.uint8)
+    start = (-whole.ctypes.data) % HUGE_PAGE
+    out = whole[start : start + nbytes]
+    out.fill(0)
+    return out
+
+
+def aligned_arrays(shapes: Sequence[tuple[int, ...]], dtype: np.dtype | type) -> list[np.ndarray]:
+    """Zero arrays of the given shapes, carved from one allocation, each with its flat
+    element ``HALO`` (a row's first computed node) on a cache line.
 
     With rows padded to :data:`ROW_MULTIPLE` elements (:attr:`Layout.shape`) every
     row's first computed node is then aligned, and so are all the loads of a stencil
     across rows (they are whole rows apart): on the AMD Zen 4 machine of
-    ``docs/performance.md`` a forward step ran about 12% faster than with rows of
-    540 elements at numpy's default 16-byte alignment, where most 64-byte vector loads
+    ``docs/performance.md`` a forward step ran about 11% faster than with rows of
+    548 elements at numpy's default 16-byte alignment, where most 64-byte vector loads
     span two cache lines.
+
+    One allocation (:func:`zeroed_buffer`, huge pages where it can) for all the arrays
+    a time loop sweeps together: the wavefields, or the adjoint fields and gradients,
+    or the coefficients. Each array keeps the allocation alive (``base``).
     """
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape))
-    extra = ALIGN_BYTES // dtype.itemsize
-    buf = np.zeros(n + extra, dtype)
-    addr = buf.ctypes.data + HALO * dtype.itemsize
-    off = ((-addr) % ALIGN_BYTES) // dtype.itemsize
-    return buf[off : off + n].reshape(shape)
+    line = ALIGN_BYTES // dtype.itemsize
+    sizes = [int(np.prod(s)) for s in shapes]
+    spans = [-(-n // line) * line for n in sizes]  # whole cache lines each
+    buf = zeroed_buffer((sum(spans) + line) * dtype.itemsize).view(dtype)
+    start = ((-(buf.ctypes.data + HALO * dtype.itemsize)) % ALIGN_BYTES) // dtype.itemsize
+    out = []
+    for shape, n, span in zip(shapes, sizes, spans):
+        out.append(buf[start : start + n].reshape(shape))
+        start += span
+    return out
 
 
-def aligned_copy(a: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
-    """Copy of ``a`` (converted to ``dtype``) allocated as :func:`aligned_zeros`."""
-    out = aligned_zeros(a.shape, a.dtype if dtype is None else dtype)
-    out[...] = a
+def aligned_zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """One array as :func:`aligned_arrays` makes them."""
+    return aligned_arrays([shape], dtype)[0]
+
+
+def aligned_copies(arrays: Sequence[np.ndarray], dtype: np.dtype | type) -> list[np.ndarray]:
+    """Copies of ``arrays`` (converted to ``dtype``) in one :func:`aligned_arrays` block."""
+    out = aligned_arrays([a.shape for a in arrays], dtype)
+    for o, a in zip(out, arrays):
+        o[...] = a
     return out
 
 

@@ -71,8 +71,8 @@ from seisgrad.solver.fd2d.common import (
     NO_RAW,
     Layout,
     PointOperator,
-    aligned_copy,
-    aligned_zeros,
+    aligned_arrays,
+    aligned_copies,
     frozen_operator,
     ftz_enabled,
     kaiser_sinc_weights,
@@ -464,7 +464,7 @@ class ElasticPropagator(Propagator):
             "mu": lay.embed(muxz, np.float64),
         }
         self.coef64 = c64
-        self.mats = {k: aligned_copy(v, dtype) for k, v in c64.items()}
+        self.mats = dict(zip(c64, aligned_copies(list(c64.values()), dtype)))
         self.top = HALO + nz - 1
         tables = surface_corrections(self.params.order)
         self.dzz, self.dxz, self.dvx, self.dvz = ((t / lay.dz).astype(dtype) for t in tables)
@@ -581,7 +581,8 @@ class ElasticPropagator(Propagator):
 
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
-        return {k: aligned_zeros(shape, dtype) for k in (*_FIELDS, *_MEMORY)}
+        names = (*_FIELDS, *_MEMORY)
+        return dict(zip(names, aligned_arrays([shape] * len(names), dtype)))
 
     def _strip_mask(self, which: str) -> np.ndarray:
         xn, xh, zn, zh = (tuple(int(v) for v in s) for s in self.strips)
@@ -667,7 +668,7 @@ class ElasticPropagator(Propagator):
             "ux", "uz", "exx", "ezz", "exz", "txx", "tzz", "txz",
             *_ADJ_MEMORY.values(), *_SCRATCH, *_GRADS,
         )  # fmt: skip
-        return {k: aligned_zeros(shape, dtype) for k in names}
+        return dict(zip(names, aligned_arrays([shape] * len(names), dtype)))
 
     def adjoint_steps(
         self,

@@ -73,10 +73,10 @@ from seisgrad.solver.fd2d.checkpoint import (
     sweep_memory,
 )
 from seisgrad.solver.fd2d.common import (
-    ALIGN_BYTES,
     HALO,
     Layout,
     PointOperator,
+    aligned_arrays,
     check_positions,
     check_sampling,
     check_stability,
@@ -649,21 +649,14 @@ class Propagator(ABC):
         """Per-step data for ``nsteps`` steps (zeros: entries a material never writes,
         such as halos, must read as zero).
 
-        Allocated with ``np.empty`` and then zeroed, not with ``np.zeros``: numpy asks
-        the kernel for transparent huge pages for ``empty`` (``madvise``) but ``zeros``
-        comes from ``calloc`` with 4 KiB pages, whose first-touch faults made writing a
-        2.7 GB store-everything history several times slower than the forward run.
+        Allocated by :func:`~seisgrad.solver.fd2d.common.zeroed_buffer` (transparent
+        huge pages where it can: with 4 KiB pages, first-touch faults made writing a
+        2.7 GB store-everything history several times slower than the forward run),
+        with the alignment of the wavefields (every slot is a multiple of
+        ``ROW_MULTIPLE`` elements long).
         """
         shape = (nsteps, *self.store_shape())
-        n = int(np.prod(shape))
-        extra = ALIGN_BYTES // self.dtype.itemsize
-        buf = np.empty(n + extra, dtype=self.dtype)
-        # the same alignment as the wavefields (aligned_zeros): every slot is a
-        # multiple of ROW_MULTIPLE elements long
-        off = (-(buf.ctypes.data + HALO * self.dtype.itemsize) % ALIGN_BYTES) // buf.itemsize
-        store = buf[off : off + n].reshape(shape)
-        store.fill(0)
-        return store
+        return aligned_arrays([shape], self.dtype)[0]
 
     # ------------------------------------------------------------------ material hooks
 
