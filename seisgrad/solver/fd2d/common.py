@@ -144,10 +144,6 @@ def fd_coefficients(order: int) -> np.ndarray:
 ALIGN_BYTES = 64
 #: grid rows are padded to a multiple of this many elements (64 bytes in float32)
 ROW_MULTIPLE = 16
-#: pad the rows (switch for the benchmark's comparison only)
-ALIGN_ROWS = True
-
-
 #: size of a transparent huge page (x86-64 and most arm64 Linux kernels)
 HUGE_PAGE = 2 << 20
 
@@ -158,7 +154,7 @@ def zeroed_buffer(nbytes: int) -> np.ndarray:
     From 1 MiB on, a slice that starts on a huge-page boundary of an ``np.empty``
     allocation of at least 4 MiB, which numpy advises for transparent huge pages on
     Linux (``madvise``; ``np.zeros`` is not advised): the dozen megabytes a step
-    streams then use a few TLB entries instead of thousands (4-6% faster steps on the
+    streams then use a few TLB entries instead of thousands (1-3% faster steps on the
     machine of ``docs/performance.md``). The allocation is numpy's, so ``tracemalloc``
     counts all of it (up to 2 MiB more than used, never touched). The memory is freed
     with the last array using it.
@@ -260,9 +256,7 @@ class Layout:
         elements, so that with :func:`aligned_zeros` every row's first computed node
         starts a cache line; the extra columns beyond the halo stay zero.
         """
-        ncols = self.NZ + 2 * HALO
-        if ALIGN_ROWS:
-            ncols = -(-ncols // ROW_MULTIPLE) * ROW_MULTIPLE
+        ncols = -(-(self.NZ + 2 * HALO) // ROW_MULTIPLE) * ROW_MULTIPLE
         return (self.NX + 2 * HALO, ncols)
 
     @property
