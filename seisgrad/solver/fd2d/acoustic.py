@@ -61,6 +61,7 @@ from seisgrad.solver.fd2d.common import (
     SEGMENT,
     aligned_arrays,
     aligned_copies,
+    aligned_fields,
     compile_variants,
     ftz_enabled,
     gather_rows,
@@ -68,6 +69,7 @@ from seisgrad.solver.fd2d.common import (
     point_operator,
     prefetch_strip,
     receiver_taps,
+    round_up,
     row_range,
     scatter_rows,
     set_mxcsr,
@@ -690,7 +692,7 @@ class AcousticPropagator(Propagator):
         self.nsz = (zh[1] - zh[0]) + (zh[3] - zh[2])
         nrows, ncols = lay.shape
         slot = nrows * ncols + self.nsx * ncols + nrows * self.nsz
-        self.slot_len = -(-slot // ROW_MULTIPLE) * ROW_MULTIPLE  # every slot aligned
+        self.slot_len = round_up(slot, ROW_MULTIPLE)  # every slot aligned
         self._setup_sources()
         self._setup_receivers()
 
@@ -770,8 +772,7 @@ class AcousticPropagator(Propagator):
 
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
-        names = ("p", "vx", "vz", "mvx", "mvz", "mpx", "mpz")
-        return dict(zip(names, aligned_arrays([shape] * len(names), dtype)))
+        return aligned_fields(("p", "vx", "vz", "mvx", "mvz", "mpx", "mpz"), shape, dtype)
 
     def _strip_masks(self) -> dict[str, np.ndarray]:
         shape = self.layout.shape

@@ -148,6 +148,11 @@ ROW_MULTIPLE = 16
 HUGE_PAGE = 2 << 20
 
 
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is at least ``n``."""
+    return -(-n // multiple) * multiple
+
+
 def zeroed_buffer(nbytes: int) -> np.ndarray:
     """``nbytes`` zero bytes (``uint8``) for arrays the time loops sweep.
 
@@ -186,7 +191,7 @@ def aligned_arrays(shapes: Sequence[tuple[int, ...]], dtype: np.dtype | type) ->
     dtype = np.dtype(dtype)
     line = ALIGN_BYTES // dtype.itemsize
     sizes = [int(np.prod(s)) for s in shapes]
-    spans = [-(-n // line) * line for n in sizes]  # whole cache lines each
+    spans = [round_up(n, line) for n in sizes]  # whole cache lines each
     buf = zeroed_buffer((sum(spans) + line) * dtype.itemsize).view(dtype)
     start = ((-(buf.ctypes.data + HALO * dtype.itemsize)) % ALIGN_BYTES) // dtype.itemsize
     out = []
@@ -199,6 +204,14 @@ def aligned_arrays(shapes: Sequence[tuple[int, ...]], dtype: np.dtype | type) ->
 def aligned_zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """One array as :func:`aligned_arrays` makes them."""
     return aligned_arrays([shape], dtype)[0]
+
+
+def aligned_fields(
+    names: Sequence[str], shape: tuple[int, ...], dtype: np.dtype | type
+) -> dict[str, np.ndarray]:
+    """``name -> array``: one zero array of ``shape`` per name, in one
+    :func:`aligned_arrays` block (a time loop's wavefields, or its adjoint fields)."""
+    return dict(zip(names, aligned_arrays([shape] * len(names), dtype)))
 
 
 def aligned_copies(arrays: Sequence[np.ndarray], dtype: np.dtype | type) -> list[np.ndarray]:
@@ -256,8 +269,7 @@ class Layout:
         elements, so that with :func:`aligned_zeros` every row's first computed node
         starts a cache line; the extra columns beyond the halo stay zero.
         """
-        ncols = -(-(self.NZ + 2 * HALO) // ROW_MULTIPLE) * ROW_MULTIPLE
-        return (self.NX + 2 * HALO, ncols)
+        return (self.NX + 2 * HALO, round_up(self.NZ + 2 * HALO, ROW_MULTIPLE))
 
     @property
     def dx(self) -> float:

@@ -71,8 +71,8 @@ from seisgrad.solver.fd2d.common import (
     NO_RAW,
     Layout,
     PointOperator,
-    aligned_arrays,
     aligned_copies,
+    aligned_fields,
     frozen_operator,
     ftz_enabled,
     kaiser_sinc_weights,
@@ -566,7 +566,9 @@ class ElasticPropagator(Propagator):
         for code, comp, scale in plan:
             op = elastic_point_operator(lay, pts, comp, fluid)
             w = scale * op.w.astype(np.float64)
-            wa = w * c64[f"b{comp[1]}"][op.i, op.j] if comp in ("vx", "vz") else w
+            # the adjoint injects velocities times their buoyancy
+            b = {"vx": "bx", "vz": "bz"}.get(comp)
+            wa = w * c64[b][op.i, op.j] if b else w
             n = op.point.size
             field, channel = np.full(n, code), np.full(n, max(code - 1, 0))
             # field (sxx, szz, vx, vz), raw channel (P, VX, VZ), trace, row, column
@@ -581,8 +583,7 @@ class ElasticPropagator(Propagator):
 
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
-        names = (*_FIELDS, *_MEMORY)
-        return dict(zip(names, aligned_arrays([shape] * len(names), dtype)))
+        return aligned_fields((*_FIELDS, *_MEMORY), shape, dtype)
 
     def _strip_mask(self, which: str) -> np.ndarray:
         xn, xh, zn, zh = (tuple(int(v) for v in s) for s in self.strips)
@@ -668,7 +669,7 @@ class ElasticPropagator(Propagator):
             "ux", "uz", "exx", "ezz", "exz", "txx", "tzz", "txz",
             *_ADJ_MEMORY.values(), *_SCRATCH, *_GRADS,
         )  # fmt: skip
-        return dict(zip(names, aligned_arrays([shape] * len(names), dtype)))
+        return aligned_fields(names, shape, dtype)
 
     def adjoint_steps(
         self,

@@ -76,7 +76,7 @@ from seisgrad.solver.fd2d.common import (
     HALO,
     Layout,
     PointOperator,
-    aligned_arrays,
+    aligned_zeros,
     check_positions,
     check_sampling,
     check_stability,
@@ -655,8 +655,7 @@ class Propagator(ABC):
         with the alignment of the wavefields (every slot is a multiple of
         ``ROW_MULTIPLE`` elements long).
         """
-        shape = (nsteps, *self.store_shape())
-        return aligned_arrays([shape], self.dtype)[0]
+        return aligned_zeros((nsteps, *self.store_shape()), self.dtype)
 
     # ------------------------------------------------------------------ material hooks
 
