@@ -377,13 +377,15 @@ def test_prefetch_compiles_and_changes_nothing() -> None:
 
 def test_kernel_cache_names_carry_the_helpers_digest() -> None:
     """numba checks a cached kernel against its own file only: the kernels' names carry
-    a digest of common.py, so editing the helpers they inline gives new cache entries."""
+    a digest of common.py and simd.py, so editing the helpers they inline (or the vector
+    row loops) gives new cache entries."""
     import hashlib
     from pathlib import Path
 
-    from seisgrad.solver.fd2d import acoustic, common, elastic_kernels
+    from seisgrad.solver.fd2d import acoustic, common, elastic_kernels, simd
 
-    tag = hashlib.sha1(Path(common.__file__).read_bytes()).hexdigest()[:10]
+    data = Path(common.__file__).read_bytes() + Path(simd.__file__).read_bytes()
+    tag = hashlib.sha1(data).hexdigest()[:10]
     assert common._HELPERS_TAG == tag
     for ns in (acoustic._SERIAL, acoustic._PARALLEL, elastic_kernels.SERIAL):
         assert ns["_forward_loop"].py_func.__qualname__.endswith("_" + tag)

@@ -76,6 +76,7 @@ from seisgrad.solver.fd2d.common import (
     source_time_table,
 )
 from seisgrad.solver.fd2d.propagator import Propagator
+from seisgrad.solver.fd2d.simd import Row, row_kernel
 
 __all__ = ["AcousticPropagator"]
 
@@ -108,6 +109,94 @@ def _strip_index(r, s):  # pragma: no cover
 def _near(i, s, lo, hi):  # pragma: no cover
     """Whether rows ``i - lo .. i + hi`` touch one of the strips ``s``."""
     return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
+
+
+# ============================================================================ vector row loops
+# The interior loops with a z derivative, as explicit vector code (see
+# :mod:`seisgrad.solver.fd2d.simd`: aligned loads and shuffles instead of split loads).
+# Each body is the numba loop it replaces, operation for operation: the results are the
+# same to the bit.
+
+
+def _dz_plus(r: Row, a: int, d: tuple) -> object:
+    """``D+z a`` at ``(i, j + 1/2)`` (``a`` at the nodes)."""
+    d1, d2, d3, d4 = d
+    g = d1 * (r.z(a, 1) - r.z(a, 0)) + d2 * (r.z(a, 2) - r.z(a, -1))
+    return g + d3 * (r.z(a, 3) - r.z(a, -2)) + d4 * (r.z(a, 4) - r.z(a, -3))
+
+
+def _dz_minus(r: Row, a: int, d: tuple) -> object:
+    """``D-z a`` at the nodes (``a`` at ``(i, j + 1/2)``)."""
+    d1, d2, d3, d4 = d
+    g = d1 * (r.z(a, 0) - r.z(a, -1)) + d2 * (r.z(a, 1) - r.z(a, -2))
+    return g + d3 * (r.z(a, 2) - r.z(a, -3)) + d4 * (r.z(a, 3) - r.z(a, -4))
+
+
+def _dx_minus(r: Row, a: int, c: tuple) -> object:
+    """``D-x a`` at the nodes (``a`` at ``(i + 1/2, j)``)."""
+    c1, c2, c3, c4 = c
+    g = c1 * (r.x(a, 0) - r.x(a, -1)) + c2 * (r.x(a, 1) - r.x(a, -2))
+    return g + c3 * (r.x(a, 2) - r.x(a, -3)) + c4 * (r.x(a, 3) - r.x(a, -4))
+
+
+def _vz_body(r: Row) -> None:
+    # arrays: p, vz, bz; scalars: d1..d4.   vz -= bz D+z p
+    g = _dz_plus(r, 0, tuple(r.s))
+    r.store(1, r.load(1) - r.load(2) * g)
+
+
+def _p_body(r: Row) -> None:
+    # arrays: p, vx, vz, K; scalars: c1..c4, d1..d4.   p -= K (D-x vx + D-z vz)
+    dx = _dx_minus(r, 1, tuple(r.s[:4]))
+    dz = _dz_minus(r, 2, tuple(r.s[4:]))
+    r.store(0, r.load(0) - r.load(3) * (dx + dz))
+
+
+def _p_strip_body(r: Row) -> None:
+    # arrays: p, vx, vz, K, psi; scalars: c1..c4, d1..d4, a, b (x strip row)
+    #   psi <- b psi + a D-x vx;  p -= K (D-x vx + psi + D-z vz)
+    a, b = r.s[8], r.s[9]
+    dx = _dx_minus(r, 1, tuple(r.s[:4]))
+    t = b * r.load(4) + a * dx
+    r.store(4, t)
+    dz = _dz_minus(r, 2, tuple(r.s[4:8]))
+    r.store(0, r.load(0) - r.load(3) * (dx + t + dz))
+
+
+def _adj_uz_body(r: Row) -> None:
+    # arrays: Z (scratch row), uz, bz, p^n (per-step data), Gz; scalars d1..d4
+    #   uz += bz D+z Z;  Gz += uz D+z p^n
+    d = tuple(r.s)
+    g = _dz_plus(r, 0, d)
+    u = r.load(1) + r.load(2) * g
+    r.store(1, u)
+    e = _dz_plus(r, 3, d)
+    r.store(4, r.load(4) + u * e)
+
+
+def _adj_w_body(r: Row, strip: bool = False) -> None:
+    # arrays: ux, Y (scratch row), K, W, gK, p^n, [DX]; scalars c1..c4, d1..d4
+    #   inc = K (D-x ux [+ D-x DX] + D-z Y);  W += inc;  gK += p^n inc
+    c, d = tuple(r.s[:4]), tuple(r.s[4:])
+    dx = _dx_minus(r, 0, c)
+    if strip:
+        dx = dx + _dx_minus(r, 6, c)
+    dz = _dz_minus(r, 1, d)
+    inc = r.load(2) * (dx + dz)
+    r.store(3, r.load(3) + inc)
+    r.store(4, r.load(4) + r.load(5) * inc)
+
+
+def _adj_w_strip_body(r: Row) -> None:
+    _adj_w_body(r, strip=True)
+
+
+_vz_row = row_kernel(3, 4, _vz_body)
+_adj_uz_row = row_kernel(5, 4, _adj_uz_body, own_base=(0, 3))
+_adj_w_row = row_kernel(6, 8, _adj_w_body, own_base=(1, 5))
+_adj_w_strip_row = row_kernel(7, 8, _adj_w_strip_body, own_base=(1, 5))
+_p_row = row_kernel(4, 8, _p_body)
+_p_strip_row = row_kernel(5, 10, _p_strip_body)
 
 
 # ============================================================================ passes (prange)
@@ -171,11 +260,7 @@ def _fwd_v_pass(
                     g = g + c3 * (pf[q + S3] - pf[q - S2]) + c4 * (pf[q + S4] - pf[q - S3])
                     vxf[q] -= bxf[q] * g
         # ---- vz at (i, j + 1/2) from the z-derivative of p
-        for k in range(nv):
-            q = b0 + k
-            g = d1 * (pf[q + _U1] - pf[q]) + d2 * (pf[q + _U2] - pf[q - _U1])
-            g = g + d3 * (pf[q + _U3] - pf[q - _U2]) + d4 * (pf[q + _U4] - pf[q - _U3])
-            vzf[q] -= bzf[q] * g
+        _vz_row(pf, vzf, bzf, b0, nv, S, d1, d2, d3, d4)
         for part in range(2):
             ja = zh[0] if part == 0 else zh[2]
             jb = zh[1] if part == 0 else zh[3]
@@ -203,7 +288,6 @@ def _fwd_p_pass(
 ):  # fmt: skip  # pragma: no cover
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     n = np.uint64(pz1 - H)
     for i in prange(r0, r1):
         old = get_mxcsr()
@@ -214,25 +298,11 @@ def _fwd_p_pass(
         if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
             prefetch_strip(mzf, row + np.uint64(PREFETCH_ROWS) * S, zn)
         if _in(i, xn):
-            a = axn[i]
-            b = bxn[i]
-            for k in range(n):
-                q = b0 + k
-                dx = c1 * (vxf[q] - vxf[q - S]) + c2 * (vxf[q + S] - vxf[q - S2])
-                dx = dx + c3 * (vxf[q + S2] - vxf[q - S3]) + c4 * (vxf[q + S3] - vxf[q - S4])
-                t = b * mxf[q] + a * dx
-                mxf[q] = t
-                dz = d1 * (vzf[q] - vzf[q - _U1]) + d2 * (vzf[q + _U1] - vzf[q - _U2])
-                dz = dz + d3 * (vzf[q + _U2] - vzf[q - _U3]) + d4 * (vzf[q + _U3] - vzf[q - _U4])
-                pf[q] -= kf[q] * (dx + t + dz)
+            _p_strip_row(
+                pf, vxf, vzf, kf, mxf, b0, n, S, c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i]
+            )
         else:
-            for k in range(n):
-                q = b0 + k
-                dx = c1 * (vxf[q] - vxf[q - S]) + c2 * (vxf[q + S] - vxf[q - S2])
-                dx = dx + c3 * (vxf[q + S2] - vxf[q - S3]) + c4 * (vxf[q + S3] - vxf[q - S4])
-                dz = d1 * (vzf[q] - vzf[q - _U1]) + d2 * (vzf[q + _U1] - vzf[q - _U2])
-                dz = dz + d3 * (vzf[q + _U2] - vzf[q - _U3]) + d4 * (vzf[q + _U3] - vzf[q - _U4])
-                pf[q] -= kf[q] * (dx + dz)
+            _p_row(pf, vxf, vzf, kf, b0, n, S, c1, c2, c3, c4, d1, d2, d3, d4)
         for part in range(2):
             ja = zn[0] if part == 0 else zn[2]
             jb = min(zn[1], pz1) if part == 0 else min(zn[3], pz1)
@@ -333,7 +403,7 @@ def _adj_u_pass(
                     gxf[b0 + k] += uxf[b0 + k] * sf[base + k]
         # z derivative of Z = W + delta: a copy of the row of W in a scratch row (of the
         # R rows of zzf: one per row in flight), modified in the z strips
-        zr = np.uint64(i % R) * S
+        zr = np.uint64(i % R + 1) * S  # (row 0 of zzf is a margin)
         for k in range(S):
             zzf[zr + k] = wf[row + k]
         for part in range(2):
@@ -346,17 +416,7 @@ def _adj_u_pass(
                 y = hf[q]
                 zzf[zr + j] = x + azn[j] * (x - y)
                 hf[q] = bzn[j] * (y - x)
-        for k in range(nv):
-            q = b0 + k
-            zq = zr + _UH + k
-            g = d1 * (zzf[zq + _U1] - zzf[zq]) + d2 * (zzf[zq + _U2] - zzf[zq - _U1])
-            g = g + d3 * (zzf[zq + _U3] - zzf[zq - _U2]) + d4 * (zzf[zq + _U4] - zzf[zq - _U3])
-            u = uzf[q] + bzf[q] * g
-            uzf[q] = u
-            r = p0 + k
-            e = d1 * (sf[r + _U1] - sf[r]) + d2 * (sf[r + _U2] - sf[r - _U1])
-            e = e + d3 * (sf[r + _U3] - sf[r - _U2]) + d4 * (sf[r + _U4] - sf[r - _U3])
-            gzf[q] += u * e
+        _adj_uz_row(zzf, uzf, bzf, sf, gzf, b0, nv, S, zr + _UH, p0, d1, d2, d3, d4)
         for part in range(2):
             ja = np.uint64(zh[0] if part == 0 else zh[2])
             jb = np.uint64(zh[1] if part == 0 else zh[3])
@@ -382,7 +442,6 @@ def _adj_w_pass(
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     n = np.uint64(pz1 - H)
     for i in prange(r0, r1):
         old = get_mxcsr()
@@ -395,7 +454,7 @@ def _adj_w_pass(
         p0 = op + b0
         # z derivative of Y = U + delta: a copy of the row of uz in a scratch row (as in
         # the U pass), modified in the z strips
-        yr = np.uint64(i % R) * S
+        yr = np.uint64(i % R + 1) * S  # (row 0 of yzf is a margin)
         for k in range(S):
             yzf[yr + k] = uzf[row + k]
         for part in range(2):
@@ -408,30 +467,13 @@ def _adj_w_pass(
                 y = hf[q]
                 yzf[yr + j] = x + azh[j] * (x - y)
                 hf[q] = bzh[j] * (y - x)
+        ym = yr + _UH
         if _near(i, xh, 4, 3):
-            for k in range(n):
-                q = b0 + k
-                m = yr + _UH + k
-                dx = c1 * (uxf[q] - uxf[q - S]) + c2 * (uxf[q + S] - uxf[q - S2])
-                dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
-                ex = c1 * (ef[q] - ef[q - S]) + c2 * (ef[q + S] - ef[q - S2])
-                ex = ex + c3 * (ef[q + S2] - ef[q - S3]) + c4 * (ef[q + S3] - ef[q - S4])
-                dz = d1 * (yzf[m] - yzf[m - _U1]) + d2 * (yzf[m + _U1] - yzf[m - _U2])
-                dz = dz + d3 * (yzf[m + _U2] - yzf[m - _U3]) + d4 * (yzf[m + _U3] - yzf[m - _U4])
-                inc = kf[q] * (dx + ex + dz)
-                wf[q] += inc
-                gkf[q] += sf[p0 + k] * inc
+            _adj_w_strip_row(
+                uxf, yzf, kf, wf, gkf, sf, ef, b0, n, S, ym, p0, c1, c2, c3, c4, d1, d2, d3, d4
+            )
         else:
-            for k in range(n):
-                q = b0 + k
-                m = yr + _UH + k
-                dx = c1 * (uxf[q] - uxf[q - S]) + c2 * (uxf[q + S] - uxf[q - S2])
-                dx = dx + c3 * (uxf[q + S2] - uxf[q - S3]) + c4 * (uxf[q + S3] - uxf[q - S4])
-                dz = d1 * (yzf[m] - yzf[m - _U1]) + d2 * (yzf[m + _U1] - yzf[m - _U2])
-                dz = dz + d3 * (yzf[m + _U2] - yzf[m - _U3]) + d4 * (yzf[m + _U3] - yzf[m - _U4])
-                inc = kf[q] * (dx + dz)
-                wf[q] += inc
-                gkf[q] += sf[p0 + k] * inc
+            _adj_w_row(uxf, yzf, kf, wf, gkf, sf, b0, n, S, ym, p0, c1, c2, c3, c4, d1, d2, d3, d4)
         if fs:
             for mm in range(1, H + 1):
                 wf[row + np.uint64(pz1 + mm)] = -wf[row + np.uint64(pz1 - mm)]
@@ -542,7 +584,7 @@ def _adjoint_loop(
         _mirror_flat(wf, 0, nrows, ncols, pz1, -1.0, 0)
         _mirror_flat(uzf, 0, nrows, ncols, pz1, 1.0, 1)
     S = np.uint64(ncols)
-    R = zzf.size // ncols  # scratch rows: 1 (serial) or one per row (parallel)
+    R = zzf.size // ncols - 2  # scratch rows: 1 (serial) or one per row (parallel)
     ncell = ncols * nrows
     usz = np.uint64(nsz)
     for n in range(n1 - 1, n0 - 1, -1):
@@ -877,9 +919,11 @@ class AcousticPropagator(Propagator):
         shape, dtype = self.layout.shape, self.dtype
         names = ("W", "ux", "uz", "phvx", "phvz", "phpx", "phpz", "ZX", "YX")
         # scratch rows of the z derivatives: one per row processed at the same time
+        # (and a row of margin before and after them: the vector loops load whole
+        # aligned vectors around a row's cells)
         rows = 1 if self.params.threads <= 1 else shape[0]
         names = (*names, "ZZ", "YZ", "gK", "Gx", "Gz")
-        shapes = [shape] * 9 + [(rows, shape[1])] * 2 + [shape] * 3
+        shapes = [shape] * 9 + [(rows + 2, shape[1])] * 2 + [shape] * 3
         return dict(zip(names, aligned_arrays(shapes, dtype)))
 
     def adjoint_steps(

@@ -153,6 +153,17 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def row_length(nz: int) -> int:
+    """Length of a padded grid row holding ``nz`` computed nodes and the halos.
+
+    A multiple of :data:`ROW_MULTIPLE`, with room after the first computed node (element
+    :data:`HALO`) for whole vectors of :data:`ROW_MULTIPLE` elements over the computed
+    nodes, and for the halo after them: the explicit-vector loops
+    (:mod:`seisgrad.solver.fd2d.simd`) never write outside their own row.
+    """
+    return round_up(HALO + max(round_up(nz, ROW_MULTIPLE), nz + HALO), ROW_MULTIPLE)
+
+
 def zeroed_buffer(nbytes: int) -> np.ndarray:
     """``nbytes`` zero bytes (``uint8``) for arrays the time loops sweep.
 
@@ -269,7 +280,7 @@ class Layout:
         elements, so that with :func:`aligned_zeros` every row's first computed node
         starts a cache line; the extra columns beyond the halo stay zero.
         """
-        return (self.NX + 2 * HALO, round_up(self.NZ + 2 * HALO, ROW_MULTIPLE))
+        return (self.NX + 2 * HALO, row_length(self.NZ))
 
     @property
     def dx(self) -> float:
@@ -1206,11 +1217,13 @@ else:  # pragma: no cover - other architectures
 # ----------------------------------------------------------------------------- compilation
 
 
-#: Digest of this file. numba checks a cached kernel only against the timestamp of the
-#: kernel's own file, so a change here (the helpers the kernels inline: receiver
-#: segments, prefetch) would leave stale kernels in an existing cache; the digest in the
-#: kernels' names gives them new cache entries instead.
-_HELPERS_TAG = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
+#: Digest of this file and of ``simd.py``. numba checks a cached kernel only against the
+#: timestamp of the kernel's own file, so a change here or there (the helpers and vector
+#: row loops the kernels inline: receiver segments, prefetch) would leave stale kernels
+#: in an existing cache; the digest in the kernels' names gives them new entries instead.
+_HELPERS_TAG = hashlib.sha1(
+    Path(__file__).read_bytes() + (Path(__file__).parent / "simd.py").read_bytes()
+).hexdigest()[:10]
 
 
 def _clone(fn: Callable[..., Any], suffix: str, glb: dict[str, Any]) -> Callable[..., Any]:

@@ -54,6 +54,7 @@ from seisgrad.solver.fd2d.common import (
     scatter_rows,
     set_mxcsr,
 )
+from seisgrad.solver.fd2d.simd import Row, row_kernel
 
 __all__ = ["SERIAL", "PARALLEL", "STORE_FIELDS", "SERIAL_BLOCK"]
 
@@ -92,6 +93,166 @@ def _near(i, s, lo, hi):  # pragma: no cover
     return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
 
 
+# ============================================================================ vector row loops
+# The interior loops of the forward passes as explicit vector code (see
+# :mod:`seisgrad.solver.fd2d.simd`: aligned loads and shuffles for the z derivatives
+# instead of loads that span two cache lines). Each body is the numba loop it replaced,
+# operation for operation (the results are the same to the bit). Arguments: the arrays
+# (listed per kernel below), then ``b0, n, S``, the bases of the per-step data, and the
+# scalars ``c1..c4, d1..d4`` (and ``a, b`` of an x-strip row).
+
+
+def _dxp(r: Row, a: int, c: tuple) -> object:
+    """``D+x a``: ``a`` at the nodes, the result half a cell along x."""
+    c1, c2, c3, c4 = c
+    g = c1 * (r.x(a, 1) - r.x(a, 0)) + c2 * (r.x(a, 2) - r.x(a, -1))
+    return g + c3 * (r.x(a, 3) - r.x(a, -2)) + c4 * (r.x(a, 4) - r.x(a, -3))
+
+
+def _dxm(r: Row, a: int, c: tuple) -> object:
+    """``D-x a``: the result half a cell before ``a`` along x."""
+    c1, c2, c3, c4 = c
+    g = c1 * (r.x(a, 0) - r.x(a, -1)) + c2 * (r.x(a, 1) - r.x(a, -2))
+    return g + c3 * (r.x(a, 2) - r.x(a, -3)) + c4 * (r.x(a, 3) - r.x(a, -4))
+
+
+def _dzp(r: Row, a: int, d: tuple) -> object:
+    """``D+z a``."""
+    d1, d2, d3, d4 = d
+    g = d1 * (r.z(a, 1) - r.z(a, 0)) + d2 * (r.z(a, 2) - r.z(a, -1))
+    return g + d3 * (r.z(a, 3) - r.z(a, -2)) + d4 * (r.z(a, 4) - r.z(a, -3))
+
+
+def _dzm(r: Row, a: int, d: tuple) -> object:
+    """``D-z a``."""
+    d1, d2, d3, d4 = d
+    g = d1 * (r.z(a, 0) - r.z(a, -1)) + d2 * (r.z(a, 1) - r.z(a, -2))
+    return g + d3 * (r.z(a, 2) - r.z(a, -3)) + d4 * (r.z(a, 3) - r.z(a, -4))
+
+
+def _velocity_body(dx, dz, strip: bool, store: bool):
+    """``v += B g`` with ``g = dx(A0) [+ psi] + dz(A1)``. Arrays: A0, A1, v, B, [psi],
+    [data]; scalars c, d, [a, b]."""
+
+    def body(r: Row) -> None:
+        c, d = tuple(r.s[:4]), tuple(r.s[4:8])
+        gx = dx(r, 0, c)
+        k = 4
+        if strip:
+            t = r.s[9] * r.load(k) + r.s[8] * gx
+            r.store(k, t)
+            k += 1
+        gz = dz(r, 1, d)
+        g = gx + t + gz if strip else gx + gz
+        r.store(2, r.load(2) + r.load(3) * g)
+        if store:
+            r.store(k, g)
+
+    return body
+
+
+def _normal_body(strip: bool, store: bool):
+    """``sxx += L2M gx + LAM gz``, ``szz += LAM gx + L2M gz`` with ``gx = D-x vx [+ psi]``,
+    ``gz = D-z vz``. Arrays: vx, vz, sxx, szz, L2M, LAM, [psi], [data xx, data zz]."""
+
+    def body(r: Row) -> None:
+        c, d = tuple(r.s[:4]), tuple(r.s[4:8])
+        gx = _dxm(r, 0, c)
+        k = 6
+        if strip:
+            t = r.s[9] * r.load(k) + r.s[8] * gx
+            r.store(k, t)
+            gx = gx + t
+            k += 1
+        gz = _dzm(r, 1, d)
+        l2m, lam = r.load(4), r.load(5)
+        r.store(2, r.load(2) + (l2m * gx + lam * gz))
+        r.store(3, r.load(3) + (lam * gx + l2m * gz))
+        if store:
+            r.store(k, gx)
+            r.store(k + 1, gz)
+
+    return body
+
+
+def _kernels(make, narr: int, strip_extra: int = 1, nstore: int = 1) -> tuple:
+    """The four variants (plain, store, strip, strip + store) of one interior loop."""
+    out = []
+    for strip in (False, True):
+        for store in (False, True):
+            n = narr + (strip_extra if strip else 0)
+            own = tuple(range(n, n + nstore)) if store else ()
+            out.append(
+                row_kernel(
+                    n + (nstore if store else 0),
+                    8 + (2 if strip else 0),
+                    make(strip, store),
+                    own_base=own,
+                )  # fmt: skip
+            )
+    return tuple(out)
+
+
+# vx: sxx, sxz, vx, bx   (D+x sxx, D-z sxz)
+_vx_plain, _vx_store, _vx_strip, _vx_strip_store = _kernels(
+    lambda strip, store: _velocity_body(_dxp, _dzm, strip, store), 4
+)
+# vz: sxz, szz, vz, bz   (D-x sxz, D+z szz)
+_vz_plain, _vz_store, _vz_strip, _vz_strip_store = _kernels(
+    lambda strip, store: _velocity_body(_dxm, _dzp, strip, store), 4
+)
+# sxz: vz, vx, sxz, mu   (D+x vz, D+z vx)
+_xz_plain, _xz_store, _xz_strip, _xz_strip_store = _kernels(
+    lambda strip, store: _velocity_body(_dxp, _dzp, strip, store), 4
+)
+# sxx, szz: vx, vz, sxx, szz, l2m, lam
+_nn_plain, _nn_store, _nn_strip, _nn_strip_store = _kernels(_normal_body, 6, nstore=2)
+
+
+def _adjoint_body(dx, dz, near: bool, scaled: bool):
+    """Transposed sub-steps: ``U += B (dx(X) [+ dx(DX)] + dz(Z))`` (``scaled``; arrays X,
+    Z, U, B, [DX]) or ``E += dx(X) [+ dx(DX)] + dz(Z)`` (arrays X, Z, E, [DX])."""
+
+    def body(r: Row) -> None:
+        c, d = tuple(r.s[:4]), tuple(r.s[4:8])
+        gx = dx(r, 0, c)
+        if near:
+            gx = gx + dx(r, 4 if scaled else 3, c)
+        g = gx + dz(r, 1, d)
+        r.store(2, r.load(2) + r.load(3) * g if scaled else r.load(2) + g)
+
+    return body
+
+
+def _strain_body(near: bool):
+    """``E_xx += D-x Ux [+ D-x DUX]``, ``E_zz += D-z Uz``; arrays Ux, Uz, Exx, Ezz, [DUX]."""
+
+    def body(r: Row) -> None:
+        c, d = tuple(r.s[:4]), tuple(r.s[4:8])
+        gx = _dxm(r, 0, c)
+        if near:
+            gx = gx + _dxm(r, 4, c)
+        gz = _dzm(r, 1, d)
+        r.store(2, r.load(2) + gx)
+        r.store(3, r.load(3) + gz)
+
+    return body
+
+
+# S^T, vx: txx, txz, ux, bx, [dxx]
+_aux_plain = row_kernel(4, 8, _adjoint_body(_dxp, _dzm, False, True))
+_aux_near = row_kernel(5, 8, _adjoint_body(_dxp, _dzm, True, True))
+# S^T, vz: txz, tzz, uz, bz, [dxz]
+_auz_plain = row_kernel(4, 8, _adjoint_body(_dxm, _dzp, False, True))
+_auz_near = row_kernel(5, 8, _adjoint_body(_dxm, _dzp, True, True))
+# V^T, exz: uz, ux, exz, [duz]
+_exz_plain = row_kernel(3, 8, _adjoint_body(_dxp, _dzp, False, False))
+_exz_near = row_kernel(4, 8, _adjoint_body(_dxp, _dzp, True, False))
+# V^T, exx, ezz: ux, uz, exx, ezz, [dux]
+_enn_plain = row_kernel(4, 8, _strain_body(False))
+_enn_near = row_kernel(5, 8, _strain_body(True))
+
+
 # ============================================================================ forward passes
 
 
@@ -103,7 +264,6 @@ def _fwd_v_pass(
     """V sub-step on rows ``[r0, r1)``: ``vx`` (rows below ``nxe - 1``) and ``vz``."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     nvx = np.uint64(zn[3] - H)
     nvz = np.uint64(zh[3] - H)
     for i in prange(r0, r1):
@@ -119,39 +279,22 @@ def _fwd_v_pass(
         # ---- vx at (i + 1/2, j): D+x sxx (x-half profile) + D-z sxz (z-node profile)
         if i < nxe - 1:
             if _in(i, xh):
-                a = axh[i]
-                b = bxh[i]
-                for k in range(nvx):
-                    q = b0 + k
-                    gx = c1 * (sxx[q + S] - sxx[q]) + c2 * (sxx[q + S2] - sxx[q - S])
-                    gx = gx + c3 * (sxx[q + S3] - sxx[q - S2]) + c4 * (sxx[q + S4] - sxx[q - S3])
-                    t = b * mvxx[q] + a * gx
-                    mvxx[q] = t
-                    gz = d1 * (sxz[q] - sxz[q - _U1]) + d2 * (sxz[q + _U1] - sxz[q - _U2])
-                    gz = (
-                        gz
-                        + d3 * (sxz[q + _U2] - sxz[q - _U3])
-                        + d4 * (sxz[q + _U3] - sxz[q - _U4])
-                    )
-                    g = gx + t + gz
-                    vx[q] += bx[q] * g
-                    if sfl is not None:
-                        sfl[oax + q] = g
+                if sfl is not None:
+                    _vx_strip_store(
+                        sxx, sxz, vx, bx, mvxx, sfl, b0, nvx, S, oax + b0,
+                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
+                    )  # fmt: skip
+                else:
+                    _vx_strip(
+                        sxx, sxz, vx, bx, mvxx, b0, nvx, S,
+                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
+                    )  # fmt: skip
+            elif sfl is not None:
+                _vx_store(
+                    sxx, sxz, vx, bx, sfl, b0, nvx, S, oax + b0, c1, c2, c3, c4, d1, d2, d3, d4
+                )
             else:
-                for k in range(nvx):
-                    q = b0 + k
-                    gx = c1 * (sxx[q + S] - sxx[q]) + c2 * (sxx[q + S2] - sxx[q - S])
-                    gx = gx + c3 * (sxx[q + S3] - sxx[q - S2]) + c4 * (sxx[q + S4] - sxx[q - S3])
-                    gz = d1 * (sxz[q] - sxz[q - _U1]) + d2 * (sxz[q + _U1] - sxz[q - _U2])
-                    gz = (
-                        gz
-                        + d3 * (sxz[q + _U2] - sxz[q - _U3])
-                        + d4 * (sxz[q + _U3] - sxz[q - _U4])
-                    )
-                    g = gx + gz
-                    vx[q] += bx[q] * g
-                    if sfl is not None:
-                        sfl[oax + q] = g
+                _vx_plain(sxx, sxz, vx, bx, b0, nvx, S, c1, c2, c3, c4, d1, d2, d3, d4)
             for part in range(2):
                 ja = zn[0] if part == 0 else zn[2]
                 jb = zn[1] if part == 0 else zn[3]
@@ -172,31 +315,20 @@ def _fwd_v_pass(
                         sfl[oax + q] += u
         # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
         if _in(i, xn):
-            a = axn[i]
-            b = bxn[i]
-            for k in range(nvz):
-                q = b0 + k
-                gx = c1 * (sxz[q] - sxz[q - S]) + c2 * (sxz[q + S] - sxz[q - S2])
-                gx = gx + c3 * (sxz[q + S2] - sxz[q - S3]) + c4 * (sxz[q + S3] - sxz[q - S4])
-                t = b * mvzx[q] + a * gx
-                mvzx[q] = t
-                gz = d1 * (szz[q + _U1] - szz[q]) + d2 * (szz[q + _U2] - szz[q - _U1])
-                gz = gz + d3 * (szz[q + _U3] - szz[q - _U2]) + d4 * (szz[q + _U4] - szz[q - _U3])
-                g = gx + t + gz
-                vz[q] += bz[q] * g
-                if sfl is not None:
-                    sfl[oaz + q] = g
+            if sfl is not None:
+                _vz_strip_store(
+                    sxz, szz, vz, bz, mvzx, sfl, b0, nvz, S, oaz + b0,
+                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
+                )  # fmt: skip
+            else:
+                _vz_strip(
+                    sxz, szz, vz, bz, mvzx, b0, nvz, S,
+                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
+                )  # fmt: skip
+        elif sfl is not None:
+            _vz_store(sxz, szz, vz, bz, sfl, b0, nvz, S, oaz + b0, c1, c2, c3, c4, d1, d2, d3, d4)
         else:
-            for k in range(nvz):
-                q = b0 + k
-                gx = c1 * (sxz[q] - sxz[q - S]) + c2 * (sxz[q + S] - sxz[q - S2])
-                gx = gx + c3 * (sxz[q + S2] - sxz[q - S3]) + c4 * (sxz[q + S3] - sxz[q - S4])
-                gz = d1 * (szz[q + _U1] - szz[q]) + d2 * (szz[q + _U2] - szz[q - _U1])
-                gz = gz + d3 * (szz[q + _U3] - szz[q - _U2]) + d4 * (szz[q + _U4] - szz[q - _U3])
-                g = gx + gz
-                vz[q] += bz[q] * g
-                if sfl is not None:
-                    sfl[oaz + q] = g
+            _vz_plain(sxz, szz, vz, bz, b0, nvz, S, c1, c2, c3, c4, d1, d2, d3, d4)
         for part in range(2):
             ja = zh[0] if part == 0 else zh[2]
             jb = zh[1] if part == 0 else zh[3]
@@ -223,7 +355,6 @@ def _fwd_s_pass(
     """S sub-step on rows ``[r0, r1)``: normal stresses and ``sxz`` (below ``nxe - 1``)."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     nn = np.uint64(zn[3] - H)
     ns = np.uint64(zh[3] - H)
     for i in prange(r0, r1):
@@ -238,34 +369,23 @@ def _fwd_s_pass(
             prefetch_strip(msz, ahead, zh)
         # ---- sxx, szz: D-x vx (x-node profile), D-z vz (z-node profile)
         if _in(i, xn):
-            a = axn[i]
-            b = bxn[i]
-            for k in range(nn):
-                q = b0 + k
-                gx = c1 * (vx[q] - vx[q - S]) + c2 * (vx[q + S] - vx[q - S2])
-                gx = gx + c3 * (vx[q + S2] - vx[q - S3]) + c4 * (vx[q + S3] - vx[q - S4])
-                t = b * mnx[q] + a * gx
-                mnx[q] = t
-                gx = gx + t
-                gz = d1 * (vz[q] - vz[q - _U1]) + d2 * (vz[q + _U1] - vz[q - _U2])
-                gz = gz + d3 * (vz[q + _U2] - vz[q - _U3]) + d4 * (vz[q + _U3] - vz[q - _U4])
-                sxx[q] += l2m[q] * gx + lam[q] * gz
-                szz[q] += lam[q] * gx + l2m[q] * gz
-                if sfl is not None:
-                    sfl[oxx + q] = gx
-                    sfl[ozz + q] = gz
+            if sfl is not None:
+                _nn_strip_store(
+                    vx, vz, sxx, szz, l2m, lam, mnx, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
+                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
+                )  # fmt: skip
+            else:
+                _nn_strip(
+                    vx, vz, sxx, szz, l2m, lam, mnx, b0, nn, S,
+                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
+                )  # fmt: skip
+        elif sfl is not None:
+            _nn_store(
+                vx, vz, sxx, szz, l2m, lam, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
+                c1, c2, c3, c4, d1, d2, d3, d4,
+            )  # fmt: skip
         else:
-            for k in range(nn):
-                q = b0 + k
-                gx = c1 * (vx[q] - vx[q - S]) + c2 * (vx[q + S] - vx[q - S2])
-                gx = gx + c3 * (vx[q + S2] - vx[q - S3]) + c4 * (vx[q + S3] - vx[q - S4])
-                gz = d1 * (vz[q] - vz[q - _U1]) + d2 * (vz[q + _U1] - vz[q - _U2])
-                gz = gz + d3 * (vz[q + _U2] - vz[q - _U3]) + d4 * (vz[q + _U3] - vz[q - _U4])
-                sxx[q] += l2m[q] * gx + lam[q] * gz
-                szz[q] += lam[q] * gx + l2m[q] * gz
-                if sfl is not None:
-                    sfl[oxx + q] = gx
-                    sfl[ozz + q] = gz
+            _nn_plain(vx, vz, sxx, szz, l2m, lam, b0, nn, S, c1, c2, c3, c4, d1, d2, d3, d4)
         for part in range(2):
             ja = zn[0] if part == 0 else zn[2]
             jb = zn[1] if part == 0 else zn[3]
@@ -284,31 +404,22 @@ def _fwd_s_pass(
         # ---- sxz: D+z vx (z-half profile) + D+x vz (x-half profile)
         if i < nxe - 1:
             if _in(i, xh):
-                a = axh[i]
-                b = bxh[i]
-                for k in range(ns):
-                    q = b0 + k
-                    gx = c1 * (vz[q + S] - vz[q]) + c2 * (vz[q + S2] - vz[q - S])
-                    gx = gx + c3 * (vz[q + S3] - vz[q - S2]) + c4 * (vz[q + S4] - vz[q - S3])
-                    t = b * msx[q] + a * gx
-                    msx[q] = t
-                    gz = d1 * (vx[q + _U1] - vx[q]) + d2 * (vx[q + _U2] - vx[q - _U1])
-                    gz = gz + d3 * (vx[q + _U3] - vx[q - _U2]) + d4 * (vx[q + _U4] - vx[q - _U3])
-                    g = gx + t + gz
-                    sxz[q] += mu[q] * g
-                    if sfl is not None:
-                        sfl[oxz + q] = g
+                if sfl is not None:
+                    _xz_strip_store(
+                        vz, vx, sxz, mu, msx, sfl, b0, ns, S, oxz + b0,
+                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
+                    )  # fmt: skip
+                else:
+                    _xz_strip(
+                        vz, vx, sxz, mu, msx, b0, ns, S,
+                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
+                    )  # fmt: skip
+            elif sfl is not None:
+                _xz_store(
+                    vz, vx, sxz, mu, sfl, b0, ns, S, oxz + b0, c1, c2, c3, c4, d1, d2, d3, d4
+                )
             else:
-                for k in range(ns):
-                    q = b0 + k
-                    gx = c1 * (vz[q + S] - vz[q]) + c2 * (vz[q + S2] - vz[q - S])
-                    gx = gx + c3 * (vz[q + S3] - vz[q - S2]) + c4 * (vz[q + S4] - vz[q - S3])
-                    gz = d1 * (vx[q + _U1] - vx[q]) + d2 * (vx[q + _U2] - vx[q - _U1])
-                    gz = gz + d3 * (vx[q + _U3] - vx[q - _U2]) + d4 * (vx[q + _U4] - vx[q - _U3])
-                    g = gx + gz
-                    sxz[q] += mu[q] * g
-                    if sfl is not None:
-                        sfl[oxz + q] = g
+                _xz_plain(vz, vx, sxz, mu, b0, ns, S, c1, c2, c3, c4, d1, d2, d3, d4)
             for part in range(2):
                 ja = zh[0] if part == 0 else zh[2]
                 jb = zh[1] if part == 0 else zh[3]
@@ -364,7 +475,6 @@ def _adj_v_pass(
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     jn = zn[3]
     jh = zh[3]
     nvx = np.uint64(jn - H)
@@ -381,31 +491,9 @@ def _adj_v_pass(
             prefetch_strip(pnz, ahead, zn)
         if i < nxe - 1:
             if _near(i, xn, 3, 4):
-                for k in range(nvx):
-                    q = b0 + k
-                    gx = c1 * (txx[q + S] - txx[q]) + c2 * (txx[q + S2] - txx[q - S])
-                    gx = gx + c3 * (txx[q + S3] - txx[q - S2]) + c4 * (txx[q + S4] - txx[q - S3])
-                    hx = c1 * (dxx[q + S] - dxx[q]) + c2 * (dxx[q + S2] - dxx[q - S])
-                    hx = hx + c3 * (dxx[q + S3] - dxx[q - S2]) + c4 * (dxx[q + S4] - dxx[q - S3])
-                    gz = d1 * (txz[q] - txz[q - _U1]) + d2 * (txz[q + _U1] - txz[q - _U2])
-                    gz = (
-                        gz
-                        + d3 * (txz[q + _U2] - txz[q - _U3])
-                        + d4 * (txz[q + _U3] - txz[q - _U4])
-                    )
-                    ux[q] += bx[q] * (gx + hx + gz)
+                _aux_near(txx, txz, ux, bx, dxx, b0, nvx, S, c1, c2, c3, c4, d1, d2, d3, d4)
             else:
-                for k in range(nvx):
-                    q = b0 + k
-                    gx = c1 * (txx[q + S] - txx[q]) + c2 * (txx[q + S2] - txx[q - S])
-                    gx = gx + c3 * (txx[q + S3] - txx[q - S2]) + c4 * (txx[q + S4] - txx[q - S3])
-                    gz = d1 * (txz[q] - txz[q - _U1]) + d2 * (txz[q + _U1] - txz[q - _U2])
-                    gz = (
-                        gz
-                        + d3 * (txz[q + _U2] - txz[q - _U3])
-                        + d4 * (txz[q + _U3] - txz[q - _U4])
-                    )
-                    ux[q] += bx[q] * (gx + gz)
+                _aux_plain(txx, txz, ux, bx, b0, nvx, S, c1, c2, c3, c4, d1, d2, d3, d4)
             # z strips of txz (z-half profile): D- of a (Phi + T) near them
             for part in range(2):
                 sa = zh[0] if part == 0 else zh[2]
@@ -429,23 +517,9 @@ def _adj_v_pass(
                     g = d1 * (e0 - f1) + d2 * (e1 - f2) + d3 * (e2 - f3) + d4 * (e3 - f4)
                     ux[q] += bx[q] * g
         if _near(i, xh, 4, 3):
-            for k in range(nvz):
-                q = b0 + k
-                gx = c1 * (txz[q] - txz[q - S]) + c2 * (txz[q + S] - txz[q - S2])
-                gx = gx + c3 * (txz[q + S2] - txz[q - S3]) + c4 * (txz[q + S3] - txz[q - S4])
-                hx = c1 * (dxz[q] - dxz[q - S]) + c2 * (dxz[q + S] - dxz[q - S2])
-                hx = hx + c3 * (dxz[q + S2] - dxz[q - S3]) + c4 * (dxz[q + S3] - dxz[q - S4])
-                gz = d1 * (tzz[q + _U1] - tzz[q]) + d2 * (tzz[q + _U2] - tzz[q - _U1])
-                gz = gz + d3 * (tzz[q + _U3] - tzz[q - _U2]) + d4 * (tzz[q + _U4] - tzz[q - _U3])
-                uz[q] += bz[q] * (gx + hx + gz)
+            _auz_near(txz, tzz, uz, bz, dxz, b0, nvz, S, c1, c2, c3, c4, d1, d2, d3, d4)
         else:
-            for k in range(nvz):
-                q = b0 + k
-                gx = c1 * (txz[q] - txz[q - S]) + c2 * (txz[q + S] - txz[q - S2])
-                gx = gx + c3 * (txz[q + S2] - txz[q - S3]) + c4 * (txz[q + S3] - txz[q - S4])
-                gz = d1 * (tzz[q + _U1] - tzz[q]) + d2 * (tzz[q + _U2] - tzz[q - _U1])
-                gz = gz + d3 * (tzz[q + _U3] - tzz[q - _U2]) + d4 * (tzz[q + _U4] - tzz[q - _U3])
-                uz[q] += bz[q] * (gx + gz)
+            _auz_plain(txz, tzz, uz, bz, b0, nvz, S, c1, c2, c3, c4, d1, d2, d3, d4)
         # z strips of tzz (z-node profile): D+ of a (Phi + T) near them
         for part in range(2):
             sa = zn[0] if part == 0 else zn[2]
@@ -501,7 +575,6 @@ def _adj_s_pass(
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     jn = zn[3]
     jh = zh[3]
     nn = np.uint64(jn - H)
@@ -537,25 +610,9 @@ def _adj_s_pass(
                 gmu[q] += sfl[oxz + q] * exz[q]
         # ---- E_xx, E_zz
         if _near(i, xh, 4, 3):
-            for k in range(nn):
-                q = b0 + k
-                gx = c1 * (ux[q] - ux[q - S]) + c2 * (ux[q + S] - ux[q - S2])
-                gx = gx + c3 * (ux[q + S2] - ux[q - S3]) + c4 * (ux[q + S3] - ux[q - S4])
-                hx = c1 * (dux[q] - dux[q - S]) + c2 * (dux[q + S] - dux[q - S2])
-                hx = hx + c3 * (dux[q + S2] - dux[q - S3]) + c4 * (dux[q + S3] - dux[q - S4])
-                gz = d1 * (uz[q] - uz[q - _U1]) + d2 * (uz[q + _U1] - uz[q - _U2])
-                gz = gz + d3 * (uz[q + _U2] - uz[q - _U3]) + d4 * (uz[q + _U3] - uz[q - _U4])
-                exx[q] += gx + hx
-                ezz[q] += gz
+            _enn_near(ux, uz, exx, ezz, dux, b0, nn, S, c1, c2, c3, c4, d1, d2, d3, d4)
         else:
-            for k in range(nn):
-                q = b0 + k
-                gx = c1 * (ux[q] - ux[q - S]) + c2 * (ux[q + S] - ux[q - S2])
-                gx = gx + c3 * (ux[q + S2] - ux[q - S3]) + c4 * (ux[q + S3] - ux[q - S4])
-                gz = d1 * (uz[q] - uz[q - _U1]) + d2 * (uz[q + _U1] - uz[q - _U2])
-                gz = gz + d3 * (uz[q + _U2] - uz[q - _U3]) + d4 * (uz[q + _U3] - uz[q - _U4])
-                exx[q] += gx
-                ezz[q] += gz
+            _enn_plain(ux, uz, exx, ezz, b0, nn, S, c1, c2, c3, c4, d1, d2, d3, d4)
         # z strips of uz (z-half profile): D- of a (Phi + U) near them
         for part in range(2):
             sa = zh[0] if part == 0 else zh[2]
@@ -586,23 +643,9 @@ def _adj_s_pass(
         # ---- E_xz
         if i < nxe - 1:
             if _near(i, xn, 3, 4):
-                for k in range(ns):
-                    q = b0 + k
-                    gx = c1 * (uz[q + S] - uz[q]) + c2 * (uz[q + S2] - uz[q - S])
-                    gx = gx + c3 * (uz[q + S3] - uz[q - S2]) + c4 * (uz[q + S4] - uz[q - S3])
-                    hx = c1 * (duz[q + S] - duz[q]) + c2 * (duz[q + S2] - duz[q - S])
-                    hx = hx + c3 * (duz[q + S3] - duz[q - S2]) + c4 * (duz[q + S4] - duz[q - S3])
-                    gz = d1 * (ux[q + _U1] - ux[q]) + d2 * (ux[q + _U2] - ux[q - _U1])
-                    gz = gz + d3 * (ux[q + _U3] - ux[q - _U2]) + d4 * (ux[q + _U4] - ux[q - _U3])
-                    exz[q] += gx + hx + gz
+                _exz_near(uz, ux, exz, duz, b0, ns, S, c1, c2, c3, c4, d1, d2, d3, d4)
             else:
-                for k in range(ns):
-                    q = b0 + k
-                    gx = c1 * (uz[q + S] - uz[q]) + c2 * (uz[q + S2] - uz[q - S])
-                    gx = gx + c3 * (uz[q + S3] - uz[q - S2]) + c4 * (uz[q + S4] - uz[q - S3])
-                    gz = d1 * (ux[q + _U1] - ux[q]) + d2 * (ux[q + _U2] - ux[q - _U1])
-                    gz = gz + d3 * (ux[q + _U3] - ux[q - _U2]) + d4 * (ux[q + _U4] - ux[q - _U3])
-                    exz[q] += gx + gz
+                _exz_plain(uz, ux, exz, b0, ns, S, c1, c2, c3, c4, d1, d2, d3, d4)
             # z strips of ux (z-node profile): D+ of a (Phi + U) near them
             for part in range(2):
                 sa = zn[0] if part == 0 else zn[2]

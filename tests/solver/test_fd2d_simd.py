@@ -1,0 +1,105 @@
+"""Explicit-vector row loops (``fd2d.simd``): values, partial vectors, other widths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+from seisgrad.solver.fd2d.common import HALO, aligned_zeros, row_length
+from seisgrad.solver.fd2d.simd import Row, row_kernel, vector_bytes
+
+C = (1225.0 / 1024.0, -245.0 / 3072.0, 49.0 / 5120.0, -5.0 / 7168.0)
+
+
+def _body(r: Row) -> None:
+    """``out += coef (D+z a + D-x b) + d``; ``d`` has its own base (another row)."""
+    c1, c2, c3, c4 = r.s
+    gz = c1 * (r.z(0, 1) - r.z(0, 0)) + c2 * (r.z(0, 2) - r.z(0, -1))
+    gz = gz + c3 * (r.z(0, 3) - r.z(0, -2)) + c4 * (r.z(0, 4) - r.z(0, -3))
+    gx = c1 * (r.x(1, 0) - r.x(1, -1)) + c2 * (r.x(1, 1) - r.x(1, -2))
+    gx = gx + c3 * (r.x(1, 2) - r.x(1, -3)) + c4 * (r.x(1, 3) - r.x(1, -4))
+    r.store(2, r.load(2) + r.load(3) * (gz + gx) + r.load(4))
+
+
+def _reference(a, b, out, coef, d, b0, n, S, od, c1, c2, c3, c4):
+    """The same operations, one cell at a time."""
+    for k in range(n):
+        q = b0 + k
+        gz = c1 * (a[q + 1] - a[q]) + c2 * (a[q + 2] - a[q - 1])
+        gz = gz + c3 * (a[q + 3] - a[q - 2]) + c4 * (a[q + 4] - a[q - 3])
+        gx = c1 * (b[q] - b[q - S]) + c2 * (b[q + S] - b[q - 2 * S])
+        gx = gx + c3 * (b[q + 2 * S] - b[q - 3 * S]) + c4 * (b[q + 3 * S] - b[q - 4 * S])
+        out[q] = out[q] + coef[q] * (gz + gx) + d[od + k]
+
+
+_KERNELS = {w: row_kernel(5, 4, _body, own_base=(4,), width_bytes=w) for w in (16, 32, 64)}
+_LOOPS = {}
+for _w, _k in _KERNELS.items():
+
+    def _loop(a, b, out, coef, d, rows, S, n, od, c1, c2, c3, c4, _k=_k):
+        for i in rows:
+            b0 = i * S + HALO
+            _k(a, b, out, coef, d, b0, n, S, od + i * S, c1, c2, c3, c4)
+
+    _LOOPS[_w] = njit(cache=False, fastmath={"contract", "arcp", "nsz"})(_loop)
+
+
+def _arrays(n: int, dtype: type, seed: int = 0):
+    nrows, S = 12, row_length(n)
+    rng = np.random.default_rng(seed)
+    arrs = aligned_zeros((5, nrows * S), dtype)
+    for k in range(5):
+        arrs[k] = rng.standard_normal(nrows * S)
+    return arrs, nrows, S
+
+
+@pytest.mark.parametrize("width", [16, 32, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 5, 8, 15, 16, 17, 31, 40])
+def test_row_kernel_updates_exactly_the_row_cells(width: int, dtype: type, n: int) -> None:
+    arrs, nrows, S = _arrays(n, dtype)
+    a, b, out, coef, d = arrs
+    rows = np.arange(HALO, nrows - HALO)
+    want = out.copy()
+    c = [dtype(v) for v in C]
+    for i in rows:
+        _reference(a, b, want, coef, d, i * S + HALO, n, S, i * S, *c)
+    got = out.copy()
+    _LOOPS[width](a, b, got, coef, d, rows, S, n, 0, *c)
+    # nothing outside the computed cells of the rows changed (the last, partial vector
+    # of a row writes only its cells)
+    changed = got != out
+    inside = np.zeros_like(changed)
+    for i in rows:
+        inside[i * S + HALO : i * S + HALO + n] = True
+    assert not (changed & ~inside).any()
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    assert changed[inside].mean() > 0.99  # and the cells were computed
+
+
+def test_row_kernel_matches_a_numba_loop_of_the_same_operations_to_the_bit() -> None:
+    """What the solver relies on: a body that mirrors a compiled loop gives its results
+    bit for bit (same operations, order and fast-math flags), at the host's width."""
+    n = 45
+    ref = njit(cache=False, fastmath={"contract", "arcp", "nsz"})(_reference)
+    for dtype in (np.float32, np.float64):
+        arrs, nrows, S = _arrays(n, dtype, seed=1)
+        a, b, out, coef, d = arrs
+        rows = np.arange(HALO, nrows - HALO)
+        want = out.copy()
+        c = [dtype(v) for v in C]
+        for i in rows:
+            ref(a, b, want, coef, d, i * S + HALO, n, S, i * S, *c)
+        got = out.copy()
+        _LOOPS[vector_bytes()](a, b, got, coef, d, rows, S, n, 0, *c)
+        assert np.array_equal(got, want)
+
+
+def test_row_length_leaves_room_for_whole_vectors() -> None:
+    for nz in range(1, 200):
+        S = row_length(nz)
+        assert S % 16 == 0
+        assert S >= HALO + nz + HALO
+        assert S >= HALO + -(-nz // 16) * 16
