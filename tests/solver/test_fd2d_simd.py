@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 
 from seisgrad.solver.fd2d.common import HALO, aligned_zeros, row_length
-from seisgrad.solver.fd2d.simd import Row, row_kernel, vector_bytes
+from seisgrad.solver.fd2d.simd import Row, dz_plus, row_kernel, vector_bytes
 
 C = (1225.0 / 1024.0, -245.0 / 3072.0, 49.0 / 5120.0, -5.0 / 7168.0)
 
@@ -103,3 +103,38 @@ def test_row_length_leaves_room_for_whole_vectors() -> None:
         assert S % 16 == 0
         assert S >= HALO + nz + HALO
         assert S >= HALO + -(-nz // 16) * 16
+
+
+def _optional_body(r: Row) -> None:
+    """``out += coef D+z a``, and ``data = D+z a`` when ``data`` is given."""
+    g = dz_plus(r, 0, r.s)
+    r.store(1, r.load(1) + r.load(2) * g)
+    if r.has(3):
+        r.store(3, g)
+
+
+_OPTIONAL = row_kernel(4, 4, _optional_body, own_base=(3,))
+
+
+@njit(cache=False, fastmath={"contract", "arcp", "nsz"})
+def _optional_loop(a, out, coef, data, rows, S, n, c1, c2, c3, c4):
+    for i in rows:
+        _OPTIONAL(a, out, coef, data, i * S + HALO, n, S, i * S, c1, c2, c3, c4)
+
+
+def test_row_kernel_array_given_as_none_selects_the_variant_without_it() -> None:
+    n = 37
+    arrs, nrows, S = _arrays(n, np.float64, seed=2)
+    a, out, coef, data = arrs[:4]
+    rows = np.arange(HALO, nrows - HALO)
+    with_data, without = out.copy(), out.copy()
+    kept = data.copy()
+    _optional_loop(a, with_data, coef, kept, rows, S, n, *C)
+    _optional_loop(a, without, coef, None, rows, S, n, *C)
+    assert np.array_equal(with_data, without)
+    assert not np.array_equal(with_data, out)
+    for i in rows:  # data holds the derivative: (out - old) / coef
+        cells = slice(i * S + HALO, i * S + HALO + n)
+        np.testing.assert_allclose(
+            kept[i * S : i * S + n] * coef[cells], with_data[cells] - out[cells], rtol=1e-12
+        )

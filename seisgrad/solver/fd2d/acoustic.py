@@ -76,7 +76,7 @@ from seisgrad.solver.fd2d.common import (
     source_time_table,
 )
 from seisgrad.solver.fd2d.propagator import Propagator
-from seisgrad.solver.fd2d.simd import Row, row_kernel
+from seisgrad.solver.fd2d.simd import Row, dx_minus, dz_minus, dz_plus, row_kernel
 
 __all__ = ["AcousticPropagator"]
 
@@ -118,37 +118,16 @@ def _near(i, s, lo, hi):  # pragma: no cover
 # same to the bit.
 
 
-def _dz_plus(r: Row, a: int, d: tuple) -> object:
-    """``D+z a`` at ``(i, j + 1/2)`` (``a`` at the nodes)."""
-    d1, d2, d3, d4 = d
-    g = d1 * (r.z(a, 1) - r.z(a, 0)) + d2 * (r.z(a, 2) - r.z(a, -1))
-    return g + d3 * (r.z(a, 3) - r.z(a, -2)) + d4 * (r.z(a, 4) - r.z(a, -3))
-
-
-def _dz_minus(r: Row, a: int, d: tuple) -> object:
-    """``D-z a`` at the nodes (``a`` at ``(i, j + 1/2)``)."""
-    d1, d2, d3, d4 = d
-    g = d1 * (r.z(a, 0) - r.z(a, -1)) + d2 * (r.z(a, 1) - r.z(a, -2))
-    return g + d3 * (r.z(a, 2) - r.z(a, -3)) + d4 * (r.z(a, 3) - r.z(a, -4))
-
-
-def _dx_minus(r: Row, a: int, c: tuple) -> object:
-    """``D-x a`` at the nodes (``a`` at ``(i + 1/2, j)``)."""
-    c1, c2, c3, c4 = c
-    g = c1 * (r.x(a, 0) - r.x(a, -1)) + c2 * (r.x(a, 1) - r.x(a, -2))
-    return g + c3 * (r.x(a, 2) - r.x(a, -3)) + c4 * (r.x(a, 3) - r.x(a, -4))
-
-
 def _vz_body(r: Row) -> None:
     # arrays: p, vz, bz; scalars: d1..d4.   vz -= bz D+z p
-    g = _dz_plus(r, 0, tuple(r.s))
+    g = dz_plus(r, 0, tuple(r.s))
     r.store(1, r.load(1) - r.load(2) * g)
 
 
 def _p_body(r: Row) -> None:
     # arrays: p, vx, vz, K; scalars: c1..c4, d1..d4.   p -= K (D-x vx + D-z vz)
-    dx = _dx_minus(r, 1, tuple(r.s[:4]))
-    dz = _dz_minus(r, 2, tuple(r.s[4:]))
+    dx = dx_minus(r, 1, tuple(r.s[:4]))
+    dz = dz_minus(r, 2, tuple(r.s[4:]))
     r.store(0, r.load(0) - r.load(3) * (dx + dz))
 
 
@@ -156,10 +135,10 @@ def _p_strip_body(r: Row) -> None:
     # arrays: p, vx, vz, K, psi; scalars: c1..c4, d1..d4, a, b (x strip row)
     #   psi <- b psi + a D-x vx;  p -= K (D-x vx + psi + D-z vz)
     a, b = r.s[8], r.s[9]
-    dx = _dx_minus(r, 1, tuple(r.s[:4]))
+    dx = dx_minus(r, 1, tuple(r.s[:4]))
     t = b * r.load(4) + a * dx
     r.store(4, t)
-    dz = _dz_minus(r, 2, tuple(r.s[4:8]))
+    dz = dz_minus(r, 2, tuple(r.s[4:8]))
     r.store(0, r.load(0) - r.load(3) * (dx + t + dz))
 
 
@@ -167,10 +146,10 @@ def _adj_uz_body(r: Row) -> None:
     # arrays: Z (scratch row), uz, bz, p^n (per-step data), Gz; scalars d1..d4
     #   uz += bz D+z Z;  Gz += uz D+z p^n
     d = tuple(r.s)
-    g = _dz_plus(r, 0, d)
+    g = dz_plus(r, 0, d)
     u = r.load(1) + r.load(2) * g
     r.store(1, u)
-    e = _dz_plus(r, 3, d)
+    e = dz_plus(r, 3, d)
     r.store(4, r.load(4) + u * e)
 
 
@@ -178,10 +157,10 @@ def _adj_w_body(r: Row, strip: bool = False) -> None:
     # arrays: ux, Y (scratch row), K, W, gK, p^n, [DX]; scalars c1..c4, d1..d4
     #   inc = K (D-x ux [+ D-x DX] + D-z Y);  W += inc;  gK += p^n inc
     c, d = tuple(r.s[:4]), tuple(r.s[4:])
-    dx = _dx_minus(r, 0, c)
+    dx = dx_minus(r, 0, c)
     if strip:
-        dx = dx + _dx_minus(r, 6, c)
-    dz = _dz_minus(r, 1, d)
+        dx = dx + dx_minus(r, 6, c)
+    dz = dz_minus(r, 1, d)
     inc = r.load(2) * (dx + dz)
     r.store(3, r.load(3) + inc)
     r.store(4, r.load(4) + r.load(5) * inc)

@@ -54,7 +54,7 @@ from seisgrad.solver.fd2d.common import (
     scatter_rows,
     set_mxcsr,
 )
-from seisgrad.solver.fd2d.simd import Row, row_kernel
+from seisgrad.solver.fd2d.simd import Row, dx_minus, dx_plus, dz_minus, dz_plus, row_kernel
 
 __all__ = ["SERIAL", "PARALLEL", "STORE_FIELDS", "SERIAL_BLOCK"]
 
@@ -102,37 +102,9 @@ def _near(i, s, lo, hi):  # pragma: no cover
 # scalars ``c1..c4, d1..d4`` (and ``a, b`` of an x-strip row).
 
 
-def _dxp(r: Row, a: int, c: tuple) -> object:
-    """``D+x a``: ``a`` at the nodes, the result half a cell along x."""
-    c1, c2, c3, c4 = c
-    g = c1 * (r.x(a, 1) - r.x(a, 0)) + c2 * (r.x(a, 2) - r.x(a, -1))
-    return g + c3 * (r.x(a, 3) - r.x(a, -2)) + c4 * (r.x(a, 4) - r.x(a, -3))
-
-
-def _dxm(r: Row, a: int, c: tuple) -> object:
-    """``D-x a``: the result half a cell before ``a`` along x."""
-    c1, c2, c3, c4 = c
-    g = c1 * (r.x(a, 0) - r.x(a, -1)) + c2 * (r.x(a, 1) - r.x(a, -2))
-    return g + c3 * (r.x(a, 2) - r.x(a, -3)) + c4 * (r.x(a, 3) - r.x(a, -4))
-
-
-def _dzp(r: Row, a: int, d: tuple) -> object:
-    """``D+z a``."""
-    d1, d2, d3, d4 = d
-    g = d1 * (r.z(a, 1) - r.z(a, 0)) + d2 * (r.z(a, 2) - r.z(a, -1))
-    return g + d3 * (r.z(a, 3) - r.z(a, -2)) + d4 * (r.z(a, 4) - r.z(a, -3))
-
-
-def _dzm(r: Row, a: int, d: tuple) -> object:
-    """``D-z a``."""
-    d1, d2, d3, d4 = d
-    g = d1 * (r.z(a, 0) - r.z(a, -1)) + d2 * (r.z(a, 1) - r.z(a, -2))
-    return g + d3 * (r.z(a, 2) - r.z(a, -3)) + d4 * (r.z(a, 3) - r.z(a, -4))
-
-
-def _velocity_body(dx, dz, strip: bool, store: bool):
-    """``v += B g`` with ``g = dx(A0) [+ psi] + dz(A1)``. Arrays: A0, A1, v, B, [psi],
-    [data]; scalars c, d, [a, b]."""
+def _velocity_body(dx, dz, strip: bool):
+    """``v += B g`` with ``g = dx(A0) [+ psi] + dz(A1)``, and ``data = g`` when the
+    per-step data is given. Arrays: A0, A1, v, B, [psi], data; scalars c, d, [a, b]."""
 
     def body(r: Row) -> None:
         c, d = tuple(r.s[:4]), tuple(r.s[4:8])
@@ -145,68 +117,56 @@ def _velocity_body(dx, dz, strip: bool, store: bool):
         gz = dz(r, 1, d)
         g = gx + t + gz if strip else gx + gz
         r.store(2, r.load(2) + r.load(3) * g)
-        if store:
+        if r.has(k):
             r.store(k, g)
 
     return body
 
 
-def _normal_body(strip: bool, store: bool):
+def _normal_body(strip: bool):
     """``sxx += L2M gx + LAM gz``, ``szz += LAM gx + L2M gz`` with ``gx = D-x vx [+ psi]``,
-    ``gz = D-z vz``. Arrays: vx, vz, sxx, szz, L2M, LAM, [psi], [data xx, data zz]."""
+    ``gz = D-z vz`` (kept as per-step data when given). Arrays: vx, vz, sxx, szz, L2M,
+    LAM, [psi], data xx, data zz."""
 
     def body(r: Row) -> None:
         c, d = tuple(r.s[:4]), tuple(r.s[4:8])
-        gx = _dxm(r, 0, c)
+        gx = dx_minus(r, 0, c)
         k = 6
         if strip:
             t = r.s[9] * r.load(k) + r.s[8] * gx
             r.store(k, t)
             gx = gx + t
             k += 1
-        gz = _dzm(r, 1, d)
+        gz = dz_minus(r, 1, d)
         l2m, lam = r.load(4), r.load(5)
         r.store(2, r.load(2) + (l2m * gx + lam * gz))
         r.store(3, r.load(3) + (lam * gx + l2m * gz))
-        if store:
+        if r.has(k):
             r.store(k, gx)
             r.store(k + 1, gz)
 
     return body
 
 
-def _kernels(make, narr: int, strip_extra: int = 1, nstore: int = 1) -> tuple:
-    """The four variants (plain, store, strip, strip + store) of one interior loop."""
+def _kernels(make, narr: int, nstore: int = 1) -> tuple:
+    """The two variants (plain, x strip) of one interior loop. The per-step data arrays
+    come last (``None`` in a plain forward run), each with its own base index."""
     out = []
     for strip in (False, True):
-        for store in (False, True):
-            n = narr + (strip_extra if strip else 0)
-            own = tuple(range(n, n + nstore)) if store else ()
-            out.append(
-                row_kernel(
-                    n + (nstore if store else 0),
-                    8 + (2 if strip else 0),
-                    make(strip, store),
-                    own_base=own,
-                )  # fmt: skip
-            )
+        n = narr + (1 if strip else 0)
+        own = tuple(range(n, n + nstore))
+        out.append(row_kernel(n + nstore, 8 + (2 if strip else 0), make(strip), own_base=own))
     return tuple(out)
 
 
 # vx: sxx, sxz, vx, bx   (D+x sxx, D-z sxz)
-_vx_plain, _vx_store, _vx_strip, _vx_strip_store = _kernels(
-    lambda strip, store: _velocity_body(_dxp, _dzm, strip, store), 4
-)
+_vx_plain, _vx_strip = _kernels(lambda strip: _velocity_body(dx_plus, dz_minus, strip), 4)
 # vz: sxz, szz, vz, bz   (D-x sxz, D+z szz)
-_vz_plain, _vz_store, _vz_strip, _vz_strip_store = _kernels(
-    lambda strip, store: _velocity_body(_dxm, _dzp, strip, store), 4
-)
+_vz_plain, _vz_strip = _kernels(lambda strip: _velocity_body(dx_minus, dz_plus, strip), 4)
 # sxz: vz, vx, sxz, mu   (D+x vz, D+z vx)
-_xz_plain, _xz_store, _xz_strip, _xz_strip_store = _kernels(
-    lambda strip, store: _velocity_body(_dxp, _dzp, strip, store), 4
-)
+_xz_plain, _xz_strip = _kernels(lambda strip: _velocity_body(dx_plus, dz_plus, strip), 4)
 # sxx, szz: vx, vz, sxx, szz, l2m, lam
-_nn_plain, _nn_store, _nn_strip, _nn_strip_store = _kernels(_normal_body, 6, nstore=2)
+_nn_plain, _nn_strip = _kernels(_normal_body, 6, nstore=2)
 
 
 def _adjoint_body(dx, dz, near: bool, scaled: bool):
@@ -229,10 +189,10 @@ def _strain_body(near: bool):
 
     def body(r: Row) -> None:
         c, d = tuple(r.s[:4]), tuple(r.s[4:8])
-        gx = _dxm(r, 0, c)
+        gx = dx_minus(r, 0, c)
         if near:
-            gx = gx + _dxm(r, 4, c)
-        gz = _dzm(r, 1, d)
+            gx = gx + dx_minus(r, 4, c)
+        gz = dz_minus(r, 1, d)
         r.store(2, r.load(2) + gx)
         r.store(3, r.load(3) + gz)
 
@@ -240,14 +200,14 @@ def _strain_body(near: bool):
 
 
 # S^T, vx: txx, txz, ux, bx, [dxx]
-_aux_plain = row_kernel(4, 8, _adjoint_body(_dxp, _dzm, False, True))
-_aux_near = row_kernel(5, 8, _adjoint_body(_dxp, _dzm, True, True))
+_aux_plain = row_kernel(4, 8, _adjoint_body(dx_plus, dz_minus, False, True))
+_aux_near = row_kernel(5, 8, _adjoint_body(dx_plus, dz_minus, True, True))
 # S^T, vz: txz, tzz, uz, bz, [dxz]
-_auz_plain = row_kernel(4, 8, _adjoint_body(_dxm, _dzp, False, True))
-_auz_near = row_kernel(5, 8, _adjoint_body(_dxm, _dzp, True, True))
+_auz_plain = row_kernel(4, 8, _adjoint_body(dx_minus, dz_plus, False, True))
+_auz_near = row_kernel(5, 8, _adjoint_body(dx_minus, dz_plus, True, True))
 # V^T, exz: uz, ux, exz, [duz]
-_exz_plain = row_kernel(3, 8, _adjoint_body(_dxp, _dzp, False, False))
-_exz_near = row_kernel(4, 8, _adjoint_body(_dxp, _dzp, True, False))
+_exz_plain = row_kernel(3, 8, _adjoint_body(dx_plus, dz_plus, False, False))
+_exz_near = row_kernel(4, 8, _adjoint_body(dx_plus, dz_plus, True, False))
 # V^T, exx, ezz: ux, uz, exx, ezz, [dux]
 _enn_plain = row_kernel(4, 8, _strain_body(False))
 _enn_near = row_kernel(5, 8, _strain_body(True))
@@ -279,22 +239,14 @@ def _fwd_v_pass(
         # ---- vx at (i + 1/2, j): D+x sxx (x-half profile) + D-z sxz (z-node profile)
         if i < nxe - 1:
             if _in(i, xh):
-                if sfl is not None:
-                    _vx_strip_store(
-                        sxx, sxz, vx, bx, mvxx, sfl, b0, nvx, S, oax + b0,
-                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
-                    )  # fmt: skip
-                else:
-                    _vx_strip(
-                        sxx, sxz, vx, bx, mvxx, b0, nvx, S,
-                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
-                    )  # fmt: skip
-            elif sfl is not None:
-                _vx_store(
+                _vx_strip(
+                    sxx, sxz, vx, bx, mvxx, sfl, b0, nvx, S, oax + b0,
+                    c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
+                )  # fmt: skip
+            else:
+                _vx_plain(
                     sxx, sxz, vx, bx, sfl, b0, nvx, S, oax + b0, c1, c2, c3, c4, d1, d2, d3, d4
                 )
-            else:
-                _vx_plain(sxx, sxz, vx, bx, b0, nvx, S, c1, c2, c3, c4, d1, d2, d3, d4)
             for part in range(2):
                 ja = zn[0] if part == 0 else zn[2]
                 jb = zn[1] if part == 0 else zn[3]
@@ -315,20 +267,12 @@ def _fwd_v_pass(
                         sfl[oax + q] += u
         # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
         if _in(i, xn):
-            if sfl is not None:
-                _vz_strip_store(
-                    sxz, szz, vz, bz, mvzx, sfl, b0, nvz, S, oaz + b0,
-                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
-                )  # fmt: skip
-            else:
-                _vz_strip(
-                    sxz, szz, vz, bz, mvzx, b0, nvz, S,
-                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
-                )  # fmt: skip
-        elif sfl is not None:
-            _vz_store(sxz, szz, vz, bz, sfl, b0, nvz, S, oaz + b0, c1, c2, c3, c4, d1, d2, d3, d4)
+            _vz_strip(
+                sxz, szz, vz, bz, mvzx, sfl, b0, nvz, S, oaz + b0,
+                c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
+            )  # fmt: skip
         else:
-            _vz_plain(sxz, szz, vz, bz, b0, nvz, S, c1, c2, c3, c4, d1, d2, d3, d4)
+            _vz_plain(sxz, szz, vz, bz, sfl, b0, nvz, S, oaz + b0, c1, c2, c3, c4, d1, d2, d3, d4)
         for part in range(2):
             ja = zh[0] if part == 0 else zh[2]
             jb = zh[1] if part == 0 else zh[3]
@@ -369,23 +313,15 @@ def _fwd_s_pass(
             prefetch_strip(msz, ahead, zh)
         # ---- sxx, szz: D-x vx (x-node profile), D-z vz (z-node profile)
         if _in(i, xn):
-            if sfl is not None:
-                _nn_strip_store(
-                    vx, vz, sxx, szz, l2m, lam, mnx, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
-                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
-                )  # fmt: skip
-            else:
-                _nn_strip(
-                    vx, vz, sxx, szz, l2m, lam, mnx, b0, nn, S,
-                    c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
-                )  # fmt: skip
-        elif sfl is not None:
-            _nn_store(
+            _nn_strip(
+                vx, vz, sxx, szz, l2m, lam, mnx, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
+                c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
+            )  # fmt: skip
+        else:
+            _nn_plain(
                 vx, vz, sxx, szz, l2m, lam, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
                 c1, c2, c3, c4, d1, d2, d3, d4,
             )  # fmt: skip
-        else:
-            _nn_plain(vx, vz, sxx, szz, l2m, lam, b0, nn, S, c1, c2, c3, c4, d1, d2, d3, d4)
         for part in range(2):
             ja = zn[0] if part == 0 else zn[2]
             jb = zn[1] if part == 0 else zn[3]
@@ -404,22 +340,14 @@ def _fwd_s_pass(
         # ---- sxz: D+z vx (z-half profile) + D+x vz (x-half profile)
         if i < nxe - 1:
             if _in(i, xh):
-                if sfl is not None:
-                    _xz_strip_store(
-                        vz, vx, sxz, mu, msx, sfl, b0, ns, S, oxz + b0,
-                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
-                    )  # fmt: skip
-                else:
-                    _xz_strip(
-                        vz, vx, sxz, mu, msx, b0, ns, S,
-                        c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
-                    )  # fmt: skip
-            elif sfl is not None:
-                _xz_store(
+                _xz_strip(
+                    vz, vx, sxz, mu, msx, sfl, b0, ns, S, oxz + b0,
+                    c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
+                )  # fmt: skip
+            else:
+                _xz_plain(
                     vz, vx, sxz, mu, sfl, b0, ns, S, oxz + b0, c1, c2, c3, c4, d1, d2, d3, d4
                 )
-            else:
-                _xz_plain(vz, vx, sxz, mu, b0, ns, S, c1, c2, c3, c4, d1, d2, d3, d4)
             for part in range(2):
                 ja = zh[0] if part == 0 else zh[2]
                 jb = zh[1] if part == 0 else zh[3]

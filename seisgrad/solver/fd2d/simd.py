@@ -41,7 +41,16 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["Vec", "Row", "row_kernel", "vector_bytes"]
+__all__ = [
+    "Vec",
+    "Row",
+    "row_kernel",
+    "vector_bytes",
+    "dx_plus",
+    "dx_minus",
+    "dz_plus",
+    "dz_minus",
+]
 
 #: LLVM fast-math flags of the numba kernels (``common.NUMBA_OPTIONS['fastmath']``).
 _FLAGS = ("contract", "arcp", "nsz")
@@ -126,7 +135,13 @@ class Row:
         zeros = ir.Constant(ir.VectorType(i32, self.width), [0] * self.width)
         return b.shuffle_vector(v, ir.Constant(self.vty, ir.Undefined), zeros)
 
+    def has(self, a: int) -> bool:
+        """Whether array ``a`` was given (``None`` selects a variant without it)."""
+        return self.ptrs[a] is not None
+
     def _ptr(self, a: int, offset: Any) -> Any:
+        if self.ptrs[a] is None:
+            raise TypeError(f"array {a} of this row kernel is None (check Row.has first)")
         b = self.builder
         p = b.gep(self.ptrs[a], [b.add(self.qs[a], offset)])
         return b.bitcast(p, self.vty.as_pointer())
@@ -184,6 +199,39 @@ def _elem_bytes(vty: Any) -> int:
     return 8 if isinstance(vty.element, ir.DoubleType) else 4
 
 
+# ---------------------------------------------------------------------- stencils
+# The staggered first derivatives of order 8 (coefficients ``c1..c4``; for lower orders
+# the trailing ones are zero), operation for operation as the numba loops write them.
+
+
+def dx_plus(r: Row, a: int, c: Sequence[Any]) -> Vec:
+    """``D+x a``: from the nodes of ``a`` to half a cell after them along x."""
+    c1, c2, c3, c4 = c
+    g = c1 * (r.x(a, 1) - r.x(a, 0)) + c2 * (r.x(a, 2) - r.x(a, -1))
+    return g + c3 * (r.x(a, 3) - r.x(a, -2)) + c4 * (r.x(a, 4) - r.x(a, -3))
+
+
+def dx_minus(r: Row, a: int, c: Sequence[Any]) -> Vec:
+    """``D-x a``: from half-cell points of ``a`` to the points half a cell before them."""
+    c1, c2, c3, c4 = c
+    g = c1 * (r.x(a, 0) - r.x(a, -1)) + c2 * (r.x(a, 1) - r.x(a, -2))
+    return g + c3 * (r.x(a, 2) - r.x(a, -3)) + c4 * (r.x(a, 3) - r.x(a, -4))
+
+
+def dz_plus(r: Row, a: int, d: Sequence[Any]) -> Vec:
+    """``D+z a`` (as :func:`dx_plus`, along z)."""
+    d1, d2, d3, d4 = d
+    g = d1 * (r.z(a, 1) - r.z(a, 0)) + d2 * (r.z(a, 2) - r.z(a, -1))
+    return g + d3 * (r.z(a, 3) - r.z(a, -2)) + d4 * (r.z(a, 4) - r.z(a, -3))
+
+
+def dz_minus(r: Row, a: int, d: Sequence[Any]) -> Vec:
+    """``D-z a`` (as :func:`dx_minus`, along z)."""
+    d1, d2, d3, d4 = d
+    g = d1 * (r.z(a, 0) - r.z(a, -1)) + d2 * (r.z(a, 1) - r.z(a, -2))
+    return g + d3 * (r.z(a, 2) - r.z(a, -3)) + d4 * (r.z(a, 3) - r.z(a, -4))
+
+
 def row_kernel(
     narrays: int,
     nscalars: int,
@@ -197,7 +245,9 @@ def row_kernel(
 
         kern(a_0, .., a_{narrays-1}, b0, n, S, o_0, .., o_{m-1}, s_0, .., s_{nscalars-1})
 
-    with flat float arrays ``a_k`` (one dtype), the flat index ``b0`` of the row's first
+    with flat float arrays ``a_k`` (one dtype; ``None`` for an array the body uses only
+    where :meth:`Row.has` says it was given: numba compiles a variant without it, as for
+    optional arguments of the numba kernels), the flat index ``b0`` of the row's first
     cell, the number ``n`` of cells, the row stride ``S`` (:meth:`Row.x`), one base index
     ``o`` for each array listed in ``own_base`` (in that order: the array's cells are
     ``o .. o + n - 1`` instead of ``b0 ..``, e.g. a scratch row or a slot of per-step
@@ -212,24 +262,26 @@ def row_kernel(
     nints = 3 + len(own)
 
     def _typer(*args: Any) -> Any:
-        arrs = args[:narrays]
+        arrs = [a for a in args[:narrays] if not isinstance(a, types.NoneType)]
         if not all(isinstance(a, types.Array) for a in arrs):
             return None
         if len({a.dtype for a in arrs}) != 1:
             return None
+        dtype = arrs[0].dtype
         sig = types.void(*args)
 
         def codegen(context, builder, signature, cargs):
             from llvmlite import ir
 
-            dtype = signature.args[0].dtype
             fty = context.get_value_type(dtype)
             nbytes = width_bytes or vector_bytes()
             width = nbytes // (8 if dtype == types.float64 else 4)
             vty = ir.VectorType(fty, width)
             i64 = ir.IntType(64)
             ptrs = [
-                context.make_array(signature.args[k])(context, builder, cargs[k]).data
+                None
+                if isinstance(signature.args[k], types.NoneType)
+                else context.make_array(signature.args[k])(context, builder, cargs[k]).data
                 for k in range(narrays)
             ]
             ints = [
