@@ -66,6 +66,7 @@ from seisgrad.solver.fd2d.common import (
     ftz_enabled,
     gather_rows,
     get_mxcsr,
+    inject,
     point_operator,
     prefetch_strip,
     receiver_taps,
@@ -468,6 +469,13 @@ def _adj_w_pass(
 # them: each array crosses the memory bus once per step instead of twice. With a block
 # covering the grid (parallel runs) this is the plain two-pass step.
 #
+# A forward sweep may advance several steps (``fuse``; serial runs): step ``n + k``'s
+# velocity and pressure updates follow ``2 k H`` and ``(2 k + 1) H`` rows behind the
+# first velocity update (a wavefront in time), so each array crosses the memory bus once
+# per sweep. Sources act on the rows of a block as the block is swept, after the last
+# sub-step that reads their old values: every cell sees the same operations in the same
+# order as with one step per sweep.
+#
 # The drivers take flat (ravelled) arrays prepared in Python, and point positions as
 # flat indices: ``ravel`` inside compiled code that calls parallel passes lost writes
 # here (numba 0.6x), so no view is created in compiled code.
@@ -494,7 +502,7 @@ def _forward_loop(
     n0, n1, pf, vxf, vzf, mvxf, mvzf, mpxf, mpzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
     sp_q, sp_w, sp_k, stf_p, sv_c, sv_q, sv_w, sv_k, stf_v,
-    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, slot_len, nsx, nsz, blk, ftz,
+    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, slot_len, nsx, nsz, blk, fuse, ftz,
 ):  # fmt: skip  # pragma: no cover
     old = get_mxcsr()
     if ftz:
@@ -505,48 +513,53 @@ def _forward_loop(
     S = np.uint64(ncols)
     ncell = ncols * nrows
     usz = np.uint64(nsz)
-    for n in range(n0, n1):
-        # forces at t_n
-        for q in range(sv_c.size):
-            val = sv_w[q] * stf_v[sv_k[q], n]
-            if sv_c[q] == 1:
-                vxf[sv_q[q]] += val
-            else:
-                vzf[sv_q[q]] += val
-        op = np.uint64((n - n0) * slot_len)
-        ox = op + np.uint64(ncell)
-        oz = ox + np.uint64(nsx * ncols)
+    sv_r = sv_q // ncols  # rows of the source points
+    sp_r = sp_q // ncols
+    n = n0
+    while n < n1:
+        nk = min(fuse, n1 - n)  # steps in this sweep
         r = np.int64(H)  # not Literal[int]: one compiled callee signature
-        while r < nxe + H:
-            v0, v1 = r, min(r + blk, nxe)
-            if v1 > v0:
-                # records of these rows while they are in cache: pressure at t_n before
-                # the velocity update reads it, velocities at t_{n+1/2} after it
-                i0, i1 = row_range(v0, v1, H, nxe, nrows)
-                gather_rows(pf, s_ptr[0], s_q, s_w, s_g, acc, i0, i1)
-                _fwd_v_pass(
-                    pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
-                    nxe, pz1, fs, sfl, op, ox, oz, usz, S, v0, v1, ftz,
-                )  # fmt: skip
-                gather_rows(vxf, s_ptr[1], s_q, s_w, s_g, acc, i0, i1)
-                gather_rows(vzf, s_ptr[2], s_q, s_w, s_g, acc, i0, i1)
-            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
-            if q1 > q0:
-                _fwd_p_pass(
-                    pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe, pz1,
-                    fs, S, q0, q1, ftz,
-                )  # fmt: skip
+        while r < nxe + (2 * nk - 1) * H:
+            for k in range(nk):
+                op = np.uint64((n + k - n0) * slot_len)
+                ox = op + np.uint64(ncell)
+                oz = ox + np.uint64(nsx * ncols)
+                lag = 2 * k * H
+                v0, v1 = max(r - lag, H), min(r + blk - lag, nxe)
+                if v1 > v0:
+                    i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                    # forces at t_{n+k} on these rows, before their velocity update
+                    inject(vzf, vxf, vzf, sv_c, sv_q, sv_r, sv_w, sv_k, stf_v, n + k, i0, i1)
+                    # records of these rows while they are in cache: pressure at t_n
+                    # before the velocity update reads it, velocities at t_{n+1/2} after it
+                    gather_rows(pf, s_ptr[0], s_q, s_w, s_g, acc[k], i0, i1)
+                    _fwd_v_pass(
+                        pf, vxf, vzf, mvxf, mvzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh,
+                        nxe, pz1, fs, sfl, op, ox, oz, usz, S, v0, v1, ftz,
+                    )  # fmt: skip
+                    gather_rows(vxf, s_ptr[1], s_q, s_w, s_g, acc[k], i0, i1)
+                    gather_rows(vzf, s_ptr[2], s_q, s_w, s_g, acc[k], i0, i1)
+                q0, q1 = max(r - lag - H, H), min(r + blk - lag - H, nxe)
+                if q1 > q0:
+                    _fwd_p_pass(
+                        pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe,
+                        pz1, fs, S, q0, q1, ftz,
+                    )  # fmt: skip
+                    # pressure (volume) sources at t_{n+k+1/2} on these rows, after their
+                    # update; refresh the image of the touched rows
+                    i0, i1 = row_range(q0, q1, H, nxe, nrows)
+                    for q in range(sp_q.size):
+                        if sp_r[q] >= i0 and sp_r[q] < i1:
+                            pf[sp_q[q]] += sp_w[q] * stf_p[sp_k[q], n + k]
+                            if fs:
+                                i = sp_r[q]
+                                _mirror_flat(pf, i, i + 1, ncols, pz1, -1.0, 0)
             r += blk
-        for g in range(g_c.size):
-            raw[g_c[g], g_t[g], n] += acc[g]
-            acc[g] = 0.0
-        # pressure (volume) sources at t_{n+1/2}: after the sweep (no later velocity
-        # update reads these rows); refresh the image of the touched rows
-        for q in range(sp_q.size):
-            pf[sp_q[q]] += sp_w[q] * stf_p[sp_k[q], n]
-            if fs:
-                i = sp_q[q] // ncols
-                _mirror_flat(pf, i, i + 1, ncols, pz1, -1.0, 0)
+        for k in range(nk):
+            for g in range(g_c.size):
+                raw[g_c[g], g_t[g], n + k] += acc[k, g]
+                acc[k, g] = 0.0
+        n += nk
     set_mxcsr(old)
 
 
@@ -628,6 +641,9 @@ _SERIAL, _PARALLEL = compile_variants(
 
 #: Rows per block of the fused sweep in serial runs (parallel runs use one block).
 SERIAL_BLOCK = 16
+
+#: Time steps per sweep of a serial forward run (parallel runs: one).
+SERIAL_FUSE = 2
 
 
 # ============================================================================ propagator
@@ -862,6 +878,9 @@ class AcousticPropagator(Propagator):
     def _block(self) -> int:
         return SERIAL_BLOCK if self.params.threads <= 1 else self.layout.shape[0]
 
+    def _fuse(self) -> int:
+        return SERIAL_FUSE if self.params.threads <= 1 else 1
+
     def _ftz(self) -> bool:
         return bool(self.params.flush_denormals and ftz_enabled())
 
@@ -890,8 +909,9 @@ class AcousticPropagator(Propagator):
             self.cz, *self.prof, xn, xh, zn, zh, self.nxe, self.pz1, self.layout.free_surface,
             ncols, nrows, sp_q, (sp_w * s).astype(dtype), sp_k, self.stf_p.astype(dtype),
             sv_c, sv_q, (sv_w * s).astype(dtype), sv_k, self.stf_v.astype(dtype), *rec[:6],
-            np.zeros(rec.g_c.size), raw, None if store is None else store.reshape(-1),
-            self.slot_len, self.nsx, self.nsz, self._block(), self._ftz(),
+            np.zeros((self._fuse(), rec.g_c.size)), raw,
+            None if store is None else store.reshape(-1), self.slot_len, self.nsx, self.nsz,
+            self._block(), self._fuse(), self._ftz(),
         )  # fmt: skip
 
     def new_adjoint(self) -> dict[str, np.ndarray]:

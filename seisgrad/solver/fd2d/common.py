@@ -792,6 +792,22 @@ def gather_rows(f, ptr, sq, sw, sg, acc, i0, i1):  # pragma: no cover - compiled
         acc[sg[s]] += _dot8(sw[s], f, sq[s])
 
 
+@njit(inline="always", **NUMBA_OPTIONS)
+def inject(f0, f1, f2, c, q, rows, w, k, stf, n, i0, i1):  # pragma: no cover - compiled
+    """Point sources of time index ``n`` on rows ``[i0, i1)``: ``f[q] += w stf[k, n]``
+    with ``f`` = ``f0``, ``f1`` or ``f2`` for component ``c`` = 0, 1 or 2 (``rows``: the
+    row of each point, ``q // ncols``)."""
+    for s in range(c.size):
+        if rows[s] >= i0 and rows[s] < i1:
+            val = w[s] * stf[k[s], n]
+            if c[s] == 0:
+                f0[q[s]] += val
+            elif c[s] == 1:
+                f1[q[s]] += val
+            else:
+                f2[q[s]] += val
+
+
 @njit(**_EXACT)
 def scatter_rows(f, coef, ptr, sq, sw, sg, val, i0, i1):  # pragma: no cover - compiled
     """Transpose of :func:`gather_rows`: ``f[q] += coef[q] (w val[g])`` (``coef``

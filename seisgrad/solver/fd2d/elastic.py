@@ -80,7 +80,13 @@ from seisgrad.solver.fd2d.common import (
     receiver_taps,
     source_time_table,
 )
-from seisgrad.solver.fd2d.elastic_kernels import PARALLEL, SERIAL, SERIAL_BLOCK, STORE_FIELDS
+from seisgrad.solver.fd2d.elastic_kernels import (
+    PARALLEL,
+    SERIAL,
+    SERIAL_BLOCK,
+    SERIAL_FUSE,
+    STORE_FIELDS,
+)
 from seisgrad.solver.fd2d.propagator import Propagator
 
 __all__ = [
@@ -630,6 +636,9 @@ class ElasticPropagator(Propagator):
     def _block(self) -> int:
         return SERIAL_BLOCK if self.params.threads <= 1 else self.layout.shape[0]
 
+    def _fuse(self) -> int:
+        return SERIAL_FUSE if self.params.threads <= 1 else 1
+
     # ------------------------------------------------------------------ time loops
 
     def forward_steps(
@@ -658,8 +667,8 @@ class ElasticPropagator(Propagator):
             sv_c, sv_q, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
             self.stf_v.astype(dtype),
             ss_c, ss_q, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
-            *rec[:6], np.zeros(rec.g_c.size), raw, None if store is None else store.reshape(-1),
-            self._block(),
+            *rec[:6], np.zeros((self._fuse(), rec.g_c.size)), raw,
+            None if store is None else store.reshape(-1), self._block(), self._fuse(),
             self._ftz(),
         )  # fmt: skip
 

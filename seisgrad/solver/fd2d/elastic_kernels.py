@@ -49,6 +49,7 @@ from seisgrad.solver.fd2d.common import (
     compile_variants,
     gather_rows,
     get_mxcsr,
+    inject,
     prefetch_strip,
     row_range,
     scatter_rows,
@@ -56,7 +57,7 @@ from seisgrad.solver.fd2d.common import (
 )
 from seisgrad.solver.fd2d.simd import Row, dx_minus, dx_plus, dz_minus, dz_plus, row_kernel
 
-__all__ = ["SERIAL", "PARALLEL", "STORE_FIELDS", "SERIAL_BLOCK"]
+__all__ = ["SERIAL", "PARALLEL", "STORE_FIELDS", "SERIAL_BLOCK", "SERIAL_FUSE"]
 
 H = HALO  # compile-time constant in the kernels
 _U1 = np.uint64(1)
@@ -72,6 +73,9 @@ STORE_FIELDS = ("ax", "az", "exx", "ezz", "exz")
 #: Rows per block of the serial sweeps (the S update of a block follows the V update of
 #: the next rows while they are still in cache).
 SERIAL_BLOCK = 16
+
+#: Time steps per sweep of a serial forward run (see the time loops below).
+SERIAL_FUSE = 2
 
 # ============================================================================ conventions
 # Every array is passed flat (ravelled in Python: no view is created in compiled code)
@@ -743,6 +747,13 @@ def _top_adj_s(
 # With a small block (serial runs) the rows are still in cache when the second update
 # reads them; with a block covering the grid (parallel runs) this is the plain two-pass
 # step.
+#
+# A forward sweep may advance several steps (``fuse``; serial runs): step ``n + k``'s V
+# and S updates follow ``2 k H`` and ``(2 k + 1) H`` rows behind the first V update, so
+# each sub-step only reads rows its predecessor has finished and no later sub-step of
+# the previous step still reads (a wavefront in time). The rows of all the steps of a
+# sweep stay in cache between them: each array crosses the memory bus once per sweep.
+# Every cell sees the same operations in the same order as with one step per sweep.
 
 
 def _forward_loop(
@@ -751,7 +762,7 @@ def _forward_loop(
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
     dzz, dxz, dvx, dvz, ncols, nrows,
     sv_c, sv_q, sv_w, sv_a, sv_k, stf_v, ss_c, ss_q, ss_w, ss_k, stf_s,
-    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, blk, ftz,
+    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, blk, fuse, ftz,
 ):  # fmt: skip  # pragma: no cover
     """Forward steps ``n0 .. n1-1`` (flat arrays, flat point indices).
 
@@ -762,7 +773,12 @@ def _forward_loop(
     ``t_{n+1/2}``. Receivers: row segments (:func:`~seisgrad.solver.fd2d.common.receiver_taps`)
     of the components ``sxx``, ``szz`` (0, 1: raw channel 0, ``P`` at ``t_n``, read before
     the velocity update of their rows), ``vx``, ``vz`` (2, 3: raw channels 1, 2 at
-    ``t_{n+1/2}``, read after it), summed into ``acc`` per record, then into ``raw``.
+    ``t_{n+1/2}``, read after it), summed into ``acc[k]`` (``k``: the step of the sweep)
+    per record, then into ``raw``.
+
+    One sweep over the rows advances ``fuse`` steps (see the comment above): the
+    sources of each step act on the rows of a block as the block is swept, after the
+    last sub-step that reads their old values.
     """
     old = get_mxcsr()
     if ftz:
@@ -772,70 +788,68 @@ def _forward_loop(
     if fs:
         for i in range(nrows):
             szz[i * ncols + top] = 0.0
-    for n in range(n0, n1):
-        slot = n - n0
-        # forces at t_n
-        for q in range(sv_c.size):
-            val = sv_w[q] * stf_v[sv_k[q], n]
-            if sv_c[q] == 0:
-                vx[sv_q[q]] += val
-            else:
-                vz[sv_q[q]] += val
-        oax = np.uint64(5 * slot * ncell)
-        oaz = oax + np.uint64(ncell)
-        oxx = oaz + np.uint64(ncell)
-        ozz = oxx + np.uint64(ncell)
-        oxz = ozz + np.uint64(ncell)
+    sv_r = sv_q // ncols  # rows of the source points
+    ss_r = ss_q // ncols
+    n = n0
+    while n < n1:
+        nk = min(fuse, n1 - n)  # steps in this sweep
         r = np.int64(H)  # not Literal[int]: one compiled callee signature
-        while r < nxe + H:
-            v0, v1 = r, min(r + blk, nxe)
-            if v1 > v0:
-                # records of these rows while they are in cache: pressure at t_n before
-                # the velocity update, velocities at t_{n+1/2} after it
-                i0, i1 = row_range(v0, v1, H, nxe, nrows)
-                gather_rows(sxx, s_ptr[0], s_q, s_w, s_g, acc, i0, i1)
-                gather_rows(szz, s_ptr[1], s_q, s_w, s_g, acc, i0, i1)
-                _fwd_v_pass(
-                    sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
-                    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                    sfl, oax, oaz, S, v0, v1, ftz,
-                )  # fmt: skip
-                if fs:
-                    _top_fwd_v(
-                        sxz, szz, vx, vz, bx, bz, dvx, dvz, top, ncols, v0, v1, nxe,
-                        sfl, oax, oaz,
+        while r < nxe + (2 * nk - 1) * H:
+            for k in range(nk):
+                slot = n + k - n0
+                oax = np.uint64(5 * slot * ncell)
+                oaz = oax + np.uint64(ncell)
+                oxx = oaz + np.uint64(ncell)
+                ozz = oxx + np.uint64(ncell)
+                oxz = ozz + np.uint64(ncell)
+                lag = 2 * k * H
+                v0, v1 = max(r - lag, H), min(r + blk - lag, nxe)
+                if v1 > v0:
+                    i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                    # forces at t_{n+k} on these rows, before their velocity update
+                    inject(vx, vz, vz, sv_c, sv_q, sv_r, sv_w, sv_k, stf_v, n + k, i0, i1)
+                    # records of these rows while they are in cache: pressure at t_n
+                    # before the velocity update, velocities at t_{n+1/2} after it
+                    gather_rows(sxx, s_ptr[0], s_q, s_w, s_g, acc[k], i0, i1)
+                    gather_rows(szz, s_ptr[1], s_q, s_w, s_g, acc[k], i0, i1)
+                    _fwd_v_pass(
+                        sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
+                        axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
+                        sfl, oax, oaz, S, v0, v1, ftz,
                     )  # fmt: skip
-                gather_rows(vx, s_ptr[2], s_q, s_w, s_g, acc, i0, i1)
-                gather_rows(vz, s_ptr[3], s_q, s_w, s_g, acc, i0, i1)
-            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
-            if q1 > q0:
-                _fwd_s_pass(
-                    vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
-                    axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                    sfl, oxx, ozz, oxz, S, q0, q1, ftz,
-                )  # fmt: skip
-                if fs:
-                    _top_fwd_s(
-                        vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, ncols, q0, q1,
-                        nxe, sfl, ozz, oxz,
+                    if fs:
+                        _top_fwd_v(
+                            sxz, szz, vx, vz, bx, bz, dvx, dvz, top, ncols, v0, v1, nxe,
+                            sfl, oax, oaz,
+                        )  # fmt: skip
+                    gather_rows(vx, s_ptr[2], s_q, s_w, s_g, acc[k], i0, i1)
+                    gather_rows(vz, s_ptr[3], s_q, s_w, s_g, acc[k], i0, i1)
+                q0, q1 = max(r - lag - H, H), min(r + blk - lag - H, nxe)
+                if q1 > q0:
+                    _fwd_s_pass(
+                        vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
+                        axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
+                        sfl, oxx, ozz, oxz, S, q0, q1, ftz,
                     )  # fmt: skip
+                    if fs:
+                        _top_fwd_s(
+                            vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, ncols, q0, q1,
+                            nxe, sfl, ozz, oxz,
+                        )  # fmt: skip
+                    # moment-tensor sources at t_{n+k+1/2} on these rows, after their
+                    # stress update (never on the surface value of szz)
+                    i0, i1 = row_range(q0, q1, H, nxe, nrows)
+                    inject(sxx, szz, sxz, ss_c, ss_q, ss_r, ss_w, ss_k, stf_s, n + k, i0, i1)
             r += blk
-        if sfl is not None:
-            for q in range(sv_c.size):
-                sfl[(5 * slot + sv_c[q]) * ncell + sv_q[q]] += sv_a[q] * stf_v[sv_k[q], n]
-        for g in range(g_c.size):
-            raw[g_c[g], g_t[g], n] += acc[g]
-            acc[g] = 0.0
-        # moment-tensor sources at t_{n+1/2} (never on the surface value of szz)
-        for q in range(ss_c.size):
-            val = ss_w[q] * stf_s[ss_k[q], n]
-            c = ss_c[q]
-            if c == 0:
-                sxx[ss_q[q]] += val
-            elif c == 1:
-                szz[ss_q[q]] += val
-            else:
-                sxz[ss_q[q]] += val
+        for k in range(nk):
+            if sfl is not None:
+                slot = n + k - n0
+                for q in range(sv_c.size):
+                    sfl[(5 * slot + sv_c[q]) * ncell + sv_q[q]] += sv_a[q] * stf_v[sv_k[q], n + k]
+            for g in range(g_c.size):
+                raw[g_c[g], g_t[g], n + k] += acc[k, g]
+                acc[k, g] = 0.0
+        n += nk
     set_mxcsr(old)
 
 
