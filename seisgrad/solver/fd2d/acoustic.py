@@ -77,7 +77,7 @@ from seisgrad.solver.fd2d.common import (
     source_time_table,
 )
 from seisgrad.solver.fd2d.propagator import Propagator
-from seisgrad.solver.fd2d.simd import Row, dx_minus, dz_minus, dz_plus, row_kernel
+from seisgrad.solver.fd2d.simd import Row, dx_minus, dx_plus, dz_minus, dz_plus, row_kernel
 
 __all__ = ["AcousticPropagator"]
 
@@ -119,6 +119,22 @@ def _near(i, s, lo, hi):  # pragma: no cover
 # same to the bit.
 
 
+def _vx_body(r: Row, strip: bool = False) -> None:
+    # arrays: p, vx, bx, [psi]; scalars: c1..c4, [a, b] (x strip row)
+    #   vx -= bx D+x p   (strip: psi <- b psi + a D+x p;  vx -= bx (D+x p + psi))
+    g = dx_plus(r, 0, tuple(r.s[:4]))
+    if strip:
+        t = r.s[5] * r.load(3) + r.s[4] * g
+        r.store(3, t)
+        r.store(1, r.load(1) - r.load(2) * (g + t))
+    else:
+        r.store(1, r.load(1) - r.load(2) * g)
+
+
+def _vx_strip_body(r: Row) -> None:
+    _vx_body(r, strip=True)
+
+
 def _vz_body(r: Row) -> None:
     # arrays: p, vz, bz; scalars: d1..d4.   vz -= bz D+z p
     g = dz_plus(r, 0, tuple(r.s))
@@ -141,6 +157,23 @@ def _p_strip_body(r: Row) -> None:
     r.store(4, t)
     dz = dz_minus(r, 2, tuple(r.s[4:8]))
     r.store(0, r.load(0) - r.load(3) * (dx + t + dz))
+
+
+def _adj_ux_body(r: Row, near: bool = False) -> None:
+    # arrays: W, ux, bx, p^n (per-step data), Gx, [DX]; scalars c1..c4
+    #   ux += bx (D+x W [+ D+x DX]);  Gx += ux D+x p^n
+    c = tuple(r.s)
+    g = dx_plus(r, 0, c)
+    if near:
+        g = g + dx_plus(r, 5, c)
+    u = r.load(1) + r.load(2) * g
+    r.store(1, u)
+    e = dx_plus(r, 3, c)
+    r.store(4, r.load(4) + u * e)
+
+
+def _adj_ux_near_body(r: Row) -> None:
+    _adj_ux_body(r, near=True)
 
 
 def _adj_uz_body(r: Row) -> None:
@@ -171,7 +204,13 @@ def _adj_w_strip_body(r: Row) -> None:
     _adj_w_body(r, strip=True)
 
 
+_vx_row = row_kernel(3, 4, _vx_body)
+_vx_rows2 = row_kernel(3, 4, _vx_body, rows=2)  # two rows: the x stencil's loads shared
+_vx_strip_row = row_kernel(4, 6, _vx_strip_body)
 _vz_row = row_kernel(3, 4, _vz_body)
+_adj_ux_row = row_kernel(5, 4, _adj_ux_body, own_base=(3,))
+_adj_ux_rows2 = row_kernel(5, 4, _adj_ux_body, own_base=(3,), rows=2)
+_adj_ux_near_row = row_kernel(6, 4, _adj_ux_near_body, own_base=(3,))
 _adj_uz_row = row_kernel(5, 4, _adj_uz_body, own_base=(0, 3))
 _adj_w_row = row_kernel(6, 8, _adj_w_body, own_base=(1, 5))
 _adj_w_strip_row = row_kernel(7, 8, _adj_w_strip_body, own_base=(1, 5))
@@ -194,7 +233,8 @@ def _fwd_v_pass(
     pf, vxf, vzf, mxf, mzf, bxf, bzf, cx, cz, axh, bxh, azh, bzh, xh, zh, nxe, pz1, fs,
     sf, op, ox, oz, nsz, S, r0, r1, ftz,
 ):  # fmt: skip  # pragma: no cover
-    """Velocity sub-step on rows ``[r0, r1)``.
+    """Velocity sub-step on rows ``[r0, r1)``, two rows per iteration (the x stencil of
+    ``vx`` loads the rows of ``p`` once for both when neither is in an x strip).
 
     With per-step data ``sf`` it also keeps, for the gradient, the pressure of this
     step (``sf[op:]``, whole rows) and the updated C-PML memory variables of the
@@ -202,62 +242,57 @@ def _fwd_v_pass(
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     vz1 = zh[3]
     n = np.uint64(pz1 - H)
     nv = np.uint64(vz1 - H)
-    for i in prange(r0, r1):
+    for ii in prange((r1 - r0 + 1) // 2):
+        i0 = r0 + 2 * ii
+        i1 = min(i0 + 2, r1)
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        row = np.uint64(i) * S
-        b0 = row + _UH
-        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
-            prefetch_strip(mzf, row + np.uint64(PREFETCH_ROWS) * S, zh)
         if sf is not None:
-            for k in range(S):
-                sf[op + row + k] = pf[row + k]
+            for i in range(i0, i1):
+                row = np.uint64(i) * S
+                for k in range(S):
+                    sf[op + row + k] = pf[row + k]
         # ---- vx at (i + 1/2, j) from the x-derivative of p
-        if i < nxe - 1:
-            if _in(i, xh):
-                a = axh[i]
-                b = bxh[i]
-                for k in range(n):
-                    q = b0 + k
-                    g = c1 * (pf[q + S] - pf[q]) + c2 * (pf[q + S2] - pf[q - S])
-                    g = g + c3 * (pf[q + S3] - pf[q - S2]) + c4 * (pf[q + S4] - pf[q - S3])
-                    t = b * mxf[q] + a * g
-                    mxf[q] = t
-                    vxf[q] -= bxf[q] * (g + t)
-                if sf is not None:
-                    base = ox + np.uint64(_strip_index(i, xh)) * S
-                    for k in range(S):
-                        sf[base + k] = mxf[row + k]
-            else:
-                for k in range(n):
-                    q = b0 + k
-                    g = c1 * (pf[q + S] - pf[q]) + c2 * (pf[q + S2] - pf[q - S])
-                    g = g + c3 * (pf[q + S3] - pf[q - S2]) + c4 * (pf[q + S4] - pf[q - S3])
-                    vxf[q] -= bxf[q] * g
-        # ---- vz at (i, j + 1/2) from the z-derivative of p
-        _vz_row(pf, vzf, bzf, b0, nv, S, d1, d2, d3, d4)
-        for part in range(2):
-            ja = zh[0] if part == 0 else zh[2]
-            jb = zh[1] if part == 0 else zh[3]
-            ua = np.uint64(ja)
-            zo = np.uint64(0 if part == 0 else zh[1] - zh[0])
-            for k in range(np.uint64(max(jb - ja, 0))):
-                q = row + ua + k
-                g = d1 * (pf[q + _U1] - pf[q]) + d2 * (pf[q + _U2] - pf[q - _U1])
-                g = g + d3 * (pf[q + _U3] - pf[q - _U2]) + d4 * (pf[q + _U4] - pf[q - _U3])
-                t = bzh[ua + k] * mzf[q] + azh[ua + k] * g
-                mzf[q] = t
-                vzf[q] -= bzf[q] * t
-                if sf is not None:
-                    sf[oz + np.uint64(i) * nsz + zo + k] = t
-        if fs:
-            for mm in range(H):
-                vzf[row + np.uint64(vz1 + mm)] = vzf[row + np.uint64(vz1 - 1 - mm)]
+        pair = i1 == i0 + 2 and i0 + 1 < nxe - 1 and not _in(i0, xh) and not _in(i0 + 1, xh)
+        if pair:
+            _vx_rows2(pf, vxf, bxf, np.uint64(i0) * S + _UH, n, S, c1, c2, c3, c4)
+        for i in range(i0, i1):
+            row = np.uint64(i) * S
+            b0 = row + _UH
+            if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+                prefetch_strip(mzf, row + np.uint64(PREFETCH_ROWS) * S, zh)
+            if not pair and i < nxe - 1:
+                if _in(i, xh):
+                    _vx_strip_row(pf, vxf, bxf, mxf, b0, n, S, c1, c2, c3, c4, axh[i], bxh[i])
+                    if sf is not None:
+                        base = ox + np.uint64(_strip_index(i, xh)) * S
+                        for k in range(S):
+                            sf[base + k] = mxf[row + k]
+                else:
+                    _vx_row(pf, vxf, bxf, b0, n, S, c1, c2, c3, c4)
+            # ---- vz at (i, j + 1/2) from the z-derivative of p
+            _vz_row(pf, vzf, bzf, b0, nv, S, d1, d2, d3, d4)
+            for part in range(2):
+                ja = zh[0] if part == 0 else zh[2]
+                jb = zh[1] if part == 0 else zh[3]
+                ua = np.uint64(ja)
+                zo = np.uint64(0 if part == 0 else zh[1] - zh[0])
+                for k in range(np.uint64(max(jb - ja, 0))):
+                    q = row + ua + k
+                    g = d1 * (pf[q + _U1] - pf[q]) + d2 * (pf[q + _U2] - pf[q - _U1])
+                    g = g + d3 * (pf[q + _U3] - pf[q - _U2]) + d4 * (pf[q + _U4] - pf[q - _U3])
+                    t = bzh[ua + k] * mzf[q] + azh[ua + k] * g
+                    mzf[q] = t
+                    vzf[q] -= bzf[q] * t
+                    if sf is not None:
+                        sf[oz + np.uint64(i) * nsz + zo + k] = t
+            if fs:
+                for mm in range(H):
+                    vzf[row + np.uint64(vz1 + mm)] = vzf[row + np.uint64(vz1 - 1 - mm)]
         if ftz:
             set_mxcsr(old)
 
@@ -339,74 +374,65 @@ def _adj_u_pass(
     """
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
-    S2, S3, S4 = S + S, S + S + S, S + S + S + S
     vz1 = zn[3] - 1
     n = np.uint64(pz1 - H)
     nv = np.uint64(vz1 - H)
-    for i in prange(r0, r1):
+    for ii in prange((r1 - r0 + 1) // 2):
+        i0 = r0 + 2 * ii
+        i1 = min(i0 + 2, r1)
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        row = np.uint64(i) * S
-        b0 = row + _UH
-        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
-            prefetch_strip(hf, row + np.uint64(PREFETCH_ROWS) * S, zn)
-        p0 = op + b0  # the stored pressure of this row
-        if i < nxe - 1:
-            if _near(i, xn, 3, 4):
-                for k in range(n):
-                    q = b0 + k
-                    g = c1 * (wf[q + S] - wf[q]) + c2 * (wf[q + S2] - wf[q - S])
-                    g = g + c3 * (wf[q + S3] - wf[q - S2]) + c4 * (wf[q + S4] - wf[q - S3])
-                    h = c1 * (ef[q + S] - ef[q]) + c2 * (ef[q + S2] - ef[q - S])
-                    h = h + c3 * (ef[q + S3] - ef[q - S2]) + c4 * (ef[q + S4] - ef[q - S3])
-                    u = uxf[q] + bxf[q] * (g + h)
-                    uxf[q] = u
-                    r = p0 + k
-                    e = c1 * (sf[r + S] - sf[r]) + c2 * (sf[r + S2] - sf[r - S])
-                    e = e + c3 * (sf[r + S3] - sf[r - S2]) + c4 * (sf[r + S4] - sf[r - S3])
-                    gxf[q] += u * e
-            else:
-                for k in range(n):
-                    q = b0 + k
-                    g = c1 * (wf[q + S] - wf[q]) + c2 * (wf[q + S2] - wf[q - S])
-                    g = g + c3 * (wf[q + S3] - wf[q - S2]) + c4 * (wf[q + S4] - wf[q - S3])
-                    u = uxf[q] + bxf[q] * g
-                    uxf[q] = u
-                    r = p0 + k
-                    e = c1 * (sf[r + S] - sf[r]) + c2 * (sf[r + S2] - sf[r - S])
-                    e = e + c3 * (sf[r + S3] - sf[r - S2]) + c4 * (sf[r + S4] - sf[r - S3])
-                    gxf[q] += u * e
-            if _in(i, xh):
-                base = ox + np.uint64(_strip_index(i, xh)) * S + _UH
-                for k in range(n):
-                    gxf[b0 + k] += uxf[b0 + k] * sf[base + k]
-        # z derivative of Z = W + delta: a copy of the row of W in a scratch row (of the
-        # R rows of zzf: one per row in flight), modified in the z strips
-        zr = np.uint64(i % R + 1) * S  # (row 0 of zzf is a margin)
-        for k in range(S):
-            zzf[zr + k] = wf[row + k]
-        for part in range(2):
-            sa = np.uint64(zn[0] if part == 0 else zn[2])
-            sb = np.uint64(zn[1] if part == 0 else zn[3])
-            for k in range(sb - sa):
-                j = sa + k
-                q = row + j
-                x = wf[q]
-                y = hf[q]
-                zzf[zr + j] = x + azn[j] * (x - y)
-                hf[q] = bzn[j] * (y - x)
-        _adj_uz_row(zzf, uzf, bzf, sf, gzf, b0, nv, S, zr + _UH, p0, d1, d2, d3, d4)
-        for part in range(2):
-            ja = np.uint64(zh[0] if part == 0 else zh[2])
-            jb = np.uint64(zh[1] if part == 0 else zh[3])
-            base = oz + np.uint64(i) * nsz + np.uint64(0 if part == 0 else zh[1] - zh[0])
-            for k in range(jb - ja):
-                q = row + ja + k
-                gzf[q] += uzf[q] * sf[base + k]
-        if fs:
-            for mm in range(H):
-                uzf[row + np.uint64(vz1 + mm)] = uzf[row + np.uint64(vz1 - 1 - mm)]
+        # ux of two rows at once (their x stencils share the loaded rows) unless near
+        # an x strip
+        pair = i1 == i0 + 2 and i0 + 1 < nxe - 1
+        pair = pair and not _near(i0, xn, 3, 4) and not _near(i0 + 1, xn, 3, 4)
+        if pair:
+            b0 = np.uint64(i0) * S + _UH
+            _adj_ux_rows2(wf, uxf, bxf, sf, gxf, b0, n, S, op + b0, c1, c2, c3, c4)
+        for i in range(i0, i1):
+            row = np.uint64(i) * S
+            b0 = row + _UH
+            if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+                prefetch_strip(hf, row + np.uint64(PREFETCH_ROWS) * S, zn)
+            p0 = op + b0  # the stored pressure of this row
+            if i < nxe - 1:
+                if pair:
+                    pass  # updated above
+                elif _near(i, xn, 3, 4):
+                    _adj_ux_near_row(wf, uxf, bxf, sf, gxf, ef, b0, n, S, p0, c1, c2, c3, c4)
+                else:
+                    _adj_ux_row(wf, uxf, bxf, sf, gxf, b0, n, S, p0, c1, c2, c3, c4)
+                if _in(i, xh):
+                    base = ox + np.uint64(_strip_index(i, xh)) * S + _UH
+                    for k in range(n):
+                        gxf[b0 + k] += uxf[b0 + k] * sf[base + k]
+            # z derivative of Z = W + delta: a copy of the row of W in a scratch row (of the
+            # R rows of zzf: one per row in flight), modified in the z strips
+            zr = np.uint64(i % R + 1) * S  # (row 0 of zzf is a margin)
+            for k in range(S):
+                zzf[zr + k] = wf[row + k]
+            for part in range(2):
+                sa = np.uint64(zn[0] if part == 0 else zn[2])
+                sb = np.uint64(zn[1] if part == 0 else zn[3])
+                for k in range(sb - sa):
+                    j = sa + k
+                    q = row + j
+                    x = wf[q]
+                    y = hf[q]
+                    zzf[zr + j] = x + azn[j] * (x - y)
+                    hf[q] = bzn[j] * (y - x)
+            _adj_uz_row(zzf, uzf, bzf, sf, gzf, b0, nv, S, zr + _UH, p0, d1, d2, d3, d4)
+            for part in range(2):
+                ja = np.uint64(zh[0] if part == 0 else zh[2])
+                jb = np.uint64(zh[1] if part == 0 else zh[3])
+                base = oz + np.uint64(i) * nsz + np.uint64(0 if part == 0 else zh[1] - zh[0])
+                for k in range(jb - ja):
+                    q = row + ja + k
+                    gzf[q] += uzf[q] * sf[base + k]
+            if fs:
+                for mm in range(H):
+                    uzf[row + np.uint64(vz1 + mm)] = uzf[row + np.uint64(vz1 - 1 - mm)]
         if ftz:
             set_mxcsr(old)
 

@@ -114,7 +114,8 @@ class Row:
     """
 
     def __init__(self, builder: Any, ptrs: Sequence[Any], qs: Sequence[Any], stride: Any,
-                 scalars: Sequence[Any], vty: Any, mask: Any | None) -> None:  # fmt: skip
+                 scalars: Sequence[Any], vty: Any, mask: Any | None, row: int = 0,
+                 loads: dict[tuple[int, int, int], Any] | None = None) -> None:  # fmt: skip
         self.builder = builder
         self.ptrs = list(ptrs)
         self.qs = list(qs)
@@ -123,7 +124,11 @@ class Row:
         self.vty = vty
         self.width = vty.count
         self.mask = mask
-        self._loads: dict[tuple[int, int, str], Any] = {}
+        #: which row of a several-row kernel (its cells are ``row`` rows after ``qs``)
+        self.row = row
+        # loaded vectors by (array, rows, vectors) from ``qs``: shared by the rows of a
+        # several-row kernel, so that a row's stencil reuses the rows its neighbour loaded
+        self._loads: dict[tuple[int, int, int], Any] = {} if loads is None else loads
 
     # ---------------------------------------------------------------- IR helpers
     def splat(self, x: Any) -> Any:
@@ -146,21 +151,23 @@ class Row:
         p = b.gep(self.ptrs[a], [b.add(self.qs[a], offset)])
         return b.bitcast(p, self.vty.as_pointer())
 
-    def _load(self, a: int, key: tuple[int, str], offset: Any) -> Any:
-        k = (a, *key)
+    def _load(self, a: int, rows: int, vectors: int) -> Any:
+        """The vector at ``a[q + rows S + vectors W]`` (loaded once per vector of cells)."""
+        from llvmlite import ir
+
+        k = (a, rows, vectors)
         if k not in self._loads:
-            self._loads[k] = self.builder.load(self._ptr(a, offset), align=_elem_bytes(self.vty))
+            i64 = self.stride.type
+            off = ir.Constant(i64, vectors * self.width)
+            if rows:
+                off = self.builder.add(self.builder.mul(self.stride, ir.Constant(i64, rows)), off)
+            self._loads[k] = self.builder.load(self._ptr(a, off), align=_elem_bytes(self.vty))
         return self._loads[k]
 
     # ---------------------------------------------------------------- body API
     def x(self, a: int, k: int) -> Vec:
         """``a[q + k S]``: the same cells ``k`` rows away (``k`` a Python int)."""
-        from llvmlite import ir
-
-        if k == 0:
-            return self.z(a, 0)
-        off = self.builder.mul(self.stride, ir.Constant(self.stride.type, k))
-        return Vec(self, self._load(a, (k, "x"), off))
+        return Vec(self, self._load(a, self.row + k, 0))
 
     def load(self, a: int) -> Vec:
         """``a[q]``."""
@@ -171,10 +178,9 @@ class Row:
         from llvmlite import ir
 
         w = self.width
-        i64 = self.stride.type
 
         def block(j: int) -> Any:  # the vector of a[q + j W]
-            return self._load(a, (j, "z"), ir.Constant(i64, j * w))
+            return self._load(a, self.row, j)
 
         j, m = divmod(k, w)
         if m == 0:
@@ -188,9 +194,12 @@ class Row:
         if self.mask is not None:
             old = self.z(a, 0).value
             value = self.builder.select(self.mask, value, old)
-        self.builder.store(value, self._ptr(a, self.stride.type(0)), align=_elem_bytes(self.vty))
-        # a later read of a[q] in the same body sees the new value
-        self._loads[(a, 0, "z")] = value
+        off = self.stride.type(0)
+        if self.row:
+            off = self.builder.mul(self.stride, self.stride.type(self.row))
+        self.builder.store(value, self._ptr(a, off), align=_elem_bytes(self.vty))
+        # a later read of a[q] in the same body (or another row's) sees the new value
+        self._loads[(a, self.row, 0)] = value
 
 
 def _elem_bytes(vty: Any) -> int:
@@ -238,8 +247,10 @@ def row_kernel(
     body: Callable[[Row], None],
     own_base: Sequence[int] = (),
     width_bytes: int | None = None,
+    rows: int = 1,
 ) -> Any:
-    """A numba intrinsic that runs ``body`` over the ``n`` cells of one grid row.
+    """A numba intrinsic that runs ``body`` over the ``n`` cells of one grid row (or of
+    ``rows`` consecutive rows).
 
     Call signature (in compiled code)::
 
@@ -253,6 +264,13 @@ def row_kernel(
     ``o .. o + n - 1`` instead of ``b0 ..``, e.g. a scratch row or a slot of per-step
     data) and the scalars (converted to the arrays' dtype). ``width_bytes`` overrides
     the vector width (:func:`vector_bytes`; tests use it to cover the other widths).
+
+    With ``rows > 1`` each vector step runs the body for ``rows`` rows in turn, the row
+    ``r`` cells ``r S`` after the first (for every array, own bases included): the
+    rows' loads are shared, so an x stencil over rows ``i - 4 .. i + 4`` costs 9 loads
+    for two rows instead of 16. Every cell sees the same operations as with one row at
+    a time, as long as a body reads an array it writes only at its own cells (true of
+    every solver loop: it then reads no cell another row of the step writes).
     """
     own = list(own_base)
     names = [f"a{k}" for k in range(narrays)] + ["b0", "n", "S"]
@@ -305,8 +323,13 @@ def row_kernel(
                 off = builder.mul(v, w)
                 return [builder.add(base, off) for base in bases]
 
+            def run(qs: list[Any], mask: Any | None) -> None:
+                loads: dict[tuple[int, int, int], Any] = {}
+                for r in range(rows):
+                    body(Row(builder, ptrs, qs, stride, scal, vty, mask, r, loads))
+
             with cgutils.for_range(builder, nfull) as loop:
-                body(Row(builder, ptrs, at(loop.index), stride, scal, vty, None))
+                run(at(loop.index), None)
             rem = builder.sub(n, builder.mul(nfull, w))
             with builder.if_then(builder.icmp_signed(">", rem, ir.Constant(i64, 0))):
                 vi64 = ir.VectorType(i64, width)
@@ -320,7 +343,7 @@ def row_kernel(
                     ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width),
                 )
                 mask = builder.icmp_signed("<", lanes, remv)
-                body(Row(builder, ptrs, at(nfull), stride, scal, vty, mask))
+                run(at(nfull), mask)
             return context.get_dummy_value()
 
         return sig, codegen
