@@ -204,6 +204,25 @@ def _adj_w_strip_body(r: Row) -> None:
     _adj_w_body(r, strip=True)
 
 
+def _zstrip_body(dz, pressure: bool):
+    """C-PML of a z strip: ``psi <- bz psi + az dz(A)``, ``out -= C psi`` (and ``data =
+    psi`` when given, velocity only). Arrays: A, psi, out, C, az, bz, [data]; ``az``,
+    ``bz`` (profiles) and ``data`` have their own bases; scalars d1..d4."""
+
+    def body(r: Row) -> None:
+        g = dz(r, 0, tuple(r.s))
+        t = r.load(5) * r.load(1) + r.load(4) * g
+        r.store(1, t)
+        r.store(2, r.load(2) - r.load(3) * t)
+        if not pressure and r.has(6):
+            r.store(6, t)
+
+    return body
+
+
+# vz strips: p (D+z), psi_vz, vz, bz;  p strips: vz (D-z), psi_pz, p, K
+_vz_zstrip = row_kernel(7, 4, _zstrip_body(dz_plus, False), own_base=(4, 5, 6))
+_p_zstrip = row_kernel(6, 4, _zstrip_body(dz_minus, True), own_base=(4, 5))
 _vx_row = row_kernel(3, 4, _vx_body)
 _vx_rows2 = row_kernel(3, 4, _vx_body, rows=2)  # two rows: the x stencil's loads shared
 _vx_strip_row = row_kernel(4, 6, _vx_strip_body)
@@ -277,19 +296,15 @@ def _fwd_v_pass(
             # ---- vz at (i, j + 1/2) from the z-derivative of p
             _vz_row(pf, vzf, bzf, b0, nv, S, d1, d2, d3, d4)
             for part in range(2):
-                ja = zh[0] if part == 0 else zh[2]
-                jb = zh[1] if part == 0 else zh[3]
-                ua = np.uint64(ja)
+                ja = np.uint64(zh[0] if part == 0 else zh[2])
+                jb = np.uint64(zh[1] if part == 0 else zh[3])
                 zo = np.uint64(0 if part == 0 else zh[1] - zh[0])
-                for k in range(np.uint64(max(jb - ja, 0))):
-                    q = row + ua + k
-                    g = d1 * (pf[q + _U1] - pf[q]) + d2 * (pf[q + _U2] - pf[q - _U1])
-                    g = g + d3 * (pf[q + _U3] - pf[q - _U2]) + d4 * (pf[q + _U4] - pf[q - _U3])
-                    t = bzh[ua + k] * mzf[q] + azh[ua + k] * g
-                    mzf[q] = t
-                    vzf[q] -= bzf[q] * t
-                    if sf is not None:
-                        sf[oz + np.uint64(i) * nsz + zo + k] = t
+                if jb > ja:
+                    q = row + ja
+                    _vz_zstrip(
+                        pf, mzf, vzf, bzf, azh, bzh, sf, q, jb - ja, S, ja, ja,
+                        oz + np.uint64(i) * nsz + zo, d1, d2, d3, d4,
+                    )  # fmt: skip
             if fs:
                 for mm in range(H):
                     vzf[row + np.uint64(vz1 + mm)] = vzf[row + np.uint64(vz1 - 1 - mm)]
@@ -321,14 +336,12 @@ def _fwd_p_pass(
         for part in range(2):
             ja = zn[0] if part == 0 else zn[2]
             jb = min(zn[1], pz1) if part == 0 else min(zn[3], pz1)
-            ua = np.uint64(ja)
-            for k in range(np.uint64(max(jb - ja, 0))):
-                q = row + ua + k
-                dz = d1 * (vzf[q] - vzf[q - _U1]) + d2 * (vzf[q + _U1] - vzf[q - _U2])
-                dz = dz + d3 * (vzf[q + _U2] - vzf[q - _U3]) + d4 * (vzf[q + _U3] - vzf[q - _U4])
-                u = bzn[ua + k] * mzf[q] + azn[ua + k] * dz
-                mzf[q] = u
-                pf[q] -= kf[q] * u
+            if jb > ja:
+                q = row + np.uint64(ja)
+                _p_zstrip(
+                    vzf, mzf, pf, kf, azn, bzn, q, np.uint64(jb - ja), S, np.uint64(ja),
+                    np.uint64(ja), d1, d2, d3, d4,
+                )  # fmt: skip
         if fs:
             for mm in range(1, H + 1):
                 pf[row + np.uint64(pz1 + mm)] = -pf[row + np.uint64(pz1 - mm)]

@@ -173,6 +173,36 @@ _xz_plain, _xz_strip = _kernels(lambda strip: _velocity_body(dx_plus, dz_plus, s
 _nn_plain, _nn_strip = _kernels(_normal_body, 6, nstore=2)
 
 
+def _zstrip_body(dz, normal: bool):
+    """C-PML of a z strip (``n`` cells from ``b0``): ``psi <- bz psi + az dz(A)``, then
+    ``out += C psi`` (``normal``: ``sxx += LAM psi``, ``szz += L2M psi``) and ``data +=
+    psi`` when given. Arrays: A, psi, out, C, az, bz, [data] (``normal``: A, psi, sxx,
+    szz, LAM, L2M, az, bz, [data]); ``az``, ``bz`` (profiles) and ``data`` have their own
+    bases; scalars d1..d4."""
+
+    def body(r: Row) -> None:
+        gz = dz(r, 0, tuple(r.s))
+        k = 6 if normal else 4
+        u = r.load(k + 1) * r.load(1) + r.load(k) * gz
+        r.store(1, u)
+        if normal:
+            r.store(2, r.load(2) + r.load(4) * u)
+            r.store(3, r.load(3) + r.load(5) * u)
+        else:
+            r.store(2, r.load(2) + r.load(3) * u)
+        if r.has(k + 2):
+            r.store(k + 2, r.load(k + 2) + u)
+
+    return body
+
+
+# vx: sxz (D-z), vz: szz (D+z), sxz: vx (D+z); sxx, szz: vz (D-z)
+_vx_zstrip = row_kernel(7, 4, _zstrip_body(dz_minus, False), own_base=(4, 5, 6))
+_vz_zstrip = row_kernel(7, 4, _zstrip_body(dz_plus, False), own_base=(4, 5, 6))
+_xz_zstrip = row_kernel(7, 4, _zstrip_body(dz_plus, False), own_base=(4, 5, 6))
+_nn_zstrip = row_kernel(9, 4, _zstrip_body(dz_minus, True), own_base=(6, 7, 8))
+
+
 def _adjoint_body(dx, dz, near: bool, scaled: bool):
     """Transposed sub-steps: ``U += B (dx(X) [+ dx(DX)] + dz(Z))`` (``scaled``; arrays X,
     Z, U, B, [DX]) or ``E += dx(X) [+ dx(DX)] + dz(Z)`` (arrays X, Z, E, [DX])."""
@@ -252,23 +282,14 @@ def _fwd_v_pass(
                     sxx, sxz, vx, bx, sfl, b0, nvx, S, oax + b0, c1, c2, c3, c4, d1, d2, d3, d4
                 )
             for part in range(2):
-                ja = zn[0] if part == 0 else zn[2]
-                jb = zn[1] if part == 0 else zn[3]
-                ua = np.uint64(ja)
-                for k in range(np.uint64(max(jb - ja, 0))):
-                    j = ua + k
-                    q = row + j
-                    gz = d1 * (sxz[q] - sxz[q - _U1]) + d2 * (sxz[q + _U1] - sxz[q - _U2])
-                    gz = (
-                        gz
-                        + d3 * (sxz[q + _U2] - sxz[q - _U3])
-                        + d4 * (sxz[q + _U3] - sxz[q - _U4])
-                    )
-                    u = bzn[j] * mvxz[q] + azn[j] * gz
-                    mvxz[q] = u
-                    vx[q] += bx[q] * u
-                    if sfl is not None:
-                        sfl[oax + q] += u
+                ja = np.uint64(zn[0] if part == 0 else zn[2])
+                jb = np.uint64(zn[1] if part == 0 else zn[3])
+                if jb > ja:
+                    q = row + ja
+                    _vx_zstrip(
+                        sxz, mvxz, vx, bx, azn, bzn, sfl, q, jb - ja, S, ja, ja, oax + q,
+                        d1, d2, d3, d4,
+                    )  # fmt: skip
         # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
         if _in(i, xn):
             _vz_strip(
@@ -278,19 +299,14 @@ def _fwd_v_pass(
         else:
             _vz_plain(sxz, szz, vz, bz, sfl, b0, nvz, S, oaz + b0, c1, c2, c3, c4, d1, d2, d3, d4)
         for part in range(2):
-            ja = zh[0] if part == 0 else zh[2]
-            jb = zh[1] if part == 0 else zh[3]
-            ua = np.uint64(ja)
-            for k in range(np.uint64(max(jb - ja, 0))):
-                j = ua + k
-                q = row + j
-                gz = d1 * (szz[q + _U1] - szz[q]) + d2 * (szz[q + _U2] - szz[q - _U1])
-                gz = gz + d3 * (szz[q + _U3] - szz[q - _U2]) + d4 * (szz[q + _U4] - szz[q - _U3])
-                u = bzh[j] * mvzz[q] + azh[j] * gz
-                mvzz[q] = u
-                vz[q] += bz[q] * u
-                if sfl is not None:
-                    sfl[oaz + q] += u
+            ja = np.uint64(zh[0] if part == 0 else zh[2])
+            jb = np.uint64(zh[1] if part == 0 else zh[3])
+            if jb > ja:
+                q = row + ja
+                _vz_zstrip(
+                    szz, mvzz, vz, bz, azh, bzh, sfl, q, jb - ja, S, ja, ja, oaz + q,
+                    d1, d2, d3, d4,
+                )  # fmt: skip
         if ftz:
             set_mxcsr(old)
 
@@ -327,20 +343,14 @@ def _fwd_s_pass(
                 c1, c2, c3, c4, d1, d2, d3, d4,
             )  # fmt: skip
         for part in range(2):
-            ja = zn[0] if part == 0 else zn[2]
-            jb = zn[1] if part == 0 else zn[3]
-            ua = np.uint64(ja)
-            for k in range(np.uint64(max(jb - ja, 0))):
-                j = ua + k
-                q = row + j
-                gz = d1 * (vz[q] - vz[q - _U1]) + d2 * (vz[q + _U1] - vz[q - _U2])
-                gz = gz + d3 * (vz[q + _U2] - vz[q - _U3]) + d4 * (vz[q + _U3] - vz[q - _U4])
-                u = bzn[j] * mnz[q] + azn[j] * gz
-                mnz[q] = u
-                sxx[q] += lam[q] * u
-                szz[q] += l2m[q] * u
-                if sfl is not None:
-                    sfl[ozz + q] += u
+            ja = np.uint64(zn[0] if part == 0 else zn[2])
+            jb = np.uint64(zn[1] if part == 0 else zn[3])
+            if jb > ja:
+                q = row + ja
+                _nn_zstrip(
+                    vz, mnz, sxx, szz, lam, l2m, azn, bzn, sfl, q, jb - ja, S, ja, ja,
+                    ozz + q, d1, d2, d3, d4,
+                )  # fmt: skip
         # ---- sxz: D+z vx (z-half profile) + D+x vz (x-half profile)
         if i < nxe - 1:
             if _in(i, xh):
@@ -353,19 +363,14 @@ def _fwd_s_pass(
                     vz, vx, sxz, mu, sfl, b0, ns, S, oxz + b0, c1, c2, c3, c4, d1, d2, d3, d4
                 )
             for part in range(2):
-                ja = zh[0] if part == 0 else zh[2]
-                jb = zh[1] if part == 0 else zh[3]
-                ua = np.uint64(ja)
-                for k in range(np.uint64(max(jb - ja, 0))):
-                    j = ua + k
-                    q = row + j
-                    gz = d1 * (vx[q + _U1] - vx[q]) + d2 * (vx[q + _U2] - vx[q - _U1])
-                    gz = gz + d3 * (vx[q + _U3] - vx[q - _U2]) + d4 * (vx[q + _U4] - vx[q - _U3])
-                    u = bzh[j] * msz[q] + azh[j] * gz
-                    msz[q] = u
-                    sxz[q] += mu[q] * u
-                    if sfl is not None:
-                        sfl[oxz + q] += u
+                ja = np.uint64(zh[0] if part == 0 else zh[2])
+                jb = np.uint64(zh[1] if part == 0 else zh[3])
+                if jb > ja:
+                    q = row + ja
+                    _xz_zstrip(
+                        vx, msz, sxz, mu, azh, bzh, sfl, q, jb - ja, S, ja, ja, oxz + q,
+                        d1, d2, d3, d4,
+                    )  # fmt: skip
         if ftz:
             set_mxcsr(old)
 

@@ -95,6 +95,9 @@ from seisgrad.solver.fd2d.common import (
 
 __all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "SnapshotFile", "numba_threads"]
 
+#: Zeros after each C-PML profile (``prof``): room for a whole vector past its end.
+_PROFILE_PAD = 64
+
 #: First line of a snapshot file (:class:`SnapshotFile`, :meth:`Propagator.snapshot_header`).
 _SNAP_MAGIC = b"seisgrad-snapshots 1\n"
 
@@ -680,8 +683,10 @@ class Propagator(ABC):
         self.cx = (self.coef / lay.dx).astype(dtype)
         self.cz = (self.coef / lay.dz).astype(dtype)
         pr = self.profiles
+        # padded with zeros: the vector loops over the z strips load whole vectors of
+        # the z profiles from the strip start (the lanes past the strip are not used)
         self.prof = tuple(
-            a.astype(dtype)
+            np.concatenate([a, np.zeros(_PROFILE_PAD)]).astype(dtype)
             for a in (
                 pr.ax_node, pr.bx_node, pr.ax_half, pr.bx_half,
                 pr.az_node, pr.bz_node, pr.az_half, pr.bz_half,
