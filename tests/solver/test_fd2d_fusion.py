@@ -15,6 +15,7 @@ import pytest
 
 from seisgrad.solver.acquisition import Event, PointSource, SourceTimeFunction
 from seisgrad.solver.fd2d import acoustic, elastic
+from seisgrad.solver.fd2d.common import HALO, sweep_rows
 
 from .setups import heterogeneous_model, off_grid_receivers, small_solver, two_source_event
 
@@ -82,3 +83,27 @@ def test_serial_runs_fuse_steps(materials):
         model, two_source_event(model, elastic=materials == "elastic"), off_grid_receivers(model)
     )
     assert par._fuse() == 1
+
+
+@pytest.mark.parametrize("nxe", [HALO + 1, 20, 37])
+@pytest.mark.parametrize("blk", [1, 5, 16, 100])
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_sweep_rows_update_every_row_once_after_what_it_reads(nxe, blk, steps):
+    """The schedule of a sweep: each sub-step updates every row of ``[HALO, nxe)`` once,
+    after the sub-step before it has finished every row within a stencil's reach."""
+    when: dict[tuple[int, int], int] = {}  # (sub-step, row) -> order
+    r = HALO
+    while r < nxe + (2 * steps - 1) * HALO:
+        for k in range(steps):
+            v0, v1, s0, s1 = sweep_rows.py_func(r, blk, k, nxe)
+            for sub, (a, b) in ((2 * k, (v0, v1)), (2 * k + 1, (s0, s1))):
+                for i in range(a, b):
+                    assert (sub, i) not in when
+                    when[(sub, i)] = len(when)
+        r += blk
+    rows = range(HALO, nxe)
+    assert set(when) == {(sub, i) for sub in range(2 * steps) for i in rows}
+    for sub in range(1, 2 * steps):
+        for i in rows:
+            reach = [j for j in range(i - HALO, i + HALO + 1) if HALO <= j < nxe]
+            assert all(when[(sub - 1, j)] < when[(sub, i)] for j in reach)

@@ -75,6 +75,7 @@ from seisgrad.solver.fd2d.common import (
     scatter_rows,
     set_mxcsr,
     source_time_table,
+    sweep_rows,
 )
 from seisgrad.solver.fd2d.propagator import Propagator
 from seisgrad.solver.fd2d.simd import Row, dx_minus, dx_plus, dz_minus, dz_plus, row_kernel
@@ -563,8 +564,7 @@ def _forward_loop(
                 op = np.uint64((n + k - n0) * slot_len)
                 ox = op + np.uint64(ncell)
                 oz = ox + np.uint64(nsx * ncols)
-                lag = 2 * k * H
-                v0, v1 = max(r - lag, H), min(r + blk - lag, nxe)
+                v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
                 if v1 > v0:
                     i0, i1 = row_range(v0, v1, H, nxe, nrows)
                     # forces at t_{n+k} on these rows, before their velocity update
@@ -578,7 +578,6 @@ def _forward_loop(
                     )  # fmt: skip
                     gather_rows(vxf, s_ptr[1], s_q, s_w, s_g, acc[k], i0, i1)
                     gather_rows(vzf, s_ptr[2], s_q, s_w, s_g, acc[k], i0, i1)
-                q0, q1 = max(r - lag - H, H), min(r + blk - lag - H, nxe)
                 if q1 > q0:
                     _fwd_p_pass(
                         pf, vxf, vzf, mpxf, mpzf, kf, cx, cz, axn, bxn, azn, bzn, xn, zn, nxe,
@@ -628,7 +627,7 @@ def _adjoint_loop(
         oz = ox + np.uint64(nsx * ncols)
         r = np.int64(H)  # not Literal[int]: one compiled callee signature
         while r < nxe + H:
-            v0, v1 = r, min(r + blk, nxe)
+            v0, v1, q0, q1 = sweep_rows(r, blk, 0, nxe)
             if v1 > v0:
                 # adjoint of the velocity records at t_{n+1/2} (before anything reads
                 # these rows of U)
@@ -640,7 +639,6 @@ def _adjoint_loop(
                     nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, R, S, v0, v1, ftz,
                 )  # fmt: skip
                 _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
-            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _adj_w_pass(
                     uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs,

@@ -824,6 +824,23 @@ def scatter_rows(f, coef, ptr, sq, sw, sg, val, i0, i1):  # pragma: no cover - c
 
 
 @njit(**NUMBA_OPTIONS)
+def sweep_rows(r, blk, k, nxe):  # pragma: no cover - compiled
+    """Rows of step ``k`` of a sweep at block start ``r``: ``(v0, v1, s0, s1)``.
+
+    A sweep over blocks of ``blk`` rows (``r = HALO, HALO + blk, ...`` while
+    ``r < nxe + (2 m - 1) HALO`` for ``m`` steps) updates, at each block, the first
+    sub-step (velocities) of step ``k`` on rows ``[v0, v1)``, ``2 k HALO`` rows behind
+    ``r``, and its second sub-step (pressure or stresses) on rows ``[s0, s1)``, another
+    ``HALO`` rows behind: each sub-step reads only rows its predecessor has finished
+    (a stencil reaches ``HALO`` rows), and overwrites only rows no later sub-step of the
+    previous step still reads. Rows outside ``[HALO, nxe)`` are left out."""
+    lag = 2 * k * HALO
+    v0, v1 = max(r - lag, HALO), min(r + blk - lag, nxe)
+    s0, s1 = max(r - lag - HALO, HALO), min(r + blk - lag - HALO, nxe)
+    return v0, v1, s0, s1
+
+
+@njit(**NUMBA_OPTIONS)
 def row_range(a, b, lo, hi, nrows):  # pragma: no cover - compiled
     """Rows ``[a, b)`` of a block, widened to the array edge for the first (``a == lo``)
     and last (``b == hi``) block: taps in halo rows are read with their neighbours."""

@@ -54,6 +54,7 @@ from seisgrad.solver.fd2d.common import (
     row_range,
     scatter_rows,
     set_mxcsr,
+    sweep_rows,
 )
 from seisgrad.solver.fd2d.simd import Row, dx_minus, dx_plus, dz_minus, dz_plus, row_kernel
 
@@ -807,8 +808,7 @@ def _forward_loop(
                 oxx = oaz + np.uint64(ncell)
                 ozz = oxx + np.uint64(ncell)
                 oxz = ozz + np.uint64(ncell)
-                lag = 2 * k * H
-                v0, v1 = max(r - lag, H), min(r + blk - lag, nxe)
+                v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
                 if v1 > v0:
                     i0, i1 = row_range(v0, v1, H, nxe, nrows)
                     # forces at t_{n+k} on these rows, before their velocity update
@@ -829,7 +829,6 @@ def _forward_loop(
                         )  # fmt: skip
                     gather_rows(vx, s_ptr[2], s_q, s_w, s_g, acc[k], i0, i1)
                     gather_rows(vz, s_ptr[3], s_q, s_w, s_g, acc[k], i0, i1)
-                q0, q1 = max(r - lag - H, H), min(r + blk - lag - H, nxe)
                 if q1 > q0:
                     _fwd_s_pass(
                         vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
@@ -893,7 +892,7 @@ def _adjoint_loop(
         oxz = ozz + np.uint64(ncell)
         r = np.int64(H)  # not Literal[int]: one compiled callee signature
         while r < nxe + H:
-            v0, v1 = r, min(r + blk, nxe)
+            v0, v1, q0, q1 = sweep_rows(r, blk, 0, nxe)
             if v1 > v0:
                 # adjoint of the velocity records (t_{n+1/2}), before anything reads these
                 # rows of U (it commutes with the S transpose)
@@ -908,7 +907,6 @@ def _adjoint_loop(
                     _top_adj_v(txz, tzz, ux, uz, bx, bz, dzz, dxz, top, ncols, v0, v1, nxe)
                 _adj_prex(ux, pvxx, axh, bxh, dux, xh, j0, j1, S, v0, v1, ftz)
                 _adj_prex(uz, pvzx, axn, bxn, duz, xn, j0, j1, S, v0, v1, ftz)
-            q0, q1 = max(r - H, H), min(r + blk - H, nxe)
             if q1 > q0:
                 _adj_s_pass(
                     ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam, mu,
