@@ -499,3 +499,19 @@ def test_model_with_disagreeing_vp_and_kappa_is_refused() -> None:
         solver.forward(both, ev, recs)
     same = Model(model.grid, {**dict(model.items()), "kappa": 1000.0 * model["vp"] ** 2})
     assert len(solver.forward(same, ev, recs)) == 3
+
+
+def test_per_step_data_not_from_new_store_is_refused():
+    """The recomputation streams the pressure into the per-step data in aligned vectors:
+    an array with other alignment is an error, not a crash."""
+    model = heterogeneous_model()
+    prop = small_solver(model).propagator(
+        model, two_source_event(model), off_grid_receivers(model)
+    )
+    good = prop.new_store(3)
+    raw = np.zeros(good.size + 1, dtype=good.dtype)
+    bad = raw[1:].reshape(good.shape)  # one element off the alignment of new_store
+    with pytest.raises(SolverError, match="new_store"):
+        prop.forward_steps(prop.new_state(), 0, 3, None, bad)
+    prop.forward_steps(prop.new_state(), 0, 3, None, good)
+    assert np.abs(good).max() > 0

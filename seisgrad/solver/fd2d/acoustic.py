@@ -52,6 +52,7 @@ from numba import njit, prange
 from seisgrad.errors import DataError, SolverError
 from seisgrad.model import Model
 from seisgrad.solver.fd2d.common import (
+    ALIGN_BYTES,
     FTZ_DAZ,
     HALO,
     NO_RAW,
@@ -224,6 +225,14 @@ def _zstrip_body(dz, pressure: bool):
 # vz strips: p (D+z), psi_vz, vz, bz;  p strips: vz (D-z), psi_pz, p, K
 _vz_zstrip = row_kernel(7, 4, _zstrip_body(dz_plus, False), own_base=(4, 5, 6))
 _p_zstrip = row_kernel(6, 4, _zstrip_body(dz_minus, True), own_base=(4, 5))
+
+
+def _stream_body(r: Row) -> None:
+    # arrays: field, data (own base): data = field, past the caches
+    r.store(1, r.load(0), stream=True)
+
+
+_stream_row = row_kernel(2, 0, _stream_body, own_base=(1,))
 _vx_row = row_kernel(3, 4, _vx_body)
 _vx_rows2 = row_kernel(3, 4, _vx_body, rows=2)  # two rows: the x stencil's loads shared
 _vx_strip_row = row_kernel(4, 6, _vx_strip_body)
@@ -271,11 +280,10 @@ def _fwd_v_pass(
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        if sf is not None:
+        if sf is not None:  # whole vectors from each row's first node (aligned: see setup)
             for i in range(i0, i1):
-                row = np.uint64(i) * S
-                for k in range(S):
-                    sf[op + row + k] = pf[row + k]
+                b0 = np.uint64(i) * S + _UH
+                _stream_row(pf, sf, b0, S, S, op + b0)
         # ---- vx at (i + 1/2, j) from the x-derivative of p
         pair = i1 == i0 + 2 and i0 + 1 < nxe - 1 and not _in(i0, xh) and not _in(i0 + 1, xh)
         if pair:
@@ -932,6 +940,9 @@ class AcousticPropagator(Propagator):
         store: np.ndarray | None,
     ) -> None:
         dtype = self.dtype
+        if store is not None and (store.ctypes.data + HALO * store.itemsize) % ALIGN_BYTES:
+            # the pressure is streamed into it in whole aligned vectors
+            raise SolverError("per-step data must be allocated by new_store (aligned rows)")
         rec = self.rec if raw is not None else self.no_rec
         raw = raw if raw is not None else NO_RAW
         s = self.source_scale

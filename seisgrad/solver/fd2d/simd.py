@@ -188,8 +188,13 @@ class Row:
         idx = ir.Constant(ir.VectorType(ir.IntType(32), w), [m + lane for lane in range(w)])
         return Vec(self, self.builder.shuffle_vector(block(j), block(j + 1), idx))
 
-    def store(self, a: int, v: Vec) -> None:
-        """``a[q] = v`` (in the last vector of a row, only the row's cells)."""
+    def store(self, a: int, v: Vec, stream: bool = False) -> None:
+        """``a[q] = v`` (in the last vector of a row, only the row's cells).
+
+        ``stream``: a non-temporal store (past the caches, without reading the line
+        first) for data written once and read much later. It needs ``a[q]`` on a
+        whole vector (the caller guarantees it); the last, partial vector of a row is
+        stored as usual."""
         value = v.value
         if self.mask is not None:
             old = self.z(a, 0).value
@@ -197,7 +202,15 @@ class Row:
         off = self.stride.type(0)
         if self.row:
             off = self.builder.mul(self.stride, self.stride.type(self.row))
-        self.builder.store(value, self._ptr(a, off), align=_elem_bytes(self.vty))
+        if stream and self.mask is None:
+            from llvmlite import ir
+
+            nbytes = self.width * _elem_bytes(self.vty)
+            st = self.builder.store(value, self._ptr(a, off), align=nbytes)
+            one = self.builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+            st.set_metadata("nontemporal", one)
+        else:
+            self.builder.store(value, self._ptr(a, off), align=_elem_bytes(self.vty))
         # a later read of a[q] in the same body (or another row's) sees the new value
         self._loads[(a, self.row, 0)] = value
 
