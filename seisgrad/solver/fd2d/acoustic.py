@@ -380,6 +380,25 @@ def _adj_prex(sf, hf, a, b, of, s, j1, S, r0, r1, ftz):  # pragma: no cover
                 set_mxcsr(old)
 
 
+@njit(inline="always", **NUMBA_OPTIONS)
+def _scratch_row(f, phi, a, b, z, out, row, orow, S):  # pragma: no cover
+    """The row of ``f`` starting at ``row`` into the scratch row at ``orow``, with
+    ``f + a (f - Phi)`` in the z strips ``z``, and ``Phi <- b (Phi - f)`` there: the
+    input of an adjoint z derivative (see the module docstring)."""
+    for k in range(S):
+        out[orow + k] = f[row + k]
+    for part in range(2):
+        sa = np.uint64(z[0] if part == 0 else z[2])
+        sb = np.uint64(z[1] if part == 0 else z[3])
+        for k in range(sb - sa):
+            j = sa + k
+            q = row + j
+            x = f[q]
+            y = phi[q]
+            out[orow + j] = x + a[j] * (x - y)
+            phi[q] = b[j] * (y - x)
+
+
 def _adj_u_pass(
     wf, ef, uxf, uzf, hf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh, nxe, pz1, fs,
     sf, op, ox, oz, nsz, gxf, gzf, R, S, r0, r1, ftz,
@@ -432,18 +451,7 @@ def _adj_u_pass(
             # z derivative of Z = W + delta: a copy of the row of W in a scratch row (of the
             # R rows of zzf: one per row in flight), modified in the z strips
             zr = np.uint64(i % R + 1) * S  # (row 0 of zzf is a margin)
-            for k in range(S):
-                zzf[zr + k] = wf[row + k]
-            for part in range(2):
-                sa = np.uint64(zn[0] if part == 0 else zn[2])
-                sb = np.uint64(zn[1] if part == 0 else zn[3])
-                for k in range(sb - sa):
-                    j = sa + k
-                    q = row + j
-                    x = wf[q]
-                    y = hf[q]
-                    zzf[zr + j] = x + azn[j] * (x - y)
-                    hf[q] = bzn[j] * (y - x)
+            _scratch_row(wf, hf, azn, bzn, zn, zzf, row, zr, S)
             _adj_uz_row(zzf, uzf, bzf, sf, gzf, b0, nv, S, zr + _UH, p0, d1, d2, d3, d4)
             for part in range(2):
                 ja = np.uint64(zh[0] if part == 0 else zh[2])
@@ -483,18 +491,7 @@ def _adj_w_pass(
         # z derivative of Y = U + delta: a copy of the row of uz in a scratch row (as in
         # the U pass), modified in the z strips
         yr = np.uint64(i % R + 1) * S  # (row 0 of yzf is a margin)
-        for k in range(S):
-            yzf[yr + k] = uzf[row + k]
-        for part in range(2):
-            sa = np.uint64(zh[0] if part == 0 else zh[2])
-            sb = np.uint64(zh[1] if part == 0 else zh[3])
-            for k in range(sb - sa):
-                j = sa + k
-                q = row + j
-                x = uzf[q]
-                y = hf[q]
-                yzf[yr + j] = x + azh[j] * (x - y)
-                hf[q] = bzh[j] * (y - x)
+        _scratch_row(uzf, hf, azh, bzh, zh, yzf, row, yr, S)
         ym = yr + _UH
         if _near(i, xh, 4, 3):
             _adj_w_strip_row(
