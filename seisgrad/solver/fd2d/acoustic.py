@@ -87,12 +87,8 @@ H = HALO  # compile-time constant in the kernels
 
 # ============================================================================ helpers
 
-# Unsigned index constants: flat indices are np.uint64 so that numba emits no
+# Unsigned index constant: flat indices are np.uint64 so that numba emits no
 # negative-index (wrap-around) code and LLVM vectorises the loops.
-_U1 = np.uint64(1)
-_U2 = np.uint64(2)
-_U3 = np.uint64(3)
-_U4 = np.uint64(4)
 _UH = np.uint64(H)
 
 

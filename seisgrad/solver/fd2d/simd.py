@@ -226,32 +226,32 @@ def _elem_bytes(vty: Any) -> int:
 # the trailing ones are zero), operation for operation as the numba loops write them.
 
 
+def _staggered(at: Callable[[int, int], Vec], a: int, c: Sequence[Any], s: int) -> Vec:
+    """``sum_k c_k (a[k + s] - a[s - 1 - k])``, k = 0..3, with ``a[m]`` = ``at(a, m)``:
+    ``s = 1`` from nodes to the half-cell points after them, ``s = 0`` the reverse."""
+    c1, c2, c3, c4 = c
+    g = c1 * (at(a, s) - at(a, s - 1)) + c2 * (at(a, s + 1) - at(a, s - 2))
+    return g + c3 * (at(a, s + 2) - at(a, s - 3)) + c4 * (at(a, s + 3) - at(a, s - 4))
+
+
 def dx_plus(r: Row, a: int, c: Sequence[Any]) -> Vec:
     """``D+x a``: from the nodes of ``a`` to half a cell after them along x."""
-    c1, c2, c3, c4 = c
-    g = c1 * (r.x(a, 1) - r.x(a, 0)) + c2 * (r.x(a, 2) - r.x(a, -1))
-    return g + c3 * (r.x(a, 3) - r.x(a, -2)) + c4 * (r.x(a, 4) - r.x(a, -3))
+    return _staggered(r.x, a, c, 1)
 
 
 def dx_minus(r: Row, a: int, c: Sequence[Any]) -> Vec:
     """``D-x a``: from half-cell points of ``a`` to the points half a cell before them."""
-    c1, c2, c3, c4 = c
-    g = c1 * (r.x(a, 0) - r.x(a, -1)) + c2 * (r.x(a, 1) - r.x(a, -2))
-    return g + c3 * (r.x(a, 2) - r.x(a, -3)) + c4 * (r.x(a, 3) - r.x(a, -4))
+    return _staggered(r.x, a, c, 0)
 
 
 def dz_plus(r: Row, a: int, d: Sequence[Any]) -> Vec:
     """``D+z a`` (as :func:`dx_plus`, along z)."""
-    d1, d2, d3, d4 = d
-    g = d1 * (r.z(a, 1) - r.z(a, 0)) + d2 * (r.z(a, 2) - r.z(a, -1))
-    return g + d3 * (r.z(a, 3) - r.z(a, -2)) + d4 * (r.z(a, 4) - r.z(a, -3))
+    return _staggered(r.z, a, d, 1)
 
 
 def dz_minus(r: Row, a: int, d: Sequence[Any]) -> Vec:
     """``D-z a`` (as :func:`dx_minus`, along z)."""
-    d1, d2, d3, d4 = d
-    g = d1 * (r.z(a, 0) - r.z(a, -1)) + d2 * (r.z(a, 1) - r.z(a, -2))
-    return g + d3 * (r.z(a, 2) - r.z(a, -3)) + d4 * (r.z(a, 3) - r.z(a, -4))
+    return _staggered(r.z, a, d, 0)
 
 
 def row_kernel(
