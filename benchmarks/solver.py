@@ -18,7 +18,8 @@ Problem: ``nx`` x ``nz`` grid (10 m), order 8, float32, ``nt`` steps, one Ricker
   (``numpy_interior_mcells``),
 * the time of a gradient run (forward + adjoint, as ``FD2D.adjoint`` does it) over the
   time of a forward run, with checkpointing (best of two runs; one with ``--large``)
-  and in store-everything mode (one run), and the times of a forward that saves its
+  and in store-everything mode (best of two runs, and the first: it pays for touching
+  gigabytes of fresh memory; one run with ``--large``), and the times of a forward that saves its
   checkpoint snapshots and of the gradient that starts from them
   (``fwd_save_over_fwd``, ``grad_saved_over_fwd``: what the Migration workflow's
   forward and adjoint tasks cost with ``save_forward``). Every ratio divides by a
@@ -365,13 +366,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "are skipped"
         )
     if not args.no_store and fits:
-        t_fwd_st, stored = beside(clock, lambda: time_gradient(solver_s, model, ev, recs), 1)
-        t_store, peak_s = stored[0]
-        print(
-            f"gradient (store everything): {t_store:.2f} s = {t_store / t_fwd_st:.2f} x the "
-            f"forward run beside it; peak traced memory {peak_s:.0f} MB"
-        )
-        result["grad_over_fwd_store"] = round(t_store / t_fwd_st, 3)
+        # Two runs, each beside its own forward: the first writes a history into memory
+        # the process has never touched (on a VM, the host's first-touch cost; see
+        # docs/performance.md), the second reuses it, as every later source of a
+        # workflow run does.
+        ratios, peak_s = [], 0.0
+        for k in range(1 if args.large else 2):
+            t_fwd_st, stored = beside(clock, lambda: time_gradient(solver_s, model, ev, recs), 1)
+            t_store, peak = stored[0]
+            peak_s = max(peak_s, peak)
+            ratios.append(t_store / t_fwd_st)
+            print(
+                f"gradient (store everything, run {k + 1}): {t_store:.2f} s = "
+                f"{ratios[-1]:.2f} x the forward run beside it ({t_fwd_st:.2f} s); peak "
+                f"traced memory {peak:.0f} MB"
+            )
+        result["grad_over_fwd_store"] = round(min(ratios), 3)
+        result["grad_over_fwd_store_first"] = round(ratios[0], 3)
         result["grad_store_peak_mb"] = round(peak_s, 1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak resident memory: {rss:.0f} MB")
