@@ -25,6 +25,7 @@ from seisgrad.solver.fd2d.elastic import (
     lame_from,
     surface_corrections,
     surface_modulus,
+    surface_source_weights,
 )
 from seisgrad.solver.fd2d.elastic_kernels import SERIAL
 from seisgrad.solver.fd2d.elastic_verify import (
@@ -727,18 +728,69 @@ def test_fluid_under_a_free_surface_matches_the_acoustic_solver_between_rows() -
             assert err < 0.01, (rec_z, a.id, err)
 
 
-def test_shallow_moment_sources_under_a_free_surface_warn() -> None:
+def test_shallow_sources_under_a_free_surface_warn() -> None:
     g = Grid(40, 30, 5.0, 5.0, 0.0, -145.0)  # top row at z = 0
     vs = np.full(g.shape, 1150.0)
     vs[:10] = 0.0  # fluid on the left
     model = Model(g, {"vp": np.full(g.shape, 2000.0), "vs": vs, "rho": np.full(g.shape, 2000.0)})
     solver = _solver(free_surface=True, pml_sides=["left", "right", "bottom"])
 
-    def warned(x: float, depth: float, kind: str = "explosion") -> bool:
-        src = PointSource(x=x, z=-depth, kind=kind, fx=1.0, amplitude=1e6)
+    def warned(x: float, depth: float, kind: str = "explosion", **mt: float) -> bool:
+        src = PointSource(x=x, z=-depth, kind=kind, fx=1.0, amplitude=1e6, **mt)
         warnings = solver.check(model, Event(name="e", sources=[src]))
         return any("under the free surface" in w for w in warnings)
 
+    # solid surface: on the surface row and from 4 cells down, not in between
     assert warned(150.0, 10.0) and warned(150.0, 17.0) and not warned(150.0, 20.0)
-    assert not warned(150.0, 5.0, "force")
+    assert warned(150.0, 5.0, "force") and warned(150.0, 1.0, "force")
+    assert not warned(150.0, 0.0, "force") and not warned(150.0, 0.0)
+    assert not warned(150.0, 0.0, "moment_tensor", mxx=1.0)
+    assert warned(150.0, 0.0, "moment_tensor", mxx=1.0, mzz=1.0)  # Mzz radiates nothing
     assert warned(20.0, 7.0) and not warned(20.0, 10.0)  # fluid surface: from 2 cells
+
+
+def test_surface_source_weights_conserve_momentum() -> None:
+    """The weights of the rows under the surface make the closure's z derivatives sum to
+    zero (no net force from internal stresses), as the interior stencils do with
+    weight 1; at the surface row of ``vx`` the one-sided derivative needs 0.298."""
+    for order in (2, 4, 8):
+        q_node, q_half = surface_source_weights(order)
+        assert q_node[0] == pytest.approx(0.2983, abs=1e-4)
+        assert np.all(q_node > 0.25) and np.all(q_half > 0.9)
+        assert q_node[-1] == pytest.approx(1.0, abs=1e-6) and q_half[-1] == pytest.approx(1.0)
+    assert np.allclose(surface_source_weights(2)[1], 1.0)  # order 2: plain centred rows
+
+
+@pytest.mark.parametrize("component", ["fx", "fz"])
+def test_forces_under_a_free_surface_are_reciprocal(component: str) -> None:
+    """A force on (and just under) the free surface radiates what reciprocity asks: the
+    velocity it makes at a point B equals the velocity at its own position made by the
+    same force at B. Before the source weights of the surface rows
+    (``surface_source_weights``), a horizontal force on the surface radiated 0.30 of it,
+    1 and 2 cells down 1.35 and 0.84."""
+    g = Grid(90, 70, 5.0, 5.0)
+    top = g.z[-1]
+    one = np.ones(g.shape)
+    model = Model(g, {"vp": 2000.0 * one, "vs": 1155.0 * one, "rho": 2000.0 * one})
+    chan = "VX" if component == "fx" else "VZ"
+    solver = _solver(free_surface=True, nt=560, dt=5e-4, pml_width=12, record=[chan], order=8)
+    stf = SourceTimeFunction(f0=10.0)
+    b = (330.0, 150.0)
+
+    def force(x: float, z: float) -> Event:
+        return Event(
+            name="e", sources=[PointSource(x=x, z=z, kind="force", stf=stf, **{component: 1e6})]
+        )
+
+    depths = [0.0, 5.0, 10.0, 15.0]
+    back = solver.forward(
+        model,
+        force(*b),
+        [Receiver(station=f"D{k}", x=100.0, z=top - d) for k, d in enumerate(depths)],
+    )
+    for d, tr in zip(depths, back):
+        there = solver.forward(
+            model, force(100.0, top - d), [Receiver(station="B", x=b[0], z=b[1])]
+        )[0]
+        err = np.linalg.norm(there.data - tr.data) / np.linalg.norm(tr.data)
+        assert err < 0.04, (d, err)

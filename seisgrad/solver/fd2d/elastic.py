@@ -39,6 +39,9 @@ derivative of ``sxz`` that includes ``sxz = 0`` at the surface
 (:func:`surface_corrections`). The closure is stable (eigenvalues of the one-step
 operator on the unit circle) and second-order accurate: the Rayleigh velocity is within
 0.3% at 20 and 1.2% at 10 grid points per S wavelength (order 8).
+Point sources on the closure's rows are divided by the rows' quadrature weights
+(:func:`surface_source_weights`), so that a source on the surface radiates the right
+amplitude and reciprocity with the receivers holds.
 
 Adjoint
 -------
@@ -95,6 +98,7 @@ __all__ = [
     "elastic_state_masks",
     "lame_from",
     "surface_corrections",
+    "surface_source_weights",
     "surface_modulus",
 ]
 
@@ -240,6 +244,72 @@ def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
     dzz = nfh[1:].copy()
     dzz[max(0, half - 1) :] = 0.0
     return dzz, hfn, nfh, hfn.copy()
+
+
+#: depth (cells) up to which a source counts as on the free surface in ``check``
+_ON_SURFACE = 1e-3
+
+#: rows under a free surface whose source weights are corrected (beyond: weight 1)
+SURFACE_WEIGHT_ROWS = 10
+
+
+@functools.lru_cache(maxsize=8)
+def surface_source_weights(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature weights of the rows under a free surface (``q_node``, ``q_half``).
+
+    ``q_node[m]``: node row ``m`` cells under the surface (``vx``, ``sxx``, ``szz``);
+    ``q_half[m]``: half row ``m + 1/2`` cells under it (``vz``, ``sxz``); 1 from
+    :data:`SURFACE_WEIGHT_ROWS` rows down. They are the weights for which the closure of
+    :func:`surface_corrections` conserves momentum, as the interior stencils do with
+    weight 1: ``sum_m q_m (D-z sxz)_m = 0`` for every ``sxz`` (and the same for ``D+z
+    szz`` on the ``vz`` rows) with the traction-free surface, the discrete form of
+    ``int d(sigma)/dz dz = 0``. A point source acting on row ``m`` with interpolation
+    weight ``w`` is injected as ``w / q_m``: it then imparts the right impulse, and the
+    injection is the transpose of the receivers' interpolation in the scheme's own
+    inner product, as reciprocity asks. Without it a horizontal force on the surface row
+    radiated 0.30 of the right amplitude, one and two rows down 1.35 and 0.84 (``vx``
+    rows at order 8: ``q = 0.298, 1.337, 0.852, 1.012``). The stress rows use the
+    weights of the velocity rows they share (the x derivatives couple ``vx`` with
+    ``sxx`` and ``szz``, ``vz`` with ``sxz``).
+    """
+    dzz, dxz, dvx, dvz = surface_corrections(order)
+    del dzz, dxz
+    c = _REDUCED[order]
+    k_rows = SURFACE_WEIGHT_ROWS
+    n = k_rows + 2 * len(c) + 8  # depth rows modelled; q = 1 below k_rows
+
+    def left_null(op: np.ndarray) -> np.ndarray:
+        # q with q = 1 below k_rows and sum_m q_m op[m, r] = 0 on the columns that
+        # the unknowns reach
+        cols = slice(0, k_rows + len(c))
+        a = op[:k_rows, cols].T
+        rhs = -np.ones(n - k_rows) @ op[k_rows:, cols]
+        q, *_ = np.linalg.lstsq(a, rhs, rcond=None)
+        if np.abs(a @ q - rhs).max() > 1e-6:  # pragma: no cover - a broken closure
+            raise SolverError(f"no momentum-conserving weights for the order-{order} surface")
+        return q
+
+    # vx rows (node depth m) from sxz (half depth r): sum_k c_k (g[m-k] - g[m+k-1])
+    node = np.zeros((n, n))
+    for m in range(n):
+        for k, ck in enumerate(c, start=1):
+            if m - k >= 0:
+                node[m, m - k] += ck
+            if m + k - 1 < n:
+                node[m, m + k - 1] -= ck
+    node[: dvx.shape[0], : dvx.shape[1]] += dvx
+    # vz rows (half depth m) from szz (node depth r >= 1; szz = 0 on the surface):
+    # sum_k c_k (f[m+1-k] - f[m+k])
+    half = np.zeros((n, n))
+    for m in range(n):
+        for k, ck in enumerate(c, start=1):
+            if m + 1 - k >= 0:
+                half[m, m + 1 - k] += ck
+            if m + k < n:
+                half[m, m + k] -= ck
+    half[: dvz.shape[0], : dvz.shape[1]] += dvz
+    half[:, 0] = 0.0
+    return left_null(node), left_null(half[:, 1:])
 
 
 def elastic_state_masks(layout: Layout) -> dict[str, np.ndarray]:
@@ -404,26 +474,46 @@ class ElasticPropagator(Propagator):
         return out
 
     def check(self) -> list[str]:
-        """The checks of every solver, and a warning for moment-tensor (and explosion)
-        sources close under a free surface, where this scheme is inaccurate (see
-        ``docs/solver-elastic.md``: against a fine-grid reference at 8 points per S
-        wavelength, 25-90% off at 1-2 cells under a solid surface, 5-14% at 3 cells,
-        about 3% from 4 cells; under a fluid surface 11% at 1 cell, 0.5% at 2)."""
+        """The checks of every solver, and warnings for sources close under a free
+        surface, where this scheme is inaccurate (see ``docs/solver-elastic.md``).
+
+        Under a solid surface the first rows use low-order stencils: against a fine-grid
+        reference at about 9 points per S wavelength, sources 1-2 cells down are 8-46%
+        off (forces 2-36%), 3 cells down 2-10%, and from 4 cells down 2-4%. A source on
+        the surface row itself is accurate (2-4%), but the ``Mzz`` and ``Mxz`` parts of
+        a moment tensor act there on stresses that vanish and radiate nothing. Under a
+        fluid surface, moment-tensor and explosion sources 1 cell down are 11% off, 2
+        cells 0.5%.
+        """
         out = super().check()
         if not self.layout.free_surface:
             return out
         g = self.layout.grid
-        sources = [s for s in self.event.sources if s.kind != "force"]
+        sources = list(self.event.sources)
         for s, fluid in zip(sources, self._fluid_surface(sources) or []):
             depth = (g.z[-1] - s.z) / g.dz
-            need = 2 if fluid else 4
-            if depth < need:
+            where = (
+                f"event '{self.event.name}': {s.kind} source {depth:.1f} cells under the "
+                f"free surface ({'fluid' if fluid else 'solid'} there)"
+            )
+            if fluid:
+                if s.kind != "force" and depth < 2:
+                    out.append(
+                        f"{where}: the free surface is accurate for such sources from about "
+                        "2 cells down (11% off at 1 cell); place it deeper or refine the grid"
+                    )
+            elif depth < _ON_SURFACE:
+                if s.kind == "moment_tensor" and (s.mzz != 0.0 or s.mxz != 0.0):
+                    out.append(
+                        f"{where}: its Mzz and Mxz parts act on stresses that vanish on a "
+                        "free surface and radiate nothing"
+                    )
+            elif depth < 4:
                 out.append(
-                    f"event '{self.event.name}': {s.kind} source {depth:.1f} cells under the "
-                    f"free surface ({'fluid' if fluid else 'solid'} there): the elastic free "
-                    f"surface is accurate for such sources from about {need} cells down "
-                    "(tens of percent off at 1-2 cells at 8 points per wavelength); "
-                    "place it deeper or refine the grid"
+                    f"{where}: the elastic free surface is accurate for sources on the "
+                    "surface row and from about 4 cells down (8-46% off at 1-2 cells at 9 "
+                    "points per S wavelength); place it on the surface or deeper, or "
+                    "refine the grid"
                 )
         return out
 
@@ -502,7 +592,7 @@ class ElasticPropagator(Propagator):
                         continue
                     b = c64["bx" if comp == 0 else "bz"]
                     op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]))
-                    for i, j, w in zip(op.i, op.j, op.w):
+                    for i, j, w in zip(op.i, op.j, self._surface_weights(s, name, op)):
                         vc.append(comp)
                         vq.append(int(i) * ncols + int(j))
                         vw.append(w * amp * float(b[i, j]) / cell)
@@ -520,7 +610,7 @@ class ElasticPropagator(Propagator):
                     if amp == 0.0:
                         continue
                     op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]))
-                    for i, j, w in zip(op.i, op.j, op.w):
+                    for i, j, w in zip(op.i, op.j, self._surface_weights(s, name, op)):
                         sc.append(comp)
                         sq.append(int(i) * ncols + int(j))
                         sw.append(-w * amp * self.dt / cell)
@@ -541,6 +631,25 @@ class ElasticPropagator(Propagator):
             self.stf_v = np.zeros((1, nt))
         if not s_src:
             self.stf_s = np.zeros((1, nt))
+
+    def _surface_weights(self, source: PointSource, name: str, op: PointOperator) -> np.ndarray:
+        """Injection weights of ``source`` on field ``name``: the interpolation weights
+        ``op.w``, divided under a solid free surface by the quadrature weight of each
+        row (:func:`surface_source_weights`), so that the injection is the transpose of
+        the receivers' interpolation in the scheme's inner product. Under a fluid
+        surface the weights are left as they are (the fluid's closure is the acoustic
+        one, whose point sources are consistent)."""
+        w = np.asarray(op.w, dtype=np.float64)
+        if not self.layout.free_surface or self._fluid_surface([source])[0]:
+            return w
+        q_node, q_half = surface_source_weights(self.params.order)
+        stagger = _STAGGER[name][1]
+        q = q_half if stagger else q_node
+        depth = self.top - stagger - np.asarray(op.j, dtype=np.int64)
+        near = depth < q.size
+        out = w.copy()
+        out[near] = w[near] / q[depth[near]]
+        return out
 
     def _fluid_surface(self, points: Sequence[PointSource | Receiver]) -> list[bool] | None:
         """Per point: whether the free surface above it bounds a fluid (``mu = 0`` on the
