@@ -36,7 +36,7 @@ from seisgrad.logs import logger
 from seisgrad.model import Model, read_model, write_model
 from seisgrad.preprocess.io import read_hdf5
 from seisgrad.workflow import postprocess as pp
-from seisgrad.workflow.base import TaskContext, per_source
+from seisgrad.workflow.base import ACQUISITION, TaskContext, TaskInputs, per_source
 from seisgrad.workflow.forward import Forward, ForwardParameters
 
 __all__ = ["Migration", "MigrationParameters"]
@@ -93,6 +93,35 @@ class Migration(Forward):
             self.postprocess_event_kernels,
             self.evaluate_gradient_from_kernels,
         ]
+
+    @property
+    def task_inputs(self) -> dict[str, TaskInputs]:
+        """Adjoint simulations depend on the solver, the initial model and the adjoint
+        sources (and compute the illumination); the post-processing on its own
+        parameters (smoothing; scaling, preconditioner and mask)."""
+        return {
+            **super().task_inputs,
+            "run_adjoint_simulations": TaskInputs(
+                {"solver", "path_model_init", "precondition", *ACQUISITION},
+                {"evaluate_objective_function"},
+            ),
+            "postprocess_event_kernels": TaskInputs(
+                {"smooth_type", "smooth_h", "smooth_v"}, {"run_adjoint_simulations"}
+            ),
+            "evaluate_gradient_from_kernels": TaskInputs(
+                {
+                    "scale_by_model",
+                    "precondition",
+                    "illumination_water_level",
+                    "smooth_h",  # the illumination is smoothed here
+                    "smooth_v",
+                    "path_mask",
+                    "path_model_init",
+                    "path_model_true",  # its figure
+                },
+                {"run_adjoint_simulations", "postprocess_event_kernels"},
+            ),
+        }
 
     def kernel_file(self, event: str) -> Path:
         return self.path.scratch / "kernels" / f"{event}.h5"
