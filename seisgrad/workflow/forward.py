@@ -129,12 +129,14 @@ class Forward(Workflow):
                     f"path_model_true grid {true.grid} differs from path_model_init grid "
                     f"{init.grid}"
                 )
-        seen: set[str] = set()
-        for event in self.events:
-            for w in self.solver.check(init, event):
-                if w not in seen:
-                    seen.add(w)
-                    warnings.append(w)
+        found = []
+        for i, event in enumerate(self.events):
+            # the receivers are the same for every event: checked with the first
+            found += self.solver.check(init, event, self.receivers if i == 0 else None)
+        found += self.preprocess.check(self.solver.sampling_interval())
+        for w in found:
+            if w not in warnings:
+                warnings.append(w)
         return warnings
 
     # -- file names ----------------------------------------------------------------

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from seisgrad.config import param
-from seisgrad.errors import GradientError
+from seisgrad.errors import DataError, GradientError
 from seisgrad.logs import logger
 from seisgrad.model import Model, read_model, write_model
 from seisgrad.preprocess.io import read_hdf5
@@ -122,6 +122,29 @@ class Migration(Forward):
                 {"run_adjoint_simulations", "postprocess_event_kernels"},
             ),
         }
+
+    def check(self) -> list[str]:
+        warnings = super().check()
+        if self.path.mask is not None:
+            self.check_mask(read_model(self.path.mask))
+        return warnings
+
+    def check_mask(self, mask: Model) -> None:
+        """Raise :class:`~seisgrad.errors.DataError` when ``mask`` (``path_mask``)
+        cannot be applied to the gradient: another grid than the initial model, no
+        variable for a kernel and no single ``mask`` variable, or values that are not
+        finite."""
+        init = self.model("init")
+        if mask.grid != init.grid:
+            raise DataError(
+                f"path_mask {self.path.mask}: grid {mask.grid} differs from the "
+                f"path_model_init grid {init.grid} (the gradient's); interpolate it with "
+                "seisgrad.model.interpolate"
+            )
+        try:
+            pp.mask_factors(mask, self.solver.kernel_parameters)
+        except DataError as exc:
+            raise DataError(f"path_mask {self.path.mask}: {exc}") from exc
 
     def kernel_file(self, event: str) -> Path:
         return self.path.scratch / "kernels" / f"{event}.h5"

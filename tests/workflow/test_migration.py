@@ -337,3 +337,41 @@ def test_fixed_parameters_keep_the_simulations_and_solver_changes_rerun_them(tmp
     assert "parameters changed: pml_width (8 -> 10); kept: nothing; to run: " in res.stderr
     after = _scratch_mtimes(tmp_path)
     assert all(after[f] != before[f] for f in before)
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("mask_grid", "mask.h5: grid Grid(nx=21, nz=21, dx=20.0, dz=20.0"),
+        ("mask_names", "mask.h5: mask has no parameter(s) vp, rho"),
+        ("nyquist", "lowpass filter: max_freq (or min_period) sets a corner of 900 Hz, not "),
+        ("receiver", "receiver XX.FAR at (x=500.0, z=0.0) is outside the model"),
+    ],
+)
+def test_check_finds_inputs_that_would_fail_after_the_simulations(
+    tmp_path, run_cli, case, expected
+):
+    extra: dict[str, object] = {}
+    if case.startswith("mask"):
+        spacing = 20.0 if case == "mask_grid" else 10.0
+        g = Grid.from_extent(-200.0, 200.0, -200.0, 200.0, spacing)
+        write_model(tmp_path / "mask.h5", homogeneous(g, np.float64, taper=1.0))
+        extra["path_mask"] = "mask.h5"
+    elif case == "nyquist":
+        extra = {"filter": "lowpass", "max_freq": 900.0}
+    else:
+        extra["receivers"] = {
+            "kind": "points",
+            "points": [
+                {"station": "R0", "x": 0.0, "z": 130.0},
+                {"station": "FAR", "x": 500.0, "z": 0.0},
+            ],
+        }
+    small_setup(tmp_path, **extra)
+    for cmd in ("check", "submit"):
+        res = run_cli(cmd, timeout=600)
+        assert res.returncode == 2, res.stderr
+        line = res.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: ") and expected in line, line
+        assert "Traceback" not in res.stderr
+    assert not (tmp_path / "scratch").exists() and not (tmp_path / "state").exists()
