@@ -39,6 +39,7 @@ __all__ = [
     "build_from_config",
     "build_system",
     "fingerprint",
+    "fingerprint_labels",
 ]
 
 DEFAULT_MODULES = {
@@ -178,6 +179,7 @@ def build_from_config(
     preprocess = classes["preprocess"](params["preprocess"], base=pfile.parent)
     paths = Paths(params["paths"], pfile.parent)
     fp = fingerprint(raw, params, pfile.parent)
+    labels = fingerprint_labels(classes)
     workflow = classes["workflow"](
         params["workflow"],
         paths,
@@ -185,6 +187,7 @@ def build_from_config(
         preprocess=preprocess,
         system=system,
         fingerprint=fp,
+        fingerprint_labels=labels,
         parameter_file=pfile,
     )
     return Setup(pfile, dict(raw), classes, params, workflow, system, solver, preprocess)
@@ -240,5 +243,28 @@ def fingerprint(raw: Mapping[str, Any], params: Mapping[str, Any], base: Path) -
             p = Path(value)
             if not p.is_absolute():
                 p = base / p
-            fp[f"{key}#content"] = _hash_path(p)
+            fp[content_key(key)] = _hash_path(p)
     return fp
+
+
+def content_key(path_key: str) -> str:
+    """Fingerprint key of the content hash of the input files of ``path_key``."""
+    return f"{path_key}#content"
+
+
+def fingerprint_labels(classes: Mapping[str, type]) -> dict[str, frozenset[str]]:
+    """The labels of every key a fingerprint of these modules can hold.
+
+    A task of a workflow declares its inputs with such labels
+    (:class:`~seisgrad.workflow.base.TaskInputs`): a module-name key (``solver``) is
+    labelled with its kind; a parameter with its own name and the components that
+    declare it (``max_freq``: ``{"max_freq", "preprocess"}``; ``smooth_h``:
+    ``{"smooth_h", "workflow"}``); a ``path_*`` key and the content hash of its files
+    with the path key and ``paths``.
+    """
+    labels: dict[str, frozenset[str]] = {kind: frozenset({kind}) for kind in KINDS}
+    for name, declared in owners(classes).items():
+        labels[name] = frozenset({name, *(owner for owner, _ in declared)})
+    for key in INPUT_PATHS:
+        labels[content_key(key)] = frozenset({key, "paths"})
+    return labels

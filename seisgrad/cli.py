@@ -198,6 +198,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
+    changes = setup.workflow.parameter_changes()
+    if changes is not None:
+        if changes.unattributed:
+            todo = "; 'seisgrad submit' refuses: restore them or add --restart"
+        else:
+            todo = " (when 'seisgrad submit' runs next)"
+        print(changes.summary() + todo)
     for row in rows:
         line = f"{row['task']:<34} {row['status']}"
         if "sources" in row:

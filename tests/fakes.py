@@ -21,7 +21,14 @@ from seisgrad.model import Model
 from seisgrad.preprocess.base import MisfitResult, Preprocess
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.base import Solver
-from seisgrad.workflow.base import TaskContext, Workflow, WorkflowParameters, per_source
+from seisgrad.workflow.base import (
+    ACQUISITION,
+    TaskContext,
+    TaskInputs,
+    Workflow,
+    WorkflowParameters,
+    per_source,
+)
 from seisgrad.workflow.state import write_json_atomic
 
 
@@ -164,3 +171,43 @@ class OtherToySolver(ToySolver):
 
     def value(self, index: int) -> float:
         return float(self.params.other_knob * (index + 1))
+
+
+@dataclass
+class DeclaredToyWorkflowParameters(ToyWorkflowParameters):
+    reduce_scale: float = param(1.0, "factor of the reduced total (read by 'reduce' only)")
+    square_offset: float = param(0.0, "added to each square (read by 'square' only)")
+
+
+class DeclaredToyWorkflow(ToyWorkflow):
+    """:class:`ToyWorkflow` that declares what each task depends on, and whose reduction
+    fails on a total that is not finite."""
+
+    Parameters = DeclaredToyWorkflowParameters
+
+    @property
+    def task_inputs(self) -> dict[str, TaskInputs]:
+        return {
+            "prepare": TaskInputs(),
+            "simulate": TaskInputs({"solver", *ACQUISITION}, {"prepare"}),
+            "square": TaskInputs({"square_offset"}, {"simulate"}),
+            "reduce": TaskInputs({"reduce_scale"}, {"square"}),
+        }
+
+    @per_source
+    def square(self, ctx: TaskContext) -> None:
+        """Per-source post-processing (plus ``square_offset``)."""
+        self._count(ctx)
+        value = json.loads((self.path.scratch / f"{ctx.source}.json").read_text())["value"]
+        out = {"value": value**2 + self.params.square_offset}
+        write_json_atomic(self.path.scratch / f"{ctx.source}.sq.json", out)
+
+    def reduce(self) -> None:
+        """Sum over sources times ``reduce_scale``; a total that is not finite fails."""
+        total = self.params.reduce_scale * sum(
+            json.loads((self.path.scratch / f"{e.name}.sq.json").read_text())["value"]
+            for e in self.events
+        )
+        if not np.isfinite(total):
+            raise DataError(f"the toy total is not finite ({total})")
+        write_json_atomic(self.path.output / "total.json", {"total": total})

@@ -71,6 +71,22 @@ class Preprocess(ABC):
         """Process both streams, measure the misfit and return it with the adjoint
         sources."""
 
+    def check(self, dt: float | None) -> list[str]:
+        """Check the processing before anything runs; raise on errors, return warnings.
+
+        Parameters
+        ----------
+        dt
+            Time step (s) of the synthetics, the time axis the traces are processed on
+            (``None``: unknown before a simulation).
+
+        Returns
+        -------
+        list of str
+            Warnings.
+        """
+        return []
+
     @abstractmethod
     def write_traces(self, stream: Stream, path: Path) -> Path:
         """Write traces of one event (format set by the parameters); return the path."""

@@ -252,6 +252,28 @@ class Default(Preprocess):
             steps.append(Normalize(p.normalize))
         return Chain(steps)
 
+    def check(self, dt: float | None) -> list[str]:
+        """Raise :class:`~seisgrad.errors.ConfigError` for a filter corner at or above
+        the Nyquist frequency of the synthetics' time step ``dt`` (which the misfit
+        would otherwise only meet after the simulations)."""
+        if dt is None or not dt > 0:
+            return []
+        nyquist = 0.5 / dt
+        for step in self.pipeline.chain.steps:
+            if not isinstance(step, Filter):
+                continue
+            for f, keys in (
+                (step.freqmin, "min_freq (or max_period)"),
+                (step.freqmax, "max_freq (or min_period)"),
+            ):
+                if f is not None and not f < nyquist:
+                    raise ConfigError(
+                        f"{self.params.filter} filter: {keys} sets a corner of {f:g} Hz, "
+                        f"not below the Nyquist frequency {nyquist:g} Hz of the synthetics "
+                        f"(time step {dt:g} s)"
+                    )
+        return []
+
     # -- data ----------------------------------------------------------------------
     def _selected(self, synthetic: Stream) -> list[Trace]:
         sel = select_components(synthetic, self.params.components)

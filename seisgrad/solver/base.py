@@ -92,9 +92,32 @@ class Solver(ABC):
             f"solver {type(self).__name__} does not compute illumination; set precondition: null"
         )
 
-    def check(self, model: Model, event: Event) -> list[str]:
-        """Check a setup before running; raise on errors, return warnings."""
+    def check(
+        self, model: Model, event: Event, receivers: Sequence[Receiver] | None = None
+    ) -> list[str]:
+        """Check a setup before running; raise on errors, return warnings.
+
+        Parameters
+        ----------
+        model
+            The model the event is simulated in.
+        event
+            The event (its sources).
+        receivers
+            The receivers (``None``: not checked).
+
+        Returns
+        -------
+        list of str
+            Warnings (e.g. under-sampled wavelengths).
+        """
         return []
+
+    def sampling_interval(self) -> float | None:
+        """Time step (s) of the synthetics :meth:`forward` returns, or ``None`` when it
+        is only known after a simulation. Lets the preprocess check its filters
+        before anything runs."""
+        return None
 
     def precompile_needed(self, part: str) -> bool:
         """Whether compiling ``part`` for these parameters may take long (no record of it

@@ -15,6 +15,13 @@ of every task and of every source of a per-source task is recorded in
 ``<path_workdir>/state/`` (see :mod:`seisgrad.workflow.state`), so ``seisgrad submit``
 after a crash, a kill or a failed source skips all finished work and re-runs only
 what is missing.
+
+Next to its task list a workflow declares what each task's results depend on
+(:attr:`Workflow.task_inputs`, one :class:`TaskInputs` per task): components and
+parameter keys, and the earlier tasks whose results it reads. When parameters change,
+``seisgrad submit`` runs again only the finished tasks that depend on a changed key,
+directly or through a task they read, and keeps the others (see
+:meth:`Workflow.parameter_changes`).
 """
 
 from __future__ import annotations
@@ -22,8 +29,8 @@ from __future__ import annotations
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -42,6 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TaskContext",
+    "TaskInputs",
+    "ParameterChanges",
+    "ACQUISITION",
     "per_source",
     "is_per_source",
     "ReceiverSpec",
@@ -67,6 +77,79 @@ class TaskContext:
     log_path: Path
     rank: int = 0
     job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskInputs:
+    """What the results of one task depend on (see :attr:`Workflow.task_inputs`).
+
+    Parameters
+    ----------
+    params
+        Labels of the parameters the task reads: a component (``"solver"``,
+        ``"preprocess"``: every parameter of that module and its name) or one key (a
+        workflow parameter such as ``"smooth_h"``, or a ``path_*`` key, whose files'
+        content counts too). :func:`seisgrad.build.fingerprint_labels` gives the
+        labels of each key.
+    tasks
+        Earlier tasks whose results the task reads: when one of them runs again, so
+        does this task.
+    """
+
+    params: frozenset[str] = field(default_factory=frozenset)
+    tasks: frozenset[str] = field(default_factory=frozenset)
+
+    def __init__(self, params: Iterable[str] = (), tasks: Iterable[str] = ()) -> None:
+        object.__setattr__(self, "params", frozenset(params))
+        object.__setattr__(self, "tasks", frozenset(tasks))
+
+
+#: Labels of the acquisition: which sources (``events``, ``ntask``, ``path_sources``)
+#: and receivers (``receivers``, ``path_stations``) are simulated.
+ACQUISITION = frozenset({"events", "ntask", "path_sources", "receivers", "path_stations"})
+
+
+@dataclass(frozen=True)
+class ParameterChanges:
+    """Parameters changed since finished work was recorded, and what that means.
+
+    Attributes
+    ----------
+    changed
+        Changed fingerprint keys, sorted.
+    detail
+        The changes as text: ``key (old -> new)`` for the first five.
+    unattributed
+        Changed keys that no declared task depends on; they count as affecting every
+        task, and ``seisgrad submit`` refuses to go on (restore them or restart).
+    reset
+        Tasks whose finished work is forgotten (in task-list order).
+    kept
+        Tasks whose finished work is kept (all of it, or the finished sources of a
+        per-source task that did not finish).
+    to_run
+        Tasks that will run (again): those reset and those that did not finish.
+    """
+
+    changed: tuple[str, ...]
+    detail: str
+    unattributed: tuple[str, ...]
+    reset: tuple[str, ...]
+    kept: tuple[str, ...]
+    to_run: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line: the changes, the tasks whose work is kept and those that run."""
+        text = f"parameters changed: {self.detail}"
+        if self.unattributed:
+            return text + (
+                f"; no task declares that it depends on {', '.join(self.unattributed)}, "
+                "so no finished work can be kept"
+            )
+        return (
+            f"{text}; kept: {', '.join(self.kept) or 'nothing'}; "
+            f"to run: {', '.join(self.to_run) or 'nothing'}"
+        )
 
 
 def per_source(func: F) -> F:
@@ -124,6 +207,9 @@ class Workflow(ABC):
     Parameters: ClassVar[type] = WorkflowParameters
     #: Path keys that must be set for this workflow (besides those always needed).
     required_paths: ClassVar[tuple[str, ...]] = ()
+    #: Fingerprint keys that no task's results depend on: the ``system`` module only
+    #: decides where and how tasks run.
+    independent_keys: ClassVar[frozenset[str]] = frozenset({"system"})
 
     def __init__(
         self,
@@ -134,6 +220,7 @@ class Workflow(ABC):
         preprocess: Preprocess,
         system: System,
         fingerprint: Mapping[str, Any] | None = None,
+        fingerprint_labels: Mapping[str, Iterable[str]] | None = None,
         parameter_file: Path | None = None,
     ) -> None:
         self.params = params
@@ -142,6 +229,8 @@ class Workflow(ABC):
         self.preprocess = preprocess
         self.system = system
         self.fingerprint = dict(fingerprint or {})
+        #: Labels of every fingerprint key (see :func:`seisgrad.build.fingerprint_labels`).
+        self.fingerprint_labels = {k: frozenset(v) for k, v in (fingerprint_labels or {}).items()}
         self.parameter_file = parameter_file
         self.state = State(paths.workdir)
         self._events: list[Event] | None = None
@@ -160,6 +249,17 @@ class Workflow(ABC):
     @property
     def task_names(self) -> list[str]:
         return [t.__name__ for t in self.task_list]
+
+    @property
+    def task_inputs(self) -> dict[str, TaskInputs]:
+        """What each task's results depend on, by task name (see :class:`TaskInputs`).
+
+        A task missing here counts as depending on every parameter, and every task
+        after it as reading its results: when any parameter changes, it and all later
+        tasks run again. Subclasses that add a task declare it, e.g.
+        ``{**super().task_inputs, "my_step": TaskInputs({"my_key"}, {"previous"})}``.
+        """
+        return {}
 
     # -- acquisition -------------------------------------------------------------
     @property
@@ -221,6 +321,7 @@ class Workflow(ABC):
             raise PathError("input paths: " + "; ".join(problems))
         self.events  # noqa: B018 - validates the sources
         self.receivers  # noqa: B018
+        self.declared_inputs()
         return []
 
     # -- running -----------------------------------------------------------------
@@ -231,11 +332,13 @@ class Workflow(ABC):
             raise ConfigError(
                 f"--stop-after: no task '{stop_after}'; tasks are: {', '.join(names)}"
             )
-        self.check_fingerprint()
+        changes = self.check_fingerprint()
         self.path.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         with log_to(self.path.logs / f"run-{stamp}.log"):
             logger.info("seisgrad %s: tasks %s", type(self).__name__, ", ".join(names))
+            if changes is not None:
+                logger.info("%s", changes.summary())
             for task in self.task_list:
                 name = task.__name__
                 if self.state.task_status(name) == DONE:
@@ -365,32 +468,123 @@ class Workflow(ABC):
         self.state.set_source(task, ctx.source, DONE, seconds=round(dt, 3), **info)
 
     # -- fingerprint -------------------------------------------------------------
-    def check_fingerprint(self) -> None:
-        """Refuse to mix results made with different parameters.
+    def declared_inputs(self) -> dict[str, TaskInputs]:
+        """:attr:`task_inputs` of the tasks in the task list, checked.
 
-        The fingerprint holds every parameter that affects results (and the content
-        hashes of input files). When finished work exists and the fingerprint changed,
-        a :class:`StateError` names the changed keys.
+        A declared label that names no component or parameter key, or a declared
+        input task that is not an earlier task, is a :class:`ConfigError` (a mistake in
+        the workflow class). Declarations of tasks not in the list are left out.
+        """
+        names = self.task_names
+        known: set[str] = set(self.independent_keys)
+        for labels in self.fingerprint_labels.values():
+            known |= labels
+        out = {}
+        for task, inputs in self.task_inputs.items():
+            if task not in names:
+                continue
+            if self.fingerprint_labels:
+                unknown = sorted(inputs.params - known)
+                if unknown:
+                    raise ConfigError(
+                        f"workflow {type(self).__name__}: task {task} declares unknown "
+                        f"input(s) {', '.join(unknown)} (not a module kind or a parameter "
+                        "of the chosen modules)"
+                    )
+            later = sorted(t for t in inputs.tasks if t in names[names.index(task) :])
+            if later:
+                raise ConfigError(
+                    f"workflow {type(self).__name__}: task {task} declares that it reads "
+                    f"the results of {', '.join(later)}, which do(es) not run before it"
+                )
+            out[task] = inputs
+        return out
+
+    def parameter_changes(self) -> ParameterChanges | None:
+        """What changed since finished work was recorded, and which tasks must run again.
+
+        ``None`` when nothing finished yet or no parameter changed. A finished task is
+        reset when one of its declared parameters changed, when an earlier task whose
+        results it reads (:attr:`TaskInputs.tasks`) is reset, or when it (or a task
+        before it) declares nothing (:attr:`task_inputs`). Changed keys that no
+        declared task depends on are :attr:`ParameterChanges.unattributed`.
         """
         old = self.state.fingerprint()
-        if old is not None and self.state.has_work():
-            changed = sorted(
-                k
-                for k in set(old) | set(self.fingerprint)
-                if old.get(k) != self.fingerprint.get(k)
+        if old is None or not self.state.has_work():
+            return None
+        new = self.fingerprint
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if not changed:
+            return None
+        detail = ", ".join(
+            f"{k} ({_short(old.get(k))} -> {_short(new.get(k))})" for k in changed[:5]
+        )
+        if len(changed) > 5:
+            detail += f" and {len(changed) - 5} more"
+        declared = self.declared_inputs()
+        recorded = self.state.fingerprint_labels()
+        direct: set[str] = set()
+        unattributed = []
+        for key in changed:
+            if key in self.independent_keys:
+                continue
+            # labels of a key of a module no longer chosen were recorded with it
+            labels = self.fingerprint_labels.get(key) or frozenset(recorded.get(key, ())) or {key}
+            tasks = {t for t, inputs in declared.items() if inputs.params & labels}
+            if not tasks:
+                unattributed.append(key)
+            direct |= tasks
+        names = self.task_names
+        reset: list[str] = []
+        if unattributed:
+            reset = list(names)
+        elif direct:
+            everything_after = False  # set by a task that declares nothing
+            for name in names:
+                inputs = declared.get(name)
+                if inputs is None:
+                    everything_after = True
+                if everything_after or name in direct:
+                    reset.append(name)
+                elif inputs is not None and any(t in reset for t in inputs.tasks):
+                    reset.append(name)
+        return ParameterChanges(
+            changed=tuple(changed),
+            detail=detail,
+            unattributed=tuple(unattributed),
+            reset=tuple(reset),
+            kept=tuple(t for t in names if t not in reset and self.state.task_has_work(t)),
+            to_run=tuple(t for t in names if t in reset or self.state.task_status(t) != DONE),
+        )
+
+    def check_fingerprint(self) -> ParameterChanges | None:
+        """Forget finished work made with parameters that changed since; record the
+        current fingerprint.
+
+        The fingerprint holds every parameter that affects results (and the content
+        hashes of input files). The finished tasks that depend on a changed key
+        (:meth:`parameter_changes`) are reset, the others kept. When a changed key
+        cannot be attributed to a task, a :class:`StateError` names the changed keys
+        and nothing is changed.
+
+        Returns
+        -------
+        ParameterChanges or None
+            What changed (to be logged), or ``None`` when nothing did.
+        """
+        changes = self.parameter_changes()
+        if changes is not None and changes.unattributed:
+            raise StateError(
+                f"parameters changed since finished work was recorded in "
+                f"{self.path.workdir}: {changes.detail}. No task of workflow "
+                f"{type(self).__name__} declares that it depends on "
+                f"{', '.join(changes.unattributed)}, so none of that work can be kept: "
+                "restore them, or run 'seisgrad submit --restart' (or 'seisgrad clean') "
+                "to start over"
             )
-            if changed:
-                detail = ", ".join(
-                    f"{k} ({_short(old.get(k))} -> {_short(self.fingerprint.get(k))})"
-                    for k in changed[:5]
-                )
-                more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-                raise StateError(
-                    f"parameters changed since finished work was recorded in "
-                    f"{self.path.workdir}: {detail}{more}. Restore them, or run "
-                    "'seisgrad clean' (or 'seisgrad submit --restart') to start over"
-                )
-        self.state.set_fingerprint(self.fingerprint)
+        reset = changes.reset if changes is not None else ()
+        self.state.set_fingerprint(self.fingerprint, self.fingerprint_labels, reset=reset)
+        return changes
 
     def status(self) -> list[dict[str, Any]]:
         """Status of every task (and of each source for per-source tasks)."""

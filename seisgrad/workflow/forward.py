@@ -37,7 +37,14 @@ from seisgrad.logs import logger
 from seisgrad.model import Model, atomic_path, read_model
 from seisgrad.preprocess.io import read_hdf5, write_hdf5
 from seisgrad.solver.acquisition import Event
-from seisgrad.workflow.base import TaskContext, Workflow, WorkflowParameters, per_source
+from seisgrad.workflow.base import (
+    ACQUISITION,
+    TaskContext,
+    TaskInputs,
+    Workflow,
+    WorkflowParameters,
+    per_source,
+)
 from seisgrad.workflow.state import write_json_atomic
 
 __all__ = ["Forward", "ForwardParameters"]
@@ -76,6 +83,23 @@ class Forward(Workflow):
             self.write_misfit,
         ]
 
+    @property
+    def task_inputs(self) -> dict[str, TaskInputs]:
+        """Simulations depend on the solver, the models and the acquisition; misfits
+        and adjoint sources on the preprocess, the data and the simulated traces."""
+        return {
+            "prepare_observed_data": TaskInputs(
+                {"solver", "path_model_true", "path_data", *ACQUISITION}
+            ),
+            "run_forward_simulations": TaskInputs({"solver", "path_model_init", *ACQUISITION}),
+            "evaluate_objective_function": TaskInputs(
+                {"preprocess", "path_data", *ACQUISITION},
+                {"prepare_observed_data", "run_forward_simulations"},
+            ),
+            # the preprocess writes the exported traces
+            "write_misfit": TaskInputs({"preprocess"}, {"evaluate_objective_function"}),
+        }
+
     # -- inputs --------------------------------------------------------------------
     def model(self, which: str = "init") -> Model:
         """The initial (``'init'``) or true (``'true'``) model, read once per process."""
@@ -105,12 +129,14 @@ class Forward(Workflow):
                     f"path_model_true grid {true.grid} differs from path_model_init grid "
                     f"{init.grid}"
                 )
-        seen: set[str] = set()
-        for event in self.events:
-            for w in self.solver.check(init, event):
-                if w not in seen:
-                    seen.add(w)
-                    warnings.append(w)
+        found = []
+        for i, event in enumerate(self.events):
+            # the receivers are the same for every event: checked with the first
+            found += self.solver.check(init, event, self.receivers if i == 0 else None)
+        found += self.preprocess.check(self.solver.sampling_interval())
+        for w in found:
+            if w not in warnings:
+                warnings.append(w)
         return warnings
 
     # -- file names ----------------------------------------------------------------

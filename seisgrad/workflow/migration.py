@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from seisgrad.config import param
-from seisgrad.errors import GradientError
+from seisgrad.errors import DataError, GradientError
 from seisgrad.logs import logger
 from seisgrad.model import Model, read_model, write_model
 from seisgrad.preprocess.io import read_hdf5
 from seisgrad.workflow import postprocess as pp
-from seisgrad.workflow.base import TaskContext, per_source
+from seisgrad.workflow.base import ACQUISITION, TaskContext, TaskInputs, per_source
 from seisgrad.workflow.forward import Forward, ForwardParameters
 
 __all__ = ["Migration", "MigrationParameters"]
@@ -93,6 +93,58 @@ class Migration(Forward):
             self.postprocess_event_kernels,
             self.evaluate_gradient_from_kernels,
         ]
+
+    @property
+    def task_inputs(self) -> dict[str, TaskInputs]:
+        """Adjoint simulations depend on the solver, the initial model and the adjoint
+        sources (and compute the illumination); the post-processing on its own
+        parameters (smoothing; scaling, preconditioner and mask)."""
+        return {
+            **super().task_inputs,
+            "run_adjoint_simulations": TaskInputs(
+                {"solver", "path_model_init", "precondition", *ACQUISITION},
+                {"evaluate_objective_function"},
+            ),
+            "postprocess_event_kernels": TaskInputs(
+                {"smooth_type", "smooth_h", "smooth_v"}, {"run_adjoint_simulations"}
+            ),
+            "evaluate_gradient_from_kernels": TaskInputs(
+                {
+                    "scale_by_model",
+                    "precondition",
+                    "illumination_water_level",
+                    "smooth_h",  # the illumination is smoothed here
+                    "smooth_v",
+                    "path_mask",
+                    "path_model_init",
+                    "path_model_true",  # its figure
+                },
+                {"run_adjoint_simulations", "postprocess_event_kernels"},
+            ),
+        }
+
+    def check(self) -> list[str]:
+        warnings = super().check()
+        if self.path.mask is not None:
+            self.check_mask(read_model(self.path.mask))
+        return warnings
+
+    def check_mask(self, mask: Model) -> None:
+        """Raise :class:`~seisgrad.errors.DataError` when ``mask`` (``path_mask``)
+        cannot be applied to the gradient: another grid than the initial model, no
+        variable for a kernel and no single ``mask`` variable, or values that are not
+        finite."""
+        init = self.model("init")
+        if mask.grid != init.grid:
+            raise DataError(
+                f"path_mask {self.path.mask}: grid {mask.grid} differs from the "
+                f"path_model_init grid {init.grid} (the gradient's); interpolate it with "
+                "seisgrad.model.interpolate"
+            )
+        try:
+            pp.mask_factors(mask, self.solver.kernel_parameters)
+        except DataError as exc:
+            raise DataError(f"path_mask {self.path.mask}: {exc}") from exc
 
     def kernel_file(self, event: str) -> Path:
         return self.path.scratch / "kernels" / f"{event}.h5"

@@ -51,6 +51,7 @@ __all__ = [
     "smooth",
     "scale_by_model",
     "apply_mask",
+    "mask_factors",
     "precondition_illumination",
     "check_gradient",
     "postprocess_kernels",
@@ -386,6 +387,22 @@ def _factor_for(
     )
 
 
+def mask_factors(mask: Model, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The mask array of each gradient parameter in ``names`` (see :func:`apply_mask`).
+
+    Raises
+    ------
+    DataError
+        When ``mask`` has neither a variable for every parameter nor one named
+        ``mask``, or when a mask array has values that are not finite.
+    """
+    factors = _factor_for(mask, list(names), "mask", "mask")
+    for n, w in factors.items():
+        if not np.all(np.isfinite(w)):
+            raise DataError(f"mask for '{n}' contains non-finite values")
+    return factors
+
+
 def apply_mask(gradient: Model, mask: Model | str | os.PathLike[str]) -> Model:
     r"""Multiply the gradient by a mask: :math:`g'_{ij} = g_{ij}\, w_{ij}`.
 
@@ -399,10 +416,7 @@ def apply_mask(gradient: Model, mask: Model | str | os.PathLike[str]) -> Model:
     if not isinstance(mask, Model):
         mask = read_model(Path(mask))
     _same_grid(gradient, mask, "apply_mask")
-    factors = _factor_for(mask, list(gradient), "mask", "mask")
-    for n, w in factors.items():
-        if not np.all(np.isfinite(w)):
-            raise DataError(f"mask for '{n}' contains non-finite values")
+    factors = mask_factors(mask, list(gradient))
     return Model(
         gradient.grid,
         {

@@ -2,8 +2,9 @@
 
 Two kinds of files live in ``<path_workdir>/state/``:
 
-* ``workflow.json`` (written by the main process): the status of each task and the
-  fingerprint of the parameters that affect results.
+* ``workflow.json`` (written by the main process): the status of each task, the
+  fingerprint of the parameters that affect results and, for each fingerprint key,
+  the labels (owning component, key) that tasks declare as their inputs.
 * ``<task>/<source>.json`` (written by whichever rank or job ran that source): the
   status of one per-source task. One small file per source means concurrent ranks or
   array jobs never write the same file, and a kill loses nothing that finished.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,11 @@ class State:
     # -- main file ---------------------------------------------------------------
     def load(self) -> dict[str, Any]:
         if not self.main_file.is_file():
-            return {"tasks": {}, "fingerprint": None}
+            return {"tasks": {}, "fingerprint": None, "fingerprint_labels": {}}
         data = _read_json(self.main_file)
         data.setdefault("tasks", {})
         data.setdefault("fingerprint", None)
+        data.setdefault("fingerprint_labels", {})
         return data
 
     def save(self, data: Mapping[str, Any]) -> None:
@@ -86,9 +88,34 @@ class State:
     def fingerprint(self) -> dict[str, Any] | None:
         return self.load()["fingerprint"]
 
-    def set_fingerprint(self, fingerprint: Mapping[str, Any]) -> None:
+    def fingerprint_labels(self) -> dict[str, list[str]]:
+        """Labels of each recorded fingerprint key (empty for older state files)."""
+        return self.load()["fingerprint_labels"]
+
+    def set_fingerprint(
+        self,
+        fingerprint: Mapping[str, Any],
+        labels: Mapping[str, Iterable[str]] | None = None,
+        *,
+        reset: Iterable[str] = (),
+    ) -> None:
+        """Record ``fingerprint`` (with the ``labels`` of its keys).
+
+        The tasks in ``reset`` are forgotten first: their per-source files are removed,
+        then one atomic write of ``workflow.json`` drops their status and records the
+        new fingerprint. A kill in between leaves the old fingerprint, so the next run
+        resets the same tasks again.
+        """
+        reset = list(reset)
+        for task in reset:
+            self.reset_sources(task)
         data = self.load()
+        for task in reset:
+            data["tasks"].pop(task, None)
         data["fingerprint"] = dict(fingerprint)
+        data["fingerprint_labels"] = {
+            k: sorted(v) for k, v in (labels or {}).items() if k in fingerprint
+        }
         self.save(data)
 
     def has_work(self) -> bool:
@@ -96,6 +123,15 @@ class State:
         if any(t.get("status") == DONE for t in self.load()["tasks"].values()):
             return True
         return any(_read_json(p).get("status") == DONE for p in self.root.glob("*/*.json"))
+
+    def task_has_work(self, task: str) -> bool:
+        """True when ``task``, or any source of it, has finished."""
+        if self.task_status(task) == DONE:
+            return True
+        folder = self.root / task
+        return folder.is_dir() and any(
+            _read_json(p).get("status") == DONE for p in folder.glob("*.json")
+        )
 
     # -- per-source files --------------------------------------------------------
     def source_file(self, task: str, source: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,22 @@ def test_chain_from_parameters():
     assert (filt.freqmin, filt.freqmax, filt.zero_phase) == (1.0, 10.0, False)
     assert mute.early == (1 / 2000.0, 0.0) and mute.late == (0.001, 1.0)
     assert mute.short_dist == 50.0 and mute.long_dist is None
+
+
+def test_check_refuses_filter_corners_at_or_above_nyquist():
+    for values, key in [
+        (
+            {"filter": "lowpass", "max_freq": 500.0},
+            "max_freq (or min_period) sets a corner of 500",
+        ),
+        ({"filter": "highpass", "max_period": 0.001}, "min_freq (or max_period) sets a corner"),
+        ({"filter": "bandpass", "min_freq": 1.0, "max_freq": 600.0}, "corner of 600 Hz"),
+    ]:
+        pre = Default(params(**values))
+        with pytest.raises(ConfigError, match=re.escape(key) + ".*Nyquist frequency 500 Hz"):
+            pre.check(0.001)
+        assert pre.check(0.0001) == [] and pre.check(None) == []
+    assert Default(params(filter="lowpass", max_freq=499.0)).check(0.001) == []
 
 
 # ----------------------------------------------------------------------- evaluate

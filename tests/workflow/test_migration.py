@@ -268,3 +268,110 @@ def test_saved_forward_wavefield_is_used_then_removed_and_changes_nothing(tmp_pa
     for name in grads[True]:
         assert np.any(grads[True][name])
         np.testing.assert_array_equal(grads[True][name], grads[False][name])
+
+
+def _scratch_mtimes(folder: Path) -> dict[str, int]:
+    files = (
+        [f"traces/{kind}/s00{i}.h5" for kind in ("obs", "syn", "adj") for i in (0, 1)]
+        + [f"kernels/s00{i}.h5" for i in (0, 1)]
+        + ["kernels/smoothed.h5"]
+    )
+    return {f: (folder / "scratch" / f).stat().st_mtime_ns for f in files}
+
+
+def test_fixed_parameters_keep_the_simulations_and_solver_changes_rerun_them(tmp_path, run_cli):
+    pfile = small_setup(tmp_path, smooth_h=float("nan"), smooth_v=20.0)
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 2
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: smoothing width: expected a finite length"), line
+    state = json.loads((tmp_path / "state" / "workflow.json").read_text())["tasks"]
+    assert state["run_adjoint_simulations"]["status"] == "done"
+    assert state["postprocess_event_kernels"]["status"] == "failed"
+    sims = {
+        f: (tmp_path / "scratch" / f).stat().st_mtime_ns
+        for f in [f"traces/{k}/s00{i}.h5" for k in ("obs", "syn", "adj") for i in (0, 1)]
+        + [f"kernels/s00{i}.h5" for i in (0, 1)]
+    }
+
+    # only the smoothing depends on smooth_h: the simulations are kept
+    data = yaml.safe_load(pfile.read_text())
+    data["smooth_h"] = 20.0
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert (
+        "parameters changed: smooth_h (nan -> 20.0); kept: prepare_observed_data, "
+        "run_forward_simulations, evaluate_objective_function, write_misfit, "
+        "run_adjoint_simulations; to run: postprocess_event_kernels, "
+        "evaluate_gradient_from_kernels"
+    ) in res.stderr
+    before = _scratch_mtimes(tmp_path)
+    assert {f: before[f] for f in sims} == sims
+    raw = read_model(tmp_path / "output" / "kernels_raw.h5")
+    init = read_model(tmp_path / "init.h5")
+    expected = pp.scale_by_model(pp.smooth_gaussian(raw, 20.0, 20.0), init)
+    grad = read_model(tmp_path / "output" / "gradient.h5")
+    for n in ("vp", "rho"):
+        np.testing.assert_allclose(grad[n], expected[n], rtol=1e-12, atol=0)
+
+    # a mask is applied in the last task only
+    mask = np.ones(init.grid.shape)
+    mask[:, :5] = 0.0
+    write_model(tmp_path / "mask.h5", init.with_values(vp=mask, rho=mask))
+    data["path_mask"] = "mask.h5"
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "; to run: evaluate_gradient_from_kernels" in res.stderr
+    assert _scratch_mtimes(tmp_path) == before
+    grad = read_model(tmp_path / "output" / "gradient.h5")
+    for n in ("vp", "rho"):
+        np.testing.assert_allclose(grad[n], expected[n] * mask, rtol=1e-12, atol=0)
+
+    # a solver parameter: every task runs again
+    data["pml_width"] = 10
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "parameters changed: pml_width (8 -> 10); kept: nothing; to run: " in res.stderr
+    after = _scratch_mtimes(tmp_path)
+    assert all(after[f] != before[f] for f in before)
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("mask_grid", "mask.h5: grid Grid(nx=21, nz=21, dx=20.0, dz=20.0"),
+        ("mask_names", "mask.h5: mask has no parameter(s) vp, rho"),
+        ("nyquist", "lowpass filter: max_freq (or min_period) sets a corner of 900 Hz, not "),
+        ("receiver", "receiver XX.FAR at (x=500.0, z=0.0) is outside the model"),
+    ],
+)
+def test_check_finds_inputs_that_would_fail_after_the_simulations(
+    tmp_path, run_cli, case, expected
+):
+    extra: dict[str, object] = {}
+    if case.startswith("mask"):
+        spacing = 20.0 if case == "mask_grid" else 10.0
+        g = Grid.from_extent(-200.0, 200.0, -200.0, 200.0, spacing)
+        write_model(tmp_path / "mask.h5", homogeneous(g, np.float64, taper=1.0))
+        extra["path_mask"] = "mask.h5"
+    elif case == "nyquist":
+        extra = {"filter": "lowpass", "max_freq": 900.0}
+    else:
+        extra["receivers"] = {
+            "kind": "points",
+            "points": [
+                {"station": "R0", "x": 0.0, "z": 130.0},
+                {"station": "FAR", "x": 500.0, "z": 0.0},
+            ],
+        }
+    small_setup(tmp_path, **extra)
+    for cmd in ("check", "submit"):
+        res = run_cli(cmd, timeout=600)
+        assert res.returncode == 2, res.stderr
+        line = res.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: ") and expected in line, line
+        assert "Traceback" not in res.stderr
+    assert not (tmp_path / "scratch").exists() and not (tmp_path / "state").exists()

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
 import yaml
 
+from seisgrad.build import build_from_config
+from seisgrad.errors import ConfigError
+from seisgrad.workflow.base import ParameterChanges, TaskInputs
 from tests.conftest import ROOT
-from tests.fakes import toy_parameter_text
+from tests.fakes import DeclaredToyWorkflow, toy_parameter_text
 
 
 def _runs(folder: Path) -> list[str]:
@@ -103,3 +109,149 @@ def test_sigkill_mid_task_resumes_identically(tmp_path, run_cli):
     assert (work / "output" / "total.json").read_bytes() == (
         ref / "output" / "total.json"
     ).read_bytes()
+
+
+def _mtimes(folder: Path, *names: str) -> dict[str, int]:
+    return {n: (folder / "scratch" / n).stat().st_mtime_ns for n in names}
+
+
+def _total(folder: Path) -> float:
+    return json.loads((folder / "output" / "total.json").read_text())["total"]
+
+
+def test_fixed_parameter_reruns_only_the_tasks_that_depend_on_it(toy_dir, run_cli):
+    _edit(toy_dir, workflow="tests.fakes:DeclaredToyWorkflow", reduce_scale=float("nan"))
+    res = run_cli("submit")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == "error: the toy total is not finite (nan)"
+    runs = _runs(toy_dir)
+    assert len(runs) == 6  # 3 simulate, 3 square
+    files = [f"s00{i}{ext}" for i in range(3) for ext in (".json", ".sq.json")]
+    before = _mtimes(toy_dir, *files)
+
+    # the failed task alone depends on reduce_scale: finished work is kept
+    _edit(toy_dir, reduce_scale=2.0)
+    status = run_cli("status").stdout
+    assert (
+        "parameters changed: reduce_scale (nan -> 2.0); kept: prepare, simulate, square; "
+        "to run: reduce (when 'seisgrad submit' runs next)"
+    ) in status
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "kept: prepare, simulate, square; to run: reduce" in res.stderr
+    assert _runs(toy_dir) == runs
+    assert _mtimes(toy_dir, *files) == before
+    squares = [np.sin(i + 1.0) ** 2 for i in range(3)]
+    assert _total(toy_dir) == pytest.approx(2.0 * sum(squares), rel=1e-12)
+
+    # a finished task's key: that task and those reading its results run again
+    _edit(toy_dir, square_offset=1.0)
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert (
+        "parameters changed: square_offset (0.0 -> 1.0); kept: prepare, simulate; "
+        "to run: square, reduce"
+    ) in res.stderr
+    assert _runs(toy_dir)[6:] == ["square s000", "square s001", "square s002"]
+    after = _mtimes(toy_dir, *files)
+    assert all(after[f] == before[f] for f in files if not f.endswith(".sq.json"))
+    assert all(after[f] != before[f] for f in files if f.endswith(".sq.json"))
+    assert _total(toy_dir) == pytest.approx(2.0 * (sum(squares) + 3.0), rel=1e-12)
+
+    # a solver parameter: every simulation and everything after it runs again
+    assert run_cli("par", "toy_scale", "3.0").returncode == 0
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "kept: prepare; to run: simulate, square, reduce" in res.stderr
+    assert [r.split()[0] for r in _runs(toy_dir)[9:]] == ["simulate"] * 3 + ["square"] * 3
+    assert _total(toy_dir) == pytest.approx(2.0 * (9.0 * sum(squares) + 3.0), rel=1e-12)
+    # nothing changed: nothing runs
+    assert run_cli("submit").returncode == 0
+    assert len(_runs(toy_dir)) == 15
+
+
+def test_swapped_module_reruns_what_depends_on_it(toy_dir, run_cli):
+    _edit(toy_dir, workflow="tests.fakes:DeclaredToyWorkflow")
+    assert run_cli("submit").returncode == 0
+    # the old solver's keys are attributed to it by the labels kept in the state
+    _edit(toy_dir, solver="tests.fakes:OtherToySolver")
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "to run: simulate, square, reduce" in res.stderr
+    assert len(_runs(toy_dir)) == 12
+    assert _total(toy_dir) == pytest.approx(sum((3.0 * (i + 1)) ** 2 for i in range(3)))
+    # the system decides where tasks run, not their results
+    state = toy_dir / "state" / "workflow.json"
+    data = json.loads(state.read_text())
+    data["fingerprint"]["system"] = "slurm"
+    state.write_text(json.dumps(data))
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "parameters changed: system ('slurm' -> 'workstation'); kept: prepare, " in res.stderr
+    assert len(_runs(toy_dir)) == 12
+    # another workflow class: nothing can be attributed, submit refuses
+    _edit(toy_dir, workflow="tests.fakes:ToyWorkflow")
+    line = run_cli("submit").stderr.strip().splitlines()[-1]
+    assert line.startswith("error: parameters changed since finished work was recorded")
+    assert "No task of workflow ToyWorkflow declares that it depends on" in line
+    assert "--restart" in line
+
+
+class _NoteWorkflow(DeclaredToyWorkflow):
+    """Adds a task that declares nothing between 'square' and 'reduce'."""
+
+    @property
+    def task_list(self):
+        tasks = super().task_list
+        return tasks[:-1] + [self.note, tasks[-1]]
+
+    def note(self) -> None:
+        """Declares nothing."""
+
+
+class _TypoWorkflow(DeclaredToyWorkflow):
+    @property
+    def task_inputs(self):
+        return {**super().task_inputs, "reduce": TaskInputs({"reduce_scal"}, {"square"})}
+
+
+class _OrderWorkflow(DeclaredToyWorkflow):
+    @property
+    def task_inputs(self):
+        return {**super().task_inputs, "square": TaskInputs((), {"reduce"})}
+
+
+def _planned(folder: Path, cls: str, **changes: object) -> ParameterChanges:
+    pfile = folder / "parameters.yaml"
+    build_from_config(pfile, {"workflow": cls}).workflow.run()
+    plan = build_from_config(pfile, {"workflow": cls, **changes}).workflow.parameter_changes()
+    assert plan is not None
+    return plan
+
+
+def test_a_task_that_declares_nothing_runs_again_with_every_later_task(toy_dir):
+    cls = "tests.workflow.test_resume:_NoteWorkflow"
+    plan = _planned(toy_dir, cls, square_offset=1.0)
+    assert (plan.reset, plan.kept) == (("square", "note", "reduce"), ("prepare", "simulate"))
+    assert _planned(toy_dir, cls, reduce_scale=3.0).reset == ("note", "reduce")
+    plan = _planned(toy_dir, cls, toy_scale=3.0)
+    assert plan.reset == ("simulate", "square", "note", "reduce")
+    assert not plan.unattributed
+    # a key that no declared task depends on counts as changing everything
+    plan = _planned(toy_dir, cls, toy_offset=1.0)
+    assert plan.unattributed == ("toy_offset",) and plan.kept == ()
+
+
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        ("_TypoWorkflow", "task reduce declares unknown input(s) reduce_scal"),
+        ("_OrderWorkflow", "task square declares that it reads the results of reduce"),
+    ],
+)
+def test_wrong_declarations_are_found_by_check(toy_dir, cls, message):
+    setup = build_from_config(
+        toy_dir / "parameters.yaml", {"workflow": f"tests.workflow.test_resume:{cls}"}
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        setup.workflow.check()

@@ -185,11 +185,20 @@ class FD2D(Solver):
         """Set up (and check) one simulation; see :class:`Propagator`."""
         return self.propagator_class()(model, self.params, event, receivers)
 
-    def check(self, model: Model, event: Event) -> list[str]:
-        """Raise :class:`~seisgrad.errors.StabilityError` for an unstable ``dt``; return
-        warnings (under-sampling). Receivers are not needed for the check."""
-        dummy = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
-        return list(self.propagator(model, event, dummy).warnings)
+    def check(
+        self, model: Model, event: Event, receivers: Sequence[Receiver] | None = None
+    ) -> list[str]:
+        """Raise :class:`~seisgrad.errors.StabilityError` for an unstable ``dt`` and
+        :class:`~seisgrad.errors.SolverError` for sources or ``receivers`` outside the
+        model (receivers are not checked when ``None``); return warnings
+        (under-sampling)."""
+        if receivers is None:
+            receivers = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
+        return list(self.propagator(model, event, receivers).warnings)
+
+    def sampling_interval(self) -> float:
+        """The time step ``dt``: the synthetics have one sample per time step."""
+        return float(self.params.dt)
 
     def compile_marker(self, part: str) -> Path:
         """File recording that ``part`` was compiled for these parameters (materials,
