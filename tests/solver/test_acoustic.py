@@ -488,17 +488,32 @@ def test_thin_model_with_free_surface_and_bottom_layer_is_refused() -> None:
         solver.forward(model, ev, recs)
 
 
-def test_model_with_disagreeing_vp_and_kappa_is_refused() -> None:
+@pytest.mark.parametrize("parametrization", ["velocity", "lame", "bulk"])
+def test_model_with_vp_and_kappa_uses_the_parametrization(parametrization: str) -> None:
+    """With both vp and kappa in the model, the parameters of the chosen parametrization
+    are used (as in the elastic solver) and the other is ignored: before, vp was always
+    used, so a change of kappa was ignored (or refused when large) and a Taylor test of
+    the kappa kernel failed."""
     model = homogeneous(20, 20, 10.0, 2000.0, 1000.0)
     kappa = np.full(model.grid.shape, 1000.0 * 2100.0**2)
     both = Model(model.grid, {**dict(model.items()), "kappa": kappa})
     ev = Event(name="e", sources=[PointSource(x=95.3, z=95.0, kind="pressure")])
     recs = [Receiver(station="A", x=40.0, z=60.0)]
-    solver = FD2D(FD2DParameters(nt=10, dt=1e-3, pml_width=4))
-    with pytest.raises(DataError, match="both 'vp' and 'kappa'"):
-        solver.forward(both, ev, recs)
-    same = Model(model.grid, {**dict(model.items()), "kappa": 1000.0 * model["vp"] ** 2})
-    assert len(solver.forward(same, ev, recs)) == 3
+    solver = FD2D(FD2DParameters(nt=10, dt=1e-3, pml_width=4, parametrization=parametrization))
+    used = solver.propagator(both, ev, recs).internal
+    expected = 2000.0 if parametrization == "velocity" else 2100.0
+    np.testing.assert_allclose(used["vp"], expected)
+    np.testing.assert_allclose(used["kappa"], 1000.0 * expected**2)
+
+
+def test_taylor_bulk_on_a_model_with_vp_and_kappa() -> None:
+    model = heterogeneous_model(24, 20)
+    kappa = np.asarray(model["rho"]) * np.asarray(model["vp"]) ** 2
+    both = Model(model.grid, {**dict(model.items()), "kappa": kappa})
+    solver = small_solver(model, parametrization="bulk", nt=60)
+    res = taylor_test(solver, both, two_source_event(model), off_grid_receivers(model, n=3))
+    assert res.best_relative_error < 1e-6
+    assert all(abs(o - 2.0) < 0.2 for o in res.convergence_orders[:2])
 
 
 def test_per_step_data_not_from_new_store_is_refused():

@@ -709,31 +709,30 @@ class AcousticPropagator(Propagator):
     # ------------------------------------------------------------------ model
 
     def internal_model(self, model: Model) -> dict[str, np.ndarray]:
+        """``vp``, ``rho`` and ``kappa`` (float64) from the model.
+
+        The model holds ``vp`` and ``rho`` or ``kappa`` and ``rho``; when it holds both
+        ``vp`` and ``kappa``, the one of the chosen parametrization is used (``vp`` for
+        ``velocity``, ``kappa`` for ``lame`` and ``bulk``) and the other is ignored (as in
+        the elastic solver): the kernels are derivatives with respect to the values used.
+        """
         names = set(model)
         if "rho" not in names or not ({"vp", "kappa"} & names):
             raise DataError(
                 "the acoustic solver needs 'vp' and 'rho' (or 'kappa' and 'rho') in the model; "
                 f"it has: {', '.join(model) or 'nothing'}"
             )
+        wanted = self.parametrizations[self.params.parametrization][0]
+        use = wanted if wanted in names else ({"vp", "kappa"} - {wanted}).pop()
         rho = np.asarray(model["rho"], dtype=np.float64)
-        if "vp" in names:
-            vp = np.asarray(model["vp"], dtype=np.float64)
-            kappa = rho * vp * vp
-            if "kappa" in names and not np.allclose(
-                np.asarray(model["kappa"], dtype=np.float64), kappa, rtol=1e-5, atol=0.0
-            ):
-                raise DataError(
-                    "the model holds both 'vp' and 'kappa' and they disagree (kappa != rho "
-                    "vp^2); keep one of them"
-                )
-        else:
-            kappa = np.asarray(model["kappa"], dtype=np.float64)
-            vp = np.sqrt(np.abs(kappa) / np.where(rho > 0, rho, 1.0))
-        for name, a in (("rho", rho), ("vp" if "vp" in names else "kappa", vp)):
+        value = np.asarray(model[use], dtype=np.float64)
+        for name, a in (("rho", rho), (use, value)):
             if not np.all(np.isfinite(a)) or not np.all(a > 0):
                 raise DataError(f"model parameter '{name}' must be finite and positive everywhere")
-        if not np.all(kappa > 0):
-            raise DataError("model parameter 'kappa' must be positive everywhere")
+        if use == "vp":
+            vp, kappa = value, rho * value * value
+        else:
+            vp, kappa = np.sqrt(value / rho), value
         return {"vp": vp, "rho": rho, "kappa": kappa}
 
     def wave_speeds(self, internal: Mapping[str, np.ndarray]) -> tuple[float, float]:
