@@ -428,6 +428,25 @@ def test_undersampling_is_a_warning() -> None:
     assert "points per minimum wavelength" in warnings[0]
 
 
+def test_zero_pml_frequency_and_points_per_wavelength_are_values_not_unset() -> None:
+    """0 is not null: ``pml_frequency: 0`` is a layer without frequency shift (a
+    classical PML), ``min_points_per_wavelength: 0`` never warns."""
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=1)
+    default = small_solver(model).propagator(model, ev, recs).profiles
+    zero = small_solver(model, pml_frequency=0.0).propagator(model, ev, recs).profiles
+    tiny = small_solver(model, pml_frequency=1e-12).propagator(model, ev, recs).profiles
+    assert not np.allclose(zero.bx_node, default.bx_node)
+    np.testing.assert_allclose(zero.bx_node, tiny.bx_node, rtol=1e-12)
+    np.testing.assert_allclose(zero.az_half, tiny.az_half, rtol=1e-9)
+    coarse = Event(
+        name="hf",
+        sources=[PointSource(x=0.0, z=0.0, kind="pressure", stf=SourceTimeFunction(f0=60.0))],
+    )
+    assert len(small_solver(model).check(model, coarse)) == 1
+    assert small_solver(model, min_points_per_wavelength=0.0).check(model, coarse) == []
+
+
 def test_bad_sources_and_models_are_reported() -> None:
     model = heterogeneous_model()
     recs = off_grid_receivers(model, n=1)

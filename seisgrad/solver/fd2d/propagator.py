@@ -262,12 +262,15 @@ class Propagator(ABC):
         self.internal = self.internal_model(model)
         self.vmin, self.vmax = self.wave_speeds(self.internal)
         self.warnings = self.check()
-        f0 = params.pml_frequency or source_dominant_frequency(event, self.dt)
+        # 0 is a valid frequency shift (none: a classical PML), not "unset"
+        f0 = params.pml_frequency
+        if f0 is None:
+            f0 = source_dominant_frequency(event, self.dt)
         # The layers must not depend on the model (the gradient would miss that
         # dependence): by default they are tuned to the fastest stable wave speed.
-        vref = params.pml_velocity or max_stable_velocity(
-            self.dt, self.layout.dx, self.layout.dz, params.order
-        )
+        vref = params.pml_velocity
+        if vref is None:
+            vref = max_stable_velocity(self.dt, self.layout.dx, self.layout.dz, params.order)
         self.profiles = pml_profiles(self.layout, self.dt, vref, f0, params.pml_reflection)
         self.coef = fd_coefficients(params.order)
         #: Multiplies every source (0 makes the loop a linear map of its initial state).
@@ -293,7 +296,9 @@ class Propagator(ABC):
         p = self.params
         check_stability(self.dt, self.vmax, self.layout.dx, self.layout.dz, p.order)
         fmax = source_max_frequency(self.event, self.dt)
-        ppw = p.min_points_per_wavelength or default_ppw(p.order)
+        ppw = p.min_points_per_wavelength
+        if ppw is None:
+            ppw = default_ppw(p.order)  # and 0 never warns
         return check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
 
     def forward(

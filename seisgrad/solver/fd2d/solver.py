@@ -71,7 +71,10 @@ class FD2DParameters(Schema):
         low=0.0,
     )
     pml_frequency: float | None = param(
-        None, "C-PML frequency shift in Hz (default: dominant source frequency)", low=0.0
+        None,
+        "C-PML frequency shift in Hz (null: dominant source frequency; 0: no shift, a "
+        "classical PML)",
+        low=0.0,
     )
     free_surface: bool = param(False, "free surface (p = 0, traction free) on the top edge")
     precision: str = param("float32", "floating-point precision", choices=("float32", "float64"))
@@ -96,7 +99,8 @@ class FD2DParameters(Schema):
     )
     min_points_per_wavelength: float | None = param(
         None,
-        "warn below this many points per minimum wavelength (null: 12/7/5 for order 2/4/8)",
+        "warn below this many points per minimum wavelength (null: 12/7/5 for order 2/4/8; "
+        "0: never)",
         low=0.0,
     )
     flush_denormals: bool = param(
