@@ -411,6 +411,48 @@ def test_unstable_dt_is_an_error_naming_a_stable_dt() -> None:
         solver.forward(model, two_source_event(model), off_grid_receivers(model, n=1))
 
 
+def test_values_suggested_by_the_stability_error_pass() -> None:
+    """The largest stable dt named in the message is rounded down and the smallest
+    spacing up: copied from the message, either passes (before, both were rounded to
+    the nearest 6 digits and the dt, when rounded up, was itself refused)."""
+    import re
+
+    from seisgrad.solver.fd2d.checks import check_stability
+
+    ev = Event(name="e", sources=[PointSource(x=100.0, z=100.0, kind="pressure")])
+    # a wave speed whose CFL limit printed with 6 digits rounds up
+    vp = next(
+        v
+        for v in np.arange(2000.0, 2100.0, 1.0)
+        if float(f"{max_stable_dt(v, 10.0, 10.0, 8):.6g}") > max_stable_dt(v, 10.0, 10.0, 8)
+    )
+    model = homogeneous(30, 30, 10.0, vp, 1000.0)
+    limit = max_stable_dt(vp, 10.0, 10.0, 8)
+    for dt in (float(f"{limit:.6g}"), limit * (1 + 1e-12), 1.5 * limit):
+        with pytest.raises(StabilityError) as err:
+            small_solver(model, dt=dt).check(model, ev)
+        msg = str(err.value)
+        suggested = float(re.search(r"use dt <= (\S+) s", msg).group(1))
+        assert suggested <= limit
+        assert small_solver(model, dt=suggested).check(model, ev) == []
+        dx, dz = (float(v) for v in re.search(r"dx = (\S+) m, dz = (\S+) m$", msg).groups())
+        check_stability(dt, vp, dx, dz, 8)  # stable on the suggested grid
+    assert small_solver(model, dt=limit).check(model, ev) == []  # the limit itself is stable
+
+
+def test_spacing_suggested_by_the_sampling_warning_passes() -> None:
+    """The largest sufficient spacing is rounded down (14.2857 m: 14.28, not 14.29)."""
+    import re
+
+    from seisgrad.solver.fd2d.checks import check_sampling
+
+    vmin, fmax = 2000.0, 28.0  # 10 Hz Ricker: shortest wavelength 71.43 m
+    (w,) = check_sampling(vmin, fmax, 20.0, 20.0, 5.0)
+    h = float(re.search(r"at most (\S+) m", w).group(1))
+    assert h == 14.28
+    assert check_sampling(vmin, fmax, h, h, 5.0) == []
+
+
 def test_undersampling_is_a_warning() -> None:
     model = heterogeneous_model()
     solver = small_solver(model)

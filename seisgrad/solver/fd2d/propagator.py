@@ -72,14 +72,13 @@ from seisgrad.solver.fd2d.checkpoint import (
     segment_starts,
     sweep_memory,
 )
+from seisgrad.solver.fd2d.checks import check_sampling, check_stability
 from seisgrad.solver.fd2d.common import (
     HALO,
     Layout,
     PointOperator,
     aligned_zeros,
     check_positions,
-    check_sampling,
-    check_stability,
     default_ppw,
     displacement_to_trace,
     displacement_to_trace_adjoint,
