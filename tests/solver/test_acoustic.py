@@ -601,6 +601,56 @@ def test_taylor_bulk_on_a_model_with_vp_and_kappa() -> None:
     assert all(abs(o - 2.0) < 0.2 for o in res.convergence_orders[:2])
 
 
+def test_wrong_argument_types_are_clear_errors() -> None:
+    """Not a TypeError or AttributeError from deep inside the solver."""
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=2)
+    solver = small_solver(model)
+    with pytest.raises(DataError, match="must be a seisgrad.model.Model .* got dict"):
+        solver.forward(dict(model.items()), ev, recs)
+    with pytest.raises(DataError, match="got dict"):
+        solver.check(dict(model.items()), ev)
+    with pytest.raises(ConfigError, match="event must be a .*Event, got dict"):
+        solver.forward(model, {"name": "e"}, recs)
+    with pytest.raises(ConfigError, match="receivers must be a list .* got str"):
+        solver.forward(model, ev, "R00")
+    with pytest.raises(ConfigError, match=r"receivers\[1\] must be a Receiver, got dict"):
+        solver.forward(model, ev, [recs[0], {"station": "X", "x": 0.0, "z": 0.0}])
+    assert len(solver.forward(model, ev, iter(recs))) == 6  # any iterable of receivers
+    with pytest.raises(DataError, match="must be an obspy Stream .* got NoneType"):
+        solver.adjoint(model, ev, recs, None)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_adjoint_sources_are_refused(bad: float) -> None:
+    """A NaN or infinity in one adjoint source used to give NaN kernels silently."""
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=2)
+    solver = small_solver(model)
+    adj = solver.forward(model, ev, recs)
+    adj[1].data[7] = bad
+    with pytest.raises(DataError, match=rf"adjoint source {adj[1].id} .* at sample 7"):
+        solver.adjoint(model, ev, recs, adj)
+
+
+def test_complex_adjoint_source_is_refused() -> None:
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=1)
+    solver = small_solver(model)
+    adj = solver.forward(model, ev, recs)
+    adj[0].data = adj[0].data.astype(np.complex128)
+    with pytest.raises(DataError, match=r"real samples, got .* dtype complex128"):
+        solver.adjoint(model, ev, recs, adj)
+
+
+def test_absurd_pml_width_is_an_error_naming_the_memory() -> None:
+    """Before: numpy's MemoryError while allocating hundreds of GiB."""
+    model = heterogeneous_model()
+    solver = small_solver(model, pml_width=1_000_000)
+    with pytest.raises(SolverError, match=r"2000036 x 2000030 nodes .* needs at least .* GiB"):
+        solver.forward(model, two_source_event(model), off_grid_receivers(model, n=1))
+
+
 def test_per_step_data_not_from_new_store_is_refused():
     """The recomputation streams the pressure into the per-step data in aligned vectors:
     an array with other alignment is an error, not a crash."""

@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from seisgrad.config import Schema, param
-from seisgrad.errors import ConfigError
+from seisgrad.errors import ConfigError, DataError
 from seisgrad.logs import logger, time_loop_progress
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
 from seisgrad.solver.fd2d.common import build_stream, stream_to_arrays
-from seisgrad.solver.fd2d.propagator import SIDES, Propagator, SnapshotFile
+from seisgrad.solver.fd2d.propagator import SIDES, Propagator, SnapshotFile, check_arguments
 
 if TYPE_CHECKING:
     from obspy import Stream
 
-__all__ = ["FD2D", "FD2DParameters", "PROPAGATORS"]
+__all__ = ["FD2D", "FD2DParameters", "PROPAGATORS", "check_adjoint_sources"]
 
 #: ``materials`` value -> ``"module:Class"`` of its propagator (imported lazily).
 PROPAGATORS = {
@@ -152,6 +152,38 @@ def _room_for(path: Path, nbytes: int) -> bool:
     return False
 
 
+def check_adjoint_sources(adjoint_sources: object) -> None:
+    """Raise :class:`~seisgrad.errors.DataError` unless ``adjoint_sources`` is an ObsPy
+    Stream (or a list of Traces) of one-dimensional, finite, real samples.
+
+    A NaN or an infinity in one adjoint source would make every kernel NaN.
+    """
+    from obspy import Stream, Trace
+
+    if not isinstance(adjoint_sources, (Stream, list, tuple)) or not all(
+        isinstance(tr, Trace) for tr in adjoint_sources
+    ):
+        raise DataError(
+            "the adjoint sources must be an obspy Stream (traces matching the recorded "
+            f"ones), got {type(adjoint_sources).__name__}"
+        )
+    for tr in adjoint_sources:
+        data = np.asarray(tr.data)
+        if data.ndim != 1 or not (
+            np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)
+        ):
+            raise DataError(
+                f"adjoint source {tr.id}: expected one-dimensional real samples, got an "
+                f"array of shape {data.shape} and dtype {data.dtype}"
+            )
+        bad = np.flatnonzero(~np.isfinite(data))
+        if bad.size:
+            raise DataError(
+                f"adjoint source {tr.id} has {bad.size} non-finite sample(s) (NaN or "
+                f"infinity), the first at sample {bad[0]}; the kernels would be NaN"
+            )
+
+
 class FD2D(Solver):
     """Built-in 2D finite-difference solver (acoustic or elastic), with exact adjoints.
 
@@ -192,6 +224,7 @@ class FD2D(Solver):
     def check(self, model: Model, event: Event) -> list[str]:
         """Raise :class:`~seisgrad.errors.StabilityError` for an unstable ``dt``; return
         warnings (under-sampling). Receivers are not needed for the check."""
+        check_arguments(model, event, [])
         dummy = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
         return list(self.propagator(model, event, dummy).warnings)
 
@@ -281,6 +314,7 @@ class FD2D(Solver):
         ``saved`` (from ``forward(save=...)`` of the same simulation) the forward pass
         that takes the checkpoint snapshots is skipped. Same kernels either way."""
         prop = self.propagator(model, event, receivers)
+        check_adjoint_sources(adjoint_sources)
         adj = stream_to_arrays(adjoint_sources, prop.receivers, prop.record, prop.nt, prop.dt)
         snaps = None
         if saved is not None and self.params.checkpointing == "checkpoint":
