@@ -52,8 +52,11 @@ class SourceTimeFunction(Schema):
     * ``gaussian_derivative``: :math:`-2a\\tau e^{-a\\tau^2}` (first derivative of
       the Gaussian).
     * ``array``: user samples ``values`` (a list or a 1-D numpy array of finite
-      numbers) at the simulation's time step, starting at the first time sample.
-      ``values`` is only allowed with this kind.
+      numbers) at the simulation's time step, starting at the first time sample. A
+      simulation of ``nt`` steps uses the samples at ``n dt`` for ``n = 0..nt``: fewer
+      samples are continued with zeros (the source has stopped), more are cut off at
+      the end of the simulation (the solver's ``check`` warns when a non-zero sample is
+      cut off). ``values`` is only allowed with this kind.
 
     ``t0`` defaults to ``1.2 / f0`` (the wavelet starts at zero within float32
     round-off). ``f0``, ``t0``, ``amplitude`` and every sample must be finite.
@@ -123,7 +126,11 @@ class SourceTimeFunction(Schema):
         return 1.2 / self.f0 if self.t0 is None else self.t0
 
     def sample(self, nt: int, dt: float, t_start: float = 0.0) -> np.ndarray:
-        """Samples at ``t_start + n*dt`` for ``n = 0..nt-1`` (float64)."""
+        """Samples at ``t_start + n*dt`` for ``n = 0..nt-1`` (float64).
+
+        For ``array`` (``t_start`` is not used): the first ``nt`` values, continued with
+        zeros when there are fewer.
+        """
         if self.kind == "array":
             vals = np.asarray(self.values, dtype=np.float64)
             out = np.zeros(nt)
@@ -141,6 +148,20 @@ class SourceTimeFunction(Schema):
             w = -2.0 * a * t * g
         return self.amplitude * w
 
+    def is_silent(self) -> bool:
+        """Whether the function is zero everywhere (zero amplitude, or ``array`` samples
+        that are all zero)."""
+        if self.amplitude == 0:
+            return True
+        return self.kind == "array" and not np.any(np.asarray(self.values, dtype=np.float64))
+
+    def cut_samples(self, nt: int) -> int:
+        """Non-zero ``array`` samples that a simulation of ``nt`` steps does not use
+        (those after ``t = nt dt``); 0 for the other kinds."""
+        if self.kind != "array":
+            return 0
+        return int(np.count_nonzero(np.asarray(self.values, dtype=np.float64)[nt + 1 :]))
+
     def max_frequency(self, dt: float | None = None) -> float:
         """Highest significant frequency (spectrum above 1% of its peak), in Hz.
 
@@ -148,7 +169,8 @@ class SourceTimeFunction(Schema):
         :math:`e^{-f^2/f_0^2}` (Gaussian) and :math:`f e^{-f^2/f_0^2}` (its derivative),
         which fall to 1% of their peaks at 2.76, 2.15 and 2.53 :math:`f_0`; the values
         returned are rounded up (2.8, 2.15, 2.55). For ``array`` the spectrum of the
-        samples (time step ``dt``) is searched.
+        samples (time step ``dt``) is searched; samples that are all zero have no
+        frequency content: 0 is returned (no sampling check is possible or needed).
         """
         if self.kind == "ricker":
             return 2.8 * self.f0
@@ -164,9 +186,19 @@ class SourceTimeFunction(Schema):
                 f"source time function kind 'array' needs at least 2 samples, got {vals.size}"
             )
         spec = np.abs(np.fft.rfft(vals, n=max(1024, 4 * vals.size)))
+        if not spec.max() > 0:
+            return 0.0
         freqs = np.fft.rfftfreq(max(1024, 4 * vals.size), dt)
         above = np.nonzero(spec >= 0.01 * spec.max())[0]
         return float(freqs[above[-1]]) if above.size else 0.0
+
+    def dominant_frequency(self, dt: float | None = None) -> float:
+        """A representative frequency (Hz): ``f0``, or for ``array`` the highest
+        significant frequency (:meth:`max_frequency`) divided by 2.8 (as for a Ricker);
+        0 for all-zero samples."""
+        if self.kind != "array":
+            return self.f0
+        return self.max_frequency(dt) / 2.8
 
 
 @dataclass

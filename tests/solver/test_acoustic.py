@@ -513,6 +513,32 @@ def test_zero_pml_frequency_and_points_per_wavelength_are_values_not_unset() -> 
     assert small_solver(model, min_points_per_wavelength=0.0).check(model, coarse) == []
 
 
+def test_silent_and_cut_array_sources_are_reported() -> None:
+    model = heterogeneous_model()
+    recs = off_grid_receivers(model, n=1)
+    solver = small_solver(model)  # nt = 90
+
+    def event(values) -> Event:
+        stf = SourceTimeFunction(kind="array", values=values)
+        return Event(name="a", sources=[PointSource(x=0.0, z=0.0, kind="pressure", stf=stf)])
+
+    (w,) = solver.check(model, event(np.zeros(50)))  # and no under-sampling warning
+    assert "source 0 (pressure at x=0, z=0) is silent" in w
+    # no frequency content: layers without frequency shift, not tuned to Nyquist / 2.8
+    silent = solver.propagator(model, event(np.zeros(50)), recs).profiles
+    plain = small_solver(model, pml_frequency=0.0).propagator(model, event(np.zeros(50)), recs)
+    np.testing.assert_array_equal(silent.bx_node, plain.profiles.bx_node)
+    solver = small_solver(model, nt=200)
+    wavelet = SourceTimeFunction(f0=10.0).sample(190, solver.params.dt)
+    assert solver.check(model, event(wavelet)) == []  # shorter: continued with zeros
+    longer = np.zeros(210)
+    longer[:190] = wavelet
+    longer[[200, 203, 206]] = 1e-3  # sample 200 is used, 203 and 206 are not
+    (w,) = solver.check(model, event(longer))
+    assert "2 non-zero sample(s) of its 'array' source time function (210 samples)" in w
+    assert "not used (nt = 200 uses samples 0..200)" in w
+
+
 def test_bad_sources_and_models_are_reported() -> None:
     model = heterogeneous_model()
     recs = off_grid_receivers(model, n=1)

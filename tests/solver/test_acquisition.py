@@ -158,3 +158,24 @@ def test_values_with_an_analytic_kind_are_an_error() -> None:
     with pytest.raises(ConfigError, match="only used with kind 'array'"):
         SourceTimeFunction(kind="ricker", values=[0.0, 1.0, 0.0])
     assert SourceTimeFunction(kind="ricker", values=None).values is None
+
+
+def test_array_samples_shorter_are_continued_with_zeros_longer_are_cut() -> None:
+    stf = SourceTimeFunction(kind="array", values=[1.0, 2.0, 3.0, 0.0, 4.0, 0.0], amplitude=2.0)
+    np.testing.assert_array_equal(stf.sample(8, 0.1), [2, 4, 6, 0, 8, 0, 0, 0])
+    np.testing.assert_array_equal(stf.sample(3, 0.1), [2, 4, 6])
+    # a simulation of nt steps uses the samples 0..nt: the non-zero ones after are cut
+    assert [stf.cut_samples(nt) for nt in (1, 2, 3, 4, 5)] == [2, 1, 1, 0, 0]
+    assert SourceTimeFunction().cut_samples(1) == 0
+
+
+def test_all_zero_array_has_no_frequency_content() -> None:
+    """Before: the 1%-of-peak search on a zero spectrum returned the Nyquist frequency
+    (a spurious under-sampling warning, absorbing layers tuned to Nyquist / 2.8)."""
+    silent = SourceTimeFunction(kind="array", values=np.zeros(200))
+    assert silent.max_frequency(1e-3) == 0.0
+    assert silent.dominant_frequency(1e-3) == 0.0
+    assert silent.is_silent()
+    assert SourceTimeFunction(amplitude=0.0).is_silent()
+    assert not SourceTimeFunction().is_silent()
+    assert SourceTimeFunction(f0=7.0).dominant_frequency() == 7.0

@@ -374,14 +374,31 @@ class Propagator(ABC):
         return self.parametrizations[self.params.parametrization]
 
     def check(self) -> list[str]:
-        """CFL check (raises) and sampling check (returns warnings)."""
+        """CFL check (raises), then warnings: under-sampling, silent sources (a source
+        time function that is zero everywhere) and ``array`` samples cut off by the end
+        of the simulation."""
         p = self.params
         check_stability(self.dt, self.vmax, self.layout.dx, self.layout.dz, p.order)
         fmax = source_max_frequency(self.event, self.dt)
         ppw = p.min_points_per_wavelength
         if ppw is None:
             ppw = default_ppw(p.order)  # and 0 never warns
-        return check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
+        out = check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
+        for k, s in enumerate(self.event.sources):
+            where = f"event '{self.event.name}': source {k} ({s.kind} at x={s.x:g}, z={s.z:g})"
+            if s.stf.is_silent():
+                out.append(
+                    f"{where} is silent: its source time function is zero everywhere "
+                    "(all samples zero, or amplitude 0)"
+                )
+            cut = s.stf.cut_samples(self.nt)
+            if cut:
+                out.append(
+                    f"{where}: {cut} non-zero sample(s) of its 'array' source time function "
+                    f"({len(s.stf.values)} samples) come after the end of the simulation and "
+                    f"are not used (nt = {self.nt} uses samples 0..{self.nt})"
+                )
+        return out
 
     def forward(
         self,
