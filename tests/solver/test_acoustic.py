@@ -539,6 +539,31 @@ def test_silent_and_cut_array_sources_are_reported() -> None:
     assert "not used (nt = 200 uses samples 0..200)" in w
 
 
+def test_pressure_source_at_a_free_surface_is_reported() -> None:
+    """A pressure source on the pressure-release surface radiates nothing (its negative
+    image cancels it) and, just under it, little: check() and the run say so."""
+    model = homogeneous(40, 30, 10.0, 2000.0, 1000.0)  # top at z = 290 m
+    top = model.grid.extent[3]
+    solver = small_solver(model, free_surface=True, nt=150)
+    recs = [Receiver(station="A", x=250.0, z=100.0)]
+
+    def event(depth: float, kind: str = "pressure") -> Event:
+        src = PointSource(x=150.3, z=top - depth, kind=kind, fx=1.0, fz=1.0)
+        return Event(name="s", sources=[src])
+
+    # 10 Hz: wavelength 200 m; half the deep amplitude at 200 asin(1/4) / (2 pi) = 8.04 m
+    (w,) = solver.check(model, event(0.0))
+    assert "is 0 m (0 cells) under the pressure-release free surface" in w
+    assert "radiates at most 0% " in w and "at least 8.04 m down" in w
+    assert np.abs(solver.forward(model, event(0.0), recs)[0].data).max() == 0.0
+    (w,) = solver.check(model, event(5.0, "explosion"))
+    assert "source 0 (explosion at x=150.3, z=285)" in w and "at most 31%" in w
+    assert solver.check(model, event(10.0)) == []
+    assert solver.check(model, event(0.0, "force")) == []
+    no_surface = small_solver(model, nt=150)
+    assert no_surface.check(model, event(0.0)) == []
+
+
 def test_bad_sources_and_models_are_reported() -> None:
     model = heterogeneous_model()
     recs = off_grid_receivers(model, n=1)
