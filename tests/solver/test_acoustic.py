@@ -564,6 +564,32 @@ def test_pressure_source_at_a_free_surface_is_reported() -> None:
     assert no_surface.check(model, event(0.0)) == []
 
 
+def test_simulations_log_the_check_warnings_once(caplog) -> None:
+    """forward, adjoint and illumination log what check() returns (under-sampling
+    here), once per solver object rather than once per simulation (or step)."""
+    model = heterogeneous_model()
+    recs = off_grid_receivers(model, n=1)
+    coarse = Event(
+        name="hf",
+        sources=[PointSource(x=0.0, z=0.0, kind="pressure", stf=SourceTimeFunction(f0=60.0))],
+    )
+    solver = small_solver(model, nt=30)
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        syn = solver.forward(model, coarse, recs)
+        solver.forward(model, coarse, recs)
+        solver.adjoint(model, coarse, recs, syn)
+        solver.illumination(model, coarse, recs)
+    assert [r.getMessage() for r in caplog.records] == [
+        "warning: " + solver.check(model, coarse)[0]
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        with_parameters(solver).adjoint(model, coarse, recs, syn)  # a new solver object
+        fine = Event(name="lf", sources=[PointSource(x=0.0, z=0.0, kind="pressure")])
+        solver.forward(model, fine, recs)  # nothing to say (10 Hz)
+    assert len(caplog.records) == 1 and "under-sampled" in caplog.records[0].getMessage()
+
+
 def test_bad_sources_and_models_are_reported() -> None:
     model = heterogeneous_model()
     recs = off_grid_receivers(model, n=1)

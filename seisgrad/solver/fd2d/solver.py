@@ -202,6 +202,8 @@ class FD2D(Solver):
             )
         params.validate()
         super().__init__(params)
+        #: Warnings of :meth:`check` already logged by a simulation of this solver.
+        self._warned: set[str] = set()
 
     @property
     def model_parameters(self) -> tuple[str, ...]:
@@ -227,6 +229,15 @@ class FD2D(Solver):
         check_arguments(model, event, [])
         dummy = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
         return list(self.propagator(model, event, dummy).warnings)
+
+    def _report(self, prop: Propagator) -> None:
+        """Log the set-up warnings of a simulation (those :meth:`check` returns: under-
+        sampling, silent sources, ...) on the ``seisgrad`` logger, each once per solver
+        object however many simulations repeat it."""
+        for w in prop.warnings:
+            if w not in self._warned:
+                self._warned.add(w)
+                logger.warning("warning: %s", w)
 
     def compile_marker(self, part: str) -> Path:
         """File recording that ``part`` was compiled for these parameters (materials,
@@ -279,6 +290,7 @@ class FD2D(Solver):
         ``checkpoints x`` the wavefield state on disk) are written there, so that
         :meth:`adjoint` with ``saved`` skips its first forward pass."""
         prop = self.propagator(model, event, receivers)
+        self._report(prop)
         target = save if self.params.checkpointing == "checkpoint" else None
         if target is not None and not _room_for(target, prop.snapshot_file_bytes()):
             target = None
@@ -298,6 +310,7 @@ class FD2D(Solver):
         node (sampled every ``stride`` steps), as a model with one parameter
         ``illumination``; used by the illumination preconditioner."""
         prop = self.propagator(model, event, receivers)
+        self._report(prop)
         prop.forward(illumination_stride=max(1, int(stride)))
         return Model(model.grid, {"illumination": prop.illumination})
 
@@ -314,6 +327,7 @@ class FD2D(Solver):
         ``saved`` (from ``forward(save=...)`` of the same simulation) the forward pass
         that takes the checkpoint snapshots is skipped. Same kernels either way."""
         prop = self.propagator(model, event, receivers)
+        self._report(prop)
         check_adjoint_sources(adjoint_sources)
         adj = stream_to_arrays(adjoint_sources, prop.receivers, prop.record, prop.nt, prop.dt)
         snaps = None
