@@ -244,10 +244,9 @@ def available_memory() -> int | None:
     """Bytes of memory available to new allocations (``MemAvailable`` of
     ``/proc/meminfo``, else free physical pages), or ``None`` when unknown."""
     try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     try:
