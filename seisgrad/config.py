@@ -18,7 +18,7 @@ import functools
 import numbers
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -175,6 +175,22 @@ def _label(path: str) -> str:
     return f"parameter '{path}'"
 
 
+def _brief(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened to about ``limit`` characters for messages (a long list
+    or an array is named by its type and size, not printed whole)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        size = f" of shape {tuple(shape)}"
+    elif isinstance(value, Sized):
+        size = f" of length {len(value)}"
+    else:
+        size = ""
+    return f"{text[: limit // 2]}... ({type(value).__name__}{size})"
+
+
 def _convert(value: Any, tp: Any, where: str) -> Any:
     """Convert ``value`` to annotation ``tp`` or raise ConfigError naming ``where``."""
     origin = get_origin(tp)
@@ -195,16 +211,20 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(exc)
         raise ConfigError(
-            f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+            f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} "
+            f"{_brief(value)}"
         )
     if origin is typing.Literal:
         if value in get_args(tp):
             return value
-        raise ConfigError(f"{_label(where)}: expected one of {list(get_args(tp))}, got {value!r}")
+        raise ConfigError(
+            f"{_label(where)}: expected one of {list(get_args(tp))}, got {_brief(value)}"
+        )
     if origin in (list, tuple, Sequence):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(
-                f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+                f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} "
+                f"{_brief(value)}"
             )
         args = get_args(tp)
         inner = args[0] if args else Any
@@ -212,7 +232,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         return tuple(out) if origin is tuple else out
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{_label(where)}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected a mapping, got {_brief(value)}")
         args = get_args(tp)
         if args:
             return {
@@ -224,23 +244,23 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {_brief(value)}")
         return from_mapping(tp, value, where)
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{_label(where)}: expected true or false, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected true or false, got {_brief(value)}")
     if tp is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected an integer, got {_brief(value)}")
         if isinstance(value, numbers.Integral):  # numpy integers too
             return int(value)
         if isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
-        raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected an integer, got {_brief(value)}")
     if tp is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{_label(where)}: expected a number, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected a number, got {_brief(value)}")
         if isinstance(value, numbers.Real):  # numpy numbers too
             return float(value)
         if isinstance(value, str):
@@ -248,17 +268,17 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return float(value)  # YAML reads 1e-3 (no dot) as a string
             except ValueError:
                 pass
-        raise ConfigError(f"{_label(where)}: expected a number, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected a number, got {_brief(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{_label(where)}: expected a string, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected a string, got {_brief(value)}")
     if isinstance(tp, type):
         if isinstance(value, tp):
             return value
-        raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {_brief(value)}")
     return value
 
 

@@ -24,6 +24,7 @@ See ``docs/models.md``.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 import tempfile
@@ -71,8 +72,32 @@ class Grid:
     z0: float = 0.0
 
     def __post_init__(self) -> None:
+        """Check and normalise the fields: ``nx``, ``nz`` integers >= 2 (integral floats
+        and numpy integers become ``int``), ``dx``, ``dz`` positive and finite, ``x0``,
+        ``z0`` finite (all become ``float``).
+
+        Raises
+        ------
+        ConfigError
+            Naming the field and its value.
+        """
+        for name in ("nx", "nz"):
+            value = getattr(self, name)
+            whole = isinstance(value, numbers.Integral) or (
+                isinstance(value, numbers.Real) and float(value).is_integer()
+            )
+            if isinstance(value, bool) or not whole:
+                raise ConfigError(f"grid: {name} must be a whole number of nodes, got {value!r}")
+            object.__setattr__(self, name, int(value))
         if self.nx < 2 or self.nz < 2:
             raise ConfigError(f"grid needs at least 2x2 nodes, got {self.nx}x{self.nz}")
+        for name in ("dx", "dz", "x0", "z0"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(f"grid: {name} must be a number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"grid: {name} must be finite, got {value!r}")
         if not (self.dx > 0 and self.dz > 0):
             raise ConfigError(f"grid spacings must be positive, got dx={self.dx}, dz={self.dz}")
 
@@ -105,6 +130,10 @@ class Grid:
         cls, xmin: float, xmax: float, zmin: float, zmax: float, spacing: float
     ) -> Grid:
         """Grid covering ``[xmin, xmax] x [zmin, zmax]`` with (about) ``spacing``."""
+        for name, value in (("xmin", xmin), ("xmax", xmax), ("zmin", zmin), ("zmax", zmax)):
+            _finite_number(value, f"grid: {name}")
+        if not _finite_number(spacing, "grid: spacing") > 0:
+            raise ConfigError(f"grid: spacing must be positive, got {spacing!r}")
         nx = int(round((xmax - xmin) / spacing)) + 1
         nz = int(round((zmax - zmin) / spacing)) + 1
         return cls(nx, nz, (xmax - xmin) / (nx - 1), (zmax - zmin) / (nz - 1), xmin, zmin)

@@ -38,6 +38,41 @@ def grid() -> Grid:
 
 
 # ---------------------------------------------------------------------------------------
+# Grid
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((5.5, 5, 10.0, 10.0), "nx must be a whole number"),
+        ((5, True, 10.0, 10.0), "nz must be a whole number"),
+        ((5, 5, float("inf"), 10.0), "dx must be finite"),
+        ((5, 5, 10.0, float("nan")), "dz must be finite"),
+        ((5, 5, 10.0, 10.0, float("nan")), "x0 must be finite"),
+        ((5, 5, 10.0, 10.0, 0.0, float("-inf")), "z0 must be finite"),
+        ((5, 5, "10", 10.0), "dx must be a number"),
+        ((5, 5, -1.0, 10.0), "positive"),
+        ((1, 5, 10.0, 10.0), "at least 2x2"),
+    ],
+)
+def test_grid_rejects_bad_values(args: tuple, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Grid(*args)
+
+
+def test_grid_normalises_numbers() -> None:
+    g = Grid(np.int64(7), 5.0, np.float32(2.5), 2, np.int32(-3))
+    assert (g.nx, g.nz, g.dx, g.dz, g.x0) == (7, 5, 2.5, 2.0, -3.0)
+    assert type(g.nx) is int and type(g.nz) is int and type(g.dz) is float
+    assert g == Grid(7, 5, 2.5, 2.0, -3.0)
+    with pytest.raises(ConfigError, match="spacing"):
+        Grid.from_extent(0.0, 100.0, 0.0, 100.0, float("nan"))
+    with pytest.raises(ConfigError, match="xmax"):
+        Grid.from_extent(0.0, float("inf"), 0.0, 100.0, 10.0)
+
+
+# ---------------------------------------------------------------------------------------
 # File I/O
 # ---------------------------------------------------------------------------------------
 

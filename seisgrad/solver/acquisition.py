@@ -51,11 +51,15 @@ class SourceTimeFunction(Schema):
     * ``gaussian``: :math:`e^{-a\\tau^2}`.
     * ``gaussian_derivative``: :math:`-2a\\tau e^{-a\\tau^2}` (first derivative of
       the Gaussian).
-    * ``array``: user samples ``values`` at the simulation's time step, starting at
-      the first time sample.
+    * ``array``: user samples ``values`` (a list or a 1-D numpy array of finite
+      numbers) at the simulation's time step, starting at the first time sample. A
+      simulation of ``nt`` steps uses the samples at ``n dt`` for ``n = 0..nt``: fewer
+      samples are continued with zeros (the source has stopped), more are cut off at
+      the end of the simulation (the solver's ``check`` warns when a non-zero sample is
+      cut off). ``values`` is only allowed with this kind.
 
     ``t0`` defaults to ``1.2 / f0`` (the wavelet starts at zero within float32
-    round-off).
+    round-off). ``f0``, ``t0``, ``amplitude`` and every sample must be finite.
     """
 
     kind: str = param(
@@ -68,20 +72,65 @@ class SourceTimeFunction(Schema):
     amplitude: float = param(1.0, "amplitude factor")
     values: list[float] | None = param(None, "samples for kind 'array'")
 
+    def __post_init__(self) -> None:
+        """Take ``values`` given as a numpy array (1-D, real numbers) as a list, then
+        check every field (:class:`~seisgrad.config.Schema`)."""
+        if isinstance(self.values, np.ndarray):
+            a = self.values
+            if a.ndim != 1:
+                raise ConfigError(
+                    "source time function 'values': expected a 1-D array of samples, "
+                    f"got an array of shape {a.shape}"
+                )
+            if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+                raise ConfigError(
+                    "source time function 'values': expected real numbers, got an array "
+                    f"of dtype {a.dtype}"
+                )
+            self.values = a.astype(np.float64).tolist()
+        super().__post_init__()
+
     def validate(self) -> None:
+        """Check the combination of fields (run when the object is built).
+
+        Raises
+        ------
+        ConfigError
+            For a non-finite ``f0``, ``t0`` or ``amplitude``, ``f0 <= 0`` for an analytic
+            wavelet, ``values`` missing for ``array`` or given for another kind, or a
+            non-finite sample.
+        """
+        what = f"source time function '{self.kind}'"
+        for name in ("f0", "t0", "amplitude"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"{what}: '{name}' must be a finite number, got {value}")
         if self.kind == "array" and not self.values:
             raise ConfigError("source time function kind 'array' needs 'values'")
-        if self.kind != "array" and not (self.f0 > 0 and math.isfinite(self.f0)):
-            raise ConfigError(f"source time function '{self.kind}' needs f0 > 0")
-        if self.values is not None and not np.all(np.isfinite(self.values)):
-            raise ConfigError("source time function 'values' must be finite numbers")
+        if self.kind != "array" and self.values is not None:
+            raise ConfigError(
+                f"{what}: 'values' is only used with kind 'array'; remove it or set kind: array"
+            )
+        if self.kind != "array" and not self.f0 > 0:
+            raise ConfigError(f"{what} needs f0 > 0")
+        if self.values is not None:
+            bad = np.flatnonzero(~np.isfinite(np.asarray(self.values, dtype=np.float64)))
+            if bad.size:
+                raise ConfigError(
+                    "source time function 'values' must be finite numbers; sample "
+                    f"{bad[0]} is {self.values[bad[0]]} ({bad.size} non-finite)"
+                )
 
     @property
     def delay(self) -> float:
         return 1.2 / self.f0 if self.t0 is None else self.t0
 
     def sample(self, nt: int, dt: float, t_start: float = 0.0) -> np.ndarray:
-        """Samples at ``t_start + n*dt`` for ``n = 0..nt-1`` (float64)."""
+        """Samples at ``t_start + n*dt`` for ``n = 0..nt-1`` (float64).
+
+        For ``array`` (``t_start`` is not used): the first ``nt`` values, continued with
+        zeros when there are fewer.
+        """
         if self.kind == "array":
             vals = np.asarray(self.values, dtype=np.float64)
             out = np.zeros(nt)
@@ -99,6 +148,20 @@ class SourceTimeFunction(Schema):
             w = -2.0 * a * t * g
         return self.amplitude * w
 
+    def is_silent(self) -> bool:
+        """Whether the function is zero everywhere (zero amplitude, or ``array`` samples
+        that are all zero)."""
+        if self.amplitude == 0:
+            return True
+        return self.kind == "array" and not np.any(np.asarray(self.values, dtype=np.float64))
+
+    def cut_samples(self, nt: int) -> int:
+        """Non-zero ``array`` samples that a simulation of ``nt`` steps does not use
+        (those after ``t = nt dt``); 0 for the other kinds."""
+        if self.kind != "array":
+            return 0
+        return int(np.count_nonzero(np.asarray(self.values, dtype=np.float64)[nt + 1 :]))
+
     def max_frequency(self, dt: float | None = None) -> float:
         """Highest significant frequency (spectrum above 1% of its peak), in Hz.
 
@@ -106,7 +169,8 @@ class SourceTimeFunction(Schema):
         :math:`e^{-f^2/f_0^2}` (Gaussian) and :math:`f e^{-f^2/f_0^2}` (its derivative),
         which fall to 1% of their peaks at 2.76, 2.15 and 2.53 :math:`f_0`; the values
         returned are rounded up (2.8, 2.15, 2.55). For ``array`` the spectrum of the
-        samples (time step ``dt``) is searched.
+        samples (time step ``dt``) is searched; samples that are all zero have no
+        frequency content: 0 is returned (no sampling check is possible or needed).
         """
         if self.kind == "ricker":
             return 2.8 * self.f0
@@ -122,9 +186,19 @@ class SourceTimeFunction(Schema):
                 f"source time function kind 'array' needs at least 2 samples, got {vals.size}"
             )
         spec = np.abs(np.fft.rfft(vals, n=max(1024, 4 * vals.size)))
+        if not spec.max() > 0:
+            return 0.0
         freqs = np.fft.rfftfreq(max(1024, 4 * vals.size), dt)
         above = np.nonzero(spec >= 0.01 * spec.max())[0]
         return float(freqs[above[-1]]) if above.size else 0.0
+
+    def dominant_frequency(self, dt: float | None = None) -> float:
+        """A representative frequency (Hz): ``f0``, or for ``array`` the highest
+        significant frequency (:meth:`max_frequency`) divided by 2.8 (as for a Ricker);
+        0 for all-zero samples."""
+        if self.kind != "array":
+            return self.f0
+        return self.max_frequency(dt) / 2.8
 
 
 @dataclass
@@ -156,6 +230,11 @@ class PointSource(Schema):
     mxz: float = param(0.0, "moment tensor Mxz (N)")
     stf: SourceTimeFunction = param(default_factory=SourceTimeFunction, doc="source time function")
 
+    def validate(self) -> None:
+        """Raise :class:`~seisgrad.errors.ConfigError` for a non-finite position,
+        amplitude, force or moment-tensor component (run when the object is built)."""
+        _check_finite(self, ("x", "z", "amplitude", "fx", "fz", "mxx", "mzz", "mxz"))
+
 
 @dataclass
 class Event(Schema):
@@ -177,6 +256,19 @@ class Receiver(Schema):
     x: float = param(doc="x position (m)")
     z: float = param(doc="z position (m), up")
     network: str = param("XX", "network code")
+
+    def validate(self) -> None:
+        """Raise :class:`~seisgrad.errors.ConfigError` for a non-finite position."""
+        _check_finite(self, ("x", "z"))
+
+
+def _check_finite(obj: Schema, names: Sequence[str]) -> None:
+    """Raise :class:`~seisgrad.errors.ConfigError` naming the first field of ``names``
+    of ``obj`` that is not a finite number."""
+    for name in names:
+        value = getattr(obj, name)
+        if not math.isfinite(value):
+            raise ConfigError(f"{type(obj).__name__}.{name}: must be a finite number, got {value}")
 
 
 def _names(n: int) -> list[str]:

@@ -221,6 +221,30 @@ def test_synthetics_match_analytic_greens_function(free_surface: bool) -> None:
     assert res.max_error < 0.01, res.errors
 
 
+def test_analytic_errors_of_traces_zero_by_symmetry_are_meaningful() -> None:
+    """VZ level with the source is zero by symmetry and P, VX on a free surface are
+    zero (source and image cancel): before, their errors were divided by a norm of
+    about zero (4e293, 100%). Errors are now relative to the largest exact trace of
+    the channel, and channels that are zero everywhere are skipped (and listed)."""
+    solver, model, ev, recs = _analytic_setup(False)
+    src = ev.sources[0]
+    level = [*recs, Receiver(station="L", x=src.x + 200.0, z=src.z)]
+    res = compare_with_analytic(solver, model, ev, level)
+    assert res.errors["XX.L..VZ"] < 0.01 and res.max_error < 0.01, res.errors
+    assert not res.skipped
+
+    solver, model, ev, recs = _analytic_setup(True)
+    top = model.grid.extent[3]
+    surface = [Receiver(station=f"S{k}", x=x, z=top) for k, x in enumerate((-150.3, 180.0))]
+    res = compare_with_analytic(solver, model, ev, surface)
+    assert sorted(res.skipped) == ["XX.S0..P", "XX.S0..VX", "XX.S1..P", "XX.S1..VX"]
+    assert sorted(res.errors) == ["XX.S0..VZ", "XX.S1..VZ"]
+    assert res.max_error < 0.01, res.errors
+    only_p = with_parameters(solver, record=["P"])
+    with pytest.raises(ConfigError, match="no trace to compare"):
+        compare_with_analytic(only_p, model, ev, surface)
+
+
 def test_gaussian_reference_does_not_depend_on_padding() -> None:
     """A Gaussian (non-zero mean) injects a steady outflow: the radial velocity's
     zero-frequency term S(0) / (2 pi r) must be in the reference (without it the
@@ -411,6 +435,48 @@ def test_unstable_dt_is_an_error_naming_a_stable_dt() -> None:
         solver.forward(model, two_source_event(model), off_grid_receivers(model, n=1))
 
 
+def test_values_suggested_by_the_stability_error_pass() -> None:
+    """The largest stable dt named in the message is rounded down and the smallest
+    spacing up: copied from the message, either passes (before, both were rounded to
+    the nearest 6 digits and the dt, when rounded up, was itself refused)."""
+    import re
+
+    from seisgrad.solver.fd2d.checks import check_stability
+
+    ev = Event(name="e", sources=[PointSource(x=100.0, z=100.0, kind="pressure")])
+    # a wave speed whose CFL limit printed with 6 digits rounds up
+    vp = next(
+        v
+        for v in np.arange(2000.0, 2100.0, 1.0)
+        if float(f"{max_stable_dt(v, 10.0, 10.0, 8):.6g}") > max_stable_dt(v, 10.0, 10.0, 8)
+    )
+    model = homogeneous(30, 30, 10.0, vp, 1000.0)
+    limit = max_stable_dt(vp, 10.0, 10.0, 8)
+    for dt in (float(f"{limit:.6g}"), limit * (1 + 1e-12), 1.5 * limit):
+        with pytest.raises(StabilityError) as err:
+            small_solver(model, dt=dt).check(model, ev)
+        msg = str(err.value)
+        suggested = float(re.search(r"use dt <= (\S+) s", msg).group(1))
+        assert suggested <= limit
+        assert small_solver(model, dt=suggested).check(model, ev) == []
+        dx, dz = (float(v) for v in re.search(r"dx = (\S+) m, dz = (\S+) m$", msg).groups())
+        check_stability(dt, vp, dx, dz, 8)  # stable on the suggested grid
+    assert small_solver(model, dt=limit).check(model, ev) == []  # the limit itself is stable
+
+
+def test_spacing_suggested_by_the_sampling_warning_passes() -> None:
+    """The largest sufficient spacing is rounded down (14.2857 m: 14.28, not 14.29)."""
+    import re
+
+    from seisgrad.solver.fd2d.checks import check_sampling
+
+    vmin, fmax = 2000.0, 28.0  # 10 Hz Ricker: shortest wavelength 71.43 m
+    (w,) = check_sampling(vmin, fmax, 20.0, 20.0, 5.0)
+    h = float(re.search(r"at most (\S+) m", w).group(1))
+    assert h == 14.28
+    assert check_sampling(vmin, fmax, h, h, 5.0) == []
+
+
 def test_undersampling_is_a_warning() -> None:
     model = heterogeneous_model()
     solver = small_solver(model)
@@ -426,6 +492,102 @@ def test_undersampling_is_a_warning() -> None:
     warnings = solver.check(model, coarse)
     assert len(warnings) == 1
     assert "points per minimum wavelength" in warnings[0]
+
+
+def test_zero_pml_frequency_and_points_per_wavelength_are_values_not_unset() -> None:
+    """0 is not null: ``pml_frequency: 0`` is a layer without frequency shift (a
+    classical PML), ``min_points_per_wavelength: 0`` never warns."""
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=1)
+    default = small_solver(model).propagator(model, ev, recs).profiles
+    zero = small_solver(model, pml_frequency=0.0).propagator(model, ev, recs).profiles
+    tiny = small_solver(model, pml_frequency=1e-12).propagator(model, ev, recs).profiles
+    assert not np.allclose(zero.bx_node, default.bx_node)
+    np.testing.assert_allclose(zero.bx_node, tiny.bx_node, rtol=1e-12)
+    np.testing.assert_allclose(zero.az_half, tiny.az_half, rtol=1e-9)
+    coarse = Event(
+        name="hf",
+        sources=[PointSource(x=0.0, z=0.0, kind="pressure", stf=SourceTimeFunction(f0=60.0))],
+    )
+    assert len(small_solver(model).check(model, coarse)) == 1
+    assert small_solver(model, min_points_per_wavelength=0.0).check(model, coarse) == []
+
+
+def test_silent_and_cut_array_sources_are_reported() -> None:
+    model = heterogeneous_model()
+    recs = off_grid_receivers(model, n=1)
+    solver = small_solver(model)  # nt = 90
+
+    def event(values) -> Event:
+        stf = SourceTimeFunction(kind="array", values=values)
+        return Event(name="a", sources=[PointSource(x=0.0, z=0.0, kind="pressure", stf=stf)])
+
+    (w,) = solver.check(model, event(np.zeros(50)))  # and no under-sampling warning
+    assert "source 0 (pressure at x=0, z=0) is silent" in w
+    # no frequency content: layers without frequency shift, not tuned to Nyquist / 2.8
+    silent = solver.propagator(model, event(np.zeros(50)), recs).profiles
+    plain = small_solver(model, pml_frequency=0.0).propagator(model, event(np.zeros(50)), recs)
+    np.testing.assert_array_equal(silent.bx_node, plain.profiles.bx_node)
+    solver = small_solver(model, nt=200)
+    wavelet = SourceTimeFunction(f0=10.0).sample(190, solver.params.dt)
+    assert solver.check(model, event(wavelet)) == []  # shorter: continued with zeros
+    longer = np.zeros(210)
+    longer[:190] = wavelet
+    longer[[200, 203, 206]] = 1e-3  # sample 200 is used, 203 and 206 are not
+    (w,) = solver.check(model, event(longer))
+    assert "2 non-zero sample(s) of its 'array' source time function (210 samples)" in w
+    assert "not used (nt = 200 uses samples 0..200)" in w
+
+
+def test_pressure_source_at_a_free_surface_is_reported() -> None:
+    """A pressure source on the pressure-release surface radiates nothing (its negative
+    image cancels it) and, just under it, little: check() and the run say so."""
+    model = homogeneous(40, 30, 10.0, 2000.0, 1000.0)  # top at z = 290 m
+    top = model.grid.extent[3]
+    solver = small_solver(model, free_surface=True, nt=150)
+    recs = [Receiver(station="A", x=250.0, z=100.0)]
+
+    def event(depth: float, kind: str = "pressure") -> Event:
+        src = PointSource(x=150.3, z=top - depth, kind=kind, fx=1.0, fz=1.0)
+        return Event(name="s", sources=[src])
+
+    # 10 Hz: wavelength 200 m; half the deep amplitude at 200 asin(1/4) / (2 pi) = 8.04 m
+    (w,) = solver.check(model, event(0.0))
+    assert "is 0 m (0 cells) under the pressure-release free surface" in w
+    assert "radiates at most 0% " in w and "at least 8.04 m down" in w
+    assert np.abs(solver.forward(model, event(0.0), recs)[0].data).max() == 0.0
+    (w,) = solver.check(model, event(5.0, "explosion"))
+    assert "source 0 (explosion at x=150.3, z=285)" in w and "at most 31%" in w
+    assert solver.check(model, event(10.0)) == []
+    assert solver.check(model, event(0.0, "force")) == []
+    no_surface = small_solver(model, nt=150)
+    assert no_surface.check(model, event(0.0)) == []
+
+
+def test_simulations_log_the_check_warnings_once(caplog) -> None:
+    """forward, adjoint and illumination log what check() returns (under-sampling
+    here), once per solver object rather than once per simulation (or step)."""
+    model = heterogeneous_model()
+    recs = off_grid_receivers(model, n=1)
+    coarse = Event(
+        name="hf",
+        sources=[PointSource(x=0.0, z=0.0, kind="pressure", stf=SourceTimeFunction(f0=60.0))],
+    )
+    solver = small_solver(model, nt=30)
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        syn = solver.forward(model, coarse, recs)
+        solver.forward(model, coarse, recs)
+        solver.adjoint(model, coarse, recs, syn)
+        solver.illumination(model, coarse, recs)
+    assert [r.getMessage() for r in caplog.records] == [
+        "warning: " + solver.check(model, coarse)[0]
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        with_parameters(solver).adjoint(model, coarse, recs, syn)  # a new solver object
+        fine = Event(name="lf", sources=[PointSource(x=0.0, z=0.0, kind="pressure")])
+        solver.forward(model, fine, recs)  # nothing to say (10 Hz)
+    assert len(caplog.records) == 1 and "under-sampled" in caplog.records[0].getMessage()
 
 
 def test_bad_sources_and_models_are_reported() -> None:
@@ -488,17 +650,82 @@ def test_thin_model_with_free_surface_and_bottom_layer_is_refused() -> None:
         solver.forward(model, ev, recs)
 
 
-def test_model_with_disagreeing_vp_and_kappa_is_refused() -> None:
+@pytest.mark.parametrize("parametrization", ["velocity", "lame", "bulk"])
+def test_model_with_vp_and_kappa_uses_the_parametrization(parametrization: str) -> None:
+    """With both vp and kappa in the model, the parameters of the chosen parametrization
+    are used (as in the elastic solver) and the other is ignored: before, vp was always
+    used, so a change of kappa was ignored (or refused when large) and a Taylor test of
+    the kappa kernel failed."""
     model = homogeneous(20, 20, 10.0, 2000.0, 1000.0)
     kappa = np.full(model.grid.shape, 1000.0 * 2100.0**2)
     both = Model(model.grid, {**dict(model.items()), "kappa": kappa})
     ev = Event(name="e", sources=[PointSource(x=95.3, z=95.0, kind="pressure")])
     recs = [Receiver(station="A", x=40.0, z=60.0)]
-    solver = FD2D(FD2DParameters(nt=10, dt=1e-3, pml_width=4))
-    with pytest.raises(DataError, match="both 'vp' and 'kappa'"):
-        solver.forward(both, ev, recs)
-    same = Model(model.grid, {**dict(model.items()), "kappa": 1000.0 * model["vp"] ** 2})
-    assert len(solver.forward(same, ev, recs)) == 3
+    solver = FD2D(FD2DParameters(nt=10, dt=1e-3, pml_width=4, parametrization=parametrization))
+    used = solver.propagator(both, ev, recs).internal
+    expected = 2000.0 if parametrization == "velocity" else 2100.0
+    np.testing.assert_allclose(used["vp"], expected)
+    np.testing.assert_allclose(used["kappa"], 1000.0 * expected**2)
+
+
+def test_taylor_bulk_on_a_model_with_vp_and_kappa() -> None:
+    model = heterogeneous_model(24, 20)
+    kappa = np.asarray(model["rho"]) * np.asarray(model["vp"]) ** 2
+    both = Model(model.grid, {**dict(model.items()), "kappa": kappa})
+    solver = small_solver(model, parametrization="bulk", nt=60)
+    res = taylor_test(solver, both, two_source_event(model), off_grid_receivers(model, n=3))
+    assert res.best_relative_error < 1e-6
+    assert all(abs(o - 2.0) < 0.2 for o in res.convergence_orders[:2])
+
+
+def test_wrong_argument_types_are_clear_errors() -> None:
+    """Not a TypeError or AttributeError from deep inside the solver."""
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=2)
+    solver = small_solver(model)
+    with pytest.raises(DataError, match="must be a seisgrad.model.Model .* got dict"):
+        solver.forward(dict(model.items()), ev, recs)
+    with pytest.raises(DataError, match="got dict"):
+        solver.check(dict(model.items()), ev)
+    with pytest.raises(ConfigError, match="event must be a .*Event, got dict"):
+        solver.forward(model, {"name": "e"}, recs)
+    with pytest.raises(ConfigError, match="receivers must be a list .* got str"):
+        solver.forward(model, ev, "R00")
+    with pytest.raises(ConfigError, match=r"receivers\[1\] must be a Receiver, got dict"):
+        solver.forward(model, ev, [recs[0], {"station": "X", "x": 0.0, "z": 0.0}])
+    assert len(solver.forward(model, ev, iter(recs))) == 6  # any iterable of receivers
+    with pytest.raises(DataError, match="must be an obspy Stream .* got NoneType"):
+        solver.adjoint(model, ev, recs, None)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_adjoint_sources_are_refused(bad: float) -> None:
+    """A NaN or infinity in one adjoint source used to give NaN kernels silently."""
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=2)
+    solver = small_solver(model)
+    adj = solver.forward(model, ev, recs)
+    adj[1].data[7] = bad
+    with pytest.raises(DataError, match=rf"adjoint source {adj[1].id} .* at sample 7"):
+        solver.adjoint(model, ev, recs, adj)
+
+
+def test_complex_adjoint_source_is_refused() -> None:
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=1)
+    solver = small_solver(model)
+    adj = solver.forward(model, ev, recs)
+    adj[0].data = adj[0].data.astype(np.complex128)
+    with pytest.raises(DataError, match=r"real samples, got .* dtype complex128"):
+        solver.adjoint(model, ev, recs, adj)
+
+
+def test_absurd_pml_width_is_an_error_naming_the_memory() -> None:
+    """Before: numpy's MemoryError while allocating hundreds of GiB."""
+    model = heterogeneous_model()
+    solver = small_solver(model, pml_width=1_000_000)
+    with pytest.raises(SolverError, match=r"2000036 x 2000030 nodes .* needs at least .* GiB"):
+        solver.forward(model, two_source_event(model), off_grid_receivers(model, n=1))
 
 
 def test_per_step_data_not_from_new_store_is_refused():

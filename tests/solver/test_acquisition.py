@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.solver.acquisition import (
+    PointSource,
+    Receiver,
     SourceTimeFunction,
     line,
     read_stations,
@@ -93,3 +96,86 @@ def test_max_frequency_is_where_the_spectrum_falls_to_one_percent(kind: str) -> 
     sampled = SourceTimeFunction(kind="array", values=list(stf.sample(8000, dt)))
     measured = sampled.max_frequency(dt)
     assert measured <= stf.max_frequency() <= 1.03 * measured
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"t0": float("nan")}, "'t0' must be a finite number, got nan"),
+        ({"amplitude": float("nan")}, "'amplitude' must be a finite number"),
+        ({"amplitude": float("inf")}, "'amplitude' must be a finite number"),
+        ({"f0": float("inf")}, "'f0' must be a finite number"),
+        ({"kind": "array", "f0": float("nan"), "values": [0.0, 1.0]}, "'f0'"),
+        ({"kind": "array", "values": [0.0, 1.0, float("inf")]}, "sample 2 is inf"),
+    ],
+)
+def test_source_time_function_rejects_non_finite_numbers(kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        SourceTimeFunction(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["x", "z", "amplitude", "fx", "fz", "mxx", "mzz", "mxz"])
+def test_point_source_rejects_non_finite_numbers(name: str) -> None:
+    kwargs = {"x": 1.0, "z": 2.0, "kind": "force", name: float("nan")}
+    with pytest.raises(ConfigError, match=f"PointSource.{name}: must be a finite number"):
+        PointSource(**kwargs)
+    kwargs[name] = float("-inf")
+    with pytest.raises(ConfigError, match="-inf"):
+        PointSource(**kwargs)
+
+
+def test_receiver_rejects_non_finite_position() -> None:
+    with pytest.raises(ConfigError, match="Receiver.z: must be a finite number"):
+        Receiver(station="A", x=0.0, z=float("inf"))
+
+
+def test_array_source_time_function_accepts_a_numpy_array() -> None:
+    samples = np.sin(np.linspace(0.0, 3.0, 5000))
+    stf = SourceTimeFunction(kind="array", values=samples)
+    assert isinstance(stf.values, list) and len(stf.values) == 5000
+    np.testing.assert_array_equal(stf.sample(5000, 1e-3), samples)
+    ints = SourceTimeFunction(kind="array", values=np.array([0, 2, 1], dtype=np.int32))
+    assert ints.values == [0.0, 2.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (np.ones((2, 3000)), r"1-D array of samples, got an array of shape \(2, 3000\)"),
+        (np.array(["a"] * 3000), "expected real numbers"),
+        ([[0.5] * 3000, [1.0] * 3000], r"\(list of length 2\)"),
+        ("x" * 3000, r"\(str of length 3000\)"),
+    ],
+)
+def test_bad_array_source_time_function_is_named_briefly(values, match: str) -> None:
+    """The message names the problem in one short line, never the whole array."""
+    with pytest.raises(ConfigError, match=match) as err:
+        SourceTimeFunction(kind="array", values=values)
+    assert len(str(err.value)) < 200 and "\n" not in str(err.value)
+
+
+def test_values_with_an_analytic_kind_are_an_error() -> None:
+    with pytest.raises(ConfigError, match="only used with kind 'array'"):
+        SourceTimeFunction(kind="ricker", values=[0.0, 1.0, 0.0])
+    assert SourceTimeFunction(kind="ricker", values=None).values is None
+
+
+def test_array_samples_shorter_are_continued_with_zeros_longer_are_cut() -> None:
+    stf = SourceTimeFunction(kind="array", values=[1.0, 2.0, 3.0, 0.0, 4.0, 0.0], amplitude=2.0)
+    np.testing.assert_array_equal(stf.sample(8, 0.1), [2, 4, 6, 0, 8, 0, 0, 0])
+    np.testing.assert_array_equal(stf.sample(3, 0.1), [2, 4, 6])
+    # a simulation of nt steps uses the samples 0..nt: the non-zero ones after are cut
+    assert [stf.cut_samples(nt) for nt in (1, 2, 3, 4, 5)] == [2, 1, 1, 0, 0]
+    assert SourceTimeFunction().cut_samples(1) == 0
+
+
+def test_all_zero_array_has_no_frequency_content() -> None:
+    """Before: the 1%-of-peak search on a zero spectrum returned the Nyquist frequency
+    (a spurious under-sampling warning, absorbing layers tuned to Nyquist / 2.8)."""
+    silent = SourceTimeFunction(kind="array", values=np.zeros(200))
+    assert silent.max_frequency(1e-3) == 0.0
+    assert silent.dominant_frequency(1e-3) == 0.0
+    assert silent.is_silent()
+    assert SourceTimeFunction(amplitude=0.0).is_silent()
+    assert not SourceTimeFunction().is_silent()
+    assert SourceTimeFunction(f0=7.0).dominant_frequency() == 7.0

@@ -43,6 +43,7 @@ so the forward run keeps only the per-step increments of ``p``, ``vx`` and ``vz`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -81,7 +82,7 @@ from seisgrad.solver.fd2d.common import (
 from seisgrad.solver.fd2d.propagator import Propagator
 from seisgrad.solver.fd2d.simd import Row, dx_minus, dx_plus, dz_minus, dz_plus, row_kernel
 
-__all__ = ["AcousticPropagator"]
+__all__ = ["AcousticPropagator", "surface_source_amplitude"]
 
 H = HALO  # compile-time constant in the kernels
 
@@ -688,6 +689,35 @@ SERIAL_FUSE = 2
 
 _SOURCE_KINDS = ("pressure", "explosion", "force")
 
+#: A pressure source under the free surface is reported when it radiates less than
+#: this fraction of a deep source's amplitude (:func:`surface_source_amplitude`).
+SURFACE_SOURCE_MIN_AMPLITUDE = 0.5
+
+
+def surface_source_amplitude(depth: float, wavelength: float) -> float:
+    """Largest far-field amplitude of a pressure source ``depth`` under a
+    pressure-release surface, relative to the same source far from it.
+
+    With its negative image ``2 depth`` above it, the source radiates
+    ``|2 sin(k depth cos(theta))|`` times the free-space amplitude (``k = 2 pi /
+    wavelength``, ``theta`` from the vertical): at most ``2 sin(k depth)`` (straight
+    down) while ``k depth <= pi/2``, 2 beyond, and 0 for a source on the surface.
+
+    Parameters
+    ----------
+    depth
+        Distance of the source below the surface (m), >= 0.
+    wavelength
+        Wavelength at the source's dominant frequency (m), > 0.
+
+    Returns
+    -------
+    float
+        The amplitude ratio, in ``[0, 2]``.
+    """
+    kd = 2.0 * math.pi * depth / wavelength
+    return 2.0 * math.sin(min(kd, 0.5 * math.pi))
+
 
 class AcousticPropagator(Propagator):
     """Variable-density acoustic propagator (see the module docstring)."""
@@ -709,32 +739,60 @@ class AcousticPropagator(Propagator):
     # ------------------------------------------------------------------ model
 
     def internal_model(self, model: Model) -> dict[str, np.ndarray]:
+        """``vp``, ``rho`` and ``kappa`` (float64) from the model.
+
+        The model holds ``vp`` and ``rho`` or ``kappa`` and ``rho``; when it holds both
+        ``vp`` and ``kappa``, the one of the chosen parametrization is used (``vp`` for
+        ``velocity``, ``kappa`` for ``lame`` and ``bulk``) and the other is ignored (as in
+        the elastic solver): the kernels are derivatives with respect to the values used.
+        """
         names = set(model)
         if "rho" not in names or not ({"vp", "kappa"} & names):
             raise DataError(
                 "the acoustic solver needs 'vp' and 'rho' (or 'kappa' and 'rho') in the model; "
                 f"it has: {', '.join(model) or 'nothing'}"
             )
+        wanted = self.parametrizations[self.params.parametrization][0]
+        use = wanted if wanted in names else ({"vp", "kappa"} - {wanted}).pop()
         rho = np.asarray(model["rho"], dtype=np.float64)
-        if "vp" in names:
-            vp = np.asarray(model["vp"], dtype=np.float64)
-            kappa = rho * vp * vp
-            if "kappa" in names and not np.allclose(
-                np.asarray(model["kappa"], dtype=np.float64), kappa, rtol=1e-5, atol=0.0
-            ):
-                raise DataError(
-                    "the model holds both 'vp' and 'kappa' and they disagree (kappa != rho "
-                    "vp^2); keep one of them"
-                )
-        else:
-            kappa = np.asarray(model["kappa"], dtype=np.float64)
-            vp = np.sqrt(np.abs(kappa) / np.where(rho > 0, rho, 1.0))
-        for name, a in (("rho", rho), ("vp" if "vp" in names else "kappa", vp)):
+        value = np.asarray(model[use], dtype=np.float64)
+        for name, a in (("rho", rho), (use, value)):
             if not np.all(np.isfinite(a)) or not np.all(a > 0):
                 raise DataError(f"model parameter '{name}' must be finite and positive everywhere")
-        if not np.all(kappa > 0):
-            raise DataError("model parameter 'kappa' must be positive everywhere")
+        if use == "vp":
+            vp, kappa = value, rho * value * value
+        else:
+            vp, kappa = np.sqrt(value / rho), value
         return {"vp": vp, "rho": rho, "kappa": kappa}
+
+    def check(self) -> list[str]:
+        """The checks of every solver, and a warning for each pressure (explosion) source
+        so close under the pressure-release free surface that its negative image cancels
+        most of what it radiates (see :func:`surface_source_amplitude`)."""
+        out = super().check()
+        if not self.layout.free_surface:
+            return out
+        g = self.layout.grid
+        for k, s in enumerate(self.event.sources):
+            if s.kind == "force" or s.stf.is_silent():
+                continue  # a silent source is reported as such
+            f = s.stf.dominant_frequency(self.dt)
+            i = min(max(round((s.x - g.x0) / g.dx), 0), g.nx - 1)
+            j = min(max(round((s.z - g.z0) / g.dz), 0), g.nz - 1)
+            wavelength = float(self.internal["vp"][i, j]) / f
+            depth = max(g.z[-1] - s.z, 0.0)
+            amp = surface_source_amplitude(depth, wavelength)
+            if amp < SURFACE_SOURCE_MIN_AMPLITUDE:
+                need = wavelength * math.asin(SURFACE_SOURCE_MIN_AMPLITUDE / 2) / (2 * math.pi)
+                out.append(
+                    f"event '{self.event.name}': source {k} ({s.kind} at x={s.x:g}, "
+                    f"z={s.z:g}) is {depth:.3g} m ({depth / g.dz:.2g} cells) under the "
+                    "pressure-release free surface: "
+                    f"its negative image cancels it, so it radiates at most {amp:.0%} of the "
+                    f"amplitude of a deep source at {f:.3g} Hz (nothing on the surface); "
+                    f"place it at least {need:.3g} m down, or use a force source"
+                )
+        return out
 
     def wave_speeds(self, internal: Mapping[str, np.ndarray]) -> tuple[float, float]:
         vp = internal["vp"]

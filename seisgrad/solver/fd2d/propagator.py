@@ -55,7 +55,7 @@ import json
 import os
 import pickle
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,14 +72,13 @@ from seisgrad.solver.fd2d.checkpoint import (
     segment_starts,
     sweep_memory,
 )
+from seisgrad.solver.fd2d.checks import check_sampling, check_stability
 from seisgrad.solver.fd2d.common import (
     HALO,
     Layout,
     PointOperator,
     aligned_zeros,
     check_positions,
-    check_sampling,
-    check_stability,
     default_ppw,
     displacement_to_trace,
     displacement_to_trace_adjoint,
@@ -197,6 +196,87 @@ def numba_threads(n: int) -> Iterator[int]:
         numba.set_num_threads(old)
 
 
+def check_arguments(model: Any, event: Any, receivers: Any) -> list[Receiver]:
+    """Raise a clear error when the arguments of a simulation have the wrong types.
+
+    Returns
+    -------
+    list of Receiver
+        The receivers, as a list.
+
+    Raises
+    ------
+    DataError
+        When ``model`` is not a :class:`~seisgrad.model.Model`.
+    ConfigError
+        When ``event`` is not an :class:`~seisgrad.solver.acquisition.Event` or
+        ``receivers`` is not a sequence of
+        :class:`~seisgrad.solver.acquisition.Receiver`.
+    """
+    if not isinstance(model, Model):
+        raise DataError(
+            f"the model must be a seisgrad.model.Model (a Grid and named arrays), got "
+            f"{type(model).__name__}; build one with Model(grid, {{'vp': ..., 'rho': ...}}) "
+            "or read_model(path)"
+        )
+    if not isinstance(event, Event):
+        raise ConfigError(
+            f"the event must be a seisgrad.solver.acquisition.Event, got {type(event).__name__}"
+        )
+    if isinstance(receivers, (str, bytes, Receiver)) or not isinstance(receivers, Iterable):
+        raise ConfigError(
+            "receivers must be a list of seisgrad.solver.acquisition.Receiver, got "
+            f"{type(receivers).__name__}"
+        )
+    out = list(receivers)
+    for k, r in enumerate(out):
+        if not isinstance(r, Receiver):
+            raise ConfigError(f"receivers[{k}] must be a Receiver, got {type(r).__name__}")
+    return out
+
+
+#: Full-size float64 arrays that every material's set-up and time loop hold at least
+#: (wavefields, memory variables, material coefficients), for :func:`check_memory`.
+_MIN_FULL_ARRAYS = 16
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (``MemAvailable`` of
+    ``/proc/meminfo``, else free physical pages), or ``None`` when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_memory(layout: Layout, pml: tuple[int, ...]) -> None:
+    """Raise :class:`~seisgrad.errors.SolverError` when the arrays of a simulation on
+    ``layout`` cannot fit in the available memory.
+
+    The estimate is a lower bound (:data:`_MIN_FULL_ARRAYS` float64 arrays of the
+    computational grid with its absorbing layers), so a setup refused here would have
+    failed allocating (an absurd ``pml_width`` would otherwise be a bare numpy
+    ``MemoryError`` asking for hundreds of GiB).
+    """
+    need = _MIN_FULL_ARRAYS * 8 * int(np.prod(layout.shape, dtype=np.float64))
+    free = available_memory()
+    if free is None or need <= free:
+        return
+    g = layout.grid
+    raise SolverError(
+        f"the computational grid of {layout.NX} x {layout.NZ} nodes (the model's "
+        f"{g.nx} x {g.nz} plus absorbing layers of {max(pml)} cells) needs at least "
+        f"{need / 2**30:.3g} GiB of memory and {free / 2**30:.3g} GiB are available; "
+        "reduce pml_width (20 cells absorb well) or the grid"
+    )
+
+
 class Propagator(ABC):
     """Time loop of one material for one event (see the module docstring).
 
@@ -226,9 +306,9 @@ class Propagator(ABC):
     def __init__(
         self, model: Model, params: Any, event: Event, receivers: Sequence[Receiver]
     ) -> None:
+        self.receivers = check_arguments(model, event, receivers)
         self.params = params
         self.event = event
-        self.receivers = list(receivers)
         if not self.receivers:
             raise SolverError("no receivers: give at least one receiver")
         if not event.sources:
@@ -249,6 +329,7 @@ class Propagator(ABC):
         self.dt = float(params.dt)
         pml = tuple(params.pml_width if s in params.pml_sides else 0 for s in SIDES)
         self.layout = Layout(model.grid, pml, bool(params.free_surface))  # type: ignore[arg-type]
+        check_memory(self.layout, pml)
         if params.free_surface and "bottom" in params.pml_sides and model.grid.nz < HALO:
             # the images above the surface would reach the bottom layer's memory variables
             raise SolverError(
@@ -262,12 +343,15 @@ class Propagator(ABC):
         self.internal = self.internal_model(model)
         self.vmin, self.vmax = self.wave_speeds(self.internal)
         self.warnings = self.check()
-        f0 = params.pml_frequency or source_dominant_frequency(event, self.dt)
+        # 0 is a valid frequency shift (none: a classical PML), not "unset"
+        f0 = params.pml_frequency
+        if f0 is None:
+            f0 = source_dominant_frequency(event, self.dt)
         # The layers must not depend on the model (the gradient would miss that
         # dependence): by default they are tuned to the fastest stable wave speed.
-        vref = params.pml_velocity or max_stable_velocity(
-            self.dt, self.layout.dx, self.layout.dz, params.order
-        )
+        vref = params.pml_velocity
+        if vref is None:
+            vref = max_stable_velocity(self.dt, self.layout.dx, self.layout.dz, params.order)
         self.profiles = pml_profiles(self.layout, self.dt, vref, f0, params.pml_reflection)
         self.coef = fd_coefficients(params.order)
         #: Multiplies every source (0 makes the loop a linear map of its initial state).
@@ -289,12 +373,31 @@ class Propagator(ABC):
         return self.parametrizations[self.params.parametrization]
 
     def check(self) -> list[str]:
-        """CFL check (raises) and sampling check (returns warnings)."""
+        """CFL check (raises), then warnings: under-sampling, silent sources (a source
+        time function that is zero everywhere) and ``array`` samples cut off by the end
+        of the simulation."""
         p = self.params
         check_stability(self.dt, self.vmax, self.layout.dx, self.layout.dz, p.order)
         fmax = source_max_frequency(self.event, self.dt)
-        ppw = p.min_points_per_wavelength or default_ppw(p.order)
-        return check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
+        ppw = p.min_points_per_wavelength
+        if ppw is None:
+            ppw = default_ppw(p.order)  # and 0 never warns
+        out = check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
+        for k, s in enumerate(self.event.sources):
+            where = f"event '{self.event.name}': source {k} ({s.kind} at x={s.x:g}, z={s.z:g})"
+            if s.stf.is_silent():
+                out.append(
+                    f"{where} is silent: its source time function is zero everywhere "
+                    "(all samples zero, or amplitude 0)"
+                )
+            cut = s.stf.cut_samples(self.nt)
+            if cut:
+                out.append(
+                    f"{where}: {cut} non-zero sample(s) of its 'array' source time function "
+                    f"({len(s.stf.values)} samples) come after the end of the simulation and "
+                    f"are not used (nt = {self.nt} uses samples 0..{self.nt})"
+                )
+        return out
 
     def forward(
         self,

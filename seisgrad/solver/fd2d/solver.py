@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from seisgrad.config import Schema, param
-from seisgrad.errors import ConfigError
+from seisgrad.errors import ConfigError, DataError
 from seisgrad.logs import logger, time_loop_progress
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
 from seisgrad.solver.fd2d.common import build_stream, stream_to_arrays
-from seisgrad.solver.fd2d.propagator import SIDES, Propagator, SnapshotFile
+from seisgrad.solver.fd2d.propagator import SIDES, Propagator, SnapshotFile, check_arguments
 
 if TYPE_CHECKING:
     from obspy import Stream
 
-__all__ = ["FD2D", "FD2DParameters", "PROPAGATORS"]
+__all__ = ["FD2D", "FD2DParameters", "PROPAGATORS", "check_adjoint_sources"]
 
 #: ``materials`` value -> ``"module:Class"`` of its propagator (imported lazily).
 PROPAGATORS = {
@@ -71,7 +71,10 @@ class FD2DParameters(Schema):
         low=0.0,
     )
     pml_frequency: float | None = param(
-        None, "C-PML frequency shift in Hz (default: dominant source frequency)", low=0.0
+        None,
+        "C-PML frequency shift in Hz (null: dominant source frequency; 0: no shift, a "
+        "classical PML)",
+        low=0.0,
     )
     free_surface: bool = param(False, "free surface (p = 0, traction free) on the top edge")
     precision: str = param("float32", "floating-point precision", choices=("float32", "float64"))
@@ -96,7 +99,8 @@ class FD2DParameters(Schema):
     )
     min_points_per_wavelength: float | None = param(
         None,
-        "warn below this many points per minimum wavelength (null: 12/7/5 for order 2/4/8)",
+        "warn below this many points per minimum wavelength (null: 12/7/5 for order 2/4/8; "
+        "0: never)",
         low=0.0,
     )
     flush_denormals: bool = param(
@@ -148,6 +152,38 @@ def _room_for(path: Path, nbytes: int) -> bool:
     return False
 
 
+def check_adjoint_sources(adjoint_sources: object) -> None:
+    """Raise :class:`~seisgrad.errors.DataError` unless ``adjoint_sources`` is an ObsPy
+    Stream (or a list of Traces) of one-dimensional, finite, real samples.
+
+    A NaN or an infinity in one adjoint source would make every kernel NaN.
+    """
+    from obspy import Stream, Trace
+
+    if not isinstance(adjoint_sources, (Stream, list, tuple)) or not all(
+        isinstance(tr, Trace) for tr in adjoint_sources
+    ):
+        raise DataError(
+            "the adjoint sources must be an obspy Stream (traces matching the recorded "
+            f"ones), got {type(adjoint_sources).__name__}"
+        )
+    for tr in adjoint_sources:
+        data = np.asarray(tr.data)
+        if data.ndim != 1 or not (
+            np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)
+        ):
+            raise DataError(
+                f"adjoint source {tr.id}: expected one-dimensional real samples, got an "
+                f"array of shape {data.shape} and dtype {data.dtype}"
+            )
+        bad = np.flatnonzero(~np.isfinite(data))
+        if bad.size:
+            raise DataError(
+                f"adjoint source {tr.id} has {bad.size} non-finite sample(s) (NaN or "
+                f"infinity), the first at sample {bad[0]}; the kernels would be NaN"
+            )
+
+
 class FD2D(Solver):
     """Built-in 2D finite-difference solver (acoustic or elastic), with exact adjoints.
 
@@ -166,6 +202,8 @@ class FD2D(Solver):
             )
         params.validate()
         super().__init__(params)
+        #: Warnings of :meth:`check` already logged by a simulation of this solver.
+        self._warned: set[str] = set()
 
     @property
     def model_parameters(self) -> tuple[str, ...]:
@@ -191,7 +229,8 @@ class FD2D(Solver):
         """Raise :class:`~seisgrad.errors.StabilityError` for an unstable ``dt`` and
         :class:`~seisgrad.errors.SolverError` for sources or ``receivers`` outside the
         model (receivers are not checked when ``None``); return warnings
-        (under-sampling)."""
+        (under-sampling, silent sources, ...)."""
+        check_arguments(model, event, [] if receivers is None else receivers)
         if receivers is None:
             receivers = [Receiver(station="CHECK", x=model.grid.x0, z=model.grid.z0)]
         return list(self.propagator(model, event, receivers).warnings)
@@ -199,6 +238,15 @@ class FD2D(Solver):
     def sampling_interval(self) -> float:
         """The time step ``dt``: the synthetics have one sample per time step."""
         return float(self.params.dt)
+
+    def _report(self, prop: Propagator) -> None:
+        """Log the set-up warnings of a simulation (those :meth:`check` returns: under-
+        sampling, silent sources, ...) on the ``seisgrad`` logger, each once per solver
+        object however many simulations repeat it."""
+        for w in prop.warnings:
+            if w not in self._warned:
+                self._warned.add(w)
+                logger.warning("warning: %s", w)
 
     def compile_marker(self, part: str) -> Path:
         """File recording that ``part`` was compiled for these parameters (materials,
@@ -251,6 +299,7 @@ class FD2D(Solver):
         ``checkpoints x`` the wavefield state on disk) are written there, so that
         :meth:`adjoint` with ``saved`` skips its first forward pass."""
         prop = self.propagator(model, event, receivers)
+        self._report(prop)
         target = save if self.params.checkpointing == "checkpoint" else None
         if target is not None and not _room_for(target, prop.snapshot_file_bytes()):
             target = None
@@ -270,6 +319,7 @@ class FD2D(Solver):
         node (sampled every ``stride`` steps), as a model with one parameter
         ``illumination``; used by the illumination preconditioner."""
         prop = self.propagator(model, event, receivers)
+        self._report(prop)
         prop.forward(illumination_stride=max(1, int(stride)))
         return Model(model.grid, {"illumination": prop.illumination})
 
@@ -286,6 +336,8 @@ class FD2D(Solver):
         ``saved`` (from ``forward(save=...)`` of the same simulation) the forward pass
         that takes the checkpoint snapshots is skipped. Same kernels either way."""
         prop = self.propagator(model, event, receivers)
+        self._report(prop)
+        check_adjoint_sources(adjoint_sources)
         adj = stream_to_arrays(adjoint_sources, prop.receivers, prop.record, prop.nt, prop.dt)
         snaps = None
         if saved is not None and self.params.checkpointing == "checkpoint":
