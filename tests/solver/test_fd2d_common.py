@@ -9,6 +9,7 @@ from seisgrad.errors import ConfigError, DataError, SolverError, StabilityError
 from seisgrad.model import Grid
 from seisgrad.solver.acquisition import Receiver
 from seisgrad.solver.fd2d.checkpoint import default_checkpoints, gradient_sweep, segments
+from seisgrad.solver.fd2d.checks import check_sampling, check_stability
 from seisgrad.solver.fd2d.common import (
     ALIGN_BYTES,
     HALO,
@@ -20,8 +21,6 @@ from seisgrad.solver.fd2d.common import (
     aligned_copies,
     aligned_zeros,
     build_stream,
-    check_sampling,
-    check_stability,
     displacement_to_trace,
     displacement_to_trace_adjoint,
     fd_coefficients,

@@ -51,7 +51,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from seisgrad.errors import ConfigError, SolverError, StabilityError
+from seisgrad.errors import ConfigError, SolverError
 from seisgrad.model import Grid
 from seisgrad.solver.acquisition import Event, PointSource, Receiver
 
@@ -75,8 +75,6 @@ __all__ = [
     "cfl_number",
     "max_stable_dt",
     "max_stable_velocity",
-    "check_stability",
-    "check_sampling",
     "default_ppw",
     "kaiser_sinc_weights",
     "PointOperator",
@@ -513,50 +511,9 @@ def max_stable_velocity(dt: float, dx: float, dz: float, order: int) -> float:
     return cfl_number(order) / (dt * math.sqrt(1.0 / dx**2 + 1.0 / dz**2))
 
 
-def check_stability(dt: float, vmax: float, dx: float, dz: float, order: int) -> None:
-    """Raise :class:`~seisgrad.errors.StabilityError` if ``dt`` violates the CFL condition.
-
-    The message names the largest stable ``dt`` for this grid and the smallest grid
-    spacing that would be stable with this ``dt``.
-    """
-    dt_max = max_stable_dt(vmax, dx, dz, order)
-    if dt > dt_max:
-        # smallest isotropic spacing h with dt <= C h / (vmax sqrt(2)), scaled like dx/dz
-        scale = dt / dt_max
-        raise StabilityError(
-            f"unstable setup: dt = {dt:.6g} s exceeds the CFL limit {dt_max:.6g} s for "
-            f"v_max = {vmax:.6g} m/s, dx = {dx:.6g} m, dz = {dz:.6g} m and order {order}; "
-            f"use dt <= {dt_max:.6g} s, or a grid spacing of at least "
-            f"dx = {dx * scale:.6g} m, dz = {dz * scale:.6g} m"
-        )
-
-
 def default_ppw(order: int) -> float:
     """Default minimum grid points per minimum wavelength for a spatial order."""
     return {2: 12.0, 4: 7.0, 8: 5.0}[order]
-
-
-def check_sampling(
-    vmin: float, fmax: float, dx: float, dz: float, ppw_min: float, what: str = "wave"
-) -> list[str]:
-    """Warnings when the grid has fewer than ``ppw_min`` points per minimum wavelength.
-
-    ``vmin / fmax`` is the shortest wavelength (``fmax``: highest significant source
-    frequency); the warning names the spacing that would be sufficient.
-    """
-    if fmax <= 0 or vmin <= 0:
-        return []
-    lam = vmin / fmax
-    h = max(dx, dz)
-    ppw = lam / h
-    if ppw < ppw_min:
-        return [
-            f"under-sampled {what}: {ppw:.3g} grid points per minimum wavelength "
-            f"({lam:.4g} m at {fmax:.4g} Hz, v_min = {vmin:.4g} m/s) is below "
-            f"{ppw_min:.3g}; use a spacing of at most {lam / ppw_min:.4g} m or lower "
-            "frequencies"
-        ]
-    return []
 
 
 # ----------------------------------------------------------------------------- sources / receivers
