@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from seisgrad import __version__
-from seisgrad.errors import ConfigError, SeisgradError
+from seisgrad.errors import ConfigError, SeisgradError, error_line
 
 __all__ = ["main", "build_parser"]
 
@@ -302,11 +302,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeisgradError as exc:
         if args.debug:
             raise
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted; finished work is kept, 'seisgrad submit' resumes", file=sys.stderr)
+        if args.debug:
+            raise
+        if args.command == "submit":
+            msg = "interrupted; finished work is kept, run 'seisgrad submit' to resume"
+        else:
+            msg = "interrupted"
+        print(f"error: {msg}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from seisgrad.config import param
-from seisgrad.errors import DataError
+from seisgrad.errors import DataError, SolverError
 from seisgrad.model import Model
 from seisgrad.preprocess.base import MisfitResult, Preprocess
 from seisgrad.solver.acquisition import Event, Receiver
@@ -84,6 +84,13 @@ class ToyWorkflowParameters(WorkflowParameters):
     fail_sources: list[str] = param(
         [], "sources whose per-source task raises", affects_results=False
     )
+    fail_error: str = param(
+        "RuntimeError",
+        "what the failing sources raise",
+        choices=("RuntimeError", "SolverError"),
+        affects_results=False,
+    )
+    fail_reduce: bool = param(False, "the reduction raises a DataError", affects_results=False)
 
 
 class ToyWorkflow(Workflow):
@@ -113,7 +120,8 @@ class ToyWorkflow(Workflow):
         elif self.params.sleep:
             time.sleep(self.params.sleep)
         if ctx.source in self.params.fail_sources:
-            raise RuntimeError(f"toy failure in {ctx.source}")
+            error = SolverError if self.params.fail_error == "SolverError" else RuntimeError
+            raise error(f"toy failure in {ctx.source}")
         value = self.solver.value(ctx.index)
         write_json_atomic(self.path.scratch / f"{ctx.source}.json", {"value": value})
 
@@ -126,6 +134,8 @@ class ToyWorkflow(Workflow):
 
     def reduce(self) -> None:
         """Sum over sources (fixed order) into the output."""
+        if self.params.fail_reduce:
+            raise DataError("toy reduction failed")
         total = sum(
             json.loads((self.path.scratch / f"{e.name}.sq.json").read_text())["value"]
             for e in self.events

@@ -187,3 +187,76 @@ def test_print_modules(run_cli, tmp_path: Path):
     res = run_cli("print", "modules")
     assert "solver      fd2d" in res.stdout
     assert "system      slurm" in res.stdout
+
+
+# --------------------------------------------------------------------------- review fixes
+def _write(folder: Path, **values: object) -> None:
+    from tests.fakes import toy_parameter_text
+
+    (folder / "parameters.yaml").write_text(toy_parameter_text(**values))
+
+
+@pytest.mark.parametrize("error", ["RuntimeError", "SolverError"])
+def test_failed_source_is_one_error_line_and_its_traceback_only_in_its_log(
+    tmp_path, run_cli, error
+):
+    _write(tmp_path, fail_sources=["s001"], fail_error=error)
+    res = run_cli("submit")
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stderr.count("toy failure in s001") == 1, res.stderr  # said once
+    errors = [line for line in res.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("error: task simulate:"), res.stderr
+    log = tmp_path / "logs" / "simulate" / "s001.log"
+    assert "s001" in errors[0] and "toy failure in s001" in errors[0]
+    assert f"log {log}" in errors[0]
+    assert "Traceback" in log.read_text()
+    # the run and task logs name the failure without the traceback
+    assert "Traceback" not in (tmp_path / "logs" / "simulate.log").read_text()
+    assert "toy failure in s001" in (tmp_path / "logs" / "simulate.log").read_text()
+
+
+def test_error_in_a_task_names_the_task(toy_dir, run_cli):
+    _write(toy_dir, fail_reduce=True)
+    res = run_cli("submit")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if "error" in line.lower()]
+    assert errors == ["error: task reduce failed: toy reduction failed"], res.stderr
+
+
+def test_ctrl_c_during_submit_is_one_line_and_exit_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    _write(tmp_path, slow_sources=["s001"], slow_sleep=60.0)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    running = tmp_path / "state" / "simulate" / "s001.json"
+    deadline = time.time() + 60
+    while not (running.exists() and json.loads(running.read_text())["status"] == "running"):
+        if time.time() > deadline:
+            proc.kill()
+            raise AssertionError("source s001 never started")
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: interrupted; finished work is kept, run 'seisgrad submit' to resume"
+    ], err
+    assert json.loads(running.read_text())["error"] == "interrupted"

@@ -31,7 +31,7 @@ import yaml
 
 from seisgrad.config import Paths, Schema, from_mapping, param
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
-from seisgrad.logs import log_to, logger
+from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.workflow.state import DONE, FAILED, RUNNING, State
 
@@ -263,7 +263,10 @@ class Workflow(ABC):
                     task()
             except BaseException as exc:
                 self.state.set_task(name, FAILED, error=_one_line(exc))
-                logger.error("task %s failed: %s", name, _one_line(exc))
+                # the command line reports the error once; the logs keep it too
+                logger.error("task %s failed: %s", name, _one_line(exc), extra=FILES_ONLY)
+                if isinstance(exc, SeisgradError) and getattr(exc, "task", None) is None:
+                    exc.task = name  # type: ignore[attr-defined]
                 raise
             dt = time.perf_counter() - t0
             logger.info("task %s: finished in %.1f s", name, dt)
@@ -351,12 +354,17 @@ class Workflow(ABC):
             try:
                 method(ctx)
             except BaseException as exc:
+                # the traceback goes to this source's log only; the System and the
+                # command line report the failure once, naming this log
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                trace = "" if interrupted else "\n" + traceback.format_exc().rstrip()
                 logger.error(
-                    "%s: source %s failed: %s\n%s",
+                    "%s: source %s failed: %s%s",
                     task,
                     ctx.source,
                     _one_line(exc),
-                    traceback.format_exc(),
+                    trace,
+                    extra=only_to(ctx.log_path),
                 )
                 self.state.set_source(task, ctx.source, FAILED, error=_one_line(exc), **info)
                 raise
@@ -407,6 +415,8 @@ class Workflow(ABC):
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
     text = str(exc).strip().splitlines()
     msg = text[0] if text else ""
     if isinstance(exc, SeisgradError):
