@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ __all__ = ["main", "build_parser"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a command killed by a closed pipe
 
 
 def _add_pfile(p: argparse.ArgumentParser) -> None:
@@ -290,6 +292,16 @@ COMMANDS = {
 }
 
 
+def _quiet_stdout() -> None:
+    """Point standard output at ``/dev/null`` (its reader has gone), so that Python's
+    final flush does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - no file descriptor
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seisgrad`` command; returns the exit status."""
     parser = build_parser()
@@ -298,7 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below
+        return code
     except SeisgradError as exc:
         if args.debug:
             raise
@@ -313,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             msg = "interrupted"
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of our output has gone (``seisgrad print parameters | head -1``)
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

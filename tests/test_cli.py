@@ -260,3 +260,28 @@ def test_ctrl_c_during_submit_is_one_line_and_exit_130(tmp_path):
         "error: interrupted; finished work is kept, run 'seisgrad submit' to resume"
     ], err
     assert json.loads(running.read_text())["error"] == "interrupted"
+
+
+def test_closed_stdout_pipe_exits_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone, as after '| head -1'
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "seisgrad.cli", "print", "modules"],
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert res.returncode == 141
+    assert res.stderr == ""
