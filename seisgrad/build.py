@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from seisgrad.config import (
     ParamInfo,
     PathParameters,
     Paths,
     from_mapping,
+    read_yaml,
     schema_fields,
     to_mapping,
     unknown_key_message,
@@ -60,20 +59,25 @@ INPUT_PATHS = (
 
 
 def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a YAML parameter file into a mapping (empty file: empty mapping)."""
+    """Parse a YAML parameter file into a mapping (empty file: empty mapping).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or a folder, is not UTF-8 text, is not valid YAML,
+        repeats a key (naming both lines) or is not a mapping.
+    """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(
+            f"parameter file {p} is a directory; pass the YAML file with -p/--parameter-file"
+        )
     if not p.is_file():
         raise ConfigError(
             f"parameter file {p} not found; run 'seisgrad setup' to write one, "
             "or pass -p/--parameter-file"
         )
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from exc
+    data = read_yaml(p, "parameter file")
     if data is None:
         return {}
     if not isinstance(data, dict):

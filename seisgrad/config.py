@@ -23,6 +23,8 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+import yaml
+
 from seisgrad.errors import ConfigError
 
 T = TypeVar("T")
@@ -41,7 +43,82 @@ __all__ = [
     "validate_value",
     "check_schema",
     "Schema",
+    "read_yaml",
+    "parse_yaml",
 ]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the
+    last one silently, while ``seisgrad par`` would edit the first)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = self.construct_object(key_node)  # a scalar: hashable
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    lines = (
+                        f"lines {seen[key]} and {line}" if seen[key] != line else f"line {line}"
+                    )
+                    raise ConfigError(f"key '{key}' is repeated ({lines}); keep only one of them")
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """Parse YAML ``text`` (from ``name``, a file name for messages), refusing keys that
+    are repeated in one mapping.
+
+    Raises
+    ------
+    ConfigError
+        For invalid YAML (naming the line) or a repeated key (naming both lines).
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{name}{where}: invalid YAML: {problem}") from exc
+
+
+def read_yaml(path: str | Path, what: str = "file") -> Any:
+    """Read a UTF-8 YAML file (see :func:`parse_yaml`).
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for messages (``"parameter file"``, ``"sources file"``).
+
+    Raises
+    ------
+    ConfigError
+        When the file cannot be read, is not UTF-8 text, is not valid YAML or repeats
+        a key.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{p} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+            "save it with UTF-8 encoding"
+        ) from None
+    return parse_yaml(text, str(p))
 
 
 @dataclass(frozen=True)

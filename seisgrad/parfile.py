@@ -41,7 +41,7 @@ _HEADER = """\
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     final, tmp = atomic_path(path)
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -197,7 +197,7 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> tuple[Any, A
 
         for _, info in owners(resolve_classes(raw))[key]:
             validate_value(info, new)
-    lines = p.read_text().splitlines()
+    lines = p.read_text(encoding="utf-8-sig").splitlines()
     block = _block(lines, key)
     new_lines = _dump_value(key, new).splitlines()
     if block is None:

@@ -285,3 +285,28 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path):
         os.close(write)
     assert res.returncode == 141
     assert res.stderr == ""
+
+
+def test_repeated_key_is_an_error_everywhere(toy_dir, run_cli):
+    p = toy_dir / "parameters.yaml"
+    lines = p.read_text().splitlines()
+    text = "\n".join(["sleep: 0.5", *lines, "sleep: 0.25"]) + "\n"
+    p.write_text(text)
+    last = len(lines) + 2
+    for args in (("check",), ("submit",), ("par", "sleep"), ("par", "sleep", "1")):
+        line = _one_line_error(run_cli(*args))
+        assert f"key 'sleep' is repeated (lines 1 and {last})" in line, line
+    assert p.read_text() == text
+    # nested mappings too
+    _write(toy_dir, receivers={"kind": "points", "points": []})
+    text = p.read_text().replace("kind: points", "kind: points\n  kind: ring")
+    p.write_text(text)
+    assert "key 'kind' is repeated" in _one_line_error(run_cli("check"))
+
+
+def test_parameter_file_not_utf8_or_a_folder(tmp_path, run_cli):
+    (tmp_path / "parameters.yaml").write_bytes(b"workflow: migration\n# caf\xe9\n")
+    line = _one_line_error(run_cli("check"))
+    assert "is not UTF-8 text (byte 0xe9 on line 2)" in line
+    line = _one_line_error(run_cli("check", "-p", str(tmp_path)))
+    assert f"parameter file {tmp_path} is a directory" in line

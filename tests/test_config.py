@@ -118,3 +118,19 @@ def test_schemas_built_in_python_convert_numpy_numbers():
     assert type(p.nt) is int and type(p.dt) is float and p.pml_sides == ["left", "right"]
     src = PointSource(x=np.float64(1.0), z=2)
     assert type(src.z) is float
+
+
+def test_repeated_keys_name_both_lines(tmp_path):
+    from seisgrad.config import parse_yaml, read_yaml
+
+    with pytest.raises(ConfigError, match=r"f: key 'a' is repeated \(lines 1 and 3\)"):
+        parse_yaml("a: 1\nb: 2\na: 3\n", "f")
+    with pytest.raises(ConfigError, match=r"key 'k' is repeated \(line 2\)"):
+        parse_yaml("a:\n  {k: 1, k: 2}\n", "f")
+    # merge keys may be overridden; the same key in different mappings is fine
+    data = parse_yaml("base: &b {k: 1}\nx:\n  <<: *b\n  k: 2\ny: {k: 3}\n", "f")
+    assert data["x"] == {"k": 2} and data["y"] == {"k": 3}
+    p = tmp_path / "p.yaml"
+    p.write_bytes(b"a: 1\n\xff\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xff on line 2\)"):
+        read_yaml(p)

@@ -27,9 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import yaml
-
-from seisgrad.config import Paths, Schema, from_mapping, param
+from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
@@ -431,10 +429,7 @@ def _short(value: Any) -> str:
 
 def read_events_file(path: Path) -> list[Event]:
     """Read events from a YAML file holding a list of event mappings."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read sources file {path}: {exc}") from exc
+    data = read_yaml(path, "sources file")
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of events")
     return [from_mapping(Event, e, f"{path}[{i}]") for i, e in enumerate(data)]
