@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import MISSING
 from pathlib import Path
@@ -39,9 +40,28 @@ _HEADER = """\
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (temporary file + rename).
+
+    A new file gets the usual mode (``0o666`` less the umask); a file that is
+    replaced keeps its permission bits (a parameter file made private stays so).
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    text
+        Its new content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     final, tmp = atomic_path(path)
     try:
         tmp.write_text(text, encoding="utf-8")
+        if final.exists():
+            tmp.chmod(stat.S_IMODE(final.stat().st_mode))
         os.replace(tmp, final)
     finally:
         if tmp.exists():
