@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import numbers
 import types
 import typing
@@ -37,6 +38,7 @@ __all__ = [
     "to_mapping",
     "closest",
     "unknown_key_message",
+    "show",
     "PathParameters",
     "Paths",
     "type_name",
@@ -134,6 +136,8 @@ class ParamInfo:
     high: float | None
     affects_results: bool
     required: bool
+    low_exclusive: bool = False
+    allow_nonfinite: bool = False
 
 
 def param(
@@ -145,6 +149,8 @@ def param(
     high: float | None = None,
     affects_results: bool = True,
     default_factory: Any = MISSING,
+    low_exclusive: bool = False,
+    allow_nonfinite: bool = False,
 ) -> Any:
     """Declare a schema field.
 
@@ -163,6 +169,12 @@ def param(
         logging, scheduler settings). Changing them does not invalidate finished work.
     default_factory
         Factory for mutable defaults.
+    low_exclusive
+        ``True`` when ``low`` itself is not allowed (``dt > 0``: ``low=0.0,
+        low_exclusive=True``).
+    allow_nonfinite
+        ``True`` to accept NaN and infinite floats; by default a float parameter (or an
+        element of a list of floats) must be finite.
     """
     meta = {
         "doc": doc,
@@ -170,6 +182,8 @@ def param(
         "low": low,
         "high": high,
         "affects_results": affects_results,
+        "low_exclusive": low_exclusive,
+        "allow_nonfinite": allow_nonfinite,
     }
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=meta)
@@ -211,6 +225,8 @@ def schema_fields(cls: type) -> list[ParamInfo]:
                 high=md.get("high"),
                 affects_results=md.get("affects_results", True),
                 required=default is MISSING,
+                low_exclusive=md.get("low_exclusive", False),
+                allow_nonfinite=md.get("allow_nonfinite", False),
             )
         )
     return out
@@ -227,6 +243,21 @@ def unknown_key_message(key: str, valid: Sequence[str], where: str) -> str:
     near = closest(key, valid)
     hint = f"did you mean '{near}'?" if near else "valid keys: " + ", ".join(sorted(valid))
     return f"unknown parameter '{key}' in {where}; {hint}"
+
+
+def show(value: Any) -> str:
+    """``value`` as a YAML user writes it: ``null``, ``true``, ``.nan``, ``'text'``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def type_name(tp: Any) -> str:
@@ -271,17 +302,24 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, a, where)
             except ConfigError as exc:
                 errors.append(exc)
+        hint = ""
+        if type(None) in args and isinstance(value, str) and value.lower() == "none":
+            hint = " (YAML's null is written null or ~, not None)"
         raise ConfigError(
-            f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+            f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} "
+            f"{show(value)}{hint}"
         )
     if origin is typing.Literal:
         if value in get_args(tp):
             return value
-        raise ConfigError(f"{_label(where)}: expected one of {list(get_args(tp))}, got {value!r}")
+        raise ConfigError(
+            f"{_label(where)}: expected one of {show(list(get_args(tp)))}, got {show(value)}"
+        )
     if origin in (list, tuple, Sequence):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(
-                f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} {value!r}"
+                f"{_label(where)}: expected {type_name(tp)}, "
+                f"got {type(value).__name__} {show(value)}"
             )
         args = get_args(tp)
         inner = args[0] if args else Any
@@ -289,7 +327,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         return tuple(out) if origin is tuple else out
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{_label(where)}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected a mapping, got {show(value)}")
         args = get_args(tp)
         if args:
             return {
@@ -301,23 +339,23 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {show(value)}")
         return from_mapping(tp, value, where)
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{_label(where)}: expected true or false, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected true or false, got {show(value)}")
     if tp is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected an integer, got {show(value)}")
         if isinstance(value, numbers.Integral):  # numpy integers too
             return int(value)
         if isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
-        raise ConfigError(f"{_label(where)}: expected an integer, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected an integer, got {show(value)}")
     if tp is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{_label(where)}: expected a number, got {value!r}")
+            raise ConfigError(f"{_label(where)}: expected a number, got {show(value)}")
         if isinstance(value, numbers.Real):  # numpy numbers too
             return float(value)
         if isinstance(value, str):
@@ -325,17 +363,17 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return float(value)  # YAML reads 1e-3 (no dot) as a string
             except ValueError:
                 pass
-        raise ConfigError(f"{_label(where)}: expected a number, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected a number, got {show(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{_label(where)}: expected a string, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected a string, got {show(value)}")
     if isinstance(tp, type):
         if isinstance(value, tp):
             return value
-        raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {show(value)}")
     return value
 
 
@@ -344,16 +382,25 @@ def _check_range(value: Any, info: ParamInfo, where: str) -> None:
         return
     items = value if isinstance(value, (list, tuple)) else [value]
     for v in items:
+        if isinstance(v, float) and not math.isfinite(v) and not info.allow_nonfinite:
+            raise ConfigError(f"{_label(where)}: {show(v)} is not allowed; give a finite number")
         if info.choices is not None and v not in info.choices:
+            hint = ""
+            if None in info.choices and isinstance(v, str) and v.lower() == "none":
+                hint = " (YAML's null is written null or ~, not None)"
             raise ConfigError(
-                f"{_label(where)}: {v!r} is not allowed; choose one of "
-                + ", ".join(repr(c) for c in info.choices)
+                f"{_label(where)}: {show(v)} is not allowed; choose one of "
+                + ", ".join(show(c) for c in info.choices)
+                + hint
             )
         if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if info.low is not None and info.low_exclusive and not v > info.low:
+                need = "positive" if info.low == 0 else f"above {info.low}"
+                raise ConfigError(f"{_label(where)}: must be {need}, got {show(v)}")
             if info.low is not None and v < info.low:
-                raise ConfigError(f"{_label(where)}: {v!r} is below the minimum {info.low}")
+                raise ConfigError(f"{_label(where)}: {show(v)} is below the minimum {info.low}")
             if info.high is not None and v > info.high:
-                raise ConfigError(f"{_label(where)}: {v!r} is above the maximum {info.high}")
+                raise ConfigError(f"{_label(where)}: {show(v)} is above the maximum {info.high}")
 
 
 def validate_value(info: ParamInfo, value: Any, where: str | None = None) -> Any:

@@ -91,10 +91,10 @@ def render_minimal(modules: Mapping[str, str]) -> str:
 def _doc_line(info: Any) -> str:
     extra = [type_name(info.type)]
     if info.choices:
-        extra.append("one of " + ", ".join(str(c) for c in info.choices))
+        extra.append("one of " + ", ".join("null" if c is None else str(c) for c in info.choices))
     if info.low is not None or info.high is not None:
         extra.append(
-            f"range [{'' if info.low is None else info.low}, "
+            f"range {'(' if info.low_exclusive else '['}{'' if info.low is None else info.low}, "
             f"{'' if info.high is None else info.high}]"
         )
     if info.required:

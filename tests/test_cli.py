@@ -310,3 +310,13 @@ def test_parameter_file_not_utf8_or_a_folder(tmp_path, run_cli):
     assert "is not UTF-8 text (byte 0xe9 on line 2)" in line
     line = _one_line_error(run_cli("check", "-p", str(tmp_path)))
     assert f"parameter file {tmp_path} is a directory" in line
+
+
+def test_non_finite_float_is_rejected(toy_dir, run_cli):
+    for value in (".nan", ".inf"):
+        line = _one_line_error(run_cli("par", "sleep", value))
+        assert f"parameter 'sleep': {value} is not allowed; give a finite number" in line
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["sleep"] = float("nan")
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    assert "finite number" in _one_line_error(run_cli("check"))

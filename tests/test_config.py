@@ -134,3 +134,45 @@ def test_repeated_keys_name_both_lines(tmp_path):
     p.write_bytes(b"a: 1\n\xff\n")
     with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xff on line 2\)"):
         read_yaml(p)
+
+
+@dataclass
+class Floats:
+    x: float = param(1.0, "a number")
+    xs: list[float] = param([1.0], "numbers")
+    maybe: float | None = param(None, "optional")
+    wild: float = param(1.0, "may be infinite", allow_nonfinite=True)
+    step: float = param(1.0, "positive", low=0.0, low_exclusive=True)
+    choice: str | None = param(None, "a choice", choices=(None, "a"))
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"x": float("nan")}, "parameter 'x': .nan is not allowed; give a finite number"),
+        ({"x": "inf"}, "parameter 'x': .inf is not allowed; give a finite number"),
+        ({"xs": [1.0, float("-inf")]}, "parameter 'xs': -.inf is not allowed"),
+        ({"maybe": np.float32("nan")}, "parameter 'maybe': .nan is not allowed"),
+        ({"step": 0.0}, "parameter 'step': must be positive, got 0.0"),
+        ({"step": -1}, "parameter 'step': must be positive, got -1.0"),
+        ({"choice": "None"}, "'None' is not allowed; choose one of null, 'a' .*not None"),
+        ({"maybe": "None"}, "expected float or null, got str 'None' .*not None"),
+        ({"x": None}, "parameter 'x': expected a number, got null"),
+    ],
+)
+def test_float_and_null_messages(values, message):
+    with pytest.raises(ConfigError, match=message):
+        from_mapping(Floats, values)
+
+
+def test_non_finite_allowed_where_declared():
+    assert from_mapping(Floats, {"wild": float("inf")}).wild == float("inf")
+    assert from_mapping(Floats, {"step": 1e-9}).step == 1e-9
+
+
+def test_configure_comments_show_null_and_open_bounds():
+    from seisgrad.parfile import render_full
+
+    text, _ = render_full({"workflow": "migration"})
+    assert "one of null, illumination" in text and "None" not in text
+    assert "# time step (s) (float; range (0.0, ])" in text

@@ -87,7 +87,7 @@ class ReceiverSpec(Schema):
         choices=("ring", "line", "points", "stations"),
     )
     n: int = param(50, "number of receivers on the ring or line", low=1)
-    radius: float = param(200.0, "ring radius (m)", low=0.0)
+    radius: float = param(200.0, "ring radius (m)", low=0.0, low_exclusive=True)
     center: list[float] = param([0.0, 0.0], "ring centre [x, z] (m)")
     start: list[float] | None = param(None, "line start [x, z] (m)")
     end: list[float] | None = param(None, "line end [x, z] (m)")
