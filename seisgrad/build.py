@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from seisgrad.config import (
     unknown_key_message,
 )
 from seisgrad.errors import ConfigError
-from seisgrad.registry import KINDS, resolve
+from seisgrad.registry import KINDS, available, resolve
 
 __all__ = [
     "DEFAULT_MODULES",
@@ -38,6 +38,7 @@ __all__ = [
     "build_from_config",
     "build_system",
     "fingerprint",
+    "unknown_key_error",
 ]
 
 DEFAULT_MODULES = {
@@ -118,6 +119,67 @@ def owners(classes: Mapping[str, type]) -> dict[str, list[tuple[str, ParamInfo]]
     return table
 
 
+def _other_owners(key: str, classes: Mapping[str, type]) -> dict[str, list[str]]:
+    """``kind -> names`` of the registered modules, other than the chosen ones, whose
+    schema declares ``key``."""
+    found: dict[str, list[str]] = {}
+    for kind in KINDS:
+        for name in sorted(available(kind)):
+            try:
+                cls = resolve(kind, name)
+            except Exception:  # noqa: BLE001 - a broken plug-in must not hide the error
+                continue
+            if cls is classes.get(kind):
+                continue
+            if any(info.name == key for info in schema_fields(cls.Parameters)):
+                found.setdefault(kind, []).append(name)
+    return found
+
+
+def unknown_key_error(key: str, classes: Mapping[str, type], valid: Sequence[str]) -> ConfigError:
+    """The error for a key of the parameter file that no chosen module declares.
+
+    When another registered module takes the key (``nproc`` under ``system:
+    workstation``), the message says which; otherwise it names the closest valid key and
+    lists the valid ones (:func:`~seisgrad.config.unknown_key_message`).
+
+    Returns
+    -------
+    ConfigError
+        The error to raise.
+
+    Parameters
+    ----------
+    key
+        The unknown key.
+    classes
+        The chosen module classes, ``kind -> class``.
+    valid
+        The valid keys.
+    """
+    others = _other_owners(key, classes)
+    if others:
+        parts = []
+        for kind, names in others.items():
+            chosen = classes.get(kind)
+            current = next(
+                (n for n, spec in available(kind).items() if _spec_is(spec, chosen)), None
+            )
+            now = f", not of {kind} '{current}'" if current else ""
+            parts.append(f"{kind} {'/'.join(repr(n) for n in names)}{now}")
+        return ConfigError(
+            f"unknown parameter '{key}' in the parameter file: it is a parameter of "
+            + " and of ".join(parts)
+            + "; remove it or choose that module"
+        )
+    return ConfigError(unknown_key_message(key, valid, "the parameter file"))
+
+
+def _spec_is(spec: str, cls: type | None) -> bool:
+    module, _, attr = spec.partition(":")
+    return cls is not None and cls.__module__ == module and cls.__name__ == attr
+
+
 @dataclass
 class Setup:
     """Everything built from one parameter file."""
@@ -146,7 +208,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[dict[str, type], dict[str, Any]]:
         if key in KINDS:
             continue
         if key not in table:
-            raise ConfigError(unknown_key_message(str(key), valid, "the parameter file"))
+            raise unknown_key_error(str(key), classes, valid)
         for owner, _ in table[key]:
             per_owner[owner][key] = value
     params = {}

@@ -38,6 +38,7 @@ __all__ = [
     "to_mapping",
     "closest",
     "unknown_key_message",
+    "name_list",
     "show",
     "PathParameters",
     "Paths",
@@ -238,11 +239,30 @@ def closest(name: str, valid: Sequence[str]) -> str | None:
     return match[0] if match else None
 
 
+#: At most this many valid names are listed in a message about an unknown name.
+MAX_LISTED = 12
+
+
+def name_list(name: str, valid: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """``valid`` names as one line for a message about the unknown ``name``.
+
+    All of them (sorted) when there are at most ``limit``; otherwise the ``limit``
+    names most like ``name`` (sorted) and how many more there are.
+    """
+    names = sorted(set(valid))
+    if len(names) <= limit:
+        return ", ".join(names)
+    ranked = sorted(names, key=lambda v: -difflib.SequenceMatcher(None, name, v).ratio())
+    shown = sorted(ranked[:limit])
+    return ", ".join(shown) + f", ... ({len(names) - limit} more)"
+
+
 def unknown_key_message(key: str, valid: Sequence[str], where: str) -> str:
-    """One-line message for an unknown key, naming the closest valid key."""
+    """One-line message for an unknown key: the closest valid key, if one is close, and
+    the valid keys (see :func:`name_list`)."""
     near = closest(key, valid)
-    hint = f"did you mean '{near}'?" if near else "valid keys: " + ", ".join(sorted(valid))
-    return f"unknown parameter '{key}' in {where}; {hint}"
+    hint = f"did you mean '{near}'? " if near else ""
+    return f"unknown parameter '{key}' in {where}; {hint}valid keys: {name_list(key, valid)}"
 
 
 def show(value: Any) -> str:

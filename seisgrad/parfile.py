@@ -184,16 +184,14 @@ def get_value(path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
 
 
 def _check_key(raw: Mapping[str, Any], key: str) -> None:
-    from seisgrad.build import resolve_classes
-    from seisgrad.config import unknown_key_message
+    from seisgrad.build import resolve_classes, unknown_key_error
 
     if key in KINDS:
         return
-    table = owners(resolve_classes(raw))
+    classes = resolve_classes(raw)
+    table = owners(classes)
     if key not in table:
-        raise ConfigError(
-            unknown_key_message(key, list(table) + list(KINDS), "the parameter file")
-        )
+        raise unknown_key_error(key, classes, list(table) + list(KINDS))
 
 
 def set_value(path: str | os.PathLike[str], key: str, text: str) -> tuple[Any, Any]:

@@ -320,3 +320,19 @@ def test_non_finite_float_is_rejected(toy_dir, run_cli):
     data["sleep"] = float("nan")
     (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
     assert "finite number" in _one_line_error(run_cli("check"))
+
+
+def test_key_of_another_module_names_that_module(toy_dir, run_cli):
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["nproc"] = 2
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    line = _one_line_error(run_cli("check"))
+    assert "it is a parameter of system 'mpi'/'slurm', not of system 'workstation'" in line
+    line = _one_line_error(run_cli("par", "tasktime", "5"))
+    assert "it is a parameter of system 'slurm', not of system 'workstation'" in line
+
+
+def test_unknown_key_lists_valid_keys_with_did_you_mean(toy_dir, run_cli):
+    line = _one_line_error(run_cli("par", "slep", "1"))
+    assert "did you mean 'sleep'? valid keys: " in line
+    assert "sleep" in line.split("valid keys: ")[1] and "more)" in line

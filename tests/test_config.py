@@ -176,3 +176,15 @@ def test_configure_comments_show_null_and_open_bounds():
     text, _ = render_full({"workflow": "migration"})
     assert "one of null, illumination" in text and "None" not in text
     assert "# time step (s) (float; range (0.0, ])" in text
+
+
+def test_unknown_key_lists_valid_names():
+    from seisgrad.config import unknown_key_message
+
+    msg = unknown_key_message("ordr", ["order", "dt", "name"], "X")
+    expected = "unknown parameter 'ordr' in X; did you mean 'order'? valid keys: dt, name, order"
+    assert msg == expected
+    many = [f"key_{i:02d}" for i in range(30)] + ["order"]
+    msg = unknown_key_message("ordr", many, "X")
+    assert "did you mean 'order'?" in msg and "order" in msg.split("valid keys: ")[1]
+    assert msg.endswith("... (19 more)") and "\n" not in msg
