@@ -8,6 +8,7 @@ current folder). A user error prints one line, ``error: ...``, and exits with st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -132,6 +133,14 @@ def cmd_configure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inline(value: Any) -> str:
+    """``value`` as YAML on one line (``null``, ``true``, ``[1, 2]``)."""
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6)
+    return text.strip().removesuffix("...").strip()
+
+
 def cmd_par(args: argparse.Namespace) -> int:
     import yaml
 
@@ -143,8 +152,22 @@ def cmd_par(args: argparse.Namespace) -> int:
         text = text.removesuffix("...").strip()
         print(text if is_set else f"{text}  # default (not set in the file)")
         return 0
-    old, new = set_value(args.parameter_file, args.key, args.value)
-    print(f"{args.key}: {old!r} -> {new!r}")
+    change = set_value(args.parameter_file, args.key, args.value)
+    if change.was_set:
+        old = _inline(change.old)
+    elif change.old is dataclasses.MISSING:
+        old = "(not set)"
+    else:
+        old = f"{_inline(change.old)} (default)"
+    print(f"{args.key}: {old} -> {_inline(change.new)}")
+    if change.unused:
+        print(
+            f"note: with {args.key} '{change.new}', no chosen module takes these keys of "
+            f"{args.parameter_file}: {', '.join(change.unused)}; run 'seisgrad configure' "
+            "to keep them as comments and add the new module's parameters ('seisgrad "
+            "check' refuses the file until then)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -336,3 +336,23 @@ def test_unknown_key_lists_valid_keys_with_did_you_mean(toy_dir, run_cli):
     line = _one_line_error(run_cli("par", "slep", "1"))
     assert "did you mean 'sleep'? valid keys: " in line
     assert "sleep" in line.split("valid keys: ")[1] and "more)" in line
+
+
+def test_par_shows_the_default_it_replaces(toy_dir, run_cli):
+    res = run_cli("par", "sleep", "0.5")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "sleep: 0.0 (default) -> 0.5"
+    assert run_cli("par", "sleep", "0.25").stdout.strip() == "sleep: 0.5 -> 0.25"
+    assert run_cli("par", "ntask", "null").stdout.strip() == "ntask: null (default) -> null"
+
+
+def test_par_module_swap_names_the_keys_left_over(toy_dir, run_cli):
+    assert run_cli("par", "toy_scale", "2.0").returncode == 0
+    res = run_cli("par", "solver", "tests.fakes:OtherToySolver")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "solver: tests.fakes:ToySolver -> tests.fakes:OtherToySolver"
+    assert res.stderr.startswith("note: ") and len(res.stderr.splitlines()) == 1
+    assert "toy_scale" in res.stderr and "seisgrad configure" in res.stderr
+    # nothing left over: no note
+    res = run_cli("par", "solver", "tests.fakes:ToySolver")
+    assert res.returncode == 0 and res.stderr == ""
