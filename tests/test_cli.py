@@ -356,3 +356,14 @@ def test_par_module_swap_names_the_keys_left_over(toy_dir, run_cli):
     # nothing left over: no note
     res = run_cli("par", "solver", "tests.fakes:ToySolver")
     assert res.returncode == 0 and res.stderr == ""
+
+
+def test_check_of_a_fresh_file_reports_every_problem(tmp_path, run_cli):
+    assert run_cli("setup").returncode == 0
+    line = _one_line_error(run_cli("check"))
+    assert "path_model_init is not set" in line
+    assert "no sources: give 'events'" in line
+    assert "observed data: set path_data" in line
+    assert run_cli("configure").returncode == 0
+    line = _one_line_error(run_cli("check"))
+    assert "path_model_init is not set" in line and "no sources" in line

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from seisgrad.build import INPUT_PATHS
 from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
@@ -198,28 +199,45 @@ class Workflow(ABC):
     def check(self) -> list[str]:
         """Validate inputs without running anything; return warnings.
 
-        All missing input paths are reported together in one :class:`PathError`.
+        Every independent problem found by :meth:`input_problems` (missing paths, no
+        or bad sources, bad receivers) is reported together in one error.
         """
-        problems = []
+        problems = self.input_problems()
+        if problems:
+            cls = PathError if problems[0].startswith("input paths: ") else ConfigError
+            raise cls("; ".join(problems))
+        return []
+
+    def input_problems(self) -> list[str]:
+        """Problems with the inputs that do not depend on each other, as messages.
+
+        All missing input paths come first, in one message (``input paths: ...``);
+        then the sources and the receivers are checked (unless their file is missing).
+        Subclasses add their own problems to the list.
+        """
+        paths = []
+        missing = set()
         for key in self.required_paths:
             if getattr(self.path.params, key) is None:
-                problems.append(f"{key} is not set")
-        for key in (
-            "path_model_init",
-            "path_model_true",
-            "path_data",
-            "path_mask",
-            "path_sources",
-            "path_stations",
-        ):
+                paths.append(f"{key} is not set")
+                missing.add(key)
+        for key in INPUT_PATHS:
             p = getattr(self.path, key.removeprefix("path_"))
             if p is not None and not p.exists():
-                problems.append(f"{key} = {p} does not exist")
-        if problems:
-            raise PathError("input paths: " + "; ".join(problems))
-        self.events  # noqa: B018 - validates the sources
-        self.receivers  # noqa: B018
-        return []
+                paths.append(f"{key} = {p} does not exist")
+                missing.add(key)
+        problems = ["input paths: " + "; ".join(paths)] if paths else []
+        checks = []
+        if "path_sources" not in missing:
+            checks.append(lambda: self.events)
+        if "path_stations" not in missing:
+            checks.append(lambda: self.receivers)
+        for get in checks:
+            try:
+                get()
+            except ConfigError as exc:
+                problems.append(str(exc))
+        return problems
 
     # -- running -----------------------------------------------------------------
     def run(self, stop_after: str | None = None) -> None:
