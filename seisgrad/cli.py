@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="HDF5 model/kernel/gradient file, or an event name for traces")
     p.add_argument("-o", "--out", help="PNG file (default: next to the input)")
 
-    p = sub.add_parser("run-source", help=argparse.SUPPRESS)
+    # internal (a System's worker runs one source): no help, so not listed in --help
+    p = sub.add_parser("run-source")
     _add_pfile(p)
     p.add_argument("--task", required=True)
     p.add_argument("--index", type=int, required=True)
@@ -274,8 +275,7 @@ def cmd_print(args: argparse.Namespace) -> int:
 
         for i, t in enumerate(setup.workflow.task_list, 1):
             kind = "per source" if is_per_source(t) else ""
-            doc = (t.__doc__ or "").strip().splitlines()
-            print(f"{i}. {t.__name__:<34} {kind:<10} {doc[0] if doc else ''}")
+            print(f"{i}. {t.__name__:<34} {kind:<10} {first_paragraph(t.__doc__)}")
         return 0
     from seisgrad.config import to_mapping
 
@@ -284,6 +284,28 @@ def cmd_print(args: argparse.Namespace) -> int:
         for k, v in to_mapping(obj).items():
             print(f"{k}: {json.dumps(v)}")
     return 0
+
+
+def first_paragraph(doc: str | None) -> str:
+    """The first paragraph of a docstring, joined into one line.
+
+    Parameters
+    ----------
+    doc
+        A docstring (or ``None``).
+
+    Returns
+    -------
+    str
+        Its lines up to the first blank line, as one line without reST's double
+        backquotes (empty for none).
+    """
+    lines = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return " ".join(lines).replace("``", "")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

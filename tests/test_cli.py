@@ -367,3 +367,18 @@ def test_check_of_a_fresh_file_reports_every_problem(tmp_path, run_cli):
     assert run_cli("configure").returncode == 0
     line = _one_line_error(run_cli("check"))
     assert "path_model_init is not set" in line and "no sources" in line
+
+
+def test_help_hides_run_source(run_cli):
+    res = run_cli("--help")
+    assert res.returncode == 0
+    assert "run-source" not in res.stdout and "SUPPRESS" not in res.stdout
+
+
+def test_print_tasks_shows_whole_first_paragraph(run_cli):
+    from tests.conftest import ROOT
+
+    res = run_cli("print", "tasks", "-p", str(ROOT / "parameters.yaml"))
+    assert res.returncode == 0, res.stderr
+    line = next(x for x in res.stdout.splitlines() if "write_misfit" in x)
+    assert line.rstrip().endswith("to path_output/misfit.json."), line
