@@ -11,24 +11,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from seisgrad.config import (
     ParamInfo,
     PathParameters,
     Paths,
     from_mapping,
+    read_yaml,
     schema_fields,
     to_mapping,
     unknown_key_message,
 )
 from seisgrad.errors import ConfigError
-from seisgrad.registry import KINDS, resolve
+from seisgrad.registry import KINDS, available, resolve
 
 __all__ = [
     "DEFAULT_MODULES",
@@ -40,6 +39,7 @@ __all__ = [
     "build_system",
     "fingerprint",
     "fingerprint_labels",
+    "unknown_key_error",
 ]
 
 DEFAULT_MODULES = {
@@ -61,20 +61,25 @@ INPUT_PATHS = (
 
 
 def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a YAML parameter file into a mapping (empty file: empty mapping)."""
+    """Parse a YAML parameter file into a mapping (empty file: empty mapping).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or a folder, is not UTF-8 text, is not valid YAML,
+        repeats a key (naming both lines) or is not a mapping.
+    """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(
+            f"parameter file {p} is a directory; pass the YAML file with -p/--parameter-file"
+        )
     if not p.is_file():
         raise ConfigError(
             f"parameter file {p} not found; run 'seisgrad setup' to write one, "
             "or pass -p/--parameter-file"
         )
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from exc
+    data = read_yaml(p, "parameter file")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -115,6 +120,67 @@ def owners(classes: Mapping[str, type]) -> dict[str, list[tuple[str, ParamInfo]]
     return table
 
 
+def _other_owners(key: str, classes: Mapping[str, type]) -> dict[str, list[str]]:
+    """``kind -> names`` of the registered modules, other than the chosen ones, whose
+    schema declares ``key``."""
+    found: dict[str, list[str]] = {}
+    for kind in KINDS:
+        for name in sorted(available(kind)):
+            try:
+                cls = resolve(kind, name)
+            except Exception:  # noqa: BLE001 - a broken plug-in must not hide the error
+                continue
+            if cls is classes.get(kind):
+                continue
+            if any(info.name == key for info in schema_fields(cls.Parameters)):
+                found.setdefault(kind, []).append(name)
+    return found
+
+
+def unknown_key_error(key: str, classes: Mapping[str, type], valid: Sequence[str]) -> ConfigError:
+    """The error for a key of the parameter file that no chosen module declares.
+
+    When another registered module takes the key (``nproc`` under ``system:
+    workstation``), the message says which; otherwise it names the closest valid key and
+    lists the valid ones (:func:`~seisgrad.config.unknown_key_message`).
+
+    Returns
+    -------
+    ConfigError
+        The error to raise.
+
+    Parameters
+    ----------
+    key
+        The unknown key.
+    classes
+        The chosen module classes, ``kind -> class``.
+    valid
+        The valid keys.
+    """
+    others = _other_owners(key, classes)
+    if others:
+        parts = []
+        for kind, names in others.items():
+            chosen = classes.get(kind)
+            current = next(
+                (n for n, spec in available(kind).items() if _spec_is(spec, chosen)), None
+            )
+            now = f", not of {kind} '{current}'" if current else ""
+            parts.append(f"{kind} {'/'.join(repr(n) for n in names)}{now}")
+        return ConfigError(
+            f"unknown parameter '{key}' in the parameter file: it is a parameter of "
+            + " and of ".join(parts)
+            + "; remove it or choose that module"
+        )
+    return ConfigError(unknown_key_message(key, valid, "the parameter file"))
+
+
+def _spec_is(spec: str, cls: type | None) -> bool:
+    module, _, attr = spec.partition(":")
+    return cls is not None and cls.__module__ == module and cls.__name__ == attr
+
+
 @dataclass
 class Setup:
     """Everything built from one parameter file."""
@@ -143,7 +209,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[dict[str, type], dict[str, Any]]:
         if key in KINDS:
             continue
         if key not in table:
-            raise ConfigError(unknown_key_message(str(key), valid, "the parameter file"))
+            raise unknown_key_error(str(key), classes, valid)
         for owner, _ in table[key]:
             per_owner[owner][key] = value
     params = {}

@@ -8,8 +8,10 @@ current folder). A user error prints one line, ``error: ...``, and exits with st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -17,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from seisgrad import __version__
-from seisgrad.errors import ConfigError, SeisgradError
+from seisgrad.errors import ConfigError, SeisgradError, error_line
 
 __all__ = ["main", "build_parser"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a command killed by a closed pipe
 
 
 def _add_pfile(p: argparse.ArgumentParser) -> None:
@@ -91,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="HDF5 model/kernel/gradient file, or an event name for traces")
     p.add_argument("-o", "--out", help="PNG file (default: next to the input)")
 
-    p = sub.add_parser("run-source", help=argparse.SUPPRESS)
+    # internal (a System's worker runs one source): no help, so not listed in --help
+    p = sub.add_parser("run-source")
     _add_pfile(p)
     p.add_argument("--task", required=True)
     p.add_argument("--index", type=int, required=True)
@@ -130,6 +134,14 @@ def cmd_configure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inline(value: Any) -> str:
+    """``value`` as YAML on one line (``null``, ``true``, ``[1, 2]``)."""
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6)
+    return text.strip().removesuffix("...").strip()
+
+
 def cmd_par(args: argparse.Namespace) -> int:
     import yaml
 
@@ -141,8 +153,22 @@ def cmd_par(args: argparse.Namespace) -> int:
         text = text.removesuffix("...").strip()
         print(text if is_set else f"{text}  # default (not set in the file)")
         return 0
-    old, new = set_value(args.parameter_file, args.key, args.value)
-    print(f"{args.key}: {old!r} -> {new!r}")
+    change = set_value(args.parameter_file, args.key, args.value)
+    if change.was_set:
+        old = _inline(change.old)
+    elif change.old is dataclasses.MISSING:
+        old = "(not set)"
+    else:
+        old = f"{_inline(change.old)} (default)"
+    print(f"{args.key}: {old} -> {_inline(change.new)}")
+    if change.unused:
+        print(
+            f"note: with {args.key} '{change.new}', no chosen module takes these keys of "
+            f"{args.parameter_file}: {', '.join(change.unused)}; run 'seisgrad configure' "
+            "to keep them as comments and add the new module's parameters ('seisgrad "
+            "check' refuses the file until then)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -256,8 +282,7 @@ def cmd_print(args: argparse.Namespace) -> int:
 
         for i, t in enumerate(setup.workflow.task_list, 1):
             kind = "per source" if is_per_source(t) else ""
-            doc = (t.__doc__ or "").strip().splitlines()
-            print(f"{i}. {t.__name__:<34} {kind:<10} {doc[0] if doc else ''}")
+            print(f"{i}. {t.__name__:<34} {kind:<10} {first_paragraph(t.__doc__)}")
         return 0
     from seisgrad.config import to_mapping
 
@@ -266,6 +291,28 @@ def cmd_print(args: argparse.Namespace) -> int:
         for k, v in to_mapping(obj).items():
             print(f"{k}: {json.dumps(v)}")
     return 0
+
+
+def first_paragraph(doc: str | None) -> str:
+    """The first paragraph of a docstring, joined into one line.
+
+    Parameters
+    ----------
+    doc
+        A docstring (or ``None``).
+
+    Returns
+    -------
+    str
+        Its lines up to the first blank line, as one line without reST's double
+        backquotes (empty for none).
+    """
+    lines = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return " ".join(lines).replace("``", "")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -297,6 +344,16 @@ COMMANDS = {
 }
 
 
+def _quiet_stdout() -> None:
+    """Point standard output at ``/dev/null`` (its reader has gone), so that Python's
+    final flush does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - no file descriptor
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seisgrad`` command; returns the exit status."""
     parser = build_parser()
@@ -305,16 +362,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below
+        return code
     except SeisgradError as exc:
         if args.debug:
             raise
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted; finished work is kept, 'seisgrad submit' resumes", file=sys.stderr)
+        if args.debug:
+            raise
+        if args.command == "submit":
+            msg = "interrupted; finished work is kept, run 'seisgrad submit' to resume"
+        else:
+            msg = "interrupted"
+        print(f"error: {msg}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of our output has gone (``seisgrad print parameters | head -1``)
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import numbers
 import types
 import typing
@@ -22,6 +23,8 @@ from collections.abc import Mapping, Sequence, Sized
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
 
 from seisgrad.errors import ConfigError
 
@@ -35,13 +38,90 @@ __all__ = [
     "to_mapping",
     "closest",
     "unknown_key_message",
+    "name_list",
+    "show",
     "PathParameters",
     "Paths",
     "type_name",
     "validate_value",
     "check_schema",
     "Schema",
+    "read_yaml",
+    "parse_yaml",
 ]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (PyYAML keeps the
+    last one silently, while ``seisgrad par`` would edit the first)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = self.construct_object(key_node)  # a scalar: hashable
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    lines = (
+                        f"lines {seen[key]} and {line}" if seen[key] != line else f"line {line}"
+                    )
+                    raise ConfigError(f"key '{key}' is repeated ({lines}); keep only one of them")
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """Parse YAML ``text`` (from ``name``, a file name for messages), refusing keys that
+    are repeated in one mapping.
+
+    Raises
+    ------
+    ConfigError
+        For invalid YAML (naming the line) or a repeated key (naming both lines).
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{name}{where}: invalid YAML: {problem}") from exc
+
+
+def read_yaml(path: str | Path, what: str = "file") -> Any:
+    """Read a UTF-8 YAML file (see :func:`parse_yaml`).
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for messages (``"parameter file"``, ``"sources file"``).
+
+    Raises
+    ------
+    ConfigError
+        When the file cannot be read, is not UTF-8 text, is not valid YAML or repeats
+        a key.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{p} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+            "save it with UTF-8 encoding"
+        ) from None
+    return parse_yaml(text, str(p))
 
 
 @dataclass(frozen=True)
@@ -57,6 +137,8 @@ class ParamInfo:
     high: float | None
     affects_results: bool
     required: bool
+    low_exclusive: bool = False
+    allow_nonfinite: bool = False
 
 
 def param(
@@ -68,6 +150,8 @@ def param(
     high: float | None = None,
     affects_results: bool = True,
     default_factory: Any = MISSING,
+    low_exclusive: bool = False,
+    allow_nonfinite: bool = False,
 ) -> Any:
     """Declare a schema field.
 
@@ -86,6 +170,12 @@ def param(
         logging, scheduler settings). Changing them does not invalidate finished work.
     default_factory
         Factory for mutable defaults.
+    low_exclusive
+        ``True`` when ``low`` itself is not allowed (``dt > 0``: ``low=0.0,
+        low_exclusive=True``).
+    allow_nonfinite
+        ``True`` to accept NaN and infinite floats; by default a float parameter (or an
+        element of a list of floats) must be finite.
     """
     meta = {
         "doc": doc,
@@ -93,6 +183,8 @@ def param(
         "low": low,
         "high": high,
         "affects_results": affects_results,
+        "low_exclusive": low_exclusive,
+        "allow_nonfinite": allow_nonfinite,
     }
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=meta)
@@ -134,6 +226,8 @@ def schema_fields(cls: type) -> list[ParamInfo]:
                 high=md.get("high"),
                 affects_results=md.get("affects_results", True),
                 required=default is MISSING,
+                low_exclusive=md.get("low_exclusive", False),
+                allow_nonfinite=md.get("allow_nonfinite", False),
             )
         )
     return out
@@ -145,11 +239,45 @@ def closest(name: str, valid: Sequence[str]) -> str | None:
     return match[0] if match else None
 
 
+#: At most this many valid names are listed in a message about an unknown name.
+MAX_LISTED = 12
+
+
+def name_list(name: str, valid: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """``valid`` names as one line for a message about the unknown ``name``.
+
+    All of them (sorted) when there are at most ``limit``; otherwise the ``limit``
+    names most like ``name`` (sorted) and how many more there are.
+    """
+    names = sorted(set(valid))
+    if len(names) <= limit:
+        return ", ".join(names)
+    ranked = sorted(names, key=lambda v: -difflib.SequenceMatcher(None, name, v).ratio())
+    shown = sorted(ranked[:limit])
+    return ", ".join(shown) + f", ... ({len(names) - limit} more)"
+
+
 def unknown_key_message(key: str, valid: Sequence[str], where: str) -> str:
-    """One-line message for an unknown key, naming the closest valid key."""
+    """One-line message for an unknown key: the closest valid key, if one is close, and
+    the valid keys (see :func:`name_list`)."""
     near = closest(key, valid)
-    hint = f"did you mean '{near}'?" if near else "valid keys: " + ", ".join(sorted(valid))
-    return f"unknown parameter '{key}' in {where}; {hint}"
+    hint = f"did you mean '{near}'? " if near else ""
+    return f"unknown parameter '{key}' in {where}; {hint}valid keys: {name_list(key, valid)}"
+
+
+def show(value: Any) -> str:
+    """``value`` as a YAML user writes it: ``null``, ``true``, ``.nan``, ``'text'``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def type_name(tp: Any) -> str:
@@ -178,7 +306,7 @@ def _label(path: str) -> str:
 def _brief(value: Any, limit: int = 80) -> str:
     """``repr(value)``, shortened to about ``limit`` characters for messages (a long list
     or an array is named by its type and size, not printed whole)."""
-    text = repr(value)
+    text = show(value)
     if len(text) <= limit:
         return text
     shape = getattr(value, "shape", None)
@@ -210,21 +338,24 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, a, where)
             except ConfigError as exc:
                 errors.append(exc)
+        hint = ""
+        if type(None) in args and isinstance(value, str) and value.lower() == "none":
+            hint = " (YAML's null is written null or ~, not None)"
         raise ConfigError(
             f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} "
-            f"{_brief(value)}"
+            f"{_brief(value)}{hint}"
         )
     if origin is typing.Literal:
         if value in get_args(tp):
             return value
         raise ConfigError(
-            f"{_label(where)}: expected one of {list(get_args(tp))}, got {_brief(value)}"
+            f"{_label(where)}: expected one of {show(list(get_args(tp)))}, got {_brief(value)}"
         )
     if origin in (list, tuple, Sequence):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(
-                f"{_label(where)}: expected {type_name(tp)}, got {type(value).__name__} "
-                f"{_brief(value)}"
+                f"{_label(where)}: expected {type_name(tp)}, "
+                f"got {type(value).__name__} {_brief(value)}"
             )
         args = get_args(tp)
         inner = args[0] if args else Any
@@ -287,16 +418,25 @@ def _check_range(value: Any, info: ParamInfo, where: str) -> None:
         return
     items = value if isinstance(value, (list, tuple)) else [value]
     for v in items:
+        if isinstance(v, float) and not math.isfinite(v) and not info.allow_nonfinite:
+            raise ConfigError(f"{_label(where)}: {show(v)} is not allowed; give a finite number")
         if info.choices is not None and v not in info.choices:
+            hint = ""
+            if None in info.choices and isinstance(v, str) and v.lower() == "none":
+                hint = " (YAML's null is written null or ~, not None)"
             raise ConfigError(
-                f"{_label(where)}: {v!r} is not allowed; choose one of "
-                + ", ".join(repr(c) for c in info.choices)
+                f"{_label(where)}: {show(v)} is not allowed; choose one of "
+                + ", ".join(show(c) for c in info.choices)
+                + hint
             )
         if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if info.low is not None and info.low_exclusive and not v > info.low:
+                need = "positive" if info.low == 0 else f"above {info.low}"
+                raise ConfigError(f"{_label(where)}: must be {need}, got {show(v)}")
             if info.low is not None and v < info.low:
-                raise ConfigError(f"{_label(where)}: {v!r} is below the minimum {info.low}")
+                raise ConfigError(f"{_label(where)}: {show(v)} is below the minimum {info.low}")
             if info.high is not None and v > info.high:
-                raise ConfigError(f"{_label(where)}: {v!r} is above the maximum {info.high}")
+                raise ConfigError(f"{_label(where)}: {show(v)} is above the maximum {info.high}")
 
 
 def validate_value(info: ParamInfo, value: Any, where: str | None = None) -> Any:

@@ -8,6 +8,20 @@ bare ``assert`` for validation.
 
 from __future__ import annotations
 
+__all__ = [
+    "SeisgradError",
+    "ConfigError",
+    "RegistryError",
+    "PathError",
+    "StabilityError",
+    "SolverError",
+    "DataError",
+    "StateError",
+    "TaskError",
+    "GradientError",
+    "error_line",
+]
+
 
 class SeisgradError(Exception):
     """Base class of all errors that seisgrad reports to users."""
@@ -47,3 +61,27 @@ class TaskError(SeisgradError):
 
 class GradientError(SeisgradError):
     """A kernel or gradient is all zero or contains non-finite values."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The message of ``exc`` as one line, as the command line prints it after ``error:``.
+
+    Whitespace (newlines included) is collapsed. An error raised inside a task of a
+    workflow carries the task's name (attribute ``task``, set by the workflow) and the
+    line then starts with ``task NAME failed:`` unless the message names it already.
+
+    Parameters
+    ----------
+    exc
+        The exception.
+
+    Returns
+    -------
+    str
+        The one-line message (the class name when the message is empty).
+    """
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    task = getattr(exc, "task", None)
+    if task and not msg.startswith(f"task {task}"):
+        msg = f"task {task} failed: {msg}"
+    return msg

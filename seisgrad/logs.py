@@ -3,6 +3,11 @@
 All seisgrad messages go through the ``seisgrad`` logger. :func:`log_to` attaches a
 file handler for the duration of a ``with`` block, so the run log, the task log and
 the source log each receive what happened while they were open.
+
+A record may be kept off the console: ``logger.error(..., extra=FILES_ONLY)`` goes to
+the open log files only, and ``extra=only_to(path)`` to the log file ``path`` only
+(a source's traceback goes to its own log, never to the console or the run log; the
+command line reports the failure once, as one ``error:`` line).
 """
 
 from __future__ import annotations
@@ -14,13 +19,55 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["logger", "log_to", "console", "is_terminal", "time_loop_progress"]
+__all__ = [
+    "logger",
+    "log_to",
+    "console",
+    "is_terminal",
+    "time_loop_progress",
+    "FILES_ONLY",
+    "only_to",
+]
 
 logger = logging.getLogger("seisgrad")
 logger.setLevel(logging.INFO)
 logger.propagate = False
 
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S")
+
+#: ``extra`` of a record that goes to the open log files but not to the console.
+FILES_ONLY: dict[str, object] = {"seisgrad_files_only": True}
+
+
+def only_to(path: str | os.PathLike[str]) -> dict[str, object]:
+    """``extra`` of a record that goes to the log file ``path`` only.
+
+    Parameters
+    ----------
+    path
+        A log file opened with :func:`log_to`.
+
+    Returns
+    -------
+    dict
+        Pass as ``extra=`` to a ``logger`` call.
+    """
+    return {"seisgrad_files_only": True, "seisgrad_only": os.path.abspath(path)}
+
+
+class _Route(logging.Filter):
+    """Drop the records that are not meant for this handler (see :data:`FILES_ONLY`
+    and :func:`only_to`); ``path`` is ``None`` for the console."""
+
+    def __init__(self, path: str | None) -> None:
+        super().__init__()
+        self.path = path
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.path is None:
+            return not getattr(record, "seisgrad_files_only", False)
+        only = getattr(record, "seisgrad_only", None)
+        return only is None or only == self.path
 
 
 @contextmanager
@@ -30,6 +77,7 @@ def log_to(path: str | os.PathLike[str]) -> Iterator[Path]:
     p.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(p, mode="a")
     handler.setFormatter(_FORMAT)
+    handler.addFilter(_Route(os.path.abspath(p)))
     logger.addHandler(handler)
     try:
         yield p
@@ -55,6 +103,7 @@ def console(level: int = logging.INFO) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(level)
+    handler.addFilter(_Route(None))
     handler._seisgrad_console = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     return handler

@@ -27,7 +27,7 @@ import math
 import numbers
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,12 +227,25 @@ class Model(Mapping[str, np.ndarray]):
 
 
 def atomic_path(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Return ``(final, temporary)`` paths for an atomic write in the same folder."""
+    """Return ``(final, temporary)`` paths for an atomic write in the same folder.
+
+    The temporary file is created empty, with a unique name, and with the mode of any
+    new file (``0o666`` less the process's umask, and a folder's default ACL), so the
+    renamed result has the usual permissions (``tempfile.mkstemp`` would make it
+    ``0o600``). Write into it (truncating) and ``os.replace`` it onto ``final``.
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    return final, Path(tmp)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = final.parent / f".{final.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+        os.close(fd)
+        return final, tmp
+    raise FileExistsError(f"no free temporary name beside {final}")  # pragma: no cover
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:

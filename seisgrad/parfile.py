@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
-from dataclasses import MISSING
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,16 @@ from seisgrad.errors import ConfigError
 from seisgrad.model import atomic_path
 from seisgrad.registry import KINDS, resolve
 
-__all__ = ["render_minimal", "render_full", "write_text_atomic", "set_value", "get_value"]
+__all__ = [
+    "render_minimal",
+    "render_full",
+    "write_text_atomic",
+    "set_value",
+    "get_value",
+    "default_value",
+    "unused_keys",
+    "Change",
+]
 
 _HEADER = """\
 # seisgrad parameter file
@@ -39,9 +49,28 @@ _HEADER = """\
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (temporary file + rename).
+
+    A new file gets the usual mode (``0o666`` less the umask); a file that is
+    replaced keeps its permission bits (a parameter file made private stays so).
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    text
+        Its new content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     final, tmp = atomic_path(path)
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
+        if final.exists():
+            tmp.chmod(stat.S_IMODE(final.stat().st_mode))
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -71,10 +100,10 @@ def render_minimal(modules: Mapping[str, str]) -> str:
 def _doc_line(info: Any) -> str:
     extra = [type_name(info.type)]
     if info.choices:
-        extra.append("one of " + ", ".join(str(c) for c in info.choices))
+        extra.append("one of " + ", ".join("null" if c is None else str(c) for c in info.choices))
     if info.low is not None or info.high is not None:
         extra.append(
-            f"range [{'' if info.low is None else info.low}, "
+            f"range {'(' if info.low_exclusive else '['}{'' if info.low is None else info.low}, "
             f"{'' if info.high is None else info.high}]"
         )
     if info.required:
@@ -147,40 +176,86 @@ def _block(lines: list[str], key: str) -> tuple[int, int] | None:
     return start, end
 
 
+def default_value(raw: Mapping[str, Any], key: str) -> Any:
+    """What ``key`` is when the parameter file ``raw`` does not set it: the default
+    module name or the schema default (``MISSING`` for a required parameter)."""
+    if key in KINDS:
+        return DEFAULT_MODULES[key]
+    from seisgrad.build import resolve_classes
+
+    info = owners(resolve_classes(raw))[key][0][1]
+    return MISSING if info.required else to_mapping(info.default)
+
+
 def get_value(path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
     """Value of ``key`` and whether the file sets it (else the schema default)."""
     raw = load_parameter_file(path)
     if key in raw:
         return raw[key], True
     _check_key(raw, key)
-    if key in KINDS:
-        return DEFAULT_MODULES[key], False
-    from seisgrad.build import resolve_classes
-
-    info = owners(resolve_classes(raw))[key][0][1]
-    if info.required:
+    value = default_value(raw, key)
+    if value is MISSING:
         raise ConfigError(f"required parameter '{key}' is not set in {path}")
-    return to_mapping(info.default), False
+    return value, False
 
 
 def _check_key(raw: Mapping[str, Any], key: str) -> None:
-    from seisgrad.build import resolve_classes
-    from seisgrad.config import unknown_key_message
+    from seisgrad.build import resolve_classes, unknown_key_error
 
     if key in KINDS:
         return
-    table = owners(resolve_classes(raw))
+    classes = resolve_classes(raw)
+    table = owners(classes)
     if key not in table:
-        raise ConfigError(
-            unknown_key_message(key, list(table) + list(KINDS), "the parameter file")
-        )
+        raise unknown_key_error(key, classes, list(table) + list(KINDS))
 
 
-def set_value(path: str | os.PathLike[str], key: str, text: str) -> tuple[Any, Any]:
+def unused_keys(raw: Mapping[str, Any]) -> list[str]:
+    """Keys of the parameter file ``raw`` that none of its modules takes (after a
+    module was swapped: ``seisgrad configure`` keeps them as comments)."""
+    from seisgrad.build import resolve_classes
+
+    table = owners(resolve_classes(raw))
+    return [str(k) for k in raw if k not in table and k not in KINDS]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What :func:`set_value` changed.
+
+    Attributes
+    ----------
+    old
+        The value before: the file's, or the default when the file did not set the key
+        (``MISSING`` for an unset required parameter).
+    was_set
+        Whether the file set the key before.
+    new
+        The new value.
+    unused
+        For a module key (``workflow``, ``solver``, ...): keys of the file that the
+        modules now chosen do not take (``seisgrad check`` refuses them until
+        ``seisgrad configure`` turns them into comments); else empty.
+    """
+
+    old: Any
+    was_set: bool
+    new: Any
+    unused: tuple[str, ...] = ()
+
+
+def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
     """Set top-level ``key`` to the YAML value ``text`` in place, keeping comments.
 
-    The whole file is validated with the new value before it is written; on error the
-    file is unchanged. Returns ``(old, new)`` values.
+    The new value is validated before the file is written; on error the file is
+    unchanged. Setting a module key (``workflow``, ``system``, ``solver``,
+    ``preprocess``) to another module may leave keys the new module does not take:
+    they are kept, and named in the result (:attr:`Change.unused`).
+
+    Returns
+    -------
+    Change
+        The old value (or default), the new one, and the keys left unused.
     """
     p = Path(path)
     raw = load_parameter_file(p)
@@ -189,7 +264,8 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> tuple[Any, A
         new = yaml.safe_load(text) if text != "" else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"value for '{key}' is not valid YAML: {text!r}") from exc
-    old = raw.get(key)
+    was_set = key in raw
+    old = raw[key] if was_set else default_value(raw, key)
     if key in KINDS:
         resolve(key, new)
     else:
@@ -197,7 +273,7 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> tuple[Any, A
 
         for _, info in owners(resolve_classes(raw))[key]:
             validate_value(info, new)
-    lines = p.read_text().splitlines()
+    lines = p.read_text(encoding="utf-8-sig").splitlines()
     block = _block(lines, key)
     new_lines = _dump_value(key, new).splitlines()
     if block is None:
@@ -205,4 +281,7 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> tuple[Any, A
     else:
         lines[block[0] : block[1]] = new_lines
     write_text_atomic(p, "\n".join(lines) + "\n")
-    return old, new
+    unused: tuple[str, ...] = ()
+    if key in KINDS:
+        unused = tuple(unused_keys({**raw, key: new}))
+    return Change(old, was_set, new, unused)

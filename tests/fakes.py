@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from seisgrad.config import param
-from seisgrad.errors import DataError
+from seisgrad.errors import DataError, SolverError
 from seisgrad.model import Model
 from seisgrad.preprocess.base import MisfitResult, Preprocess
 from seisgrad.solver.acquisition import Event, Receiver
@@ -91,6 +91,13 @@ class ToyWorkflowParameters(WorkflowParameters):
     fail_sources: list[str] = param(
         [], "sources whose per-source task raises", affects_results=False
     )
+    fail_error: str = param(
+        "RuntimeError",
+        "what the failing sources raise",
+        choices=("RuntimeError", "SolverError"),
+        affects_results=False,
+    )
+    fail_reduce: bool = param(False, "the reduction raises a DataError", affects_results=False)
 
 
 class ToyWorkflow(Workflow):
@@ -120,7 +127,8 @@ class ToyWorkflow(Workflow):
         elif self.params.sleep:
             time.sleep(self.params.sleep)
         if ctx.source in self.params.fail_sources:
-            raise RuntimeError(f"toy failure in {ctx.source}")
+            error = SolverError if self.params.fail_error == "SolverError" else RuntimeError
+            raise error(f"toy failure in {ctx.source}")
         value = self.solver.value(ctx.index)
         write_json_atomic(self.path.scratch / f"{ctx.source}.json", {"value": value})
 
@@ -133,6 +141,8 @@ class ToyWorkflow(Workflow):
 
     def reduce(self) -> None:
         """Sum over sources (fixed order) into the output."""
+        if self.params.fail_reduce:
+            raise DataError("toy reduction failed")
         total = sum(
             json.loads((self.path.scratch / f"{e.name}.sq.json").read_text())["value"]
             for e in self.events
@@ -181,7 +191,7 @@ class DeclaredToyWorkflowParameters(ToyWorkflowParameters):
 
 class DeclaredToyWorkflow(ToyWorkflow):
     """:class:`ToyWorkflow` that declares what each task depends on, and whose reduction
-    fails on a total that is not finite."""
+    fails on a negative total."""
 
     Parameters = DeclaredToyWorkflowParameters
 
@@ -203,11 +213,11 @@ class DeclaredToyWorkflow(ToyWorkflow):
         write_json_atomic(self.path.scratch / f"{ctx.source}.sq.json", out)
 
     def reduce(self) -> None:
-        """Sum over sources times ``reduce_scale``; a total that is not finite fails."""
+        """Sum over sources times ``reduce_scale``; a negative total fails."""
         total = self.params.reduce_scale * sum(
             json.loads((self.path.scratch / f"{e.name}.sq.json").read_text())["value"]
             for e in self.events
         )
-        if not np.isfinite(total):
-            raise DataError(f"the toy total is not finite ({total})")
+        if total < 0:
+            raise DataError(f"the toy total is negative ({total:.3g})")
         write_json_atomic(self.path.output / "total.json", {"total": total})

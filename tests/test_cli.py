@@ -187,3 +187,198 @@ def test_print_modules(run_cli, tmp_path: Path):
     res = run_cli("print", "modules")
     assert "solver      fd2d" in res.stdout
     assert "system      slurm" in res.stdout
+
+
+# --------------------------------------------------------------------------- review fixes
+def _write(folder: Path, **values: object) -> None:
+    from tests.fakes import toy_parameter_text
+
+    (folder / "parameters.yaml").write_text(toy_parameter_text(**values))
+
+
+@pytest.mark.parametrize("error", ["RuntimeError", "SolverError"])
+def test_failed_source_is_one_error_line_and_its_traceback_only_in_its_log(
+    tmp_path, run_cli, error
+):
+    _write(tmp_path, fail_sources=["s001"], fail_error=error)
+    res = run_cli("submit")
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stderr.count("toy failure in s001") == 1, res.stderr  # said once
+    errors = [line for line in res.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("error: task simulate:"), res.stderr
+    log = tmp_path / "logs" / "simulate" / "s001.log"
+    assert "s001" in errors[0] and "toy failure in s001" in errors[0]
+    assert f"log {log}" in errors[0]
+    assert "Traceback" in log.read_text()
+    # the run and task logs name the failure without the traceback
+    assert "Traceback" not in (tmp_path / "logs" / "simulate.log").read_text()
+    assert "toy failure in s001" in (tmp_path / "logs" / "simulate.log").read_text()
+
+
+def test_error_in_a_task_names_the_task(toy_dir, run_cli):
+    _write(toy_dir, fail_reduce=True)
+    res = run_cli("submit")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if "error" in line.lower()]
+    assert errors == ["error: task reduce failed: toy reduction failed"], res.stderr
+
+
+def test_ctrl_c_during_submit_is_one_line_and_exit_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    _write(tmp_path, slow_sources=["s001"], slow_sleep=60.0)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    running = tmp_path / "state" / "simulate" / "s001.json"
+    deadline = time.time() + 60
+    while not (running.exists() and json.loads(running.read_text())["status"] == "running"):
+        if time.time() > deadline:
+            proc.kill()
+            raise AssertionError("source s001 never started")
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: interrupted; finished work is kept, run 'seisgrad submit' to resume"
+    ], err
+    assert json.loads(running.read_text())["error"] == "interrupted"
+
+
+def test_closed_stdout_pipe_exits_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone, as after '| head -1'
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "seisgrad.cli", "print", "modules"],
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert res.returncode == 141
+    assert res.stderr == ""
+
+
+def test_repeated_key_is_an_error_everywhere(toy_dir, run_cli):
+    p = toy_dir / "parameters.yaml"
+    lines = p.read_text().splitlines()
+    text = "\n".join(["sleep: 0.5", *lines, "sleep: 0.25"]) + "\n"
+    p.write_text(text)
+    last = len(lines) + 2
+    for args in (("check",), ("submit",), ("par", "sleep"), ("par", "sleep", "1")):
+        line = _one_line_error(run_cli(*args))
+        assert f"key 'sleep' is repeated (lines 1 and {last})" in line, line
+    assert p.read_text() == text
+    # nested mappings too
+    _write(toy_dir, receivers={"kind": "points", "points": []})
+    text = p.read_text().replace("kind: points", "kind: points\n  kind: ring")
+    p.write_text(text)
+    assert "key 'kind' is repeated" in _one_line_error(run_cli("check"))
+
+
+def test_parameter_file_not_utf8_or_a_folder(tmp_path, run_cli):
+    (tmp_path / "parameters.yaml").write_bytes(b"workflow: migration\n# caf\xe9\n")
+    line = _one_line_error(run_cli("check"))
+    assert "is not UTF-8 text (byte 0xe9 on line 2)" in line
+    line = _one_line_error(run_cli("check", "-p", str(tmp_path)))
+    assert f"parameter file {tmp_path} is a directory" in line
+
+
+def test_non_finite_float_is_rejected(toy_dir, run_cli):
+    for value in (".nan", ".inf"):
+        line = _one_line_error(run_cli("par", "sleep", value))
+        assert f"parameter 'sleep': {value} is not allowed; give a finite number" in line
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["sleep"] = float("nan")
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    assert "finite number" in _one_line_error(run_cli("check"))
+
+
+def test_key_of_another_module_names_that_module(toy_dir, run_cli):
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["nproc"] = 2
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    line = _one_line_error(run_cli("check"))
+    assert "it is a parameter of system 'mpi'/'slurm', not of system 'workstation'" in line
+    line = _one_line_error(run_cli("par", "tasktime", "5"))
+    assert "it is a parameter of system 'slurm', not of system 'workstation'" in line
+
+
+def test_unknown_key_lists_valid_keys_with_did_you_mean(toy_dir, run_cli):
+    line = _one_line_error(run_cli("par", "slep", "1"))
+    assert "did you mean 'sleep'? valid keys: " in line
+    assert "sleep" in line.split("valid keys: ")[1] and "more)" in line
+
+
+def test_par_shows_the_default_it_replaces(toy_dir, run_cli):
+    res = run_cli("par", "sleep", "0.5")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "sleep: 0.0 (default) -> 0.5"
+    assert run_cli("par", "sleep", "0.25").stdout.strip() == "sleep: 0.5 -> 0.25"
+    assert run_cli("par", "ntask", "null").stdout.strip() == "ntask: null (default) -> null"
+
+
+def test_par_module_swap_names_the_keys_left_over(toy_dir, run_cli):
+    assert run_cli("par", "toy_scale", "2.0").returncode == 0
+    res = run_cli("par", "solver", "tests.fakes:OtherToySolver")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "solver: tests.fakes:ToySolver -> tests.fakes:OtherToySolver"
+    assert res.stderr.startswith("note: ") and len(res.stderr.splitlines()) == 1
+    assert "toy_scale" in res.stderr and "seisgrad configure" in res.stderr
+    # nothing left over: no note
+    res = run_cli("par", "solver", "tests.fakes:ToySolver")
+    assert res.returncode == 0 and res.stderr == ""
+
+
+def test_check_of_a_fresh_file_reports_every_problem(tmp_path, run_cli):
+    assert run_cli("setup").returncode == 0
+    line = _one_line_error(run_cli("check"))
+    assert "path_model_init is not set" in line
+    assert "no sources: give 'events'" in line
+    assert "observed data: set path_data" in line
+    assert run_cli("configure").returncode == 0
+    line = _one_line_error(run_cli("check"))
+    assert "path_model_init is not set" in line and "no sources" in line
+
+
+def test_help_hides_run_source(run_cli):
+    res = run_cli("--help")
+    assert res.returncode == 0
+    assert "run-source" not in res.stdout and "SUPPRESS" not in res.stdout
+
+
+def test_print_tasks_shows_whole_first_paragraph(run_cli):
+    from tests.conftest import ROOT
+
+    res = run_cli("print", "tasks", "-p", str(ROOT / "parameters.yaml"))
+    assert res.returncode == 0, res.stderr
+    line = next(x for x in res.stdout.splitlines() if "write_misfit" in x)
+    assert line.rstrip().endswith("to path_output/misfit.json."), line

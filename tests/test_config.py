@@ -118,3 +118,73 @@ def test_schemas_built_in_python_convert_numpy_numbers():
     assert type(p.nt) is int and type(p.dt) is float and p.pml_sides == ["left", "right"]
     src = PointSource(x=np.float64(1.0), z=2)
     assert type(src.z) is float
+
+
+def test_repeated_keys_name_both_lines(tmp_path):
+    from seisgrad.config import parse_yaml, read_yaml
+
+    with pytest.raises(ConfigError, match=r"f: key 'a' is repeated \(lines 1 and 3\)"):
+        parse_yaml("a: 1\nb: 2\na: 3\n", "f")
+    with pytest.raises(ConfigError, match=r"key 'k' is repeated \(line 2\)"):
+        parse_yaml("a:\n  {k: 1, k: 2}\n", "f")
+    # merge keys may be overridden; the same key in different mappings is fine
+    data = parse_yaml("base: &b {k: 1}\nx:\n  <<: *b\n  k: 2\ny: {k: 3}\n", "f")
+    assert data["x"] == {"k": 2} and data["y"] == {"k": 3}
+    p = tmp_path / "p.yaml"
+    p.write_bytes(b"a: 1\n\xff\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xff on line 2\)"):
+        read_yaml(p)
+
+
+@dataclass
+class Floats:
+    x: float = param(1.0, "a number")
+    xs: list[float] = param([1.0], "numbers")
+    maybe: float | None = param(None, "optional")
+    wild: float = param(1.0, "may be infinite", allow_nonfinite=True)
+    step: float = param(1.0, "positive", low=0.0, low_exclusive=True)
+    choice: str | None = param(None, "a choice", choices=(None, "a"))
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"x": float("nan")}, "parameter 'x': .nan is not allowed; give a finite number"),
+        ({"x": "inf"}, "parameter 'x': .inf is not allowed; give a finite number"),
+        ({"xs": [1.0, float("-inf")]}, "parameter 'xs': -.inf is not allowed"),
+        ({"maybe": np.float32("nan")}, "parameter 'maybe': .nan is not allowed"),
+        ({"step": 0.0}, "parameter 'step': must be positive, got 0.0"),
+        ({"step": -1}, "parameter 'step': must be positive, got -1.0"),
+        ({"choice": "None"}, "'None' is not allowed; choose one of null, 'a' .*not None"),
+        ({"maybe": "None"}, "expected float or null, got str 'None' .*not None"),
+        ({"x": None}, "parameter 'x': expected a number, got null"),
+    ],
+)
+def test_float_and_null_messages(values, message):
+    with pytest.raises(ConfigError, match=message):
+        from_mapping(Floats, values)
+
+
+def test_non_finite_allowed_where_declared():
+    assert from_mapping(Floats, {"wild": float("inf")}).wild == float("inf")
+    assert from_mapping(Floats, {"step": 1e-9}).step == 1e-9
+
+
+def test_configure_comments_show_null_and_open_bounds():
+    from seisgrad.parfile import render_full
+
+    text, _ = render_full({"workflow": "migration"})
+    assert "one of null, illumination" in text and "None" not in text
+    assert "# time step (s) (float; range (0.0, ])" in text
+
+
+def test_unknown_key_lists_valid_names():
+    from seisgrad.config import unknown_key_message
+
+    msg = unknown_key_message("ordr", ["order", "dt", "name"], "X")
+    expected = "unknown parameter 'ordr' in X; did you mean 'order'? valid keys: dt, name, order"
+    assert msg == expected
+    many = [f"key_{i:02d}" for i in range(30)] + ["order"]
+    msg = unknown_key_message("ordr", many, "X")
+    assert "did you mean 'order'?" in msg and "order" in msg.split("valid keys: ")[1]
+    assert msg.endswith("... (19 more)") and "\n" not in msg

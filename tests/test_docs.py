@@ -38,3 +38,9 @@ def test_reference_parameter_file_lists_every_parameter(tmp_path):
     before = yaml.safe_load((ROOT / "parameters.yaml").read_text())
     after = yaml.safe_load((tmp_path / "parameters.yaml").read_text())
     assert sorted(after) == sorted(before)
+
+
+def test_parameter_reference_shows_exclusive_bounds_and_null():
+    text = (ROOT / "docs" / "parameters.md").read_text()
+    assert "| `dt` | float | `0.001` | > 0.0 |" in text
+    assert "| `precondition` | str or null | `null` | `null`, `illumination` |" in text

@@ -395,9 +395,9 @@ def write_stations(path: str | os.PathLike[str], receivers: Sequence[Receiver]) 
 
     Columns: ``station network x z elevation burial`` with elevation and burial 0.
     """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    from seisgrad.model import atomic_path
+
+    final, tmp = atomic_path(path)
     lines = [
         f"{r.station:<10s} {r.network:<6s} {r.x:20.7f} {r.z:20.7f} {0.0:10.1f} {0.0:10.1f}\n"
         for r in receivers

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from seisgrad import errors
 from seisgrad.config import Schema, param
 from seisgrad.errors import ConfigError, SeisgradError, TaskError
-from seisgrad.logs import logger
+from seisgrad.logs import FILES_ONLY, logger
 from seisgrad.system.base import System
 
 if TYPE_CHECKING:
@@ -293,7 +293,12 @@ def dispatch(
         raise TaskError(f"MPI dispatcher failed: {_one_line(thread_error[0])}")
     for i, err in sorted(failed.items()):
         logger.error(
-            "%s: source %s failed on rank %d: %s", task, workflow.events[i].name, where[i], err
+            "%s: source %s failed on rank %d: %s",
+            task,
+            workflow.events[i].name,
+            where[i],
+            err,
+            extra=FILES_ONLY,
         )
     counts = {r: sum(1 for v in where.values() if v == r) for r in range(size)}
     logger.info(
@@ -502,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop_workers(comm)
         return 1 if failed else 0
     except SeisgradError as exc:
-        msg = " ".join(str(exc).split()) or type(exc).__name__
+        msg = errors.error_line(exc)
         if args.error_file and rank == 0:
             from seisgrad.workflow.state import write_json_atomic
 

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seisgrad.config import Schema, param
-from seisgrad.errors import ConfigError, SeisgradError, TaskError
-from seisgrad.logs import logger
+from seisgrad.errors import ConfigError, SeisgradError, TaskError, error_line
+from seisgrad.logs import FILES_ONLY, logger
 from seisgrad.system.base import System
 from seisgrad.workflow.state import DONE, FAILED, PENDING, RUNNING, write_json_atomic
 
@@ -537,7 +537,13 @@ class Slurm(System):
             status = info.get("status", PENDING)
             if status in (DONE, FAILED):
                 if status == FAILED:
-                    logger.error("%s: source %s failed: %s", task, name, info.get("error"))
+                    logger.error(
+                        "%s: source %s failed: %s",
+                        task,
+                        name,
+                        info.get("error"),
+                        extra=FILES_ONLY,
+                    )
                 continue
             a = array_of[i]
             job_id = f"{job}_{a}"
@@ -561,7 +567,7 @@ class Slurm(System):
             else:
                 why = "never started (" + (f"Slurm state {sacct}" if sacct else "cancelled?") + ")"
             error = f"array task {job_id} {why}; Slurm log {slurm_log}"
-            logger.error("%s: source %s: %s", task, name, error)
+            logger.error("%s: source %s: %s", task, name, error, extra=FILES_ONLY)
             workflow.state.set_source(
                 task,
                 name,
@@ -603,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("seisgrad main job: %s", re.sub(r"\s+", " ", str(setup.parameter_file)))
         setup.workflow.run(stop_after=args.stop_after)
     except SeisgradError as exc:
-        print(f"error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

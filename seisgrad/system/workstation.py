@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from seisgrad.config import Schema, param
-from seisgrad.logs import is_terminal, logger
+from seisgrad.logs import FILES_ONLY, is_terminal, logger
 from seisgrad.system.base import System
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Workstation(System):
                 try:
                     workflow.run_source(task, i)
                 except Exception as exc:  # recorded by run_source; the others go on
-                    logger.error("%s: source %s failed: %s", task, name, exc)
+                    logger.error("%s: source %s failed: %s", task, name, exc, extra=FILES_ONLY)
                     if self.params.stop_on_error:
                         break
                 if bar is not None:

@@ -34,11 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import yaml
-
-from seisgrad.config import Paths, Schema, from_mapping, param
+from seisgrad.build import INPUT_PATHS
+from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
-from seisgrad.logs import log_to, logger
+from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.workflow.state import DONE, FAILED, RUNNING, State
 
@@ -172,7 +171,7 @@ class ReceiverSpec(Schema):
         choices=("ring", "line", "points", "stations"),
     )
     n: int = param(50, "number of receivers on the ring or line", low=1)
-    radius: float = param(200.0, "ring radius (m)", low=0.0)
+    radius: float = param(200.0, "ring radius (m)", low=0.0, low_exclusive=True)
     center: list[float] = param([0.0, 0.0], "ring centre [x, z] (m)")
     start: list[float] | None = param(None, "line start [x, z] (m)")
     end: list[float] | None = param(None, "line end [x, z] (m)")
@@ -300,29 +299,46 @@ class Workflow(ABC):
     def check(self) -> list[str]:
         """Validate inputs without running anything; return warnings.
 
-        All missing input paths are reported together in one :class:`PathError`.
+        Every independent problem found by :meth:`input_problems` (missing paths, no
+        or bad sources, bad receivers) is reported together in one error.
         """
-        problems = []
+        problems = self.input_problems()
+        if problems:
+            cls = PathError if problems[0].startswith("input paths: ") else ConfigError
+            raise cls("; ".join(problems))
+        self.declared_inputs()  # the tasks' declared inputs name known keys and tasks
+        return []
+
+    def input_problems(self) -> list[str]:
+        """Problems with the inputs that do not depend on each other, as messages.
+
+        All missing input paths come first, in one message (``input paths: ...``);
+        then the sources and the receivers are checked (unless their file is missing).
+        Subclasses add their own problems to the list.
+        """
+        paths = []
+        missing = set()
         for key in self.required_paths:
             if getattr(self.path.params, key) is None:
-                problems.append(f"{key} is not set")
-        for key in (
-            "path_model_init",
-            "path_model_true",
-            "path_data",
-            "path_mask",
-            "path_sources",
-            "path_stations",
-        ):
+                paths.append(f"{key} is not set")
+                missing.add(key)
+        for key in INPUT_PATHS:
             p = getattr(self.path, key.removeprefix("path_"))
             if p is not None and not p.exists():
-                problems.append(f"{key} = {p} does not exist")
-        if problems:
-            raise PathError("input paths: " + "; ".join(problems))
-        self.events  # noqa: B018 - validates the sources
-        self.receivers  # noqa: B018
-        self.declared_inputs()
-        return []
+                paths.append(f"{key} = {p} does not exist")
+                missing.add(key)
+        problems = ["input paths: " + "; ".join(paths)] if paths else []
+        checks = []
+        if "path_sources" not in missing:
+            checks.append(lambda: self.events)
+        if "path_stations" not in missing:
+            checks.append(lambda: self.receivers)
+        for get in checks:
+            try:
+                get()
+            except ConfigError as exc:
+                problems.append(str(exc))
+        return problems
 
     # -- running -----------------------------------------------------------------
     def run(self, stop_after: str | None = None) -> None:
@@ -366,7 +382,10 @@ class Workflow(ABC):
                     task()
             except BaseException as exc:
                 self.state.set_task(name, FAILED, error=_one_line(exc))
-                logger.error("task %s failed: %s", name, _one_line(exc))
+                # the command line reports the error once; the logs keep it too
+                logger.error("task %s failed: %s", name, _one_line(exc), extra=FILES_ONLY)
+                if isinstance(exc, SeisgradError) and getattr(exc, "task", None) is None:
+                    exc.task = name  # type: ignore[attr-defined]
                 raise
             dt = time.perf_counter() - t0
             logger.info("task %s: finished in %.1f s", name, dt)
@@ -454,12 +473,17 @@ class Workflow(ABC):
             try:
                 method(ctx)
             except BaseException as exc:
+                # the traceback goes to this source's log only; the System and the
+                # command line report the failure once, naming this log
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                trace = "" if interrupted else "\n" + traceback.format_exc().rstrip()
                 logger.error(
-                    "%s: source %s failed: %s\n%s",
+                    "%s: source %s failed: %s%s",
                     task,
                     ctx.source,
                     _one_line(exc),
-                    traceback.format_exc(),
+                    trace,
+                    extra=only_to(ctx.log_path),
                 )
                 self.state.set_source(task, ctx.source, FAILED, error=_one_line(exc), **info)
                 raise
@@ -601,6 +625,8 @@ class Workflow(ABC):
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
     text = str(exc).strip().splitlines()
     msg = text[0] if text else ""
     if isinstance(exc, SeisgradError):
@@ -615,10 +641,7 @@ def _short(value: Any) -> str:
 
 def read_events_file(path: Path) -> list[Event]:
     """Read events from a YAML file holding a list of event mappings."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read sources file {path}: {exc}") from exc
+    data = read_yaml(path, "sources file")
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of events")
     return [from_mapping(Event, e, f"{path}[{i}]") for i, e in enumerate(data)]

@@ -114,13 +114,17 @@ class Forward(Workflow):
         """Compile the solver code of ``parts`` for the initial model (no simulation)."""
         self.solver.precompile(self.model("init"), self.events[0], self.receivers, parts)
 
-    def check(self) -> list[str]:
-        warnings = super().check()
+    def input_problems(self) -> list[str]:
+        problems = super().input_problems()
         if self.path.model_true is None and self.path.data is None:
-            raise ConfigError(
+            problems.append(
                 "observed data: set path_data (a folder of data) or path_model_true "
                 "(a model to simulate them in)"
             )
+        return problems
+
+    def check(self) -> list[str]:
+        warnings = super().check()
         init = self.model("init")
         if self.path.model_true is not None:
             true = self.model("true")

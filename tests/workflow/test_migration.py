@@ -280,14 +280,12 @@ def _scratch_mtimes(folder: Path) -> dict[str, int]:
 
 
 def test_fixed_parameters_keep_the_simulations_and_solver_changes_rerun_them(tmp_path, run_cli):
-    pfile = small_setup(tmp_path, smooth_h=float("nan"), smooth_v=20.0)
-    res = run_cli("submit", timeout=600)
-    assert res.returncode == 2
-    line = res.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: smoothing width: expected a finite length"), line
+    pfile = small_setup(tmp_path, smooth_h=10.0, smooth_v=20.0)
+    res = run_cli("submit", "--stop-after", "run_adjoint_simulations", timeout=600)
+    assert res.returncode == 0, res.stderr
     state = json.loads((tmp_path / "state" / "workflow.json").read_text())["tasks"]
     assert state["run_adjoint_simulations"]["status"] == "done"
-    assert state["postprocess_event_kernels"]["status"] == "failed"
+    assert state.get("postprocess_event_kernels", {}).get("status") != "done"
     sims = {
         f: (tmp_path / "scratch" / f).stat().st_mtime_ns
         for f in [f"traces/{k}/s00{i}.h5" for k in ("obs", "syn", "adj") for i in (0, 1)]
@@ -301,7 +299,7 @@ def test_fixed_parameters_keep_the_simulations_and_solver_changes_rerun_them(tmp
     res = run_cli("submit", timeout=600)
     assert res.returncode == 0, res.stderr
     assert (
-        "parameters changed: smooth_h (nan -> 20.0); kept: prepare_observed_data, "
+        "parameters changed: smooth_h (10.0 -> 20.0); kept: prepare_observed_data, "
         "run_forward_simulations, evaluate_objective_function, write_misfit, "
         "run_adjoint_simulations; to run: postprocess_event_kernels, "
         "evaluate_gradient_from_kernels"
