@@ -96,15 +96,11 @@ class SourceTimeFunction(Schema):
         Raises
         ------
         ConfigError
-            For a non-finite ``f0``, ``t0`` or ``amplitude``, ``f0 <= 0`` for an analytic
-            wavelet, ``values`` missing for ``array`` or given for another kind, or a
-            non-finite sample.
+            For ``f0 <= 0`` for an analytic wavelet, or ``values`` missing for ``array``
+            or given for another kind (non-finite numbers and samples are refused by the
+            schema, :func:`seisgrad.config.from_mapping`, before this runs).
         """
         what = f"source time function '{self.kind}'"
-        for name in ("f0", "t0", "amplitude"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ConfigError(f"{what}: '{name}' must be a finite number, got {value}")
         if self.kind == "array" and not self.values:
             raise ConfigError("source time function kind 'array' needs 'values'")
         if self.kind != "array" and self.values is not None:
@@ -113,13 +109,6 @@ class SourceTimeFunction(Schema):
             )
         if self.kind != "array" and not self.f0 > 0:
             raise ConfigError(f"{what} needs f0 > 0")
-        if self.values is not None:
-            bad = np.flatnonzero(~np.isfinite(np.asarray(self.values, dtype=np.float64)))
-            if bad.size:
-                raise ConfigError(
-                    "source time function 'values' must be finite numbers; sample "
-                    f"{bad[0]} is {self.values[bad[0]]} ({bad.size} non-finite)"
-                )
 
     @property
     def delay(self) -> float:
@@ -230,11 +219,6 @@ class PointSource(Schema):
     mxz: float = param(0.0, "moment tensor Mxz (N)")
     stf: SourceTimeFunction = param(default_factory=SourceTimeFunction, doc="source time function")
 
-    def validate(self) -> None:
-        """Raise :class:`~seisgrad.errors.ConfigError` for a non-finite position,
-        amplitude, force or moment-tensor component (run when the object is built)."""
-        _check_finite(self, ("x", "z", "amplitude", "fx", "fz", "mxx", "mzz", "mxz"))
-
 
 @dataclass
 class Event(Schema):
@@ -256,19 +240,6 @@ class Receiver(Schema):
     x: float = param(doc="x position (m)")
     z: float = param(doc="z position (m), up")
     network: str = param("XX", "network code")
-
-    def validate(self) -> None:
-        """Raise :class:`~seisgrad.errors.ConfigError` for a non-finite position."""
-        _check_finite(self, ("x", "z"))
-
-
-def _check_finite(obj: Schema, names: Sequence[str]) -> None:
-    """Raise :class:`~seisgrad.errors.ConfigError` naming the first field of ``names``
-    of ``obj`` that is not a finite number."""
-    for name in names:
-        value = getattr(obj, name)
-        if not math.isfinite(value):
-            raise ConfigError(f"{type(obj).__name__}.{name}: must be a finite number, got {value}")
 
 
 def _names(n: int) -> list[str]:
