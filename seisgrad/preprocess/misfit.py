@@ -245,8 +245,13 @@ class Traveltime(Misfit):
 
     found as the discrete maximum refined to machine precision by root finding on
     :math:`C'(\\tau) = 0` (where no interior maximum lies within four samples of the
-    discrete one, e.g. at the edge of the searched range, :math:`T` is the discrete lag
-    and its derivative is zero). :math:`T > 0` when the observed arrival is later than the
+    discrete one, :math:`T` is the discrete lag and its derivative is zero). Only lags at
+    which the non-zero parts of the two traces overlap, and with ``max_shift`` only
+    :math:`|\\tau| \\le` ``max_shift``, are searched; a maximum beyond ``max_shift``
+    gives :math:`T = \\pm` ``max_shift`` (derivative zero). When no searched lag
+    correlates positively (opposite polarity, or nothing to align), the shift is not
+    defined and the measurement is skipped (value 0, adjoint 0, ``info["skipped"]``,
+    logged as a warning by the pipeline). :math:`T > 0` when the observed arrival is later than the
     synthetic one (:math:`d(t) = s(t - T)` gives exactly :math:`T`). The adjoint source is
     the exact derivative of this :math:`T` (implicit function theorem on
     :math:`C'(T) = 0`):
@@ -277,11 +282,35 @@ class Traveltime(Misfit):
         s, d = _as_pair(synthetic, observed)
         if not np.any(s) or not np.any(d):
             return _skip(s.size, "all-zero trace")
-        shift, grad = self.measure(s, d, dt)
+        found = self._measure(s, d, dt)
+        if isinstance(found, str):
+            return _skip(s.size, found)
+        shift, grad = found
         return MisfitValue(0.5 * shift * shift, shift * grad, {"shift": shift})
 
     def measure(self, s: np.ndarray, d: np.ndarray, dt: float) -> tuple[float, np.ndarray]:
-        """Return the shift :math:`T` (s) and :math:`\\partial T/\\partial s_n`."""
+        """Return the shift :math:`T` (s) and :math:`\\partial T/\\partial s_n`.
+
+        Raises
+        ------
+        DataError
+            When the shift is not defined: an all-zero trace, or no searched lag with a
+            positive correlation (see the class description).
+        """
+        s, d = _as_pair(s, d)
+        if not np.any(s) or not np.any(d):
+            raise DataError("traveltime shift of an all-zero trace is not defined")
+        found = self._measure(s, d, dt)
+        if isinstance(found, str):
+            raise DataError(f"traveltime shift not defined: {found}")
+        return found
+
+    #: Smallest accepted correlation, relative to ``||s|| ||d||``: below it the discrete
+    #: correlation is FFT round-off, not a measurement.
+    MIN_CORRELATION = 1e-8
+
+    def _measure(self, s: np.ndarray, d: np.ndarray, dt: float) -> tuple[float, np.ndarray] | str:
+        """The shift and its derivative, or why the shift is not defined."""
         import scipy.fft as sfft
         from scipy.optimize import brentq
 
@@ -295,12 +324,25 @@ class Traveltime(Misfit):
         corr = sfft.irfft(prod, m)
         lags = np.arange(-(n - 1), n)
         values = corr[lags % m]
+        # only lags at which the non-zero parts overlap: elsewhere c[L] is exactly zero
+        # and the FFT gives round-off of either sign
+        nz_s, nz_d = np.flatnonzero(s), np.flatnonzero(d)
+        keep = (lags >= nz_d[0] - nz_s[-1]) & (lags <= nz_d[-1] - nz_s[0])
+        within = ""
         if self.max_shift is not None:
-            keep = np.abs(lags) * dt <= self.max_shift
-            if not np.any(keep):
-                keep = lags == 0
-            lags, values = lags[keep], values[keep]
-        k0 = int(lags[int(np.argmax(values))])
+            keep &= np.abs(lags) * dt <= self.max_shift * (1.0 + 1e-12)
+            within = f" within max_shift {self.max_shift:g} s"
+        if not np.any(keep):
+            return f"the non-zero parts of the traces do not overlap at any shift{within}"
+        lags, values = lags[keep], values[keep]
+        best = int(np.argmax(values))
+        floor = self.MIN_CORRELATION * float(np.linalg.norm(s) * np.linalg.norm(d))
+        if not values[best] > floor:
+            return (
+                f"no positive cross-correlation at any shift{within} where the traces "
+                "overlap (opposite polarity?)"
+            )
+        k0 = int(lags[best])
 
         def dc(tau: float) -> float:  # C'(tau)
             ph = np.exp(1j * omega * tau)
@@ -311,6 +353,8 @@ class Traveltime(Misfit):
             return float(-2.0 / m * np.real(np.sum(omega * omega * prod * ph)))
 
         tau0 = k0 * dt
+        if self.max_shift is not None and abs(tau0) > self.max_shift:  # round-off only
+            tau0 = math.copysign(self.max_shift, tau0)
         tau = None
         for width in (1.0, 2.0, 4.0):
             a, b = tau0 - width * dt, tau0 + width * dt
@@ -333,6 +377,10 @@ class Traveltime(Misfit):
         curv = ddc(tau)
         if not curv < 0.0:  # converged on a minimum between two maxima: as above
             return float(tau0), np.zeros(n)
+        if self.max_shift is not None and abs(tau) > self.max_shift:
+            # the maximum lies beyond the bound: the largest correlation within it is at
+            # the bound, which stays there under small changes of s
+            return math.copysign(self.max_shift, tau), np.zeros(n)
         spec = 1j * omega * spec_d * np.exp(1j * omega * tau)
         dprime = sfft.irfft(spec, m)[:n]  # d~'(t_n + T)
         return float(tau), -dprime / curv

@@ -202,3 +202,49 @@ def test_traveltime_at_the_edge_of_the_search_is_constant():
     chk = check_adjoint_source(None, m, d, s, dt=dt)
     assert chk.max_error <= 1e-6, chk.summary()
     assert isinstance(get_misfit(Traveltime, max_shift=0.1), Traveltime)
+
+
+def test_traveltime_opposite_polarity_is_skipped_not_a_random_shift():
+    """All overlapping lags correlate negatively: the discrete correlation elsewhere is
+    FFT round-off, which used to give a random shift of 1.6-2.2 s."""
+    dt = 0.01
+    t = np.arange(300) * dt
+    s = np.exp(-(((t - 1.0) / 0.1) ** 2))
+    d = -np.exp(-(((t - 1.05) / 0.1) ** 2))
+    for k in range(3):
+        res = Traveltime()(s * (1 + 1e-9 * k), d, dt)
+        assert res.value == 0.0 and not np.any(res.adjoint)
+        assert "opposite polarity" in res.info["skipped"]
+    with pytest.raises(DataError, match="opposite polarity"):
+        Traveltime().measure(s, d, dt)
+
+
+def test_traveltime_searches_only_lags_where_the_traces_overlap():
+    """Two-sample windows: only lags -1..1 overlap; all correlate negatively."""
+    dt = 0.01
+    s, d = np.zeros(200), np.zeros(200)
+    s[100:102] = [1.0, 2.0]
+    d[100:102] = [-1.0, -2.0]
+    assert "skipped" in Traveltime()(s, d, dt).info
+    d[100:102] = [2.0, 1.0]  # correlates positively at lag -1 .. 0
+    res = Traveltime()(s, d, dt)
+    assert abs(res.info["shift"]) <= dt
+    far = np.zeros(200)
+    far[10] = 1.0
+    with pytest.raises(DataError, match="do not overlap at any shift within"):
+        Traveltime(max_shift=0.5).measure(s, far, dt)
+
+
+@pytest.mark.parametrize("max_shift", [0.1, 0.15, 0.185, 0.195])
+def test_traveltime_honours_max_shift(max_shift):
+    from seisgrad.preprocess.verify import check_adjoint_source
+
+    dt = 0.01
+    t = np.arange(300) * dt
+    s = np.exp(-(((t - 1.0) / 0.05) ** 2))
+    d = np.exp(-(((t - 1.2) / 0.05) ** 2))
+    m = Traveltime(max_shift=max_shift)
+    res = m(s, d, dt)
+    assert res.info["shift"] == pytest.approx(max_shift, abs=1e-12)
+    chk = check_adjoint_source(None, m, d, s, dt=dt)
+    assert chk.passed, chk.summary()
