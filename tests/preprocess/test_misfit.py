@@ -92,6 +92,9 @@ def test_misfit_values(rng):
     d1 = np.cos(2 * np.pi * 10 * t)
     assert get_misfit("envelope")(s1, d1, dt).value < 1e-20
     ph = get_misfit("instantaneous_phase")(s1, d1, dt)
+    # both envelopes are 1, so each sample has the weight (1 / (1 + water level))^2
+    assert ph.value == pytest.approx(0.5 * 0.3**2 * 500 * dt / 1.001**2, rel=1e-10)
+    ph = get_misfit("instantaneous_phase", water_level=1e-12)(s1, d1, dt)
     assert ph.value == pytest.approx(0.5 * 0.3**2 * 500 * dt, rel=1e-10)
 
 
@@ -102,7 +105,7 @@ def test_misfit_shape_errors():
         Traveltime(max_shift=-1.0)
 
 
-@pytest.mark.parametrize("name", ["traveltime", "amplitude", "correlation"])
+@pytest.mark.parametrize("name", ["traveltime", "amplitude", "correlation", "instantaneous_phase"])
 def test_zero_trace_is_skipped(name):
     res = get_misfit(name)(np.zeros(20), np.ones(20), 0.1)
     assert res.value == 0.0 and not np.any(res.adjoint) and "skipped" in res.info
@@ -248,3 +251,35 @@ def test_traveltime_honours_max_shift(max_shift):
     assert res.info["shift"] == pytest.approx(max_shift, abs=1e-12)
     chk = check_adjoint_source(None, m, d, s, dt=dt)
     assert chk.passed, chk.summary()
+
+
+def test_instantaneous_phase_is_continuous_outside_windows():
+    """Outside a window both processed traces are exactly zero and the phase difference
+    of the Hilbert tails jumps between 0 and pi: those samples must not count (the value
+    jumped by up to 0.05 along a 1e-3 path, and 20 % of it came from outside)."""
+    from seisgrad.preprocess.pipeline import Pipeline
+    from seisgrad.preprocess.verify import check_adjoint_source
+    from tests.preprocess.helpers import make_context, random_traces
+
+    ctx = make_context(1, 300, 0.01)
+    rng = np.random.default_rng(5)
+    obs, syn = random_traces(rng, ctx), random_traces(rng, ctx)
+    pipe = Pipeline([], "instantaneous_phase", windows=[[1.0, 1.5]])
+    prep = pipe.prepare(obs, ctx)
+    rng.standard_normal(syn.shape)
+    eps = np.linspace(-1e-3, 1e-3, 41)
+    for _ in range(3):  # the first of these directions crossed a jump of 0.049
+        v0 = rng.standard_normal(syn.shape)
+        vals = np.array([pipe.value(syn + e * v0, ctx, prep) for e in eps])
+        assert np.max(np.abs(np.diff(vals, 2))) < 1e-6
+    chk = check_adjoint_source(pipe, None, obs, syn, context=ctx, seed=3)
+    assert chk.passed, chk.summary()
+
+
+def test_instantaneous_phase_of_zero_synthetics_is_skipped():
+    t = np.arange(200) * 0.01
+    d = np.exp(-(((t - 1) / 0.05) ** 2)) * np.sin(2 * np.pi * 10 * (t - 1))
+    res = get_misfit("instantaneous_phase")(np.zeros(200), d, 0.01)
+    assert res.value == 0.0 and not np.any(res.adjoint)  # was 0.197 with zero adjoint
+    with pytest.raises(ConfigError, match="water_level"):
+        get_misfit("instantaneous_phase", water_level=0.0)
