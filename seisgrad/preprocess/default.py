@@ -301,7 +301,8 @@ class Default(Preprocess):
             obs = self._name_su_traces(obs, syn, where)
         obs_sel = select_components(obs, self.params.components)
         matched = match_traces(obs_sel, syn)
-        return with_data(syn, [align_trace(o, dt, t0, nt) for o in matched])
+        demean = self.params.demean
+        return with_data(syn, [align_trace(o, dt, t0, nt, demean=demean) for o in matched])
 
     @staticmethod
     def _name_su_traces(obs: Stream, syn: Sequence[Trace], where: Path) -> Stream:
@@ -377,7 +378,9 @@ class Default(Preprocess):
                 and abs(float(o.stats.starttime - syn[0].stats.starttime)) <= 1e-6 * dt
             )
             obs_rows.append(
-                np.asarray(o.data, dtype=np.float64) if same else align_trace(o, dt, t0, nt)
+                np.asarray(o.data, dtype=np.float64)
+                if same
+                else align_trace(o, dt, t0, nt, demean=self.params.demean)
             )
         ctx = context_for(syn, event, receivers)
         res = self.pipeline.evaluate(np.array(obs_rows), stack(syn), ctx)

@@ -196,13 +196,20 @@ def with_data(traces: Sequence[Trace], data: np.ndarray | Sequence[np.ndarray]) 
     )
 
 
-def align_trace(tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20) -> np.ndarray:
-    """Observed trace demeaned, resampled and trimmed onto the axis ``t0 + n*dt``.
+def align_trace(
+    tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20, *, demean: bool = True
+) -> np.ndarray:
+    """Observed trace resampled and trimmed onto the axis ``t0 + n*dt`` (demeaned first
+    when ``demean``).
 
     Same time step and a whole-sample offset: samples are copied. Otherwise the trace is
     low-passed at 80% of the new Nyquist frequency when it is downsampled (zero-phase
     Butterworth, 8 poles) and Lanczos-interpolated. Samples outside the observed time
     range are zero. Only observed data goes through this (it needs no adjoint).
+
+    ``demean`` should follow the processing: :class:`~seisgrad.preprocess.default.Default`
+    passes its ``demean`` parameter, so that an observed trace already on the
+    synthetics' axis (which is not aligned) and one that is aligned are treated alike.
 
     Raises
     ------
@@ -214,7 +221,8 @@ def align_trace(tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20) -
     data = np.asarray(tr.data, dtype=np.float64)
     if data.size == 0 or not np.all(np.isfinite(data)):
         raise DataError(f"observed trace {tr.id} is empty or holds non-finite values")
-    data = data - data.mean()
+    if demean:
+        data = data - data.mean()
     odt, ot0 = float(tr.stats.delta), trace_t0(tr)
     oend = ot0 + odt * (data.size - 1)
     t = t0 + dt * np.arange(nt)

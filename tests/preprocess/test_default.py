@@ -395,3 +395,23 @@ def test_user_misfit_class_from_the_parameter_file(tmp_path, monkeypatch):
         assert Default(params(misfit="test_quartic")).pipeline.misfit.name == "test_quartic"
     finally:
         MISFITS.pop("test_quartic", None)
+
+
+@pytest.mark.parametrize("demean", [True, False])
+def test_observed_offset_is_treated_alike_on_and_off_the_synthetic_axis(demean, tmp_path):
+    """The observed data was demeaned only when it had to be aligned, so with
+    ``demean: false`` a DC offset gave 75 on the synthetics' axis and 0.0145 one sample
+    longer; now ``demean`` decides, whatever the axis."""
+    syn = make_stream(0.0, seed=1)
+    pre = Default(params(misfit="waveform", demean=demean))
+    values = []
+    for nt in (NT, NT + 1):
+        obs = make_stream(0.004, seed=2, nt=NT + 1)
+        for tr in obs:
+            tr.data = tr.data[:nt] + np.float32(5.0)
+        values.append(pre.evaluate(obs, syn, EVENT, RECEIVERS).value)
+        pre.write_traces(obs, tmp_path / f"n{nt}" / "ev1")
+        read = pre.read_observed(tmp_path / f"n{nt}", EVENT, syn)
+        values.append(pre.evaluate(read, syn, EVENT, RECEIVERS).value)
+    assert values == pytest.approx([values[0]] * 4, rel=1e-5)
+    assert (values[0] > 10.0) is not demean
