@@ -41,6 +41,7 @@ from seisgrad.preprocess.streams import (
     context_for,
     list_ids,
     match_traces,
+    samples,
     select_components,
     stack,
     with_data,
@@ -378,7 +379,7 @@ class Default(Preprocess):
                 and abs(float(o.stats.starttime - syn[0].stats.starttime)) <= 1e-6 * dt
             )
             obs_rows.append(
-                np.asarray(o.data, dtype=np.float64)
+                samples(o, "observed")
                 if same
                 else align_trace(o, dt, t0, nt, demean=self.params.demean)
             )

@@ -91,6 +91,18 @@ def _set_coords(tr: Trace, x: float, z: float) -> None:
     tr.stats.coordinates = AttribDict(x=float(x), z=float(z))
 
 
+def _check_writable(stream: Stream, fmt: str) -> None:
+    """Refuse traces that no format can write faithfully: masked samples (gaps)."""
+    for tr in stream:
+        data = tr.data
+        if np.ma.isMaskedArray(data) and np.ma.count_masked(data):
+            raise DataError(
+                f"cannot write trace {tr.id} as {fmt}: it has {np.ma.count_masked(data)} "
+                "masked samples (gaps), whose values are arbitrary; fill them first "
+                "(Stream.merge(fill_value=0.0) or tr.data = tr.data.filled(0.0))"
+            )
+
+
 def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise DataError(f"unknown data format '{fmt}'; valid formats: {', '.join(FORMATS)}")
@@ -220,6 +232,7 @@ def read_su(
 
 def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
     """Write one SU file per channel into ``folder`` (float32 samples)."""
+    _check_writable(stream, "SU")
     from obspy.io.segy.segy import SEGYTraceHeader
 
     folder = Path(folder)
@@ -290,6 +303,7 @@ def read_sac(path: str | os.PathLike[str]) -> Stream:
 
 def write_sac(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
     """Write one SAC file per trace, ``NET.STA.LOC.CHA.sac`` (float32 samples)."""
+    _check_writable(stream, "SAC")
     folder = Path(folder)
     paths = []
     for tr in stream:
@@ -327,6 +341,7 @@ def read_mseed(path: str | os.PathLike[str]) -> Stream:
 
 def write_mseed(stream: Stream, path: str | os.PathLike[str]) -> Path:
     """Write all traces to one MiniSEED file (float64 or float32 samples kept)."""
+    _check_writable(stream, "MiniSEED")
     too_long = [
         tr.id
         for tr in stream
@@ -393,6 +408,7 @@ def write_ascii(
 ) -> list[Path]:
     """Write SPECFEM two-column files ``NET.STA.CHA.<suffix>`` (full float64 precision;
     suffix by channel when ``None``: ``semd``, ``semv``, ``sema``, ``semp``)."""
+    _check_writable(stream, "ASCII")
     folder = Path(folder)
     paths = []
     for tr in stream:
@@ -445,6 +461,7 @@ def write_hdf5(stream: Stream, path: str | os.PathLike[str]) -> Path:
     dtype, else one dataset per trace (``000000``, ``000001``, ...). Files of version 1
     (one dataset per trace with attributes) are still read.
     """
+    _check_writable(stream, "HDF5")
     table = _header_table(stream)
     arrays = [np.asarray(tr.data) for tr in stream]
     same = len({(a.shape, a.dtype.str) for a in arrays}) == 1

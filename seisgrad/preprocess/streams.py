@@ -26,6 +26,7 @@ __all__ = [
     "select_components",
     "check_common_axis",
     "match_traces",
+    "samples",
     "stack",
     "context_for",
     "with_data",
@@ -128,9 +129,33 @@ def match_traces(
     return out
 
 
-def stack(traces: Sequence[Trace]) -> np.ndarray:
-    """Samples as a float64 array of shape ``(ntraces, nt)``."""
-    return np.array([np.asarray(tr.data, dtype=np.float64) for tr in traces], dtype=np.float64)
+def samples(tr: Trace, what: str = "observed") -> np.ndarray:
+    """The samples of ``tr`` as float64.
+
+    Raises
+    ------
+    DataError
+        When ``tr.data`` is a masked array with masked samples (gaps, e.g. from
+        ``Stream.merge()``): masked samples hold arbitrary values and are never used as
+        data. (A masked array with nothing masked is taken as it is.)
+    """
+    data = tr.data
+    if np.ma.isMaskedArray(data):
+        n = int(np.ma.count_masked(data))
+        if n:
+            raise DataError(
+                f"{what} trace {tr.id} has {n} masked samples (gaps); fill them first "
+                "(Stream.merge(fill_value=0.0) or tr.data = tr.data.filled(0.0)) or cut "
+                "the trace: masked samples hold arbitrary values"
+            )
+        data = np.ma.getdata(data)
+    return np.asarray(data, dtype=np.float64)
+
+
+def stack(traces: Sequence[Trace], what: str = "synthetic") -> np.ndarray:
+    """Samples as a float64 array of shape ``(ntraces, nt)`` (masked samples are an
+    error, see :func:`samples`)."""
+    return np.array([samples(tr, what) for tr in traces], dtype=np.float64)
 
 
 def _receiver_of(tr: Trace, receivers: Sequence[Receiver] | None) -> Receiver | None:
@@ -214,11 +239,12 @@ def align_trace(
     Raises
     ------
     DataError
-        When the observed trace does not overlap the time axis at all.
+        When the observed trace does not overlap the time axis at all, or has masked
+        samples (gaps).
     """
     from scipy import signal
 
-    data = np.asarray(tr.data, dtype=np.float64)
+    data = samples(tr, "observed")
     if data.size == 0 or not np.all(np.isfinite(data)):
         raise DataError(f"observed trace {tr.id} is empty or holds non-finite values")
     if demean:

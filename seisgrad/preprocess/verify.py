@@ -332,7 +332,7 @@ def _arrays(
             raise DataError("give observed and synthetic both as Streams or both as arrays")
         obs_traces = match_traces(list(observed), syn_traces)
         ctx = context if context is not None else context_for(syn_traces, event, receivers)
-        obs_arr, syn_arr = stack(obs_traces), stack(syn_traces)
+        obs_arr, syn_arr = stack(obs_traces, "observed"), stack(syn_traces)
         if obs_arr.shape != syn_arr.shape:
             raise DataError(
                 "observed traces are not on the synthetics' time axis; read them with "

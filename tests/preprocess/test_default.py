@@ -415,3 +415,25 @@ def test_observed_offset_is_treated_alike_on_and_off_the_synthetic_axis(demean, 
         values.append(pre.evaluate(read, syn, EVENT, RECEIVERS).value)
     assert values == pytest.approx([values[0]] * 4, rel=1e-5)
     assert (values[0] > 10.0) is not demean
+
+
+def test_masked_samples_are_refused_not_used():
+    """Gaps (masked arrays, e.g. from Stream.merge) were used with their hidden values:
+    masked samples holding 1e6 gave a misfit of 2.5e11."""
+    syn = make_stream(0.0, seed=1)
+    pre = Default(params(misfit="waveform"))
+    for dt, nt in ((DT, NT), (DT / 2, 2 * NT)):  # on and off the synthetics' axis
+        obs = make_stream(0.004, seed=2, dt=dt, nt=nt)
+        data = obs[0].data.copy()
+        data[nt // 2 :] = 1e6
+        obs[0].data = np.ma.masked_array(data, mask=np.arange(nt) >= nt // 2)
+        with pytest.raises(DataError, match=r"observed trace XX\.R00\.\.UX has \d+ masked"):
+            pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    obs = make_stream(0.004, seed=2)
+    value = pre.evaluate(obs, syn, EVENT, RECEIVERS).value
+    obs[0].data = np.ma.masked_array(obs[0].data, mask=False)  # nothing masked: fine
+    assert pre.evaluate(obs, syn, EVENT, RECEIVERS).value == value
+    bad = make_stream(0.0, seed=1)
+    bad[1].data = np.ma.masked_array(bad[1].data, mask=np.arange(NT) == 7)
+    with pytest.raises(DataError, match=r"synthetic trace XX\.R00\.\.UZ has 1 masked"):
+        pre.evaluate(make_stream(0.004, seed=2), bad, EVENT, RECEIVERS)

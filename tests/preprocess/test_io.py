@@ -255,3 +255,11 @@ def test_align_pads_zeros_and_rejects_no_overlap():
     tr.stats.starttime = EPOCH + 10.0
     with pytest.raises(DataError, match="does not overlap"):
         align_trace(tr, 0.01, 0.0, 200)
+
+
+@pytest.mark.parametrize("fmt", io.FORMATS)
+def test_writers_refuse_masked_samples(fmt, tmp_path):
+    tr = Trace(np.ma.masked_array(np.arange(10.0), mask=np.arange(10) > 6))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
+    with pytest.raises(DataError, match=r"cannot write trace XX\.S1\.\.UZ .* 3 masked"):
+        io.write_traces(Stream([tr]), tmp_path / "ev", fmt)
