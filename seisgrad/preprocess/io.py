@@ -29,10 +29,10 @@ the single-file formats):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ from seisgrad.errors import DataError
 from seisgrad.model import atomic_write
 from seisgrad.preprocess.streams import EPOCH, header_of, trace_t0
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "FORMATS",
     "atomic_write",
@@ -56,6 +58,7 @@ __all__ = [
     "write_su",
     "su_file_name",
     "su_channel",
+    "float32_time_step",
     "read_sac",
     "write_sac",
     "read_mseed",
@@ -101,6 +104,20 @@ def _check_writable(stream: Stream, fmt: str) -> None:
                 "masked samples (gaps), whose values are arbitrary; fill them first "
                 "(Stream.merge(fill_value=0.0) or tr.data = tr.data.filled(0.0))"
             )
+
+
+def float32_time_step(value: float, hint: float | None = None) -> float:
+    """A time step that a file stores as float32 (SAC ``delta``, SU ``d1``).
+
+    ``hint`` (the time step the data should have, e.g. the synthetics') when it rounds to
+    the same float32, else the shortest decimal number that does (``0.002``, not
+    ``0.0020000000949949026``): exact for the usual decimal steps, within float32
+    precision (6e-8 relative) otherwise.
+    """
+    v = np.float32(value)
+    if hint is not None and np.float32(hint) == v:
+        return float(hint)
+    return float(str(v))
 
 
 def _check_format(fmt: str) -> str:
@@ -159,10 +176,7 @@ def _su_dt(header: int, d1: float, dt: float | None, hint: float | None, where: 
             f"{cands[1]:g} s (milliseconds, SPECFEM2D), not the given time step {dt:g} s"
         )
     if d1 > 0:
-        for c in cands:
-            if abs(c - d1) <= 1e-6 * d1:
-                return float(c)
-        return float(d1)
+        return float32_time_step(d1, hint)
     if header == 0:
         if hint is not None:
             return float(hint)
@@ -278,21 +292,36 @@ def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
 _SAC_UNDEF = -12345.0
 
 
-def read_sac(path: str | os.PathLike[str]) -> Stream:
-    """Read SAC file(s): one file, or every ``*.sac`` file of a folder."""
+def read_sac(path: str | os.PathLike[str], dt_hint: float | None = None) -> Stream:
+    """Read SAC file(s): one file, or every ``*.sac`` file of a folder.
+
+    SAC stores the time step as float32; it is read as :func:`float32_time_step` gives
+    it (``dt_hint``, e.g. the synthetics' time step, when it agrees to float32
+    precision), not rounded to whole microseconds as ObsPy does.
+
+    Raises
+    ------
+    DataError
+        For an unreadable file or a time step that is not positive.
+    """
     from obspy import read
 
     files = _files(Path(path), _EXTS["sac"])
     out = Stream()
     for f in files:
         try:
-            with warnings.catch_warnings():  # ObsPy notes rounding float32 delta to 1 us
-                warnings.filterwarnings("ignore", message="Sample spacing read from SAC")
-                st = read(str(f), format="SAC")
+            # no rounding of delta to whole microseconds (5e-7 s became 0): the float32
+            # value is resolved below (ObsPy still computes 1 / rounded delta)
+            with np.errstate(divide="ignore"):
+                st = read(str(f), format="SAC", round_sampling_interval=False)
         except Exception as exc:
             raise DataError(f"{f} is not a readable SAC file: {exc}") from exc
         for tr in st:
             sac = tr.stats.sac
+            delta = float(sac.get("delta", 0.0))
+            if not (math.isfinite(delta) and delta > 0):
+                raise DataError(f"{f}: SAC time step delta = {delta:g} s is not positive")
+            tr.stats.delta = float32_time_step(delta, dt_hint)
             x, z = sac.get("user0", _SAC_UNDEF), sac.get("user1", _SAC_UNDEF)
             if x != _SAC_UNDEF and z != _SAC_UNDEF:
                 _set_coords(tr, x, z)
@@ -305,6 +334,19 @@ def write_sac(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
     """Write one SAC file per trace, ``NET.STA.LOC.CHA.sac`` (float32 samples)."""
     _check_writable(stream, "SAC")
     folder = Path(folder)
+    lossy = {
+        float(tr.stats.delta)
+        for tr in stream
+        if float32_time_step(tr.stats.delta) != float(tr.stats.delta)
+    }
+    if lossy:
+        log.warning(
+            "SAC stores the time step as float32: %s s is read back as %s s unless the "
+            "synthetics' time step gives it (read_observed does; use hdf5 or mseed to "
+            "keep it exactly)",
+            ", ".join(f"{v!r}" for v in sorted(lossy)),
+            ", ".join(f"{float32_time_step(v)!r}" for v in sorted(lossy)),
+        )
     paths = []
     for tr in stream:
         new = Trace(np.asarray(tr.data, dtype=np.float32), header=_plain_stats(tr))
@@ -551,7 +593,9 @@ def read_traces(
 ) -> Stream:
     """Read the traces of one event from a file or folder in format ``fmt``.
 
-    ``dt`` and ``dt_hint`` resolve the unit of SU dt headers (see :func:`read_su`).
+    ``dt`` and ``dt_hint`` resolve the unit of SU dt headers (see :func:`read_su`);
+    ``dt_hint`` also restores a time step that SAC and SU files store as float32 (see
+    :func:`float32_time_step`).
     """
     _check_format(fmt)
     path = Path(path)
@@ -564,7 +608,7 @@ def read_traces(
     if fmt == "mseed":
         return read_mseed(path)
     if fmt == "sac":
-        return read_sac(path)
+        return read_sac(path, dt_hint=dt_hint)
     if fmt == "ascii":
         return read_ascii(path)
     out = Stream()

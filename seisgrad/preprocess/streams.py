@@ -70,6 +70,8 @@ def check_common_axis(
         raise DataError(f"no {what} traces")
     ref = traces[0]
     dt, t0, nt = float(ref.stats.delta), trace_t0(ref), int(ref.stats.npts)
+    if not (math.isfinite(dt) and dt > 0):
+        raise DataError(f"{what} trace {ref.id} has the time step {dt:g} s; it must be > 0")
     odd = [
         tr.id
         for tr in traces
@@ -250,6 +252,10 @@ def align_trace(
     if demean:
         data = data - data.mean()
     odt, ot0 = float(tr.stats.delta), trace_t0(tr)
+    if not (math.isfinite(odt) and odt > 0):
+        raise DataError(f"observed trace {tr.id} has the time step {odt:g} s; it must be > 0")
+    if not (math.isfinite(dt) and dt > 0):
+        raise DataError(f"time step of the synthetics' axis must be > 0, got {dt:g} s")
     oend = ot0 + odt * (data.size - 1)
     t = t0 + dt * np.arange(nt)
     if oend < t[0] - 0.5 * dt or ot0 > t[-1] + 0.5 * dt:

@@ -9,10 +9,13 @@ import pytest
 from obspy import Stream, Trace
 from obspy.core import AttribDict
 
+from seisgrad.config import from_mapping
 from seisgrad.errors import DataError
 from seisgrad.preprocess import io
+from seisgrad.preprocess.default import DefaultParameters
 from seisgrad.preprocess.misfit import Traveltime
 from seisgrad.preprocess.streams import EPOCH, align_trace, trace_t0
+from seisgrad.solver.acquisition import Event
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "specfem2d"
 SU_FILE = DATA / "su" / "Uy_file_single_d.su"
@@ -263,3 +266,41 @@ def test_writers_refuse_masked_samples(fmt, tmp_path):
     tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
     with pytest.raises(DataError, match=r"cannot write trace XX\.S1\.\.UZ .* 3 masked"):
         io.write_traces(Stream([tr]), tmp_path / "ev", fmt)
+
+
+@pytest.mark.parametrize("dt", [1.0 / 3000.0, 1.25e-5, 5e-7, 0.002])
+@pytest.mark.parametrize("fmt", ["sac", "su"])
+def test_float32_time_step_is_kept(fmt, dt, tmp_path, caplog):
+    """SAC delta was rounded to whole microseconds (1/3000 s -> 0.000333 s, 5e-7 s -> 0,
+    then a ZeroDivisionError); SU's float32 d1 was taken as it is. Both store float32:
+    the synthetics' time step is recovered when it agrees, else the shortest decimal."""
+    tr = Trace(np.sin(np.arange(40.0)))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
+    tr.stats.delta = dt
+    io.write_traces(Stream([tr]), tmp_path, fmt)
+    hinted = io.read_traces(tmp_path, fmt, dt_hint=dt)[0].stats.delta
+    assert hinted == dt
+    plain = io.read_traces(tmp_path, fmt)[0].stats.delta
+    assert plain == pytest.approx(dt, rel=1e-7)
+    if dt in (1.25e-5, 5e-7, 0.002):  # decimal steps come back exactly
+        assert plain == dt
+    if fmt == "sac" and dt == 1.0 / 3000.0:
+        assert "float32" in caplog.text
+
+
+def test_observed_sac_data_on_the_synthetic_axis_with_a_fine_time_step(tmp_path):
+    """5e-7 s read back as 0 s and stopped read_observed with a ZeroDivisionError."""
+    from seisgrad.preprocess.default import Default
+
+    dt = 5e-7
+    tr = Trace(np.sin(0.1 * np.arange(100.0)))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
+    tr.stats.delta = dt
+    io.write_traces(Stream([tr]), tmp_path / "ev", "sac")
+    pre = Default(from_mapping(DefaultParameters, {"data_format": "sac", "demean": False}))
+    got = pre.read_observed(tmp_path, Event("ev", []), Stream([tr]))
+    np.testing.assert_allclose(got[0].data, tr.data, rtol=1e-6, atol=1e-7)
+    tr0 = tr.copy()
+    tr0.stats.delta = 0.0
+    with pytest.raises(DataError, match=r"XX\.S1\.\.UZ has the time step 0 s"):
+        align_trace(tr0, dt, 0.0, 100)
