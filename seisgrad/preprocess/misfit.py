@@ -24,6 +24,7 @@ discrete (FFT) Hilbert transform, :math:`\\langle a, b\\rangle = \\sum_n a_n b_n
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from abc import ABC, abstractmethod
@@ -42,6 +43,7 @@ __all__ = [
     "misfit_names",
     "get_misfit",
     "misfit_class",
+    "check_inputs",
     "hilbert",
     "hilbert_transpose",
     "Waveform",
@@ -79,13 +81,20 @@ MISFITS: dict[str, type[Misfit]] = {}
 class Misfit(ABC):
     """Base class of misfit functions.
 
-    Subclasses set ``name`` (registry key) and implement :meth:`__call__`.
+    Subclasses set ``name`` (registry key) and implement :meth:`__call__`. Every
+    subclass's ``__call__`` is wrapped so that its inputs are checked before it runs
+    (:func:`check_inputs`): two 1-D real arrays of equal length with at least 2 samples,
+    all finite (converted to float64), and a finite time step ``dt > 0``; anything else
+    is a :class:`~seisgrad.errors.DataError` naming the misfit and what is wrong.
     """
 
     name: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_checks_inputs", False):
+            cls.__call__ = _checking_inputs(call)  # type: ignore[method-assign]
         name = cls.__dict__.get("name", "")
         if name:
             if name in MISFITS and MISFITS[name] is not cls:
@@ -98,6 +107,76 @@ class Misfit(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def check_inputs(
+    misfit: str, synthetic: Any, observed: Any, dt: Any
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Check and convert the inputs of a misfit (see :class:`Misfit`).
+
+    Returns
+    -------
+    tuple
+        ``(synthetic, observed, dt)`` as float64 arrays and a float.
+
+    Raises
+    ------
+    DataError
+        Naming the misfit and the input at fault.
+    """
+    where = f"misfit '{misfit}'"
+    if (
+        isinstance(dt, (bool, np.bool_))
+        or not isinstance(dt, (int, float, np.integer, np.floating))
+        or not (math.isfinite(float(dt)) and float(dt) > 0)
+    ):
+        raise DataError(f"{where}: the time step dt must be a finite number > 0, got {dt!r}")
+    arrays = []
+    for label, x in (("synthetic", synthetic), ("observed", observed)):
+        if np.iscomplexobj(x):
+            raise DataError(f"{where}: the {label} trace must be real, got complex samples")
+        try:
+            a = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{where}: the {label} trace is not numeric ({exc})") from exc
+        arrays.append(a)
+    s, d = arrays
+    if s.ndim != 1 or s.shape != d.shape:
+        raise DataError(
+            f"{where} needs two 1-D traces of equal length, got shapes {s.shape} and {d.shape}"
+        )
+    if s.size < 2:
+        raise DataError(f"{where} needs at least 2 samples, got {s.size}")
+    for label, a in (("synthetic", s), ("observed", d)):
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            raise DataError(
+                f"{where}: the {label} trace holds {bad.size} non-finite samples "
+                f"({a[bad[0]]} at sample {bad[0]})"
+            )
+    return s, d, float(dt)
+
+
+def _checking_inputs(call: Any) -> Any:
+    """Wrap a misfit's ``__call__`` with :func:`check_inputs`."""
+
+    @functools.wraps(call)
+    def checked(self: Misfit, synthetic: Any, observed: Any, dt: Any) -> MisfitValue:
+        name = self.name or type(self).__name__
+        s, d, step = check_inputs(name, synthetic, observed, dt)
+        out = call(self, s, d, step)
+        if isinstance(out, MisfitValue) and not (
+            math.isfinite(out.value) and np.all(np.isfinite(out.adjoint))
+        ):
+            big = max(float(np.max(np.abs(s))), float(np.max(np.abs(d))))
+            raise DataError(
+                f"misfit '{name}': the value or the adjoint source is not finite (samples "
+                f"up to {big:g} in magnitude overflow float64 here); rescale the traces"
+            )
+        return out
+
+    checked._checks_inputs = True  # type: ignore[attr-defined]
+    return checked
 
 
 def misfit_names() -> tuple[str, ...]:
@@ -169,6 +248,12 @@ def _as_pair(synthetic: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, n
     if s.size < 2:
         raise DataError(f"a misfit needs at least 2 samples, got {s.size}")
     return s, d
+
+
+def _norm(x: np.ndarray) -> float:
+    """L2 norm without overflow or underflow (samples of 1e160 or 1e-170)."""
+    peak = float(np.max(np.abs(x)))
+    return peak * float(np.linalg.norm(x / peak)) if peak > 0 else 0.0
 
 
 def _skip(n: int, reason: str) -> MisfitValue:
@@ -282,11 +367,14 @@ class Traveltime(Misfit):
         s, d = _as_pair(synthetic, observed)
         if not np.any(s) or not np.any(d):
             return _skip(s.size, "all-zero trace")
-        found = self._measure(s, d, dt)
+        # T does not change when s or d is scaled: measure unit-peak traces (no overflow
+        # or underflow at any amplitude); dT/ds = (dT/ds~) / peak
+        ps, pd = float(np.max(np.abs(s))), float(np.max(np.abs(d)))
+        found = self._measure(s / ps, d / pd, dt)
         if isinstance(found, str):
             return _skip(s.size, found)
         shift, grad = found
-        return MisfitValue(0.5 * shift * shift, shift * grad, {"shift": shift})
+        return MisfitValue(0.5 * shift * shift, shift * grad / ps, {"shift": shift})
 
     def measure(self, s: np.ndarray, d: np.ndarray, dt: float) -> tuple[float, np.ndarray]:
         """Return the shift :math:`T` (s) and :math:`\\partial T/\\partial s_n`.
@@ -297,13 +385,14 @@ class Traveltime(Misfit):
             When the shift is not defined: an all-zero trace, or no searched lag with a
             positive correlation (see the class description).
         """
-        s, d = _as_pair(s, d)
+        s, d, dt = check_inputs(self.name, s, d, dt)
         if not np.any(s) or not np.any(d):
             raise DataError("traveltime shift of an all-zero trace is not defined")
-        found = self._measure(s, d, dt)
+        ps, pd = float(np.max(np.abs(s))), float(np.max(np.abs(d)))
+        found = self._measure(s / ps, d / pd, dt)
         if isinstance(found, str):
             raise DataError(f"traveltime shift not defined: {found}")
-        return found
+        return found[0], found[1] / ps
 
     #: Smallest accepted correlation, relative to ``||s|| ||d||``: below it the discrete
     #: correlation is FFT round-off, not a measurement.
@@ -398,11 +487,12 @@ class Amplitude(Misfit):
 
     def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
         s, d = _as_pair(synthetic, observed)
-        es, ed = float(np.dot(s, s)), float(np.dot(d, d))
-        if es == 0.0 or ed == 0.0:
+        if not np.any(s) or not np.any(d):
             return _skip(s.size, "all-zero trace")
-        dlna = 0.5 * math.log(es / ed)
-        return MisfitValue(0.5 * dlna * dlna, dlna * s / es, {"dlnA": dlna})
+        # norms without overflow or underflow (<s, s> of 1e160 samples is inf)
+        ns, nd = _norm(s), _norm(d)
+        dlna = math.log(ns) - math.log(nd)
+        return MisfitValue(0.5 * dlna * dlna, dlna * (s / ns) / ns, {"dlnA": dlna})
 
 
 class Envelope(Misfit):
@@ -499,6 +589,10 @@ class InstantaneousPhase(Misfit):
         s, d = _as_pair(synthetic, observed)
         if not np.any(s) or not np.any(d):
             return _skip(s.size, "all-zero trace")
+        # the measurement does not change when s or d is scaled: use unit-peak traces
+        # (no underflow or overflow of the squared envelopes); df/ds = (df/ds~) / peak
+        peak = float(np.max(np.abs(s)))
+        s, d = s / peak, d / float(np.max(np.abs(d)))
         lam = self.water_level
         hs, hd = hilbert(s), hilbert(d)
         ps = s * s + hs * hs
@@ -521,7 +615,7 @@ class InstantaneousPhase(Misfit):
         den = (ps + eps_s) ** 2
         k = half * eps_s / den - lam / s.size * float(np.sum(half * ps / den))
         adj = r * a + 2.0 * k * s + hilbert_transpose(r * b + 2.0 * k * hs)
-        return MisfitValue(0.5 * float(np.sum(rho * dphi * dphi)) * dt, adj)
+        return MisfitValue(0.5 * float(np.sum(rho * dphi * dphi)) * dt, adj / peak)
 
 
 class Correlation(Misfit):
@@ -536,10 +630,10 @@ class Correlation(Misfit):
 
     def __call__(self, synthetic: np.ndarray, observed: np.ndarray, dt: float) -> MisfitValue:
         s, d = _as_pair(synthetic, observed)
-        ns, nd = float(np.linalg.norm(s)), float(np.linalg.norm(d))
-        if ns == 0.0 or nd == 0.0:
+        if not np.any(s) or not np.any(d):
             return _skip(s.size, "all-zero trace")
-        sd = float(np.dot(s, d))
-        cc = sd / (ns * nd)
-        adj = -d / (ns * nd) + sd / (ns**3 * nd) * s
+        ns, nd = _norm(s), _norm(d)
+        us, ud = s / ns, d / nd  # unit traces: no overflow or underflow
+        cc = float(np.dot(us, ud))
+        adj = (cc * us - ud) / ns
         return MisfitValue(1.0 - cc, adj, {"cc": cc})

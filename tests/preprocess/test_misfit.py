@@ -283,3 +283,60 @@ def test_instantaneous_phase_of_zero_synthetics_is_skipped():
     assert res.value == 0.0 and not np.any(res.adjoint)  # was 0.197 with zero adjoint
     with pytest.raises(ConfigError, match="water_level"):
         get_misfit("instantaneous_phase", water_level=0.0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_misfit_inputs_are_checked_at_the_shared_entry(name):
+    """Misfits called directly had no checks: amplitude with inf raised 'math domain
+    error', traveltime with NaN data returned a finite shift, waveform with dt = -1 a
+    negative misfit."""
+    rng = np.random.default_rng(0)
+    s, d = rng.standard_normal(100), rng.standard_normal(100)
+    m = get_misfit(name)
+    for bad, where in ((np.nan, "observed"), (np.inf, "observed"), (-np.inf, "synthetic")):
+        s1, d1 = s.copy(), d.copy()
+        (d1 if where == "observed" else s1)[7] = bad
+        with pytest.raises(DataError, match=rf"misfit '{name}': the {where} trace holds 1 non"):
+            m(s1, d1, 0.01)
+    for dt in (0.0, -1.0, np.nan, np.inf, True, "0.1"):
+        with pytest.raises(DataError, match=rf"misfit '{name}': the time step dt must be"):
+            m(s, d, dt)
+    with pytest.raises(DataError, match="must be real"):
+        m(s + 1j, d, 0.01)
+    with pytest.raises(DataError, match="at least 2 samples"):
+        m(s[:1], d[:1], 0.01)
+
+
+def test_user_misfits_get_the_input_checks_and_overflow_is_reported():
+    class Raw(Misfit):
+        name = "test_raw"
+
+        def __call__(self, synthetic, observed, dt):
+            r = synthetic - observed
+            return MisfitValue(float(np.sum(r**2)) * dt, 2 * r * dt)
+
+    try:
+        with pytest.raises(DataError, match="misfit 'test_raw': the synthetic trace holds"):
+            Raw()(np.array([1.0, np.nan]), np.zeros(2), 0.1)
+        with (
+            np.errstate(over="ignore"),
+            pytest.raises(DataError, match="misfit 'test_raw': the value or the adjoint"),
+        ):
+            Raw()(np.array([1e200, 0.0]), np.zeros(2), 0.1)
+    finally:
+        MISFITS.pop("test_raw")
+
+
+@pytest.mark.parametrize("name", ["traveltime", "amplitude", "correlation", "instantaneous_phase"])
+def test_scale_free_misfits_do_not_overflow(name):
+    """Measurements that do not depend on the amplitude give the same value for samples of
+    1e-170 or 1e160 (amplitude hit a math domain error, correlation inf or 0)."""
+    t = np.arange(200) * 0.01
+    d = np.exp(-(((t - 1) / 0.05) ** 2)) * np.sin(2 * np.pi * 10 * (t - 1))
+    s = np.roll(d, 2) * 0.7
+    m = get_misfit(name)
+    ref = m(s, 2 * d, 0.01)
+    for scale in (1e-170, 1e160):
+        got = m(scale * s, 2 * scale * d, 0.01)
+        assert got.value == pytest.approx(ref.value, rel=1e-9)
+        np.testing.assert_allclose(got.adjoint * scale, ref.adjoint, rtol=1e-9, atol=1e-12)
