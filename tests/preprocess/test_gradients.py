@@ -161,3 +161,33 @@ def test_single_step_and_stationary_point(ctx, rng):
         Filter("lowpass", freqmax=10.0), "waveform", obs, obs.copy(), context=ctx, atol=1e-12
     )
     assert res.value == 0.0 and res.passed, res.summary()
+
+
+def test_check_tries_smaller_steps_before_failing_a_correct_adjoint():
+    """A misfit that varies on a scale of 1e-6 of the samples: steps of 1e-2 to 1e-6
+    cannot resolve it (the instantaneous phase near a small envelope failed like this
+    with an error of 7.9e-2); smaller steps do. A wrong adjoint still fails."""
+    from seisgrad.preprocess.misfit import Misfit, MisfitValue
+    from seisgrad.preprocess.verify import FALLBACK_STEPS
+
+    k = 3e6
+
+    class Wiggle(Misfit):
+        def __init__(self, wrong: float = 0.0) -> None:
+            self.wrong = wrong
+
+        def __call__(self, synthetic, observed, dt):
+            r = synthetic - observed
+            adj = -k * np.sin(k * r) * dt * (1.0 + self.wrong)
+            return MisfitValue(float(np.sum(np.cos(k * r))) * dt, adj)
+
+    rng = np.random.default_rng(1)
+    obs, syn = rng.standard_normal(50), rng.standard_normal(50)
+    good = check_adjoint_source(None, Wiggle(), obs, syn, dt=0.01)
+    assert good.passed, good.summary()
+    assert min(d["h"] for d in good.directions) in FALLBACK_STEPS
+    old = check_adjoint_source(None, Wiggle(), obs, syn, dt=0.01, fallback_steps=())
+    assert not old.passed
+    for wrong in (1e-3, 1e-4, -1e-5):
+        bad = check_adjoint_source(None, Wiggle(wrong), obs, syn, dt=0.01)
+        assert not bad.passed, bad.summary()
