@@ -304,3 +304,16 @@ def test_observed_sac_data_on_the_synthetic_axis_with_a_fine_time_step(tmp_path)
     tr0.stats.delta = 0.0
     with pytest.raises(DataError, match=r"XX\.S1\.\.UZ has the time step 0 s"):
         align_trace(tr0, dt, 0.0, 100)
+
+
+@pytest.mark.parametrize("n", [1, 2, 20, 27, 28])
+def test_align_short_finely_sampled_trace(n):
+    """Fewer than 28 samples on a finer step stopped the anti-alias filter with a raw
+    scipy 'padlen' ValueError."""
+    tr = Trace(np.cos(0.3 * np.arange(n)))
+    tr.stats.delta = 0.001
+    tr.stats.starttime = EPOCH + 0.1
+    out = align_trace(tr, 0.003, 0.0, 100, demean=False)
+    inside = (np.arange(100) * 0.003 >= 0.1) & (np.arange(100) * 0.003 <= 0.1 + 0.001 * (n - 1))
+    assert np.all(np.isfinite(out)) and not np.any(out[~inside])
+    assert np.count_nonzero(inside) == 0 or np.any(out[inside])
