@@ -15,9 +15,11 @@ the single-file formats):
   traces read back are called ``S000000``, ``S000001``, ... in file order (SPECFEM's
   convention) and observed SU data is matched to the synthetics by order. The 16-bit
   ``dt`` header holds microseconds, but SPECFEM2D writes milliseconds when
-  ``dt * 1e6`` does not fit (dt > 32.767 ms); seisgrad writes the same and
-  also stores ``d1 = dt`` and ``f1 = t0`` (float32, SU's own fields), and the reader
-  picks the unit that agrees with ``d1`` or with the expected time step.
+  ``dt * 1e6`` does not fit its signed header (dt > 32.767 ms); seisgrad writes
+  microseconds as unsigned 16 bits (ObsPy's SU writer; at most 65535 samples and
+  dt <= 65.535 ms, larger is an error) and also stores ``d1 = dt`` and ``f1 = t0``
+  (float32, SU's own fields), and the reader picks the unit that agrees with ``d1`` or
+  with the expected time step.
 * ``sac``: one file per trace, ``NET.STA.LOC.CHA.sac``; ``x``, ``z`` in ``user0``,
   ``user1``. Samples are float32 (the SAC format).
 * ``mseed``: one file, ``traces.mseed`` (float64 samples kept); no coordinates.
@@ -95,8 +97,14 @@ def _set_coords(tr: Trace, x: float, z: float) -> None:
 
 
 def _check_writable(stream: Stream, fmt: str) -> None:
-    """Refuse traces that no format can write faithfully: masked samples (gaps)."""
+    """Refuse traces that no format can write faithfully: masked samples (gaps) and
+    traces without samples."""
     for tr in stream:
+        if tr.stats.npts == 0:
+            raise DataError(
+                f"cannot write trace {tr.id} as {fmt}: it has no samples (remove it from "
+                "the stream)"
+            )
         data = tr.data
         if np.ma.isMaskedArray(data) and np.ma.count_masked(data):
             raise DataError(
@@ -128,6 +136,7 @@ def _check_format(fmt: str) -> str:
 
 # --------------------------------------------------------------------------- SU
 _SU_CH = {"d": "U", "v": "V", "a": "A"}
+_SU_MAX_NS = 65535  # ns and dt are unsigned 16-bit header fields
 _SU_RE = re.compile(r"^U([xyzp])_file_single_([dvap])\.su$", re.IGNORECASE)
 
 
@@ -245,8 +254,30 @@ def read_su(
 
 
 def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
-    """Write one SU file per channel into ``folder`` (float32 samples)."""
+    """Write one SU file per channel into ``folder`` (float32 samples).
+
+    Raises
+    ------
+    DataError
+        For a trace with more than 65535 samples or a time step above 0.065535 s
+        (SU's 16-bit ``ns`` and ``dt`` headers cannot hold them), masked samples or no
+        samples.
+    """
     _check_writable(stream, "SU")
+    for tr in stream:
+        if tr.stats.npts > _SU_MAX_NS:
+            raise DataError(
+                f"cannot write trace {tr.id} as SU: it has {tr.stats.npts} samples, but SU "
+                f"stores the number of samples in a 16-bit header (at most {_SU_MAX_NS}); "
+                "use data_format 'hdf5', 'mseed', 'sac' or 'ascii'"
+            )
+        if int(round(float(tr.stats.delta) * 1e6)) > _SU_MAX_NS:
+            raise DataError(
+                f"cannot write trace {tr.id} as SU: its time step {tr.stats.delta:g} s does "
+                "not fit SU's 16-bit dt header of microseconds (at most 0.065535 s, which "
+                "ObsPy's SU writer enforces); use data_format 'hdf5', 'mseed', 'sac' or "
+                "'ascii'"
+            )
     from obspy.io.segy.segy import SEGYTraceHeader
 
     folder = Path(folder)
@@ -263,7 +294,7 @@ def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
             h.trace_sequence_number_within_line = i + 1
             h.trace_sequence_number_within_segy_file = i + 1
             h.number_of_samples_in_this_trace = tr.stats.npts
-            h.sample_interval_in_ms_for_this_trace = us if us <= 32767 else int(round(dt * 1e3))
+            h.sample_interval_in_ms_for_this_trace = us  # ObsPy writes this, unsigned
             h.x_coordinate_of_ensemble_position_of_this_trace = _bits(dt)
             t0 = trace_t0(tr)
             h.y_coordinate_of_ensemble_position_of_this_trace = _bits(t0)
@@ -382,7 +413,16 @@ def read_mseed(path: str | os.PathLike[str]) -> Stream:
 
 
 def write_mseed(stream: Stream, path: str | os.PathLike[str]) -> Path:
-    """Write all traces to one MiniSEED file (float64 or float32 samples kept)."""
+    """Write all traces to one MiniSEED file (float64 or float32 samples kept).
+
+    Raises
+    ------
+    DataError
+        For an empty stream (MiniSEED cannot hold one), a trace without samples or with
+        masked samples, or ids longer than MiniSEED's codes.
+    """
+    if len(stream) == 0:
+        raise DataError(f"cannot write {path} as MiniSEED: the stream holds no traces")
     _check_writable(stream, "MiniSEED")
     too_long = [
         tr.id

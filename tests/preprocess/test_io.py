@@ -317,3 +317,35 @@ def test_align_short_finely_sampled_trace(n):
     inside = (np.arange(100) * 0.003 >= 0.1) & (np.arange(100) * 0.003 <= 0.1 + 0.001 * (n - 1))
     assert np.all(np.isfinite(out)) and not np.any(out[~inside])
     assert np.count_nonzero(inside) == 0 or np.any(out[inside])
+
+
+def _named(data: np.ndarray, station: str = "S1") -> Trace:
+    tr = Trace(data)
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", station, "UZ"
+    tr.stats.delta = 0.001
+    return tr
+
+
+def test_su_refuses_more_samples_than_its_header_holds(tmp_path):
+    """npts > 65535 stopped with a raw struct.error."""
+    io.write_traces(Stream([_named(np.zeros(65535))]), tmp_path / "ok", "su")
+    with pytest.raises(DataError, match=r"XX\.S1\.\.UZ .* 70000 samples.*at most 65535.*hdf5"):
+        io.write_traces(Stream([_named(np.zeros(70000))]), tmp_path / "big", "su")
+    slow = _named(np.zeros(10))
+    slow.stats.delta = 0.07  # was a raw SEGYSampleIntervalError
+    with pytest.raises(DataError, match=r"0\.065535 s"):
+        io.write_traces(Stream([slow]), tmp_path / "slow", "su")
+
+
+@pytest.mark.parametrize("fmt", io.FORMATS)
+def test_writers_refuse_traces_without_samples(fmt, tmp_path):
+    """MiniSEED dropped an empty trace silently; SU and ASCII wrote unreadable files."""
+    st = Stream([_named(np.ones(5)), _named(np.array([]), "S2")])
+    with pytest.raises(DataError, match=r"cannot write trace XX\.S2\.\.UZ .* no samples"):
+        io.write_traces(st, tmp_path / "ev", fmt)
+
+
+def test_mseed_refuses_an_empty_stream(tmp_path):
+    """An empty stream was a raw ObsPyException."""
+    with pytest.raises(DataError, match="MiniSEED: the stream holds no traces"):
+        io.write_traces(Stream(), tmp_path / "ev", "mseed")
