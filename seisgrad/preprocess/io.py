@@ -575,41 +575,88 @@ def _trace(data: np.ndarray, head: dict[str, Any]) -> Trace:
 
 
 def read_hdf5(path: str | os.PathLike[str]) -> Stream:
-    """Read traces written by :func:`write_hdf5` (versions 1 and 2)."""
+    """Read traces written by :func:`write_hdf5` (versions 1 and 2).
+
+    Raises
+    ------
+    DataError
+        Naming the file and what is missing or malformed (a group, dataset, header
+        field or attribute, an unknown version).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"trace file {path} does not exist")
-    out = Stream()
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise DataError(f"{path} is not an HDF5 file: {exc}") from exc
     with f:
-        if "traces" not in f:
-            raise DataError(f"{path} holds no 'traces' group (not a seisgrad trace file)")
-        grp = f["traces"]
-        if "header" in grp:  # version 2
-            table = grp["header"][()]
-            data = grp["data"][()] if "data" in grp else None
-            for i, row in enumerate(table):
-                head: dict[str, Any] = {k: row[k].decode("utf-8") for k in _HEADER_TEXT}
-                head["delta"] = float(row["delta"])
-                head["starttime_ns"] = int(row["starttime_ns"])
-                x, z = float(row["x"]), float(row["z"])
-                if not (math.isnan(x) or math.isnan(z)):
-                    head["x"], head["z"] = x, z
-                samples = data[i].copy() if data is not None else grp[f"{i:06d}"][()]
-                out.append(_trace(samples, head))
-            return out
-        for name in sorted(grp):  # version 1: a dataset with attributes per trace
-            ds = grp[name]
-            a = ds.attrs
-            head = {k: str(a[k]) for k in _HEADER_TEXT}
-            head["delta"] = float(a["delta"])
-            head["starttime_ns"] = int(a["starttime_ns"])
-            if "x" in a and "z" in a:
-                head["x"], head["z"] = float(a["x"]), float(a["z"])
-            out.append(_trace(np.asarray(ds[()]), head))
+        try:
+            return _read_hdf5(f, path)
+        except (KeyError, ValueError, TypeError, IndexError, OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path} is not a readable seisgrad trace file: {exc}") from exc
+
+
+_HEADER_FIELDS = (*_HEADER_TEXT, "delta", "starttime_ns")
+
+
+def _read_hdf5(f: h5py.File, path: Path) -> Stream:
+    out = Stream()
+    version = f.attrs.get("version")
+    if version is not None and int(version) not in (1, 2):
+        raise DataError(f"{path}: unknown seisgrad trace file version {version} (known: 1, 2)")
+    if "traces" not in f:
+        raise DataError(f"{path} holds no 'traces' group (not a seisgrad trace file)")
+    grp = f["traces"]
+    if "header" in grp:  # version 2
+        table = grp["header"][()]
+        names = table.dtype.names or ()
+        missing = [k for k in _HEADER_FIELDS if k not in names]
+        if missing:
+            raise DataError(f"{path}: traces/header lacks the field(s) {', '.join(missing)}")
+        data = grp["data"][()] if "data" in grp else None
+        if data is not None and (data.ndim != 2 or data.shape[0] != len(table)):
+            raise DataError(
+                f"{path}: traces/data has shape {data.shape}, not one row for each of the "
+                f"{len(table)} traces in traces/header"
+            )
+        for i, row in enumerate(table):
+            head: dict[str, Any] = {k: row[k].decode("utf-8") for k in _HEADER_TEXT}
+            head["delta"] = float(row["delta"])
+            head["starttime_ns"] = int(row["starttime_ns"])
+            x = float(row["x"]) if "x" in names else math.nan
+            z = float(row["z"]) if "z" in names else math.nan
+            if not (math.isnan(x) or math.isnan(z)):
+                head["x"], head["z"] = x, z
+            if data is not None:
+                samples = data[i].copy()
+            elif f"{i:06d}" in grp:
+                samples = grp[f"{i:06d}"][()]
+            else:
+                raise DataError(
+                    f"{path}: no samples for trace {i} ({head['network']}.{head['station']}."
+                    f"{head['location']}.{head['channel']}): neither traces/data nor "
+                    f"traces/{i:06d} exists"
+                )
+            out.append(_trace(samples, head))
+        return out
+    for name in sorted(grp):  # version 1: a dataset with attributes per trace
+        ds = grp[name]
+        if not isinstance(ds, h5py.Dataset):
+            raise DataError(f"{path}: traces/{name} is not a dataset")
+        a = ds.attrs
+        missing = [k for k in _HEADER_FIELDS if k not in a]
+        if missing:
+            raise DataError(
+                f"{path}: dataset traces/{name} lacks the attribute(s) {', '.join(missing)} "
+                "(and there is no traces/header table)"
+            )
+        head = {k: str(a[k]) for k in _HEADER_TEXT}
+        head["delta"] = float(a["delta"])
+        head["starttime_ns"] = int(a["starttime_ns"])
+        if "x" in a and "z" in a:
+            head["x"], head["z"] = float(a["x"]), float(a["z"])
+        out.append(_trace(np.asarray(ds[()]), head))
     return out
 
 

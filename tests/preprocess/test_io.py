@@ -349,3 +349,54 @@ def test_mseed_refuses_an_empty_stream(tmp_path):
     """An empty stream was a raw ObsPyException."""
     with pytest.raises(DataError, match="MiniSEED: the stream holds no traces"):
         io.write_traces(Stream(), tmp_path / "ev", "mseed")
+
+
+def test_malformed_hdf5_files_are_named_with_what_is_missing(tmp_path):
+    """A missing dataset or attribute was a raw KeyError."""
+    import h5py
+
+    head = np.zeros(
+        2,
+        dtype=[
+            ("network", "S2"),
+            ("station", "S2"),
+            ("location", "S1"),
+            ("channel", "S2"),
+            ("delta", "f8"),
+            ("starttime_ns", "i8"),
+            ("x", "f8"),
+            ("z", "f8"),
+        ],
+    )
+
+    def make(name, fill, version=2):
+        p = tmp_path / name
+        with h5py.File(p, "w") as f:
+            f.attrs["format"] = "seisgrad-traces"
+            f.attrs["version"] = version
+            fill(f.create_group("traces"))
+        return p
+
+    cases = {
+        "no_data.h5": (lambda g: g.create_dataset("header", data=head), "neither traces/data"),
+        "no_field.h5": (
+            lambda g: g.create_dataset("header", data=head[["network", "station", "delta"]]),
+            "lacks the field.*location, channel, starttime_ns",
+        ),
+        "bad_rows.h5": (
+            lambda g: (
+                g.create_dataset("header", data=head),
+                g.create_dataset("data", data=np.zeros((3, 5))),
+            ),
+            r"traces/data has shape \(3, 5\)",
+        ),
+        "v1_attrs.h5": (
+            lambda g: g.create_dataset("000000", data=np.zeros(3)),
+            "traces/000000 lacks the attribute.*network",
+        ),
+    }
+    for name, (fill, message) in cases.items():
+        with pytest.raises(DataError, match=rf"{name}.*{message}"):
+            io.read_hdf5(make(name, fill))
+    with pytest.raises(DataError, match="unknown seisgrad trace file version 9"):
+        io.read_hdf5(make("v9.h5", lambda g: None, version=9))
