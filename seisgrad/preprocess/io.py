@@ -23,8 +23,9 @@ the single-file formats):
 * ``sac``: one file per trace, ``NET.STA.LOC.CHA.sac``; ``x``, ``z`` in ``user0``,
   ``user1``. Samples are float32 (the SAC format).
 * ``mseed``: one file, ``traces.mseed`` (float64 samples kept); no coordinates.
-* ``ascii``: SPECFEM two-column files ``NET.STA.CHA.semd`` (``.semv``, ``.sema``,
-  ``.semp`` by channel), time and value; adjoint sources ``NET.STA.CHA.adj``.
+* ``ascii``: SPECFEM two-column files ``NET.STA.CHA.semd`` (``NET.STA.LOC.CHA.semd``
+  with a location code; ``.semv``, ``.sema``, ``.semp`` by channel), time and value;
+  adjoint sources ``NET.STA.CHA.adj``.
 * ``hdf5``: one file per event (``traces.h5`` in the folder, or the given ``.h5``
   file), a dataset per trace with its header as attributes; dtypes kept.
 """
@@ -67,6 +68,7 @@ __all__ = [
     "write_mseed",
     "read_ascii",
     "write_ascii",
+    "ascii_file_name",
     "write_adjoint_ascii",
     "read_hdf5",
     "write_hdf5",
@@ -455,59 +457,118 @@ def _ascii_suffix(channel: str) -> str:
     return {"U": "semd", "V": "semv", "A": "sema"}.get(first, "semd")
 
 
+def _ascii_delta(f: Path) -> float | None:
+    """The ``# delta: <dt>`` comment that :func:`write_ascii` writes above a one-sample
+    trace (whose time column cannot give the time step)."""
+    with open(f) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                return None
+            key, _, value = line[1:].partition(":")
+            if key.strip() == "delta":
+                try:
+                    return float(value)
+                except ValueError:
+                    raise DataError(f"{f}: '{line.strip()}' does not give a time step") from None
+    return None
+
+
 def read_ascii(path: str | os.PathLike[str]) -> Stream:
     """Read SPECFEM two-column ASCII traces (a file, or all of a folder).
 
-    ``NET.STA.CHA.ext`` gives the ids; the first column gives the time axis (uniform
-    spacing required).
+    ``NET.STA.CHA.ext`` (SPECFEM's names) or ``NET.STA.LOC.CHA.ext`` (a location code)
+    gives the ids; the first column gives the time axis (uniform spacing required; a
+    one-sample trace takes its time step from a ``# delta: <dt>`` comment line).
     """
     out = Stream()
     for f in _files(Path(path), _EXTS["ascii"]):
         parts = f.name.split(".")
-        if len(parts) < 4:
-            raise DataError(f"{f}: expected a file name NET.STA.CHA.ext")
-        net, sta, cha = parts[0], parts[1], parts[2]
+        if len(parts) == 4:
+            net, sta, loc, cha = parts[0], parts[1], "", parts[2]
+        elif len(parts) == 5:
+            net, sta, loc, cha = parts[:4]
+        else:
+            raise DataError(f"{f}: expected a file name NET.STA.CHA.ext or NET.STA.LOC.CHA.ext")
         try:
             table = np.loadtxt(f, dtype=np.float64, ndmin=2)
         except ValueError as exc:
             raise DataError(f"{f} is not a two-column ASCII trace: {exc}") from exc
-        if table.shape[1] != 2 or table.shape[0] < 2:
+        if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] != 2:
             raise DataError(f"{f}: expected two columns (time, value), got shape {table.shape}")
         t = table[:, 0]
-        dt = (t[-1] - t[0]) / (t.size - 1)
-        if not dt > 0 or np.max(np.abs(np.diff(t) - dt)) > 1e-3 * dt:
-            raise DataError(f"{f}: the time column is not uniformly increasing")
+        if t.size == 1:
+            dt = _ascii_delta(f)
+            if dt is None or not (math.isfinite(dt) and dt > 0):
+                raise DataError(
+                    f"{f}: a single sample does not give the time step; add a line "
+                    "'# delta: <dt>' above it"
+                )
+        else:
+            dt = (t[-1] - t[0]) / (t.size - 1)
+            if not dt > 0 or np.max(np.abs(np.diff(t) - dt)) > 1e-3 * dt:
+                raise DataError(f"{f}: the time column is not uniformly increasing")
         tr = Trace(np.ascontiguousarray(table[:, 1]))
         tr.stats.network, tr.stats.station, tr.stats.channel = net, sta, cha
+        tr.stats.location = loc
         tr.stats.delta = float(dt)
         tr.stats.starttime = EPOCH + float(t[0])
         out.append(tr)
     return out
 
 
+def ascii_file_name(tr: Trace, suffix: str | None = None) -> str:
+    """``NET.STA.CHA.<suffix>`` (SPECFEM's name), or ``NET.STA.LOC.CHA.<suffix>`` for a
+    trace with a location code; suffix by channel when ``None``."""
+    s = tr.stats
+    loc = f"{s.location}." if s.location else ""
+    return f"{s.network}.{s.station}.{loc}{s.channel}.{suffix or _ascii_suffix(s.channel)}"
+
+
 def write_ascii(
     stream: Stream, folder: str | os.PathLike[str], suffix: str | None = None
 ) -> list[Path]:
-    """Write SPECFEM two-column files ``NET.STA.CHA.<suffix>`` (full float64 precision;
-    suffix by channel when ``None``: ``semd``, ``semv``, ``sema``, ``semp``)."""
+    """Write SPECFEM two-column files (full float64 precision), named by
+    :func:`ascii_file_name`: ``NET.STA.CHA.<suffix>``, with the location code
+    ``NET.STA.LOC.CHA.<suffix>`` (suffix by channel when ``None``: ``semd``, ``semv``,
+    ``sema``, ``semp``). A one-sample trace gets a ``# delta: <dt>`` line above it.
+
+    Raises
+    ------
+    DataError
+        When two traces would get the same file name (the same id twice), or for a
+        trace without samples or with masked samples.
+    """
     _check_writable(stream, "ASCII")
+    names: dict[str, str] = {}
+    for tr in stream:
+        name = ascii_file_name(tr, suffix)
+        if name in names:
+            raise DataError(
+                f"traces {names[name]} and {tr.id} would both be written to {name}; "
+                "trace ids must be unique"
+            )
+        names[name] = tr.id
     folder = Path(folder)
     paths = []
     for tr in stream:
         s = tr.stats
         t = trace_t0(tr) + float(s.delta) * np.arange(s.npts)
         table = np.column_stack([t, np.asarray(tr.data, dtype=np.float64)])
-        name = f"{s.network}.{s.station}.{s.channel}.{suffix or _ascii_suffix(s.channel)}"
+        head = f"delta: {float(s.delta)!r}" if s.npts == 1 else ""
         paths.append(
             atomic_write(
-                folder / name, lambda p, a=table: np.savetxt(p, a, fmt=["%.12f", "%.17e"])
+                folder / ascii_file_name(tr, suffix),
+                lambda p, a=table, h=head: np.savetxt(
+                    p, a, fmt=["%.12f", "%.17e"], header=h, comments="# "
+                ),
             )
         )
     return paths
 
 
 def write_adjoint_ascii(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
-    """Write adjoint sources as SPECFEM ``NET.STA.CHA.adj`` files."""
+    """Write adjoint sources as SPECFEM ``NET.STA.CHA.adj`` files (``NET.STA.LOC.CHA.adj``
+    for a trace with a location code, which SPECFEM itself does not use)."""
     return write_ascii(stream, folder, suffix="adj")
 
 

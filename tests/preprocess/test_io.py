@@ -400,3 +400,33 @@ def test_malformed_hdf5_files_are_named_with_what_is_missing(tmp_path):
             io.read_hdf5(make(name, fill))
     with pytest.raises(DataError, match="unknown seisgrad trace file version 9"):
         io.read_hdf5(make("v9.h5", lambda g: None, version=9))
+
+
+def test_ascii_keeps_location_codes_and_single_samples(tmp_path):
+    """XX.R00.00.UX was written as XX.R00.UX.semd (read back as XX.R00..UX), so traces
+    that differ only by location overwrote each other; a one-sample trace could not be
+    read back."""
+    a, b = _named(np.arange(5.0)), _named(np.arange(5.0) + 10)
+    b.stats.location = "00"
+    one = _named(np.array([3.5]), "S2")
+    one.stats.delta = 0.004
+    one.stats.starttime = EPOCH - 0.2
+    io.write_traces(Stream([a, b, one]), tmp_path, "ascii")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "XX.S1.00.UZ.semd",
+        "XX.S1.UZ.semd",
+        "XX.S2.UZ.semd",
+    ]
+    back = {tr.id: tr for tr in io.read_traces(tmp_path, "ascii")}
+    assert sorted(back) == ["XX.S1..UZ", "XX.S1.00.UZ", "XX.S2..UZ"]
+    np.testing.assert_array_equal(back["XX.S1.00.UZ"].data, b.data)
+    np.testing.assert_array_equal(back["XX.S1..UZ"].data, a.data)
+    s2 = back["XX.S2..UZ"]
+    assert s2.stats.delta == 0.004 and s2.data.tolist() == [3.5]
+    assert trace_t0(s2) == pytest.approx(-0.2, abs=1e-12)
+    with pytest.raises(DataError, match="would both be written to XX.S1.UZ.semd"):
+        io.write_traces(Stream([a, a.copy()]), tmp_path / "dup", "ascii")
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "XX.S3.UZ.semd").write_text("0.0 1.0\n")
+    with pytest.raises(DataError, match="single sample does not give the time step"):
+        io.read_traces(tmp_path / "bare", "ascii")
