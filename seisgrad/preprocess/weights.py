@@ -192,7 +192,9 @@ class WeightsHook:
     The function is called once per receiver as ``func(stream, receiver, sources)``:
 
     * ``stream``: ObsPy Stream with that receiver's *processed observed* traces (on the
-      synthetics' time axis; ``tr.times()`` are seconds after the simulation start);
+      synthetics' time axis; ``tr.times("timestamp")`` are seconds after the
+      simulation start, while ObsPy's ``tr.times()`` counts from the first sample, at
+      the synthetics' ``t0``);
     * ``receiver``: its :class:`~seisgrad.solver.acquisition.Receiver` (``None`` when
       unknown);
     * ``sources``: the event's list of

@@ -437,3 +437,32 @@ def test_masked_samples_are_refused_not_used():
     bad[1].data = np.ma.masked_array(bad[1].data, mask=np.arange(NT) == 7)
     with pytest.raises(DataError, match=r"synthetic trace XX\.R00\.\.UZ has 1 masked"):
         pre.evaluate(make_stream(0.004, seed=2), bad, EVENT, RECEIVERS)
+
+
+def test_documented_weights_hook_uses_times_after_the_simulation_start(tmp_path):
+    """The docs said ``tr.times()`` were seconds after the simulation start, but they
+    count from the first sample: with t0 = -0.2 s the documented hook put its window
+    0.2 s late. It now uses ``tr.times("timestamp")``."""
+    from seisgrad.preprocess.processing import TraceContext
+    from seisgrad.preprocess.weights import WeightsHook
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "preprocess.md").read_text()
+    code = next(b for b in doc.split("```python")[1:] if "VELOCITY = " in b)
+    (tmp_path / "hook.py").write_text(code.split("```")[0])
+    hook = WeightsHook(f"{tmp_path / 'hook.py'}:first_arrival")
+    rec = Receiver("R00", 300.0, 0.0, "XX")
+    src = PointSource(x=0.0, z=0.0)
+    ctx = TraceContext(dt=0.001, nt=800, t0=-0.2, ids=["XX.R00..UZ"], receivers=[rec])
+    ctx.sources = [src]
+    seen = []
+
+    def spy(stream, receiver, sources):
+        seen.append(stream[0].times("timestamp")[0])
+        return hook.func(stream, receiver, sources)
+
+    w = WeightsHook(spy).weights(ctx, np.zeros((1, 800)))[0][0]
+    assert seen == [pytest.approx(-0.2)]
+    t_first = 300.0 / 1500.0 + src.stf.delay
+    t = ctx.times
+    assert np.all(w[np.abs(t - t_first) < 0.02] == 1.0)
+    assert not np.any(w[t < t_first - 0.05])
