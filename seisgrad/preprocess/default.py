@@ -153,8 +153,33 @@ class DefaultParameters(Schema):
                 raise ConfigError(f"give {which}_slope or {which}_velocity, not both")
             if vel is not None and vel <= 0:
                 raise ConfigError(f"{which}_velocity must be > 0 m/s, got {vel}")
+        for which in ("early", "late"):
+            if which in self.mute and getattr(self, f"{which}_slope") is None:
+                if getattr(self, f"{which}_velocity") is None:
+                    raise ConfigError(
+                        f"mute '{which}' needs {which}_velocity (m/s) or {which}_slope (s/m; "
+                        f"0 for a mute at the fixed time {which}_const)"
+                    )
+        if "short" in self.mute and not self.short_dist > 0:
+            raise ConfigError(
+                f"mute 'short' needs short_dist > 0 m (traces with a smaller offset are "
+                f"muted), got {self.short_dist}"
+            )
         if "long" in self.mute and self.long_dist is None:
             raise ConfigError("mute 'long' needs long_dist")
+        if (
+            "short" in self.mute
+            and "long" in self.mute
+            and self.long_dist is not None
+            and not self.short_dist < self.long_dist
+        ):
+            raise ConfigError(
+                f"mutes 'short' and 'long' together remove every trace unless short_dist < "
+                f"long_dist, got short_dist {self.short_dist} m and long_dist "
+                f"{self.long_dist} m"
+            )
+        if self.su_dt is not None and not self.su_dt > 0:
+            raise ConfigError(f"su_dt must be > 0 s (or null: from the headers), got {self.su_dt}")
         if self.misfit == "amplitude" and self.normalize == "trace_l2":
             raise ConfigError(
                 "misfit 'amplitude' after normalize 'trace_l2' is always zero (every trace has "

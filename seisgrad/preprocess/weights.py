@@ -75,7 +75,9 @@ class Windows:
         ``[[t_start, t_end], ...]`` (seconds, same time axis as the synthetics) for
         every trace, or a mapping whose keys are trace ids ``NET.STA.LOC.CHA``,
         ``NET.STA.CHA``, ``NET.STA``, station names or ``"*"`` (the first that matches
-        is used). An empty list means the trace is not measured.
+        is used). An empty list in a mapping means the trace is not measured; an empty
+        top-level list, or a mapping without any window, is an error (nothing would be
+        measured).
     taper
         Hann ramp length inside each window end, as a fraction of the window length.
     """
@@ -89,9 +91,19 @@ class Windows:
                 str(k): self._check(v, f"windows['{k}']") for k, v in spec.items()
             }
             self.common: list[tuple[float, float]] | None = None
+            if not any(self.mapping.values()):
+                raise ConfigError(
+                    "windows: no entry holds a window, so nothing would be measured (the "
+                    "misfit would be 0); give windows, or null to measure whole traces"
+                )
         else:
             self.mapping = None
             self.common = self._check(spec, "windows")
+            if not self.common:
+                raise ConfigError(
+                    "windows: an empty list measures nothing (the misfit would be 0); give "
+                    "windows [[t_start, t_end], ...], or null to measure whole traces"
+                )
 
     @staticmethod
     def _check(value: Any, where: str) -> list[tuple[float, float]]:

@@ -116,11 +116,25 @@ def test_parameters_defaults_and_docs():
         ({"windows": [1.0, 2.0]}, "expected"),
         ({"traveltime_max_shift": 1.0}, "only applies"),
         ({"data_format": "segy"}, "not allowed"),
+        # accepted before, though meaningless:
+        ({"su_dt": 0.0}, "su_dt must be > 0"),
+        ({"mute": ["early"]}, "mute 'early' needs early_velocity"),
+        ({"mute": ["late"], "late_const": 1.0}, "mute 'late' needs late_velocity"),
+        ({"mute": ["short"]}, "short_dist > 0"),
+        ({"mute": ["short", "long"], "short_dist": 1000.0, "long_dist": 100.0}, "every trace"),
+        ({"windows": []}, "empty list measures nothing"),
+        ({"windows": {"*": [], "XX.S1": []}}, "no entry holds a window"),
     ],
 )
 def test_parameter_errors(values, message):
     with pytest.raises(ConfigError, match=message):
         params(**values)
+
+
+def test_meaningful_mute_and_window_settings_are_accepted():
+    params(mute=["early"], early_slope=0.0, early_const=0.1)  # a fixed-time mute
+    params(mute=["short", "long"], short_dist=100.0, long_dist=1000.0)
+    params(windows={"*": [], "XX.S1": [[0.1, 0.5]]}, su_dt=0.001)
 
 
 def test_chain_from_parameters():
