@@ -118,7 +118,8 @@ class DefaultParameters(Schema):
         None, "'long' mute removes traces with offset above (m)", low=0.0
     )
     mute_taper: float = param(0.0, "length of the mute ramps (s)", low=0.0)
-    windows: list[list[float]] | dict[str, list[list[float]]] | None = param(
+    # the mapping's values are checked by Windows, whose messages name the faulty entry
+    windows: list[list[float]] | dict[str, Any] | None = param(
         None,
         "measurement windows [[t_start, t_end], ...] (s), or a mapping from trace id, "
         "NET.STA, station or '*' to such lists; null = whole traces",
@@ -302,6 +303,8 @@ class Default(Preprocess):
 
     # -- data ----------------------------------------------------------------------
     def _selected(self, synthetic: Stream) -> list[Trace]:
+        if len(synthetic) == 0:
+            raise DataError("the synthetic Stream holds no traces")
         sel = select_components(synthetic, self.params.components)
         if not sel:
             chans = sorted({tr.stats.channel for tr in synthetic})

@@ -247,8 +247,14 @@ def align_trace(
     from scipy import signal
 
     data = samples(tr, "observed")
-    if data.size == 0 or not np.all(np.isfinite(data)):
-        raise DataError(f"observed trace {tr.id} is empty or holds non-finite values")
+    if data.size == 0:
+        raise DataError(f"observed trace {tr.id} has no samples")
+    bad = np.flatnonzero(~np.isfinite(data))
+    if bad.size:
+        raise DataError(
+            f"observed trace {tr.id} holds {bad.size} non-finite samples ({data[bad[0]]} "
+            f"at sample {bad[0]})"
+        )
     if demean:
         data = data - data.mean()
     odt, ot0 = float(tr.stats.delta), trace_t0(tr)

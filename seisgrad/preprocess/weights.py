@@ -57,6 +57,27 @@ def window_function(times: np.ndarray, t_start: float, t_end: float, taper: floa
     return w
 
 
+def _window_ends(w: Any) -> tuple[float, float] | None:
+    """``(t_start, t_end)`` of ``[t_start, t_end]`` (numbers, or strings that are numbers
+    as YAML reads ``1e-3``), else ``None``."""
+    if isinstance(w, (str, bytes)) or not isinstance(w, Sequence) or len(w) != 2:
+        return None
+    out = []
+    for v in w:
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            out.append(float(v))
+        elif isinstance(v, str):
+            try:
+                out.append(float(v))
+            except ValueError:
+                return None
+        else:
+            return None
+    return out[0], out[1]
+
+
 def _trace_keys(trace_id: str) -> list[str]:
     parts = trace_id.split(".")
     keys = [trace_id]
@@ -111,14 +132,10 @@ class Windows:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise ConfigError(f"{where}: expected a list of [t_start, t_end], got {value!r}")
         for w in value:
-            if (
-                isinstance(w, (str, bytes))
-                or not isinstance(w, Sequence)
-                or len(w) != 2
-                or not all(isinstance(v, (int, float)) for v in w)
-            ):
+            ends = _window_ends(w)
+            if ends is None:
                 raise ConfigError(f"{where}: each window must be [t_start, t_end], got {w!r}")
-            a, b = float(w[0]), float(w[1])
+            a, b = ends
             if not (math.isfinite(a) and math.isfinite(b) and a < b):
                 raise ConfigError(f"{where}: window [{a}, {b}] needs t_start < t_end")
             out.append((a, b))
@@ -145,9 +162,14 @@ class Windows:
             for a, b in self.intervals(tid):
                 w = window_function(t, a, b, self.taper)
                 if not np.any(w):
+                    if b < t[0] or a > t[-1]:
+                        raise DataError(
+                            f"window [{a}, {b}] s of trace {tid} lies outside its time axis "
+                            f"[{t[0]:g}, {t[-1]:g}] s"
+                        )
                     raise DataError(
-                        f"window [{a}, {b}] s of trace {tid} lies outside its time axis "
-                        f"[{t[0]:g}, {t[-1]:g}] s"
+                        f"window [{a}, {b}] s of trace {tid} holds no sample: it lies "
+                        f"between two samples (time step {ctx.dt:g} s); widen it"
                     )
                 ws.append(w)
             out.append(ws)

@@ -480,3 +480,31 @@ def test_documented_weights_hook_uses_times_after_the_simulation_start(tmp_path)
     t = ctx.times
     assert np.all(w[np.abs(t - t_first) < 0.02] == 1.0)
     assert not np.any(w[t < t_first - 0.05])
+
+
+def test_messages_say_what_is_wrong():
+    syn, obs = make_stream(0.0, seed=1), make_stream(0.004, seed=2)
+    # a window between two samples was reported as lying outside the time axis
+    pre = Default(params(windows=[[0.1001, 0.1019]]))
+    with pytest.raises(DataError, match=r"holds no sample: it lies between two samples"):
+        pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    pre = Default(params(windows=[[5.0, 6.0]]))
+    with pytest.raises(DataError, match=r"lies outside its time axis \[0, 0.998\]"):
+        pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    # a malformed list in a windows mapping was "expected ... mapping ..., got dict"
+    with pytest.raises(ConfigError, match=r"windows\['\*'\]: each window must be .* got 0.1"):
+        params(windows={"*": [0.1, 0.5]})
+    assert params(windows={"*": [["1e-3", 0.5]]}).windows == {"*": [["1e-3", 0.5]]}
+    Default(params(windows={"*": [["1e-3", 0.5]]}))  # YAML reads 1e-3 as a string
+    # an empty synthetic Stream: "components None select none of ... []"
+    with pytest.raises(DataError, match="the synthetic Stream holds no traces"):
+        Default(params()).evaluate(obs, Stream(), EVENT, RECEIVERS)
+    # non-finite observed samples: the traces are named
+    bad = make_stream(0.004, seed=2)
+    bad[3].data[10] = np.nan
+    with pytest.raises(DataError, match=r"non-finite values: XX\.R01\.\.UZ"):
+        Default(params()).evaluate(bad, syn, EVENT, RECEIVERS)
+    bad = make_stream(0.004, seed=2, dt=DT / 2, nt=2 * NT)
+    bad[1].data[10] = np.inf
+    with pytest.raises(DataError, match=r"XX\.R00\.\.UZ holds 1 non-finite samples \(inf at"):
+        Default(params()).evaluate(bad, syn, EVENT, RECEIVERS)
