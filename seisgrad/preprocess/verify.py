@@ -50,6 +50,11 @@ __all__ = [
 ]
 
 DEFAULT_STEPS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+#: Differences of directional derivatives below this times ``|J|`` count as exact: the
+#: round-off of a finite difference of J in float64 is larger (about 3e-14 |J| at the
+#: largest step).
+ROUNDOFF = 100 * float(np.finfo(np.float64).eps)
+
 #: Smaller steps, tried for a comparison that none of ``steps`` brings within ``rtol``
 #: (misfits that vary on a small scale, e.g. near a small envelope, need them).
 FALLBACK_STEPS = (3e-7, 1e-7, 3e-8, 1e-8, 3e-9, 1e-9)
@@ -163,10 +168,12 @@ def check_gradient(
     Directions: the gradient itself, then random normal directions; each is scaled so
     its largest entry equals the largest ``|x|``. Samples: the largest ``|gradient|``
     entry, then random entries; their error is relative to ``max|gradient|``.
-    A comparison whose absolute difference is at most ``atol`` counts as exact (for
-    checks at a stationary point, where the derivative and its estimate are both
-    round-off). Each comparison keeps its best step among ``steps`` (relative to the
-    largest ``|x|``); one that no step brings within ``rtol`` also tries
+    A comparison whose absolute difference is at most ``atol``, or at most
+    :data:`ROUNDOFF` (2.2e-14) times ``|func(x)|`` (below what finite differences can
+    resolve), counts as exact (for checks at a stationary point, where the derivative
+    and its estimate are both round-off). Each comparison keeps its best step among
+    ``steps`` (relative to the largest ``|x|``); one that no step brings within ``rtol``
+    also tries
     ``fallback_steps`` (smaller ones, for functions that vary on a small scale: the
     fourth-order estimate converges to the true derivative, so a wrong gradient still
     fails).
@@ -180,6 +187,9 @@ def check_gradient(
     gmax = float(np.max(np.abs(g)))
     tiny = 1e-300
     result = AdjointCheck(value=float(func(x)) if value is None else value, rtol=rtol)
+    # differences that finite differences of J cannot resolve in float64 (both sides
+    # round-off, e.g. at a stationary point) count as exact
+    atol = max(atol, ROUNDOFF * abs(result.value))
     dirs = []
     if gmax > 0:
         dirs.append(g / gmax)

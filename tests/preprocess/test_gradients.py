@@ -191,3 +191,27 @@ def test_check_tries_smaller_steps_before_failing_a_correct_adjoint():
     for wrong in (1e-3, 1e-4, -1e-5):
         bad = check_adjoint_source(None, Wiggle(wrong), obs, syn, dt=0.01)
         assert not bad.passed, bad.summary()
+
+
+def test_check_accepts_round_off_at_a_stationary_point():
+    """A one-sample window: the phase misfit does not change with the sample (only its
+    scale changes), so the adjoint source is round-off (6e-18) and the finite
+    differences exactly 0, which failed with a relative error of 1."""
+    from tests.preprocess.helpers import make_context
+
+    ctx = make_context(3, 300, 0.01)
+    rng = np.random.default_rng(1)
+    obs, syn = random_traces(rng, ctx), random_traces(rng, ctx)
+    pipe = Pipeline([], "instantaneous_phase", windows=[[0.995, 1.005]])
+    res = check_adjoint_source(pipe, None, obs, syn, context=ctx, n_samples=4)
+    assert res.value > 0.05 and res.passed, res.summary()
+    wrong = Pipeline([], "waveform", windows=[[0.995, 1.005]])
+    prepared = wrong.prepare(obs, ctx)
+    good = wrong.evaluate(None, syn, ctx, prepared).adjoint
+    from seisgrad.preprocess.verify import check_gradient
+
+    def func(x):
+        return wrong.value(x, ctx, prepared)
+
+    assert check_gradient(func, syn, good).passed
+    assert not check_gradient(func, syn, good * (1 + 1e-5)).passed
