@@ -41,6 +41,7 @@ from seisgrad.preprocess.streams import (
     context_for,
     list_ids,
     match_traces,
+    samples,
     select_components,
     stack,
     with_data,
@@ -117,7 +118,8 @@ class DefaultParameters(Schema):
         None, "'long' mute removes traces with offset above (m)", low=0.0
     )
     mute_taper: float = param(0.0, "length of the mute ramps (s)", low=0.0)
-    windows: list[list[float]] | dict[str, list[list[float]]] | None = param(
+    # the mapping's values are checked by Windows, whose messages name the faulty entry
+    windows: list[list[float]] | dict[str, Any] | None = param(
         None,
         "measurement windows [[t_start, t_end], ...] (s), or a mapping from trace id, "
         "NET.STA, station or '*' to such lists; null = whole traces",
@@ -152,8 +154,33 @@ class DefaultParameters(Schema):
                 raise ConfigError(f"give {which}_slope or {which}_velocity, not both")
             if vel is not None and vel <= 0:
                 raise ConfigError(f"{which}_velocity must be > 0 m/s, got {vel}")
+        for which in ("early", "late"):
+            if which in self.mute and getattr(self, f"{which}_slope") is None:
+                if getattr(self, f"{which}_velocity") is None:
+                    raise ConfigError(
+                        f"mute '{which}' needs {which}_velocity (m/s) or {which}_slope (s/m; "
+                        f"0 for a mute at the fixed time {which}_const)"
+                    )
+        if "short" in self.mute and not self.short_dist > 0:
+            raise ConfigError(
+                f"mute 'short' needs short_dist > 0 m (traces with a smaller offset are "
+                f"muted), got {self.short_dist}"
+            )
         if "long" in self.mute and self.long_dist is None:
             raise ConfigError("mute 'long' needs long_dist")
+        if (
+            "short" in self.mute
+            and "long" in self.mute
+            and self.long_dist is not None
+            and not self.short_dist < self.long_dist
+        ):
+            raise ConfigError(
+                f"mutes 'short' and 'long' together remove every trace unless short_dist < "
+                f"long_dist, got short_dist {self.short_dist} m and long_dist "
+                f"{self.long_dist} m"
+            )
+        if self.su_dt is not None and not self.su_dt > 0:
+            raise ConfigError(f"su_dt must be > 0 s (or null: from the headers), got {self.su_dt}")
         if self.misfit == "amplitude" and self.normalize == "trace_l2":
             raise ConfigError(
                 "misfit 'amplitude' after normalize 'trace_l2' is always zero (every trace has "
@@ -276,6 +303,8 @@ class Default(Preprocess):
 
     # -- data ----------------------------------------------------------------------
     def _selected(self, synthetic: Stream) -> list[Trace]:
+        if len(synthetic) == 0:
+            raise DataError("the synthetic Stream holds no traces")
         sel = select_components(synthetic, self.params.components)
         if not sel:
             chans = sorted({tr.stats.channel for tr in synthetic})
@@ -301,7 +330,8 @@ class Default(Preprocess):
             obs = self._name_su_traces(obs, syn, where)
         obs_sel = select_components(obs, self.params.components)
         matched = match_traces(obs_sel, syn)
-        return with_data(syn, [align_trace(o, dt, t0, nt) for o in matched])
+        demean = self.params.demean
+        return with_data(syn, [align_trace(o, dt, t0, nt, demean=demean) for o in matched])
 
     @staticmethod
     def _name_su_traces(obs: Stream, syn: Sequence[Trace], where: Path) -> Stream:
@@ -377,7 +407,9 @@ class Default(Preprocess):
                 and abs(float(o.stats.starttime - syn[0].stats.starttime)) <= 1e-6 * dt
             )
             obs_rows.append(
-                np.asarray(o.data, dtype=np.float64) if same else align_trace(o, dt, t0, nt)
+                samples(o, "observed")
+                if same
+                else align_trace(o, dt, t0, nt, demean=self.params.demean)
             )
         ctx = context_for(syn, event, receivers)
         res = self.pipeline.evaluate(np.array(obs_rows), stack(syn), ctx)

@@ -15,24 +15,27 @@ the single-file formats):
   traces read back are called ``S000000``, ``S000001``, ... in file order (SPECFEM's
   convention) and observed SU data is matched to the synthetics by order. The 16-bit
   ``dt`` header holds microseconds, but SPECFEM2D writes milliseconds when
-  ``dt * 1e6`` does not fit (dt > 32.767 ms); seisgrad writes the same and
-  also stores ``d1 = dt`` and ``f1 = t0`` (float32, SU's own fields), and the reader
-  picks the unit that agrees with ``d1`` or with the expected time step.
+  ``dt * 1e6`` does not fit its signed header (dt > 32.767 ms); seisgrad writes
+  microseconds as unsigned 16 bits (ObsPy's SU writer; at most 65535 samples and
+  dt <= 65.535 ms, larger is an error) and also stores ``d1 = dt`` and ``f1 = t0``
+  (float32, SU's own fields), and the reader picks the unit that agrees with ``d1`` or
+  with the expected time step.
 * ``sac``: one file per trace, ``NET.STA.LOC.CHA.sac``; ``x``, ``z`` in ``user0``,
   ``user1``. Samples are float32 (the SAC format).
 * ``mseed``: one file, ``traces.mseed`` (float64 samples kept); no coordinates.
-* ``ascii``: SPECFEM two-column files ``NET.STA.CHA.semd`` (``.semv``, ``.sema``,
-  ``.semp`` by channel), time and value; adjoint sources ``NET.STA.CHA.adj``.
+* ``ascii``: SPECFEM two-column files ``NET.STA.CHA.semd`` (``NET.STA.LOC.CHA.semd``
+  with a location code; ``.semv``, ``.sema``, ``.semp`` by channel), time and value;
+  adjoint sources ``NET.STA.CHA.adj``.
 * ``hdf5``: one file per event (``traces.h5`` in the folder, or the given ``.h5``
   file), a dataset per trace with its header as attributes; dtypes kept.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,8 @@ from seisgrad.errors import DataError
 from seisgrad.model import atomic_write
 from seisgrad.preprocess.streams import EPOCH, header_of, trace_t0
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "FORMATS",
     "atomic_write",
@@ -56,12 +61,14 @@ __all__ = [
     "write_su",
     "su_file_name",
     "su_channel",
+    "float32_time_step",
     "read_sac",
     "write_sac",
     "read_mseed",
     "write_mseed",
     "read_ascii",
     "write_ascii",
+    "ascii_file_name",
     "write_adjoint_ascii",
     "read_hdf5",
     "write_hdf5",
@@ -91,6 +98,38 @@ def _set_coords(tr: Trace, x: float, z: float) -> None:
     tr.stats.coordinates = AttribDict(x=float(x), z=float(z))
 
 
+def _check_writable(stream: Stream, fmt: str) -> None:
+    """Refuse traces that no format can write faithfully: masked samples (gaps) and
+    traces without samples."""
+    for tr in stream:
+        if tr.stats.npts == 0:
+            raise DataError(
+                f"cannot write trace {tr.id} as {fmt}: it has no samples (remove it from "
+                "the stream)"
+            )
+        data = tr.data
+        if np.ma.isMaskedArray(data) and np.ma.count_masked(data):
+            raise DataError(
+                f"cannot write trace {tr.id} as {fmt}: it has {np.ma.count_masked(data)} "
+                "masked samples (gaps), whose values are arbitrary; fill them first "
+                "(Stream.merge(fill_value=0.0) or tr.data = tr.data.filled(0.0))"
+            )
+
+
+def float32_time_step(value: float, hint: float | None = None) -> float:
+    """A time step that a file stores as float32 (SAC ``delta``, SU ``d1``).
+
+    ``hint`` (the time step the data should have, e.g. the synthetics') when it rounds to
+    the same float32, else the shortest decimal number that does (``0.002``, not
+    ``0.0020000000949949026``): exact for the usual decimal steps, within float32
+    precision (6e-8 relative) otherwise.
+    """
+    v = np.float32(value)
+    if hint is not None and np.float32(hint) == v:
+        return float(hint)
+    return float(str(v))
+
+
 def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise DataError(f"unknown data format '{fmt}'; valid formats: {', '.join(FORMATS)}")
@@ -99,6 +138,7 @@ def _check_format(fmt: str) -> str:
 
 # --------------------------------------------------------------------------- SU
 _SU_CH = {"d": "U", "v": "V", "a": "A"}
+_SU_MAX_NS = 65535  # ns and dt are unsigned 16-bit header fields
 _SU_RE = re.compile(r"^U([xyzp])_file_single_([dvap])\.su$", re.IGNORECASE)
 
 
@@ -147,10 +187,7 @@ def _su_dt(header: int, d1: float, dt: float | None, hint: float | None, where: 
             f"{cands[1]:g} s (milliseconds, SPECFEM2D), not the given time step {dt:g} s"
         )
     if d1 > 0:
-        for c in cands:
-            if abs(c - d1) <= 1e-6 * d1:
-                return float(c)
-        return float(d1)
+        return float32_time_step(d1, hint)
     if header == 0:
         if hint is not None:
             return float(hint)
@@ -219,7 +256,30 @@ def read_su(
 
 
 def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
-    """Write one SU file per channel into ``folder`` (float32 samples)."""
+    """Write one SU file per channel into ``folder`` (float32 samples).
+
+    Raises
+    ------
+    DataError
+        For a trace with more than 65535 samples or a time step above 0.065535 s
+        (SU's 16-bit ``ns`` and ``dt`` headers cannot hold them), masked samples or no
+        samples.
+    """
+    _check_writable(stream, "SU")
+    for tr in stream:
+        if tr.stats.npts > _SU_MAX_NS:
+            raise DataError(
+                f"cannot write trace {tr.id} as SU: it has {tr.stats.npts} samples, but SU "
+                f"stores the number of samples in a 16-bit header (at most {_SU_MAX_NS}); "
+                "use data_format 'hdf5', 'mseed', 'sac' or 'ascii'"
+            )
+        if int(round(float(tr.stats.delta) * 1e6)) > _SU_MAX_NS:
+            raise DataError(
+                f"cannot write trace {tr.id} as SU: its time step {tr.stats.delta:g} s does "
+                "not fit SU's 16-bit dt header of microseconds (at most 0.065535 s, which "
+                "ObsPy's SU writer enforces); use data_format 'hdf5', 'mseed', 'sac' or "
+                "'ascii'"
+            )
     from obspy.io.segy.segy import SEGYTraceHeader
 
     folder = Path(folder)
@@ -236,7 +296,7 @@ def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
             h.trace_sequence_number_within_line = i + 1
             h.trace_sequence_number_within_segy_file = i + 1
             h.number_of_samples_in_this_trace = tr.stats.npts
-            h.sample_interval_in_ms_for_this_trace = us if us <= 32767 else int(round(dt * 1e3))
+            h.sample_interval_in_ms_for_this_trace = us  # ObsPy writes this, unsigned
             h.x_coordinate_of_ensemble_position_of_this_trace = _bits(dt)
             t0 = trace_t0(tr)
             h.y_coordinate_of_ensemble_position_of_this_trace = _bits(t0)
@@ -265,21 +325,36 @@ def write_su(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
 _SAC_UNDEF = -12345.0
 
 
-def read_sac(path: str | os.PathLike[str]) -> Stream:
-    """Read SAC file(s): one file, or every ``*.sac`` file of a folder."""
+def read_sac(path: str | os.PathLike[str], dt_hint: float | None = None) -> Stream:
+    """Read SAC file(s): one file, or every ``*.sac`` file of a folder.
+
+    SAC stores the time step as float32; it is read as :func:`float32_time_step` gives
+    it (``dt_hint``, e.g. the synthetics' time step, when it agrees to float32
+    precision), not rounded to whole microseconds as ObsPy does.
+
+    Raises
+    ------
+    DataError
+        For an unreadable file or a time step that is not positive.
+    """
     from obspy import read
 
     files = _files(Path(path), _EXTS["sac"])
     out = Stream()
     for f in files:
         try:
-            with warnings.catch_warnings():  # ObsPy notes rounding float32 delta to 1 us
-                warnings.filterwarnings("ignore", message="Sample spacing read from SAC")
-                st = read(str(f), format="SAC")
+            # no rounding of delta to whole microseconds (5e-7 s became 0): the float32
+            # value is resolved below (ObsPy still computes 1 / rounded delta)
+            with np.errstate(divide="ignore"):
+                st = read(str(f), format="SAC", round_sampling_interval=False)
         except Exception as exc:
             raise DataError(f"{f} is not a readable SAC file: {exc}") from exc
         for tr in st:
             sac = tr.stats.sac
+            delta = float(sac.get("delta", 0.0))
+            if not (math.isfinite(delta) and delta > 0):
+                raise DataError(f"{f}: SAC time step delta = {delta:g} s is not positive")
+            tr.stats.delta = float32_time_step(delta, dt_hint)
             x, z = sac.get("user0", _SAC_UNDEF), sac.get("user1", _SAC_UNDEF)
             if x != _SAC_UNDEF and z != _SAC_UNDEF:
                 _set_coords(tr, x, z)
@@ -290,7 +365,21 @@ def read_sac(path: str | os.PathLike[str]) -> Stream:
 
 def write_sac(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
     """Write one SAC file per trace, ``NET.STA.LOC.CHA.sac`` (float32 samples)."""
+    _check_writable(stream, "SAC")
     folder = Path(folder)
+    lossy = {
+        float(tr.stats.delta)
+        for tr in stream
+        if float32_time_step(tr.stats.delta) != float(tr.stats.delta)
+    }
+    if lossy:
+        log.warning(
+            "SAC stores the time step as float32: %s s is read back as %s s unless the "
+            "synthetics' time step gives it (read_observed does; use hdf5 or mseed to "
+            "keep it exactly)",
+            ", ".join(f"{v!r}" for v in sorted(lossy)),
+            ", ".join(f"{float32_time_step(v)!r}" for v in sorted(lossy)),
+        )
     paths = []
     for tr in stream:
         new = Trace(np.asarray(tr.data, dtype=np.float32), header=_plain_stats(tr))
@@ -326,7 +415,17 @@ def read_mseed(path: str | os.PathLike[str]) -> Stream:
 
 
 def write_mseed(stream: Stream, path: str | os.PathLike[str]) -> Path:
-    """Write all traces to one MiniSEED file (float64 or float32 samples kept)."""
+    """Write all traces to one MiniSEED file (float64 or float32 samples kept).
+
+    Raises
+    ------
+    DataError
+        For an empty stream (MiniSEED cannot hold one), a trace without samples or with
+        masked samples, or ids longer than MiniSEED's codes.
+    """
+    if len(stream) == 0:
+        raise DataError(f"cannot write {path} as MiniSEED: the stream holds no traces")
+    _check_writable(stream, "MiniSEED")
     too_long = [
         tr.id
         for tr in stream
@@ -358,58 +457,118 @@ def _ascii_suffix(channel: str) -> str:
     return {"U": "semd", "V": "semv", "A": "sema"}.get(first, "semd")
 
 
+def _ascii_delta(f: Path) -> float | None:
+    """The ``# delta: <dt>`` comment that :func:`write_ascii` writes above a one-sample
+    trace (whose time column cannot give the time step)."""
+    with open(f) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                return None
+            key, _, value = line[1:].partition(":")
+            if key.strip() == "delta":
+                try:
+                    return float(value)
+                except ValueError:
+                    raise DataError(f"{f}: '{line.strip()}' does not give a time step") from None
+    return None
+
+
 def read_ascii(path: str | os.PathLike[str]) -> Stream:
     """Read SPECFEM two-column ASCII traces (a file, or all of a folder).
 
-    ``NET.STA.CHA.ext`` gives the ids; the first column gives the time axis (uniform
-    spacing required).
+    ``NET.STA.CHA.ext`` (SPECFEM's names) or ``NET.STA.LOC.CHA.ext`` (a location code)
+    gives the ids; the first column gives the time axis (uniform spacing required; a
+    one-sample trace takes its time step from a ``# delta: <dt>`` comment line).
     """
     out = Stream()
     for f in _files(Path(path), _EXTS["ascii"]):
         parts = f.name.split(".")
-        if len(parts) < 4:
-            raise DataError(f"{f}: expected a file name NET.STA.CHA.ext")
-        net, sta, cha = parts[0], parts[1], parts[2]
+        if len(parts) == 4:
+            net, sta, loc, cha = parts[0], parts[1], "", parts[2]
+        elif len(parts) == 5:
+            net, sta, loc, cha = parts[:4]
+        else:
+            raise DataError(f"{f}: expected a file name NET.STA.CHA.ext or NET.STA.LOC.CHA.ext")
         try:
             table = np.loadtxt(f, dtype=np.float64, ndmin=2)
         except ValueError as exc:
             raise DataError(f"{f} is not a two-column ASCII trace: {exc}") from exc
-        if table.shape[1] != 2 or table.shape[0] < 2:
+        if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] != 2:
             raise DataError(f"{f}: expected two columns (time, value), got shape {table.shape}")
         t = table[:, 0]
-        dt = (t[-1] - t[0]) / (t.size - 1)
-        if not dt > 0 or np.max(np.abs(np.diff(t) - dt)) > 1e-3 * dt:
-            raise DataError(f"{f}: the time column is not uniformly increasing")
+        if t.size == 1:
+            dt = _ascii_delta(f)
+            if dt is None or not (math.isfinite(dt) and dt > 0):
+                raise DataError(
+                    f"{f}: a single sample does not give the time step; add a line "
+                    "'# delta: <dt>' above it"
+                )
+        else:
+            dt = (t[-1] - t[0]) / (t.size - 1)
+            if not dt > 0 or np.max(np.abs(np.diff(t) - dt)) > 1e-3 * dt:
+                raise DataError(f"{f}: the time column is not uniformly increasing")
         tr = Trace(np.ascontiguousarray(table[:, 1]))
         tr.stats.network, tr.stats.station, tr.stats.channel = net, sta, cha
+        tr.stats.location = loc
         tr.stats.delta = float(dt)
         tr.stats.starttime = EPOCH + float(t[0])
         out.append(tr)
     return out
 
 
+def ascii_file_name(tr: Trace, suffix: str | None = None) -> str:
+    """``NET.STA.CHA.<suffix>`` (SPECFEM's name), or ``NET.STA.LOC.CHA.<suffix>`` for a
+    trace with a location code; suffix by channel when ``None``."""
+    s = tr.stats
+    loc = f"{s.location}." if s.location else ""
+    return f"{s.network}.{s.station}.{loc}{s.channel}.{suffix or _ascii_suffix(s.channel)}"
+
+
 def write_ascii(
     stream: Stream, folder: str | os.PathLike[str], suffix: str | None = None
 ) -> list[Path]:
-    """Write SPECFEM two-column files ``NET.STA.CHA.<suffix>`` (full float64 precision;
-    suffix by channel when ``None``: ``semd``, ``semv``, ``sema``, ``semp``)."""
+    """Write SPECFEM two-column files (full float64 precision), named by
+    :func:`ascii_file_name`: ``NET.STA.CHA.<suffix>``, with the location code
+    ``NET.STA.LOC.CHA.<suffix>`` (suffix by channel when ``None``: ``semd``, ``semv``,
+    ``sema``, ``semp``). A one-sample trace gets a ``# delta: <dt>`` line above it.
+
+    Raises
+    ------
+    DataError
+        When two traces would get the same file name (the same id twice), or for a
+        trace without samples or with masked samples.
+    """
+    _check_writable(stream, "ASCII")
+    names: dict[str, str] = {}
+    for tr in stream:
+        name = ascii_file_name(tr, suffix)
+        if name in names:
+            raise DataError(
+                f"traces {names[name]} and {tr.id} would both be written to {name}; "
+                "trace ids must be unique"
+            )
+        names[name] = tr.id
     folder = Path(folder)
     paths = []
     for tr in stream:
         s = tr.stats
         t = trace_t0(tr) + float(s.delta) * np.arange(s.npts)
         table = np.column_stack([t, np.asarray(tr.data, dtype=np.float64)])
-        name = f"{s.network}.{s.station}.{s.channel}.{suffix or _ascii_suffix(s.channel)}"
+        head = f"delta: {float(s.delta)!r}" if s.npts == 1 else ""
         paths.append(
             atomic_write(
-                folder / name, lambda p, a=table: np.savetxt(p, a, fmt=["%.12f", "%.17e"])
+                folder / ascii_file_name(tr, suffix),
+                lambda p, a=table, h=head: np.savetxt(
+                    p, a, fmt=["%.12f", "%.17e"], header=h, comments="# "
+                ),
             )
         )
     return paths
 
 
 def write_adjoint_ascii(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
-    """Write adjoint sources as SPECFEM ``NET.STA.CHA.adj`` files."""
+    """Write adjoint sources as SPECFEM ``NET.STA.CHA.adj`` files (``NET.STA.LOC.CHA.adj``
+    for a trace with a location code, which SPECFEM itself does not use)."""
     return write_ascii(stream, folder, suffix="adj")
 
 
@@ -445,6 +604,7 @@ def write_hdf5(stream: Stream, path: str | os.PathLike[str]) -> Path:
     dtype, else one dataset per trace (``000000``, ``000001``, ...). Files of version 1
     (one dataset per trace with attributes) are still read.
     """
+    _check_writable(stream, "HDF5")
     table = _header_table(stream)
     arrays = [np.asarray(tr.data) for tr in stream]
     same = len({(a.shape, a.dtype.str) for a in arrays}) == 1
@@ -476,41 +636,88 @@ def _trace(data: np.ndarray, head: dict[str, Any]) -> Trace:
 
 
 def read_hdf5(path: str | os.PathLike[str]) -> Stream:
-    """Read traces written by :func:`write_hdf5` (versions 1 and 2)."""
+    """Read traces written by :func:`write_hdf5` (versions 1 and 2).
+
+    Raises
+    ------
+    DataError
+        Naming the file and what is missing or malformed (a group, dataset, header
+        field or attribute, an unknown version).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"trace file {path} does not exist")
-    out = Stream()
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise DataError(f"{path} is not an HDF5 file: {exc}") from exc
     with f:
-        if "traces" not in f:
-            raise DataError(f"{path} holds no 'traces' group (not a seisgrad trace file)")
-        grp = f["traces"]
-        if "header" in grp:  # version 2
-            table = grp["header"][()]
-            data = grp["data"][()] if "data" in grp else None
-            for i, row in enumerate(table):
-                head: dict[str, Any] = {k: row[k].decode("utf-8") for k in _HEADER_TEXT}
-                head["delta"] = float(row["delta"])
-                head["starttime_ns"] = int(row["starttime_ns"])
-                x, z = float(row["x"]), float(row["z"])
-                if not (math.isnan(x) or math.isnan(z)):
-                    head["x"], head["z"] = x, z
-                samples = data[i].copy() if data is not None else grp[f"{i:06d}"][()]
-                out.append(_trace(samples, head))
-            return out
-        for name in sorted(grp):  # version 1: a dataset with attributes per trace
-            ds = grp[name]
-            a = ds.attrs
-            head = {k: str(a[k]) for k in _HEADER_TEXT}
-            head["delta"] = float(a["delta"])
-            head["starttime_ns"] = int(a["starttime_ns"])
-            if "x" in a and "z" in a:
-                head["x"], head["z"] = float(a["x"]), float(a["z"])
-            out.append(_trace(np.asarray(ds[()]), head))
+        try:
+            return _read_hdf5(f, path)
+        except (KeyError, ValueError, TypeError, IndexError, OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path} is not a readable seisgrad trace file: {exc}") from exc
+
+
+_HEADER_FIELDS = (*_HEADER_TEXT, "delta", "starttime_ns")
+
+
+def _read_hdf5(f: h5py.File, path: Path) -> Stream:
+    out = Stream()
+    version = f.attrs.get("version")
+    if version is not None and int(version) not in (1, 2):
+        raise DataError(f"{path}: unknown seisgrad trace file version {version} (known: 1, 2)")
+    if "traces" not in f:
+        raise DataError(f"{path} holds no 'traces' group (not a seisgrad trace file)")
+    grp = f["traces"]
+    if "header" in grp:  # version 2
+        table = grp["header"][()]
+        names = table.dtype.names or ()
+        missing = [k for k in _HEADER_FIELDS if k not in names]
+        if missing:
+            raise DataError(f"{path}: traces/header lacks the field(s) {', '.join(missing)}")
+        data = grp["data"][()] if "data" in grp else None
+        if data is not None and (data.ndim != 2 or data.shape[0] != len(table)):
+            raise DataError(
+                f"{path}: traces/data has shape {data.shape}, not one row for each of the "
+                f"{len(table)} traces in traces/header"
+            )
+        for i, row in enumerate(table):
+            head: dict[str, Any] = {k: row[k].decode("utf-8") for k in _HEADER_TEXT}
+            head["delta"] = float(row["delta"])
+            head["starttime_ns"] = int(row["starttime_ns"])
+            x = float(row["x"]) if "x" in names else math.nan
+            z = float(row["z"]) if "z" in names else math.nan
+            if not (math.isnan(x) or math.isnan(z)):
+                head["x"], head["z"] = x, z
+            if data is not None:
+                samples = data[i].copy()
+            elif f"{i:06d}" in grp:
+                samples = grp[f"{i:06d}"][()]
+            else:
+                raise DataError(
+                    f"{path}: no samples for trace {i} ({head['network']}.{head['station']}."
+                    f"{head['location']}.{head['channel']}): neither traces/data nor "
+                    f"traces/{i:06d} exists"
+                )
+            out.append(_trace(samples, head))
+        return out
+    for name in sorted(grp):  # version 1: a dataset with attributes per trace
+        ds = grp[name]
+        if not isinstance(ds, h5py.Dataset):
+            raise DataError(f"{path}: traces/{name} is not a dataset")
+        a = ds.attrs
+        missing = [k for k in _HEADER_FIELDS if k not in a]
+        if missing:
+            raise DataError(
+                f"{path}: dataset traces/{name} lacks the attribute(s) {', '.join(missing)} "
+                "(and there is no traces/header table)"
+            )
+        head = {k: str(a[k]) for k in _HEADER_TEXT}
+        head["delta"] = float(a["delta"])
+        head["starttime_ns"] = int(a["starttime_ns"])
+        if "x" in a and "z" in a:
+            head["x"], head["z"] = float(a["x"]), float(a["z"])
+        out.append(_trace(np.asarray(ds[()]), head))
     return out
 
 
@@ -534,7 +741,9 @@ def read_traces(
 ) -> Stream:
     """Read the traces of one event from a file or folder in format ``fmt``.
 
-    ``dt`` and ``dt_hint`` resolve the unit of SU dt headers (see :func:`read_su`).
+    ``dt`` and ``dt_hint`` resolve the unit of SU dt headers (see :func:`read_su`);
+    ``dt_hint`` also restores a time step that SAC and SU files store as float32 (see
+    :func:`float32_time_step`).
     """
     _check_format(fmt)
     path = Path(path)
@@ -547,7 +756,7 @@ def read_traces(
     if fmt == "mseed":
         return read_mseed(path)
     if fmt == "sac":
-        return read_sac(path)
+        return read_sac(path, dt_hint=dt_hint)
     if fmt == "ascii":
         return read_ascii(path)
     out = Stream()

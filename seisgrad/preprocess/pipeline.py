@@ -119,7 +119,8 @@ class Pipeline:
                 f"observed traces have shape {obs.shape}; expected {(len(ctx.ids), ctx.nt)}"
             )
         if not np.all(np.isfinite(obs)):
-            raise DataError("observed traces contain non-finite values")
+            bad = [ctx.ids[i] for i in np.nonzero(~np.all(np.isfinite(obs), axis=1))[0]]
+            raise DataError("observed traces contain non-finite values: " + ", ".join(bad))
         processed = self.chain.forward(obs, ctx)
         weights = measurement_weights(ctx, processed, self.windows, self.hook)
         return PreparedObserved(processed, weights)

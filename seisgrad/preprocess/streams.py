@@ -26,6 +26,7 @@ __all__ = [
     "select_components",
     "check_common_axis",
     "match_traces",
+    "samples",
     "stack",
     "context_for",
     "with_data",
@@ -69,6 +70,8 @@ def check_common_axis(
         raise DataError(f"no {what} traces")
     ref = traces[0]
     dt, t0, nt = float(ref.stats.delta), trace_t0(ref), int(ref.stats.npts)
+    if not (math.isfinite(dt) and dt > 0):
+        raise DataError(f"{what} trace {ref.id} has the time step {dt:g} s; it must be > 0")
     odd = [
         tr.id
         for tr in traces
@@ -128,9 +131,33 @@ def match_traces(
     return out
 
 
-def stack(traces: Sequence[Trace]) -> np.ndarray:
-    """Samples as a float64 array of shape ``(ntraces, nt)``."""
-    return np.array([np.asarray(tr.data, dtype=np.float64) for tr in traces], dtype=np.float64)
+def samples(tr: Trace, what: str = "observed") -> np.ndarray:
+    """The samples of ``tr`` as float64.
+
+    Raises
+    ------
+    DataError
+        When ``tr.data`` is a masked array with masked samples (gaps, e.g. from
+        ``Stream.merge()``): masked samples hold arbitrary values and are never used as
+        data. (A masked array with nothing masked is taken as it is.)
+    """
+    data = tr.data
+    if np.ma.isMaskedArray(data):
+        n = int(np.ma.count_masked(data))
+        if n:
+            raise DataError(
+                f"{what} trace {tr.id} has {n} masked samples (gaps); fill them first "
+                "(Stream.merge(fill_value=0.0) or tr.data = tr.data.filled(0.0)) or cut "
+                "the trace: masked samples hold arbitrary values"
+            )
+        data = np.ma.getdata(data)
+    return np.asarray(data, dtype=np.float64)
+
+
+def stack(traces: Sequence[Trace], what: str = "synthetic") -> np.ndarray:
+    """Samples as a float64 array of shape ``(ntraces, nt)`` (masked samples are an
+    error, see :func:`samples`)."""
+    return np.array([samples(tr, what) for tr in traces], dtype=np.float64)
 
 
 def _receiver_of(tr: Trace, receivers: Sequence[Receiver] | None) -> Receiver | None:
@@ -196,26 +223,45 @@ def with_data(traces: Sequence[Trace], data: np.ndarray | Sequence[np.ndarray]) 
     )
 
 
-def align_trace(tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20) -> np.ndarray:
-    """Observed trace demeaned, resampled and trimmed onto the axis ``t0 + n*dt``.
+def align_trace(
+    tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20, *, demean: bool = True
+) -> np.ndarray:
+    """Observed trace resampled and trimmed onto the axis ``t0 + n*dt`` (demeaned first
+    when ``demean``).
 
     Same time step and a whole-sample offset: samples are copied. Otherwise the trace is
     low-passed at 80% of the new Nyquist frequency when it is downsampled (zero-phase
     Butterworth, 8 poles) and Lanczos-interpolated. Samples outside the observed time
     range are zero. Only observed data goes through this (it needs no adjoint).
 
+    ``demean`` should follow the processing: :class:`~seisgrad.preprocess.default.Default`
+    passes its ``demean`` parameter, so that an observed trace already on the
+    synthetics' axis (which is not aligned) and one that is aligned are treated alike.
+
     Raises
     ------
     DataError
-        When the observed trace does not overlap the time axis at all.
+        When the observed trace does not overlap the time axis at all, or has masked
+        samples (gaps).
     """
     from scipy import signal
 
-    data = np.asarray(tr.data, dtype=np.float64)
-    if data.size == 0 or not np.all(np.isfinite(data)):
-        raise DataError(f"observed trace {tr.id} is empty or holds non-finite values")
-    data = data - data.mean()
+    data = samples(tr, "observed")
+    if data.size == 0:
+        raise DataError(f"observed trace {tr.id} has no samples")
+    bad = np.flatnonzero(~np.isfinite(data))
+    if bad.size:
+        raise DataError(
+            f"observed trace {tr.id} holds {bad.size} non-finite samples ({data[bad[0]]} "
+            f"at sample {bad[0]})"
+        )
+    if demean:
+        data = data - data.mean()
     odt, ot0 = float(tr.stats.delta), trace_t0(tr)
+    if not (math.isfinite(odt) and odt > 0):
+        raise DataError(f"observed trace {tr.id} has the time step {odt:g} s; it must be > 0")
+    if not (math.isfinite(dt) and dt > 0):
+        raise DataError(f"time step of the synthetics' axis must be > 0, got {dt:g} s")
     oend = ot0 + odt * (data.size - 1)
     t = t0 + dt * np.arange(nt)
     if oend < t[0] - 0.5 * dt or ot0 > t[-1] + 0.5 * dt:
@@ -232,7 +278,10 @@ def align_trace(tr: Trace, dt: float, t0: float, nt: int, lanczos_a: int = 20) -
         return out
     if odt < dt:
         sos = signal.butter(8, 0.8 * 0.5 / dt, btype="lowpass", output="sos", fs=1.0 / odt)
-        data = np.ascontiguousarray(signal.sosfiltfilt(sos, data))
+        # scipy's edge padding (3 x (2 sections + 1) samples), or what a short trace has
+        ntaps = 2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+        padlen = min(3 * ntaps, data.size - 1)
+        data = np.ascontiguousarray(signal.sosfiltfilt(sos, data, padlen=padlen))
     from obspy.signal.interpolation import lanczos_interpolation
 
     inside = np.nonzero((t >= ot0 - 1e-9 * odt) & (t <= oend + 1e-9 * odt))[0]

@@ -16,7 +16,9 @@ Finite differences use the fourth-order central formula
 
 for several step sizes :math:`h` (relative to the largest synthetic sample); the error
 reported for a direction is the smallest over the step sizes (too large a step shows
-truncation error, too small a step round-off).
+truncation error, too small a step round-off). Where no default step agrees within the
+tolerance, smaller steps (down to 1e-9) are tried before the comparison fails: a
+correct adjoint source agrees at some step, a wrong one at none.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ __all__ = [
 ]
 
 DEFAULT_STEPS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+#: Differences of directional derivatives below this times ``|J|`` count as exact: the
+#: round-off of a finite difference of J in float64 is larger (about 3e-14 |J| at the
+#: largest step).
+ROUNDOFF = 100 * float(np.finfo(np.float64).eps)
+
+#: Smaller steps, tried for a comparison that none of ``steps`` brings within ``rtol``
+#: (misfits that vary on a small scale, e.g. near a small envelope, need them).
+FALLBACK_STEPS = (3e-7, 1e-7, 3e-8, 1e-8, 3e-9, 1e-9)
 
 
 @dataclass
@@ -119,6 +129,26 @@ def _rel(a: float, b: float, scale: float, atol: float = 0.0) -> float:
     return 0.0 if den == 0.0 else abs(a - b) / den
 
 
+def _best_step(
+    compare: Callable[[float], dict[str, float]],
+    steps: Sequence[float],
+    fallback: Sequence[float],
+    rtol: float,
+) -> dict[str, float]:
+    """The comparison (``compare(h)``, a dict with ``"error"``) with the smallest error
+    over ``steps``, then over ``fallback`` steps while that error exceeds ``rtol``."""
+    best: dict[str, float] | None = None
+    for k, h in enumerate((*steps, *fallback)):
+        if k >= len(steps) and best is not None and best["error"] <= rtol:
+            break
+        cmp = compare(h)
+        if best is None or cmp["error"] < best["error"]:
+            best = cmp
+    if best is None:
+        raise DataError("finite-difference checks need at least one step size")
+    return best
+
+
 def check_gradient(
     func: Callable[[np.ndarray], float],
     x: np.ndarray,
@@ -131,15 +161,22 @@ def check_gradient(
     rtol: float = 1e-6,
     atol: float = 0.0,
     seed: int = 0,
+    fallback_steps: Sequence[float] = FALLBACK_STEPS,
 ) -> AdjointCheck:
     """Finite-difference check of ``gradient`` = :math:`\\nabla` ``func`` at ``x``.
 
     Directions: the gradient itself, then random normal directions; each is scaled so
     its largest entry equals the largest ``|x|``. Samples: the largest ``|gradient|``
     entry, then random entries; their error is relative to ``max|gradient|``.
-    A comparison whose absolute difference is at most ``atol`` counts as exact (for
-    checks at a stationary point, where the derivative and its estimate are both
-    round-off).
+    A comparison whose absolute difference is at most ``atol``, or at most
+    :data:`ROUNDOFF` (2.2e-14) times ``|func(x)|`` (below what finite differences can
+    resolve), counts as exact (for checks at a stationary point, where the derivative
+    and its estimate are both round-off). Each comparison keeps its best step among
+    ``steps`` (relative to the largest ``|x|``); one that no step brings within ``rtol``
+    also tries
+    ``fallback_steps`` (smaller ones, for functions that vary on a small scale: the
+    fourth-order estimate converges to the true derivative, so a wrong gradient still
+    fails).
     """
     x = np.asarray(x, dtype=np.float64)
     g = np.asarray(gradient, dtype=np.float64)
@@ -150,6 +187,9 @@ def check_gradient(
     gmax = float(np.max(np.abs(g)))
     tiny = 1e-300
     result = AdjointCheck(value=float(func(x)) if value is None else value, rtol=rtol)
+    # differences that finite differences of J cannot resolve in float64 (both sides
+    # round-off, e.g. at a stationary point) count as exact
+    atol = max(atol, ROUNDOFF * abs(result.value))
     dirs = []
     if gmax > 0:
         dirs.append(g / gmax)
@@ -159,13 +199,12 @@ def check_gradient(
     for v in dirs[:n_directions]:
         v = v * scale
         ad = float(np.sum(g * v))
-        best = None
-        for h in steps:
+
+        def along(h: float, v: np.ndarray = v, ad: float = ad) -> dict[str, float]:
             fd = _fd(func, x, v, h)
-            err = _rel(fd, ad, tiny, atol)
-            if best is None or err < best["error"]:
-                best = {"adjoint": ad, "fd": fd, "h": h, "error": err}
-        result.directions.append(best)  # type: ignore[arg-type]
+            return {"adjoint": ad, "fd": fd, "h": h, "error": _rel(fd, ad, tiny, atol)}
+
+        result.directions.append(_best_step(along, steps, fallback_steps, rtol))
     flat = np.abs(g).ravel()
     picks = [int(np.argmax(flat))] if gmax > 0 else []
     while len(picks) < min(n_samples, flat.size):
@@ -177,15 +216,16 @@ def check_gradient(
         e = np.zeros_like(x)
         e[idx] = scale
         ad = float(g[idx]) * scale
-        best = None
-        for h in steps:
+
+        def at_sample(h: float, e: np.ndarray = e, ad: float = ad) -> dict[str, float]:
             fd = _fd(func, x, e, h)
             if gmax > 0:
                 err = _rel(fd, ad, gmax * scale + tiny, atol)
             else:
                 err = 0.0 if abs(fd) <= atol else abs(fd)
-            if best is None or err < best["error"]:
-                best = {"fd": fd / scale, "error": err}
+            return {"fd": fd / scale, "error": err}
+
+        best = _best_step(at_sample, steps, fallback_steps, rtol)
         trace = int(idx[0]) if x.ndim > 1 else 0
         result.samples.append(
             {"trace": trace, "sample": int(idx[-1]), "adjoint": float(g[idx]), **best}  # type: ignore[dict-item]
@@ -212,6 +252,7 @@ def check_adjoint_source(
     rtol: float = 1e-6,
     atol: float = 0.0,
     seed: int = 0,
+    fallback_steps: Sequence[float] = FALLBACK_STEPS,
 ) -> AdjointCheck:
     """Check that the adjoint source is the derivative of the reported misfit.
 
@@ -236,7 +277,7 @@ def check_adjoint_source(
         Measurement windows and weights hook (see
         :class:`~seisgrad.preprocess.pipeline.Pipeline`); for a pipeline or preprocess
         they replace its own.
-    n_directions, n_samples, steps, rtol, atol, seed
+    n_directions, n_samples, steps, rtol, atol, seed, fallback_steps
         See :func:`check_gradient`.
 
     Returns
@@ -254,6 +295,7 @@ def check_adjoint_source(
         rtol=rtol,
         atol=atol,
         seed=seed,
+        fallback_steps=fallback_steps,
     )
     if isinstance(preprocess_or_chain, Preprocess):
         pre = preprocess_or_chain
@@ -332,7 +374,7 @@ def _arrays(
             raise DataError("give observed and synthetic both as Streams or both as arrays")
         obs_traces = match_traces(list(observed), syn_traces)
         ctx = context if context is not None else context_for(syn_traces, event, receivers)
-        obs_arr, syn_arr = stack(obs_traces), stack(syn_traces)
+        obs_arr, syn_arr = stack(obs_traces, "observed"), stack(syn_traces)
         if obs_arr.shape != syn_arr.shape:
             raise DataError(
                 "observed traces are not on the synthetics' time axis; read them with "

@@ -57,6 +57,27 @@ def window_function(times: np.ndarray, t_start: float, t_end: float, taper: floa
     return w
 
 
+def _window_ends(w: Any) -> tuple[float, float] | None:
+    """``(t_start, t_end)`` of ``[t_start, t_end]`` (numbers, or strings that are numbers
+    as YAML reads ``1e-3``), else ``None``."""
+    if isinstance(w, (str, bytes)) or not isinstance(w, Sequence) or len(w) != 2:
+        return None
+    out = []
+    for v in w:
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            out.append(float(v))
+        elif isinstance(v, str):
+            try:
+                out.append(float(v))
+            except ValueError:
+                return None
+        else:
+            return None
+    return out[0], out[1]
+
+
 def _trace_keys(trace_id: str) -> list[str]:
     parts = trace_id.split(".")
     keys = [trace_id]
@@ -75,7 +96,9 @@ class Windows:
         ``[[t_start, t_end], ...]`` (seconds, same time axis as the synthetics) for
         every trace, or a mapping whose keys are trace ids ``NET.STA.LOC.CHA``,
         ``NET.STA.CHA``, ``NET.STA``, station names or ``"*"`` (the first that matches
-        is used). An empty list means the trace is not measured.
+        is used). An empty list in a mapping means the trace is not measured; an empty
+        top-level list, or a mapping without any window, is an error (nothing would be
+        measured).
     taper
         Hann ramp length inside each window end, as a fraction of the window length.
     """
@@ -89,9 +112,19 @@ class Windows:
                 str(k): self._check(v, f"windows['{k}']") for k, v in spec.items()
             }
             self.common: list[tuple[float, float]] | None = None
+            if not any(self.mapping.values()):
+                raise ConfigError(
+                    "windows: no entry holds a window, so nothing would be measured (the "
+                    "misfit would be 0); give windows, or null to measure whole traces"
+                )
         else:
             self.mapping = None
             self.common = self._check(spec, "windows")
+            if not self.common:
+                raise ConfigError(
+                    "windows: an empty list measures nothing (the misfit would be 0); give "
+                    "windows [[t_start, t_end], ...], or null to measure whole traces"
+                )
 
     @staticmethod
     def _check(value: Any, where: str) -> list[tuple[float, float]]:
@@ -99,14 +132,10 @@ class Windows:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise ConfigError(f"{where}: expected a list of [t_start, t_end], got {value!r}")
         for w in value:
-            if (
-                isinstance(w, (str, bytes))
-                or not isinstance(w, Sequence)
-                or len(w) != 2
-                or not all(isinstance(v, (int, float)) for v in w)
-            ):
+            ends = _window_ends(w)
+            if ends is None:
                 raise ConfigError(f"{where}: each window must be [t_start, t_end], got {w!r}")
-            a, b = float(w[0]), float(w[1])
+            a, b = ends
             if not (math.isfinite(a) and math.isfinite(b) and a < b):
                 raise ConfigError(f"{where}: window [{a}, {b}] needs t_start < t_end")
             out.append((a, b))
@@ -133,9 +162,14 @@ class Windows:
             for a, b in self.intervals(tid):
                 w = window_function(t, a, b, self.taper)
                 if not np.any(w):
+                    if b < t[0] or a > t[-1]:
+                        raise DataError(
+                            f"window [{a}, {b}] s of trace {tid} lies outside its time axis "
+                            f"[{t[0]:g}, {t[-1]:g}] s"
+                        )
                     raise DataError(
-                        f"window [{a}, {b}] s of trace {tid} lies outside its time axis "
-                        f"[{t[0]:g}, {t[-1]:g}] s"
+                        f"window [{a}, {b}] s of trace {tid} holds no sample: it lies "
+                        f"between two samples (time step {ctx.dt:g} s); widen it"
                     )
                 ws.append(w)
             out.append(ws)
@@ -192,7 +226,9 @@ class WeightsHook:
     The function is called once per receiver as ``func(stream, receiver, sources)``:
 
     * ``stream``: ObsPy Stream with that receiver's *processed observed* traces (on the
-      synthetics' time axis; ``tr.times()`` are seconds after the simulation start);
+      synthetics' time axis; ``tr.times("timestamp")`` are seconds after the
+      simulation start, while ObsPy's ``tr.times()`` counts from the first sample, at
+      the synthetics' ``t0``);
     * ``receiver``: its :class:`~seisgrad.solver.acquisition.Receiver` (``None`` when
       unknown);
     * ``sources``: the event's list of

@@ -116,11 +116,25 @@ def test_parameters_defaults_and_docs():
         ({"windows": [1.0, 2.0]}, "expected"),
         ({"traveltime_max_shift": 1.0}, "only applies"),
         ({"data_format": "segy"}, "not allowed"),
+        # accepted before, though meaningless:
+        ({"su_dt": 0.0}, "su_dt must be > 0"),
+        ({"mute": ["early"]}, "mute 'early' needs early_velocity"),
+        ({"mute": ["late"], "late_const": 1.0}, "mute 'late' needs late_velocity"),
+        ({"mute": ["short"]}, "short_dist > 0"),
+        ({"mute": ["short", "long"], "short_dist": 1000.0, "long_dist": 100.0}, "every trace"),
+        ({"windows": []}, "empty list measures nothing"),
+        ({"windows": {"*": [], "XX.S1": []}}, "no entry holds a window"),
     ],
 )
 def test_parameter_errors(values, message):
     with pytest.raises(ConfigError, match=message):
         params(**values)
+
+
+def test_meaningful_mute_and_window_settings_are_accepted():
+    params(mute=["early"], early_slope=0.0, early_const=0.1)  # a fixed-time mute
+    params(mute=["short", "long"], short_dist=100.0, long_dist=1000.0)
+    params(windows={"*": [], "XX.S1": [[0.1, 0.5]]}, su_dt=0.001)
 
 
 def test_chain_from_parameters():
@@ -395,3 +409,102 @@ def test_user_misfit_class_from_the_parameter_file(tmp_path, monkeypatch):
         assert Default(params(misfit="test_quartic")).pipeline.misfit.name == "test_quartic"
     finally:
         MISFITS.pop("test_quartic", None)
+
+
+@pytest.mark.parametrize("demean", [True, False])
+def test_observed_offset_is_treated_alike_on_and_off_the_synthetic_axis(demean, tmp_path):
+    """The observed data was demeaned only when it had to be aligned, so with
+    ``demean: false`` a DC offset gave 75 on the synthetics' axis and 0.0145 one sample
+    longer; now ``demean`` decides, whatever the axis."""
+    syn = make_stream(0.0, seed=1)
+    pre = Default(params(misfit="waveform", demean=demean))
+    values = []
+    for nt in (NT, NT + 1):
+        obs = make_stream(0.004, seed=2, nt=NT + 1)
+        for tr in obs:
+            tr.data = tr.data[:nt] + np.float32(5.0)
+        values.append(pre.evaluate(obs, syn, EVENT, RECEIVERS).value)
+        pre.write_traces(obs, tmp_path / f"n{nt}" / "ev1")
+        read = pre.read_observed(tmp_path / f"n{nt}", EVENT, syn)
+        values.append(pre.evaluate(read, syn, EVENT, RECEIVERS).value)
+    assert values == pytest.approx([values[0]] * 4, rel=1e-5)
+    assert (values[0] > 10.0) is not demean
+
+
+def test_masked_samples_are_refused_not_used():
+    """Gaps (masked arrays, e.g. from Stream.merge) were used with their hidden values:
+    masked samples holding 1e6 gave a misfit of 2.5e11."""
+    syn = make_stream(0.0, seed=1)
+    pre = Default(params(misfit="waveform"))
+    for dt, nt in ((DT, NT), (DT / 2, 2 * NT)):  # on and off the synthetics' axis
+        obs = make_stream(0.004, seed=2, dt=dt, nt=nt)
+        data = obs[0].data.copy()
+        data[nt // 2 :] = 1e6
+        obs[0].data = np.ma.masked_array(data, mask=np.arange(nt) >= nt // 2)
+        with pytest.raises(DataError, match=r"observed trace XX\.R00\.\.UX has \d+ masked"):
+            pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    obs = make_stream(0.004, seed=2)
+    value = pre.evaluate(obs, syn, EVENT, RECEIVERS).value
+    obs[0].data = np.ma.masked_array(obs[0].data, mask=False)  # nothing masked: fine
+    assert pre.evaluate(obs, syn, EVENT, RECEIVERS).value == value
+    bad = make_stream(0.0, seed=1)
+    bad[1].data = np.ma.masked_array(bad[1].data, mask=np.arange(NT) == 7)
+    with pytest.raises(DataError, match=r"synthetic trace XX\.R00\.\.UZ has 1 masked"):
+        pre.evaluate(make_stream(0.004, seed=2), bad, EVENT, RECEIVERS)
+
+
+def test_documented_weights_hook_uses_times_after_the_simulation_start(tmp_path):
+    """The docs said ``tr.times()`` were seconds after the simulation start, but they
+    count from the first sample: with t0 = -0.2 s the documented hook put its window
+    0.2 s late. It now uses ``tr.times("timestamp")``."""
+    from seisgrad.preprocess.processing import TraceContext
+    from seisgrad.preprocess.weights import WeightsHook
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "preprocess.md").read_text()
+    code = next(b for b in doc.split("```python")[1:] if "VELOCITY = " in b)
+    (tmp_path / "hook.py").write_text(code.split("```")[0])
+    hook = WeightsHook(f"{tmp_path / 'hook.py'}:first_arrival")
+    rec = Receiver("R00", 300.0, 0.0, "XX")
+    src = PointSource(x=0.0, z=0.0)
+    ctx = TraceContext(dt=0.001, nt=800, t0=-0.2, ids=["XX.R00..UZ"], receivers=[rec])
+    ctx.sources = [src]
+    seen = []
+
+    def spy(stream, receiver, sources):
+        seen.append(stream[0].times("timestamp")[0])
+        return hook.func(stream, receiver, sources)
+
+    w = WeightsHook(spy).weights(ctx, np.zeros((1, 800)))[0][0]
+    assert seen == [pytest.approx(-0.2)]
+    t_first = 300.0 / 1500.0 + src.stf.delay
+    t = ctx.times
+    assert np.all(w[np.abs(t - t_first) < 0.02] == 1.0)
+    assert not np.any(w[t < t_first - 0.05])
+
+
+def test_messages_say_what_is_wrong():
+    syn, obs = make_stream(0.0, seed=1), make_stream(0.004, seed=2)
+    # a window between two samples was reported as lying outside the time axis
+    pre = Default(params(windows=[[0.1001, 0.1019]]))
+    with pytest.raises(DataError, match=r"holds no sample: it lies between two samples"):
+        pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    pre = Default(params(windows=[[5.0, 6.0]]))
+    with pytest.raises(DataError, match=r"lies outside its time axis \[0, 0.998\]"):
+        pre.evaluate(obs, syn, EVENT, RECEIVERS)
+    # a malformed list in a windows mapping was "expected ... mapping ..., got dict"
+    with pytest.raises(ConfigError, match=r"windows\['\*'\]: each window must be .* got 0.1"):
+        params(windows={"*": [0.1, 0.5]})
+    assert params(windows={"*": [["1e-3", 0.5]]}).windows == {"*": [["1e-3", 0.5]]}
+    Default(params(windows={"*": [["1e-3", 0.5]]}))  # YAML reads 1e-3 as a string
+    # an empty synthetic Stream: "components None select none of ... []"
+    with pytest.raises(DataError, match="the synthetic Stream holds no traces"):
+        Default(params()).evaluate(obs, Stream(), EVENT, RECEIVERS)
+    # non-finite observed samples: the traces are named
+    bad = make_stream(0.004, seed=2)
+    bad[3].data[10] = np.nan
+    with pytest.raises(DataError, match=r"non-finite values: XX\.R01\.\.UZ"):
+        Default(params()).evaluate(bad, syn, EVENT, RECEIVERS)
+    bad = make_stream(0.004, seed=2, dt=DT / 2, nt=2 * NT)
+    bad[1].data[10] = np.inf
+    with pytest.raises(DataError, match=r"XX\.R00\.\.UZ holds 1 non-finite samples \(inf at"):
+        Default(params()).evaluate(bad, syn, EVENT, RECEIVERS)

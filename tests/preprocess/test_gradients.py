@@ -161,3 +161,57 @@ def test_single_step_and_stationary_point(ctx, rng):
         Filter("lowpass", freqmax=10.0), "waveform", obs, obs.copy(), context=ctx, atol=1e-12
     )
     assert res.value == 0.0 and res.passed, res.summary()
+
+
+def test_check_tries_smaller_steps_before_failing_a_correct_adjoint():
+    """A misfit that varies on a scale of 1e-6 of the samples: steps of 1e-2 to 1e-6
+    cannot resolve it (the instantaneous phase near a small envelope failed like this
+    with an error of 7.9e-2); smaller steps do. A wrong adjoint still fails."""
+    from seisgrad.preprocess.misfit import Misfit, MisfitValue
+    from seisgrad.preprocess.verify import FALLBACK_STEPS
+
+    k = 3e6
+
+    class Wiggle(Misfit):
+        def __init__(self, wrong: float = 0.0) -> None:
+            self.wrong = wrong
+
+        def __call__(self, synthetic, observed, dt):
+            r = synthetic - observed
+            adj = -k * np.sin(k * r) * dt * (1.0 + self.wrong)
+            return MisfitValue(float(np.sum(np.cos(k * r))) * dt, adj)
+
+    rng = np.random.default_rng(1)
+    obs, syn = rng.standard_normal(50), rng.standard_normal(50)
+    good = check_adjoint_source(None, Wiggle(), obs, syn, dt=0.01)
+    assert good.passed, good.summary()
+    assert min(d["h"] for d in good.directions) in FALLBACK_STEPS
+    old = check_adjoint_source(None, Wiggle(), obs, syn, dt=0.01, fallback_steps=())
+    assert not old.passed
+    for wrong in (1e-3, 1e-4, -1e-5):
+        bad = check_adjoint_source(None, Wiggle(wrong), obs, syn, dt=0.01)
+        assert not bad.passed, bad.summary()
+
+
+def test_check_accepts_round_off_at_a_stationary_point():
+    """A one-sample window: the phase misfit does not change with the sample (only its
+    scale changes), so the adjoint source is round-off (6e-18) and the finite
+    differences exactly 0, which failed with a relative error of 1."""
+    from tests.preprocess.helpers import make_context
+
+    ctx = make_context(3, 300, 0.01)
+    rng = np.random.default_rng(1)
+    obs, syn = random_traces(rng, ctx), random_traces(rng, ctx)
+    pipe = Pipeline([], "instantaneous_phase", windows=[[0.995, 1.005]])
+    res = check_adjoint_source(pipe, None, obs, syn, context=ctx, n_samples=4)
+    assert res.value > 0.05 and res.passed, res.summary()
+    wrong = Pipeline([], "waveform", windows=[[0.995, 1.005]])
+    prepared = wrong.prepare(obs, ctx)
+    good = wrong.evaluate(None, syn, ctx, prepared).adjoint
+    from seisgrad.preprocess.verify import check_gradient
+
+    def func(x):
+        return wrong.value(x, ctx, prepared)
+
+    assert check_gradient(func, syn, good).passed
+    assert not check_gradient(func, syn, good * (1 + 1e-5)).passed

@@ -9,10 +9,13 @@ import pytest
 from obspy import Stream, Trace
 from obspy.core import AttribDict
 
+from seisgrad.config import from_mapping
 from seisgrad.errors import DataError
 from seisgrad.preprocess import io
+from seisgrad.preprocess.default import DefaultParameters
 from seisgrad.preprocess.misfit import Traveltime
 from seisgrad.preprocess.streams import EPOCH, align_trace, trace_t0
+from seisgrad.solver.acquisition import Event
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "specfem2d"
 SU_FILE = DATA / "su" / "Uy_file_single_d.su"
@@ -255,3 +258,175 @@ def test_align_pads_zeros_and_rejects_no_overlap():
     tr.stats.starttime = EPOCH + 10.0
     with pytest.raises(DataError, match="does not overlap"):
         align_trace(tr, 0.01, 0.0, 200)
+
+
+@pytest.mark.parametrize("fmt", io.FORMATS)
+def test_writers_refuse_masked_samples(fmt, tmp_path):
+    tr = Trace(np.ma.masked_array(np.arange(10.0), mask=np.arange(10) > 6))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
+    with pytest.raises(DataError, match=r"cannot write trace XX\.S1\.\.UZ .* 3 masked"):
+        io.write_traces(Stream([tr]), tmp_path / "ev", fmt)
+
+
+@pytest.mark.parametrize("dt", [1.0 / 3000.0, 1.25e-5, 5e-7, 0.002])
+@pytest.mark.parametrize("fmt", ["sac", "su"])
+def test_float32_time_step_is_kept(fmt, dt, tmp_path, caplog):
+    """SAC delta was rounded to whole microseconds (1/3000 s -> 0.000333 s, 5e-7 s -> 0,
+    then a ZeroDivisionError); SU's float32 d1 was taken as it is. Both store float32:
+    the synthetics' time step is recovered when it agrees, else the shortest decimal."""
+    tr = Trace(np.sin(np.arange(40.0)))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
+    tr.stats.delta = dt
+    io.write_traces(Stream([tr]), tmp_path, fmt)
+    hinted = io.read_traces(tmp_path, fmt, dt_hint=dt)[0].stats.delta
+    assert hinted == dt
+    plain = io.read_traces(tmp_path, fmt)[0].stats.delta
+    assert plain == pytest.approx(dt, rel=1e-7)
+    if dt in (1.25e-5, 5e-7, 0.002):  # decimal steps come back exactly
+        assert plain == dt
+    if fmt == "sac" and dt == 1.0 / 3000.0:
+        assert "float32" in caplog.text
+
+
+def test_observed_sac_data_on_the_synthetic_axis_with_a_fine_time_step(tmp_path):
+    """5e-7 s read back as 0 s and stopped read_observed with a ZeroDivisionError."""
+    from seisgrad.preprocess.default import Default
+
+    dt = 5e-7
+    tr = Trace(np.sin(0.1 * np.arange(100.0)))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
+    tr.stats.delta = dt
+    io.write_traces(Stream([tr]), tmp_path / "ev", "sac")
+    pre = Default(from_mapping(DefaultParameters, {"data_format": "sac", "demean": False}))
+    got = pre.read_observed(tmp_path, Event("ev", []), Stream([tr]))
+    np.testing.assert_allclose(got[0].data, tr.data, rtol=1e-6, atol=1e-7)
+    tr0 = tr.copy()
+    tr0.stats.delta = 0.0
+    with pytest.raises(DataError, match=r"XX\.S1\.\.UZ has the time step 0 s"):
+        align_trace(tr0, dt, 0.0, 100)
+
+
+@pytest.mark.parametrize("n", [1, 2, 20, 27, 28])
+def test_align_short_finely_sampled_trace(n):
+    """Fewer than 28 samples on a finer step stopped the anti-alias filter with a raw
+    scipy 'padlen' ValueError."""
+    tr = Trace(np.cos(0.3 * np.arange(n)))
+    tr.stats.delta = 0.001
+    tr.stats.starttime = EPOCH + 0.1
+    out = align_trace(tr, 0.003, 0.0, 100, demean=False)
+    inside = (np.arange(100) * 0.003 >= 0.1) & (np.arange(100) * 0.003 <= 0.1 + 0.001 * (n - 1))
+    assert np.all(np.isfinite(out)) and not np.any(out[~inside])
+    assert np.count_nonzero(inside) == 0 or np.any(out[inside])
+
+
+def _named(data: np.ndarray, station: str = "S1") -> Trace:
+    tr = Trace(data)
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", station, "UZ"
+    tr.stats.delta = 0.001
+    return tr
+
+
+def test_su_refuses_more_samples_than_its_header_holds(tmp_path):
+    """npts > 65535 stopped with a raw struct.error."""
+    io.write_traces(Stream([_named(np.zeros(65535))]), tmp_path / "ok", "su")
+    with pytest.raises(DataError, match=r"XX\.S1\.\.UZ .* 70000 samples.*at most 65535.*hdf5"):
+        io.write_traces(Stream([_named(np.zeros(70000))]), tmp_path / "big", "su")
+    slow = _named(np.zeros(10))
+    slow.stats.delta = 0.07  # was a raw SEGYSampleIntervalError
+    with pytest.raises(DataError, match=r"0\.065535 s"):
+        io.write_traces(Stream([slow]), tmp_path / "slow", "su")
+
+
+@pytest.mark.parametrize("fmt", io.FORMATS)
+def test_writers_refuse_traces_without_samples(fmt, tmp_path):
+    """MiniSEED dropped an empty trace silently; SU and ASCII wrote unreadable files."""
+    st = Stream([_named(np.ones(5)), _named(np.array([]), "S2")])
+    with pytest.raises(DataError, match=r"cannot write trace XX\.S2\.\.UZ .* no samples"):
+        io.write_traces(st, tmp_path / "ev", fmt)
+
+
+def test_mseed_refuses_an_empty_stream(tmp_path):
+    """An empty stream was a raw ObsPyException."""
+    with pytest.raises(DataError, match="MiniSEED: the stream holds no traces"):
+        io.write_traces(Stream(), tmp_path / "ev", "mseed")
+
+
+def test_malformed_hdf5_files_are_named_with_what_is_missing(tmp_path):
+    """A missing dataset or attribute was a raw KeyError."""
+    import h5py
+
+    head = np.zeros(
+        2,
+        dtype=[
+            ("network", "S2"),
+            ("station", "S2"),
+            ("location", "S1"),
+            ("channel", "S2"),
+            ("delta", "f8"),
+            ("starttime_ns", "i8"),
+            ("x", "f8"),
+            ("z", "f8"),
+        ],
+    )
+
+    def make(name, fill, version=2):
+        p = tmp_path / name
+        with h5py.File(p, "w") as f:
+            f.attrs["format"] = "seisgrad-traces"
+            f.attrs["version"] = version
+            fill(f.create_group("traces"))
+        return p
+
+    cases = {
+        "no_data.h5": (lambda g: g.create_dataset("header", data=head), "neither traces/data"),
+        "no_field.h5": (
+            lambda g: g.create_dataset("header", data=head[["network", "station", "delta"]]),
+            "lacks the field.*location, channel, starttime_ns",
+        ),
+        "bad_rows.h5": (
+            lambda g: (
+                g.create_dataset("header", data=head),
+                g.create_dataset("data", data=np.zeros((3, 5))),
+            ),
+            r"traces/data has shape \(3, 5\)",
+        ),
+        "v1_attrs.h5": (
+            lambda g: g.create_dataset("000000", data=np.zeros(3)),
+            "traces/000000 lacks the attribute.*network",
+        ),
+    }
+    for name, (fill, message) in cases.items():
+        with pytest.raises(DataError, match=rf"{name}.*{message}"):
+            io.read_hdf5(make(name, fill))
+    with pytest.raises(DataError, match="unknown seisgrad trace file version 9"):
+        io.read_hdf5(make("v9.h5", lambda g: None, version=9))
+
+
+def test_ascii_keeps_location_codes_and_single_samples(tmp_path):
+    """XX.R00.00.UX was written as XX.R00.UX.semd (read back as XX.R00..UX), so traces
+    that differ only by location overwrote each other; a one-sample trace could not be
+    read back."""
+    a, b = _named(np.arange(5.0)), _named(np.arange(5.0) + 10)
+    b.stats.location = "00"
+    one = _named(np.array([3.5]), "S2")
+    one.stats.delta = 0.004
+    one.stats.starttime = EPOCH - 0.2
+    io.write_traces(Stream([a, b, one]), tmp_path, "ascii")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "XX.S1.00.UZ.semd",
+        "XX.S1.UZ.semd",
+        "XX.S2.UZ.semd",
+    ]
+    back = {tr.id: tr for tr in io.read_traces(tmp_path, "ascii")}
+    assert sorted(back) == ["XX.S1..UZ", "XX.S1.00.UZ", "XX.S2..UZ"]
+    np.testing.assert_array_equal(back["XX.S1.00.UZ"].data, b.data)
+    np.testing.assert_array_equal(back["XX.S1..UZ"].data, a.data)
+    s2 = back["XX.S2..UZ"]
+    assert s2.stats.delta == 0.004 and s2.data.tolist() == [3.5]
+    assert trace_t0(s2) == pytest.approx(-0.2, abs=1e-12)
+    with pytest.raises(DataError, match="would both be written to XX.S1.UZ.semd"):
+        io.write_traces(Stream([a, a.copy()]), tmp_path / "dup", "ascii")
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "XX.S3.UZ.semd").write_text("0.0 1.0\n")
+    with pytest.raises(DataError, match="single sample does not give the time step"):
+        io.read_traces(tmp_path / "bare", "ascii")

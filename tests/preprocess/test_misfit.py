@@ -92,6 +92,9 @@ def test_misfit_values(rng):
     d1 = np.cos(2 * np.pi * 10 * t)
     assert get_misfit("envelope")(s1, d1, dt).value < 1e-20
     ph = get_misfit("instantaneous_phase")(s1, d1, dt)
+    # both envelopes are 1, so each sample has the weight (1 / (1 + water level))^2
+    assert ph.value == pytest.approx(0.5 * 0.3**2 * 500 * dt / 1.001**2, rel=1e-10)
+    ph = get_misfit("instantaneous_phase", water_level=1e-12)(s1, d1, dt)
     assert ph.value == pytest.approx(0.5 * 0.3**2 * 500 * dt, rel=1e-10)
 
 
@@ -102,7 +105,7 @@ def test_misfit_shape_errors():
         Traveltime(max_shift=-1.0)
 
 
-@pytest.mark.parametrize("name", ["traveltime", "amplitude", "correlation"])
+@pytest.mark.parametrize("name", ["traveltime", "amplitude", "correlation", "instantaneous_phase"])
 def test_zero_trace_is_skipped(name):
     res = get_misfit(name)(np.zeros(20), np.ones(20), 0.1)
     assert res.value == 0.0 and not np.any(res.adjoint) and "skipped" in res.info
@@ -202,3 +205,138 @@ def test_traveltime_at_the_edge_of_the_search_is_constant():
     chk = check_adjoint_source(None, m, d, s, dt=dt)
     assert chk.max_error <= 1e-6, chk.summary()
     assert isinstance(get_misfit(Traveltime, max_shift=0.1), Traveltime)
+
+
+def test_traveltime_opposite_polarity_is_skipped_not_a_random_shift():
+    """All overlapping lags correlate negatively: the discrete correlation elsewhere is
+    FFT round-off, which used to give a random shift of 1.6-2.2 s."""
+    dt = 0.01
+    t = np.arange(300) * dt
+    s = np.exp(-(((t - 1.0) / 0.1) ** 2))
+    d = -np.exp(-(((t - 1.05) / 0.1) ** 2))
+    for k in range(3):
+        res = Traveltime()(s * (1 + 1e-9 * k), d, dt)
+        assert res.value == 0.0 and not np.any(res.adjoint)
+        assert "opposite polarity" in res.info["skipped"]
+    with pytest.raises(DataError, match="opposite polarity"):
+        Traveltime().measure(s, d, dt)
+
+
+def test_traveltime_searches_only_lags_where_the_traces_overlap():
+    """Two-sample windows: only lags -1..1 overlap; all correlate negatively."""
+    dt = 0.01
+    s, d = np.zeros(200), np.zeros(200)
+    s[100:102] = [1.0, 2.0]
+    d[100:102] = [-1.0, -2.0]
+    assert "skipped" in Traveltime()(s, d, dt).info
+    d[100:102] = [2.0, 1.0]  # correlates positively at lag -1 .. 0
+    res = Traveltime()(s, d, dt)
+    assert abs(res.info["shift"]) <= dt
+    far = np.zeros(200)
+    far[10] = 1.0
+    with pytest.raises(DataError, match="do not overlap at any shift within"):
+        Traveltime(max_shift=0.5).measure(s, far, dt)
+
+
+@pytest.mark.parametrize("max_shift", [0.1, 0.15, 0.185, 0.195])
+def test_traveltime_honours_max_shift(max_shift):
+    from seisgrad.preprocess.verify import check_adjoint_source
+
+    dt = 0.01
+    t = np.arange(300) * dt
+    s = np.exp(-(((t - 1.0) / 0.05) ** 2))
+    d = np.exp(-(((t - 1.2) / 0.05) ** 2))
+    m = Traveltime(max_shift=max_shift)
+    res = m(s, d, dt)
+    assert res.info["shift"] == pytest.approx(max_shift, abs=1e-12)
+    chk = check_adjoint_source(None, m, d, s, dt=dt)
+    assert chk.passed, chk.summary()
+
+
+def test_instantaneous_phase_is_continuous_outside_windows():
+    """Outside a window both processed traces are exactly zero and the phase difference
+    of the Hilbert tails jumps between 0 and pi: those samples must not count (the value
+    jumped by up to 0.05 along a 1e-3 path, and 20 % of it came from outside)."""
+    from seisgrad.preprocess.pipeline import Pipeline
+    from seisgrad.preprocess.verify import check_adjoint_source
+    from tests.preprocess.helpers import make_context, random_traces
+
+    ctx = make_context(1, 300, 0.01)
+    rng = np.random.default_rng(5)
+    obs, syn = random_traces(rng, ctx), random_traces(rng, ctx)
+    pipe = Pipeline([], "instantaneous_phase", windows=[[1.0, 1.5]])
+    prep = pipe.prepare(obs, ctx)
+    rng.standard_normal(syn.shape)
+    eps = np.linspace(-1e-3, 1e-3, 41)
+    for _ in range(3):  # the first of these directions crossed a jump of 0.049
+        v0 = rng.standard_normal(syn.shape)
+        vals = np.array([pipe.value(syn + e * v0, ctx, prep) for e in eps])
+        assert np.max(np.abs(np.diff(vals, 2))) < 1e-6
+    chk = check_adjoint_source(pipe, None, obs, syn, context=ctx, seed=3)
+    assert chk.passed, chk.summary()
+
+
+def test_instantaneous_phase_of_zero_synthetics_is_skipped():
+    t = np.arange(200) * 0.01
+    d = np.exp(-(((t - 1) / 0.05) ** 2)) * np.sin(2 * np.pi * 10 * (t - 1))
+    res = get_misfit("instantaneous_phase")(np.zeros(200), d, 0.01)
+    assert res.value == 0.0 and not np.any(res.adjoint)  # was 0.197 with zero adjoint
+    with pytest.raises(ConfigError, match="water_level"):
+        get_misfit("instantaneous_phase", water_level=0.0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_misfit_inputs_are_checked_at_the_shared_entry(name):
+    """Misfits called directly had no checks: amplitude with inf raised 'math domain
+    error', traveltime with NaN data returned a finite shift, waveform with dt = -1 a
+    negative misfit."""
+    rng = np.random.default_rng(0)
+    s, d = rng.standard_normal(100), rng.standard_normal(100)
+    m = get_misfit(name)
+    for bad, where in ((np.nan, "observed"), (np.inf, "observed"), (-np.inf, "synthetic")):
+        s1, d1 = s.copy(), d.copy()
+        (d1 if where == "observed" else s1)[7] = bad
+        with pytest.raises(DataError, match=rf"misfit '{name}': the {where} trace holds 1 non"):
+            m(s1, d1, 0.01)
+    for dt in (0.0, -1.0, np.nan, np.inf, True, "0.1"):
+        with pytest.raises(DataError, match=rf"misfit '{name}': the time step dt must be"):
+            m(s, d, dt)
+    with pytest.raises(DataError, match="must be real"):
+        m(s + 1j, d, 0.01)
+    with pytest.raises(DataError, match="at least 2 samples"):
+        m(s[:1], d[:1], 0.01)
+
+
+def test_user_misfits_get_the_input_checks_and_overflow_is_reported():
+    class Raw(Misfit):
+        name = "test_raw"
+
+        def __call__(self, synthetic, observed, dt):
+            r = synthetic - observed
+            return MisfitValue(float(np.sum(r**2)) * dt, 2 * r * dt)
+
+    try:
+        with pytest.raises(DataError, match="misfit 'test_raw': the synthetic trace holds"):
+            Raw()(np.array([1.0, np.nan]), np.zeros(2), 0.1)
+        with (
+            np.errstate(over="ignore"),
+            pytest.raises(DataError, match="misfit 'test_raw': the value or the adjoint"),
+        ):
+            Raw()(np.array([1e200, 0.0]), np.zeros(2), 0.1)
+    finally:
+        MISFITS.pop("test_raw")
+
+
+@pytest.mark.parametrize("name", ["traveltime", "amplitude", "correlation", "instantaneous_phase"])
+def test_scale_free_misfits_do_not_overflow(name):
+    """Measurements that do not depend on the amplitude give the same value for samples of
+    1e-170 or 1e160 (amplitude hit a math domain error, correlation inf or 0)."""
+    t = np.arange(200) * 0.01
+    d = np.exp(-(((t - 1) / 0.05) ** 2)) * np.sin(2 * np.pi * 10 * (t - 1))
+    s = np.roll(d, 2) * 0.7
+    m = get_misfit(name)
+    ref = m(s, 2 * d, 0.01)
+    for scale in (1e-170, 1e160):
+        got = m(scale * s, 2 * scale * d, 0.01)
+        assert got.value == pytest.approx(ref.value, rel=1e-9)
+        np.testing.assert_allclose(got.adjoint * scale, ref.adjoint, rtol=1e-9, atol=1e-12)
