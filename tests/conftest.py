@@ -12,17 +12,36 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def cli_env() -> dict[str, str]:
+    """The environment of a ``seisgrad`` subprocess: this checkout first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def start_submit(cwd: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen:
+    """``seisgrad submit`` started in ``cwd`` in the background (for tests that
+    interrupt or kill a run); its standard error is ``stderr`` (text when piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit"],
+        cwd=cwd,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+    )
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path):
     """Run ``seisgrad ARGS`` in a subprocess in ``tmp_path``; return the result."""
 
     def run(*args: str, cwd: Path | None = None, timeout: float = 120, **kw):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         return subprocess.run(
             [sys.executable, "-m", "seisgrad.cli", *args],
             cwd=cwd or tmp_path,
-            env=env,
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=timeout,

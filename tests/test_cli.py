@@ -225,25 +225,14 @@ def test_error_in_a_task_names_the_task(toy_dir, run_cli):
 
 
 def test_ctrl_c_during_submit_is_one_line_and_exit_130(tmp_path):
-    import os
     import signal
     import subprocess
-    import sys
     import time
 
-    from tests.conftest import ROOT
+    from tests.conftest import start_submit
 
     _write(tmp_path, slow_sources=["s001"], slow_sleep=60.0)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seisgrad.cli", "submit"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = start_submit(tmp_path, stderr=subprocess.PIPE)
     running = tmp_path / "state" / "simulate" / "s001.json"
     deadline = time.time() + 60
     while not (running.exists() and json.loads(running.read_text())["status"] == "running"):
@@ -267,7 +256,7 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.conftest import cli_env
 
     read, write = os.pipe()
     os.close(read)  # the reader has gone, as after '| head -1'
@@ -275,7 +264,7 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path):
         res = subprocess.run(
             [sys.executable, "-m", "seisgrad.cli", "print", "modules"],
             cwd=tmp_path,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            env=cli_env(),
             stdout=write,
             stderr=subprocess.PIPE,
             text=True,

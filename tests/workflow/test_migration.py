@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ from seisgrad.workflow import postprocess as pp
 from seisgrad.workflow.base import TaskContext, per_source
 from seisgrad.workflow.migration import Migration, MigrationParameters
 from seisgrad.workflow.verify import gradient_check
-from tests.conftest import ROOT
+from tests.conftest import start_submit
 
 
 def small_setup(folder: Path, **extra: object) -> Path:
@@ -185,15 +183,7 @@ def test_killed_migration_resumes_with_the_same_gradient(tmp_path, run_cli):
         workflow="tests.workflow.test_migration:SlowMigration",
         slow_adjoint_source="s001",
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seisgrad.cli", "submit"],
-        cwd=work,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_submit(work)
     marker = work / "state" / "run_adjoint_simulations" / "s001.json"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import yaml
 from seisgrad.build import build_from_config
 from seisgrad.errors import ConfigError
 from seisgrad.workflow.base import ParameterChanges, TaskInputs
-from tests.conftest import ROOT
+from tests.conftest import start_submit
 from tests.fakes import DeclaredToyWorkflow, toy_parameter_text
 
 
@@ -70,15 +68,7 @@ def test_sigkill_mid_task_resumes_identically(tmp_path, run_cli):
     (work / "parameters.yaml").write_text(
         toy_parameter_text(5, slow_sources=["s002"], slow_sleep=120.0)
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seisgrad.cli", "submit"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start_submit(work)
     running = work / "state" / "simulate" / "s002.json"
     deadline = time.time() + 60
     while time.time() < deadline:
