@@ -138,6 +138,39 @@ class Grid:
         nz = int(round((zmax - zmin) / spacing)) + 1
         return cls(nx, nz, (xmax - xmin) / (nx - 1), (zmax - zmin) / (nz - 1), xmin, zmin)
 
+    def matches(self, other: Grid, rtol: float = 1e-9) -> bool:
+        """Whether ``other`` has the same nodes as this grid, up to round-off.
+
+        Grids match when they have the same ``nx`` and ``nz`` and every node lies within
+        ``rtol`` spacings of the corresponding node of ``other`` (so a grid rebuilt from
+        coordinates written by another tool, e.g. ``dx = 12.499999999999991`` for
+        ``12.5``, matches).
+
+        Parameters
+        ----------
+        other
+            The grid to compare with.
+        rtol
+            Tolerance in units of the spacing (default ``1e-9``).
+
+        Returns
+        -------
+        bool
+            ``True`` when the grids match.
+        """
+        if not isinstance(other, Grid):
+            return False
+        if self.shape != other.shape:
+            return False
+        for d0, d1, o0, o1, n in (
+            (self.dx, other.dx, self.x0, other.x0, self.nx),
+            (self.dz, other.dz, self.z0, other.z0, self.nz),
+        ):
+            tol = rtol * min(d0, d1)
+            if abs(o0 - o1) > tol or abs(d0 - d1) * (n - 1) > tol:
+                return False
+        return True
+
     def contains(self, x: float, z: float) -> bool:
         """Whether ``(x, z)`` lies in the grid's extent, edges included (within a
         round-off of 1e-9 spacings, so that ``20 * dz`` is on the top row ``z0 + 20 dz``)."""
@@ -287,6 +320,11 @@ def write_model(
             z.make_scale("z")
             x.attrs["units"] = "m"
             z.attrs["units"] = "m"
+            # the exact grid (the coordinates alone give dx up to round-off)
+            x.attrs["origin"] = g.x0
+            x.attrs["spacing"] = g.dx
+            z.attrs["origin"] = g.z0
+            z.attrs["spacing"] = g.dz
             z.attrs["positive"] = "up"
             for name, arr in model.items():
                 d = f.create_dataset(name, data=np.asarray(arr))
@@ -328,6 +366,8 @@ def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> 
             flip_x = x.size > 1 and x[1] < x[0]
             flip_z = z.size > 1 and z[1] < z[0]
             grid = _grid_from_coords(x[::-1] if flip_x else x, z[::-1] if flip_z else z, p)
+            if not (flip_x or flip_z):
+                grid = _exact_grid(grid, f["x"], f["z"])
             keys = [
                 k
                 for k in f
@@ -391,6 +431,27 @@ def _grid_from_coords(x: np.ndarray, z: np.ndarray, where: Path) -> Grid:
         float(x[0]),
         float(z[0]),
     )
+
+
+def _exact_grid(grid: Grid, xd: h5py.Dataset, zd: h5py.Dataset) -> Grid:
+    """``grid`` with the exact origins and spacings stored by :func:`write_model` (the
+    ``origin`` and ``spacing`` attributes of ``x`` and ``z``), when they are there and
+    agree with the coordinates; else ``grid`` (files from other tools)."""
+    found = []
+    for d in (xd, zd):
+        try:
+            o = np.asarray(d.attrs.get("origin"), dtype=np.float64)
+            s = np.asarray(d.attrs.get("spacing"), dtype=np.float64)
+        except (TypeError, ValueError, OSError):
+            return grid
+        if o.shape != () or s.shape != () or not (np.isfinite(o) and np.isfinite(s) and s > 0):
+            return grid
+        found.append((float(o), float(s)))
+    try:
+        exact = Grid(grid.nx, grid.nz, found[0][1], found[1][1], found[0][0], found[1][0])
+    except ConfigError:
+        return grid
+    return exact if exact.matches(grid, rtol=1e-6) else grid
 
 
 # ---------------------------------------------------------------------------------------

@@ -407,3 +407,46 @@ def test_grid_contains_its_edges_up_to_round_off() -> None:
     assert g.contains(0.7 + 10 * 0.1, g.z[0])
     assert not g.contains(0.7 - 1e-6, 0.0)
     assert not g.contains(1.0, g.z[-1] + 1e-6)
+
+
+def test_grid_round_trips_exactly_through_a_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    grids = [Grid(13, 9, 12.5, 7.3, 1000.1, 0.7), Grid(7, 5, 0.1, 0.3, 0.3, -1.7)]
+    for _ in range(100):
+        grids.append(
+            Grid(
+                int(rng.integers(2, 40)),
+                int(rng.integers(2, 40)),
+                float(rng.uniform(0.01, 100)),
+                float(rng.uniform(0.01, 100)),
+                float(rng.uniform(-1e4, 1e4)),
+                float(rng.uniform(-1e4, 1e4)),
+            )
+        )
+    for g in grids:
+        p = write_model(tmp_path / "m.h5", homogeneous(g, vp=1.0))
+        assert read_model(p).grid == g
+
+
+def test_old_files_without_grid_attributes_still_read(tmp_path: Path) -> None:
+    g = Grid(13, 9, 12.5, 7.3, 1000.1, 0.7)
+    p = write_model(tmp_path / "m.h5", homogeneous(g, vp=1.0))
+    with h5py.File(p, "a") as f:
+        for c in ("x", "z"):
+            del f[c].attrs["origin"]
+            del f[c].attrs["spacing"]
+    back = read_model(p).grid
+    assert back.shape == g.shape and back.matches(g)
+    # attributes that disagree with the coordinates (e.g. a subset) are ignored
+    p = write_model(tmp_path / "m.h5", homogeneous(g, vp=1.0))
+    with h5py.File(p, "a") as f:
+        f["x"].attrs["spacing"] = 99.0
+    assert read_model(p).grid.matches(g)
+
+
+def test_grid_matches_tolerates_round_off_only() -> None:
+    g = Grid(13, 9, 12.5, 7.3, 1000.1, 0.7)
+    assert g.matches(Grid(13, 9, 12.499999999999991, 7.3, 1000.1, 0.7))
+    assert not g.matches(Grid(13, 9, 12.51, 7.3, 1000.1, 0.7))
+    assert not g.matches(Grid(13, 9, 12.5, 7.3, 1000.2, 0.7))
+    assert not g.matches(Grid(12, 9, 12.5, 7.3, 1000.1, 0.7))

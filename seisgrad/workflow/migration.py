@@ -135,7 +135,7 @@ class Migration(Forward):
         variable for a kernel and no single ``mask`` variable, or values that are not
         finite."""
         init = self.model("init")
-        if mask.grid != init.grid:
+        if not mask.grid.matches(init.grid):
             raise DataError(
                 f"path_mask {self.path.mask}: grid {mask.grid} differs from the "
                 f"path_model_init grid {init.grid} (the gradient's); interpolate it with "

@@ -65,7 +65,7 @@ CONVENTIONS = ("sigma", "e_folding", "hwhm")
 
 
 def _same_grid(a: Model, b: Model, what: str) -> None:
-    if a.grid != b.grid:
+    if not a.grid.matches(b.grid):
         raise DataError(
             f"{what}: grids differ ({a.grid} vs {b.grid}); interpolate one onto the other "
             "with seisgrad.model.interpolate"

@@ -367,3 +367,16 @@ def test_pipelines_report_the_failing_step(tmp_path: Path) -> None:
     gr = gradient_from_kernel(k, model, mask=Model(g, {"mask": w}), illumination=e)
     expected = k["vp"] * 3000.0 * w / (e / e.max() + 1e-3)
     np.testing.assert_allclose(gr["vp"], expected, rtol=1e-15)
+
+
+def test_apply_mask_accepts_a_mask_whose_grid_differs_by_round_off() -> None:
+    from seisgrad.workflow.postprocess import apply_mask
+
+    g = Grid(13, 9, 12.5, 7.3, 1000.1, 0.7)
+    g2 = Grid(13, 9, 12.499999999999991, 7.3, 1000.1, 0.7)
+    grad = homogeneous(g, vp=2.0)
+    out = apply_mask(grad, Model(g2, {"mask": np.full(g.shape, 0.5)}))
+    assert out.grid == g
+    np.testing.assert_array_equal(out["vp"], 1.0)
+    with pytest.raises(DataError, match="grids differ"):
+        apply_mask(grad, Model(Grid(13, 9, 12.6, 7.3, 1000.1, 0.7), {"mask": np.ones(g.shape)}))
