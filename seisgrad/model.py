@@ -1024,6 +1024,43 @@ def _read_gll_array(path: Path, dtype: str) -> np.ndarray:
     return recs[0]
 
 
+#: Largest plausible |coordinate| (m) of a SPECFEM2D mesh; beyond it, the precision is wrong.
+_MAX_COORD = 1e10
+
+
+def _coords_plausible(a: np.ndarray) -> bool:
+    """Whether GLL coordinates look like metres (finite, below ``_MAX_COORD`` and no
+    denormal-sized non-zero values): reading a file in the wrong precision gives values
+    like 1e43 or 1e-315."""
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        return False
+    mag = np.abs(a)
+    return float(mag.max()) <= _MAX_COORD and not np.any((mag > 0) & (mag < 1e-30))
+
+
+def _check_precision(path: Path, coords: np.ndarray, precision: str) -> None:
+    """Raise :class:`DataError` when ``coords`` (read from ``path`` in ``precision``)
+    are not plausible coordinates, suggesting the other precision when that reads well."""
+    if _coords_plausible(coords):
+        return
+    other = "double" if precision == "single" else "single"
+    try:
+        alt = _read_gll_array(path, "f8" if other == "double" else "f4")
+        hint = (
+            f"; read as {other} precision they look right: pass precision={other!r}"
+            if _coords_plausible(alt)
+            else f" (nor as {other} precision)"
+        )
+    except DataError:
+        hint = ""
+    finite = coords[np.isfinite(coords)]
+    span = f"{float(np.abs(finite).max()):.3g}" if finite.size else "nan"
+    raise DataError(
+        f"{path}: read as {precision} precision the coordinates are not plausible "
+        f"(non-finite or |x| up to {span} m){hint}"
+    )
+
+
 def read_specfem_gll(
     folder: str | os.PathLike[str],
     grid: Grid | None = None,
@@ -1058,7 +1095,10 @@ def read_specfem_gll(
     method, outside
         See :func:`interpolate`.
     precision
-        ``"single"`` (CUSTOM_REAL = 4 bytes, SPECFEM's default) or ``"double"``.
+        ``"single"`` (CUSTOM_REAL = 4 bytes, SPECFEM's default) or ``"double"``. The
+        files do not record it: coordinates that are not plausible in the given
+        precision (non-finite, beyond 1e10 m, or denormal) raise
+        :class:`~seisgrad.errors.DataError` naming the other precision when that fits.
 
     Notes
     -----
@@ -1096,6 +1136,8 @@ def read_specfem_gll(
         pre = d / f"proc{p:06d}_"
         x = _read_gll_array(Path(f"{pre}x.bin"), dtype)
         z = _read_gll_array(Path(f"{pre}z.bin"), dtype)
+        _check_precision(Path(f"{pre}x.bin"), x, precision)
+        _check_precision(Path(f"{pre}z.bin"), z, precision)
         if x.size != z.size:
             raise DataError(f"{pre}x.bin and z.bin differ in length ({x.size}, {z.size})")
         xs.append(x)

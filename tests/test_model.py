@@ -450,3 +450,21 @@ def test_grid_matches_tolerates_round_off_only() -> None:
     assert not g.matches(Grid(13, 9, 12.51, 7.3, 1000.1, 0.7))
     assert not g.matches(Grid(13, 9, 12.5, 7.3, 1000.2, 0.7))
     assert not g.matches(Grid(12, 9, 12.5, 7.3, 1000.1, 0.7))
+
+
+def _write_record(path: Path, values: np.ndarray) -> None:
+    n = np.array([values.nbytes], dtype="<i4").tobytes()
+    path.write_bytes(n + values.tobytes() + n)
+
+
+def test_specfem_gll_wrong_precision_is_detected(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="precision='single'"):
+        read_specfem_gll(DATA, names=("vp",), precision="double")
+    # the same files in double precision, read as single
+    for name in ("x", "z", "vp"):
+        a = read_fortran_records(DATA / f"proc000000_{name}.bin")[0].astype("<f8")
+        _write_record(tmp_path / f"proc000000_{name}.bin", a)
+    with pytest.raises(DataError, match="precision='double'"):
+        read_specfem_gll(tmp_path, names=("vp",))
+    m = read_specfem_gll(tmp_path, names=("vp",), precision="double")
+    np.testing.assert_array_equal(m["vp"], 5800.0)
