@@ -777,6 +777,28 @@ def _interp_rectilinear(
     return Model(grid, out)
 
 
+def _check_hull(pts: np.ndarray, q: np.ndarray, what: str) -> None:
+    """Raise :class:`DataError` when a query point of ``q`` lies outside the convex hull
+    of ``pts`` (beyond a round-off of 1e-9 in barycentric coordinates)."""
+    from scipy.spatial import Delaunay, QhullError
+
+    try:
+        tri = Delaunay(pts)
+    except QhullError as exc:
+        raise DataError(
+            f"{what}: cannot triangulate the points (are they all on one line?); "
+            "use method='nearest' with outside='nearest'"
+        ) from exc
+    out = tri.find_simplex(q, tol=1e-9) < 0
+    if np.any(out):
+        first = q[np.argmax(out)]
+        raise DataError(
+            f"{what}: {int(out.sum())} grid node(s) lie outside the convex hull of the "
+            f"points (first at x={first[0]:g} m, z={first[1]:g} m); shrink the grid or use "
+            "outside='nearest'"
+        )
+
+
 def _interp_scattered(
     x: np.ndarray,
     z: np.ndarray,
@@ -841,6 +863,8 @@ def _interp_scattered(
     stack = np.stack([merged[k] for k in merged], axis=1)
     gx, gz = np.meshgrid(grid.x, grid.z, indexing="ij")
     q = np.stack([gx.ravel(), gz.ravel()], axis=1)
+    if outside == "error":
+        _check_hull(pts, q, what)
     nearest = NearestNDInterpolator(pts, stack)(q)
     if method == "nearest":
         res = nearest
@@ -894,7 +918,9 @@ def interpolate(
         Parameters to take (default: all).
     outside
         Grid nodes outside the input: ``"nearest"`` (take the value of the nearest input
-        edge / point) or ``"error"`` (raise :class:`~seisgrad.errors.DataError`).
+        edge / point) or ``"error"`` (raise :class:`~seisgrad.errors.DataError`; for
+        scattered points "outside" means outside their convex hull, not only outside
+        their bounding box).
     dtype
         Output dtype (default: the input's floating dtype, float32 for integer input).
     """

@@ -468,3 +468,18 @@ def test_specfem_gll_wrong_precision_is_detected(tmp_path: Path) -> None:
         read_specfem_gll(tmp_path, names=("vp",))
     m = read_specfem_gll(tmp_path, names=("vp",), precision="double")
     np.testing.assert_array_equal(m["vp"], 5800.0)
+
+
+def test_interpolate_outside_error_checks_the_convex_hull() -> None:
+    g = Grid(11, 11, 1.0, 1.0)
+    pts = {
+        "x": np.array([0.0, 10.0, 0.0, 3.0]),
+        "z": np.array([0.0, 0.0, 10.0, 3.0]),
+        "vp": np.ones(4),
+    }
+    for method in ("linear", "nearest"):
+        with pytest.raises(DataError, match="convex hull"):
+            interpolate(pts, g, method=method, outside="error")
+    inside = Grid(6, 5, 1.0, 1.0)  # x + z <= 10 for every node
+    out = interpolate(pts, inside, outside="error")
+    np.testing.assert_allclose(out["vp"], 1.0)
