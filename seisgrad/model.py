@@ -1118,8 +1118,11 @@ def read_specfem_gll(
         become the model's parameter names.
     proc
         Processor number(s) to read; default: every ``proc*_x.bin`` in ``folder``.
-    method, outside
-        See :func:`interpolate`.
+    method
+        ``"linear"`` or ``"nearest"`` (see :func:`interpolate`); anything else is a
+        :class:`~seisgrad.errors.ConfigError`.
+    outside
+        ``"nearest"`` or ``"error"`` (see :func:`interpolate`).
     precision
         ``"single"`` (CUSTOM_REAL = 4 bytes, SPECFEM's default) or ``"double"``. The
         files do not record it: coordinates that are not plausible in the given
@@ -1135,6 +1138,10 @@ def read_specfem_gll(
     """
     if precision not in ("single", "double"):
         raise ConfigError(f"precision must be 'single' or 'double', got {precision!r}")
+    if method not in _METHODS:
+        raise ConfigError(f"interpolation method must be one of {_METHODS}, got {method!r}")
+    if outside not in _OUTSIDE:
+        raise ConfigError(f"outside must be one of {_OUTSIDE}, got {outside!r}")
     dtype = "f4" if precision == "single" else "f8"
     d = Path(folder)
     if not d.is_dir():

@@ -483,3 +483,9 @@ def test_interpolate_outside_error_checks_the_convex_hull() -> None:
     inside = Grid(6, 5, 1.0, 1.0)  # x + z <= 10 for every node
     out = interpolate(pts, inside, outside="error")
     np.testing.assert_allclose(out["vp"], 1.0)
+
+
+def test_specfem_gll_validates_method_and_outside() -> None:
+    for kw in ({"method": "foo"}, {"method": "cubic"}, {"outside": "foo"}):
+        with pytest.raises(ConfigError, match="method|outside"):
+            read_specfem_gll(DATA, names=("vp",), **kw)
