@@ -1050,6 +1050,58 @@ def _read_gll_array(path: Path, dtype: str) -> np.ndarray:
     return recs[0]
 
 
+#: Most nodes of a grid that :func:`read_specfem_gll` makes by itself (``grid=None``).
+MAX_AUTO_NODES = 20_000_000
+
+
+def _auto_gll_grid(x: np.ndarray, z: np.ndarray, where: Path) -> Grid:
+    """The default grid of :func:`read_specfem_gll`: the points' extent with their mean
+    spacing.
+
+    Rectilinear points (every distinct ``x`` with every distinct ``z``, as SPECFEM2D's
+    internal mesher makes): ``(xmax - xmin) / (number of distinct x - 1)``, the smaller
+    of x and z. Other (deformed, unstructured) meshes: ``sqrt(hull area / number of
+    distinct points)``, the mean spacing of points spread evenly over their convex hull.
+
+    Raises
+    ------
+    DataError
+        When the points span no area or the grid would have more than
+        ``MAX_AUTO_NODES`` nodes.
+    """
+    span = max(float(np.ptp(x)), float(np.ptp(z)))
+    if not span > 0:
+        raise DataError(f"{where}: GLL points do not span an area")
+    tol = 1e-6 * span
+    kx = np.round((x - x.min()) / tol).astype(np.int64)
+    kz = np.round((z - z.min()) / tol).astype(np.int64)
+    nux = np.unique(kx).size
+    nuz = np.unique(kz).size
+    npts = np.unique(np.stack([kx, kz], axis=1), axis=0).shape[0]
+    if nux < 2 or nuz < 2:
+        raise DataError(f"{where}: GLL points do not span an area")
+    if nux * nuz == npts:
+        spacing = min(float(np.ptp(x)) / (nux - 1), float(np.ptp(z)) / (nuz - 1))
+    else:
+        from scipy.spatial import ConvexHull, QhullError
+
+        try:
+            area = float(ConvexHull(np.stack([x, z], axis=1)).volume)
+        except QhullError as exc:
+            raise DataError(f"{where}: GLL points do not span an area") from exc
+        spacing = math.sqrt(area / npts)
+    grid = Grid.from_extent(
+        float(x.min()), float(x.max()), float(z.min()), float(z.max()), spacing
+    )
+    if grid.nx * grid.nz > MAX_AUTO_NODES:
+        raise DataError(
+            f"{where}: the automatic grid would have {grid.nx} x {grid.nz} = "
+            f"{grid.nx * grid.nz:,} nodes (spacing {spacing:.3g} m), more than "
+            f"{MAX_AUTO_NODES:,}; pass grid= (e.g. Grid.from_extent(..., spacing=...))"
+        )
+    return grid
+
+
 #: Largest plausible |coordinate| (m) of a SPECFEM2D mesh; beyond it, the precision is wrong.
 _MAX_COORD = 1e10
 
@@ -1111,8 +1163,11 @@ def read_specfem_gll(
     folder
         Folder with the ``.bin`` files.
     grid
-        Target grid; default: the GLL points' extent with the mean GLL spacing
-        (``(xmax - xmin) / (number of distinct x - 1)``, the smaller of x and z).
+        Target grid; default: the GLL points' extent with the mean GLL spacing:
+        ``(xmax - xmin) / (number of distinct x - 1)``, the smaller of x and z, for
+        rectilinear points; ``sqrt(hull area / number of distinct points)`` for deformed
+        meshes. A default grid of more than ``MAX_AUTO_NODES`` (20 million) nodes is a
+        :class:`~seisgrad.errors.DataError`.
     names
         File name parts to read (``vp``, ``vs``, ``rho``, ``beta_kernel``, ...); they
         become the model's parameter names.
@@ -1184,16 +1239,7 @@ def read_specfem_gll(
     z = np.concatenate(zs).astype(np.float64)
     values = {n: np.concatenate(v) for n, v in vals.items()}
     if grid is None:
-        span = max(float(np.ptp(x)), float(np.ptp(z)))
-        tol = 1e-6 * span
-        nux = np.unique(np.round((x - x.min()) / tol)).size
-        nuz = np.unique(np.round((z - z.min()) / tol)).size
-        if nux < 2 or nuz < 2:
-            raise DataError(f"{d}: GLL points do not span an area")
-        spacing = min(float(np.ptp(x)) / (nux - 1), float(np.ptp(z)) / (nuz - 1))
-        grid = Grid.from_extent(
-            float(x.min()), float(x.max()), float(z.min()), float(z.max()), spacing
-        )
+        grid = _auto_gll_grid(x, z, d)
     return _interp_scattered(
         x, z, values, grid, method, outside, np.float32, f"SPECFEM GLL points in {d}"
     )

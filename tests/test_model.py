@@ -489,3 +489,21 @@ def test_specfem_gll_validates_method_and_outside() -> None:
     for kw in ({"method": "foo"}, {"method": "cubic"}, {"outside": "foo"}):
         with pytest.raises(ConfigError, match="method|outside"):
             read_specfem_gll(DATA, names=("vp",), **kw)
+
+
+def test_specfem_gll_deformed_mesh_gets_a_sane_default_grid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = read_fortran_records(DATA / "proc000000_x.bin")[0].astype(np.float64)
+    z = read_fortran_records(DATA / "proc000000_z.bin")[0].astype(np.float64)
+    xp = x + 100.0 * np.sin(z / 50000.0)  # deformed, not rectilinear
+    for name, a in {"x": xp, "z": z, "vp": np.full(x.size, 5800.0)}.items():
+        _write_record(tmp_path / f"proc000000_{name}.bin", a.astype("<f4"))
+    m = read_specfem_gll(tmp_path, names=("vp",))
+    assert 150 <= m.grid.nx <= 170 and 150 <= m.grid.nz <= 170  # about 3 km, as regular
+    np.testing.assert_allclose(m["vp"], 5800.0)
+    import seisgrad.model as sm
+
+    monkeypatch.setattr(sm, "MAX_AUTO_NODES", 1000)
+    with pytest.raises(DataError, match="grid="):
+        read_specfem_gll(tmp_path, names=("vp",))
