@@ -36,7 +36,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from seisgrad.errors import ConfigError, DataError
+from seisgrad.errors import ConfigError, DataError, PathError
 
 __all__ = [
     "Grid",
@@ -281,6 +281,44 @@ def atomic_path(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     raise FileExistsError(f"no free temporary name beside {final}")  # pragma: no cover
 
 
+def output_path(path: str | os.PathLike[str], what: str) -> tuple[Path, Path]:
+    """Like :func:`atomic_path`, for a file a user named: an unusable path is a
+    :class:`~seisgrad.errors.PathError` instead of a raw ``OSError``.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    what
+        What the file is (``"model file"``, ``"plot"``), for the message.
+
+    Returns
+    -------
+    tuple of Path
+        ``(final, temporary)``, as :func:`atomic_path`.
+
+    Raises
+    ------
+    PathError
+        When ``path`` is a folder, a parent is a file, or the folder cannot be created
+        or written.
+    """
+    final = Path(path)
+    if final.is_dir():
+        raise PathError(f"cannot write {what} {final}: it is a folder; give a file name")
+    for parent in final.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise PathError(f"cannot write {what} {final}: {parent} is a file, not a folder")
+            break
+    try:
+        return atomic_path(final)
+    except OSError as exc:
+        raise PathError(
+            f"cannot write {what} {final}: {exc.strerror or exc} ({exc.filename or final.parent})"
+        ) from exc
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to
     ``path`` (so readers never see a partial file); return ``path``."""
@@ -310,33 +348,40 @@ def write_model(
             f"cannot write a model parameter named {', '.join(repr(b) for b in bad)}: "
             "'x' and 'z' are the coordinate variables; rename the parameter"
         )
-    final, tmp = atomic_path(path)
-    g = model.grid
+    final, tmp = output_path(path, "model file")
     try:
-        with h5py.File(tmp, "w") as f:
-            x = f.create_dataset("x", data=g.x.astype(np.float64))
-            z = f.create_dataset("z", data=g.z.astype(np.float64))
-            x.make_scale("x")
-            z.make_scale("z")
-            x.attrs["units"] = "m"
-            z.attrs["units"] = "m"
-            # the exact grid (the coordinates alone give dx up to round-off)
-            x.attrs["origin"] = g.x0
-            x.attrs["spacing"] = g.dx
-            z.attrs["origin"] = g.z0
-            z.attrs["spacing"] = g.dz
-            z.attrs["positive"] = "up"
-            for name, arr in model.items():
-                d = f.create_dataset(name, data=np.asarray(arr))
-                d.dims[0].attach_scale(x)
-                d.dims[1].attach_scale(z)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
+        _write_h5(tmp, model, attrs)
         os.replace(tmp, final)
+    except OSError as exc:
+        raise PathError(f"cannot write model file {final}: {exc}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
     return final
+
+
+def _write_h5(tmp: Path, model: Model, attrs: Mapping[str, object] | None) -> None:
+    """Write ``model`` in the file layout of :func:`write_model` to ``tmp``."""
+    g = model.grid
+    with h5py.File(tmp, "w") as f:
+        x = f.create_dataset("x", data=g.x.astype(np.float64))
+        z = f.create_dataset("z", data=g.z.astype(np.float64))
+        x.make_scale("x")
+        z.make_scale("z")
+        x.attrs["units"] = "m"
+        z.attrs["units"] = "m"
+        # the exact grid (the coordinates alone give dx up to round-off)
+        x.attrs["origin"] = g.x0
+        x.attrs["spacing"] = g.dx
+        z.attrs["origin"] = g.z0
+        z.attrs["spacing"] = g.dz
+        z.attrs["positive"] = "up"
+        for name, arr in model.items():
+            d = f.create_dataset(name, data=np.asarray(arr))
+            d.dims[0].attach_scale(x)
+            d.dims[1].attach_scale(z)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
 
 
 def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> Model:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from seisgrad.errors import ConfigError, DataError
-from seisgrad.model import Model, atomic_path, read_model
+from seisgrad.errors import ConfigError, DataError, PathError
+from seisgrad.model import Model, output_path, read_model
 
 __all__ = [
     "plot_model",
@@ -220,10 +220,12 @@ def _save(fig: Any, path: str | os.PathLike[str], dpi: int) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    final, tmp = atomic_path(path)
+    final, tmp = output_path(path, "plot")
     try:
         fig.savefig(tmp, format="png", dpi=dpi)
         os.replace(tmp, final)
+    except OSError as exc:
+        raise PathError(f"cannot write plot {final}: {exc}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()

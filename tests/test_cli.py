@@ -371,3 +371,15 @@ def test_print_tasks_shows_whole_first_paragraph(run_cli):
     assert res.returncode == 0, res.stderr
     line = next(x for x in res.stdout.splitlines() if "write_misfit" in x)
     assert line.rstrip().endswith("to path_output/misfit.json."), line
+
+
+def test_plot_output_to_a_folder_or_under_a_file_is_one_line(tmp_path, run_cli):
+    from seisgrad.model import Grid, homogeneous, write_model
+
+    write_model(tmp_path / "m.h5", homogeneous(Grid(5, 4, 10.0, 10.0), vp=1.0))
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "pics").mkdir()
+    line = _one_line_error(run_cli("plot", "model", "m.h5", "-o", "pics"))
+    assert "is a folder" in line
+    line = _one_line_error(run_cli("plot", "model", "m.h5", "-o", "afile/m.png"))
+    assert "is a file, not a folder" in line

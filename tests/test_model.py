@@ -507,3 +507,22 @@ def test_specfem_gll_deformed_mesh_gets_a_sane_default_grid(
     monkeypatch.setattr(sm, "MAX_AUTO_NODES", 1000)
     with pytest.raises(DataError, match="grid="):
         read_specfem_gll(tmp_path, names=("vp",))
+
+
+def test_write_model_to_an_unwritable_folder(tmp_path: Path, grid: Grid) -> None:
+    import os
+
+    from seisgrad.errors import PathError
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores permissions
+            pytest.skip("running as root")
+        with pytest.raises(PathError, match="cannot write model file"):
+            write_model(ro / "m.h5", homogeneous(grid, vp=1.0))
+        with pytest.raises(PathError, match="cannot write model file"):
+            write_model(ro / "sub" / "m.h5", homogeneous(grid, vp=1.0))
+    finally:
+        ro.chmod(0o700)

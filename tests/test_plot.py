@@ -139,3 +139,17 @@ def test_plot_errors(tmp_path: Path, kernel: Model) -> None:
     with pytest.raises(DataError, match="not found"):
         plot_model_file(tmp_path / "missing.h5")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_to_unusable_paths_is_a_path_error(tmp_path: Path, kernel: Model) -> None:
+    from seisgrad.errors import PathError
+
+    (tmp_path / "afile").write_text("x")
+    for out, match in (
+        (tmp_path, "is a folder"),
+        (tmp_path / "afile" / "k.png", "is a file, not a folder"),
+    ):
+        with pytest.raises(PathError, match=match):
+            plot_kernel(kernel, out)
+        with pytest.raises(PathError, match=match):
+            write_model(out, kernel)
