@@ -429,6 +429,11 @@ def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> 
             values = {}
             for k in keys:
                 d = f[k]
+                if d.dtype.kind not in "biuf":
+                    raise DataError(
+                        f"{p}: parameter '{k}' holds {d.dtype} values, not numbers "
+                        "(a model parameter must be integer or floating point)"
+                    )
                 arr = np.asarray(d[()])
                 if _dim_names(d) == ("z", "x"):
                     arr = arr.T

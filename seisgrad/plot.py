@@ -81,6 +81,11 @@ def _is_point(v: Any) -> bool:
     )
 
 
+#: Largest colour limit that matplotlib can draw (its colour bar arithmetic overflows
+#: near the float64 maximum 1.8e308).
+_MAX_ABS = 1e300
+
+
 def color_limits(values: np.ndarray, symmetric: bool, clip: float = 100.0) -> tuple[float, float]:
     """Colour limits for ``values``.
 
@@ -161,8 +166,17 @@ def make_figure(
     fig = Figure(figsize=(panel_w * cols + 0.6, panel_h * rows + (0.4 if title else 0.0)))
     for k, name in enumerate(keys):
         ax = fig.add_subplot(rows, cols, k + 1)
-        arr = np.asarray(model[name], dtype=np.float64)
+        raw = np.asarray(model[name])
+        if raw.dtype.kind not in "biuf":
+            raise DataError(f"cannot plot '{name}': its values are {raw.dtype}, not numbers")
+        arr = raw.astype(np.float64)
         vmin, vmax = color_limits(arr, symmetric, clip)
+        if max(abs(vmin), abs(vmax)) > _MAX_ABS:
+            raise DataError(
+                f"cannot plot '{name}': values up to {max(abs(vmin), abs(vmax)):.3g} are "
+                f"too large to draw (limit {_MAX_ABS:g}); rescale them or plot with a "
+                "lower clip percentile"
+            )
         im = ax.imshow(
             arr.T,
             origin="lower",

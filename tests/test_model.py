@@ -526,3 +526,12 @@ def test_write_model_to_an_unwritable_folder(tmp_path: Path, grid: Grid) -> None
             write_model(ro / "sub" / "m.h5", homogeneous(grid, vp=1.0))
     finally:
         ro.chmod(0o700)
+
+
+def test_read_model_refuses_non_numeric_parameters(tmp_path: Path, grid: Grid) -> None:
+    p = write_model(tmp_path / "m.h5", homogeneous(grid, vp=1.0))
+    with h5py.File(p, "a") as f:
+        f["name"] = np.full(grid.shape, b"abc")
+    with pytest.raises(DataError, match="'name' holds .* not numbers"):
+        read_model(p)
+    assert set(read_model(p, ["vp"])) == {"vp"}

@@ -153,3 +153,14 @@ def test_plot_to_unusable_paths_is_a_path_error(tmp_path: Path, kernel: Model) -
             plot_kernel(kernel, out)
         with pytest.raises(PathError, match=match):
             write_model(out, kernel)
+
+
+def test_plot_huge_or_non_numeric_values_is_a_data_error(tmp_path: Path) -> None:
+    g = Grid(5, 4, 10.0, 10.0)
+    a = np.zeros(g.shape)
+    a[0, 0] = 1e308
+    for kind in ("model", "kernel"):
+        with pytest.raises(DataError, match="too large"):
+            make_figure(Model(g, {"vp": a}), kind)
+    with pytest.raises(DataError, match="not numbers"):
+        make_figure(Model(g, {"vp": np.full(g.shape, "a")}), "model")
