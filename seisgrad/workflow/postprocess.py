@@ -32,9 +32,11 @@ Definitions (``docs/models.md`` has the long form)
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +72,23 @@ def _same_grid(a: Model, b: Model, what: str) -> None:
             f"{what}: grids differ ({a.grid} vs {b.grid}); interpolate one onto the other "
             "with seisgrad.model.interpolate"
         )
+
+
+def _positive_real(value: Any, what: str) -> float:
+    """``value`` as a positive finite float (any real number, numpy scalars included;
+    not a bool or a string).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{what} must be a positive number, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ConfigError(f"{what} must be a positive finite number, got {value!r}")
+    return v
 
 
 def _select(model: Model, names: Sequence[str] | None) -> list[str]:
@@ -448,12 +467,8 @@ def precondition_illumination(
     ``illumination`` is an array ``(nx, nz)`` used for every parameter, or a model with
     one array per gradient parameter or a single variable named ``illumination``.
     """
-    wl = float(water_level)
-    if not (math.isfinite(wl) and wl > 0):
-        raise ConfigError(f"water_level must be a positive number, got {water_level!r}")
-    q = float(power)
-    if not (math.isfinite(q) and q > 0):
-        raise ConfigError(f"power must be a positive number, got {power!r}")
+    wl = _positive_real(water_level, "water_level")
+    q = _positive_real(power, "power")
     names = list(gradient)
     if isinstance(illumination, Model):
         _same_grid(gradient, illumination, "precondition_illumination")
@@ -548,6 +563,7 @@ def gradient_from_kernel(
     :func:`precondition_illumination` (``"illumination preconditioning"``, when
     ``illumination`` is given).
     """
+    _positive_real(water_level, "water_level")
     g = check_gradient(kernel, "misfit kernel")
     if scale:
         g = check_gradient(scale_by_model(g, model), "scaling by the model")

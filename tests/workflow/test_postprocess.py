@@ -380,3 +380,25 @@ def test_apply_mask_accepts_a_mask_whose_grid_differs_by_round_off() -> None:
     np.testing.assert_array_equal(out["vp"], 1.0)
     with pytest.raises(DataError, match="grids differ"):
         apply_mask(grad, Model(Grid(13, 9, 12.6, 7.3, 1000.1, 0.7), {"mask": np.ones(g.shape)}))
+
+
+def test_water_level_and_power_of_the_wrong_type_are_config_errors() -> None:
+    from seisgrad.workflow.postprocess import gradient_from_kernel, precondition_illumination
+
+    g = Grid(5, 4, 10.0, 10.0)
+    grad = homogeneous(g, vp=1.0, dtype=np.float64)
+    e = np.ones(g.shape)
+    for kw in (
+        {"water_level": "x"},
+        {"water_level": None},
+        {"water_level": [1e-3]},
+        {"power": "2"},
+        {"power": True},
+        {"power": float("inf")},
+    ):
+        with pytest.raises(ConfigError, match="water_level|power"):
+            precondition_illumination(grad, e, **kw)
+    with pytest.raises(ConfigError, match="water_level"):
+        gradient_from_kernel(grad, grad, water_level="x")
+    out = precondition_illumination(grad, e, water_level=np.float32(0.5), power=np.int64(1))
+    np.testing.assert_allclose(out["vp"], 1.0 / 1.5)
