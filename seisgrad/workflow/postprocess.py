@@ -227,8 +227,7 @@ def smooth_gaussian(
 
     if edge not in ("reflect", "normalize"):
         raise ConfigError(f"edge must be 'reflect' or 'normalize', got {edge!r}")
-    if not (isinstance(truncate, (int, float)) and truncate > 0):
-        raise ConfigError(f"truncate must be a positive number, got {truncate!r}")
+    truncate = _positive_real(truncate, "truncate")
     sig_h = gaussian_sigma(smooth_h, convention)
     sig_v = gaussian_sigma(smooth_v, convention)
     g = model.grid
@@ -311,8 +310,9 @@ def smooth_laplacian(
     """
     from scipy.fft import dctn, idctn
 
-    if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
+    if not isinstance(passes, numbers.Integral) or isinstance(passes, bool) or passes < 1:
         raise ConfigError(f"passes must be an integer >= 1, got {passes!r}")
+    passes = int(passes)
     if convention == "length":
         lh = _length(smooth_h, "smooth_h")
         lv = _length(smooth_v, "smooth_v")

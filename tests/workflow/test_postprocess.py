@@ -402,3 +402,23 @@ def test_water_level_and_power_of_the_wrong_type_are_config_errors() -> None:
         gradient_from_kernel(grad, grad, water_level="x")
     out = precondition_illumination(grad, e, water_level=np.float32(0.5), power=np.int64(1))
     np.testing.assert_allclose(out["vp"], 1.0 / 1.5)
+
+
+def test_numpy_scalars_accepted_for_truncate_and_passes() -> None:
+    from seisgrad.workflow.postprocess import smooth_gaussian, smooth_laplacian
+
+    g = Grid(21, 21, 10.0, 10.0)
+    a = np.zeros(g.shape)
+    a[10, 10] = 1.0
+    m = Model(g, {"k": a})
+    np.testing.assert_allclose(
+        smooth_gaussian(m, 30.0, 30.0, truncate=np.float32(4))["k"],
+        smooth_gaussian(m, 30.0, 30.0, truncate=4.0)["k"],
+    )
+    np.testing.assert_allclose(
+        smooth_laplacian(m, 30.0, 30.0, passes=np.int64(2))["k"],
+        smooth_laplacian(m, 30.0, 30.0, passes=2)["k"],
+    )
+    for bad in (float("inf"), "4", True, 0.0):
+        with pytest.raises(ConfigError, match="truncate"):
+            smooth_gaussian(m, 30.0, 30.0, truncate=bad)
