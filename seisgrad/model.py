@@ -236,9 +236,9 @@ class Model(Mapping[str, np.ndarray]):
         return write_model(path, self, attrs)
 
     @classmethod
-    def read(cls, path: str | os.PathLike[str], names: Sequence[str] | None = None) -> Model:
+    def read(cls, path: str | os.PathLike[str], names: str | Sequence[str] | None = None) -> Model:
         """Read a model file (see :func:`read_model`)."""
-        return read_model(path, list(names) if names is not None else None)
+        return read_model(path, names)
 
     def to_xarray(self) -> Any:
         """Return the model as an :class:`xarray.Dataset` (dims ``("x", "z")``, coordinates
@@ -384,7 +384,7 @@ def _write_h5(tmp: Path, model: Model, attrs: Mapping[str, object] | None) -> No
             f.attrs[k] = v
 
 
-def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> Model:
+def read_model(path: str | os.PathLike[str], names: str | Sequence[str] | None = None) -> Model:
     """Read a model written by :func:`write_model` (or any file with the same layout).
 
     Also accepted: variables stored with dimensions ``("z", "x")`` (transposed on
@@ -397,6 +397,7 @@ def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> 
         When the file is missing or unreadable, has no ``x``/``z`` coordinates, irregular
         coordinates, or lacks one of ``names``.
     """
+    names = _as_names(names)
     p = Path(path)
     if not p.is_file():
         raise DataError(f"model file not found: {p}")
@@ -450,6 +451,23 @@ def read_model(path: str | os.PathLike[str], names: list[str] | None = None) -> 
     except OSError as exc:
         raise DataError(f"cannot read model file {p}: {exc}") from exc
     return Model(grid, values)
+
+
+def _as_names(names: str | Sequence[str] | None) -> list[str] | None:
+    """``names`` as a list: a single string is one name (not its characters).
+
+    Raises
+    ------
+    ConfigError
+        When an entry is not a string.
+    """
+    if names is None:
+        return None
+    out = [names] if isinstance(names, str) else list(names)
+    bad = [n for n in out if not isinstance(n, str)]
+    if bad:
+        raise ConfigError(f"parameter names must be strings, got {bad[0]!r}")
+    return out
 
 
 def _dim_names(dset: h5py.Dataset) -> tuple[str | None, ...]:
@@ -940,7 +958,7 @@ def interpolate(
     source: Any,
     grid: Grid,
     method: str = "linear",
-    names: Sequence[str] | None = None,
+    names: str | Sequence[str] | None = None,
     outside: str = "nearest",
     dtype: np.dtype | type | None = None,
 ) -> Model:
@@ -979,7 +997,10 @@ def interpolate(
     if outside not in _OUTSIDE:
         raise ConfigError(f"outside must be one of {_OUTSIDE}, got {outside!r}")
 
+    wanted = _as_names(names)
+
     def pick(available: Sequence[str]) -> list[str]:
+        names = wanted
         if names is None:
             return list(available)
         missing = [n for n in names if n not in available]
@@ -1192,7 +1213,7 @@ def _check_precision(path: Path, coords: np.ndarray, precision: str) -> None:
 def read_specfem_gll(
     folder: str | os.PathLike[str],
     grid: Grid | None = None,
-    names: Sequence[str] = ("vp", "vs", "rho"),
+    names: str | Sequence[str] = ("vp", "vs", "rho"),
     proc: int | Sequence[int] | None = None,
     method: str = "linear",
     precision: str = "single",
@@ -1248,6 +1269,7 @@ def read_specfem_gll(
     if outside not in _OUTSIDE:
         raise ConfigError(f"outside must be one of {_OUTSIDE}, got {outside!r}")
     dtype = "f4" if precision == "single" else "f8"
+    names = _as_names(names) or []
     d = Path(folder)
     if not d.is_dir():
         raise DataError(f"SPECFEM GLL folder not found: {d}")

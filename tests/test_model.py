@@ -535,3 +535,12 @@ def test_read_model_refuses_non_numeric_parameters(tmp_path: Path, grid: Grid) -
     with pytest.raises(DataError, match="'name' holds .* not numbers"):
         read_model(p)
     assert set(read_model(p, ["vp"])) == {"vp"}
+
+
+def test_a_single_string_is_one_name(tmp_path: Path, grid: Grid) -> None:
+    m = homogeneous(grid, vp=1.0, vs=2.0)
+    p = write_model(tmp_path / "m.h5", m)
+    assert list(read_model(p, "vp")) == ["vp"]
+    assert list(Model.read(p, "vs")) == ["vs"]
+    assert list(interpolate(m, grid, names="vp")) == ["vp"]
+    assert list(read_specfem_gll(DATA, names="vp")) == ["vp"]

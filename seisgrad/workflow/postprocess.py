@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from seisgrad.errors import ConfigError, DataError, GradientError
-from seisgrad.model import Model, read_model
+from seisgrad.model import Model, _as_names, read_model
 
 __all__ = [
     "SMOOTHERS",
@@ -91,7 +91,10 @@ def _positive_real(value: Any, what: str) -> float:
     return v
 
 
-def _select(model: Model, names: Sequence[str] | None) -> list[str]:
+def _select(model: Model, names: str | Sequence[str] | None) -> list[str]:
+    """The parameters ``names`` of ``model`` (all when ``None``; a single string is one
+    name)."""
+    names = _as_names(names)
     if names is None:
         return list(model)
     missing = [n for n in names if n not in model]
@@ -181,7 +184,7 @@ def smooth_gaussian(
     convention: str = "sigma",
     edge: str = "reflect",
     truncate: float = 4.0,
-    names: Sequence[str] | None = None,
+    names: str | Sequence[str] | None = None,
 ) -> Model:
     r"""Separable Gaussian smoothing with lengths in metres.
 
@@ -263,7 +266,7 @@ def smooth_laplacian(
     *,
     passes: int = 2,
     convention: str = "sigma",
-    names: Sequence[str] | None = None,
+    names: str | Sequence[str] | None = None,
 ) -> Model:
     r"""Laplacian (PDE) smoothing: :math:`\tilde K = (I - L_h^2 D_{xx} - L_v^2 D_{zz})^{-p} K`.
 
@@ -342,7 +345,7 @@ def smooth(
     method: str = "gaussian",
     *,
     convention: str = "sigma",
-    names: Sequence[str] | None = None,
+    names: str | Sequence[str] | None = None,
 ) -> Model:
     """Smooth with the operator named by ``method`` (``"gaussian"`` or ``"laplacian"``).
 

@@ -422,3 +422,13 @@ def test_numpy_scalars_accepted_for_truncate_and_passes() -> None:
     for bad in (float("inf"), "4", True, 0.0):
         with pytest.raises(ConfigError, match="truncate"):
             smooth_gaussian(m, 30.0, 30.0, truncate=bad)
+
+
+def test_smoothing_names_as_a_single_string() -> None:
+    from seisgrad.workflow.postprocess import smooth_gaussian, smooth_laplacian
+
+    g = Grid(11, 11, 10.0, 10.0)
+    m = homogeneous(g, vp=1.0, vs=2.0, dtype=np.float64)
+    for f in (smooth_gaussian, smooth_laplacian):
+        out = f(m, 20.0, 20.0, names="vp")
+        assert set(out) == {"vp", "vs"}
