@@ -134,8 +134,18 @@ class Grid:
             _finite_number(value, f"grid: {name}")
         if not _finite_number(spacing, "grid: spacing") > 0:
             raise ConfigError(f"grid: spacing must be positive, got {spacing!r}")
+        if not (xmax > xmin and zmax > zmin):
+            raise ConfigError(
+                f"grid: extent must have xmax > xmin and zmax > zmin, got x {xmin!r}..{xmax!r}, "
+                f"z {zmin!r}..{zmax!r}"
+            )
         nx = int(round((xmax - xmin) / spacing)) + 1
         nz = int(round((zmax - zmin) / spacing)) + 1
+        if nx < 2 or nz < 2:
+            raise ConfigError(
+                f"grid: spacing {spacing!r} is larger than the extent "
+                f"({xmax - xmin!r} x {zmax - zmin!r}); use a smaller spacing"
+            )
         return cls(nx, nz, (xmax - xmin) / (nx - 1), (zmax - zmin) / (nz - 1), xmin, zmin)
 
     def matches(self, other: Grid, rtol: float = 1e-9) -> bool:
@@ -186,7 +196,12 @@ class Model(Mapping[str, np.ndarray]):
         self.grid = grid
         self._values: dict[str, np.ndarray] = {}
         for name, arr in values.items():
-            a = np.asarray(arr)
+            try:
+                a = np.asarray(arr)
+            except ValueError as exc:
+                raise DataError(
+                    f"model parameter '{name}' is not a rectangular array (ragged lists?)"
+                ) from exc
             if a.shape != grid.shape:
                 raise DataError(
                     f"model parameter '{name}' has shape {a.shape}, grid is {grid.shape}"
@@ -342,6 +357,14 @@ def write_model(
     and ``xarray.open_dataset(path, engine="h5netcdf")`` read it. ``attrs`` become global
     attributes. Returns the final path.
     """
+    for n, a in model.items():
+        if not isinstance(n, str) or not n or "/" in n or n == ".":
+            raise DataError(f"cannot write a model parameter named {n!r}: use a name like 'vp'")
+        if np.asarray(a).dtype.kind not in "biuf":
+            raise DataError(
+                f"cannot write model parameter '{n}': its values are {np.asarray(a).dtype}, "
+                "not numbers"
+            )
     bad = [n for n in model if n in RESERVED_NAMES]
     if bad:
         raise DataError(
@@ -1286,10 +1309,22 @@ def read_specfem_gll(
         )
         if not procs:
             raise DataError(f"{d}: no proc??????_x.bin files (SPECFEM2D GLL coordinates)")
-    elif isinstance(proc, (int, np.integer)):
-        procs = [int(proc)]
     else:
-        procs = [int(p) for p in proc]
+        items = [proc] if isinstance(proc, (numbers.Integral, str)) else proc
+        try:
+            items = list(items)
+        except TypeError:
+            items = [proc]
+        bad = [
+            p
+            for p in items
+            if isinstance(p, bool) or not isinstance(p, numbers.Integral) or not 0 <= p < 10**6
+        ]
+        if bad or not items:
+            raise ConfigError(
+                f"proc must be a processor number >= 0 or a list of them, got {proc!r}"
+            )
+        procs = [int(p) for p in items]
     xs, zs = [], []
     vals: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for p in procs:

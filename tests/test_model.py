@@ -544,3 +544,24 @@ def test_a_single_string_is_one_name(tmp_path: Path, grid: Grid) -> None:
     assert list(Model.read(p, "vs")) == ["vs"]
     assert list(interpolate(m, grid, names="vp")) == ["vp"]
     assert list(read_specfem_gll(DATA, names="vp")) == ["vp"]
+
+
+def test_more_bad_input_is_a_seisgrad_error(tmp_path: Path, grid: Grid) -> None:
+    with pytest.raises(ConfigError, match="extent"):
+        Grid.from_extent(0, 0, 0, 100, 10)
+    with pytest.raises(ConfigError, match="spacing"):
+        Grid.from_extent(0, 1, 0, 100, 10)
+    with pytest.raises(ConfigError, match="proc"):
+        read_specfem_gll(DATA, names="vp", proc="abc")
+    with pytest.raises(ConfigError, match="proc"):
+        read_specfem_gll(DATA, names="vp", proc=[0, -1])
+    assert list(read_specfem_gll(DATA, names="vp", proc=np.int64(0))) == ["vp"]
+    with pytest.raises(DataError, match="rectangular"):
+        Model(Grid(2, 2, 1.0, 1.0), {"vp": [[1.0, 2.0], [3.0]]})
+    with pytest.raises(DataError, match="not numbers"):
+        write_model(tmp_path / "s.h5", Model(grid, {"vp": np.full(grid.shape, "a")}))
+    with pytest.raises(DataError, match="not numbers"):
+        write_model(tmp_path / "o.h5", Model(grid, {"vp": np.full(grid.shape, None)}))
+    with pytest.raises(DataError, match="named ''"):
+        write_model(tmp_path / "e.h5", Model(grid, {"": np.ones(grid.shape)}))
+    assert not list(tmp_path.iterdir())

@@ -436,6 +436,11 @@ def apply_mask(gradient: Model, mask: Model | str | os.PathLike[str]) -> Model:
     exact (float64 product, cast to the gradient's dtype).
     """
     if not isinstance(mask, Model):
+        if not isinstance(mask, (str, os.PathLike)):
+            raise ConfigError(
+                f"apply_mask: mask must be a Model or the path of a model file, got "
+                f"{type(mask).__name__} (wrap an array as Model(grid, {{'mask': array}}))"
+            )
         mask = read_model(Path(mask))
     _same_grid(gradient, mask, "apply_mask")
     factors = mask_factors(mask, list(gradient))

@@ -432,3 +432,11 @@ def test_smoothing_names_as_a_single_string() -> None:
     for f in (smooth_gaussian, smooth_laplacian):
         out = f(m, 20.0, 20.0, names="vp")
         assert set(out) == {"vp", "vs"}
+
+
+def test_apply_mask_with_an_array_is_a_config_error() -> None:
+    from seisgrad.workflow.postprocess import apply_mask
+
+    g = Grid(5, 4, 10.0, 10.0)
+    with pytest.raises(ConfigError, match="mask must be a Model"):
+        apply_mask(homogeneous(g, vp=1.0), np.ones(g.shape))
