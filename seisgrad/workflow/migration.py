@@ -113,7 +113,8 @@ class Migration(Forward):
                     "scale_by_model",
                     "precondition",
                     "illumination_water_level",
-                    "smooth_h",  # the illumination is smoothed here
+                    "smooth_type",  # the illumination is smoothed here, like the kernels
+                    "smooth_h",
                     "smooth_v",
                     "path_mask",
                     "path_model_init",
@@ -198,10 +199,7 @@ class Migration(Forward):
                 self.copy_to_output(self.kernel_file(e.name), f"kernels/{e.name}.h5")
         p = self.params
         if p.smooth_h > 0 or p.smooth_v > 0:
-            if p.smooth_type == "gaussian":
-                total = pp.smooth_gaussian(total, p.smooth_h, p.smooth_v)
-            else:
-                total = pp.smooth_laplacian(total, p.smooth_h, p.smooth_v)
+            total = pp.smooth(total, p.smooth_h, p.smooth_v, p.smooth_type)
             pp.check_gradient(total, f"{p.smooth_type} smoothing")
         write_model(self.smoothed_file, total)
 
@@ -217,7 +215,8 @@ class Migration(Forward):
             )
             p = self.params
             if p.smooth_h > 0 or p.smooth_v > 0:
-                energy = pp.smooth_gaussian(energy, p.smooth_h, p.smooth_v)
+                # the same smoother as the kernels (smooth_type), not always the Gaussian
+                energy = pp.smooth(energy, p.smooth_h, p.smooth_v, p.smooth_type)
             write_model(self.path.output / "illumination.h5", energy)
             g = pp.precondition_illumination(g, energy, p.illumination_water_level)
             pp.check_gradient(g, "the illumination preconditioner")

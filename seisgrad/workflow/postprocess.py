@@ -6,8 +6,11 @@ same container as models). The migration workflow chains them as
 .. code-block:: text
 
     event kernels --sum_kernels--> misfit kernel --smooth_gaussian / smooth_laplacian-->
-    smoothed kernel --scale_by_model--> --apply_mask--> --precondition_illumination-->
+    smoothed kernel --scale_by_model--> --precondition_illumination--> --apply_mask-->
     gradient
+
+(summing, smoothing, scaling, preconditioning, masking; the illumination is smoothed
+with the same smoother as the kernels)
 
 and :func:`check_gradient` after each step turns an all-zero or non-finite result into a
 :class:`~seisgrad.errors.GradientError` that names the step (:func:`postprocess_kernels`
@@ -567,19 +570,20 @@ def gradient_from_kernel(
 
     Steps, each followed by :func:`check_gradient` with the step's name: the input
     (``"misfit kernel"``), :func:`scale_by_model` (``"scaling by the model"``, skipped
-    when ``scale=False``), :func:`apply_mask` (``"masking"``, when ``mask`` is given) and
-    :func:`precondition_illumination` (``"illumination preconditioning"``, when
-    ``illumination`` is given).
+    when ``scale=False``), :func:`precondition_illumination` (``"illumination
+    preconditioning"``, when ``illumination`` is given) and :func:`apply_mask`
+    (``"masking"``, when ``mask`` is given), in this order (the order of the migration
+    workflow).
     """
     _positive_real(water_level, "water_level")
     g = check_gradient(kernel, "misfit kernel")
     if scale:
         g = check_gradient(scale_by_model(g, model), "scaling by the model")
-    if mask is not None:
-        g = check_gradient(apply_mask(g, mask), "masking")
     if illumination is not None:
         g = check_gradient(
             precondition_illumination(g, illumination, water_level),
             "illumination preconditioning",
         )
+    if mask is not None:
+        g = check_gradient(apply_mask(g, mask), "masking")
     return g

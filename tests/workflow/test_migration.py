@@ -211,9 +211,17 @@ def test_killed_migration_resumes_with_the_same_gradient(tmp_path, run_cli):
         np.testing.assert_array_equal(a[n], b[n])
 
 
-def test_illumination_preconditioner_does_what_the_docs_say(tmp_path):
+@pytest.mark.parametrize("smooth_type", ["gaussian", "laplacian"])
+def test_illumination_preconditioner_does_what_the_docs_say(tmp_path, smooth_type):
+    # the illumination is smoothed with the kernels' smoother (smooth_type), not always
+    # with the Gaussian
     pfile = small_setup(
-        tmp_path, precondition="illumination", smooth_h=20.0, smooth_v=20.0, precision="float32"
+        tmp_path,
+        precondition="illumination",
+        smooth_type=smooth_type,
+        smooth_h=20.0,
+        smooth_v=20.0,
+        precision="float32",
     )
     setup = build_from_config(pfile)
     setup.workflow.run()
@@ -222,19 +230,19 @@ def test_illumination_preconditioner_does_what_the_docs_say(tmp_path):
     energy = pp.sum_kernels(
         [read_model(tmp_path / "scratch" / "illumination" / f"s00{i}.h5") for i in (0, 1)]
     )
-    energy = pp.smooth_gaussian(energy, 20.0, 20.0)
+    energy = pp.smooth(energy, 20.0, 20.0, smooth_type)
     np.testing.assert_allclose(
         read_model(out / "illumination.h5")["illumination"], energy["illumination"], rtol=1e-12
     )
     init = read_model(tmp_path / "init.h5")
     expected = pp.precondition_illumination(
-        pp.scale_by_model(pp.smooth_gaussian(raw, 20.0, 20.0), init), energy, 1e-2
+        pp.scale_by_model(pp.smooth(raw, 20.0, 20.0, smooth_type), init), energy, 1e-2
     )
     grad = read_model(out / "gradient.h5")
     for n in ("vp", "rho"):
         np.testing.assert_allclose(grad[n], expected[n], rtol=1e-6)
     # it changes the gradient: weakly lit regions are boosted relative to bright ones
-    plain = pp.scale_by_model(pp.smooth_gaussian(raw, 20.0, 20.0), init)
+    plain = pp.scale_by_model(pp.smooth(raw, 20.0, 20.0, smooth_type), init)
     assert not np.allclose(grad["vp"], plain["vp"])
 
 

@@ -367,6 +367,11 @@ def test_pipelines_report_the_failing_step(tmp_path: Path) -> None:
     gr = gradient_from_kernel(k, model, mask=Model(g, {"mask": w}), illumination=e)
     expected = k["vp"] * 3000.0 * w / (e / e.max() + 1e-3)
     np.testing.assert_allclose(gr["vp"], expected, rtol=1e-15)
+    # the order of the migration workflow: preconditioning runs before masking
+    with pytest.raises(DataError, match="illumination for 'vp' is zero everywhere"):
+        gradient_from_kernel(
+            k, model, mask=Model(g, {"mask": np.zeros(g.shape)}), illumination=0.0 * e
+        )
 
 
 def test_apply_mask_accepts_a_mask_whose_grid_differs_by_round_off() -> None:
