@@ -1241,6 +1241,7 @@ def read_specfem_gll(
     method: str = "linear",
     precision: str = "single",
     outside: str = "nearest",
+    coordinates: str | os.PathLike[str] | None = None,
 ) -> Model:
     r"""Import SPECFEM2D binary GLL files ``proc{NNNNNN}_{name}.bin`` onto a regular grid.
 
@@ -1277,6 +1278,12 @@ def read_specfem_gll(
         files do not record it: coordinates that are not plausible in the given
         precision (non-finite, beyond 1e10 m, or denormal) raise
         :class:`~seisgrad.errors.DataError` naming the other precision when that fits.
+    coordinates
+        Folder with the ``proc{NNNNNN}_x.bin``/``_z.bin`` coordinate files of the same
+        mesh; default: ``folder``. SPECFEM2D writes no coordinate files next to the
+        kernels of an adjoint run, so kernels are read with ``coordinates=`` the
+        model folder (e.g. ``DATA/`` or ``OUTPUT_FILES_INIT/``). A coordinate file whose
+        length differs from the data file's is a :class:`~seisgrad.errors.DataError`.
 
     Notes
     -----
@@ -1296,6 +1303,9 @@ def read_specfem_gll(
     d = Path(folder)
     if not d.is_dir():
         raise DataError(f"SPECFEM GLL folder not found: {d}")
+    c = d if coordinates is None else Path(coordinates)
+    if not c.is_dir():
+        raise DataError(f"SPECFEM GLL coordinates folder not found: {c}")
     if not names:
         raise ConfigError("read_specfem_gll needs at least one name (e.g. 'vp')")
     for n in names:
@@ -1304,11 +1314,17 @@ def read_specfem_gll(
     if proc is None:
         procs = sorted(
             int(m.group(1))
-            for f in d.iterdir()
+            for f in c.iterdir()
             if (m := re.fullmatch(r"proc(\d{6})_x\.bin", f.name))
         )
         if not procs:
-            raise DataError(f"{d}: no proc??????_x.bin files (SPECFEM2D GLL coordinates)")
+            hint = (
+                " (kernel folders have none: pass coordinates= the folder of the model's"
+                " proc*_x.bin/proc*_z.bin)"
+                if coordinates is None
+                else ""
+            )
+            raise DataError(f"{c}: no proc??????_x.bin files (SPECFEM2D GLL coordinates){hint}")
     else:
         items = [proc] if isinstance(proc, (numbers.Integral, str)) else proc
         try:
@@ -1329,18 +1345,21 @@ def read_specfem_gll(
     vals: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for p in procs:
         pre = d / f"proc{p:06d}_"
-        x = _read_gll_array(Path(f"{pre}x.bin"), dtype)
-        z = _read_gll_array(Path(f"{pre}z.bin"), dtype)
-        _check_precision(Path(f"{pre}x.bin"), x, precision)
-        _check_precision(Path(f"{pre}z.bin"), z, precision)
+        cpre = c / f"proc{p:06d}_"
+        x = _read_gll_array(Path(f"{cpre}x.bin"), dtype)
+        z = _read_gll_array(Path(f"{cpre}z.bin"), dtype)
+        _check_precision(Path(f"{cpre}x.bin"), x, precision)
+        _check_precision(Path(f"{cpre}z.bin"), z, precision)
         if x.size != z.size:
-            raise DataError(f"{pre}x.bin and z.bin differ in length ({x.size}, {z.size})")
+            raise DataError(f"{cpre}x.bin and z.bin differ in length ({x.size}, {z.size})")
         xs.append(x)
         zs.append(z)
         for n in names:
             a = _read_gll_array(Path(f"{pre}{n}.bin"), dtype)
             if a.size != x.size:
-                raise DataError(f"{pre}{n}.bin has {a.size} values, the coordinates have {x.size}")
+                raise DataError(
+                    f"{pre}{n}.bin has {a.size} values, the coordinates {cpre}x.bin have {x.size}"
+                )
             vals[n].append(a)
     x = np.concatenate(xs).astype(np.float64)
     z = np.concatenate(zs).astype(np.float64)

@@ -371,6 +371,32 @@ def test_specfem_gll_coordinates_reproduced(tmp_path: Path) -> None:
     np.testing.assert_allclose(m["cz"], np.broadcast_to(g.z[None, :], g.shape), rtol=1e-6)
 
 
+def test_specfem_gll_kernels_with_coordinates_from_the_model_folder(tmp_path: Path) -> None:
+    """SPECFEM2D writes no proc*_x.bin/_z.bin next to the kernels: ``coordinates=``
+    names the folder of the same mesh's coordinate files."""
+    kernels = tmp_path / "kernels"
+    kernels.mkdir()
+    (kernels / "proc000000_beta_kernel.bin").write_bytes(
+        (DATA / "proc000000_beta_kernel.bin").read_bytes()
+    )
+    with pytest.raises(DataError, match="no proc.*coordinates="):
+        read_specfem_gll(kernels, names="beta_kernel")
+    k = read_specfem_gll(kernels, names="beta_kernel", coordinates=DATA)
+    ref = read_specfem_gll(DATA, names="beta_kernel")
+    assert k.grid.matches(ref.grid)
+    np.testing.assert_array_equal(k["beta_kernel"], ref["beta_kernel"])
+    assert np.abs(k["beta_kernel"]).max() > 0
+    with pytest.raises(DataError, match="coordinates folder not found"):
+        read_specfem_gll(kernels, names="beta_kernel", coordinates=tmp_path / "nope")
+    # coordinates of another mesh (other length): a DataError naming both files
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("x", "z"):
+        _write_record(other / f"proc000000_{name}.bin", np.arange(10, dtype="<f4"))
+    with pytest.raises(DataError, match=r"beta_kernel\.bin has 40000 values.*x\.bin have 10"):
+        read_specfem_gll(kernels, names="beta_kernel", coordinates=other)
+
+
 def test_specfem_gll_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="folder not found"):
         read_specfem_gll(tmp_path / "nope")
