@@ -428,8 +428,8 @@ def read_model(path: str | os.PathLike[str], names: str | Sequence[str] | None =
         with h5py.File(p, "r") as f:
             if "x" not in f or "z" not in f:
                 raise DataError(f"{p}: not a seisgrad model (no 'x' and 'z' coordinates)")
-            x = np.asarray(f["x"][()], dtype=np.float64)
-            z = np.asarray(f["z"][()], dtype=np.float64)
+            x = _read_coordinate(f, "x", p)
+            z = _read_coordinate(f, "z", p)
             if x.ndim != 1 or z.ndim != 1:
                 raise DataError(f"{p}: coordinates 'x' and 'z' must be 1-D")
             flip_x = x.size > 1 and x[1] < x[0]
@@ -474,6 +474,29 @@ def read_model(path: str | os.PathLike[str], names: str | Sequence[str] | None =
     except OSError as exc:
         raise DataError(f"cannot read model file {p}: {exc}") from exc
     return Model(grid, values)
+
+
+def _read_coordinate(f: h5py.File, name: str, where: Path) -> np.ndarray:
+    """The coordinate dataset ``name`` of an open model file as float64.
+
+    Raises
+    ------
+    DataError
+        When ``name`` is a group or holds anything but integer or floating-point numbers
+        (strings, compound or other types), naming the file and the dataset.
+    """
+    obj = f[name]
+    if not isinstance(obj, h5py.Dataset):
+        raise DataError(
+            f"{where}: coordinate '{name}' is an HDF5 {type(obj).__name__.lower()}, "
+            "not a dataset of numbers"
+        )
+    if obj.dtype.kind not in "iuf":
+        raise DataError(
+            f"{where}: coordinate dataset '{name}' holds {obj.dtype} values, not numbers "
+            "(coordinates must be integer or floating point)"
+        )
+    return np.asarray(obj[()], dtype=np.float64)
 
 
 def _as_names(names: str | Sequence[str] | None) -> list[str] | None:
@@ -845,6 +868,8 @@ def _interp_rectilinear(
 
     xs = np.asarray(xs, dtype=np.float64)
     zs = np.asarray(zs, dtype=np.float64)
+    if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(zs))):
+        raise DataError(f"{what}: coordinates 'x' and 'z' must be finite (no NaN or inf)")
     ox = np.argsort(xs)
     oz = np.argsort(zs)
     xs, zs = xs[ox], zs[oz]

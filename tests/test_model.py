@@ -596,3 +596,33 @@ def test_more_bad_input_is_a_seisgrad_error(tmp_path: Path, grid: Grid) -> None:
     with pytest.raises(DataError, match="named ''"):
         write_model(tmp_path / "e.h5", Model(grid, {"": np.ones(grid.shape)}))
     assert not list(tmp_path.iterdir())
+
+
+def test_read_model_bad_coordinate_datasets(tmp_path: Path) -> None:
+    """x as a group, as strings or as a compound type: a DataError naming file and
+    dataset (was a raw TypeError/ValueError)."""
+    cases = {
+        "group": lambda f: f.create_group("x"),
+        "strings": lambda f: f.create_dataset("x", data=np.array([b"a", b"b", b"c"])),
+        "compound": lambda f: f.create_dataset(
+            "x", data=np.zeros(3, dtype=[("a", "f8"), ("b", "i4")])
+        ),
+    }
+    for label, make_x in cases.items():
+        path = tmp_path / f"{label}.h5"
+        with h5py.File(path, "w") as f:
+            make_x(f)
+            f.create_dataset("z", data=np.arange(4.0))
+            f.create_dataset("vp", data=np.ones((3, 4)))
+        with pytest.raises(DataError, match=rf"{label}\.h5: coordinate.*'x'"):
+            read_model(path)
+
+
+def test_interpolate_nan_coordinates_on_the_rectilinear_path() -> None:
+    g = Grid(5, 4, 10.0, 10.0)
+    src = {"x": [0.0, np.nan, 40.0], "z": [0.0, 30.0], "vp": np.ones((3, 2))}
+    with pytest.raises(DataError, match="input grid: coordinates .* finite"):
+        interpolate(src, g)
+    src = {"x": [0.0, 20.0, 40.0], "z": [0.0, np.inf], "vp": np.ones((3, 2))}
+    with pytest.raises(DataError, match="finite"):
+        interpolate(src, g)
