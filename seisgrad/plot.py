@@ -3,8 +3,12 @@
 One panel per parameter, ``x`` to the right and ``z`` up (as in the files), axes in km
 when the model spans 10 km or more. Sources are drawn as stars and receivers as
 triangles. Kernels and gradients use a diverging colour map with limits symmetric about
-zero, so white is zero and the two signs are comparable. Files are written atomically
-(temporary file + rename).
+zero, so white is zero and the two signs are comparable. NaN values are drawn in
+:data:`BAD_COLOR` (grey), never in a colour of the map, so they cannot be mistaken for
+zero. Panels keep the true aspect ratio (``x`` and ``z`` to the same scale) unless the
+model is more than :data:`MAX_PANEL_ASPECT` times taller than wide or wider than tall;
+such thin models are stretched to that ratio so that they and their colour bars stay
+readable. Files are written atomically (temporary file + rename).
 
 The functions build figures with :class:`matplotlib.figure.Figure` directly (no pyplot
 state, no display needed).
@@ -32,6 +36,8 @@ __all__ = [
     "color_limits",
     "positions",
     "KINDS",
+    "BAD_COLOR",
+    "MAX_PANEL_ASPECT",
 ]
 
 #: What can be plotted, and how: colour map and whether the scale is symmetric.
@@ -40,6 +46,14 @@ KINDS: dict[str, tuple[str, bool]] = {
     "kernel": ("RdBu_r", True),
     "gradient": ("RdBu_r", True),
 }
+
+#: Colour of NaN values (matplotlib's "bad" colour of the map): grey, distinct from the
+#: white of zero in the diverging maps and from every colour of ``viridis``.
+BAD_COLOR = "#808080"
+
+#: Largest ratio of a panel's height to its width (and of width to height): models
+#: thinner than that are drawn stretched to it (``aspect="auto"``) instead of as a line.
+MAX_PANEL_ASPECT = 4.0
 
 _UNITS = {"vp": "m/s", "vs": "m/s", "rho": "kg/m$^3$"}
 
@@ -114,6 +128,28 @@ def color_limits(values: np.ndarray, symmetric: bool, clip: float = 100.0) -> tu
     return (lo, hi)
 
 
+def _colormap(cmap: Any) -> Any:
+    """A copy of the colour map ``cmap`` (a name or a Colormap) with NaN in
+    :data:`BAD_COLOR`.
+
+    Raises
+    ------
+    ConfigError
+        When ``cmap`` names no matplotlib colour map.
+    """
+    import matplotlib
+    from matplotlib.colors import Colormap
+
+    if isinstance(cmap, Colormap):
+        cm = cmap
+    else:
+        try:
+            cm = matplotlib.colormaps[cmap]
+        except (KeyError, TypeError):
+            raise ConfigError(f"unknown colour map {cmap!r} (e.g. 'viridis', 'RdBu_r')") from None
+    return cm.with_extremes(bad=BAD_COLOR)
+
+
 def make_figure(
     model: Model,
     kind: str = "model",
@@ -161,8 +197,12 @@ def make_figure(
     cols = ncols or min(n, 3)
     rows = math.ceil(n / cols)
     aspect = (extent[3] - extent[2]) / max(extent[1] - extent[0], 1e-300)
+    # thin models (e.g. 500 x 2 nodes) are stretched to at most MAX_PANEL_ASPECT
+    box = min(max(aspect, 1.0 / MAX_PANEL_ASPECT), MAX_PANEL_ASPECT)
+    stretched = box != aspect
     panel_w = 4.5
-    panel_h = min(max(panel_w * aspect, 1.5), 9.0) + 0.8
+    panel_h = min(max(panel_w * box, 1.5), 9.0) + 0.8
+    colormap = _colormap(cmap or default_cmap)
     fig = Figure(figsize=(panel_w * cols + 0.6, panel_h * rows + (0.4 if title else 0.0)))
     for k, name in enumerate(keys):
         ax = fig.add_subplot(rows, cols, k + 1)
@@ -181,12 +221,14 @@ def make_figure(
             arr.T,
             origin="lower",
             extent=extent,
-            cmap=cmap or default_cmap,
+            cmap=colormap,
             vmin=vmin,
             vmax=vmax,
             interpolation="nearest",
-            aspect="equal",
+            aspect="auto" if stretched else "equal",
         )
+        if stretched:
+            ax.set_box_aspect(box)
         cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.08)
         cb = fig.colorbar(im, cax=cax)
         if kind == "model" and name in _UNITS:

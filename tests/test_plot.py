@@ -10,6 +10,8 @@ import pytest
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.model import Grid, Model, gaussian_blob, homogeneous, write_model
 from seisgrad.plot import (
+    BAD_COLOR,
+    MAX_PANEL_ASPECT,
     color_limits,
     make_figure,
     plot_gradient,
@@ -164,3 +166,44 @@ def test_plot_huge_or_non_numeric_values_is_a_data_error(tmp_path: Path) -> None
             make_figure(Model(g, {"vp": a}), kind)
     with pytest.raises(DataError, match="not numbers"):
         make_figure(Model(g, {"vp": np.full(g.shape, "a")}), "model")
+
+
+def test_nan_is_grey_not_white_in_kernel_plots(tmp_path: Path, grid: Grid, kernel: Model) -> None:
+    """In the diverging map white is zero: NaN must be drawn in another colour."""
+    from matplotlib.colors import to_rgba
+
+    a = kernel["vp"].copy()
+    a[5, 5] = np.nan
+    fig = make_figure(Model(grid, {"vp": a}), "kernel")
+    cm = panels(fig)[0].images[0].get_cmap()
+    assert cm.get_bad() == pytest.approx(to_rgba(BAD_COLOR))
+    assert cm.get_bad() != pytest.approx(cm(0.5))  # zero's colour
+    for kind in ("model", "gradient"):
+        img = panels(make_figure(Model(grid, {"vp": a}), kind))[0].images[0]
+        assert img.get_cmap().get_bad() == pytest.approx(to_rgba(BAD_COLOR))
+    with pytest.raises(ConfigError, match="unknown colour map 'nope'"):
+        make_figure(kernel, "kernel", cmap="nope")
+
+
+def test_thin_models_stay_readable(tmp_path: Path, grid: Grid, kernel: Model) -> None:
+    """A 500 x 2 model is not drawn as a single line: its panel is stretched to a
+    height/width ratio of 1/MAX_PANEL_ASPECT (a 2 x 3000 model to MAX_PANEL_ASPECT), and
+    the colour bar is more than an inch tall."""
+    rng = np.random.default_rng(0)
+    for shape, spacing, ratio in (
+        ((500, 2), (10.0, 10.0), 1 / MAX_PANEL_ASPECT),
+        ((2, 3000), (10.0, 1.0), MAX_PANEL_ASPECT),
+    ):
+        g = Grid(*shape, *spacing)
+        fig = make_figure(Model(g, {"vp": rng.standard_normal(shape)}), "kernel")
+        ax = panels(fig)[0]
+        assert ax.get_aspect() == "auto"
+        assert ax.get_box_aspect() == pytest.approx(ratio)
+        fig.canvas.draw()
+        cbar = [a for a in fig.axes if a is not ax][0]
+        assert cbar.get_position().height * fig.get_size_inches()[1] > 1.0
+    # ordinary models keep x and z to the same scale
+    ax = panels(make_figure(kernel, "kernel"))[0]
+    assert ax.get_aspect() == 1.0 and ax.get_box_aspect() is None
+    thin = Model(Grid(500, 2, 10.0, 10.0), {"vp": rng.standard_normal((500, 2))})
+    assert read_png(plot_kernel(thin, tmp_path / "thin.png")).shape[0] > 150
