@@ -710,6 +710,16 @@ def test_non_finite_adjoint_sources_are_refused(bad: float) -> None:
         solver.adjoint(model, ev, recs, adj)
 
 
+def test_an_adjoint_source_given_twice_is_refused() -> None:
+    """A Stream appended twice used to double the kernels silently."""
+    model = heterogeneous_model()
+    ev, recs = two_source_event(model), off_grid_receivers(model, n=2)
+    solver = small_solver(model)
+    adj = solver.forward(model, ev, recs)
+    with pytest.raises(DataError, match=rf"adjoint source {adj[0].id} is given twice"):
+        solver.adjoint(model, ev, recs, adj + adj.select(id=adj[0].id))
+
+
 def test_complex_adjoint_source_is_refused() -> None:
     model = heterogeneous_model()
     ev, recs = two_source_event(model), off_grid_receivers(model, n=1)

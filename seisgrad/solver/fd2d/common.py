@@ -1029,12 +1029,15 @@ def stream_to_arrays(
 
     Traces are matched by ``network``, ``station`` and ``channel``; missing traces are
     zero. Raises :class:`~seisgrad.errors.DataError` for a trace that matches no recorded
-    trace or whose time axis differs from the simulation's.
+    trace, a trace given twice (two adjoint sources for one recorded trace are almost
+    always a Stream appended twice; sum them first if meant), or a time axis that
+    differs from the simulation's.
     """
     from seisgrad.errors import DataError
 
     index = {(r.network, r.station): k for k, r in enumerate(receivers)}
     out = {ch: np.zeros((len(receivers), nt)) for ch in channels}
+    seen: set[tuple[str, str, str]] = set()
     for tr in stream:
         key = (tr.stats.network, tr.stats.station)
         ch = tr.stats.channel
@@ -1043,6 +1046,12 @@ def stream_to_arrays(
                 f"adjoint source {tr.id} matches no recorded trace (recorded channels: "
                 f"{', '.join(channels)}; stations: {len(receivers)})"
             )
+        if (*key, ch) in seen:
+            raise DataError(
+                f"adjoint source {tr.id} is given twice; give one trace per recorded "
+                "trace (sum them first if both are meant)"
+            )
+        seen.add((*key, ch))
         if tr.stats.npts != nt or abs(tr.stats.delta - dt) > 1e-9 * dt:
             raise DataError(
                 f"adjoint source {tr.id} has npts={tr.stats.npts}, delta={tr.stats.delta}; "
