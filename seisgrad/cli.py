@@ -8,6 +8,7 @@ current folder). A user error prints one line, ``error: ...``, and exits with st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -192,23 +193,37 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from seisgrad.build import build_system
     from seisgrad.logs import console
 
     console()
-    if not args.restart:
-        from seisgrad.build import build_system
-
-        system, paths = build_system(args.parameter_file)
-        if system.launch(Path(args.parameter_file).resolve(), paths.logs, args.stop_after):
-            return 0
-    setup = _setup(args)
-    wf = setup.workflow
-    if args.restart:
-        _remove_state(wf)
-    for w in wf.check():
-        logging.getLogger("seisgrad").warning("warning: %s", w)
-    setup.system.submit(wf, stop_after=args.stop_after)
+    system, paths = build_system(args.parameter_file)
+    with _submit_lock(paths.workdir):
+        if not args.restart:
+            if system.launch(Path(args.parameter_file).resolve(), paths.logs, args.stop_after):
+                return 0
+        setup = _setup(args)
+        wf = setup.workflow
+        if args.restart:
+            _remove_state(wf)
+        for w in wf.check():
+            logging.getLogger("seisgrad").warning("warning: %s", w)
+        setup.system.submit(wf, stop_after=args.stop_after)
     return 0
+
+
+def _submit_lock(workdir: Path) -> contextlib.AbstractContextManager[Any]:
+    """The run lock of ``workdir`` held for the whole ``submit`` (see
+    :class:`seisgrad.workflow.state.RunLock`).
+
+    Under an MPI launcher (``mpiexec -n N seisgrad submit``) only rank 0 takes it.
+    """
+    from seisgrad.system.mpi import launcher_rank
+    from seisgrad.workflow.state import State
+
+    if launcher_rank() != 0:
+        return contextlib.nullcontext()
+    return State(workdir).run_lock()
 
 
 def _remove_state(wf: Any) -> None:

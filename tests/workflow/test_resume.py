@@ -249,3 +249,43 @@ def test_wrong_declarations_are_found_by_check(toy_dir, cls, message):
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
         setup.workflow.check()
+
+
+def _wait_running(work: Path, task: str, source: str, proc) -> None:
+    f = work / "state" / task / f"{source}.json"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if f.exists() and json.loads(f.read_text())["status"] == "running":
+            return
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"source {source} never started")
+
+
+def test_second_submit_in_the_same_folder_is_refused_while_status_works(tmp_path, run_cli):
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / "parameters.yaml").write_text(
+        toy_parameter_text(3, slow_sources=["s001"], slow_sleep=120.0)
+    )
+    proc = start_submit(work)
+    try:
+        _wait_running(work, "simulate", "s001", proc)
+        for args in (("submit",), ("submit", "--restart")):
+            res = run_cli(*args, cwd=work)
+            assert res.returncode == 2, res.stderr
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: another 'seisgrad submit'")
+            assert f"pid {proc.pid}" in lines[0] and "submit.lock" in lines[0]
+        assert run_cli("status", cwd=work).returncode == 0
+        assert run_cli("check", cwd=work).returncode == 0
+        # --restart was refused before it removed anything
+        assert json.loads((work / "state" / "simulate" / "s000.json").read_text())["status"] == (
+            "done"
+        )
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    # the lock dies with the process: the next submit runs
+    _edit(work, slow_sources=[])
+    assert run_cli("submit", cwd=work).returncode == 0
