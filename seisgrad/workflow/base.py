@@ -466,6 +466,15 @@ class Workflow(ABC):
             raise ConfigError(f"'{task}' is not a per-source task of {type(self).__name__}")
         ctx = self.context(task, index, rank, job_id)
         info = {"rank": rank, "job_id": job_id, "log": str(ctx.log_path)}
+        stale = self.fingerprint_mismatch()
+        if stale:
+            error = (
+                f"the parameters changed since the run started ({stale}); source "
+                f"{ctx.source} was not run with them. Restore the parameter file, or let "
+                "the run end and run 'seisgrad submit' again"
+            )
+            self.state.set_source(task, ctx.source, FAILED, error=error, **info)
+            raise StateError(error)
         self.state.set_source(task, ctx.source, RUNNING, **info)
         t0 = time.perf_counter()
         with log_to(ctx.log_path):
@@ -492,6 +501,31 @@ class Workflow(ABC):
         self.state.set_source(task, ctx.source, DONE, seconds=round(dt, 3), **info)
 
     # -- fingerprint -------------------------------------------------------------
+    def fingerprint_mismatch(self) -> str:
+        """How this process's parameters differ from those the run recorded.
+
+        A per-source task started later than the run (a Slurm array task, a rank that
+        reads the parameter file itself) must run with the parameters the run recorded
+        in its state; :meth:`run_source` refuses when they differ.
+
+        Returns
+        -------
+        str
+            ``key (recorded -> now)`` for up to five changed keys; ``""`` when they
+            match or nothing was recorded.
+        """
+        old = self.state.fingerprint()
+        if old is None or not self.fingerprint:
+            return ""
+        new = self.fingerprint
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        text = ", ".join(
+            f"{k} ({_short(old.get(k))} -> {_short(new.get(k))})" for k in changed[:5]
+        )
+        if len(changed) > 5:
+            text += f" and {len(changed) - 5} more"
+        return text
+
     def declared_inputs(self) -> dict[str, TaskInputs]:
         """:attr:`task_inputs` of the tasks in the task list, checked.
 

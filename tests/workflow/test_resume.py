@@ -289,3 +289,19 @@ def test_second_submit_in_the_same_folder_is_refused_while_status_works(tmp_path
     # the lock dies with the process: the next submit runs
     _edit(work, slow_sources=[])
     assert run_cli("submit", cwd=work).returncode == 0
+
+
+def test_per_source_runner_refuses_parameters_changed_since_the_run_started(toy_dir, run_cli):
+    # what a Slurm array task does when it starts after the parameter file was edited
+    assert run_cli("submit", "--stop-after", "prepare").returncode == 0
+    _edit(toy_dir, toy_scale=2.0)
+    res = run_cli("run-source", "--task", "simulate", "--index", "1")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "parameters changed since the run started" in lines[0]
+    assert "toy_scale" in lines[0]
+    state = json.loads((toy_dir / "state" / "simulate" / "s001.json").read_text())
+    assert state["status"] == "failed" and "toy_scale" in state["error"]
+    assert not (toy_dir / "scratch" / "s001.json").exists()
+    _edit(toy_dir, toy_scale=1.0)  # restored: it runs
+    assert run_cli("run-source", "--task", "simulate", "--index", "1").returncode == 0
