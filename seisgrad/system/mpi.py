@@ -64,6 +64,7 @@ __all__ = [
     "launcher_rank",
     "launcher_path",
     "thread_env",
+    "wait_forwarding_signals",
     "main",
 ]
 
@@ -365,6 +366,66 @@ def run_world(
         stop_workers(comm)
 
 
+def wait_forwarding_signals(proc: Any, grace: float = 30.0) -> int:
+    """Wait for the launcher ``proc`` (in its own process group), forwarding signals.
+
+    While it runs, SIGINT and SIGTERM received by this process are sent on as SIGINT to
+    the launcher's process group (``mpiexec`` and the ranks it started), so every rank
+    records the source it was running as interrupted, as after Ctrl-C. When the group
+    has not ended ``grace`` seconds later it is killed.
+
+    Parameters
+    ----------
+    proc
+        The :class:`subprocess.Popen` of the launcher, started with ``process_group=0``.
+    grace
+        Seconds the ranks get to stop after a signal.
+
+    Returns
+    -------
+    int
+        The launcher's exit status.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        After the launcher ended, when a signal was forwarded.
+    """
+    import signal
+    import subprocess
+
+    received: list[float] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        if not received:
+            received.append(time.monotonic())
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, forward) for s in handled} if main else {}
+    try:
+        while True:
+            try:
+                returncode = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if received and time.monotonic() - received[0] > grace:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if received:
+        raise KeyboardInterrupt
+    return int(returncode)
+
+
 # --------------------------------------------------------------------------- the System
 class MPI(System):
     """Per-source tasks spread dynamically over MPI ranks."""
@@ -435,8 +496,11 @@ class MPI(System):
         cmd[cmd.index("submit") + 1 : cmd.index("submit") + 1] = extra
         logger.info("system mpi: starting %s", shlex.join(cmd))
         env = thread_env(self.params.solver_threads)
-        proc = subprocess.run(cmd, env=env, check=False)
-        if proc.returncode == 0:
+        # in its own process group, so that a signal to seisgrad alone (kill -TERM) is
+        # forwarded to mpiexec and every rank by wait_forwarding_signals
+        proc = subprocess.Popen(cmd, env=env, process_group=0)
+        returncode = wait_forwarding_signals(proc)
+        if returncode == 0:
             return
         if err_file.is_file():
             data = json.loads(err_file.read_text())
@@ -447,7 +511,7 @@ class MPI(System):
             raise cls(data["message"])
         raise TaskError(
             f"the MPI run ({self.params.mpiexec} -n {self.params.nproc}) exited with status "
-            f"{proc.returncode}: a rank crashed or was killed. Finished sources are kept; "
+            f"{returncode}: a rank crashed or was killed. Finished sources are kept; "
             f"see the logs in {logs} and run 'seisgrad submit' again"
         )
 
@@ -529,6 +593,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the launching 'seisgrad submit' reports it once
+        return 130
 
 
 if __name__ == "__main__":
