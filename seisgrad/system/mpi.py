@@ -426,6 +426,24 @@ def wait_forwarding_signals(proc: Any, grace: float = 30.0) -> int:
     return int(returncode)
 
 
+def _left_running(parameter_file: Path) -> list[str]:
+    """Sources that the state of ``parameter_file``'s run still shows as running (after
+    the MPI run ended: their rank died), as ``task/source (rank r)``."""
+    from seisgrad.build import build_system
+    from seisgrad.workflow.state import RUNNING, State
+
+    try:
+        _, paths = build_system(parameter_file)
+        out = []
+        for p in sorted(State(paths.workdir).root.glob("*/*.json")):
+            info = json.loads(p.read_text())
+            if info.get("status") == RUNNING:
+                out.append(f"{p.parent.name}/{p.stem} (rank {info.get('rank')})")
+        return out
+    except (SeisgradError, OSError, ValueError):  # the message goes out without them
+        return []
+
+
 # --------------------------------------------------------------------------- the System
 class MPI(System):
     """Per-source tasks spread dynamically over MPI ranks."""
@@ -509,10 +527,12 @@ class MPI(System):
             if not (isinstance(cls, type) and issubclass(cls, SeisgradError)):
                 cls = SeisgradError
             raise cls(data["message"])
+        left = _left_running(parameter_file)
+        running = f" while running {', '.join(left)}" if left else ""
         raise TaskError(
             f"the MPI run ({self.params.mpiexec} -n {self.params.nproc}) exited with status "
-            f"{returncode}: a rank crashed or was killed. Finished sources are kept; "
-            f"see the logs in {logs} and run 'seisgrad submit' again"
+            f"{returncode}: a rank crashed or was killed{running}. Finished sources are "
+            f"kept; see the logs in {logs} and run 'seisgrad submit' again"
         )
 
     def run(self, workflow: Workflow, task: str, indices: Sequence[int]) -> None:

@@ -39,7 +39,15 @@ from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
-from seisgrad.workflow.state import DONE, FAILED, RUNNING, State
+from seisgrad.workflow.state import (
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    State,
+    owner,
+    process_gone,
+)
 
 if TYPE_CHECKING:
     from seisgrad.preprocess.base import Preprocess
@@ -349,12 +357,18 @@ class Workflow(ABC):
                 f"--stop-after: no task '{stop_after}'; tasks are: {', '.join(names)}"
             )
         changes = self.check_fingerprint()
+        stale = self.state.mark_interrupted()
         self.path.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         with log_to(self.path.logs / f"run-{stamp}.log"):
             logger.info("seisgrad %s: tasks %s", type(self).__name__, ", ".join(names))
             if changes is not None:
                 logger.info("%s", changes.summary())
+            if stale:
+                logger.info(
+                    "interrupted before (their process ended while running): %s",
+                    ", ".join(stale),
+                )
             for task in self.task_list:
                 name = task.__name__
                 if self.state.task_status(name) == DONE:
@@ -371,7 +385,7 @@ class Workflow(ABC):
         name = task.__name__
         for hook in self.before_task:
             hook(name)
-        self.state.set_task(name, RUNNING)
+        self.state.set_task(name, RUNNING, **owner())
         t0 = time.perf_counter()
         with log_to(self.path.logs / f"{name}.log"):
             logger.info("task %s: started", name)
@@ -475,7 +489,7 @@ class Workflow(ABC):
             )
             self.state.set_source(task, ctx.source, FAILED, error=error, **info)
             raise StateError(error)
-        self.state.set_source(task, ctx.source, RUNNING, **info)
+        self.state.set_source(task, ctx.source, RUNNING, **info, **owner())
         t0 = time.perf_counter()
         with log_to(ctx.log_path):
             logger.info("%s: source %s (rank %d) started", task, ctx.source, rank)
@@ -645,17 +659,33 @@ class Workflow(ABC):
         return changes
 
     def status(self) -> list[dict[str, Any]]:
-        """Status of every task (and of each source for per-source tasks)."""
+        """Status of every task (and of each source for per-source tasks).
+
+        A ``running`` entry whose process has ended on this host (killed) is shown as
+        ``interrupted``; the next ``seisgrad submit`` records it so and runs it again.
+        """
         rows = []
         for task in self.task_list:
             name = task.__name__
-            row: dict[str, Any] = {"task": name, "status": self.state.task_status(name)}
+            entry = self.state.task_info(name)
+            row: dict[str, Any] = {
+                "task": name,
+                "status": INTERRUPTED if process_gone(entry) else entry["status"],
+            }
             if is_per_source(task):
                 row["sources"] = {
-                    e.name: self.state.source_info(name, e.name) for e in self.events
+                    e.name: _shown(self.state.source_info(name, e.name)) for e in self.events
                 }
             rows.append(row)
         return rows
+
+
+def _shown(info: dict[str, Any]) -> dict[str, Any]:
+    """A source's state as ``status`` shows it: ``interrupted`` when it says ``running``
+    but its process is gone."""
+    if process_gone(info):
+        return {**info, "status": INTERRUPTED, "error": "process ended while running"}
+    return info
 
 
 def _one_line(exc: BaseException) -> str:

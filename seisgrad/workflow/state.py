@@ -35,13 +35,18 @@ __all__ = [
     "FAILED",
     "RUNNING",
     "PENDING",
+    "INTERRUPTED",
     "LOCK_NAME",
+    "process_gone",
+    "owner",
 ]
 
 DONE = "done"
 FAILED = "failed"
 RUNNING = "running"
 PENDING = "pending"
+#: Shown (never written) for a ``running`` entry whose process is gone.
+INTERRUPTED = "interrupted"
 
 #: Name of the run lock file in the state folder (see :class:`RunLock`).
 LOCK_NAME = "submit.lock"
@@ -60,6 +65,41 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
         if tmp.exists():
             tmp.unlink()
     return final
+
+
+def owner() -> dict[str, Any]:
+    """``{"pid": ..., "host": ...}`` of this process, recorded with a ``running`` entry."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def process_gone(info: Mapping[str, Any]) -> bool:
+    """True when ``info`` says ``running`` but the process that wrote it has ended.
+
+    Only entries written on this host (their ``host`` and ``pid``, see :func:`owner`)
+    can be checked; others (a Slurm task on another node) count as running.
+
+    Parameters
+    ----------
+    info
+        A task's or a source's state entry.
+
+    Returns
+    -------
+    bool
+        Whether the entry is a stale ``running`` one.
+    """
+    if info.get("status") != RUNNING:
+        return False
+    pid, host = info.get("pid"), info.get("host")
+    if not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -161,6 +201,32 @@ class State:
     def task_status(self, task: str) -> str:
         return self.load()["tasks"].get(task, {}).get("status", PENDING)
 
+    def task_info(self, task: str) -> dict[str, Any]:
+        """The state entry of ``task`` (``{"status": "pending"}`` when none)."""
+        return dict(self.load()["tasks"].get(task, {"status": PENDING}))
+
+    def mark_interrupted(self) -> list[str]:
+        """Record every ``running`` entry whose process is gone (:func:`process_gone`)
+        as failed with the error ``interrupted (...)``; return their names
+        (``task`` or ``task/source``)."""
+        marked = []
+        data = self.load()
+        changed = False
+        for task, entry in data["tasks"].items():
+            if process_gone(entry):
+                entry.update(status=FAILED, error=_gone(entry))
+                marked.append(task)
+                changed = True
+        if changed:
+            self.save(data)
+        for p in sorted(self.root.glob("*/*.json")):
+            info = _read_json(p)
+            if process_gone(info):
+                info.update(status=FAILED, error=_gone(info))
+                write_json_atomic(p, info)
+                marked.append(f"{p.parent.name}/{p.stem}")
+        return marked
+
     def set_task(self, task: str, status: str, **info: Any) -> None:
         data = self.load()
         entry = {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
@@ -252,3 +318,7 @@ class State:
                     p.unlink()
             if not self.lock_file.exists():
                 self.root.rmdir()
+
+
+def _gone(info: Mapping[str, Any]) -> str:
+    return f"interrupted (process {info.get('pid')} on {info.get('host')} ended while running)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -239,3 +240,39 @@ def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
     assert any(s.get("error") == "interrupted" for s in states), states
     r = cli(["submit", "-p", str(pfile)], tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+def test_killed_rank_is_named_and_its_source_shown_interrupted(tmp_path: Path) -> None:
+    n = 6
+    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=2.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit", "-p", str(pfile)],
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def on_rank1() -> dict | None:
+            for i in range(n):
+                info = source_state(tmp_path, "simulate", f"s{i:03d}")
+                if info["status"] == "running" and info.get("rank") == 1:
+                    return {"source": f"s{i:03d}", **info}
+            return None
+
+        info = wait_for(on_rank1, 60, "a source running on rank 1")
+        os.kill(info["pid"], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error:") and f"simulate/{info['source']} (rank 1)" in last, last
+    r = cli(["status", "--json", "-p", str(pfile)], tmp_path)
+    rows = {row["task"]: row for row in json.loads(r.stdout)}
+    assert rows["simulate"]["sources"][info["source"]]["status"] == "interrupted"

@@ -87,15 +87,20 @@ def test_sigkill_mid_task_resumes_identically(tmp_path, run_cli):
     assert sources == {
         "s000": "done",
         "s001": "done",
-        "s002": "running",
+        "s002": "interrupted",  # its process is gone: not 'running' for ever
         "s003": "pending",
         "s004": "pending",
     }
+    assert rows["simulate"]["status"] == "interrupted"
+    text = run_cli("status", cwd=work).stdout
+    line = [x for x in text.splitlines() if "s002" in x][0]
+    assert line.split()[1] == "interrupted", text
     _edit(work, slow_sources=[])  # does not affect results: no parameter-change error
     res = run_cli("submit", cwd=work)
     assert res.returncode == 0, res.stderr
     sim = [r for r in _runs(work) if r.startswith("simulate")]
     assert sim == [f"simulate s00{i}" for i in (0, 1, 2, 2, 3, 4)]
+    assert "interrupted before" in res.stderr and "simulate/s002" in res.stderr
     assert (work / "output" / "total.json").read_bytes() == (
         ref / "output" / "total.json"
     ).read_bytes()
