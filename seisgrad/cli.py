@@ -26,6 +26,7 @@ __all__ = ["main", "build_parser"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_OS_ERROR = 1  # the system refused (disk full, permissions), not the user's input
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a command killed by a closed pipe
 
 
@@ -398,6 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader of our output has gone (``seisgrad print parameters | head -1``)
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
+    except OSError as exc:  # disk full, read-only folder, ...: one line too
+        if args.debug:
+            raise
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return EXIT_OS_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -383,3 +383,23 @@ def test_plot_output_to_a_folder_or_under_a_file_is_one_line(tmp_path, run_cli):
     assert "is a folder" in line
     line = _one_line_error(run_cli("plot", "model", "m.h5", "-o", "afile/m.png"))
     assert "is a file, not a folder" in line
+
+
+def test_log_file_write_errors_are_one_warning_not_tracebacks(toy_dir, run_cli):
+    logs = toy_dir / "logs" / "simulate"
+    logs.mkdir(parents=True)
+    (logs / "s001.log").symlink_to("/dev/full")  # every write: No space left on device
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "Logging error" not in res.stderr and "Traceback" not in res.stderr
+    assert res.stderr.count("warning: cannot write the log file") == 1
+
+
+def test_os_error_in_a_task_is_one_line_naming_the_task(toy_dir, run_cli):
+    (toy_dir / "scratch").write_text("not a folder")  # 'prepare' cannot make it
+    res = run_cli("submit")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert "Traceback" not in res.stderr
+    assert lines[-1].startswith("error: task prepare failed: File exists:"), res.stderr
+    assert str(toy_dir / "scratch") in lines[-1]

@@ -604,14 +604,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             stop_workers(comm)
         return 1 if failed else 0
-    except SeisgradError as exc:
+    except (SeisgradError, OSError) as exc:  # OSError: disk full, read-only folder
         msg = errors.error_line(exc)
         if args.error_file and rank == 0:
             from seisgrad.workflow.state import write_json_atomic
 
-            write_json_atomic(args.error_file, {"type": type(exc).__name__, "message": msg})
-        else:
-            print(f"error: {msg}", file=sys.stderr)
+            kind = type(exc).__name__ if isinstance(exc, SeisgradError) else "SeisgradError"
+            try:
+                write_json_atomic(args.error_file, {"type": kind, "message": msg})
+                return 2
+            except OSError:  # the launcher reads it from our standard error instead
+                pass
+        print(f"error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the launching 'seisgrad submit' reports it once
         return 130

@@ -398,7 +398,8 @@ class Workflow(ABC):
                 self.state.set_task(name, FAILED, error=_one_line(exc))
                 # the command line reports the error once; the logs keep it too
                 logger.error("task %s failed: %s", name, _one_line(exc), extra=FILES_ONLY)
-                if isinstance(exc, SeisgradError) and getattr(exc, "task", None) is None:
+                named = isinstance(exc, (SeisgradError, OSError))
+                if named and getattr(exc, "task", None) is None:
                     exc.task = name  # type: ignore[attr-defined]
                 raise
             dt = time.perf_counter() - t0
