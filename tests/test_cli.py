@@ -403,3 +403,13 @@ def test_os_error_in_a_task_is_one_line_naming_the_task(toy_dir, run_cli):
     assert "Traceback" not in res.stderr
     assert lines[-1].startswith("error: task prepare failed: File exists:"), res.stderr
     assert str(toy_dir / "scratch") in lines[-1]
+
+
+@pytest.mark.parametrize("index", ["99", "-1", "3"])
+def test_run_source_index_out_of_range_is_one_line(toy_dir, run_cli, index):
+    res = run_cli("run-source", "--task", "simulate", "--index", index)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        f"error: source index {index} is out of range: there are 3 source(s) (0..2)"
+    )
+    assert not (toy_dir / "state" / "simulate").exists()

@@ -479,6 +479,11 @@ class Workflow(ABC):
         method = getattr(self, task, None)
         if method is None or not is_per_source(method):
             raise ConfigError(f"'{task}' is not a per-source task of {type(self).__name__}")
+        n = len(self.events)
+        if not 0 <= index < n:
+            raise ConfigError(
+                f"source index {index} is out of range: there are {n} source(s) (0..{n - 1})"
+            )
         ctx = self.context(task, index, rank, job_id)
         info = {"rank": rank, "job_id": job_id, "log": str(ctx.log_path)}
         stale = self.fingerprint_mismatch()
