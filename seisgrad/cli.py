@@ -183,6 +183,7 @@ def _setup(args: argparse.Namespace) -> Any:
 def cmd_check(args: argparse.Namespace) -> int:
     setup = _setup(args)
     warnings = setup.workflow.check()
+    setup.system.check()
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     wf = setup.workflow

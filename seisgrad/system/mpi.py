@@ -458,6 +458,11 @@ class MPI(System):
     def solver_threads(self) -> int | None:
         return int(self.params.solver_threads)
 
+    def check(self) -> None:
+        """The ``mpiexec`` that ``submit`` would start exists (when it starts one)."""
+        if self.starts_launcher():
+            launcher_path(self.params.mpiexec)
+
     def launch_command(self, parameter_file: Path, stop_after: str | None) -> list[str]:
         """The command ``submit`` runs when it starts the launcher itself."""
         cmd = [

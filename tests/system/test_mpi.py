@@ -276,3 +276,12 @@ def test_killed_rank_is_named_and_its_source_shown_interrupted(tmp_path: Path) -
     r = cli(["status", "--json", "-p", str(pfile)], tmp_path)
     rows = {row["task"]: row for row in json.loads(r.stdout)}
     assert rows["simulate"]["sources"][info["source"]]["status"] == "interrupted"
+
+
+def test_check_finds_a_missing_mpiexec(tmp_path: Path) -> None:
+    pfile = write_params(tmp_path, 2, system="mpi", nproc=2, mpiexec="nosuchmpi")
+    r = cli(["check", "-p", str(pfile)], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("error: mpiexec: 'nosuchmpi' not found")
+    update_params(pfile, mpiexec=None)
+    assert cli(["check", "-p", str(pfile)], tmp_path).returncode == 0
