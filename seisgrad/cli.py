@@ -8,6 +8,7 @@ current folder). A user error prints one line, ``error: ...``, and exits with st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,6 +26,7 @@ __all__ = ["main", "build_parser"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_OS_ERROR = 1  # the system refused (disk full, permissions), not the user's input
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a command killed by a closed pipe
 
 
@@ -181,6 +183,7 @@ def _setup(args: argparse.Namespace) -> Any:
 def cmd_check(args: argparse.Namespace) -> int:
     setup = _setup(args)
     warnings = setup.workflow.check()
+    setup.system.check()
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     wf = setup.workflow
@@ -192,23 +195,37 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from seisgrad.build import build_system
     from seisgrad.logs import console
 
     console()
-    if not args.restart:
-        from seisgrad.build import build_system
-
-        system, paths = build_system(args.parameter_file)
-        if system.launch(Path(args.parameter_file).resolve(), paths.logs, args.stop_after):
-            return 0
-    setup = _setup(args)
-    wf = setup.workflow
-    if args.restart:
-        _remove_state(wf)
-    for w in wf.check():
-        logging.getLogger("seisgrad").warning("warning: %s", w)
-    setup.system.submit(wf, stop_after=args.stop_after)
+    system, paths = build_system(args.parameter_file)
+    with _submit_lock(paths.workdir):
+        if not args.restart:
+            if system.launch(Path(args.parameter_file).resolve(), paths.logs, args.stop_after):
+                return 0
+        setup = _setup(args)
+        wf = setup.workflow
+        if args.restart:
+            _remove_state(wf)
+        for w in wf.check():
+            logging.getLogger("seisgrad").warning("warning: %s", w)
+        setup.system.submit(wf, stop_after=args.stop_after)
     return 0
+
+
+def _submit_lock(workdir: Path) -> contextlib.AbstractContextManager[Any]:
+    """The run lock of ``workdir`` held for the whole ``submit`` (see
+    :class:`seisgrad.workflow.state.RunLock`).
+
+    Under an MPI launcher (``mpiexec -n N seisgrad submit``) only rank 0 takes it.
+    """
+    from seisgrad.system.mpi import launcher_rank
+    from seisgrad.workflow.state import State
+
+    if launcher_rank() != 0:
+        return contextlib.nullcontext()
+    return State(workdir).run_lock()
 
 
 def _remove_state(wf: Any) -> None:
@@ -383,6 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader of our output has gone (``seisgrad print parameters | head -1``)
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
+    except OSError as exc:  # disk full, read-only folder, ...: one line too
+        if args.debug:
+            raise
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return EXIT_OS_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

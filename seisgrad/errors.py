@@ -66,7 +66,8 @@ class GradientError(SeisgradError):
 def error_line(exc: BaseException) -> str:
     """The message of ``exc`` as one line, as the command line prints it after ``error:``.
 
-    Whitespace (newlines included) is collapsed. An error raised inside a task of a
+    Whitespace (newlines included) is collapsed; an :class:`OSError` reads
+    ``<strerror>: <file>``. An error raised inside a task of a
     workflow carries the task's name (attribute ``task``, set by the workflow) and the
     line then starts with ``task NAME failed:`` unless the message names it already.
 
@@ -80,7 +81,11 @@ def error_line(exc: BaseException) -> str:
     str
         The one-line message (the class name when the message is empty).
     """
-    msg = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        msg = f"{exc.strerror}{where}"
+    else:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
     task = getattr(exc, "task", None)
     if task and not msg.startswith(f"task {task}"):
         msg = f"task {task} failed: {msg}"

@@ -70,12 +70,45 @@ class _Route(logging.Filter):
         return only is None or only == self.path
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A file handler that reports a failed write (disk full, folder gone) once, as
+    one line on standard error, instead of a traceback for every record."""
+
+    warned = False  # once per process, for all handlers
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+        if _QuietFileHandler.warned:
+            return
+        _QuietFileHandler.warned = True
+        exc = sys.exc_info()[1]
+        print(
+            f"warning: cannot write the log file {self.baseFilename} ({exc}); "
+            "further log write errors are not shown",
+            file=sys.stderr,
+        )
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            self.handleError(logging.makeLogRecord({}))
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.handleError(logging.makeLogRecord({}))
+
+
 @contextmanager
 def log_to(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Copy ``seisgrad`` log records to ``path`` (appended) inside the block."""
+    """Copy ``seisgrad`` log records to ``path`` (appended) inside the block.
+
+    A failed write to the file is reported once (see :class:`_QuietFileHandler`).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(p, mode="a")
+    handler = _QuietFileHandler(p, mode="a")
     handler.setFormatter(_FORMAT)
     handler.addFilter(_Route(os.path.abspath(p)))
     logger.addHandler(handler)

@@ -383,3 +383,33 @@ def test_plot_output_to_a_folder_or_under_a_file_is_one_line(tmp_path, run_cli):
     assert "is a folder" in line
     line = _one_line_error(run_cli("plot", "model", "m.h5", "-o", "afile/m.png"))
     assert "is a file, not a folder" in line
+
+
+def test_log_file_write_errors_are_one_warning_not_tracebacks(toy_dir, run_cli):
+    logs = toy_dir / "logs" / "simulate"
+    logs.mkdir(parents=True)
+    (logs / "s001.log").symlink_to("/dev/full")  # every write: No space left on device
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "Logging error" not in res.stderr and "Traceback" not in res.stderr
+    assert res.stderr.count("warning: cannot write the log file") == 1
+
+
+def test_os_error_in_a_task_is_one_line_naming_the_task(toy_dir, run_cli):
+    (toy_dir / "scratch").write_text("not a folder")  # 'prepare' cannot make it
+    res = run_cli("submit")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert "Traceback" not in res.stderr
+    assert lines[-1].startswith("error: task prepare failed: File exists:"), res.stderr
+    assert str(toy_dir / "scratch") in lines[-1]
+
+
+@pytest.mark.parametrize("index", ["99", "-1", "3"])
+def test_run_source_index_out_of_range_is_one_line(toy_dir, run_cli, index):
+    res = run_cli("run-source", "--task", "simulate", "--index", index)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        f"error: source index {index} is out of range: there are 3 source(s) (0..2)"
+    )
+    assert not (toy_dir / "state" / "simulate").exists()

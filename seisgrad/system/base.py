@@ -47,6 +47,12 @@ class System(ABC):
         """Run ``workflow`` (the default: in this process)."""
         workflow.run(stop_after=stop_after)
 
+    def check(self) -> None:
+        """Check what this System needs on this machine (``seisgrad check``); raise a
+        :class:`~seisgrad.errors.ConfigError` when something is missing. The default
+        checks nothing."""
+        return None
+
     @abstractmethod
     def run(self, workflow: Workflow, task: str, indices: Sequence[int]) -> None:
         """Run per-source ``task`` of ``workflow`` for the events at ``indices``."""

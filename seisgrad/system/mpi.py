@@ -61,8 +61,10 @@ __all__ = [
     "run_world",
     "stop_workers",
     "under_launcher",
+    "launcher_rank",
     "launcher_path",
     "thread_env",
+    "wait_forwarding_signals",
     "main",
 ]
 
@@ -129,6 +131,19 @@ def under_launcher(environ: dict[str, str] | None = None) -> bool:
     """True when this process was started by an MPI launcher (mpiexec, srun)."""
     env = os.environ if environ is None else environ
     return any(v in env for v in LAUNCHER_VARIABLES)
+
+
+def launcher_rank() -> int:
+    """This process's rank in ``MPI.COMM_WORLD`` under an MPI launcher, else 0.
+
+    Returns
+    -------
+    int
+        The rank (0 outside a launcher, without importing mpi4py).
+    """
+    if not under_launcher():
+        return 0
+    return int(_world().Get_rank())
 
 
 def launcher_path(name: str) -> str:
@@ -351,6 +366,84 @@ def run_world(
         stop_workers(comm)
 
 
+def wait_forwarding_signals(proc: Any, grace: float = 30.0) -> int:
+    """Wait for the launcher ``proc`` (in its own process group), forwarding signals.
+
+    While it runs, SIGINT and SIGTERM received by this process are sent on as SIGINT to
+    the launcher's process group (``mpiexec`` and the ranks it started), so every rank
+    records the source it was running as interrupted, as after Ctrl-C. When the group
+    has not ended ``grace`` seconds later it is killed.
+
+    Parameters
+    ----------
+    proc
+        The :class:`subprocess.Popen` of the launcher, started with ``process_group=0``.
+    grace
+        Seconds the ranks get to stop after a signal.
+
+    Returns
+    -------
+    int
+        The launcher's exit status.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        After the launcher ended, when a signal was forwarded.
+    """
+    import signal
+    import subprocess
+
+    received: list[float] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        if not received:
+            received.append(time.monotonic())
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, forward) for s in handled} if main else {}
+    try:
+        while True:
+            try:
+                returncode = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if received and time.monotonic() - received[0] > grace:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if received:
+        raise KeyboardInterrupt
+    return int(returncode)
+
+
+def _left_running(parameter_file: Path) -> list[str]:
+    """Sources that the state of ``parameter_file``'s run still shows as running (after
+    the MPI run ended: their rank died), as ``task/source (rank r)``."""
+    from seisgrad.build import build_system
+    from seisgrad.workflow.state import RUNNING, State
+
+    try:
+        _, paths = build_system(parameter_file)
+        out = []
+        for p in sorted(State(paths.workdir).root.glob("*/*.json")):
+            info = json.loads(p.read_text())
+            if info.get("status") == RUNNING:
+                out.append(f"{p.parent.name}/{p.stem} (rank {info.get('rank')})")
+        return out
+    except (SeisgradError, OSError, ValueError):  # the message goes out without them
+        return []
+
+
 # --------------------------------------------------------------------------- the System
 class MPI(System):
     """Per-source tasks spread dynamically over MPI ranks."""
@@ -364,6 +457,11 @@ class MPI(System):
     @property
     def solver_threads(self) -> int | None:
         return int(self.params.solver_threads)
+
+    def check(self) -> None:
+        """The ``mpiexec`` that ``submit`` would start exists (when it starts one)."""
+        if self.starts_launcher():
+            launcher_path(self.params.mpiexec)
 
     def launch_command(self, parameter_file: Path, stop_after: str | None) -> list[str]:
         """The command ``submit`` runs when it starts the launcher itself."""
@@ -421,8 +519,11 @@ class MPI(System):
         cmd[cmd.index("submit") + 1 : cmd.index("submit") + 1] = extra
         logger.info("system mpi: starting %s", shlex.join(cmd))
         env = thread_env(self.params.solver_threads)
-        proc = subprocess.run(cmd, env=env, check=False)
-        if proc.returncode == 0:
+        # in its own process group, so that a signal to seisgrad alone (kill -TERM) is
+        # forwarded to mpiexec and every rank by wait_forwarding_signals
+        proc = subprocess.Popen(cmd, env=env, process_group=0)
+        returncode = wait_forwarding_signals(proc)
+        if returncode == 0:
             return
         if err_file.is_file():
             data = json.loads(err_file.read_text())
@@ -431,10 +532,12 @@ class MPI(System):
             if not (isinstance(cls, type) and issubclass(cls, SeisgradError)):
                 cls = SeisgradError
             raise cls(data["message"])
+        left = _left_running(parameter_file)
+        running = f" while running {', '.join(left)}" if left else ""
         raise TaskError(
             f"the MPI run ({self.params.mpiexec} -n {self.params.nproc}) exited with status "
-            f"{proc.returncode}: a rank crashed or was killed. Finished sources are kept; "
-            f"see the logs in {logs} and run 'seisgrad submit' again"
+            f"{returncode}: a rank crashed or was killed{running}. Finished sources are "
+            f"kept; see the logs in {logs} and run 'seisgrad submit' again"
         )
 
     def run(self, workflow: Workflow, task: str, indices: Sequence[int]) -> None:
@@ -506,15 +609,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             stop_workers(comm)
         return 1 if failed else 0
-    except SeisgradError as exc:
+    except (SeisgradError, OSError) as exc:  # OSError: disk full, read-only folder
         msg = errors.error_line(exc)
         if args.error_file and rank == 0:
             from seisgrad.workflow.state import write_json_atomic
 
-            write_json_atomic(args.error_file, {"type": type(exc).__name__, "message": msg})
-        else:
-            print(f"error: {msg}", file=sys.stderr)
+            kind = type(exc).__name__ if isinstance(exc, SeisgradError) else "SeisgradError"
+            try:
+                write_json_atomic(args.error_file, {"type": kind, "message": msg})
+                return 2
+            except OSError:  # the launcher reads it from our standard error instead
+                pass
+        print(f"error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the launching 'seisgrad submit' reports it once
+        return 130
 
 
 if __name__ == "__main__":

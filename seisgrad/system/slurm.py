@@ -18,8 +18,9 @@ for array jobs of the earlier one still in the queue and then runs only what is
 missing.
 
 With ``nproc > 1`` each array task runs a batch of ``nproc`` sources on ``nproc`` MPI
-ranks (started by the ``mpiexec`` launcher choice: ``srun`` or ``mpiexec`` or a custom
-command), handed out dynamically by :mod:`seisgrad.system.mpi`.
+ranks (fewer when fewer sources are pending: ``--ntasks`` and the ranks never exceed
+the sources of the largest batch), started by the ``mpiexec`` launcher choice (``srun``,
+``mpiexec`` or a custom command), handed out dynamically by :mod:`seisgrad.system.mpi`.
 
 Only the generated job script reads ``SLURM_ARRAY_TASK_ID``; it passes it on as
 ``--index`` (library code never takes task context from the environment).
@@ -364,6 +365,9 @@ class Slurm(System):
         seconds = p.tasktime * 60.0
         out = self.log_dir(workflow) / f"{task}-%A_%a.log"
         batches = self.batches(indices)
+        # ranks (and Slurm tasks) per array task: never more than the sources of its
+        # batch, or a job asking for idle CPUs may wait in the queue for ever
+        ranks = max(len(b) for b in batches)
         if p.nproc == 1:
             array = array_spec(indices, p.ntask_max)
         else:
@@ -371,7 +375,7 @@ class Slurm(System):
         lines = self._common_lines(f"seisgrad-{task}", out, seconds + 60.0)
         lines += [
             f"#SBATCH --array={array}",
-            f"#SBATCH --ntasks={p.nproc}",
+            f"#SBATCH --ntasks={ranks}",
             f"#SBATCH --cpus-per-task={p.solver_threads}",
             f"# seisgrad per-source task '{task}'; array index = "
             + ("event index" if p.nproc == 1 else f"batch of {p.nproc} events (below)"),
@@ -399,7 +403,7 @@ class Slurm(System):
                 "batches=(" + " ".join(",".join(str(i) for i in b) for b in batches) + ")"
             )
             lines.append('indices="${batches[$SLURM_ARRAY_TASK_ID]}"')
-            launcher = launcher_prefix(p.mpiexec, p.nproc)
+            launcher = launcher_prefix(p.mpiexec, ranks)
             cmd = shlex.join(
                 [
                     *launcher,

@@ -39,7 +39,15 @@ from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
-from seisgrad.workflow.state import DONE, FAILED, RUNNING, State
+from seisgrad.workflow.state import (
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    State,
+    owner,
+    process_gone,
+)
 
 if TYPE_CHECKING:
     from seisgrad.preprocess.base import Preprocess
@@ -349,12 +357,18 @@ class Workflow(ABC):
                 f"--stop-after: no task '{stop_after}'; tasks are: {', '.join(names)}"
             )
         changes = self.check_fingerprint()
+        stale = self.state.mark_interrupted()
         self.path.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         with log_to(self.path.logs / f"run-{stamp}.log"):
             logger.info("seisgrad %s: tasks %s", type(self).__name__, ", ".join(names))
             if changes is not None:
                 logger.info("%s", changes.summary())
+            if stale:
+                logger.info(
+                    "interrupted before (their process ended while running): %s",
+                    ", ".join(stale),
+                )
             for task in self.task_list:
                 name = task.__name__
                 if self.state.task_status(name) == DONE:
@@ -371,7 +385,7 @@ class Workflow(ABC):
         name = task.__name__
         for hook in self.before_task:
             hook(name)
-        self.state.set_task(name, RUNNING)
+        self.state.set_task(name, RUNNING, **owner())
         t0 = time.perf_counter()
         with log_to(self.path.logs / f"{name}.log"):
             logger.info("task %s: started", name)
@@ -384,7 +398,8 @@ class Workflow(ABC):
                 self.state.set_task(name, FAILED, error=_one_line(exc))
                 # the command line reports the error once; the logs keep it too
                 logger.error("task %s failed: %s", name, _one_line(exc), extra=FILES_ONLY)
-                if isinstance(exc, SeisgradError) and getattr(exc, "task", None) is None:
+                named = isinstance(exc, (SeisgradError, OSError))
+                if named and getattr(exc, "task", None) is None:
                     exc.task = name  # type: ignore[attr-defined]
                 raise
             dt = time.perf_counter() - t0
@@ -464,9 +479,23 @@ class Workflow(ABC):
         method = getattr(self, task, None)
         if method is None or not is_per_source(method):
             raise ConfigError(f"'{task}' is not a per-source task of {type(self).__name__}")
+        n = len(self.events)
+        if not 0 <= index < n:
+            raise ConfigError(
+                f"source index {index} is out of range: there are {n} source(s) (0..{n - 1})"
+            )
         ctx = self.context(task, index, rank, job_id)
         info = {"rank": rank, "job_id": job_id, "log": str(ctx.log_path)}
-        self.state.set_source(task, ctx.source, RUNNING, **info)
+        stale = self.fingerprint_mismatch()
+        if stale:
+            error = (
+                f"the parameters changed since the run started ({stale}); source "
+                f"{ctx.source} was not run with them. Restore the parameter file, or let "
+                "the run end and run 'seisgrad submit' again"
+            )
+            self.state.set_source(task, ctx.source, FAILED, error=error, **info)
+            raise StateError(error)
+        self.state.set_source(task, ctx.source, RUNNING, **info, **owner())
         t0 = time.perf_counter()
         with log_to(ctx.log_path):
             logger.info("%s: source %s (rank %d) started", task, ctx.source, rank)
@@ -492,6 +521,31 @@ class Workflow(ABC):
         self.state.set_source(task, ctx.source, DONE, seconds=round(dt, 3), **info)
 
     # -- fingerprint -------------------------------------------------------------
+    def fingerprint_mismatch(self) -> str:
+        """How this process's parameters differ from those the run recorded.
+
+        A per-source task started later than the run (a Slurm array task, a rank that
+        reads the parameter file itself) must run with the parameters the run recorded
+        in its state; :meth:`run_source` refuses when they differ.
+
+        Returns
+        -------
+        str
+            ``key (recorded -> now)`` for up to five changed keys; ``""`` when they
+            match or nothing was recorded.
+        """
+        old = self.state.fingerprint()
+        if old is None or not self.fingerprint:
+            return ""
+        new = self.fingerprint
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        text = ", ".join(
+            f"{k} ({_short(old.get(k))} -> {_short(new.get(k))})" for k in changed[:5]
+        )
+        if len(changed) > 5:
+            text += f" and {len(changed) - 5} more"
+        return text
+
     def declared_inputs(self) -> dict[str, TaskInputs]:
         """:attr:`task_inputs` of the tasks in the task list, checked.
 
@@ -611,17 +665,33 @@ class Workflow(ABC):
         return changes
 
     def status(self) -> list[dict[str, Any]]:
-        """Status of every task (and of each source for per-source tasks)."""
+        """Status of every task (and of each source for per-source tasks).
+
+        A ``running`` entry whose process has ended on this host (killed) is shown as
+        ``interrupted``; the next ``seisgrad submit`` records it so and runs it again.
+        """
         rows = []
         for task in self.task_list:
             name = task.__name__
-            row: dict[str, Any] = {"task": name, "status": self.state.task_status(name)}
+            entry = self.state.task_info(name)
+            row: dict[str, Any] = {
+                "task": name,
+                "status": INTERRUPTED if process_gone(entry) else entry["status"],
+            }
             if is_per_source(task):
                 row["sources"] = {
-                    e.name: self.state.source_info(name, e.name) for e in self.events
+                    e.name: _shown(self.state.source_info(name, e.name)) for e in self.events
                 }
             rows.append(row)
         return rows
+
+
+def _shown(info: dict[str, Any]) -> dict[str, Any]:
+    """A source's state as ``status`` shows it: ``interrupted`` when it says ``running``
+    but its process is gone."""
+    if process_gone(info):
+        return {**info, "status": INTERRUPTED, "error": "process ended while running"}
+    return info
 
 
 def _one_line(exc: BaseException) -> str:

@@ -15,8 +15,10 @@ leaves either the old or the new content, never a torn file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,12 +27,29 @@ from typing import Any
 from seisgrad.errors import StateError
 from seisgrad.model import atomic_path
 
-__all__ = ["State", "write_json_atomic", "DONE", "FAILED", "RUNNING", "PENDING"]
+__all__ = [
+    "State",
+    "RunLock",
+    "write_json_atomic",
+    "DONE",
+    "FAILED",
+    "RUNNING",
+    "PENDING",
+    "INTERRUPTED",
+    "LOCK_NAME",
+    "process_gone",
+    "owner",
+]
 
 DONE = "done"
 FAILED = "failed"
 RUNNING = "running"
 PENDING = "pending"
+#: Shown (never written) for a ``running`` entry whose process is gone.
+INTERRUPTED = "interrupted"
+
+#: Name of the run lock file in the state folder (see :class:`RunLock`).
+LOCK_NAME = "submit.lock"
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
@@ -48,6 +67,41 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
     return final
 
 
+def owner() -> dict[str, Any]:
+    """``{"pid": ..., "host": ...}`` of this process, recorded with a ``running`` entry."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def process_gone(info: Mapping[str, Any]) -> bool:
+    """True when ``info`` says ``running`` but the process that wrote it has ended.
+
+    Only entries written on this host (their ``host`` and ``pid``, see :func:`owner`)
+    can be checked; others (a Slurm task on another node) count as running.
+
+    Parameters
+    ----------
+    info
+        A task's or a source's state entry.
+
+    Returns
+    -------
+    bool
+        Whether the entry is a stale ``running`` one.
+    """
+    if info.get("status") != RUNNING:
+        return False
+    pid, host = info.get("pid"), info.get("host")
+    if not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         with open(path) as f:
@@ -56,12 +110,80 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise StateError(f"state file {path} is corrupt ({exc}); remove it to start over") from exc
 
 
+class RunLock:
+    """Exclusive lock of a working folder, held by one ``seisgrad submit`` at a time.
+
+    An exclusive :func:`fcntl.flock` on ``<state>/submit.lock``, taken without waiting;
+    the file names the holder (``pid host``). The kernel drops the lock when the process
+    ends, however it ends (``kill -9`` included), so a stale lock file never blocks.
+
+    Parameters
+    ----------
+    path
+        The lock file (created when missing).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock.
+
+        Raises
+        ------
+        StateError
+            When another process holds it (the message names it and the lock file).
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            holder = self.holder() or "another process"
+            raise StateError(
+                f"another 'seisgrad submit' is running in this working folder ({holder}; "
+                f"lock file {self.path}); wait for it or stop it first "
+                "('seisgrad status' shows its progress)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
+        self._fd = fd
+
+    def holder(self) -> str:
+        """Who holds (or last held) the lock, as written in the file (``""``: unknown)."""
+        try:
+            return self.path.read_text().strip()
+        except OSError:
+            return ""
+
+    def release(self) -> None:
+        """Release the lock (the file stays; it is harmless unlocked)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class State:
     """Reads and writes the state of one working folder."""
 
     def __init__(self, workdir: str | os.PathLike[str]) -> None:
         self.root = Path(workdir) / "state"
         self.main_file = self.root / "workflow.json"
+        self.lock_file = self.root / LOCK_NAME
+
+    def run_lock(self) -> RunLock:
+        """The run lock of this working folder (see :class:`RunLock`)."""
+        return RunLock(self.lock_file)
 
     # -- main file ---------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -78,6 +200,32 @@ class State:
 
     def task_status(self, task: str) -> str:
         return self.load()["tasks"].get(task, {}).get("status", PENDING)
+
+    def task_info(self, task: str) -> dict[str, Any]:
+        """The state entry of ``task`` (``{"status": "pending"}`` when none)."""
+        return dict(self.load()["tasks"].get(task, {"status": PENDING}))
+
+    def mark_interrupted(self) -> list[str]:
+        """Record every ``running`` entry whose process is gone (:func:`process_gone`)
+        as failed with the error ``interrupted (...)``; return their names
+        (``task`` or ``task/source``)."""
+        marked = []
+        data = self.load()
+        changed = False
+        for task, entry in data["tasks"].items():
+            if process_gone(entry):
+                entry.update(status=FAILED, error=_gone(entry))
+                marked.append(task)
+                changed = True
+        if changed:
+            self.save(data)
+        for p in sorted(self.root.glob("*/*.json")):
+            info = _read_json(p)
+            if process_gone(info):
+                info.update(status=FAILED, error=_gone(info))
+                write_json_atomic(p, info)
+                marked.append(f"{p.parent.name}/{p.stem}")
+        return marked
 
     def set_task(self, task: str, status: str, **info: Any) -> None:
         data = self.load()
@@ -159,11 +307,18 @@ class State:
                 p.unlink()
 
     def clear(self) -> None:
-        """Remove all state."""
+        """Remove all state (but the run lock file, which the running submit holds)."""
         if self.root.is_dir():
             for p in sorted(self.root.rglob("*"), reverse=True):
+                if p == self.lock_file:
+                    continue
                 if p.is_dir():
                     p.rmdir()
                 else:
                     p.unlink()
-            self.root.rmdir()
+            if not self.lock_file.exists():
+                self.root.rmdir()
+
+
+def _gone(info: Mapping[str, Any]) -> str:
+    return f"interrupted (process {info.get('pid')} on {info.get('host')} ended while running)"

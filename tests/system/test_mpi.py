@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -189,3 +190,98 @@ def test_launcher_starts_mpiexec_before_building_and_ranks_report_bad_input(
     r = cli(["submit", "-p", str(pfile), "--restart"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "2 source(s) on 2 rank(s)" in r.stderr
+
+
+def _processes_with(text: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline and "pytest" not in cmdline:
+                out.append(int(d.name))
+    return out
+
+
+def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
+    n = 6
+    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=1.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit", "-p", str(pfile)],
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: (
+                source_state(tmp_path, "simulate", "s000")["status"] == "done"
+                or source_state(tmp_path, "simulate", "s001")["status"] == "done"
+            ),
+            60,
+            "a finished source",
+        )
+        os.kill(proc.pid, signal.SIGTERM)  # seisgrad only, not its process group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted")
+    wait_for(lambda: not _processes_with(str(pfile)), 30, "mpiexec and the ranks to end")
+    states = [source_state(tmp_path, "simulate", f"s{i:03d}") for i in range(n)]
+    assert not [s for s in states if s["status"] == "running"], states
+    assert any(s.get("error") == "interrupted" for s in states), states
+    r = cli(["submit", "-p", str(pfile)], tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_killed_rank_is_named_and_its_source_shown_interrupted(tmp_path: Path) -> None:
+    n = 6
+    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=2.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seisgrad.cli", "submit", "-p", str(pfile)],
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def on_rank1() -> dict | None:
+            for i in range(n):
+                info = source_state(tmp_path, "simulate", f"s{i:03d}")
+                if info["status"] == "running" and info.get("rank") == 1:
+                    return {"source": f"s{i:03d}", **info}
+            return None
+
+        info = wait_for(on_rank1, 60, "a source running on rank 1")
+        os.kill(info["pid"], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error:") and f"simulate/{info['source']} (rank 1)" in last, last
+    r = cli(["status", "--json", "-p", str(pfile)], tmp_path)
+    rows = {row["task"]: row for row in json.loads(r.stdout)}
+    assert rows["simulate"]["sources"][info["source"]]["status"] == "interrupted"
+
+
+def test_check_finds_a_missing_mpiexec(tmp_path: Path) -> None:
+    pfile = write_params(tmp_path, 2, system="mpi", nproc=2, mpiexec="nosuchmpi")
+    r = cli(["check", "-p", str(pfile)], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("error: mpiexec: 'nosuchmpi' not found")
+    update_params(pfile, mpiexec=None)
+    assert cli(["check", "-p", str(pfile)], tmp_path).returncode == 0

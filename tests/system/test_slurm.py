@@ -239,3 +239,17 @@ def test_parameters_are_checked_and_scripts_honour_them(tmp_path: Path) -> None:
     assert "SLURM_ARRAY_TASK_ID" in array and "--index" in array
     assert system.solver_threads == 4
     assert "walltime" not in wf.fingerprint and "ntask_max" not in wf.fingerprint
+
+
+def test_array_job_asks_for_no_more_tasks_than_sources(tmp_path: Path) -> None:
+    # nproc 4 with 3 sources: a 4-task job waits for ever on a 4-CPU node whose other
+    # CPU runs the main job
+    pfile = write_params(tmp_path, 3, system="slurm", nproc=4, mpiexec="srun")
+    setup = build_from_config(pfile)
+    array = setup.system.array_script(setup.workflow, "simulate", [0, 1, 2])
+    assert "#SBATCH --ntasks=3" in array and "srun -n 3 " in array
+    assert "#SBATCH --array=0%100" in array
+    pfile = write_params(tmp_path, 6, system="slurm", nproc=4, mpiexec="srun")
+    setup = build_from_config(pfile)
+    array = setup.system.array_script(setup.workflow, "simulate", range(6))
+    assert "#SBATCH --ntasks=4" in array and "srun -n 4 " in array

@@ -87,15 +87,20 @@ def test_sigkill_mid_task_resumes_identically(tmp_path, run_cli):
     assert sources == {
         "s000": "done",
         "s001": "done",
-        "s002": "running",
+        "s002": "interrupted",  # its process is gone: not 'running' for ever
         "s003": "pending",
         "s004": "pending",
     }
+    assert rows["simulate"]["status"] == "interrupted"
+    text = run_cli("status", cwd=work).stdout
+    line = [x for x in text.splitlines() if "s002" in x][0]
+    assert line.split()[1] == "interrupted", text
     _edit(work, slow_sources=[])  # does not affect results: no parameter-change error
     res = run_cli("submit", cwd=work)
     assert res.returncode == 0, res.stderr
     sim = [r for r in _runs(work) if r.startswith("simulate")]
     assert sim == [f"simulate s00{i}" for i in (0, 1, 2, 2, 3, 4)]
+    assert "interrupted before" in res.stderr and "simulate/s002" in res.stderr
     assert (work / "output" / "total.json").read_bytes() == (
         ref / "output" / "total.json"
     ).read_bytes()
@@ -249,3 +254,59 @@ def test_wrong_declarations_are_found_by_check(toy_dir, cls, message):
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
         setup.workflow.check()
+
+
+def _wait_running(work: Path, task: str, source: str, proc) -> None:
+    f = work / "state" / task / f"{source}.json"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if f.exists() and json.loads(f.read_text())["status"] == "running":
+            return
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"source {source} never started")
+
+
+def test_second_submit_in_the_same_folder_is_refused_while_status_works(tmp_path, run_cli):
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / "parameters.yaml").write_text(
+        toy_parameter_text(3, slow_sources=["s001"], slow_sleep=120.0)
+    )
+    proc = start_submit(work)
+    try:
+        _wait_running(work, "simulate", "s001", proc)
+        for args in (("submit",), ("submit", "--restart")):
+            res = run_cli(*args, cwd=work)
+            assert res.returncode == 2, res.stderr
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: another 'seisgrad submit'")
+            assert f"pid {proc.pid}" in lines[0] and "submit.lock" in lines[0]
+        assert run_cli("status", cwd=work).returncode == 0
+        assert run_cli("check", cwd=work).returncode == 0
+        # --restart was refused before it removed anything
+        assert json.loads((work / "state" / "simulate" / "s000.json").read_text())["status"] == (
+            "done"
+        )
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    # the lock dies with the process: the next submit runs
+    _edit(work, slow_sources=[])
+    assert run_cli("submit", cwd=work).returncode == 0
+
+
+def test_per_source_runner_refuses_parameters_changed_since_the_run_started(toy_dir, run_cli):
+    # what a Slurm array task does when it starts after the parameter file was edited
+    assert run_cli("submit", "--stop-after", "prepare").returncode == 0
+    _edit(toy_dir, toy_scale=2.0)
+    res = run_cli("run-source", "--task", "simulate", "--index", "1")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "parameters changed since the run started" in lines[0]
+    assert "toy_scale" in lines[0]
+    state = json.loads((toy_dir / "state" / "simulate" / "s001.json").read_text())
+    assert state["status"] == "failed" and "toy_scale" in state["error"]
+    assert not (toy_dir / "scratch" / "s001.json").exists()
+    _edit(toy_dir, toy_scale=1.0)  # restored: it runs
+    assert run_cli("run-source", "--task", "simulate", "--index", "1").returncode == 0
