@@ -200,15 +200,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     console()
     system, paths = build_system(args.parameter_file)
+    # everything is validated before the lock (which creates the state folder): bad
+    # input leaves the working folder as it was
+    setup = _setup(args)
+    wf = setup.workflow
+    warnings = wf.check()
     with _submit_lock(paths.workdir):
         if not args.restart:
             if system.launch(Path(args.parameter_file).resolve(), paths.logs, args.stop_after):
                 return 0
-        setup = _setup(args)
-        wf = setup.workflow
         if args.restart:
             _remove_state(wf)
-        for w in wf.check():
+        for w in warnings:
             logging.getLogger("seisgrad").warning("warning: %s", w)
         setup.system.submit(wf, stop_after=args.stop_after)
     return 0

@@ -169,22 +169,22 @@ def test_parameters_and_helpers(tmp_path: Path) -> None:
     assert "solver_threads" not in setup.workflow.fingerprint
 
 
-def test_launcher_starts_mpiexec_before_building_and_ranks_report_bad_input(
+def test_submit_checks_the_setup_before_starting_mpiexec(
     tmp_path: Path,
 ) -> None:
-    # 'seisgrad submit' builds only the System before starting mpiexec ...
+    # the System alone can be built from a file with a bad key elsewhere ...
     pfile = write_params(tmp_path, 2, system="mpi", nproc=2, no_such_key=1)
     system, paths = build_system(pfile)
     assert isinstance(system, mpimod.MPI) and system.params.nproc == 2
     assert paths.logs == tmp_path / "logs"
-    # ... so the whole file is validated by the ranks: the error still comes back as
-    # one line naming the key, with a non-zero exit and no hung rank.
+    # ... but 'seisgrad submit' checks the whole setup before starting mpiexec: one
+    # error line naming the key (not one per rank), no rank started, nothing written
     r = cli(["submit", "-p", str(pfile)], tmp_path, timeout=60)
     assert r.returncode != 0
-    assert "mpiexec -n 2" in r.stderr
-    last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and "no_such_key" in last
-    assert not list((tmp_path / "logs").glob(".mpi-error-*"))
+    assert "mpiexec -n 2" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no_such_key" in errors[0], r.stderr
+    assert not (tmp_path / "state").exists() and not (tmp_path / "logs").exists()
     # --restart builds everything first (it removes the state), then launches
     update_params(pfile, no_such_key=None)
     r = cli(["submit", "-p", str(pfile), "--restart"], tmp_path)
