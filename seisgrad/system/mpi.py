@@ -366,6 +366,51 @@ def run_world(
         stop_workers(comm)
 
 
+class StderrTee:
+    """Copies a launcher's standard error to ours as it comes (progress lines
+    included), keeping its first lines and noting whether the ranks started.
+
+    Parameters
+    ----------
+    stream
+        The launcher's standard error (a binary pipe); read by a thread until it closes.
+    """
+
+    #: what rank 0 logs when the ranks are up (see :meth:`MPI.submit`)
+    MARKER = b"system mpi: "
+
+    def __init__(self, stream: Any) -> None:
+        self.head: list[str] = []
+        self.ranks_started = False
+        self._text = b""
+        self._edge = b""
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: Any) -> None:
+        fd = stream.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            try:
+                os.write(sys.stderr.fileno(), chunk)
+            except (OSError, ValueError):  # no usable stderr: keep reading
+                pass
+            if len(self._text) < 8192:
+                self._text += chunk[: 8192 - len(self._text)]
+            seen = self._edge + chunk  # the marker may span two chunks
+            self.ranks_started = self.ranks_started or self.MARKER in seen
+            self._edge = seen[-len(self.MARKER) :]
+        lines = self._text.decode(errors="replace").splitlines()
+        self.head = [line.strip() for line in lines if line.strip()][:3]
+        stream.close()
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait for the pipe to close (the launcher and every rank gone)."""
+        self._thread.join(timeout)
+
+
 def wait_forwarding_signals(proc: Any, grace: float = 30.0) -> int:
     """Wait for the launcher ``proc`` (in its own process group), forwarding signals.
 
@@ -521,8 +566,12 @@ class MPI(System):
         env = thread_env(self.params.solver_threads)
         # in its own process group, so that a signal to seisgrad alone (kill -TERM) is
         # forwarded to mpiexec and every rank by wait_forwarding_signals
-        proc = subprocess.Popen(cmd, env=env, process_group=0)
-        returncode = wait_forwarding_signals(proc)
+        proc = subprocess.Popen(cmd, env=env, process_group=0, stderr=subprocess.PIPE)
+        tee = StderrTee(proc.stderr)
+        try:
+            returncode = wait_forwarding_signals(proc)
+        finally:
+            tee.join()
         if returncode == 0:
             return
         if err_file.is_file():
@@ -533,6 +582,11 @@ class MPI(System):
                 cls = SeisgradError
             raise cls(data["message"])
         left = _left_running(parameter_file)
+        if not left and not tee.ranks_started and tee.head:
+            raise TaskError(
+                f"the MPI launcher ({self.params.mpiexec} -n {self.params.nproc}) failed "
+                f"with status {returncode} before any rank started: {tee.head[0]}"
+            )
         running = f" while running {', '.join(left)}" if left else ""
         raise TaskError(
             f"the MPI run ({self.params.mpiexec} -n {self.params.nproc}) exited with status "

@@ -62,6 +62,17 @@ def test_seisgrad_launches_mpiexec_itself(tmp_path: Path, reference: dict[str, b
     assert f"square: {N} source(s) on 2 rank(s)" in r.stderr
 
 
+def test_a_launcher_that_fails_before_any_rank_is_reported_as_such(tmp_path: Path) -> None:
+    """mpiexec refusing its own arguments used to be reported as 'a rank crashed or was
+    killed'; the error now quotes the launcher."""
+    pfile = write_params(tmp_path, 2, system="mpi", nproc=2, mpiexec_args=["--no-such-flag"])
+    r = cli(["submit", "-p", str(pfile)], tmp_path, timeout=60)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "before any rank started" in last, r.stderr
+    assert "no-such-flag" in last and "crashed" not in last
+
+
 def test_slow_source_does_not_hold_back_the_others(tmp_path: Path) -> None:
     pfile = write_params(
         tmp_path, N, system="mpi", nproc=2, sleep=0.05, slow_sources=["s000"], slow_sleep=3.0
