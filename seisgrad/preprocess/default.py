@@ -61,6 +61,7 @@ class DefaultParameters(Schema):
     misfit: str = param(
         "waveform",
         "misfit function: waveform, traveltime, amplitude, envelope, instantaneous_phase, "
+        "exponentiated_phase, "
         "correlation, or a user class 'package.module:ClassName'",
     )
     traveltime_max_shift: float | None = param(

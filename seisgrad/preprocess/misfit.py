@@ -51,6 +51,7 @@ __all__ = [
     "Amplitude",
     "Envelope",
     "InstantaneousPhase",
+    "ExponentiatedPhase",
     "Correlation",
 ]
 
@@ -606,16 +607,48 @@ class InstantaneousPhase(Misfit):
         u = s * d + hs * hd
         v = hs * d - s * hd
         dphi = np.where(on, np.arctan2(v, u), 0.0)
+        g, dg = self._penalty(dphi)
         q = np.where(on, u * u + v * v, 1.0)
-        r = rho * dphi * dt
+        r = rho * dg * dt
         a = np.where(on, -(u * hd + v * d) / q, 0.0)
         b = np.where(on, (u * d - v * hd) / q, 0.0)
         # derivative of the envelope factor P_s / (P_s + eps_s), eps_s = lam mean(P_s)
-        half = 0.5 * dt * cd * dphi * dphi
+        half = dt * cd * g
         den = (ps + eps_s) ** 2
         k = half * eps_s / den - lam / s.size * float(np.sum(half * ps / den))
         adj = r * a + 2.0 * k * s + hilbert_transpose(r * b + 2.0 * k * hs)
-        return MisfitValue(0.5 * float(np.sum(rho * dphi * dphi)) * dt, adj / peak)
+        return MisfitValue(float(np.sum(rho * g)) * dt, adj / peak)
+
+    @staticmethod
+    def _penalty(dphi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The penalty ``g`` of a phase difference and its derivative: ``dphi^2 / 2``."""
+        return 0.5 * dphi * dphi, dphi
+
+
+class ExponentiatedPhase(InstantaneousPhase):
+    r"""Exponentiated phase (Bozdag et al. 2011): :class:`InstantaneousPhase` with the
+    penalty :math:`1 - \cos\Delta\phi` instead of :math:`\tfrac12\Delta\phi^2`.
+
+    .. math:: \chi = \sum_n \rho_n \left(1 - \cos\Delta\phi_n\right)\Delta t
+              = \tfrac12 \sum_n \rho_n\,
+              \bigl|e^{i\phi_{s,n}} - e^{i\phi_{d,n}}\bigr|^2 \Delta t,
+
+    the difference of the unit phasors: the same as the instantaneous phase for small
+    phase differences, and smooth everywhere, also where the phase difference wraps at
+    :math:`\pm\pi` (there the instantaneous phase has a corner, which can happen where
+    only weak tails of two isolated pulses overlap). The adjoint source is that of
+    :class:`InstantaneousPhase` with :math:`\sin\Delta\phi` for :math:`\Delta\phi`.
+    """
+
+    name = "exponentiated_phase"
+
+    def __repr__(self) -> str:
+        return f"ExponentiatedPhase(water_level={self.water_level:g})"
+
+    @staticmethod
+    def _penalty(dphi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``1 - cos(dphi)`` and its derivative ``sin(dphi)``."""
+        return 1.0 - np.cos(dphi), np.sin(dphi)
 
 
 class Correlation(Misfit):

@@ -27,7 +27,15 @@ from seisgrad.preprocess.processing import (
 from seisgrad.preprocess.verify import check_adjoint_source
 from tests.preprocess.helpers import random_traces
 
-MISFITS = ("waveform", "traveltime", "amplitude", "envelope", "instantaneous_phase", "correlation")
+MISFITS = (
+    "waveform",
+    "traveltime",
+    "amplitude",
+    "envelope",
+    "instantaneous_phase",
+    "exponentiated_phase",
+    "correlation",
+)
 
 
 def first_arrival_weights(stream, receiver, sources):

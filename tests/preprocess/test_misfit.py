@@ -21,7 +21,15 @@ from seisgrad.preprocess.misfit import (
     misfit_names,
 )
 
-ALL = ("waveform", "traveltime", "amplitude", "envelope", "instantaneous_phase", "correlation")
+ALL = (
+    "waveform",
+    "traveltime",
+    "amplitude",
+    "envelope",
+    "instantaneous_phase",
+    "exponentiated_phase",
+    "correlation",
+)
 
 
 def test_registry_has_all_misfits():
@@ -340,3 +348,32 @@ def test_scale_free_misfits_do_not_overflow(name):
         got = m(scale * s, 2 * scale * d, 0.01)
         assert got.value == pytest.approx(ref.value, rel=1e-9)
         np.testing.assert_allclose(got.adjoint * scale, ref.adjoint, rtol=1e-9, atol=1e-12)
+
+
+def test_exponentiated_phase_is_smooth_where_the_phase_difference_wraps():
+    """Opposite polarity puts the phase difference at +-pi, where it wraps: the
+    instantaneous phase's penalty has a corner there, the exponentiated phase's
+    1 - cos(dphi) does not, and its adjoint source is its derivative."""
+    t = np.arange(300) * 0.01
+    s = np.exp(-(((t - 1.2) / 0.08) ** 2)) * np.sin(2 * np.pi * 6 * (t - 1.2))
+    d = -np.exp(-(((t - 1.25) / 0.08) ** 2)) * np.sin(2 * np.pi * 6 * (t - 1.25))
+    m = get_misfit("exponentiated_phase")
+    res = m(s, d, 0.01)
+    h = np.random.default_rng(1).standard_normal(s.size)
+    exact = float(res.adjoint @ h)
+    best = min(
+        abs((m(s + e * h, d, 0.01).value - m(s - e * h, d, 0.01).value) / (2 * e) - exact)
+        for e in (1e-3, 1e-4, 1e-5, 1e-6)
+    )
+    assert best < 1e-6 * abs(exact)
+    assert res.value > 0.5 * np.sum(np.abs(s) > 0.1) * 0.01  # mostly anti-phase: 1-cos ~ 2
+
+
+def test_exponentiated_phase_equals_the_instantaneous_phase_for_small_differences():
+    t = np.arange(300) * 0.01
+    s = np.exp(-(((t - 1.2) / 0.1) ** 2)) * np.sin(2 * np.pi * 5 * (t - 1.2))
+    d = np.exp(-(((t - 1.201) / 0.1) ** 2)) * np.sin(2 * np.pi * 5 * (t - 1.201))
+    a = get_misfit("exponentiated_phase")(s, d, 0.01)
+    b = get_misfit("instantaneous_phase")(s, d, 0.01)
+    assert a.value == pytest.approx(b.value, rel=1e-3)
+    np.testing.assert_allclose(a.adjoint, b.adjoint, rtol=0, atol=2e-3 * np.abs(b.adjoint).max())
