@@ -19,17 +19,26 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def start_submit(cwd: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen:
-    """``seisgrad submit`` started in ``cwd`` in the background (for tests that
-    interrupt or kill a run); its standard error is ``stderr`` (text when piped)."""
+def start_submit(
+    cwd: Path,
+    *args: str,
+    stderr: int = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    new_session: bool = False,
+) -> subprocess.Popen:
+    """``seisgrad submit ARGS`` started in ``cwd`` in the background (for tests that
+    interrupt or kill a run); its standard error is ``stderr`` (text when piped), its
+    environment ``env`` (default :func:`cli_env`); ``new_session`` puts it in a process
+    group of its own (so a test can signal it alone, or kill the whole group)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "seisgrad.cli", "submit"],
+        [sys.executable, "-m", "seisgrad.cli", "submit", *args],
         cwd=cwd,
-        env=cli_env(),
+        env=cli_env() if env is None else env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
         text=True,
+        start_new_session=new_session,
     )
 
 

@@ -9,6 +9,17 @@ from seisgrad.solver.acquisition import PointSource, Receiver
 
 NTR, NT, DT = 3, 300, 0.01
 
+#: the built-in misfits, each tested by every misfit test
+BUILTIN_MISFITS = (
+    "waveform",
+    "traveltime",
+    "amplitude",
+    "envelope",
+    "instantaneous_phase",
+    "exponentiated_phase",
+    "correlation",
+)
+
 
 def make_context(ntr: int = NTR, nt: int = NT, dt: float = DT) -> TraceContext:
     ctx = TraceContext.for_arrays(ntr, nt, dt)

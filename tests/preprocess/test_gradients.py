@@ -25,17 +25,9 @@ from seisgrad.preprocess.processing import (
     Taper,
 )
 from seisgrad.preprocess.verify import check_adjoint_source
-from tests.preprocess.helpers import random_traces
+from tests.preprocess.helpers import BUILTIN_MISFITS, random_traces
 
-MISFITS = (
-    "waveform",
-    "traveltime",
-    "amplitude",
-    "envelope",
-    "instantaneous_phase",
-    "exponentiated_phase",
-    "correlation",
-)
+MISFITS = BUILTIN_MISFITS
 
 
 def first_arrival_weights(stream, receiver, sources):

@@ -20,16 +20,9 @@ from seisgrad.preprocess.misfit import (
     hilbert_transpose,
     misfit_names,
 )
+from tests.preprocess.helpers import BUILTIN_MISFITS
 
-ALL = (
-    "waveform",
-    "traveltime",
-    "amplitude",
-    "envelope",
-    "instantaneous_phase",
-    "exponentiated_phase",
-    "correlation",
-)
+ALL = BUILTIN_MISFITS
 
 
 def test_registry_has_all_misfits():

@@ -14,6 +14,7 @@ import pytest
 from seisgrad.build import build_from_config, build_system
 from seisgrad.errors import ConfigError
 from seisgrad.system import mpi as mpimod
+from tests.conftest import start_submit
 from tests.system.util import (
     MPIEXEC,
     cli,
@@ -219,14 +220,8 @@ def _processes_with(text: str) -> list[int]:
 def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
     n = 6
     pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=1.0)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seisgrad.cli", "submit", "-p", str(pfile)],
-        cwd=tmp_path,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    proc = start_submit(
+        tmp_path, "-p", str(pfile), stderr=subprocess.PIPE, env=env(), new_session=True
     )
     try:
         wait_for(
@@ -256,14 +251,8 @@ def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
 def test_killed_rank_is_named_and_its_source_shown_interrupted(tmp_path: Path) -> None:
     n = 6
     pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=2.0)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seisgrad.cli", "submit", "-p", str(pfile)],
-        cwd=tmp_path,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    proc = start_submit(
+        tmp_path, "-p", str(pfile), stderr=subprocess.PIPE, env=env(), new_session=True
     )
     try:
 
