@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seisgrad.model import Grid, Model  # noqa: E402
 from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction  # noqa: E402
 from seisgrad.solver.fd2d import FD2D, FD2DParameters  # noqa: E402
+from seisgrad.solver.fd2d.propagator import available_memory as propagator_available_memory  # noqa: E402
 
 
 def ring(n: int, radius: float, cx: float, cz: float) -> list[Receiver]:
@@ -112,14 +113,12 @@ def problem(materials: str, nx: int, nz: int, nt: int, threads: int, mode: str):
 
 
 def available_memory() -> int:
-    """Bytes of memory available to new allocations (``MemAvailable``; else total)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """Bytes of memory available to new allocations (the solver's own estimate,
+    :func:`seisgrad.solver.fd2d.propagator.available_memory`; else the total)."""
+    free = propagator_available_memory()
+    if free is None:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return free
 
 
 def warm_up(materials: str, threads: int) -> None:

@@ -2,10 +2,7 @@
 
 A suggested value is rounded in the safe direction (a time step or a largest spacing
 down, a smallest spacing up) and verified with the check itself, so that the number
-printed in a message, copied as it is, passes. (These supersede
-:func:`~seisgrad.solver.fd2d.common.check_stability` and
-:func:`~seisgrad.solver.fd2d.common.check_sampling`, which round to the nearest value;
-they stay in ``common`` only because changing that module forces a long recompilation.)
+printed in a message, copied as it is, passes.
 """
 
 from __future__ import annotations
