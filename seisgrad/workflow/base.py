@@ -30,7 +30,7 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -103,8 +103,8 @@ class TaskInputs:
         does this task.
     """
 
-    params: frozenset[str] = field(default_factory=frozenset)
-    tasks: frozenset[str] = field(default_factory=frozenset)
+    params: frozenset[str]
+    tasks: frozenset[str]
 
     def __init__(self, params: Iterable[str] = (), tasks: Iterable[str] = ()) -> None:
         object.__setattr__(self, "params", frozenset(params))
@@ -537,14 +537,7 @@ class Workflow(ABC):
         old = self.state.fingerprint()
         if old is None or not self.fingerprint:
             return ""
-        new = self.fingerprint
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        text = ", ".join(
-            f"{k} ({_short(old.get(k))} -> {_short(new.get(k))})" for k in changed[:5]
-        )
-        if len(changed) > 5:
-            text += f" and {len(changed) - 5} more"
-        return text
+        return _fingerprint_diff(old, self.fingerprint)[1]
 
     def declared_inputs(self) -> dict[str, TaskInputs]:
         """:attr:`task_inputs` of the tasks in the task list, checked.
@@ -590,15 +583,9 @@ class Workflow(ABC):
         old = self.state.fingerprint()
         if old is None or not self.state.has_work():
             return None
-        new = self.fingerprint
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changed, detail = _fingerprint_diff(old, self.fingerprint)
         if not changed:
             return None
-        detail = ", ".join(
-            f"{k} ({_short(old.get(k))} -> {_short(new.get(k))})" for k in changed[:5]
-        )
-        if len(changed) > 5:
-            detail += f" and {len(changed) - 5} more"
         declared = self.declared_inputs()
         recorded = self.state.fingerprint_labels()
         direct: set[str] = set()
@@ -702,6 +689,16 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, SeisgradError):
         return msg or type(exc).__name__
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def _fingerprint_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], str]:
+    """The keys whose values differ between two fingerprints (sorted), and the changes
+    as text: ``key (old -> new)`` for the first five, then how many more."""
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    text = ", ".join(f"{k} ({_short(old.get(k))} -> {_short(new.get(k))})" for k in changed[:5])
+    if len(changed) > 5:
+        text += f" and {len(changed) - 5} more"
+    return changed, text
 
 
 def _short(value: Any) -> str:
