@@ -195,19 +195,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from seisgrad.build import build_system
     from seisgrad.logs import console
 
     console()
-    system, paths = build_system(args.parameter_file)
     # everything is validated before the lock (which creates the state folder): bad
     # input leaves the working folder as it was
     setup = _setup(args)
     wf = setup.workflow
     warnings = wf.check()
-    with _submit_lock(paths.workdir):
+    with _submit_lock(wf.path.workdir):
         if not args.restart:
-            if system.launch(Path(args.parameter_file).resolve(), paths.logs, args.stop_after):
+            pfile = Path(args.parameter_file).resolve()
+            if setup.system.launch(pfile, wf.path.logs, args.stop_after):
                 return 0
         if args.restart:
             _remove_state(wf)
