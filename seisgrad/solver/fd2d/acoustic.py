@@ -884,8 +884,11 @@ class AcousticPropagator(Propagator):
             ).astype(np.float64)
             self.sv_f = np.asarray(vw) / bq
         nt = self.nt
-        self.stf_p = source_time_table(p_srcs, nt, self.dt, half_step=True)
-        self.stf_v = source_time_table(v_srcs, nt, self.dt, half_step=False)
+        fix = self.params.correct_time_dispersion
+        self.stf_p = source_time_table(p_srcs, nt, self.dt, half_step=True, correct_dispersion=fix)
+        self.stf_v = source_time_table(
+            v_srcs, nt, self.dt, half_step=False, correct_dispersion=fix
+        )
         if not p_srcs:
             self.stf_p = np.zeros((1, nt))
         if not v_srcs:

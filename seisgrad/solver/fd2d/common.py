@@ -915,7 +915,11 @@ def check_positions(layout: Layout, event: Event, receivers: Sequence[Receiver])
 
 
 def source_time_table(
-    sources: Sequence[PointSource], nt: int, dt: float, half_step: bool
+    sources: Sequence[PointSource],
+    nt: int,
+    dt: float,
+    half_step: bool,
+    correct_dispersion: bool = False,
 ) -> np.ndarray:
     """Source time functions sampled where the time loop injects them, ``(nsrc, nt)``.
 
@@ -923,8 +927,19 @@ def source_time_table(
     acting on velocities) or ``t = (n + 1/2) dt`` (``half_step=True``, sources acting on
     pressure or stress). User arrays (kind ``array``, given at ``n dt``) are linearly
     interpolated to half steps.
+
+    With ``correct_dispersion`` each row is instead the forward time-dispersion transform
+    (:func:`~seisgrad.solver.fd2d.dispersion.forward_transform`) of ``s_k(n dt)``, at
+    the same injection times: what the time loop must inject for its records, after the
+    inverse transform, to be free of time-dispersion error.
     """
     out = np.zeros((len(sources), nt))
+    if correct_dispersion:
+        from seisgrad.solver.fd2d.dispersion import forward_transform
+
+        for k, s in enumerate(sources):
+            out[k] = s.stf.sample(nt, dt)
+        return forward_transform(out, 0.5 if half_step else 0.0)
     for k, s in enumerate(sources):
         stf = s.stf
         if stf.kind == "array":

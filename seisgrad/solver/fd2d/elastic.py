@@ -625,8 +625,9 @@ class ElasticPropagator(Propagator):
             np.asarray(sk, i64),
         )  # fmt: skip
         nt = self.nt
-        self.stf_v = source_time_table(v_src, nt, self.dt, half_step=False)
-        self.stf_s = source_time_table(s_src, nt, self.dt, half_step=True)
+        fix = self.params.correct_time_dispersion
+        self.stf_v = source_time_table(v_src, nt, self.dt, half_step=False, correct_dispersion=fix)
+        self.stf_s = source_time_table(s_src, nt, self.dt, half_step=True, correct_dispersion=fix)
         if not v_src:
             self.stf_v = np.zeros((1, nt))
         if not s_src:

@@ -91,6 +91,7 @@ from seisgrad.solver.fd2d.common import (
     velocity_to_trace,
     velocity_to_trace_adjoint,
 )
+from seisgrad.solver.fd2d.dispersion import inverse_transform, inverse_transform_adjoint
 
 __all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "SnapshotFile", "numba_threads"]
 
@@ -684,15 +685,24 @@ class Propagator(ABC):
         return np.zeros((len(self.raw_channels), len(self.receivers), self.nt))
 
     def raw_to_traces(self, raw: np.ndarray) -> dict[str, np.ndarray]:
+        """Traces at ``n dt`` from the raw records (pressure at ``n dt``, velocities at
+        ``(n + 1/2) dt``). With ``correct_time_dispersion`` each goes through the inverse
+        time-dispersion transform (:mod:`~seisgrad.solver.fd2d.dispersion`), which also
+        moves the velocities to ``n dt`` exactly; otherwise velocities are averaged over
+        the two half steps around ``n dt``. Displacements are the running sum of the
+        velocities (exact integration on the warped frequency axis)."""
+        fix = self.params.correct_time_dispersion
+        prec = self.params.precision
         out = {}
         for ch in self.record:
             r = raw[self.raw_channels.index(_TRACE_SOURCE[ch])]
             if ch == "P":
-                out[ch] = r.copy()
+                out[ch] = inverse_transform(r, 0.0, prec) if fix else r.copy()
             elif ch in ("VX", "VZ"):
-                out[ch] = velocity_to_trace(r)
+                out[ch] = inverse_transform(r, 0.5, prec) if fix else velocity_to_trace(r)
             else:
-                out[ch] = displacement_to_trace(r, self.dt)
+                u = displacement_to_trace(r, self.dt)
+                out[ch] = inverse_transform(u, 0.0, prec) if fix else u
         return out
 
     def traces_to_raw_adjoint(self, adjoint: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -710,11 +720,19 @@ class Propagator(ABC):
                     f"{(len(self.receivers), self.nt)} (receivers, time steps)"
                 )
             c = self.raw_channels.index(_TRACE_SOURCE[ch])
+            fix = self.params.correct_time_dispersion
+            prec = self.params.precision
             if ch == "P":
-                raw[c] += a
+                raw[c] += inverse_transform_adjoint(a, 0.0, prec) if fix else a
             elif ch in ("VX", "VZ"):
-                raw[c] += velocity_to_trace_adjoint(a)
+                raw[c] += (
+                    inverse_transform_adjoint(a, 0.5, prec)
+                    if fix
+                    else velocity_to_trace_adjoint(a)
+                )
             else:
+                if fix:
+                    a = inverse_transform_adjoint(a, 0.0, prec)
                 raw[c] += displacement_to_trace_adjoint(a, self.dt)
         return raw
 

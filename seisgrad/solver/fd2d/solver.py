@@ -77,6 +77,11 @@ class FD2DParameters(Schema):
         low=0.0,
     )
     free_surface: bool = param(False, "free surface (p = 0, traction free) on the top edge")
+    correct_time_dispersion: bool = param(
+        True,
+        "remove the time stepping's dispersion error from the synthetics (time-dispersion "
+        "transforms of the sources and traces; exact gradients either way)",
+    )
     precision: str = param("float32", "floating-point precision", choices=("float32", "float64"))
     threads: int = param(1, "threads of the compiled time loop", low=1, affects_results=False)
     checkpointing: str = param(
