@@ -60,6 +60,11 @@ INPUT_PATHS = (
 )
 
 
+#: Parameters naming user code as ``"path/to/file.py:function"``: the content of the file
+#: is part of the fingerprint too (editing the function changes results).
+CODE_PARAMETERS = ("weights_function",)
+
+
 def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a YAML parameter file into a mapping (empty file: empty mapping).
 
@@ -294,13 +299,18 @@ def _hash_path(p: Path) -> str | None:
 
 def fingerprint(raw: Mapping[str, Any], params: Mapping[str, Any], base: Path) -> dict[str, Any]:
     """Values that determine results: module names, parameters that affect results,
-    and content hashes of input files."""
+    and content hashes of input files (the ``path_*`` inputs and the user code files of
+    :data:`CODE_PARAMETERS`)."""
     fp: dict[str, Any] = {k: str(raw[k]) for k in KINDS}
     for kind in KINDS:
         obj = params[kind]
         for info in schema_fields(type(obj)):
             if info.affects_results:
-                fp[info.name] = to_mapping(getattr(obj, info.name))
+                value = getattr(obj, info.name)
+                fp[info.name] = to_mapping(value)
+                code = _code_file(value, base) if info.name in CODE_PARAMETERS else None
+                if code is not None:
+                    fp[content_key(info.name)] = _hash_path(code)
     paths = params["paths"]
     for key in INPUT_PATHS:
         value = getattr(paths, key)
@@ -311,6 +321,18 @@ def fingerprint(raw: Mapping[str, Any], params: Mapping[str, Any], base: Path) -
                 p = base / p
             fp[content_key(key)] = _hash_path(p)
     return fp
+
+
+def _code_file(spec: Any, base: Path) -> Path | None:
+    """The file of a ``"path/to/file.py:function"`` parameter (relative to ``base``);
+    None for other values (an importable module, null)."""
+    if not isinstance(spec, str) or ":" not in spec:
+        return None
+    target = spec.rsplit(":", 1)[0]
+    if not target.endswith(".py"):
+        return None
+    p = Path(target)
+    return p if p.is_absolute() else base / p
 
 
 def content_key(path_key: str) -> str:
@@ -333,4 +355,7 @@ def fingerprint_labels(classes: Mapping[str, type]) -> dict[str, frozenset[str]]
         labels[name] = frozenset({name, *(owner for owner, _ in declared)})
     for key in INPUT_PATHS:
         labels[content_key(key)] = frozenset({key, "paths"})
+    for key in CODE_PARAMETERS:
+        if key in labels:
+            labels[content_key(key)] = labels[key]
     return labels

@@ -1,0 +1,41 @@
+"""``seisgrad.build``: what the fingerprint of a setup holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seisgrad.build import build_from_config, content_key
+from tests.workflow.test_migration import small_setup
+
+WEIGHTS = """
+def weights(stream, receiver, sources):
+    return {tr.id: 1.0 + {scale} * 0.0 for tr in stream}
+"""
+
+
+def _fingerprint(pfile: Path) -> dict:
+    return build_from_config(pfile).workflow.fingerprint
+
+
+def test_editing_the_weights_function_file_changes_the_fingerprint(tmp_path) -> None:
+    """The weights function's file is user code that changes results: like the files of
+    the path_* inputs, its content is part of the fingerprint, attributed to the
+    preprocessing (so a resumed run recomputes the misfits and adjoint sources)."""
+    (tmp_path / "w.py").write_text(WEIGHTS.replace("{scale}", "1.0"))
+    pfile = small_setup(tmp_path, weights_function="w.py:weights")
+    key = content_key("weights_function")
+    before = _fingerprint(pfile)
+    assert before["weights_function"] == "w.py:weights"
+    assert before[key] is not None
+    assert _fingerprint(pfile)[key] == before[key]  # same file, same hash
+    (tmp_path / "w.py").write_text(WEIGHTS.replace("{scale}", "2.0"))
+    assert _fingerprint(pfile)[key] != before[key]
+    labels = build_from_config(pfile).workflow.fingerprint_labels
+    assert "preprocess" in labels[key] and "weights_function" in labels[key]
+
+
+def test_a_weights_function_from_a_module_has_no_file_hash(tmp_path) -> None:
+    pfile = small_setup(tmp_path, weights_function="json:loads")
+    assert content_key("weights_function") not in _fingerprint(pfile)
+    pfile = small_setup(tmp_path)
+    assert content_key("weights_function") not in _fingerprint(pfile)
