@@ -83,8 +83,13 @@ TAIL = 0.25
 #: below the first passes unchanged, above the second is removed (see :func:`_taper`).
 TAPER = (0.5, 0.9)
 
-#: Traces transformed at once (bounds the complex work arrays to a few tens of MB).
-_CHUNK = 64
+#: Complex values of the work arrays of one batch of traces (about 64 MB in complex128).
+_BATCH_VALUES = 1 << 22
+
+
+def _chunk(n: int) -> int:
+    """Traces transformed at once with FFTs of length ``n``."""
+    return max(1, min(64, _BATCH_VALUES // max(n, 1)))
 
 
 def warped_frequency(omega_dt: np.ndarray | float) -> np.ndarray:
@@ -285,12 +290,13 @@ def inverse_transform(x: np.ndarray, a: float = 0.0, precision: str = "float64")
     conj = src < 0
     src = np.abs(src)
     out = np.empty_like(rows)
-    for c in range(0, rows.shape[0], _CHUNK):
-        spec = scipy.fft.rfft(_extend(rows[c : c + _CHUNK]), n=n, axis=-1)  # F(theta_j)
+    step = _chunk(n)
+    for c in range(0, rows.shape[0], step):
+        spec = scipy.fft.rfft(_extend(rows[c : c + step]), n=n, axis=-1)  # F(theta_j)
         ext = spec[:, src]
         ext[:, conj] = np.conj(ext[:, conj])
         q = (m @ ext.T).T * phase  # X(theta(phi_l)), phi_l >= 0
-        out[c : c + _CHUNK] = scipy.fft.irfft(q, n=n, axis=-1)[:, :nt]
+        out[c : c + step] = scipy.fft.irfft(q, n=n, axis=-1)[:, :nt]
     return out.reshape(shape)
 
 
@@ -304,12 +310,13 @@ def inverse_transform_adjoint(
     n, m, phase = _inverse_plan(nt, _check_offset(a), precision)
     mt = _transposed(nt, _check_offset(a), precision)
     out = np.empty_like(rows)
-    for c in range(0, rows.shape[0], _CHUNK):
+    step = _chunk(n)
+    for c in range(0, rows.shape[0], step):
         # transposes: crop -> zero pad, ifft -> ifft (symmetric), diag -> diag, M -> M^T,
         # fft -> fft (symmetric), zero pad -> crop
-        g = scipy.fft.ifft(rows[c : c + _CHUNK], n=n, axis=-1) * phase
+        g = scipy.fft.ifft(rows[c : c + step], n=n, axis=-1) * phase
         spec = (mt @ g.T).T
-        out[c : c + _CHUNK] = _extend_adjoint(scipy.fft.fft(spec, axis=-1).real, nt)
+        out[c : c + step] = _extend_adjoint(scipy.fft.fft(spec, axis=-1).real, nt)
     return out.reshape(shape)
 
 
@@ -337,8 +344,9 @@ def forward_transform(s: np.ndarray, a: float = 0.0, precision: str = "float64")
     nt = shape[-1]
     n, m, phase = _forward_plan(nt, _check_offset(a), precision)
     out = np.empty_like(rows)
-    for c in range(0, rows.shape[0], _CHUNK):
-        spec = scipy.fft.fft(_extend(rows[c : c + _CHUNK]), n=n, axis=-1)  # S(phi_j)
+    step = _chunk(n)
+    for c in range(0, rows.shape[0], step):
+        spec = scipy.fft.fft(_extend(rows[c : c + step]), n=n, axis=-1)  # S(phi_j)
         q = (m @ spec.T).T * phase  # S(phi(theta_l)) e^{i theta_l a}
-        out[c : c + _CHUNK] = scipy.fft.ifft(q, axis=-1)[:, :nt].real
+        out[c : c + step] = scipy.fft.ifft(q, axis=-1)[:, :nt].real
     return out.reshape(shape)
