@@ -26,6 +26,8 @@ directly or through a task they read, and keeps the others (see
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from seisgrad.build import INPUT_PATHS
-from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml
+from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml, to_mapping
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
@@ -115,6 +117,11 @@ class TaskInputs:
 #: and receivers (``receivers``, ``path_stations``) are simulated.
 ACQUISITION = frozenset({"events", "ntask", "path_sources", "receivers", "path_stations"})
 
+#: Fingerprint keys that only say which events exist and how each is defined. When they
+#: alone changed, a per-source task that depends on them reruns only the events that are
+#: new or defined differently (see :meth:`Workflow.parameter_changes`).
+EVENT_KEYS = frozenset({"events", "ntask", "path_sources", "path_sources#content"})
+
 
 @dataclass(frozen=True)
 class ParameterChanges:
@@ -133,9 +140,14 @@ class ParameterChanges:
         Tasks whose finished work is forgotten (in task-list order).
     kept
         Tasks whose finished work is kept (all of it, or the finished sources of a
-        per-source task that did not finish).
+        per-source task that did not finish, or all but the sources in
+        :attr:`partial`).
     to_run
         Tasks that will run (again): those reset and those that did not finish.
+    partial
+        ``(task, sources)`` of per-source tasks that run again for some events only:
+        when only the events changed (:data:`EVENT_KEYS`), those that are new or defined
+        differently.
     """
 
     changed: tuple[str, ...]
@@ -144,6 +156,7 @@ class ParameterChanges:
     reset: tuple[str, ...]
     kept: tuple[str, ...]
     to_run: tuple[str, ...]
+    partial: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def summary(self) -> str:
         """One line: the changes, the tasks whose work is kept and those that run."""
@@ -153,10 +166,19 @@ class ParameterChanges:
                 f"; no task declares that it depends on {', '.join(self.unattributed)}, "
                 "so no finished work can be kept"
             )
+        some = dict(self.partial)
+        kept = [f"{t} (all but {_names(some[t])})" if t in some else t for t in self.kept]
+        to_run = [f"{t} ({_names(some[t])})" if t in some else t for t in self.to_run]
         return (
-            f"{text}; kept: {', '.join(self.kept) or 'nothing'}; "
-            f"to run: {', '.join(self.to_run) or 'nothing'}"
+            f"{text}; kept: {', '.join(kept) or 'nothing'}; "
+            f"to run: {', '.join(to_run) or 'nothing'}"
         )
+
+
+def _names(names: Sequence[str], most: int = 5) -> str:
+    """``a, b, c`` (the first ``most``, then how many more)."""
+    text = ", ".join(names[:most])
+    return text + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def per_source(func: F) -> F:
@@ -586,6 +608,16 @@ class Workflow(ABC):
         changed, detail = _fingerprint_diff(old, self.fingerprint)
         if not changed:
             return None
+        events_only = set(changed) <= EVENT_KEYS and self.state.event_digests() is not None
+        if events_only:
+            new, redefined, removed = self._event_changes()
+            notes = [
+                f"{what} {_names(names)}"
+                for what, names in (("new", new), ("redefined", redefined), ("removed", removed))
+                if names
+            ]
+            if notes:
+                detail += f"; events: {'; '.join(notes)}"
         declared = self.declared_inputs()
         recorded = self.state.fingerprint_labels()
         direct: set[str] = set()
@@ -600,7 +632,12 @@ class Workflow(ABC):
                 unattributed.append(key)
             direct |= tasks
         names = self.task_names
+        per_src = {t.__name__ for t in self.task_list if is_per_source(t)}
         reset: list[str] = []
+        # per-source tasks that rerun some events only (events_only): the task reads
+        # only the changed events and earlier results of such tasks
+        partial: dict[str, tuple[str, ...]] = {}
+        rerun = tuple(new + redefined) if events_only else ()
         if unattributed:
             reset = list(names)
         elif direct:
@@ -609,18 +646,44 @@ class Workflow(ABC):
                 inputs = declared.get(name)
                 if inputs is None:
                     everything_after = True
-                if everything_after or name in direct:
+                reads_reset = inputs is not None and any(t in reset for t in inputs.tasks)
+                reads_partial = inputs is not None and any(t in partial for t in inputs.tasks)
+                if everything_after or reads_reset:
                     reset.append(name)
-                elif inputs is not None and any(t in reset for t in inputs.tasks):
-                    reset.append(name)
+                elif name in direct or reads_partial:
+                    if events_only and name in per_src:
+                        partial[name] = rerun
+                    else:
+                        reset.append(name)
+        some = {t: v for t, v in partial.items() if v}
         return ParameterChanges(
             changed=tuple(changed),
             detail=detail,
             unattributed=tuple(unattributed),
             reset=tuple(reset),
             kept=tuple(t for t in names if t not in reset and self.state.task_has_work(t)),
-            to_run=tuple(t for t in names if t in reset or self.state.task_status(t) != DONE),
+            to_run=tuple(
+                t for t in names if t in reset or t in some or self.state.task_status(t) != DONE
+            ),
+            partial=tuple(some.items()),
         )
+
+    def event_digests(self) -> dict[str, str]:
+        """A digest of each event's definition (its sources), by name."""
+        out = {}
+        for e in self.events:
+            text = json.dumps(to_mapping(e), sort_keys=True, default=str)
+            out[e.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return out
+
+    def _event_changes(self) -> tuple[list[str], list[str], list[str]]:
+        """Events new since the recorded digests, defined differently, and removed."""
+        old = self.state.event_digests() or {}
+        now = self.event_digests()
+        new = [n for n in now if n not in old]
+        redefined = [n for n in now if n in old and old[n] != now[n]]
+        removed = [n for n in old if n not in now]
+        return new, redefined, removed
 
     def check_fingerprint(self) -> ParameterChanges | None:
         """Forget finished work made with parameters that changed since; record the
@@ -648,7 +711,14 @@ class Workflow(ABC):
                 "to start over"
             )
         reset = changes.reset if changes is not None else ()
-        self.state.set_fingerprint(self.fingerprint, self.fingerprint_labels, reset=reset)
+        partial = dict(changes.partial) if changes is not None else {}
+        self.state.set_fingerprint(
+            self.fingerprint,
+            self.fingerprint_labels,
+            reset=reset,
+            partial=partial,
+            event_digests=self.event_digests(),
+        )
         return changes
 
     def status(self) -> list[dict[str, Any]]:

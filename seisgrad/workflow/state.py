@@ -188,11 +188,14 @@ class State:
     # -- main file ---------------------------------------------------------------
     def load(self) -> dict[str, Any]:
         if not self.main_file.is_file():
-            return {"tasks": {}, "fingerprint": None, "fingerprint_labels": {}}
+            return {
+                "tasks": {}, "fingerprint": None, "fingerprint_labels": {}, "event_digests": None,
+            }  # fmt: skip
         data = _read_json(self.main_file)
         data.setdefault("tasks", {})
         data.setdefault("fingerprint", None)
         data.setdefault("fingerprint_labels", {})
+        data.setdefault("event_digests", None)
         return data
 
     def save(self, data: Mapping[str, Any]) -> None:
@@ -240,30 +243,44 @@ class State:
         """Labels of each recorded fingerprint key (empty for older state files)."""
         return self.load()["fingerprint_labels"]
 
+    def event_digests(self) -> dict[str, str] | None:
+        """Digest of each event's definition when the fingerprint was recorded (None in
+        state files written before seisgrad recorded them)."""
+        return self.load()["event_digests"]
+
     def set_fingerprint(
         self,
         fingerprint: Mapping[str, Any],
         labels: Mapping[str, Iterable[str]] | None = None,
         *,
         reset: Iterable[str] = (),
+        partial: Mapping[str, Iterable[str]] | None = None,
+        event_digests: Mapping[str, str] | None = None,
     ) -> None:
-        """Record ``fingerprint`` (with the ``labels`` of its keys).
+        """Record ``fingerprint`` (with the ``labels`` of its keys and the digests of the
+        events' definitions).
 
-        The tasks in ``reset`` are forgotten first: their per-source files are removed,
-        then one atomic write of ``workflow.json`` drops their status and records the
-        new fingerprint. A kill in between leaves the old fingerprint, so the next run
-        resets the same tasks again.
+        The tasks in ``reset`` are forgotten first, and the sources ``partial[task]`` of
+        per-source tasks: their per-source files are removed, then one atomic write of
+        ``workflow.json`` drops the status of those tasks and records the new
+        fingerprint. A kill in between leaves the old fingerprint, so the next run
+        resets the same work again.
         """
         reset = list(reset)
+        partial = {t: list(v) for t, v in (partial or {}).items()}
         for task in reset:
             self.reset_sources(task)
+        for task, sources in partial.items():
+            self.reset_sources(task, sources)
         data = self.load()
-        for task in reset:
+        for task in [*reset, *partial]:
             data["tasks"].pop(task, None)
         data["fingerprint"] = dict(fingerprint)
         data["fingerprint_labels"] = {
             k: sorted(v) for k, v in (labels or {}).items() if k in fingerprint
         }
+        if event_digests is not None:
+            data["event_digests"] = dict(event_digests)
         self.save(data)
 
     def has_work(self) -> bool:
@@ -299,12 +316,18 @@ class State:
         entry = {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
         write_json_atomic(self.source_file(task, source), entry)
 
-    def reset_sources(self, task: str) -> None:
-        """Forget per-source results of ``task`` (before it is run anew)."""
+    def reset_sources(self, task: str, sources: Iterable[str] | None = None) -> None:
+        """Forget per-source results of ``task`` (before it is run anew): of every
+        source, or of ``sources``."""
         folder = self.root / task
-        if folder.is_dir():
+        if not folder.is_dir():
+            return
+        if sources is None:
             for p in folder.glob("*.json"):
                 p.unlink()
+            return
+        for name in sources:
+            self.source_file(task, name).unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Remove all state (but the run lock file, which the running submit holds)."""

@@ -335,6 +335,34 @@ def test_fixed_parameters_keep_the_simulations_and_solver_changes_rerun_them(tmp
     assert all(after[f] != before[f] for f in before)
 
 
+def test_an_added_event_gives_the_gradient_of_a_run_from_scratch(tmp_path, run_cli):
+    """Raising ntask simulates the new event alone, and the gradient equals that of a
+    fresh run with every event (the kept event's kernels are reused)."""
+    inc = tmp_path / "incremental"
+    inc.mkdir()
+    pfile = small_setup(inc, ntask=1)
+    assert run_cli("submit", cwd=inc, timeout=600).returncode == 0
+    kept = (inc / "scratch" / "kernels" / "s000.h5").stat().st_mtime_ns
+    data = yaml.safe_load(pfile.read_text())
+    data["ntask"] = 2
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", cwd=inc, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "events: new s001" in res.stderr
+    assert "to run: prepare_observed_data (s001), run_forward_simulations (s001)" in res.stderr
+    assert (inc / "scratch" / "kernels" / "s000.h5").stat().st_mtime_ns == kept
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    small_setup(fresh)
+    assert run_cli("submit", cwd=fresh, timeout=600).returncode == 0
+    a, b = read_model(inc / "output" / "gradient.h5"), read_model(fresh / "output" / "gradient.h5")
+    for n in ("vp", "rho"):
+        np.testing.assert_allclose(a[n], b[n], rtol=1e-12, atol=0)
+    misfit = [json.loads((d / "output" / "misfit.json").read_text()) for d in (inc, fresh)]
+    assert misfit[0] == misfit[1]
+
+
 @pytest.mark.parametrize(
     "case, expected",
     [

@@ -169,6 +169,59 @@ def test_fixed_parameter_reruns_only_the_tasks_that_depend_on_it(toy_dir, run_cl
     assert len(_runs(toy_dir)) == 15
 
 
+def test_new_and_redefined_events_rerun_alone(toy_dir, run_cli):
+    """When only the events changed, per-source tasks run for the new and redefined
+    events only; the tasks that combine all events run again."""
+    _edit(toy_dir, workflow="tests.fakes:DeclaredToyWorkflow", ntask=2)
+    assert run_cli("submit").returncode == 0
+    assert len(_runs(toy_dir)) == 4  # simulate and square of s000, s001
+    files = [f"s00{i}{ext}" for i in range(2) for ext in (".json", ".sq.json")]
+    before = _mtimes(toy_dir, *files)
+
+    # one more event (ntask, or a longer list: the same key set)
+    _edit(toy_dir, ntask=3)
+    status = run_cli("status").stdout
+    assert (
+        "parameters changed: ntask (2 -> 3); events: new s002; kept: prepare, simulate "
+        "(all but s002), square (all but s002); to run: simulate (s002), square (s002), "
+        "reduce"
+    ) in status
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert _runs(toy_dir)[4:] == ["simulate s002", "square s002"]
+    assert _mtimes(toy_dir, *files) == before
+    squares = [np.sin(i + 1.0) ** 2 for i in range(3)]
+    assert _total(toy_dir) == pytest.approx(sum(squares), rel=1e-12)
+
+    # one event defined differently: it alone runs again
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["events"][1]["sources"][0]["x"] = 7.5
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "events: redefined s001;" in res.stderr
+    assert _runs(toy_dir)[6:] == ["simulate s001", "square s001"]
+    assert _mtimes(toy_dir, "s000.json", "s000.sq.json") == {
+        k: before[k] for k in ("s000.json", "s000.sq.json")
+    }
+
+    # an event removed: no simulation, the reduction over the others
+    _edit(toy_dir, ntask=2)
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "events: removed s002; kept: prepare, simulate, square; to run: reduce" in res.stderr
+    assert len(_runs(toy_dir)) == 8
+    assert _total(toy_dir) == pytest.approx(sum(squares[:2]), rel=1e-12)
+
+    # anything else with the events (here the receivers): every source again
+    recs = {"kind": "points", "points": [{"station": "R1", "x": 1.0, "z": 0.0}]}
+    _edit(toy_dir, ntask=3, receivers=recs)
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "kept: prepare; to run: simulate, square, reduce" in res.stderr
+    assert len(_runs(toy_dir)) == 14
+
+
 def test_swapped_module_reruns_what_depends_on_it(toy_dir, run_cli):
     _edit(toy_dir, workflow="tests.fakes:DeclaredToyWorkflow")
     assert run_cli("submit").returncode == 0
