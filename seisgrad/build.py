@@ -39,6 +39,7 @@ __all__ = [
     "build_system",
     "fingerprint",
     "fingerprint_labels",
+    "hash_path",
     "unknown_key_error",
 ]
 
@@ -284,7 +285,8 @@ def build_system(path: str | os.PathLike[str]) -> tuple[Any, Paths]:
     return system, Paths(from_mapping(PathParameters, values["paths"]), pfile.parent)
 
 
-def _hash_path(p: Path) -> str | None:
+def hash_path(p: Path) -> str | None:
+    """Digest of a file, or of a folder's files (names and contents); None if missing."""
     if not p.exists():
         return None
     h = hashlib.sha256()
@@ -310,7 +312,7 @@ def fingerprint(raw: Mapping[str, Any], params: Mapping[str, Any], base: Path) -
                 fp[info.name] = to_mapping(value)
                 code = _code_file(value, base) if info.name in CODE_PARAMETERS else None
                 if code is not None:
-                    fp[content_key(info.name)] = _hash_path(code)
+                    fp[content_key(info.name)] = hash_path(code)
     paths = params["paths"]
     for key in INPUT_PATHS:
         value = getattr(paths, key)
@@ -319,7 +321,7 @@ def fingerprint(raw: Mapping[str, Any], params: Mapping[str, Any], base: Path) -
             p = Path(value)
             if not p.is_absolute():
                 p = base / p
-            fp[content_key(key)] = _hash_path(p)
+            fp[content_key(key)] = hash_path(p)
     return fp
 
 

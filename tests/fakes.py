@@ -56,8 +56,9 @@ class ToySolver(Solver):
     def adjoint(self, model, event, receivers, adjoint_sources, *, saved=None):  # type: ignore[override]
         raise DataError("the toy solver has no adjoint simulation")
 
-    def value(self, index: int) -> float:
-        return self.params.toy_scale * float(np.sin(index + 1.0))
+    def value(self, x: float) -> float:
+        """The toy result of the event whose first source is at ``x``."""
+        return self.params.toy_scale * float(np.sin(x + 1.0))
 
 
 @dataclass
@@ -129,7 +130,9 @@ class ToyWorkflow(Workflow):
         if ctx.source in self.params.fail_sources:
             error = SolverError if self.params.fail_error == "SolverError" else RuntimeError
             raise error(f"toy failure in {ctx.source}")
-        value = self.solver.value(ctx.index)
+        # from the event itself, not its position: per-source results are kept by event
+        # name when the events change (see TaskContext)
+        value = self.solver.value(self.events[ctx.index].sources[0].x)
         write_json_atomic(self.path.scratch / f"{ctx.source}.json", {"value": value})
 
     @per_source
@@ -179,8 +182,8 @@ class OtherToySolver(ToySolver):
 
     Parameters = OtherToySolverParameters  # type: ignore[assignment]
 
-    def value(self, index: int) -> float:
-        return float(self.params.other_knob * (index + 1))
+    def value(self, x: float) -> float:
+        return float(self.params.other_knob * (x + 1.0))
 
 
 @dataclass

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from seisgrad.build import INPUT_PATHS
+from seisgrad.build import INPUT_PATHS, hash_path
 from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml, to_mapping
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
@@ -77,7 +77,9 @@ class TaskContext:
     """Everything a per-source task needs to know about where it runs.
 
     Passed explicitly to per-source tasks; seisgrad never carries task state in
-    environment variables or globals.
+    environment variables or globals. A task's result must follow from the event
+    (``workflow.events[index]``, named ``source``), not from ``index`` alone: finished
+    per-source work is kept by event name when events are added, removed or reordered.
     """
 
     task: str
@@ -122,6 +124,10 @@ ACQUISITION = frozenset({"events", "ntask", "path_sources", "receivers", "path_s
 #: new or defined differently (see :meth:`Workflow.parameter_changes`).
 EVENT_KEYS = frozenset({"events", "ntask", "path_sources", "path_sources#content"})
 
+#: Fingerprint keys holding the events' definitions themselves (the parameter's value,
+#: the file's content): a change shows as the events that changed instead.
+_EVENT_DEFINITIONS = frozenset({"events", "path_sources#content", "path_data#content"})
+
 
 @dataclass(frozen=True)
 class ParameterChanges:
@@ -145,9 +151,13 @@ class ParameterChanges:
     to_run
         Tasks that will run (again): those reset and those that did not finish.
     partial
-        ``(task, sources)`` of per-source tasks that run again for some events only:
-        when only the events changed (:data:`EVENT_KEYS`), those that are new or defined
-        differently.
+        ``(task, sources)`` of finished per-source tasks that run again for some
+        sources only, as the summary shows them: the events that are new or defined
+        differently (when a task depends on nothing else that changed:
+        :meth:`Workflow.event_keys`) and the sources that had not finished.
+    rerun_events
+        ``(task, events)``: the new or redefined events whose finished work in these
+        per-source tasks is forgotten.
     """
 
     changed: tuple[str, ...]
@@ -157,6 +167,7 @@ class ParameterChanges:
     kept: tuple[str, ...]
     to_run: tuple[str, ...]
     partial: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rerun_events: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def summary(self) -> str:
         """One line: the changes, the tasks whose work is kept and those that run."""
@@ -608,19 +619,32 @@ class Workflow(ABC):
         changed, detail = _fingerprint_diff(old, self.fingerprint)
         if not changed:
             return None
-        events_only = set(changed) <= EVENT_KEYS and self.state.event_digests() is not None
-        if events_only:
-            new, redefined, removed = self._event_changes()
+        event_keys = self.event_keys()
+        # per-event comparison: possible when the state holds the digests of the events
+        # its finished work was made with, and needed when an events key changed
+        by_event = bool(set(changed) & event_keys) and self.state.event_digests() is not None
+        new: list[str] = []
+        redefined: list[str] = []
+        if by_event:
+            new, redefined, removed, reordered = self._event_changes()
             notes = [
                 f"{what} {_names(names)}"
                 for what, names in (("new", new), ("redefined", redefined), ("removed", removed))
                 if names
             ]
-            if notes:
-                detail += f"; events: {'; '.join(notes)}"
+            if reordered:
+                notes.append("reordered")
+            # the events note replaces the raw values of the event definitions
+            detail = _fingerprint_diff(
+                {k: v for k, v in old.items() if k not in _EVENT_DEFINITIONS},
+                {k: v for k, v in self.fingerprint.items() if k not in _EVENT_DEFINITIONS},
+            )[1]
+            detail = "; ".join(x for x in (detail, f"events: {'; '.join(notes)}") if x)
+            if not notes:
+                detail = detail or "events: the same definitions"
         declared = self.declared_inputs()
         recorded = self.state.fingerprint_labels()
-        direct: set[str] = set()
+        direct: dict[str, set[str]] = {}  # task -> the changed keys it declares
         unattributed = []
         for key in changed:
             if key in self.independent_keys:
@@ -630,14 +654,17 @@ class Workflow(ABC):
             tasks = {t for t, inputs in declared.items() if inputs.params & labels}
             if not tasks:
                 unattributed.append(key)
-            direct |= tasks
+            for t in tasks:
+                direct.setdefault(t, set()).add(key)
         names = self.task_names
         per_src = {t.__name__ for t in self.task_list if is_per_source(t)}
+        order = {e.name: i for i, e in enumerate(self.events)} if by_event else {}
+        rerun = sorted(new + redefined, key=order.__getitem__)
         reset: list[str] = []
-        # per-source tasks that rerun some events only (events_only): the task reads
-        # only the changed events and earlier results of such tasks
-        partial: dict[str, tuple[str, ...]] = {}
-        rerun = tuple(new + redefined) if events_only else ()
+        # per-source tasks that run again for some events only: every changed key they
+        # declare says which events exist or how they are defined, and every task whose
+        # results they read is kept or itself runs again for some events only
+        partial: dict[str, list[str]] = {}
         if unattributed:
             reset = list(names)
         elif direct:
@@ -651,11 +678,24 @@ class Workflow(ABC):
                 if everything_after or reads_reset:
                     reset.append(name)
                 elif name in direct or reads_partial:
-                    if events_only and name in per_src:
+                    keys = direct.get(name, set())
+                    if by_event and name in per_src and keys <= event_keys:
                         partial[name] = rerun
                     else:
                         reset.append(name)
-        some = {t: v for t, v in partial.items() if v}
+        # the sources that will run: the new and redefined events, and those that had
+        # not finished (failed, interrupted, never run)
+        some: dict[str, tuple[str, ...]] = {}
+        for name, events in partial.items():
+            if not self.state.task_has_work(name):
+                continue  # never ran: every source runs
+            todo = [
+                e.name
+                for e in self.events
+                if e.name in events or self.state.source_status(name, e.name) != DONE
+            ]
+            if todo:
+                some[name] = tuple(todo)
         return ParameterChanges(
             changed=tuple(changed),
             detail=detail,
@@ -666,24 +706,44 @@ class Workflow(ABC):
                 t for t in names if t in reset or t in some or self.state.task_status(t) != DONE
             ),
             partial=tuple(some.items()),
+            rerun_events=tuple((t, tuple(v)) for t, v in partial.items() if v),
         )
 
+    def event_keys(self) -> frozenset[str]:
+        """Fingerprint keys that only say which events exist and how each is defined
+        (:data:`EVENT_KEYS`), with the content of ``path_data`` when it is a folder: its
+        data lie per event, and :meth:`event_digests` includes each event's."""
+        data = self.path.data
+        if data is not None and data.is_dir():
+            return EVENT_KEYS | {"path_data#content"}
+        return EVENT_KEYS
+
     def event_digests(self) -> dict[str, str]:
-        """A digest of each event's definition (its sources), by name."""
+        """A digest of each event's definition (its sources) and, when ``path_data`` is
+        a folder, of its observed data there (the files and folders named after it:
+        ``<event>``, ``<event>.<ext>``), by event name."""
+        data = self.path.data
+        entries = sorted(data.iterdir()) if data is not None and data.is_dir() else []
         out = {}
         for e in self.events:
-            text = json.dumps(to_mapping(e), sort_keys=True, default=str)
-            out[e.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+            h = hashlib.sha256(json.dumps(to_mapping(e), sort_keys=True, default=str).encode())
+            for p in entries:
+                if p.name == e.name or p.name.startswith(f"{e.name}."):
+                    h.update(f"{p.name} {hash_path(p)}".encode())
+            out[e.name] = h.hexdigest()[:16]
         return out
 
-    def _event_changes(self) -> tuple[list[str], list[str], list[str]]:
-        """Events new since the recorded digests, defined differently, and removed."""
+    def _event_changes(self) -> tuple[list[str], list[str], list[str], bool]:
+        """Events new since the recorded digests, defined differently, removed (in event
+        order), and whether the events that stay are in another order."""
         old = self.state.event_digests() or {}
         now = self.event_digests()
         new = [n for n in now if n not in old]
         redefined = [n for n in now if n in old and old[n] != now[n]]
         removed = [n for n in old if n not in now]
-        return new, redefined, removed
+        stay_old = [n for n in old if n in now]
+        stay_now = [n for n in now if n in old]
+        return new, redefined, removed, stay_old != stay_now
 
     def check_fingerprint(self) -> ParameterChanges | None:
         """Forget finished work made with parameters that changed since; record the
@@ -711,7 +771,7 @@ class Workflow(ABC):
                 "to start over"
             )
         reset = changes.reset if changes is not None else ()
-        partial = dict(changes.partial) if changes is not None else {}
+        partial = dict(changes.rerun_events) if changes is not None else {}
         self.state.set_fingerprint(
             self.fingerprint,
             self.fingerprint_labels,

@@ -16,6 +16,7 @@ leaves either the old or the new content, never a torn file.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -244,9 +245,18 @@ class State:
         return self.load()["fingerprint_labels"]
 
     def event_digests(self) -> dict[str, str] | None:
-        """Digest of each event's definition when the fingerprint was recorded (None in
-        state files written before seisgrad recorded them)."""
-        return self.load()["event_digests"]
+        """Digest of each event's definition when the fingerprint was recorded.
+
+        None when there are none, or when they were recorded with another fingerprint
+        than the state holds now (a seisgrad that does not record them wrote the state
+        since: the digests no longer describe the finished work)."""
+        data = self.load()
+        rec = data["event_digests"]
+        if not isinstance(rec, dict) or not isinstance(rec.get("digests"), list):
+            return None
+        if rec.get("fingerprint") != _fingerprint_hash(data["fingerprint"]):
+            return None
+        return {str(name): str(digest) for name, digest in rec["digests"]}  # event order
 
     def set_fingerprint(
         self,
@@ -279,8 +289,17 @@ class State:
         data["fingerprint_labels"] = {
             k: sorted(v) for k, v in (labels or {}).items() if k in fingerprint
         }
-        if event_digests is not None:
-            data["event_digests"] = dict(event_digests)
+        data["event_digests"] = (
+            None
+            if event_digests is None
+            else {
+                # of the fingerprint as the file will hold it (JSON types)
+                "fingerprint": _fingerprint_hash(
+                    json.loads(json.dumps(data["fingerprint"], default=str))
+                ),
+                "digests": [[name, d] for name, d in event_digests.items()],  # in order
+            }
+        )
         self.save(data)
 
     def has_work(self) -> bool:
@@ -341,6 +360,13 @@ class State:
                     p.unlink()
             if not self.lock_file.exists():
                 self.root.rmdir()
+
+
+def _fingerprint_hash(fingerprint: Mapping[str, Any] | None) -> str:
+    """A digest of a recorded fingerprint (what :meth:`State.event_digests` were made
+    with)."""
+    text = json.dumps(fingerprint, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _gone(info: Mapping[str, Any]) -> str:

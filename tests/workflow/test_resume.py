@@ -211,7 +211,8 @@ def test_new_and_redefined_events_rerun_alone(toy_dir, run_cli):
     assert res.returncode == 0, res.stderr
     assert "events: removed s002; kept: prepare, simulate, square; to run: reduce" in res.stderr
     assert len(_runs(toy_dir)) == 8
-    assert _total(toy_dir) == pytest.approx(sum(squares[:2]), rel=1e-12)
+    assert _total(toy_dir) == pytest.approx(np.sin(1.0) ** 2 + np.sin(8.5) ** 2, rel=1e-12)
+    assert _total(toy_dir) == pytest.approx(_fresh_total(toy_dir, run_cli), rel=1e-12)
 
     # anything else with the events (here the receivers): every source again
     recs = {"kind": "points", "points": [{"station": "R1", "x": 1.0, "z": 0.0}]}
@@ -220,6 +221,78 @@ def test_new_and_redefined_events_rerun_alone(toy_dir, run_cli):
     assert res.returncode == 0, res.stderr
     assert "kept: prepare; to run: simulate, square, reduce" in res.stderr
     assert len(_runs(toy_dir)) == 14
+
+
+def _fresh_total(folder: Path, run_cli) -> float:
+    """The total of a run from scratch with the same parameter file."""
+    fresh = folder / "fresh"
+    fresh.mkdir()
+    (fresh / "parameters.yaml").write_text((folder / "parameters.yaml").read_text())
+    assert run_cli("submit", cwd=fresh).returncode == 0
+    return _total(fresh)
+
+
+def test_event_changes_with_failed_sources_and_other_keys(toy_dir, run_cli):
+    """Sources that had not finished run too (and the summary says so); a key that no
+    per-source task reads (reduce_scale) or the system changing at the same time keeps
+    the per-event reruns."""
+    _edit(toy_dir, workflow="tests.fakes:DeclaredToyWorkflow", fail_sources=["s001"])
+    assert run_cli("submit").returncode == 2
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["events"][0]["sources"][0]["x"] = 0.5
+    data.update(fail_sources=[], reduce_scale=2.0, system="mpi")
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    status = run_cli("status").stdout
+    assert "events: redefined s000;" in status
+    # square never ran: all of it runs (no list of sources)
+    assert "to run: simulate (s000, s001), square, reduce" in status
+    data["system"] = "workstation"
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert _runs(toy_dir)[3:] == ["simulate s000", "simulate s001"] + [
+        f"square s00{i}" for i in range(3)
+    ]
+    assert _total(toy_dir) == pytest.approx(_fresh_total(toy_dir, run_cli), rel=1e-12)
+
+
+def test_event_digests_recorded_with_another_fingerprint_are_not_trusted(toy_dir, run_cli):
+    """A seisgrad that does not record the events' digests may have written the state
+    since (it records a new fingerprint and leaves the digests): they then no longer
+    describe the finished work, and every source runs again."""
+    _edit(toy_dir, workflow="tests.fakes:DeclaredToyWorkflow")
+    assert run_cli("submit").returncode == 0
+    main = toy_dir / "state" / "workflow.json"
+    state = json.loads(main.read_text())
+    state["fingerprint"]["events"] = "as an older seisgrad recorded other events"
+    main.write_text(json.dumps(state))
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["events"][1]["sources"][0]["x"] = 4.0
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "kept: prepare; to run: simulate, square, reduce" in res.stderr
+    assert _total(toy_dir) == pytest.approx(_fresh_total(toy_dir, run_cli), rel=1e-12)
+
+
+def test_event_digests_hold_each_events_observed_data(toy_dir):
+    """With path_data a folder, each event's data (``<event>``, ``<event>.<ext>``) is
+    part of its digest, and the folder's content counts as an events key."""
+    data_dir = toy_dir / "data"
+    data_dir.mkdir()
+    for name in ("s000.sac", "s001.sac", "s0010.sac"):
+        (data_dir / name).write_bytes(name.encode())
+    (data_dir / "s002").mkdir()
+    (data_dir / "s002" / "R0.sac").write_bytes(b"x")
+    _edit(toy_dir, path_data="data")
+    wf = build_from_config(toy_dir / "parameters.yaml").workflow
+    before = wf.event_digests()
+    assert "path_data#content" in wf.event_keys()
+    (data_dir / "s001.sac").write_bytes(b"changed")
+    (data_dir / "s0010.sac").write_bytes(b"not an event of this run")
+    (data_dir / "s002" / "R0.sac").write_bytes(b"y")
+    after = build_from_config(toy_dir / "parameters.yaml").workflow.event_digests()
+    assert [n for n in before if before[n] != after[n]] == ["s001", "s002"]
 
 
 def test_swapped_module_reruns_what_depends_on_it(toy_dir, run_cli):
