@@ -26,8 +26,10 @@ Raw records and traces
 The compiled loop writes *raw* samples into ``raw[c, r, n]`` (``c`` indexes
 ``raw_channels``): ``"P"`` (pressure) at ``t = n dt`` (before step ``n``), ``"VX"``/``"VZ"``
 (particle velocity) at ``t = (n + 1/2) dt`` (after the velocity update of step ``n``). The
-base class turns them into traces (``P``; ``VX``/``VZ`` averaged to ``n dt``;
-``UX``/``UZ`` integrated) and applies the exact transposes to adjoint sources.
+base class turns them into traces (``P``; ``VX``/``VZ`` at ``n dt``; ``UX``/``UZ``
+integrated; with ``correct_time_dispersion`` through the inverse time-dispersion
+transform, and cut to ``nt_record`` samples) and applies the exact transposes to adjoint
+sources.
 
 Hooks a material implements
 ---------------------------
@@ -91,7 +93,13 @@ from seisgrad.solver.fd2d.common import (
     velocity_to_trace,
     velocity_to_trace_adjoint,
 )
-from seisgrad.solver.fd2d.dispersion import inverse_transform, inverse_transform_adjoint
+from seisgrad.solver.fd2d.dispersion import (
+    EARLY_SOURCE_LOSS,
+    early_source_loss,
+    extra_steps,
+    inverse_transform,
+    inverse_transform_adjoint,
+)
 
 __all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "SnapshotFile", "numba_threads"]
 
@@ -326,7 +334,14 @@ class Propagator(ABC):
                 )
             seen[key] = k
         self.dtype = np.dtype(params.precision)
-        self.nt = int(params.nt)
+        #: samples of the traces (``params.nt``)
+        self.nt_record = int(params.nt)
+        #: time steps run: with the time-dispersion correction a few more than the
+        #: record, so that the inverse transform of the record's last samples has the
+        #: samples after them (:func:`~seisgrad.solver.fd2d.dispersion.extra_steps`)
+        self.nt = self.nt_record + (
+            extra_steps(self.nt_record) if params.correct_time_dispersion else 0
+        )
         self.dt = float(params.dt)
         pml = tuple(params.pml_width if s in params.pml_sides else 0 for s in SIDES)
         self.layout = Layout(model.grid, pml, bool(params.free_surface))  # type: ignore[arg-type]
@@ -391,12 +406,26 @@ class Propagator(ABC):
                     f"{where} is silent: its source time function is zero everywhere "
                     "(all samples zero, or amplitude 0)"
                 )
-            cut = s.stf.cut_samples(self.nt)
+            nt = self.nt_record
+            cut = s.stf.cut_samples(nt)
             if cut:
                 out.append(
                     f"{where}: {cut} non-zero sample(s) of its 'array' source time function "
                     f"({len(s.stf.values)} samples) come after the end of the simulation and "
-                    f"are not used (nt = {self.nt} uses samples 0..{self.nt})"
+                    f"are not used (nt = {nt} uses samples 0..{nt})"
+                )
+            lost = (
+                early_source_loss(s.stf.sample(self.nt, self.dt))
+                if p.correct_time_dispersion
+                else 0
+            )
+            if lost > EARLY_SOURCE_LOSS:
+                out.append(
+                    f"{where}: its source time function is not quiet at the start: the "
+                    "time-dispersion correction spreads it over a few tens of steps, and "
+                    f"{100 * lost:.2g}% of its amplitude would fall before t = 0, where it is "
+                    "lost; delay it (a larger t0, or leading zeros in an 'array') or set "
+                    "correct_time_dispersion: false"
                 )
         return out
 
@@ -693,16 +722,17 @@ class Propagator(ABC):
         velocities (exact integration on the warped frequency axis)."""
         fix = self.params.correct_time_dispersion
         prec = self.params.precision
+        n = self.nt_record
         out = {}
         for ch in self.record:
             r = raw[self.raw_channels.index(_TRACE_SOURCE[ch])]
             if ch == "P":
-                out[ch] = inverse_transform(r, 0.0, prec) if fix else r.copy()
+                out[ch] = inverse_transform(r, 0.0, prec)[..., :n] if fix else r.copy()
             elif ch in ("VX", "VZ"):
-                out[ch] = inverse_transform(r, 0.5, prec) if fix else velocity_to_trace(r)
+                out[ch] = inverse_transform(r, 0.5, prec)[..., :n] if fix else velocity_to_trace(r)
             else:
                 u = displacement_to_trace(r, self.dt)
-                out[ch] = inverse_transform(u, 0.0, prec) if fix else u
+                out[ch] = inverse_transform(u, 0.0, prec)[..., :n] if fix else u
         return out
 
     def traces_to_raw_adjoint(self, adjoint: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -714,14 +744,16 @@ class Propagator(ABC):
                     f"(recorded: {', '.join(self.record)})"
                 )
             a = np.asarray(arr, dtype=np.float64)
-            if a.shape != (len(self.receivers), self.nt):
+            if a.shape != (len(self.receivers), self.nt_record):
                 raise DataError(
                     f"adjoint source of channel {ch}: shape {a.shape}, expected "
-                    f"{(len(self.receivers), self.nt)} (receivers, time steps)"
+                    f"{(len(self.receivers), self.nt_record)} (receivers, time steps)"
                 )
             c = self.raw_channels.index(_TRACE_SOURCE[ch])
             fix = self.params.correct_time_dispersion
             prec = self.params.precision
+            if self.nt > self.nt_record:  # transpose of cutting the record
+                a = np.concatenate([a, np.zeros((a.shape[0], self.nt - self.nt_record))], axis=-1)
             if ch == "P":
                 raw[c] += inverse_transform_adjoint(a, 0.0, prec) if fix else a
             elif ch in ("VX", "VZ"):

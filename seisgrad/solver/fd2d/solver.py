@@ -333,7 +333,9 @@ class FD2D(Solver):
         prop = self.propagator(model, event, receivers)
         self._report(prop)
         check_adjoint_sources(adjoint_sources)
-        adj = stream_to_arrays(adjoint_sources, prop.receivers, prop.record, prop.nt, prop.dt)
+        adj = stream_to_arrays(
+            adjoint_sources, prop.receivers, prop.record, prop.nt_record, prop.dt
+        )
         snaps = None
         if saved is not None and self.params.checkpointing == "checkpoint":
             snaps = prop.load_snapshots(saved)

@@ -96,7 +96,7 @@ def dot_product_test(
     """
     prop = solver.propagator(model, event, receivers)
     prop.source_scale = 0.0
-    n1 = prop.nt if nsteps is None else int(nsteps)
+    n1 = prop.nt_record if nsteps is None else int(nsteps)
     if not 1 <= n1 <= prop.nt:
         raise ConfigError(f"dot_product_test: nsteps must be in [1, {prop.nt}], got {n1}")
     rng = np.random.default_rng(seed)
