@@ -275,6 +275,7 @@ class Workflow(ABC):
         self.state = State(paths.workdir)
         self._events: list[Event] | None = None
         self._receivers: list[Receiver] | None = None
+        self._event_digests: dict[str, str] | None = None
         #: Called with a task's name before it runs (e.g. to wait for kernels compiled
         #: in the background).
         self.before_task: list[Callable[[str], None]] = []
@@ -634,14 +635,15 @@ class Workflow(ABC):
             ]
             if reordered:
                 notes.append("reordered")
-            # the events note replaces the raw values of the event definitions
+            # the events note replaces the raw values of the event definitions (and of
+            # the data of a path_data folder, which the digests hold per event)
+            hidden = _EVENT_DEFINITIONS & event_keys
             detail = _fingerprint_diff(
-                {k: v for k, v in old.items() if k not in _EVENT_DEFINITIONS},
-                {k: v for k, v in self.fingerprint.items() if k not in _EVENT_DEFINITIONS},
+                {k: v for k, v in old.items() if k not in hidden},
+                {k: v for k, v in self.fingerprint.items() if k not in hidden},
             )[1]
-            detail = "; ".join(x for x in (detail, f"events: {'; '.join(notes)}") if x)
-            if not notes:
-                detail = detail or "events: the same definitions"
+            events = "events: " + ("; ".join(notes) or "the same definitions and data")
+            detail = "; ".join(x for x in (detail, events) if x)
         declared = self.declared_inputs()
         recorded = self.state.fingerprint_labels()
         direct: dict[str, set[str]] = {}  # task -> the changed keys it declares
@@ -721,7 +723,13 @@ class Workflow(ABC):
     def event_digests(self) -> dict[str, str]:
         """A digest of each event's definition (its sources) and, when ``path_data`` is
         a folder, of its observed data there (the files and folders named after it:
-        ``<event>``, ``<event>.<ext>``), by event name."""
+        ``<event>``, ``<event>.<ext>``), by event name (computed once per workflow
+        object: the data files are read)."""
+        if self._event_digests is None:
+            self._event_digests = self._compute_event_digests()
+        return dict(self._event_digests)
+
+    def _compute_event_digests(self) -> dict[str, str]:
         data = self.path.data
         entries = sorted(data.iterdir()) if data is not None and data.is_dir() else []
         out = {}

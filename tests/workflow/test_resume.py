@@ -16,7 +16,7 @@ import yaml
 
 from seisgrad.build import build_from_config
 from seisgrad.errors import ConfigError
-from seisgrad.workflow.base import ParameterChanges, TaskInputs
+from seisgrad.workflow.base import ACQUISITION, ParameterChanges, TaskInputs
 from tests.conftest import start_submit
 from tests.fakes import DeclaredToyWorkflow, toy_parameter_text
 
@@ -293,6 +293,36 @@ def test_event_digests_hold_each_events_observed_data(toy_dir):
     (data_dir / "s002" / "R0.sac").write_bytes(b"y")
     after = build_from_config(toy_dir / "parameters.yaml").workflow.event_digests()
     assert [n for n in before if before[n] != after[n]] == ["s001", "s002"]
+
+
+def test_data_of_no_event_changed_is_said_so(toy_dir, run_cli):
+    """A file added to a path_data folder that belongs to no event changes the folder's
+    content but no event: nothing runs but the combining task, and the summary says
+    why (it said 'events: ;')."""
+    (toy_dir / "data").mkdir()
+    (toy_dir / "data" / "s000.sac").write_bytes(b"0")
+    wf = "tests.workflow.test_resume:_DataToyWorkflow"
+    _edit(toy_dir, workflow=wf, path_data="data")
+    assert run_cli("submit").returncode == 0
+    (toy_dir / "data" / "README").write_text("notes")
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert (
+        "parameters changed: events: the same definitions and data; kept: prepare, "
+        "simulate, square; to run: reduce"
+    ) in res.stderr
+    assert len(_runs(toy_dir)) == 6
+
+
+class _DataToyWorkflow(DeclaredToyWorkflow):
+    """The toy whose simulations read path_data (as prepare_observed_data does)."""
+
+    @property
+    def task_inputs(self):
+        return {
+            **super().task_inputs,
+            "simulate": TaskInputs({"solver", "path_data", *ACQUISITION}, {"prepare"}),
+        }
 
 
 def test_swapped_module_reruns_what_depends_on_it(toy_dir, run_cli):

@@ -117,27 +117,27 @@ def extra_steps(nt: int) -> int:
 #: Largest :func:`early_source_loss` the solver accepts without a warning.
 EARLY_SOURCE_LOSS = 1e-3
 
-#: Samples of quiet that :func:`early_source_loss` puts before a source time function.
-_LEAD = 64
 
-
-def early_source_loss(samples: np.ndarray) -> float:
+def early_source_loss(samples: np.ndarray, a: float = 0.0) -> float:
     """Largest value of the forward transform of a source time function that falls
-    before ``t = 0``, relative to its largest value.
+    before ``t = 0``, relative to its largest value in the record.
 
-    The transform spreads a source over a few tens of steps either way (a spike over
-    about 50); what falls before the start of the simulation is not injected, so a source
-    time function that is not quiet over its first samples (a spike at ``t = 0``, a
-    Ricker wavelet with a too small ``t0``) loses part of it, mostly its low
-    frequencies. Sources that are quiet over their first :data:`_LEAD` samples return 0
-    without a transform.
+    The transform spreads a source in time, more the later and the more broadband it is
+    (the warping shifts each frequency by a fraction of its time); what falls before the
+    start of the simulation is not injected, so a source time function that is not quiet
+    at ``t = 0`` (a spike there, a Ricker wavelet with a too small ``t0``) loses part of
+    it. Measured on the transform itself (its negative times wrap to the end of the FFT
+    buffer), for a source injected at ``(n + a) dt``.
     """
-    s = np.asarray(samples, dtype=np.float64)
-    peak = float(np.abs(s).max()) if s.size else 0.0
-    if peak == 0.0 or float(np.abs(s[:_LEAD]).max()) <= 1e-6 * peak:
+    s = np.asarray(samples, dtype=np.float64).reshape(-1)
+    if s.size == 0 or not np.any(s):
         return 0.0
-    y = forward_transform(np.concatenate([np.zeros(_LEAD), s]), 0.0)
-    return float(np.abs(y[:_LEAD]).max() / np.abs(y).max())
+    nt = s.size
+    plan = _plan(nt, _check_offset(a), "float64", False)
+    y = plan.apply_full(s[None, :])[0]
+    lead = max(64, nt // 4)  # the negative times, at the end of the buffer
+    peak = float(np.abs(y[:nt]).max())
+    return float(np.abs(y[y.size - lead :]).max() / peak) if peak > 0 else 0.0
 
 
 def warped_frequency(omega_dt: np.ndarray | float) -> np.ndarray:
@@ -274,12 +274,16 @@ class _Plan:
         self.c_over_n = _cast(c / n, precision)
         self.w = _cast(1.0 / c, precision)
 
-    def apply(self, rows: np.ndarray) -> np.ndarray:
+    def apply_full(self, rows: np.ndarray) -> np.ndarray:
+        """The whole FFT buffer of the result (negative times wrapped to its end)."""
         spec = scipy.fft.rfft(_extend(rows), n=self.n, axis=-1)
         ext = spec[:, self.src]
         ext[:, self.conj] = np.conj(ext[:, self.conj])
         q = (self.m @ ext.T).T * self.phase
-        return scipy.fft.irfft(q, n=self.n, axis=-1)[:, : self.nt]
+        return scipy.fft.irfft(q, n=self.n, axis=-1)
+
+    def apply(self, rows: np.ndarray) -> np.ndarray:
+        return self.apply_full(rows)[:, : self.nt]
 
     def apply_transpose(self, rows: np.ndarray) -> np.ndarray:
         """The transpose of :meth:`apply` (for the real inner product)."""

@@ -406,19 +406,24 @@ class Propagator(ABC):
                     f"{where} is silent: its source time function is zero everywhere "
                     "(all samples zero, or amplitude 0)"
                 )
-            nt = self.nt_record
-            cut = s.stf.cut_samples(nt)
+            cut = s.stf.cut_samples(self.nt)
             if cut:
+                extra = self.nt - self.nt_record
+                steps = f"nt = {self.nt_record}" + (
+                    f" and the {extra} steps the time-dispersion correction runs after it"
+                    if extra
+                    else ""
+                )
                 out.append(
                     f"{where}: {cut} non-zero sample(s) of its 'array' source time function "
                     f"({len(s.stf.values)} samples) come after the end of the simulation and "
-                    f"are not used (nt = {nt} uses samples 0..{nt})"
+                    f"are not used ({steps} {'use' if extra else 'uses'} samples "
+                    f"0..{self.nt})"
                 )
-            lost = (
-                early_source_loss(s.stf.sample(self.nt, self.dt))
-                if p.correct_time_dispersion
-                else 0
-            )
+            lost = 0.0
+            if p.correct_time_dispersion:
+                a = 0.5 if self.source_at_half_steps(s) else 0.0
+                lost = early_source_loss(s.stf.sample(self.nt, self.dt), a)
             if lost > EARLY_SOURCE_LOSS:
                 out.append(
                     f"{where}: its source time function is not quiet at the start: the "
@@ -428,6 +433,11 @@ class Propagator(ABC):
                     "correct_time_dispersion: false"
                 )
         return out
+
+    def source_at_half_steps(self, source: Any) -> bool:
+        """Whether the time loop injects ``source`` at ``(n + 1/2) dt`` (on pressure or
+        stress) rather than at ``n dt`` (forces, on velocities)."""
+        return source.kind != "force"
 
     def forward(
         self,
@@ -559,6 +569,9 @@ class Propagator(ABC):
         material arrays, sources, receivers). Saved snapshots are used only by a
         simulation with the same key."""
         h = hashlib.sha256(type(self).__name__.encode())
+        # the steps run (more than nt with the time-dispersion correction): snapshots of
+        # a run with another count were taken at other steps
+        h.update(f"steps {self.nt}".encode())
         params = dataclasses.asdict(self.params)
         h.update(json.dumps(params, sort_keys=True, default=repr).encode())
         h.update(pickle.dumps((self.event, self.receivers), protocol=4))

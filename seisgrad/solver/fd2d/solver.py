@@ -51,7 +51,12 @@ class FD2DParameters(Schema):
     """Parameters of ``solver: fd2d``."""
 
     materials: str = param("acoustic", "wave physics", choices=("acoustic", "elastic"))
-    nt: int = param(1000, "number of time steps", low=1)
+    nt: int = param(
+        1000,
+        "number of time steps (samples of the traces; with correct_time_dispersion the "
+        "loop runs 32 + nt // 128 more)",
+        low=1,
+    )
     dt: float = param(1e-3, "time step (s)", low=0.0, low_exclusive=True)
     order: int = param(8, "spatial order of the staggered differences", choices=(2, 4, 8))
     pml_width: int = param(20, "absorbing-layer (C-PML) width in cells", low=0)

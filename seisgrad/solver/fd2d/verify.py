@@ -480,7 +480,7 @@ def pml_reflection(
     prop = solver.propagator(model, event, receivers)
     vmax = prop.vmax
     g = model.grid
-    t_total = p.nt * p.dt
+    t_total = prop.nt * p.dt  # the steps run (more than nt with the correction)
     ext_x = int(math.ceil(vmax * t_total / 2 / g.dx)) + 4
     ext_z = int(math.ceil(vmax * t_total / 2 / g.dz)) + 4
     left = ext_x if "left" in p.pml_sides else 0
