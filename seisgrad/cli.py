@@ -244,12 +244,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1, default=str))
         return 0
     changes = setup.workflow.parameter_changes()
+    reset: set[str] = set()
+    rerun: dict[str, set[str]] = {}
     if changes is not None:
         if changes.unattributed:
             todo = "; 'seisgrad submit' refuses: restore them or add --restart"
         else:
             todo = " (when 'seisgrad submit' runs next)"
+            reset = set(changes.reset)
+            rerun = {t: set(v) for t, v in changes.rerun_events}
         print(changes.summary() + todo)
+    again = "  (runs again: parameters changed)"
     for row in rows:
         line = f"{row['task']:<34} {row['status']}"
         if "sources" in row:
@@ -257,10 +262,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             for info in row["sources"].values():
                 counts[info["status"]] = counts.get(info["status"], 0) + 1
             line += "  (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")"
+        if row["task"] in reset and row["status"] == "done":
+            line += again
         print(line)
         for name, info in row.get("sources", {}).items():
             if info["status"] != "pending":
                 extra = f"  {info['error']}" if info.get("error") else ""
+                if name in rerun.get(row["task"], ()):
+                    extra += again
                 print(f"    {name:<30} {info['status']}{extra}")
     return 0
 

@@ -193,10 +193,13 @@ def test_new_and_redefined_events_rerun_alone(toy_dir, run_cli):
     squares = [np.sin(i + 1.0) ** 2 for i in range(3)]
     assert _total(toy_dir) == pytest.approx(sum(squares), rel=1e-12)
 
-    # one event defined differently: it alone runs again
+    # one event defined differently: it alone runs again (status marks it)
     data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
     data["events"][1]["sources"][0]["x"] = 7.5
     (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    lines = run_cli("status").stdout.splitlines()
+    marked = [ln.split()[0] for ln in lines if ln.endswith("(runs again: parameters changed)")]
+    assert marked == ["s001", "s001", "reduce"]  # simulate's s001, square's s001
     res = run_cli("submit")
     assert res.returncode == 0, res.stderr
     assert "events: redefined s001;" in res.stderr
