@@ -112,3 +112,15 @@ def ring_around(x: float, z: float, radii, angles_deg) -> list[Receiver]:
             )
         )
     return out
+
+
+def assert_saved_not_used(solver, model, event, receivers, syn, path, caplog, reason: str):
+    """``adjoint(..., saved=path)`` refuses the snapshots with a warning naming
+    ``reason`` and gives the kernels of a run without them, bit for bit."""
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        got = solver.adjoint(model, event, receivers, syn, saved=path)
+    assert reason in caplog.text
+    want = solver.adjoint(model, event, receivers, syn)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])

@@ -18,6 +18,7 @@ from seisgrad.solver.fd2d.elastic_verify import compare_elastic_with_analytic
 from seisgrad.solver.fd2d.solver import FD2DParameters
 from seisgrad.solver.fd2d.verify import compare_with_analytic, taylor_test
 from tests.solver.setups import (
+    assert_saved_not_used,
     heterogeneous_model,
     homogeneous,
     off_grid_receivers,
@@ -272,9 +273,4 @@ def test_snapshots_of_a_run_with_another_step_count_are_not_used(
         m.setattr(propagator, "extra_steps", lambda nt: 0)
         syn = solver.forward(model, ev, recs, save=path)
     assert path.exists()
-    with caplog.at_level("WARNING", logger="seisgrad"):
-        got = solver.adjoint(model, ev, recs, syn, saved=path)
-    assert "another simulation" in caplog.text
-    want = solver.adjoint(model, ev, recs, syn)
-    for name in want:
-        np.testing.assert_array_equal(got[name], want[name])
+    assert_saved_not_used(solver, model, ev, recs, syn, path, caplog, "another simulation")

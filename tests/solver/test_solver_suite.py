@@ -13,7 +13,13 @@ import pytest
 
 from seisgrad.solver.fd2d.verify import dot_product_test, taylor_test, with_parameters
 
-from .setups import heterogeneous_model, off_grid_receivers, small_solver, two_source_event
+from .setups import (
+    assert_saved_not_used,
+    heterogeneous_model,
+    off_grid_receivers,
+    small_solver,
+    two_source_event,
+)
 
 MATERIALS = ["acoustic", "elastic"]
 
@@ -117,21 +123,10 @@ def test_saved_forward_gives_the_same_kernels_bit_for_bit(
     # snapshots of another simulation (another model) are not used: same kernels as
     # a fresh run in that model, and a warning
     other = model.__class__(model.grid, {k: v * 1.01 for k, v in model.items()})
-    with caplog.at_level("WARNING", logger="seisgrad"):
-        got = solver.adjoint(other, ev, recs, syn, saved=path)
-    assert "another simulation" in caplog.text
-    want = solver.adjoint(other, ev, recs, syn)
-    for name in want:
-        np.testing.assert_array_equal(got[name], want[name])
+    assert_saved_not_used(solver, other, ev, recs, syn, path, caplog, "another simulation")
     # nor a damaged file, nor another checkpoint count
     path.write_bytes(b"not a zip file")
-    caplog.clear()
-    with caplog.at_level("WARNING", logger="seisgrad"):
-        got = solver.adjoint(model, ev, recs, syn, saved=path)
-    assert "unreadable" in caplog.text
-    np.testing.assert_array_equal(
-        got[solver.kernel_parameters[0]], fresh[solver.kernel_parameters[0]]
-    )
+    assert_saved_not_used(solver, model, ev, recs, syn, path, caplog, "unreadable")
     solver.forward(model, ev, recs, save=path)
     caplog.clear()
     with caplog.at_level("WARNING", logger="seisgrad"):

@@ -77,7 +77,6 @@ __all__ = [
     "forward_transform",
     "inverse_transform",
     "inverse_transform_adjoint",
-    "warped_frequency",
 ]
 
 #: Zero padding of the FFTs (the uniform frequency grid is this much finer than ``2 pi /
@@ -140,12 +139,6 @@ def early_source_loss(samples: np.ndarray, a: float = 0.0) -> float:
     return float(np.abs(y[y.size - lead :]).max() / peak) if peak > 0 else 0.0
 
 
-def warped_frequency(omega_dt: np.ndarray | float) -> np.ndarray:
-    """``nu dt = 2 sin(omega dt / 2)``: the exact frequency (times ``dt``) of a mode the
-    time loop oscillates at ``omega``."""
-    return 2.0 * np.sin(0.5 * np.asarray(omega_dt, dtype=np.float64))
-
-
 def _tail_length(nt: int) -> int:
     """Samples of the smooth continuation appended to each trace before the transforms
     (:func:`_tail`)."""
@@ -185,13 +178,11 @@ def _taper(theta: np.ndarray) -> np.ndarray:
 
 
 def _lagrange_matrix(
-    targets: np.ndarray, n: int, offset: int | None = None, ncols: int | None = None
+    targets: np.ndarray, n: int, offset: int, ncols: int
 ) -> scipy.sparse.csr_matrix:
-    """Sparse ``(targets.size, n)`` matrix interpolating a smooth ``2 pi``-periodic
-    function, given at the angles ``2 pi j / n``, at ``targets`` (radians).
-
-    With ``offset``, column ``c`` holds the value at ``j = c - offset`` (no wrapping;
-    ``ncols`` columns) instead of ``j mod n``."""
+    """Sparse ``(targets.size, ncols)`` matrix interpolating a smooth function, given at
+    the angles ``2 pi j / n``, at ``targets`` (radians): column ``c`` holds the value at
+    ``j = c - offset``."""
     L = LAGRANGE_POINTS
     h = 2.0 * np.pi / n
     u = np.asarray(targets, dtype=np.float64) / h  # position in grid steps
@@ -204,11 +195,9 @@ def _lagrange_matrix(
     for ll in range(L):
         others = np.delete(nodes, ll)
         w[:, ll] = np.prod(diff[:, others.astype(int)], axis=1) / np.prod(ll - others)
-    cols = j0[:, None] + nodes[None, :].astype(np.int64)
-    cols = cols % n if offset is None else cols + offset
+    cols = j0[:, None] + nodes[None, :].astype(np.int64) + offset
     rows = np.repeat(np.arange(u.size), L)
-    shape = (u.size, n if ncols is None else ncols)
-    return scipy.sparse.csr_matrix((w.ravel(), (rows, cols.ravel())), shape=shape)
+    return scipy.sparse.csr_matrix((w.ravel(), (rows, cols.ravel())), shape=(u.size, ncols))
 
 
 def _cast(a, precision: str):
@@ -349,7 +338,8 @@ def inverse_transform(x: np.ndarray, a: float = 0.0, precision: str = "float64")
         (time-continuous) wave equation would give them.
     """
     rows, shape = _rows(x, precision)
-    return _run(_plan(shape[-1], _check_offset(a), precision, True).apply, rows, shape)
+    plan = _plan(shape[-1], _check_offset(a), precision, True)
+    return _run(plan, plan.apply, rows, shape)
 
 
 def inverse_transform_adjoint(
@@ -359,7 +349,7 @@ def inverse_transform_adjoint(
     ``<inverse_transform(x), y> = <x, inverse_transform_adjoint(y)>`` to round-off."""
     rows, shape = _rows(y, precision)
     plan = _plan(shape[-1], _check_offset(a), precision, True)
-    return _run(plan.apply_transpose, rows, shape)
+    return _run(plan, plan.apply_transpose, rows, shape)
 
 
 def forward_transform(s: np.ndarray, a: float = 0.0, precision: str = "float64") -> np.ndarray:
@@ -384,13 +374,15 @@ def forward_transform(s: np.ndarray, a: float = 0.0, precision: str = "float64")
         error.
     """
     rows, shape = _rows(s, precision)
-    return _run(_plan(shape[-1], _check_offset(a), precision, False).apply, rows, shape)
+    plan = _plan(shape[-1], _check_offset(a), precision, False)
+    return _run(plan, plan.apply, rows, shape)
 
 
-def _run(fn, rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``fn`` on batches of rows (bounded work arrays), reshaped to ``shape``."""
+def _run(plan: _Plan, fn, rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``fn`` (a method of ``plan``) on batches of rows (bounded work arrays), reshaped
+    to ``shape``."""
     out = np.empty_like(rows)
-    step = _chunk(_fft_size(shape[-1]))
+    step = _chunk(plan.n)
     for c in range(0, rows.shape[0], step):
         out[c : c + step] = fn(rows[c : c + step])
     return out.reshape(shape)

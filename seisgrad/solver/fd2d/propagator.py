@@ -750,6 +750,8 @@ class Propagator(ABC):
 
     def traces_to_raw_adjoint(self, adjoint: Mapping[str, np.ndarray]) -> np.ndarray:
         raw = self.new_raw()
+        fix = self.params.correct_time_dispersion
+        prec = self.params.precision
         for ch, arr in adjoint.items():
             if ch not in self.record:
                 raise DataError(
@@ -763,10 +765,8 @@ class Propagator(ABC):
                     f"{(len(self.receivers), self.nt_record)} (receivers, time steps)"
                 )
             c = self.raw_channels.index(_TRACE_SOURCE[ch])
-            fix = self.params.correct_time_dispersion
-            prec = self.params.precision
-            if self.nt > self.nt_record:  # transpose of cutting the record
-                a = np.concatenate([a, np.zeros((a.shape[0], self.nt - self.nt_record))], axis=-1)
+            # the transpose of cutting the record to nt_record samples
+            a = np.pad(a, ((0, 0), (0, self.nt - self.nt_record)))
             if ch == "P":
                 raw[c] += inverse_transform_adjoint(a, 0.0, prec) if fix else a
             elif ch in ("VX", "VZ"):
