@@ -777,7 +777,7 @@ class ElasticPropagator(Propagator):
             sv_c, sv_q, (sv_w * s).astype(dtype), (sv_a * s).astype(dtype), sv_k,
             self.stf_v.astype(dtype),
             ss_c, ss_q, (ss_w * s).astype(dtype), ss_k, self.stf_s.astype(dtype),
-            *rec[:6], np.zeros((self._fuse(), rec.g_c.size)), raw,
+            *rec[:6], np.zeros((2 * self._fuse(), rec.g_c.size)), raw,
             None if store is None else store.reshape(-1), self._block(), self._fuse(),
             self._ftz(),
         )  # fmt: skip

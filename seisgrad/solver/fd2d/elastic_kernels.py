@@ -779,8 +779,11 @@ def _forward_loop(
     ``t_{n+1/2}``. Receivers: row segments (:func:`~seisgrad.solver.fd2d.common.receiver_taps`)
     of the components ``sxx``, ``szz`` (0, 1: raw channel 0, ``P`` at ``t_n``, read before
     the velocity update of their rows), ``vx``, ``vz`` (2, 3: raw channels 1, 2 at
-    ``t_{n+1/2}``, read after it), summed into ``acc[k]`` (``k``: the step of the sweep)
-    per record, then into ``raw``.
+    ``t_{n+1/2}``, read after it), summed per record into ``acc[2 k]`` (``k``: the step
+    of the sweep), except ``szz`` into ``acc[2 k + 1]``, then ``acc[2 k] + acc[2 k + 1]``
+    into ``raw``. Each accumulator sums its segments in row order whatever the blocks of
+    the sweep, so the records do not depend on how the steps are grouped into sweeps (one
+    accumulator for ``sxx`` and ``szz`` would interleave them by block).
 
     One sweep over the rows advances ``fuse`` steps (see the comment above): the
     sources of each step act on the rows of a block as the block is swept, after the
@@ -815,8 +818,8 @@ def _forward_loop(
                     inject(vx, vz, vz, sv_c, sv_q, sv_r, sv_w, sv_k, stf_v, n + k, i0, i1)
                     # records of these rows while they are in cache: pressure at t_n
                     # before the velocity update, velocities at t_{n+1/2} after it
-                    gather_rows(sxx, s_ptr[0], s_q, s_w, s_g, acc[k], i0, i1)
-                    gather_rows(szz, s_ptr[1], s_q, s_w, s_g, acc[k], i0, i1)
+                    gather_rows(sxx, s_ptr[0], s_q, s_w, s_g, acc[2 * k], i0, i1)
+                    gather_rows(szz, s_ptr[1], s_q, s_w, s_g, acc[2 * k + 1], i0, i1)
                     _fwd_v_pass(
                         sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
                         axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
@@ -827,8 +830,8 @@ def _forward_loop(
                             sxz, szz, vx, vz, bx, bz, dvx, dvz, top, ncols, v0, v1, nxe,
                             sfl, oax, oaz,
                         )  # fmt: skip
-                    gather_rows(vx, s_ptr[2], s_q, s_w, s_g, acc[k], i0, i1)
-                    gather_rows(vz, s_ptr[3], s_q, s_w, s_g, acc[k], i0, i1)
+                    gather_rows(vx, s_ptr[2], s_q, s_w, s_g, acc[2 * k], i0, i1)
+                    gather_rows(vz, s_ptr[3], s_q, s_w, s_g, acc[2 * k], i0, i1)
                 if q1 > q0:
                     _fwd_s_pass(
                         vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
@@ -851,8 +854,9 @@ def _forward_loop(
                 for q in range(sv_c.size):
                     sfl[(5 * slot + sv_c[q]) * ncell + sv_q[q]] += sv_a[q] * stf_v[sv_k[q], n + k]
             for g in range(g_c.size):
-                raw[g_c[g], g_t[g], n + k] += acc[k, g]
-                acc[k, g] = 0.0
+                raw[g_c[g], g_t[g], n + k] += acc[2 * k, g] + acc[2 * k + 1, g]
+                acc[2 * k, g] = 0.0
+                acc[2 * k + 1, g] = 0.0
         n += nk
     set_mxcsr(old)
 
