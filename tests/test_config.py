@@ -175,7 +175,7 @@ def test_configure_comments_show_null_and_open_bounds():
 
     text, _ = render_full({"workflow": "migration"})
     assert "one of null, illumination" in text and "None" not in text
-    assert "# time step (s) (float; range (0.0, ])" in text
+    assert "(float or null; range (0.0, ])" in text  # pml_velocity: open bounds
 
 
 def test_unknown_key_lists_valid_names():

@@ -42,5 +42,5 @@ def test_reference_parameter_file_lists_every_parameter(tmp_path):
 
 def test_parameter_reference_shows_exclusive_bounds_and_null():
     text = (ROOT / "docs" / "parameters.md").read_text()
-    assert "| `dt` | float | `0.001` | > 0.0 |" in text
+    assert "| `pml_velocity` | float or null | `null` | > 0.0 |" in text
     assert "| `precondition` | str or null | `null` | `null`, `illumination` |" in text

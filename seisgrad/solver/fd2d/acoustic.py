@@ -794,6 +794,9 @@ class AcousticPropagator(Propagator):
                 )
         return out
 
+    def stability_moduli(self) -> dict[str, np.ndarray]:
+        return {k: self.internal[k] for k in ("kappa", "rho")}
+
     def wave_speeds(self, internal: Mapping[str, np.ndarray]) -> tuple[float, float]:
         vp = internal["vp"]
         return float(vp.min()), float(vp.max())

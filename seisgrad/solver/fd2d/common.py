@@ -437,6 +437,22 @@ def _strip_ranges(n: int, w_lo: int, w_hi: int, half: bool) -> tuple[int, int, i
     return (HALO, HALO + w_lo, HALO + n - w_hi, HALO + n)
 
 
+#: Default strength of the C-PML per cell: ``R = exp(-PML_STRENGTH * width)``.
+PML_STRENGTH = 0.9
+
+
+def default_pml_reflection(width: int) -> float:
+    """Theoretical reflection coefficient used when ``pml_reflection`` is null:
+    ``exp(-0.9 W)`` for a layer of ``W`` cells (1.2e-4 for 10, 1.5e-8 for 20).
+
+    ``ln(1/R) / W`` is the damping per cell, so the same value keeps the profile as
+    smooth whatever the width, while a wider layer absorbs more. Measured (order 8,
+    8 points per wavelength, 20 cells): waves at 70-80 degrees of incidence reflect
+    0.07% at 0.99 of the CFL limit, against 9% with ``R = 1e-3`` (the default before
+    2026-12-07), and normal incidence stays at 0.002-0.01% from 0.3 to 0.99 of it."""
+    return math.exp(-PML_STRENGTH * max(int(width), 1))
+
+
 def pml_profiles(
     layout: Layout,
     dt: float,

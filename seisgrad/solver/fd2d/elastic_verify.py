@@ -23,7 +23,7 @@ import numpy as np
 
 from seisgrad.errors import ConfigError
 from seisgrad.model import Model
-from seisgrad.solver.acquisition import Event, PointSource, Receiver
+from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction
 
 __all__ = [
     "elastic_greens_function",
@@ -33,6 +33,7 @@ __all__ = [
     "rayleigh_ellipticity",
     "LambResult",
     "lamb_test",
+    "wavelet_centre",
 ]
 
 
@@ -83,7 +84,7 @@ def elastic_greens_function(
     dt: float,
     source: PointSource,
     quantity: str = "V",
-    pad: int = 8,
+    pad: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact 2D plane-strain response of a homogeneous elastic full space.
 
@@ -109,9 +110,15 @@ def elastic_greens_function(
         The point source (its ``kind``, ``fx``/``fz``, ``mxx``/``mzz``/``mxz`` or
         ``amplitude`` are used; its position and time function are not).
     quantity
-        ``"V"`` particle velocity or ``"U"`` displacement.
+        ``"V"`` particle velocity or ``"U"`` displacement. The displacement is the exact
+        time integral of the velocity from ``t = 0`` (the source is at rest before):
+        its zero-frequency part (the static offset of a moment source whose time
+        function has a non-zero mean, the slow tail of a force's) is included.
     pad
-        Zero-padding factor against wrap-around.
+        Zero-padding factor against wrap-around; ``None``: 8 for ``"V"``, 32 for
+        ``"U"``. The slow tail of the 2D displacement (a force's decays as ``1/t``)
+        wraps around as a drift that falls as ``1 / pad^2``: about 0.5% of a force's
+        displacement at 8, 0.03% at 32.
 
     Returns
     -------
@@ -127,18 +134,25 @@ def elastic_greens_function(
         raise ConfigError(
             f"elastic_greens_function: quantity must be 'V' or 'U', got {quantity!r}"
         )
+    if pad is None:
+        pad = 8 if quantity == "V" else 32
+    if not pad >= 1:
+        raise ConfigError(f"elastic_greens_function: pad must be >= 1, got {pad}")
     nt = len(stf)
     nfft = 1 << int(math.ceil(math.log2(pad * nt)))
     spec = np.fft.rfft(np.asarray(stf, np.float64), nfft)
     w = 2 * math.pi * np.fft.rfftfreq(nfft, dt)
     nz = w > 0
     wn = w[nz]
-    ux = np.zeros(w.size, complex)
-    uz = np.zeros(w.size, complex)
+    # velocity spectra per component: V(w) = i w U(w)
+    vel: list[np.ndarray] = []
     if source.kind == "force":
+        # force time function s: U = G S, V = i w G S (-> 0 at w = 0: G ~ log w)
         gx, gz = _displacement_spectrum(x, z, vp, vs, rho, wn, source.fx, source.fz)
-        ux[nz], uz[nz] = gx, gz
-        time_factor = 1.0 + 0j  # force time function s: u = G * s
+        for g in (gx, gz):
+            v = np.zeros(w.size, complex)
+            v[nz] = 1j * wn * g * spec[nz]
+            vel.append(v)
     else:
         if source.kind == "moment_tensor":
             m = np.array([[source.mxx, source.mxz], [source.mxz, source.mzz]])
@@ -157,22 +171,30 @@ def elastic_greens_function(
                 mx, mz = _displacement_spectrum(x - d[0], z - d[1], vp, vs, rho, wn, *fj)
                 tot_x -= m[j, k] * (px - mx) / (2 * h)
                 tot_z -= m[j, k] * (pz - mz) / (2 * h)
-        ux[nz], uz[nz] = tot_x, tot_z
-        # moment m = integral of s: U = G * m, M(w) = S(w) / (i w)
-        time_factor = None
+        for dg in (tot_x, tot_z):
+            # moment m = integral of s: U = (d G) S / (i w), V = (d G) S
+            v = np.zeros(w.size, complex)
+            v[nz] = dg * spec[nz]
+            # w -> 0: (d G)(0) S(0), finite and non-zero for a source with a non-zero
+            # mean (a Gaussian); taken at the lowest computed frequency (``pad`` makes
+            # it small)
+            v[0] = dg[0] * spec[0]
+            vel.append(v)
     out = []
-    for u in (ux, uz):
-        spec_u = u * spec
-        if time_factor is None:
-            spec_u[nz] = spec_u[nz] / (1j * wn)
+    for v in vel:
         if quantity == "V":
-            spec_u = spec_u * (1j * w)
-            if time_factor is None:
-                # w -> 0: the velocity of a moment source tends to (d G)(0) S(0), finite
-                # and non-zero for a source with a non-zero mean (a Gaussian); taken at
-                # the lowest computed frequency (``pad`` makes it small)
-                spec_u[0] = u[nz][0] * spec[0]
-        out.append(np.fft.irfft(spec_u, nfft)[:nt])
+            out.append(np.fft.irfft(v, nfft)[:nt])
+            continue
+        # displacement: the exact time integral of the velocity from t = 0,
+        # u(t) = mean(v) t + I(t) - I(0) with I the periodic antiderivative of v - mean(v)
+        # (I = irfft(V / (i w)) for w > 0). Leaving out the mean (the zero-frequency
+        # term) and I(0) was 45-125% off for sources with a non-zero mean.
+        anti = np.zeros(w.size, complex)
+        anti[nz] = v[nz] / (1j * wn)
+        i_t = np.fft.irfft(anti, nfft)[:nt]
+        mean = float(v[0].real) / nfft
+        out.append(i_t - i_t[0] + mean * dt * np.arange(nt))
+    return out[0], out[1]
     return out[0], out[1]
 
 
@@ -192,6 +214,9 @@ class ElasticAnalyticResult:
     whose analytic peak is below :data:`NEGLIGIBLE_TRACE` of the largest of their
     channel (a component that vanishes by symmetry at that receiver, where a relative
     error would measure round-off): ``skipped[id]`` says why.
+    :func:`compare_elastic_with_analytic` refuses a comparison without a P window (and
+    without an S window for a source that radiates S waves), so ``max_s_error`` is 0
+    only for a source without S waves (an explosion).
     """
 
     p_errors: dict[str, float]
@@ -213,6 +238,93 @@ class ElasticAnalyticResult:
         return max(self.max_p_error, self.max_s_error)
 
 
+#: Channels compared per ``quantity`` of :func:`compare_elastic_with_analytic`.
+_COMPONENTS = {"V": ("VX", "VZ"), "U": ("UX", "UZ")}
+
+
+def wavelet_centre(stf: SourceTimeFunction, nt: int, dt: float) -> float:
+    """Time of the centre of a source time function as it is sampled from ``t = 0``.
+
+    The centroid ``sum t s(t)^2 / sum s(t)^2`` of the samples at ``n dt`` from ``n = 0``
+    over the whole wavelet (also past ``nt``, so that a record shorter than the wavelet
+    does not pull the centre in): the actual timing of the samples for ``array`` (whose
+    ``t0`` and ``f0`` are not used); ``t0`` for the analytic wavelets (symmetric or
+    antisymmetric about it), or later when ``t0 < 3 / f0`` cuts part of it off at
+    ``t = 0``.
+
+    Parameters
+    ----------
+    stf
+        The source time function.
+    nt, dt
+        Number of time steps and time step (s) of the simulation.
+
+    Returns
+    -------
+    float
+        The centre (s).
+
+    Raises
+    ------
+    ConfigError
+        When the samples are all zero.
+    """
+    if stf.kind == "array":
+        n = max(nt, len(stf.values or ()))
+    elif stf.delay >= 3.0 / stf.f0:
+        return float(stf.delay)  # no energy before t = 0 (below exp(-88))
+    else:
+        n = max(nt, int(math.ceil((stf.delay + 3.0 / stf.f0) / dt)) + 1)
+    s = stf.sample(n, dt)
+    energy = s * s
+    total = float(energy.sum())
+    if not total > 0:
+        raise ConfigError(
+            f"the source time function ('{stf.kind}') is zero at every sample: it has no centre"
+        )
+    return float(dt * np.dot(np.arange(n), energy) / total)
+
+
+def _homogeneous_medium(
+    solver: Any, model: Model, event: Event, receivers: Sequence[Receiver], who: str
+) -> tuple[Any, float, float, float]:
+    """The simulation's propagator and its ``(vp, vs, rho)``, from the material
+    parameters it actually uses (any parametrization of the model).
+
+    Raises
+    ------
+    ConfigError
+        For a solver other than the elastic ``fd2d``, a model that is not homogeneous,
+        or a fluid (``vs = 0``).
+    """
+    if getattr(getattr(solver, "params", None), "materials", None) != "elastic":
+        raise ConfigError(f"{who} needs the elastic fd2d solver (materials: elastic)")
+    prop = solver.propagator(model, event, receivers)
+    values = []
+    for name in ("vp", "vs", "rho"):
+        a = np.asarray(prop.internal[name], np.float64)
+        if np.ptp(a) > 1e-9 * np.abs(a).max():
+            raise ConfigError(
+                f"{who} needs a homogeneous model; {name} (as the simulation uses it) "
+                f"ranges from {a.min():.6g} to {a.max():.6g}"
+            )
+        values.append(float(a.flat[0]))
+    vp, vs, rho = values
+    if not vs > 0:
+        raise ConfigError(f"{who} needs a solid (vs > 0); the model has vs = {vs:.6g} m/s")
+    return prop, vp, vs, rho
+
+
+def _radiates_s(source: PointSource) -> bool:
+    """Whether a point source radiates S waves (a force, or a moment tensor with a
+    deviatoric part)."""
+    if source.kind == "force":
+        return source.fx != 0.0 or source.fz != 0.0
+    if source.kind == "moment_tensor":
+        return source.mxx != source.mzz or source.mxz != 0.0
+    return False
+
+
 def compare_elastic_with_analytic(
     solver: Any,
     model: Model,
@@ -224,32 +336,56 @@ def compare_elastic_with_analytic(
 ) -> ElasticAnalyticResult:
     """Compare elastic synthetics with :func:`elastic_greens_function`.
 
-    The model must be homogeneous (``vp``, ``vs``, ``rho``, ``vs > 0``) and the event a
-    single point source; the solver must record ``VX``/``VZ`` (``quantity="V"``) or
-    ``UX``/``UZ`` (``"U"``). Receivers must be far enough from the boundaries that no
-    reflection arrives within the S window.
+    The model must be homogeneous (in any parametrization the solver accepts: the
+    ``vp``, ``vs``, ``rho`` the simulation derives from it are used; ``vs > 0``) and the
+    event a single point source; the solver must record ``VX`` and/or ``VZ``
+    (``quantity="V"``) or ``UX`` and/or ``UZ`` (``"U"``). Receivers must be far enough
+    from the boundaries that no reflection arrives within the S window.
 
     The P and S errors are taken over windows of ``+- window_periods / f0`` around each
-    arrival; they measure the two waves apart only when the arrivals are further apart
-    than that (``r (1/vs - 1/vp) > 2 window_periods / f0``); closer to the source the
-    two windows overlap and the two errors are nearly the same.
+    arrival of the wavelet's centre (the centroid of ``s(t)^2`` of the wavelet sampled
+    from ``t = 0``: the actual timing of the samples, also for an ``array`` time
+    function, whose ``t0`` and ``f0`` are not used; ``f0``: the time function's
+    :meth:`~seisgrad.solver.acquisition.SourceTimeFunction.dominant_frequency`); they
+    measure the two waves apart only when the arrivals are further apart than that
+    (``r (1/vs - 1/vp) > 2 window_periods / f0``); closer to the source the two windows
+    overlap and the two errors are nearly the same.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown ``quantity``, a model that is not homogeneous or fluid, an event
+        other than one point source, a source time function that is zero, a solver that
+        records none of the channels of ``quantity``, and a comparison without any P
+        window (or without any S window for a source that radiates S waves: a force or
+        a moment tensor with a deviatoric part), e.g. when the arrivals come after the
+        end of the record: nothing compared is never reported as no error.
     """
-    vp = np.asarray(model["vp"], np.float64)
-    vs = np.asarray(model["vs"], np.float64)
-    rho = np.asarray(model["rho"], np.float64)
-    for name, a in (("vp", vp), ("vs", vs), ("rho", rho)):
-        if np.ptp(a) > 1e-9 * np.abs(a).max():
-            raise ConfigError(f"compare_elastic_with_analytic needs a homogeneous model ({name})")
+    who = "compare_elastic_with_analytic"
+    if quantity not in _COMPONENTS:
+        raise ConfigError(f"{who}: quantity must be 'V' or 'U', got {quantity!r}")
     if len(event.sources) != 1:
-        raise ConfigError("compare_elastic_with_analytic needs an event with one point source")
+        raise ConfigError(f"{who} needs an event with one point source")
     src = event.sources[0]
+    comps = _COMPONENTS[quantity]
+    prop, a_vp, a_vs, a_rho = _homogeneous_medium(solver, model, event, receivers, who)
+    recorded = tuple(prop.record)
+    if not set(comps) & set(recorded):
+        other = "U" if quantity == "V" else "V"
+        hint = f", or use quantity={other!r}" if set(_COMPONENTS[other]) & set(recorded) else ""
+        raise ConfigError(
+            f"{who}(quantity={quantity!r}) compares the channels {' or '.join(comps)}, but "
+            f"the solver records {', '.join(recorded)}: add {', '.join(comps)} to its "
+            f"'record' parameter{hint}"
+        )
     p = solver.params
     nt, dt = p.nt, p.dt
     stf = src.stf.sample(nt, dt)
-    f0 = src.stf.f0 if src.stf.kind != "array" else src.stf.max_frequency(dt) / 2.8
-    a_vp, a_vs, a_rho = float(vp.flat[0]), float(vs.flat[0]), float(rho.flat[0])
+    f0 = src.stf.dominant_frequency(dt)
+    if src.stf.is_silent() or not f0 > 0 or not np.any(stf):
+        raise ConfigError(f"{who}: the source time function is zero everywhere")
+    centre = wavelet_centre(src.stf, nt, dt)
     st = solver.forward(model, event, receivers)
-    comps = {"V": ("VX", "VZ"), "U": ("UX", "UZ")}[quantity]
     perr: dict[str, float] = {}
     serr: dict[str, float] = {}
     syn: dict[str, np.ndarray] = {}
@@ -272,28 +408,46 @@ def compare_elastic_with_analytic(
         ch = tr.stats.channel
         largest[ch] = max(largest.get(ch, 0.0), float(np.abs(a).max()))
     skipped: dict[str, str] = {}
+    # per wave: windows after the end of the record, windows where the wave is negligible
+    late = {"P": 0, "S": 0}
+    weak = {"P": 0, "S": 0}
     for tr, x, z, a in traces:
         d = tr.data.astype(np.float64)
         dist = math.hypot(x, z)
         peak = float(np.abs(a).max())
         syn[tr.id] = d
         ana[tr.id] = a
-        if peak <= NEGLIGIBLE_TRACE * largest[tr.stats.channel]:
+        if not peak > NEGLIGIBLE_TRACE * largest[tr.stats.channel]:
             skipped[tr.id] = (
                 f"the exact {tr.stats.channel} here is {peak:.3g}, negligible against "
                 f"the largest of the channel ({largest[tr.stats.channel]:.3g})"
             )
             continue
-        for speed, errs in ((a_vp, perr), (a_vs, serr)):
-            tc = dist / speed + src.stf.delay
+        for wave, speed, errs in (("P", a_vp, perr), ("S", a_vs, serr)):
+            tc = dist / speed + centre
             n0 = max(0, int((tc - window_periods / f0) / dt))
             n1 = min(nt, int((tc + window_periods / f0) / dt) + 1)
             if n1 <= n0:
+                late[wave] += 1
                 continue
             aw = a[n0:n1]
             if float(np.abs(aw).max()) < 0.05 * peak:
+                weak[wave] += 1
                 continue
             errs[tr.id] = float(np.linalg.norm(d[n0:n1] - aw) / np.linalg.norm(aw))
+    for wave, errs, needed in (("P", perr, True), ("S", serr, _radiates_s(src))):
+        if errs or not needed:
+            continue
+        compared = [tr.id for tr, *_ in traces]
+        raise ConfigError(
+            f"{who}: no {wave} arrival was compared, so the comparison would say nothing "
+            f"about it. Of {len(compared)} trace(s) of {', '.join(comps)}: "
+            f"{len(skipped)} negligible by symmetry, {late[wave]} with the {wave} window "
+            f"(centre at distance / {wave.lower()} velocity + {centre:.4g} s, "
+            f"+- {window_periods / f0:.4g} s) after the end of the record "
+            f"({nt} steps, {nt * dt:.4g} s), {weak[wave]} where the exact {wave} wave is "
+            "negligible; lengthen nt or move the receivers"
+        )
     return ElasticAnalyticResult(perr, serr, syn, ana, skipped)
 
 
@@ -374,28 +528,48 @@ def lamb_test(
 
     The solver must have ``free_surface: true`` and record ``VX`` and ``VZ`` (velocity)
     at receivers on (or near) the surface, on either side of the source; the model
-    homogeneous; the event one point source on or near the surface (classically a
-    vertical ``force``). Arrival time: peak of the envelope of ``VZ`` in a window around
-    the expected Rayleigh arrival (``|x - x_source| / c_R`` plus the wavelet delay).
+    homogeneous (in any parametrization the solver accepts: the ``vp``, ``vs`` the
+    simulation derives from it are used); the event one point source on or near the
+    surface (classically a vertical ``force``). Arrival time: peak of the envelope of
+    ``VZ`` in a window of ``+- 1.5 / f0`` around the expected Rayleigh arrival
+    (``|x - x_source| / c_R`` plus the wavelet's centre: the centroid of ``s(t)^2`` of
+    the wavelet sampled from ``t = 0``, the actual timing of the samples also for an
+    ``array`` time function; ``f0``: the time function's dominant frequency).
     Particle motion: displacement ``(ux, uz)`` from the velocities over that window; a
     retrograde ellipse turns counter-clockwise in the ``(x, z-up)`` plane for a wave
     travelling in +x (signed area ``1/2 sum (ux duz - uz dux)`` positive) and clockwise
     for a wave travelling in -x. The measured velocity is the inverse slope of the arrival
     times against the distances (with two or more receivers).
+
+    Raises
+    ------
+    ConfigError
+        Without ``free_surface``, ``VX`` and ``VZ`` recorded, or one point source; for a
+        model that is not homogeneous or fluid, a source time function that is zero, a
+        receiver above the source, or a Rayleigh window after the end of the record.
     """
     from scipy.signal import hilbert
 
-    vp = float(np.asarray(model["vp"]).flat[0])
-    vs = float(np.asarray(model["vs"]).flat[0])
-    if not solver.params.free_surface:
+    who = "lamb_test"
+    if not getattr(getattr(solver, "params", None), "free_surface", False):
         raise ConfigError("lamb_test needs free_surface: true")
     if len(event.sources) != 1:
         raise ConfigError("lamb_test needs an event with one point source")
     src = event.sources[0]
+    prop, vp, vs, _ = _homogeneous_medium(solver, model, event, receivers, who)
+    missing = [c for c in ("VX", "VZ") if c not in prop.record]
+    if missing:
+        raise ConfigError(
+            f"lamb_test needs VX and VZ recorded; the solver records "
+            f"{', '.join(prop.record)} (add {', '.join(missing)} to its 'record' parameter)"
+        )
     cr = rayleigh_velocity(vp, vs)
+    nt, dt = solver.params.nt, solver.params.dt
+    f0 = src.stf.dominant_frequency(dt)
+    if src.stf.is_silent() or not f0 > 0:
+        raise ConfigError("lamb_test: the source time function is zero everywhere")
+    centre = wavelet_centre(src.stf, nt, dt)
     st = solver.forward(model, event, receivers)
-    dt = solver.params.dt
-    f0 = src.stf.f0
     by_sta: dict[str, dict[str, np.ndarray]] = {}
     coords: dict[str, float] = {}
     for tr in st:
@@ -411,8 +585,14 @@ def lamb_test(
             raise ConfigError(f"lamb_test: receiver {sta} is above the source (x = x_source)")
         vx, vz = chans["VX"], chans["VZ"]
         t = dt * np.arange(vz.size)
-        t_exp = dist / cr + src.stf.delay
-        win = (t > dist / cr + src.stf.delay - 1.5 / f0) & (t < t_exp + 1.5 / f0)
+        t_exp = dist / cr + centre
+        win = (t > t_exp - 1.5 / f0) & (t < t_exp + 1.5 / f0)
+        if not np.any(win):
+            raise ConfigError(
+                f"lamb_test: the Rayleigh window of receiver {sta} ({t_exp - 1.5 / f0:.4g} "
+                f"to {t_exp + 1.5 / f0:.4g} s) is after the end of the record "
+                f"({vz.size} samples, {vz.size * dt:.4g} s); lengthen nt"
+            )
         env = np.abs(hilbert(vz))
         k = int(np.argmax(np.where(win, env, 0.0)))
         # parabolic refinement of the envelope peak
@@ -438,5 +618,5 @@ def lamb_test(
         slope = np.polyfit(dists, times, 1)[0]
         measured = 1.0 / slope
     else:
-        measured = dists[0] / (times[0] - src.stf.delay)
+        measured = dists[0] / (times[0] - centre)
     return LambResult(cr, float(measured), errs, retro, ell, dists)

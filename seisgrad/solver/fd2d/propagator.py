@@ -64,7 +64,7 @@ from typing import Any, ClassVar
 import numba
 import numpy as np
 
-from seisgrad.errors import ConfigError, DataError, SolverError
+from seisgrad.errors import ConfigError, DataError, SolverError, StabilityError
 from seisgrad.logs import logger
 from seisgrad.model import Model, atomic_path
 from seisgrad.solver.acquisition import Event, Receiver
@@ -74,13 +74,19 @@ from seisgrad.solver.fd2d.checkpoint import (
     segment_starts,
     sweep_memory,
 )
-from seisgrad.solver.fd2d.checks import check_sampling, check_stability
+from seisgrad.solver.fd2d.checks import (
+    DENSITY_CONTRASTS,
+    check_sampling,
+    check_stability,
+    stability_velocity,
+)
 from seisgrad.solver.fd2d.common import (
     HALO,
     Layout,
     PointOperator,
     aligned_zeros,
     check_positions,
+    default_pml_reflection,
     default_ppw,
     displacement_to_trace,
     displacement_to_trace_adjoint,
@@ -102,6 +108,12 @@ from seisgrad.solver.fd2d.dispersion import (
 )
 
 __all__ = ["COMPILE_PARTS", "Propagator", "SIDES", "SnapshotFile", "numba_threads"]
+
+#: Warn when the C-PML reference velocity (by default the fastest speed stable with
+#: ``dt``) exceeds the model's fastest wave speed this many times: the layers are then
+#: too steep (10-cell layer at 0.05 of the CFL limit: 2.5% reflected, against 0.035%
+#: with ``pml_velocity`` at the model's speed).
+PML_OVERDAMPED = 4.0
 
 #: Zeros after each C-PML profile (``prof``): room for a whole vector past its end.
 _PROFILE_PAD = 64
@@ -368,7 +380,22 @@ class Propagator(ABC):
         vref = params.pml_velocity
         if vref is None:
             vref = max_stable_velocity(self.dt, self.layout.dx, self.layout.dz, params.order)
-        self.profiles = pml_profiles(self.layout, self.dt, vref, f0, params.pml_reflection)
+        self.pml_velocity = vref
+        refl = params.pml_reflection
+        if refl is None:
+            refl = default_pml_reflection(params.pml_width)
+        self.profiles = pml_profiles(self.layout, self.dt, vref, f0, refl)
+        if params.pml_velocity is None and any(self.layout.pml):
+            over = vref / self.vmax
+            if over > PML_OVERDAMPED:
+                self.warnings.append(
+                    f"the absorbing layers are tuned to {vref:.4g} m/s, the fastest speed "
+                    f"stable with dt = {self.dt:.4g} s ({over:.3g} times the model's fastest "
+                    f"wave speed, {self.vmax:.4g} m/s), so they damp too steeply and reflect "
+                    f"more (thin layers most); set pml_velocity to about {self.vmax:.4g} "
+                    "(a value fixed for every model of a run keeps the gradient exact), or use "
+                    "a larger dt"
+                )
         self.coef = fd_coefficients(params.order)
         #: Multiplies every source (0 makes the loop a linear map of its initial state).
         self.source_scale = 1.0
@@ -393,7 +420,14 @@ class Propagator(ABC):
         time function that is zero everywhere) and ``array`` samples cut off by the end
         of the simulation."""
         p = self.params
-        check_stability(self.dt, self.vmax, self.layout.dx, self.layout.dz, p.order)
+        lay = self.layout
+        moduli = self.stability_moduli()
+        v = stability_velocity(self.dt, self.vmax, moduli, lay.dx, lay.dz, p.order)
+        reason = DENSITY_CONTRASTS
+        factor, why = self.stability_factor()
+        if self.vmax / factor > v:
+            v, reason = self.vmax / factor, why
+        check_stability(self.dt, v, lay.dx, lay.dz, p.order, v_fastest=self.vmax, reason=reason)
         fmax = source_max_frequency(self.event, self.dt)
         ppw = p.min_points_per_wavelength
         if ppw is None:
@@ -489,7 +523,26 @@ class Propagator(ABC):
                 n = m
         if energy is not None:
             self.illumination = energy * (self.dt * chunk)
+        self.check_finite(state, raw)
         return self.raw_to_traces(raw)
+
+    def check_finite(self, state: Mapping[str, np.ndarray], raw: np.ndarray) -> None:
+        """Raise :class:`~seisgrad.errors.StabilityError` when a forward run ended with
+        non-finite values (NaN or inf) in its wavefields or records: the scheme was
+        unstable although the CFL check passed (see :meth:`check`), and the synthetics
+        would be meaningless."""
+        bad = [k for k, v in state.items() if not np.isfinite(v).all()]
+        if not np.isfinite(raw).all():
+            bad.append("records")
+        if not bad:
+            return
+        p = self.params
+        raise StabilityError(
+            f"the simulation became unstable: non-finite values (NaN or inf) in "
+            f"{', '.join(bad)} after {self.nt} steps, although dt = {self.dt:.6g} s passed "
+            f"the CFL check (v_max = {self.vmax:.6g} m/s, order {p.order}); use a smaller "
+            f"dt (for example {0.8 * self.dt:.6g} s)"
+        )
 
     def gradient(
         self,
@@ -764,6 +817,13 @@ class Propagator(ABC):
                     f"adjoint source of channel {ch}: shape {a.shape}, expected "
                     f"{(len(self.receivers), self.nt_record)} (receivers, time steps)"
                 )
+            if not np.isfinite(a).all():
+                rows = np.flatnonzero(~np.isfinite(a).all(axis=1))
+                names = ", ".join(self.receivers[int(r)].station for r in rows[:5])
+                raise DataError(
+                    f"adjoint source of channel {ch}: non-finite values (NaN or inf) at "
+                    f"{rows.size} receiver(s) ({names}{', ...' if rows.size > 5 else ''})"
+                )
             c = self.raw_channels.index(_TRACE_SOURCE[ch])
             # the transpose of cutting the record to nt_record samples
             a = np.pad(a, ((0, 0), (0, self.nt - self.nt_record)))
@@ -831,6 +891,17 @@ class Propagator(ABC):
     @abstractmethod
     def internal_model(self, model: Model) -> dict[str, np.ndarray]:
         """Validate ``model`` and return the material parameters (float64, ``(nx, nz)``)."""
+
+    @abstractmethod
+    def stability_moduli(self) -> dict[str, np.ndarray]:
+        """The moduli and density at the model's nodes for the stability check with
+        density contrasts (:func:`~seisgrad.solver.fd2d.checks.stability_velocity`):
+        ``kappa`` and ``rho``, or ``lambda``, ``mu`` and ``rho``."""
+
+    def stability_factor(self) -> tuple[float, str]:
+        """The fraction of the CFL limit up to which the scheme is stable (1 unless a
+        boundary closure is less stable than the interior), and why, for messages."""
+        return 1.0, ""
 
     @abstractmethod
     def wave_speeds(self, internal: Mapping[str, np.ndarray]) -> tuple[float, float]:

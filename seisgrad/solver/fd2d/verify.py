@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from seisgrad.errors import ConfigError
+from seisgrad.errors import ConfigError, DataError, StabilityError
 from seisgrad.model import Grid, Model
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.base import Solver
+from seisgrad.solver.fd2d.checks import safe_round
+from seisgrad.solver.fd2d.common import max_stable_velocity, source_dominant_frequency
+from seisgrad.solver.fd2d.elastic_verify import wavelet_centre
 
 __all__ = [
     "DotProductResult",
@@ -181,6 +184,112 @@ def _misfit(syn, obs) -> tuple[float, Any]:
     return total, res
 
 
+#: A trace gets no noise in the observed data of :func:`taylor_test` when its peak is at
+#: most this fraction of the largest peak of its channel (zero, or round-off).
+_NOISE_FLOOR = 1e-12
+
+
+def _add_noise(obs: Any, rng: np.random.Generator) -> None:
+    """Add Gaussian noise of standard deviation half the trace's own peak to each trace
+    of ``obs`` (in place), except to traces at most :data:`_NOISE_FLOOR` of the largest
+    peak of their channel (a random draw is consumed for every trace all the same)."""
+    peaks = [float(np.abs(tr.data).max()) if tr.stats.npts else 0.0 for tr in obs]
+    strongest: dict[str, float] = {}
+    for tr, amp in zip(obs, peaks):
+        ch = tr.stats.channel
+        strongest[ch] = max(strongest.get(ch, 0.0), amp)
+    for tr, amp in zip(obs, peaks):
+        noise = rng.standard_normal(tr.stats.npts).astype(tr.data.dtype)
+        if amp > _NOISE_FLOOR * strongest[tr.stats.channel]:
+            tr.data = tr.data + 0.5 * amp * noise
+
+
+def _check_perturbed_models(
+    solver: Any,
+    model: Model,
+    event: Event,
+    receivers: Sequence[Receiver],
+    shifted: Callable[[float], Model],
+    hs: Sequence[float],
+    relative_size: float | None,
+) -> None:
+    """Raise :class:`~seisgrad.errors.ConfigError` when a model ``shifted(+-h)`` of the
+    Taylor test is unstable at the solver's ``dt`` (or invalid), naming a stable
+    ``relative_size`` (``None``: a perturbation given by the user; then the largest
+    stable ``h``). Only for solvers with a ``propagator`` method (``fd2d``), whose
+    construction runs the same checks as a simulation."""
+    make = getattr(solver, "propagator", None)
+    if not callable(make):
+        return
+    base = make(model, event, receivers)  # the user's own model: its own errors
+    steps = sorted({abs(float(h)) for h in hs}, reverse=True)
+
+    def failure(scale: float) -> tuple[float, Exception] | None:
+        for h in steps:
+            for signed in (h * scale, -h * scale):
+                try:
+                    make(shifted(signed), event, receivers)
+                except (StabilityError, DataError) as exc:
+                    return signed, exc
+        return None
+
+    first = failure(1.0)
+    if first is None:
+        return
+    h, exc = first
+    if relative_size is None:
+        what = f"the model m {'+' if h >= 0 else '-'} h dm with h = {abs(h):g} (dm as given)"
+    else:
+        what = (
+            f"the model perturbed by h = {abs(h):g} x relative_size = {relative_size:g} "
+            f"(m {'+' if h >= 0 else '-'} h dm)"
+        )
+    # the largest stable scale of every step: halve until stable, then bisect
+    lo, hi = 0.0, 1.0
+    for _ in range(20):
+        if failure(0.5 * hi) is None:
+            lo = 0.5 * hi
+            break
+        hi *= 0.5
+    if lo > 0.0:
+        for _ in range(8):
+            mid = 0.5 * (lo + hi)
+            if failure(mid) is None:
+                lo = mid
+            else:
+                hi = mid
+    invalid = isinstance(exc, DataError)
+    or_dt = "" if invalid else " or a smaller dt"
+    if lo == 0.0:
+        advice = (
+            "even 1e-6 of this perturbation fails: the model itself is at the limit"
+            if invalid
+            else "the model itself is at the stability limit: use a smaller dt"
+        )
+    elif relative_size is None:
+        largest = safe_round(
+            steps[0] * lo, up=False, digits=2, ok=lambda v: failure(v / steps[0]) is None
+        )
+        advice = f"use steps h <= {largest} (or a smaller perturbation){or_dt}"
+    else:
+        rs = relative_size
+        size = safe_round(rs * lo, up=False, digits=2, ok=lambda v: failure(v / rs) is None)
+        advice = f"use relative_size <= {size}{or_dt}"
+    if invalid:
+        raise ConfigError(f"taylor_test: {what} is not a valid model ({exc}); {advice}")
+    p = base.params
+    dx, dz = base.layout.dx, base.layout.dz
+    vmax = base.wave_speeds(base.internal_model(shifted(h)))[1]
+    limit = max_stable_velocity(base.dt, dx, dz, p.order)
+    if vmax > limit:
+        raise ConfigError(
+            f"taylor_test: {what} reaches v_max = {vmax:.6g} m/s, unstable for "
+            f"dt = {base.dt:.6g} s (limit v_max = {limit:.6g} m/s with dx = {dx:g} m, "
+            f"dz = {dz:g} m, order {p.order}); {advice}"
+        )
+    raise ConfigError(f"taylor_test: {what} is unstable ({exc}); {advice}")
+
+
 def taylor_test(
     solver: Solver,
     model: Model,
@@ -195,11 +304,15 @@ def taylor_test(
     """Taylor test of ``Solver.adjoint`` against ``Solver.forward``.
 
     The misfit is ``J(m) = 1/2 sum (d(m) - d_obs)^2`` over all samples of all traces, with
-    ``d_obs`` the synthetics of ``model`` plus random noise (so the residual is of the
-    size of the data). For ``h`` in ``hs`` it evaluates ``J(m +- h dm)`` and compares the
-    central difference with ``<g, dm>`` from the adjoint gradient ``g``; the first-order
-    remainder ``J(m + h dm) - J(m) - h <g, dm>`` must fall as ``h^2``. With an exact
-    gradient in float64 the best relative error is ``1e-8`` or smaller.
+    ``d_obs`` the synthetics of ``model`` plus, on each trace, Gaussian noise of standard
+    deviation half that trace's peak amplitude (so the residual is of the size of the
+    trace). A trace whose peak is zero, or at most ``1e-12`` of the largest peak of its
+    channel (``P`` and ``VX`` on a free surface), gets no noise: noise that no model
+    can change would only make ``J`` large and cost the differences their digits. For
+    ``h`` in ``hs`` it evaluates ``J(m +- h dm)`` and compares the central difference
+    with ``<g, dm>`` from the adjoint gradient ``g``; the first-order remainder
+    ``J(m + h dm) - J(m) - h <g, dm>`` must fall as ``h^2``. With an exact gradient in
+    float64 the best relative error is ``1e-8`` or smaller.
 
     Parameters
     ----------
@@ -207,12 +320,27 @@ def taylor_test(
         Any solver.
     model
         Must hold the solver's ``kernel_parameters``.
+    event, receivers
+        The setup to test.
     perturbation
         ``dm`` per kernel parameter (default: smooth random fields of
         ``relative_size`` times the mean of each parameter, zero where the parameter is
         zero, so that a fluid region of an elastic model stays fluid).
+    relative_size
+        Size of the default perturbation relative to the mean of each parameter.
     hs
         Step lengths, decreasing.
+    seed
+        Random seed of the perturbation and the noise.
+
+    Raises
+    ------
+    ConfigError
+        When the model lacks a kernel parameter, or (``fd2d`` solvers, checked before
+        any simulation) when a perturbed model ``m +- h dm`` is unstable at the solver's
+        ``dt`` or invalid (e.g. a negative density): the message names a
+        ``relative_size`` (or, for a given ``perturbation``, the largest ``h``) that is
+        stable.
     """
     names = solver.kernel_parameters
     missing = [n for n in names if n not in model]
@@ -222,6 +350,7 @@ def taylor_test(
             f"parameters are {', '.join(names)})"
         )
     rng = np.random.default_rng(seed)
+    given = perturbation is not None
     if perturbation is None:
         # zero where the parameter is zero: a fluid region (vs = 0, mu = 0) stays fluid
         perturbation = {
@@ -231,19 +360,22 @@ def taylor_test(
             * (np.asarray(model[n]) != 0)
             for n in names
         }
-    syn0 = solver.forward(model, event, receivers)
-    obs = syn0.copy()
-    for tr in obs:
-        amp = float(np.abs(tr.data).max()) or 1.0
-        tr.data = tr.data + 0.5 * amp * rng.standard_normal(tr.stats.npts).astype(tr.data.dtype)
-    j0, residual = _misfit(syn0, obs)
-    grad = solver.adjoint(model, event, receivers, residual)
-    gdm = sum(float(np.sum(np.asarray(grad[n], np.float64) * perturbation[n])) for n in names)
+    dm = perturbation
 
     def shifted(h: float) -> Model:
         return model.with_values(
-            **{n: np.asarray(model[n], np.float64) + h * perturbation[n] for n in names}
+            **{n: np.asarray(model[n], np.float64) + h * dm[n] for n in names}
         )
+
+    _check_perturbed_models(
+        solver, model, event, receivers, shifted, hs, None if given else relative_size
+    )
+    syn0 = solver.forward(model, event, receivers)
+    obs = syn0.copy()
+    _add_noise(obs, rng)
+    j0, residual = _misfit(syn0, obs)
+    grad = solver.adjoint(model, event, receivers, residual)
+    gdm = sum(float(np.sum(np.asarray(grad[n], np.float64) * dm[n])) for n in names)
 
     central, rem = [], []
     for h in hs:
@@ -347,7 +479,9 @@ class AnalyticResult:
 
 
 #: A channel is skipped when the largest norm of its exact solution (source and image)
-#: is below this fraction of the largest norm of the direct wave alone (cancellation).
+#: is below this fraction of the largest norm of the direct wave alone (cancellation);
+#: in :func:`pml_reflection`, when its reference peak is below this fraction of the
+#: strongest channel's.
 _NEGLIGIBLE = 1e-6
 
 
@@ -361,12 +495,16 @@ def compare_with_analytic(
 ) -> AnalyticResult:
     """Compare acoustic synthetics with :func:`acoustic_greens_function`.
 
-    The model must be homogeneous (``vp``, ``rho``) and the event a single ``pressure``
-    or ``explosion`` point source. Traces ``P``, ``VX`` and ``VZ`` are compared over the
-    direct wave: from ``t = 0`` to ``window_periods / f0`` after the arrival of the
-    wavelet's centre (``r / vp + t0``). With ``free_surface`` the exact solution includes
-    the (negative) image of the source above the top edge of the model, and the window
-    extends past the reflection.
+    The model must be homogeneous and acoustic (no ``vs > 0``) and the event a single
+    ``pressure`` or ``explosion`` point source. The exact solution uses the velocity and
+    density the simulation uses (the solver's internal model): with ``kappa`` and
+    ``rho`` it is ``vp = sqrt(kappa / rho)``, and with a model that holds both ``vp``
+    and ``kappa`` the one of the solver's parametrization.
+
+    Traces ``P``, ``VX`` and ``VZ`` are compared over the direct wave: from ``t = 0`` to
+    ``window_periods / f0`` after the arrival of the wavelet's centre (``r / vp + t0``).
+    With ``free_surface`` the exact solution includes the (negative) image of the source
+    above the top edge of the model, and the window extends past the reflection.
 
     Each error is ``||d - a|| / N`` over that window, where ``N`` is the largest norm of
     the exact solution ``a`` among the compared traces of the same channel: a trace whose
@@ -385,15 +523,23 @@ def compare_with_analytic(
     Raises
     ------
     ConfigError
-        For a model that is not homogeneous, an event other than one pressure source, or
-        when no trace has a non-zero exact solution to compare with.
+        For a model that is not homogeneous or not acoustic, an event other than one
+        pressure source, or when no trace has a non-zero exact solution to compare with.
     """
-    vp = np.asarray(model["vp"], np.float64)
-    rho = np.asarray(model["rho"], np.float64)
-    if np.ptp(vp) > 1e-9 * vp.max() or np.ptp(rho) > 1e-9 * rho.max():
-        raise ConfigError("compare_with_analytic needs a homogeneous model")
     if len(event.sources) != 1 or event.sources[0].kind not in ("pressure", "explosion"):
         raise ConfigError("compare_with_analytic needs one pressure (explosion) point source")
+    # the values the simulation uses, whatever the parametrization (vp or kappa) and
+    # whichever the model holds besides
+    used = solver.propagator(model, event, receivers).internal
+    if np.any(np.asarray(used.get("vs", 0.0)) > 0):
+        raise ConfigError(
+            "compare_with_analytic needs an acoustic medium (the model has vs > 0); use "
+            "seisgrad.solver.fd2d.elastic_verify.compare_elastic_with_analytic"
+        )
+    vp = np.asarray(used["vp"], np.float64)
+    rho = np.asarray(used["rho"], np.float64)
+    if np.ptp(vp) > 1e-9 * vp.max() or np.ptp(rho) > 1e-9 * rho.max():
+        raise ConfigError("compare_with_analytic needs a homogeneous model")
     src = event.sources[0]
     p = solver.params
     nt, dt = p.nt, p.dt
@@ -401,6 +547,7 @@ def compare_with_analytic(
     f0 = src.stf.dominant_frequency(dt)
     if src.stf.is_silent() or not f0 > 0:
         raise ConfigError("compare_with_analytic: the source time function is zero everywhere")
+    centre = wavelet_centre(src.stf, nt, dt)  # the samples' timing (also for 'array')
     c, r0 = float(vp.flat[0]), float(rho.flat[0])
     st = solver.forward(model, event, receivers)
     # with a free surface on top, the exact solution adds a negative image source
@@ -425,7 +572,7 @@ def compare_with_analytic(
                 vr = acoustic_greens_function(d_img, c, r0, stf, dt, "VR")
                 parts.append(sign * vr * ((x - xs) if ch == "VX" else (z - zs)) / d_img)
         dist = max(math.hypot(x - xs, z - zs) for xs, zs, _ in images)
-        t_end = dist / c + src.stf.delay + window_periods / f0
+        t_end = dist / c + centre + window_periods / f0
         n_end = min(nt, int(t_end / dt) + 1)
         a = np.sum(parts, axis=0)[:n_end]
         syn[tr.id] = tr.data.astype(np.float64)[:n_end]
@@ -455,12 +602,34 @@ def compare_with_analytic(
 class PMLResult:
     """Largest reflected amplitude relative to the largest incident amplitude.
 
-    ``per_trace[id]`` is the largest difference on that trace divided by the largest
-    reference amplitude among the traces of the same channel.
+    Attributes
+    ----------
+    reflection
+        The largest of ``per_trace``.
+    per_trace
+        Per trace id: the largest difference on that trace divided by the largest
+        reference amplitude among the traces of the same channel.
+    skipped
+        Channels left out (their traces are not in ``per_trace``): those whose reference
+        is negligible compared with the strongest channel (``VZ`` on a line level with
+        the source, ``P`` and ``VX`` on a free surface), so that no relative reflection
+        can be measured on them.
     """
 
     reflection: float
     per_trace: dict[str, float]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _velocity_factors(prop: Any, event: Event) -> dict[str, float]:
+    """Factors that turn the peak of each trace channel into a particle velocity (m/s),
+    to compare channels of different units: 1 for ``VX``, ``VZ``; ``1 / (rho vp)`` for
+    ``P`` (a plane wave's ``|v| = |p| / (rho vp)``, with the smallest impedance of the
+    model); ``2 pi f0`` for ``UX``, ``UZ`` (``f0``: the dominant source frequency)."""
+    used = prop.internal
+    impedance = float(np.min(np.asarray(used["rho"]) * np.asarray(used["vp"])))
+    omega = 2.0 * math.pi * source_dominant_frequency(event, prop.dt)
+    return {"P": 1.0 / impedance, "VX": 1.0, "VZ": 1.0, "UX": omega, "UZ": omega}
 
 
 def pml_reflection(
@@ -474,7 +643,22 @@ def pml_reflection(
     Runs the setup, then the same setup on a grid extended (with the model's edge values)
     by enough cells on every absorbing side that nothing from the new boundaries returns
     before the end of the simulation. The difference of the two is what the absorbing
-    layers reflected; it is compared with the largest amplitude of the reference trace.
+    layers reflected; on each trace its largest value is divided by the largest
+    amplitude of the reference among the traces of the same channel.
+
+    A recorded channel whose reference is negligible is left out and listed in
+    ``skipped``: at most :data:`_NEGLIGIBLE` of the strongest channel of the reference
+    (which records ``P``, ``VX`` and ``VZ`` besides the recorded channels for this),
+    compared as particle velocities: ``P`` divided by the smallest impedance ``rho vp``
+    of the model, ``UX``, ``UZ`` times ``2 pi f0``. Such a channel is zero (or round-off)
+    by symmetry, as ``VZ`` on a line level with the source or ``P`` and ``VX`` on a free
+    surface, and dividing by it would report round-off as a huge reflection.
+
+    Raises
+    ------
+    ConfigError
+        When the reference is negligible on every recorded channel (nothing reaches the
+        receivers).
     """
     p = solver.params
     prop = solver.propagator(model, event, receivers)
@@ -499,19 +683,40 @@ def pml_reflection(
         k: np.pad(np.asarray(v), ((left, right), (bottom, top)), mode="edge")
         for k, v in model.items()
     }
-    ref = solver.forward(Model(big, values), event, receivers)
+    # the reference records every channel, so that a recorded channel that is zero by
+    # symmetry is negligible compared with the others even when it is all that is recorded
+    channels = list(dict.fromkeys([*prop.record, *prop.raw_channels]))
+    ref_solver = (
+        solver if channels == list(prop.record) else with_parameters(solver, record=channels)
+    )
+    ref = {tr.id: tr for tr in ref_solver.forward(Model(big, values), event, receivers)}
     syn = solver.forward(model, event, receivers)
     # normalise by the largest incident amplitude of each channel (a single trace can be
-    # near zero by symmetry, e.g. VZ level with the source)
+    # near zero by symmetry, e.g. VZ level with the source), and leave out channels that
+    # are negligible everywhere
     peak: dict[str, float] = {}
-    for b in ref:
+    for b in ref.values():
         ch = b.stats.channel
         peak[ch] = max(peak.get(ch, 0.0), float(np.abs(b.data).max()))
+    factor = _velocity_factors(prop, event)
+    strongest = max((v * factor.get(ch, 1.0) for ch, v in peak.items()), default=0.0)
+    skipped = [
+        ch for ch in prop.record if peak[ch] * factor.get(ch, 1.0) <= _NEGLIGIBLE * strongest
+    ]
+    if len(skipped) == len(prop.record):
+        raise ConfigError(
+            "pml_reflection: the reference is zero (or negligible) at every receiver for "
+            f"every recorded channel ({', '.join(skipped)}): nothing to measure reflections "
+            "against; move the receivers (off the symmetry line of the source, or off a "
+            "free surface) or record other channels"
+        )
     per = {}
     worst = 0.0
-    for a, b in zip(syn, ref):
-        inc = peak[b.stats.channel] or 1e-300
-        r = float(np.abs(a.data.astype(np.float64) - b.data).max()) / inc
+    for a in syn:
+        ch = a.stats.channel
+        if ch in skipped:
+            continue
+        r = float(np.abs(a.data.astype(np.float64) - ref[a.id].data).max()) / peak[ch]
         per[a.id] = r
         worst = max(worst, r)
-    return PMLResult(worst, per)
+    return PMLResult(worst, per, skipped)

@@ -1,0 +1,188 @@
+"""The verification functions of ``fd2d`` on setups that used to fool them: channels zero
+by symmetry (PML reflection, Taylor test on a free surface), perturbed models past the
+CFL limit, and the ``kappa`` parametrization in the analytic comparison."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from seisgrad.errors import ConfigError
+from seisgrad.model import Grid, Model
+from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction, ring
+from seisgrad.solver.fd2d import FD2D, FD2DParameters
+from seisgrad.solver.fd2d.common import max_stable_dt
+from seisgrad.solver.fd2d.verify import compare_with_analytic, pml_reflection, taylor_test
+
+C, RHO, F0 = 2000.0, 1000.0, 10.0
+#: 8 points per minimum wavelength of a 10 Hz Ricker wavelet
+DX = C / (2.8 * F0) / 8
+
+
+def _smooth_model(dz: float = 10.0) -> Model:
+    """40 x 36 cells, vp 2000-2400 m/s and rho 1800-2000 kg/m^3, smooth."""
+    rng = np.random.default_rng(1)
+    g = Grid(40, 36, 10.0, dz)
+    bump = gaussian_filter(rng.standard_normal(g.shape), 2.0)
+    bump /= np.abs(bump).max()
+    rho = 1900.0 + 100.0 * gaussian_filter(rng.standard_normal(g.shape), 2.0)
+    return Model(g, {"vp": 2200.0 + 200.0 * bump, "rho": rho})
+
+
+def _event(x: float, z: float, amplitude: float = 1.0, f0: float = 12.0) -> Event:
+    src = PointSource(
+        x=x, z=z, kind="pressure", amplitude=amplitude, stf=SourceTimeFunction(f0=f0)
+    )
+    return Event(name="e", sources=[src])
+
+
+# ----------------------------------------------------------------------------- PML
+
+
+def test_pml_reflection_skips_a_channel_zero_by_symmetry() -> None:
+    """Receivers level with the source: VZ of the reference is round-off, and dividing
+    by it reported a reflection of 1e14 % although P and VX showed 0.001%."""
+    g = Grid(70, 50, DX, DX)
+    zs = g.z[18]
+    ev = _event(g.x[15] + 0.3, zs, f0=F0)
+    recs = [Receiver(station=f"L{k}", x=g.x[i], z=zs) for k, i in enumerate((30, 45, 60))]
+    model = Model(g, {"vp": np.full(g.shape, C), "rho": np.full(g.shape, RHO)})
+    dt = 0.5 * max_stable_dt(C, DX, DX, 8)
+    solver = FD2D(FD2DParameters(nt=int(0.45 / dt), dt=dt, precision="float64"))
+    res = pml_reflection(solver, model, ev, recs)
+    assert 0.0 < res.reflection < 1e-3, res.per_trace
+    assert res.skipped == ["VZ"]
+    assert {tid.split(".")[-1] for tid in res.per_trace} == {"P", "VX"}
+
+    only_vz = FD2D(FD2DParameters(nt=int(0.45 / dt), dt=dt, precision="float64", record=["VZ"]))
+    with pytest.raises(
+        ConfigError, match=r"negligible\) at every receiver for every recorded channel \(VZ\)"
+    ):
+        pml_reflection(only_vz, model, ev, recs)
+
+
+# ----------------------------------------------------------------------------- Taylor
+
+
+def test_taylor_test_on_a_free_surface_keeps_its_digits() -> None:
+    """P and VX are exactly zero on a free surface: noise of amplitude 1 added to them
+    (independent of the model) made J huge for weak data, and the central differences
+    lost their digits (best error 2e-5, no convergence order)."""
+    model = _smooth_model()
+    top = model.grid.extent[3]
+    ev = _event(123.4, top - 60.0, amplitude=0.1)
+    recs = [Receiver(station=f"S{k}", x=x, z=top) for k, x in enumerate((50.0, 200.3, 300.0))]
+    dt = 0.6 * max_stable_dt(float(model["vp"].max()), 10.0, 10.0, 8)
+    params = FD2DParameters(
+        nt=120, dt=dt, precision="float64", pml_width=8, free_surface=True,
+        pml_sides=["left", "right", "bottom"],
+    )  # fmt: skip
+    res = taylor_test(FD2D(params), model, ev, recs)
+    assert res.best_relative_error < 1e-8, res.relative_errors
+    orders = res.convergence_orders
+    assert len(orders) >= 2 and all(abs(o - 2.0) < 0.05 for o in orders), orders
+
+
+def _near_cfl(materials: str = "acoustic", parametrization: str = "velocity"):
+    model = _smooth_model(dz=7.0)
+    g = model.grid
+    vmax = float(model["vp"].max())
+    if materials == "elastic":
+        vs = model["vp"] / 1.8
+        mu = model["rho"] * vs**2
+        kappa = model["rho"] * model["vp"] ** 2 - mu
+        model = Model(g, {"kappa": kappa, "mu": mu, "rho": model["rho"]})
+    dt = 0.999 * max_stable_dt(vmax, g.dx, g.dz, 8)
+    params = FD2DParameters(
+        materials=materials, parametrization=parametrization, nt=120, dt=dt,
+        precision="float64", pml_width=8,
+    )  # fmt: skip
+    recs = [Receiver(station="A", x=300.0, z=200.0)]
+    return FD2D(params), model, _event(123.4, 101.1), recs
+
+
+def test_taylor_test_refuses_perturbed_models_past_the_cfl_limit() -> None:
+    """At 99.9% of the CFL limit the model m - h dm with h = 1 (1% perturbation) is
+    unstable: the test died with a StabilityError about a v_max the user never had.
+    It now says so before any simulation, and the relative_size it names works."""
+    solver, model, ev, recs = _near_cfl()
+    with pytest.raises(ConfigError) as info:
+        taylor_test(solver, model, ev, recs)
+    msg = str(info.value)
+    assert "h = 1 x relative_size = 0.01" in msg and "reaches v_max = 2410.13 m/s" in msg, msg
+    size = float(re.search(r"use relative_size <= ([0-9.e+-]+) or a smaller dt", msg).group(1))
+    assert 0.001 < size < 0.005, msg
+    res = taylor_test(solver, model, ev, recs, relative_size=size)
+    assert res.best_relative_error < 1e-8, res.relative_errors
+
+    # a perturbation of the caller's: the largest stable step is named instead
+    g = model.grid
+    dm = {"vp": np.full(g.shape, 5.0), "rho": np.zeros(g.shape)}
+    with pytest.raises(ConfigError, match=r"use steps h <= 0\.\d+ .* or a smaller dt"):
+        taylor_test(solver, model, ev, recs, perturbation=dm)
+
+    # at the limit itself, no perturbation is stable
+    at_limit = FD2D(
+        FD2DParameters(
+            nt=120, dt=max_stable_dt(float(model["vp"].max()), g.dx, g.dz, 8),
+            precision="float64", pml_width=8,
+        )
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="the model itself is at the stability limit"):
+        taylor_test(at_limit, model, ev, recs)
+
+
+def test_taylor_cfl_check_uses_the_solvers_wave_speed_elastic_bulk() -> None:
+    """An elastic (kappa, mu, rho) model: the check uses the solver's own wave speed
+    (vp = sqrt((kappa + mu) / rho)), not a model parameter named vp."""
+    solver, model, ev, recs = _near_cfl("elastic", "bulk")
+    with pytest.raises(ConfigError, match=r"reaches v_max = .* use relative_size <= 0\.00"):
+        taylor_test(solver, model, ev, recs)
+
+
+# ----------------------------------------------------------------------------- analytic
+
+
+def _analytic_setup(parametrization: str):
+    g = Grid(61, 61, DX, DX, -30 * DX, -30 * DX)
+    xs, zs = 0.37 * DX, -0.21 * DX
+    dt = 0.5 * max_stable_dt(2100.0, DX, DX, 8)
+    params = FD2DParameters(nt=int(0.45 / dt), dt=dt, parametrization=parametrization)
+    return FD2D(params), g, _event(xs, zs, f0=F0), ring(5, 150.0, (xs, zs), start_angle=10.0)
+
+
+@pytest.mark.parametrize("parametrization", ["velocity", "lame", "bulk"])
+def test_analytic_reference_uses_the_values_the_simulation_uses(parametrization: str) -> None:
+    """With kappa and rho only, compare_with_analytic failed ("model has no parameter
+    'vp'"); with vp, rho and kappa the reference used vp while the simulation used
+    kappa (lame, bulk): 46% error for a correct solver."""
+    solver, g, ev, recs = _analytic_setup(parametrization)
+    rho = np.full(g.shape, RHO)
+    vp = np.full(g.shape, C)
+    kappa = np.full(g.shape, RHO * 2100.0**2)  # 2100 m/s
+    if parametrization == "velocity":
+        # vp is used, kappa ignored
+        res = compare_with_analytic(
+            solver, Model(g, {"vp": vp, "rho": rho, "kappa": kappa}), ev, recs
+        )
+        assert res.max_error < 0.01, res.errors
+        return
+    res = compare_with_analytic(solver, Model(g, {"kappa": kappa, "rho": rho}), ev, recs)
+    assert res.max_error < 0.01, res.errors
+    both = Model(g, {"vp": vp, "rho": rho, "kappa": kappa})  # kappa is used, vp ignored
+    res = compare_with_analytic(solver, both, ev, recs)
+    assert res.max_error < 0.01, res.errors
+
+
+def test_analytic_comparison_refuses_an_elastic_medium() -> None:
+    solver, g, ev, recs = _analytic_setup("velocity")
+    elastic = FD2D(FD2DParameters(materials="elastic", nt=100, dt=solver.params.dt))
+    model = Model(
+        g,
+        {"vp": np.full(g.shape, C), "vs": np.full(g.shape, 1000.0), "rho": np.full(g.shape, RHO)},
+    )
+    with pytest.raises(ConfigError, match="compare_elastic_with_analytic"):
+        compare_with_analytic(elastic, model, ev, recs)
