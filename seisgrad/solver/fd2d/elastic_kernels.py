@@ -154,24 +154,33 @@ def _normal_body(strip: bool):
 
 
 def _kernels(make, narr: int, nstore: int = 1) -> tuple:
-    """The two variants (plain, x strip) of one interior loop. The per-step data arrays
-    come last (``None`` in a plain forward run), each with its own base index."""
+    """The three variants (plain, x strip, plain on two rows) of one interior loop. The
+    per-step data arrays come last (``None`` in a plain forward run), each with its own
+    base index."""
     out = []
     for strip in (False, True):
         n = narr + (1 if strip else 0)
         own = tuple(range(n, n + nstore))
         out.append(row_kernel(n + nstore, 8 + (2 if strip else 0), make(strip), own_base=own))
+    own = tuple(range(narr, narr + nstore))
+    out.append(row_kernel(narr + nstore, 8, make(False), own_base=own, rows=2))
     return tuple(out)
 
 
 # vx: sxx, sxz, vx, bx   (D+x sxx, D-z sxz)
-_vx_plain, _vx_strip = _kernels(lambda strip: _velocity_body(dx_plus, dz_minus, strip), 4)
+_vx_plain, _vx_strip, _vx_plain2 = _kernels(
+    lambda strip: _velocity_body(dx_plus, dz_minus, strip), 4
+)
 # vz: sxz, szz, vz, bz   (D-x sxz, D+z szz)
-_vz_plain, _vz_strip = _kernels(lambda strip: _velocity_body(dx_minus, dz_plus, strip), 4)
+_vz_plain, _vz_strip, _vz_plain2 = _kernels(
+    lambda strip: _velocity_body(dx_minus, dz_plus, strip), 4
+)
 # sxz: vz, vx, sxz, mu   (D+x vz, D+z vx)
-_xz_plain, _xz_strip = _kernels(lambda strip: _velocity_body(dx_plus, dz_plus, strip), 4)
+_xz_plain, _xz_strip, _xz_plain2 = _kernels(
+    lambda strip: _velocity_body(dx_plus, dz_plus, strip), 4
+)
 # sxx, szz: vx, vz, sxx, szz, l2m, lam
-_nn_plain, _nn_strip = _kernels(_normal_body, 6, nstore=2)
+_nn_plain, _nn_strip, _nn_plain2 = _kernels(_normal_body, 6, nstore=2)
 
 
 def _zstrip_body(dz, normal: bool):
@@ -261,50 +270,75 @@ def _fwd_v_pass(
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     nvx = np.uint64(zn[3] - H)
     nvz = np.uint64(zh[3] - H)
-    for i in prange(r0, r1):
+    for ii in prange((r1 - r0 + 1) // 2):
+        i0 = r0 + 2 * ii
+        i1 = min(i0 + 2, r1)
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        row = np.uint64(i) * S
-        b0 = row + _UH
-        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
-            ahead = row + np.uint64(PREFETCH_ROWS) * S
-            prefetch_strip(mvxz, ahead, zn)
-            prefetch_strip(mvzz, ahead, zh)
-        # ---- vx at (i + 1/2, j): D+x sxx (x-half profile) + D-z sxz (z-node profile)
-        if i < nxe - 1:
-            if _in(i, xh):
-                _vx_strip(
+        # two rows at once (their x stencils share the loaded rows) when neither is in
+        # an x strip
+        pvx = (
+            sfl is None
+            and i1 == i0 + 2
+            and i0 + 1 < nxe - 1
+            and not _in(i0, xh)
+            and not _in(i0 + 1, xh)
+        )
+        pvz = sfl is None and i1 == i0 + 2 and not _in(i0, xn) and not _in(i0 + 1, xn)
+        if pvx:
+            b0 = np.uint64(i0) * S + _UH
+            _vx_plain2(sxx, sxz, vx, bx, sfl, b0, nvx, S, oax + b0, c1, c2, c3, c4, d1, d2, d3, d4)
+        if pvz:
+            b0 = np.uint64(i0) * S + _UH
+            _vz_plain2(sxz, szz, vz, bz, sfl, b0, nvz, S, oaz + b0, c1, c2, c3, c4, d1, d2, d3, d4)
+        for i in range(i0, i1):
+            row = np.uint64(i) * S
+            b0 = row + _UH
+            if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+                ahead = row + np.uint64(PREFETCH_ROWS) * S
+                prefetch_strip(mvxz, ahead, zn)
+                prefetch_strip(mvzz, ahead, zh)
+            # ---- vx at (i + 1/2, j): D+x sxx (x-half profile) + D-z sxz (z-node profile)
+            if i < nxe - 1:
+                if pvx:
+                    pass  # updated above
+                elif _in(i, xh):
+                    _vx_strip(
                     sxx, sxz, vx, bx, mvxx, sfl, b0, nvx, S, oax + b0,
                     c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
                 )  # fmt: skip
-            else:
-                _vx_plain(
-                    sxx, sxz, vx, bx, sfl, b0, nvx, S, oax + b0, c1, c2, c3, c4, d1, d2, d3, d4
-                )
-            for part in range(2):
-                ja = np.uint64(zn[0] if part == 0 else zn[2])
-                jb = np.uint64(zn[1] if part == 0 else zn[3])
-                if jb > ja:
-                    q = row + ja
-                    _vx_zstrip(
+                else:
+                    _vx_plain(
+                        sxx, sxz, vx, bx, sfl, b0, nvx, S, oax + b0, c1, c2, c3, c4, d1, d2, d3, d4
+                    )
+                for part in range(2):
+                    ja = np.uint64(zn[0] if part == 0 else zn[2])
+                    jb = np.uint64(zn[1] if part == 0 else zn[3])
+                    if jb > ja:
+                        q = row + ja
+                        _vx_zstrip(
                         sxz, mvxz, vx, bx, azn, bzn, sfl, q, jb - ja, S, ja, ja, oax + q,
                         d1, d2, d3, d4,
                     )  # fmt: skip
-        # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
-        if _in(i, xn):
-            _vz_strip(
+            # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
+            if pvz:
+                pass  # updated above
+            elif _in(i, xn):
+                _vz_strip(
                 sxz, szz, vz, bz, mvzx, sfl, b0, nvz, S, oaz + b0,
                 c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
             )  # fmt: skip
-        else:
-            _vz_plain(sxz, szz, vz, bz, sfl, b0, nvz, S, oaz + b0, c1, c2, c3, c4, d1, d2, d3, d4)
-        for part in range(2):
-            ja = np.uint64(zh[0] if part == 0 else zh[2])
-            jb = np.uint64(zh[1] if part == 0 else zh[3])
-            if jb > ja:
-                q = row + ja
-                _vz_zstrip(
+            else:
+                _vz_plain(
+                    sxz, szz, vz, bz, sfl, b0, nvz, S, oaz + b0, c1, c2, c3, c4, d1, d2, d3, d4
+                )
+            for part in range(2):
+                ja = np.uint64(zh[0] if part == 0 else zh[2])
+                jb = np.uint64(zh[1] if part == 0 else zh[3])
+                if jb > ja:
+                    q = row + ja
+                    _vz_zstrip(
                     szz, mvzz, vz, bz, azh, bzh, sfl, q, jb - ja, S, ja, ja, oaz + q,
                     d1, d2, d3, d4,
                 )  # fmt: skip
@@ -322,53 +356,77 @@ def _fwd_s_pass(
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     nn = np.uint64(zn[3] - H)
     ns = np.uint64(zh[3] - H)
-    for i in prange(r0, r1):
+    for ii in prange((r1 - r0 + 1) // 2):
+        i0 = r0 + 2 * ii
+        i1 = min(i0 + 2, r1)
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        row = np.uint64(i) * S
-        b0 = row + _UH
-        if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
-            ahead = row + np.uint64(PREFETCH_ROWS) * S
-            prefetch_strip(mnz, ahead, zn)
-            prefetch_strip(msz, ahead, zh)
-        # ---- sxx, szz: D-x vx (x-node profile), D-z vz (z-node profile)
-        if _in(i, xn):
-            _nn_strip(
+        pnn = sfl is None and i1 == i0 + 2 and not _in(i0, xn) and not _in(i0 + 1, xn)
+        pxz = (
+            sfl is None
+            and i1 == i0 + 2
+            and i0 + 1 < nxe - 1
+            and not _in(i0, xh)
+            and not _in(i0 + 1, xh)
+        )
+        if pnn:
+            b0 = np.uint64(i0) * S + _UH
+            _nn_plain2(
+              vx, vz, sxx, szz, l2m, lam, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
+              c1, c2, c3, c4, d1, d2, d3, d4,
+          )  # fmt: skip
+        if pxz:
+            b0 = np.uint64(i0) * S + _UH
+            _xz_plain2(vz, vx, sxz, mu, sfl, b0, ns, S, oxz + b0, c1, c2, c3, c4, d1, d2, d3, d4)
+        for i in range(i0, i1):
+            row = np.uint64(i) * S
+            b0 = row + _UH
+            if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
+                ahead = row + np.uint64(PREFETCH_ROWS) * S
+                prefetch_strip(mnz, ahead, zn)
+                prefetch_strip(msz, ahead, zh)
+            # ---- sxx, szz: D-x vx (x-node profile), D-z vz (z-node profile)
+            if pnn:
+                pass  # updated above
+            elif _in(i, xn):
+                _nn_strip(
                 vx, vz, sxx, szz, l2m, lam, mnx, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
                 c1, c2, c3, c4, d1, d2, d3, d4, axn[i], bxn[i],
             )  # fmt: skip
-        else:
-            _nn_plain(
+            else:
+                _nn_plain(
                 vx, vz, sxx, szz, l2m, lam, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
                 c1, c2, c3, c4, d1, d2, d3, d4,
             )  # fmt: skip
-        for part in range(2):
-            ja = np.uint64(zn[0] if part == 0 else zn[2])
-            jb = np.uint64(zn[1] if part == 0 else zn[3])
-            if jb > ja:
-                q = row + ja
-                _nn_zstrip(
+            for part in range(2):
+                ja = np.uint64(zn[0] if part == 0 else zn[2])
+                jb = np.uint64(zn[1] if part == 0 else zn[3])
+                if jb > ja:
+                    q = row + ja
+                    _nn_zstrip(
                     vz, mnz, sxx, szz, lam, l2m, azn, bzn, sfl, q, jb - ja, S, ja, ja,
                     ozz + q, d1, d2, d3, d4,
                 )  # fmt: skip
-        # ---- sxz: D+z vx (z-half profile) + D+x vz (x-half profile)
-        if i < nxe - 1:
-            if _in(i, xh):
-                _xz_strip(
+            # ---- sxz: D+z vx (z-half profile) + D+x vz (x-half profile)
+            if i < nxe - 1:
+                if pxz:
+                    pass  # updated above
+                elif _in(i, xh):
+                    _xz_strip(
                     vz, vx, sxz, mu, msx, sfl, b0, ns, S, oxz + b0,
                     c1, c2, c3, c4, d1, d2, d3, d4, axh[i], bxh[i],
                 )  # fmt: skip
-            else:
-                _xz_plain(
-                    vz, vx, sxz, mu, sfl, b0, ns, S, oxz + b0, c1, c2, c3, c4, d1, d2, d3, d4
-                )
-            for part in range(2):
-                ja = np.uint64(zh[0] if part == 0 else zh[2])
-                jb = np.uint64(zh[1] if part == 0 else zh[3])
-                if jb > ja:
-                    q = row + ja
-                    _xz_zstrip(
+                else:
+                    _xz_plain(
+                        vz, vx, sxz, mu, sfl, b0, ns, S, oxz + b0, c1, c2, c3, c4, d1, d2, d3, d4
+                    )
+                for part in range(2):
+                    ja = np.uint64(zh[0] if part == 0 else zh[2])
+                    jb = np.uint64(zh[1] if part == 0 else zh[3])
+                    if jb > ja:
+                        q = row + ja
+                        _xz_zstrip(
                         vx, msz, sxz, mu, azh, bzh, sfl, q, jb - ja, S, ja, ja, oxz + q,
                         d1, d2, d3, d4,
                     )  # fmt: skip
