@@ -206,6 +206,11 @@ class Model(Mapping[str, np.ndarray]):
                 raise DataError(
                     f"model parameter '{name}' has shape {a.shape}, grid is {grid.shape}"
                 )
+            if a.dtype.kind not in "biuf":
+                raise DataError(
+                    f"model parameter '{name}' holds {a.dtype} values, not numbers (a model "
+                    "parameter must hold real integer or floating-point values)"
+                )
             self._values[name] = a
 
     def __getitem__(self, key: str) -> np.ndarray:

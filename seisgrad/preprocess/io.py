@@ -375,8 +375,8 @@ def write_sac(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
     if lossy:
         log.warning(
             "SAC stores the time step as float32: %s s is read back as %s s unless the "
-            "synthetics' time step gives it (read_observed does; use hdf5 or mseed to "
-            "keep it exactly)",
+            "synthetics' time step gives it (read_observed does; use hdf5 to keep it "
+            "exactly: MiniSEED stores a sample rate, within about 1e-8)",
             ", ".join(f"{v!r}" for v in sorted(lossy)),
             ", ".join(f"{float32_time_step(v)!r}" for v in sorted(lossy)),
         )

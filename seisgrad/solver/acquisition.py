@@ -58,8 +58,10 @@ class SourceTimeFunction(Schema):
       the end of the simulation (the solver's ``check`` warns when a non-zero sample is
       cut off). ``values`` is only allowed with this kind.
 
-    ``t0`` defaults to ``1.2 / f0`` (the wavelet starts at zero within float32
-    round-off). ``f0``, ``t0``, ``amplitude`` and every sample must be finite.
+    ``t0`` defaults to ``1.2 / f0``: the wavelet starts within 2e-5 of its peak of zero
+    (``ricker`` 1.8e-5, ``gaussian_derivative`` 6e-6, ``gaussian`` 7e-7), which
+    :meth:`FD2D.check` does not report; a larger ``t0`` starts it closer. ``f0``,
+    ``t0``, ``amplitude`` and every sample must be finite.
     """
 
     kind: str = param(
@@ -219,6 +221,16 @@ class PointSource(Schema):
     mxz: float = param(0.0, "moment tensor Mxz (N)")
     stf: SourceTimeFunction = param(default_factory=SourceTimeFunction, doc="source time function")
 
+    def strength_is_zero(self) -> bool:
+        """Whether the source's own strength is zero: ``amplitude`` for ``pressure`` and
+        ``explosion``, ``(fx, fz)`` for ``force``, ``(mxx, mzz, mxz)`` for
+        ``moment_tensor`` (the other fields are not used by its kind)."""
+        if self.kind == "force":
+            return self.fx == 0 and self.fz == 0
+        if self.kind == "moment_tensor":
+            return self.mxx == 0 and self.mzz == 0 and self.mxz == 0
+        return self.amplitude == 0
+
 
 @dataclass
 class Event(Schema):
@@ -241,10 +253,40 @@ class Receiver(Schema):
     z: float = param(doc="z position (m), up")
     network: str = param("XX", "network code")
 
+    def validate(self) -> None:
+        """Station and network codes become parts of ObsPy trace ids
+        (``NET.STA..CHA``): they must be non-empty and free of dots and blanks."""
+        for what, code in (("station", self.station), ("network", self.network)):
+            if not code or any(c in code for c in ". \t\n"):
+                raise ConfigError(
+                    f"receiver {what} code {code!r}: must be non-empty, without dots or "
+                    "blanks (it is part of the trace id NET.STA..CHA)"
+                )
+
 
 def _names(n: int) -> list[str]:
     width = max(3, len(str(n - 1)))
     return [f"{k:0{width}d}" for k in range(n)]
+
+
+def _count(what: str, n: object) -> int:
+    """``n`` as a receiver count (an integer of at least 1), or a ConfigError."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ConfigError(f"{what}: n must be a whole number of receivers, got {n!r}")
+    if n < 1:
+        raise ConfigError(f"{what}: need at least one receiver, got n={n}")
+    return int(n)
+
+
+def _point(what: str, name: str, p: object) -> tuple[float, float]:
+    """``p`` as an ``(x, z)`` pair of finite numbers, or a ConfigError."""
+    try:
+        x, z = (float(c) for c in p)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: {name} must be an (x, z) pair of numbers, got {p!r}") from None
+    if not (math.isfinite(x) and math.isfinite(z)):
+        raise ConfigError(f"{what}: {name} must be finite, got {p!r}")
+    return x, z
 
 
 def ring(
@@ -273,11 +315,14 @@ def ring(
     network
         Network code of every receiver.
     """
-    if n < 1:
-        raise ConfigError(f"ring: need at least one receiver, got n={n}")
-    if not radius > 0:
+    n = _count("ring", n)
+    try:
+        radius = float(radius)
+    except (TypeError, ValueError):
+        raise ConfigError(f"ring: radius must be a number, got {radius!r}") from None
+    if not (radius > 0 and math.isfinite(radius)):
         raise ConfigError(f"ring: radius must be positive, got {radius}")
-    cx, cz = (float(c) for c in center)
+    cx, cz = _point("ring", "center", center)
     out = []
     for k, name in enumerate(_names(n)):
         a = math.radians(start_angle + 360.0 * k / n)
@@ -303,9 +348,8 @@ def line(
 
     With ``n = 1`` the single receiver sits at ``start``. Stations are named ``000``, ...
     """
-    if n < 1:
-        raise ConfigError(f"line: need at least one receiver, got n={n}")
-    (x0, z0), (x1, z1) = start, end
+    n = _count("line", n)
+    (x0, z0), (x1, z1) = _point("line", "start", start), _point("line", "end", end)
     out = []
     for k, name in enumerate(_names(n)):
         f = k / (n - 1) if n > 1 else 0.0

@@ -240,3 +240,35 @@ def test_elastic_stability_velocity():
     with pytest.raises(StabilityError, match="effective v_max"):
         solver(1.02 * 3000.0 / v).check(model, ev, recs)
     solver(0.99 * 3000.0 / v).check(model, ev, recs)
+
+
+def test_suggested_values_pass_when_dt_fails_even_the_wave_speed():
+    """dt above the homogeneous limit of a model with contrasts: the message names the
+    effective limit, and its dt and spacing, copied, pass (they were the homogeneous
+    ones, refused again)."""
+    import re
+
+    model = _air_water()
+    ev = _event(300.0, 200.0)
+    recs = [Receiver(station="A", x=200.0, z=250.0)]
+    dt = 2.0 * max_stable_dt(1500.0, 10.0, 10.0, 8)
+    with pytest.raises(StabilityError, match="effective v_max") as err:
+        FD2D(FD2DParameters(nt=10, dt=dt)).check(model, ev, recs)
+    msg = str(err.value)
+    dt_ok = float(re.search(r"use dt <= ([0-9.e-]+) s", msg).group(1))
+    h = float(re.search(r"at least dx = ([0-9.e-]+) m", msg).group(1))
+    FD2D(FD2DParameters(nt=10, dt=dt_ok)).check(model, ev, recs)
+    g = model.grid
+    coarse = Model(Grid(g.nx, g.nz, h, h), {k: np.asarray(v) for k, v in model.items()})
+    FD2D(FD2DParameters(nt=10, dt=dt)).check(
+        coarse, _event(30 * h, 20 * h), [Receiver(station="A", x=20 * h, z=25 * h)]
+    )
+
+
+def test_homogeneous_elastic_with_unequal_spacing_keeps_the_whole_limit():
+    g = Grid(40, 40, 10.0, 5.0)
+    one = np.ones(g.shape)
+    model = Model(g, {"vp": 3000.0 * one, "vs": 1700.0 * one, "rho": 2500.0 * one})
+    dt = 0.9999 * max_stable_dt(3000.0, 10.0, 5.0, 8)
+    solver = FD2D(from_mapping(FD2D.Parameters, {"materials": "elastic", "nt": 10, "dt": dt}))
+    solver.check(model, _event(200.0, 100.0, f0=10.0), [Receiver(station="A", x=100.0, z=50.0)])

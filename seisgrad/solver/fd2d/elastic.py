@@ -498,7 +498,7 @@ class ElasticPropagator(Propagator):
         for s, fluid in zip(sources, self._fluid_surface(sources) or []):
             depth = (g.z[-1] - s.z) / g.dz
             where = (
-                f"event '{self.event.name}': {s.kind} source {depth:.1f} cells under the "
+                f"event '{self.event.name}': {s.kind} source {depth:.2g} cells under the "
                 f"free surface ({'fluid' if fluid else 'solid'} there)"
             )
             if fluid:

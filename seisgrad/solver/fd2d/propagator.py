@@ -440,6 +440,12 @@ class Propagator(ABC):
                     f"{where} is silent: its source time function is zero everywhere "
                     "(all samples zero, or amplitude 0)"
                 )
+            elif s.strength_is_zero():
+                what = {
+                    "force": "fx = fz = 0",
+                    "moment_tensor": "mxx = mzz = mxz = 0 (set at least one component)",
+                }.get(s.kind, "amplitude = 0")
+                out.append(f"{where} is silent: {what}")
             cut = s.stf.cut_samples(self.nt)
             if cut:
                 extra = self.nt - self.nt_record

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from seisgrad.config import Schema, param
+from seisgrad.config import Schema, check_schema, param
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.logs import logger, time_loop_progress
 from seisgrad.model import Model
@@ -225,7 +225,12 @@ class FD2D(Solver):
         return getattr(importlib.import_module(mod), cls)
 
     def propagator(self, model: Model, event: Event, receivers: Sequence[Receiver]) -> Propagator:
-        """Set up (and check) one simulation; see :class:`Propagator`."""
+        """Set up (and check) one simulation; see :class:`Propagator`.
+
+        The parameters are validated again first: ``params`` is a plain dataclass, and a
+        field changed after construction (``solver.params.nt = -5``) must be refused
+        like one read from a file."""
+        check_schema(self.params)
         return self.propagator_class()(model, self.params, event, receivers)
 
     def check(
