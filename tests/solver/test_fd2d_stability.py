@@ -272,3 +272,19 @@ def test_homogeneous_elastic_with_unequal_spacing_keeps_the_whole_limit():
     dt = 0.9999 * max_stable_dt(3000.0, 10.0, 5.0, 8)
     solver = FD2D(from_mapping(FD2D.Parameters, {"materials": "elastic", "nt": 10, "dt": dt}))
     solver.check(model, _event(200.0, 100.0, f0=10.0), [Receiver(station="A", x=100.0, z=50.0)])
+
+
+def test_fluid_solid_interface_in_a_side_layer_warns():
+    g = Grid(40, 40, 10.0, 10.0)
+    vp, vs, rho = np.full(g.shape, 4500.0), np.full(g.shape, 2600.0), np.full(g.shape, 2700.0)
+    vp[:, 20:], vs[:, 20:], rho[:, 20:] = 1500.0, 0.0, 1000.0
+    model = Model(g, {"vp": vp, "vs": vs, "rho": rho})
+    ev = _event(200.0, 200.0, f0=10.0, kind="force", fz=1.0)
+    recs = [Receiver(station="A", x=100.0, z=100.0)]
+
+    def warnings(sides: list[str]) -> list[str]:
+        params = {"materials": "elastic", "nt": 10, "dt": 1e-3, "pml_sides": sides}
+        return FD2D(from_mapping(FD2D.Parameters, params)).check(model, ev, recs)
+
+    assert any("meet on the left, right edge(s)" in w for w in warnings(["left", "right"]))
+    assert not any("fluid (vs = 0)" in w for w in warnings(["bottom", "top"]))
