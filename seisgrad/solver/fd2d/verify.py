@@ -517,8 +517,8 @@ def compare_with_analytic(
 
     At 8 points per minimum wavelength and order 8 the error is about 0.1% at any ``dt``
     up to the CFL limit with ``correct_time_dispersion`` (the default). Without it the
-    second-order time stepping dominates and grows with ``dt`` and distance: about 0.3%
-    at 30% of the CFL limit, 1.5% at 50% and 5% at 90% for waves 3.5 wavelengths out.
+    second-order time stepping dominates and grows with ``dt`` and distance: about 0.55%
+    at 30% of the CFL limit, 1.5% at 50% and 4.8% at 90% for waves 3.5 wavelengths out.
 
     Raises
     ------
