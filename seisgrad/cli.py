@@ -288,10 +288,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 print("nothing removed")
                 return 1
     removed = []
-    for t in targets:
-        if t.exists():
-            shutil.rmtree(t)
-            removed.append(str(t))
+    # not while a submit runs in this folder (it holds the run lock; none runs without
+    # the state folder, which the lock would create)
+    lock = wf.state.run_lock() if wf.state.root.exists() else contextlib.nullcontext()
+    with lock:
+        for t in targets:
+            if t.exists():
+                shutil.rmtree(t)
+                removed.append(str(t))
     print("removed: " + (", ".join(removed) if removed else "nothing"))
     return 0
 

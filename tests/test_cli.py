@@ -150,6 +150,13 @@ def test_submit_status_clean(toy_dir, run_cli):
     assert "2. simulate" in res.stdout and "per source" in res.stdout
     line = _one_line_error(run_cli("submit", "--stop-after", "nothing"))
     assert "tasks are: prepare, simulate, square, reduce" in line
+    # clean refuses while a submit holds the run lock (here: this process)
+    from seisgrad.workflow.state import State
+
+    with State(toy_dir).run_lock():
+        line = _one_line_error(run_cli("clean", "--output", "--yes"))
+        assert "another 'seisgrad submit' is running" in line
+        assert (toy_dir / "scratch").exists() and (toy_dir / "output").exists()
     # clean keeps output unless asked; asking needs --yes without a terminal
     assert run_cli("clean").returncode == 0
     assert not (toy_dir / "scratch").exists() and (toy_dir / "output").exists()

@@ -120,6 +120,17 @@ _PROFILE_PAD = 64
 
 #: First line of a snapshot file (:class:`SnapshotFile`, :meth:`Propagator.snapshot_header`).
 _SNAP_MAGIC = b"seisgrad-snapshots 1\n"
+#: Bytes of the BLAKE2b digest at the end of a snapshot file.
+_SNAP_DIGEST_BYTES = 16
+
+
+def _snapshot_trailer(hexdigest: str) -> bytes:
+    """The line after the values of a snapshot file: their digest."""
+    return b"\n#blake2b:" + hexdigest.encode() + b"\n"
+
+
+#: Length of that line.
+_SNAP_TRAILER_LEN = len(_snapshot_trailer("0" * 2 * _SNAP_DIGEST_BYTES))
 
 #: Sides of the model, in the order used for absorbing-layer widths.
 SIDES = ("left", "right", "bottom", "top")
@@ -138,8 +149,9 @@ class SnapshotFile:
     ``snapshot_sink=``; each snapshot goes straight from the live state arrays to the
     file, so nothing is copied or held in memory. The file: the header of
     :meth:`Propagator.snapshot_header`, then the raw values of every snapshot, array by
-    array in the order of :meth:`Propagator.snapshot_shapes`
-    (:meth:`Propagator.load_snapshots` reads it back). The file appears at ``path``
+    array in the order of :meth:`Propagator.snapshot_shapes`, then a trailer holding a
+    BLAKE2b digest of those values (:meth:`Propagator.load_snapshots` reads it back and
+    refuses a file whose values do not match it). The file appears at ``path``
     (atomically) only when every snapshot was written and the run ended without an
     exception. A write error (disk full, say) is not raised: it is kept in
     :attr:`error`, the rest is not written and the run goes on, since a saved forward
@@ -154,6 +166,7 @@ class SnapshotFile:
         self.error: OSError | None = None
         self._file: Any = None
         self._tmp: Path | None = None
+        self._digest = hashlib.blake2b(digest_size=_SNAP_DIGEST_BYTES)
 
     def __enter__(self) -> SnapshotFile:
         try:
@@ -170,7 +183,9 @@ class SnapshotFile:
             return
         try:
             for a in views:
-                np.ascontiguousarray(a).tofile(self._file)
+                b = np.ascontiguousarray(a)
+                b.tofile(self._file)
+                self._digest.update(b.data)
             self.written += 1
         except OSError as exc:
             self._fail(exc)
@@ -189,6 +204,7 @@ class SnapshotFile:
         done = self._file is not None and exc_type is None and self.written == self.expected
         if done:
             try:
+                self._file.write(_snapshot_trailer(self._digest.hexdigest()))
                 self._file.close()
                 self._file = None
                 os.replace(self._tmp, self.path)  # type: ignore[arg-type]
@@ -687,14 +703,26 @@ class Propagator(ABC):
                     )
                     return None
                 offset = f.tell()
-            values = (path.stat().st_size - offset) // self.dtype.itemsize
-            if values != count * size:
-                raise ValueError(f"{values} values instead of {count * size}")
-            # mapped, not read: each snapshot is read from the page cache when the
-            # gradient restores it, and none is held in the process's own memory
+            nbytes = count * size * self.dtype.itemsize
+            extra = path.stat().st_size - offset - nbytes - _SNAP_TRAILER_LEN
+            if extra:
+                raise ValueError(
+                    f"{extra:+d} bytes against a file of {count * size} values and a digest"
+                )
+            with open(path, "rb") as f:
+                f.seek(offset + nbytes)
+                trailer = f.read(_SNAP_TRAILER_LEN)
+            # mapped, not read into the process's memory: each snapshot is read from the
+            # page cache when the gradient restores it
             flat = np.memmap(
                 path, dtype=self.dtype, mode="r", offset=offset, shape=(count * size,)
             )
+            digest = hashlib.blake2b(digest_size=_SNAP_DIGEST_BYTES)
+            step = max(1, (64 << 20) // self.dtype.itemsize)
+            for k in range(0, flat.size, step):
+                digest.update(np.ascontiguousarray(flat[k : k + step]).data)
+            if trailer != _snapshot_trailer(digest.hexdigest()):
+                raise ValueError("its values do not match their digest: the file is damaged")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             logger.warning("saved forward wavefield %s is unreadable (%s): recomputing", path, exc)
             return None
