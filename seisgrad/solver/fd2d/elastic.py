@@ -535,8 +535,12 @@ class ElasticPropagator(Propagator):
         fluid = vs == 0
         if not fluid.any() or fluid.all():
             return []
-        edges = {"left": fluid[0, :], "right": fluid[-1, :], "bottom": fluid[:, 0]}
-        edges["top"] = fluid[:, -1]
+        edges = {
+            "left": fluid[0, :],
+            "right": fluid[-1, :],
+            "bottom": fluid[:, 0],
+            "top": fluid[:, -1],
+        }
         sides = [
             side
             for side in ("left", "right", "bottom", "top")

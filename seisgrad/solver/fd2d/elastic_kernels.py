@@ -98,6 +98,14 @@ def _near(i, s, lo, hi):  # pragma: no cover
     return (i + hi >= s[0] and i - lo < s[1]) or (i + hi >= s[2] and i - lo < s[3])
 
 
+@njit(**NUMBA_OPTIONS)
+def _pair(i0, i1, s, end):  # pragma: no cover
+    """Whether a forward pass updates rows ``i0`` and ``i0 + 1`` with one two-row kernel
+    call: both in the block (``i1 == i0 + 2``), below ``end`` and outside the strips
+    ``s`` (an x-strip row has its own kernel)."""
+    return i1 == i0 + 2 and i0 + 1 < end and not _in(i0, s) and not _in(i0 + 1, s)
+
+
 # ============================================================================ vector row loops
 # The interior loops of the forward passes as explicit vector code (see
 # :mod:`seisgrad.solver.fd2d.simd`: aligned loads and shuffles for the z derivatives
@@ -278,14 +286,8 @@ def _fwd_v_pass(
             set_mxcsr(old | FTZ_DAZ)
         # two rows at once (their x stencils share the loaded rows) when neither is in
         # an x strip
-        pvx = (
-            sfl is None
-            and i1 == i0 + 2
-            and i0 + 1 < nxe - 1
-            and not _in(i0, xh)
-            and not _in(i0 + 1, xh)
-        )
-        pvz = sfl is None and i1 == i0 + 2 and not _in(i0, xn) and not _in(i0 + 1, xn)
+        pvx = sfl is None and _pair(i0, i1, xh, nxe - 1)  # vx: rows below nxe - 1
+        pvz = sfl is None and _pair(i0, i1, xn, nxe)
         if pvx:
             b0 = np.uint64(i0) * S + _UH
             _vx_plain2(sxx, sxz, vx, bx, sfl, b0, nvx, S, oax + b0, c1, c2, c3, c4, d1, d2, d3, d4)
@@ -362,20 +364,14 @@ def _fwd_s_pass(
         old = get_mxcsr()
         if ftz:
             set_mxcsr(old | FTZ_DAZ)
-        pnn = sfl is None and i1 == i0 + 2 and not _in(i0, xn) and not _in(i0 + 1, xn)
-        pxz = (
-            sfl is None
-            and i1 == i0 + 2
-            and i0 + 1 < nxe - 1
-            and not _in(i0, xh)
-            and not _in(i0 + 1, xh)
-        )
+        pnn = sfl is None and _pair(i0, i1, xn, nxe)
+        pxz = sfl is None and _pair(i0, i1, xh, nxe - 1)  # sxz: rows below nxe - 1
         if pnn:
             b0 = np.uint64(i0) * S + _UH
             _nn_plain2(
-              vx, vz, sxx, szz, l2m, lam, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
-              c1, c2, c3, c4, d1, d2, d3, d4,
-          )  # fmt: skip
+                vx, vz, sxx, szz, l2m, lam, sfl, sfl, b0, nn, S, oxx + b0, ozz + b0,
+                c1, c2, c3, c4, d1, d2, d3, d4,
+            )  # fmt: skip
         if pxz:
             b0 = np.uint64(i0) * S + _UH
             _xz_plain2(vz, vx, sxz, mu, sfl, b0, ns, S, oxz + b0, c1, c2, c3, c4, d1, d2, d3, d4)

@@ -703,13 +703,12 @@ class Propagator(ABC):
                     )
                     return None
                 offset = f.tell()
-            nbytes = count * size * self.dtype.itemsize
-            extra = path.stat().st_size - offset - nbytes - _SNAP_TRAILER_LEN
-            if extra:
-                raise ValueError(
-                    f"{extra:+d} bytes against a file of {count * size} values and a digest"
-                )
-            with open(path, "rb") as f:
+                nbytes = count * size * self.dtype.itemsize
+                extra = path.stat().st_size - offset - nbytes - _SNAP_TRAILER_LEN
+                if extra:
+                    raise ValueError(
+                        f"{extra:+d} bytes against a file of {count * size} values and a digest"
+                    )
                 f.seek(offset + nbytes)
                 trailer = f.read(_SNAP_TRAILER_LEN)
             # mapped, not read into the process's memory: each snapshot is read from the
