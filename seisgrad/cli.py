@@ -254,6 +254,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             reset = set(changes.reset)
             rerun = {t: set(v) for t, v in changes.rerun_events}
         print(changes.summary() + todo)
+    gone = setup.workflow.missing_outputs()
+    lost = set(gone.reset)
+    lost_sources = dict(gone.partial)
     again = "  (runs again: parameters changed)"
     for row in rows:
         line = f"{row['task']:<34} {row['status']}"
@@ -264,12 +267,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             line += "  (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")"
         if row["task"] in reset and row["status"] == "done":
             line += again
+        elif row["task"] in lost and row["status"] == "done":
+            line += "  (runs again: its files are gone)"
         print(line)
         for name, info in row.get("sources", {}).items():
             if info["status"] != "pending":
                 extra = f"  {info['error']}" if info.get("error") else ""
                 if name in rerun.get(row["task"], ()):
                     extra += again
+                elif name in lost_sources.get(row["task"], ()):
+                    extra += "  (runs again: its files are gone)"
                 print(f"    {name:<30} {info['status']}{extra}")
     return 0
 

@@ -207,6 +207,12 @@ class DeclaredToyWorkflow(ToyWorkflow):
             "reduce": TaskInputs({"reduce_scale"}, {"square"}),
         }
 
+    def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
+        files = {"simulate": f"{source}.json", "square": f"{source}.sq.json"}
+        if task in files:
+            return [self.path.scratch / files[task]]
+        return [self.path.output / "total.json"] if task == "reduce" else []
+
     @per_source
     def square(self, ctx: TaskContext) -> None:
         """Per-source post-processing (plus ``square_offset``)."""

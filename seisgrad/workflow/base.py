@@ -60,6 +60,7 @@ __all__ = [
     "TaskContext",
     "TaskInputs",
     "ParameterChanges",
+    "MissingOutputs",
     "ACQUISITION",
     "per_source",
     "is_per_source",
@@ -184,6 +185,25 @@ class ParameterChanges:
             f"{text}; kept: {', '.join(kept) or 'nothing'}; "
             f"to run: {', '.join(to_run) or 'nothing'}"
         )
+
+
+@dataclass(frozen=True)
+class MissingOutputs:
+    """Finished work whose files are gone (see :meth:`Workflow.missing_outputs`).
+
+    Attributes
+    ----------
+    reset
+        Tasks that run again (in task-list order).
+    partial
+        ``(task, sources)`` of per-source tasks that run again for those sources.
+    summary
+        What is gone, as text for the log (empty when nothing is).
+    """
+
+    reset: tuple[str, ...] = ()
+    partial: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    summary: str = ""
 
 
 def _names(names: Sequence[str], most: int = 5) -> str:
@@ -392,6 +412,7 @@ class Workflow(ABC):
             )
         changes = self.check_fingerprint()
         stale = self.state.mark_interrupted()
+        gone = self.forget_missing_outputs()
         self.path.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         with log_to(self.path.logs / f"run-{stamp}.log"):
@@ -403,6 +424,8 @@ class Workflow(ABC):
                     "interrupted before (their process ended while running): %s",
                     ", ".join(stale),
                 )
+            if gone:
+                logger.info("finished before, but their files are gone: %s", gone)
             for task in self.task_list:
                 name = task.__name__
                 if self.state.task_status(name) == DONE:
@@ -439,6 +462,92 @@ class Workflow(ABC):
             dt = time.perf_counter() - t0
             logger.info("task %s: finished in %.1f s", name, dt)
         self.state.set_task(name, DONE, seconds=round(dt, 3))
+
+    # -- files that finished work leaves ------------------------------------------
+    def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
+        """The files that a finished ``task`` leaves (for a per-source task, those of
+        ``source``), for later tasks or, under ``path_output``, for the user.
+
+        :meth:`forget_missing_outputs` runs finished work again when such files are
+        gone. The base class declares none (the state is trusted); a subclass that adds
+        a task declares its files here.
+        """
+        return []
+
+    def forget_missing_outputs(self) -> str:
+        """Forget the finished work whose files are gone and are needed
+        (:meth:`missing_outputs`); return what was forgotten as text (empty when
+        nothing was)."""
+        gone = self.missing_outputs()
+        if gone.reset or gone.partial:
+            self.state.forget(reset=gone.reset, partial=dict(gone.partial))
+        return gone.summary
+
+    def missing_outputs(self) -> MissingOutputs:
+        """The finished work that must run again because its files are gone.
+
+        Like ``make``: a finished task runs again when one of its files under
+        ``path_output`` is gone (the user asked for those), or when one of its files in
+        the scratch folder is gone and a task that reads it (:attr:`task_inputs`) is
+        going to run for the same source. Intermediate files deleted after the run
+        finished do not make anything run again. A per-source task runs again for the
+        sources concerned only; the files it writes are the same (the parameters did
+        not change, :meth:`check_fingerprint`), so later finished tasks are kept.
+        """
+        declared = self.declared_inputs()
+        names = self.task_names
+        tasks = {t.__name__: t for t in self.task_list}
+        events = [e.name for e in self.events]
+        every = frozenset(events)
+        # sources (of per-source tasks; ``every`` for the others) whose files a task
+        # that will run needs, by task
+        needed: dict[str, set[str]] = {n: set() for n in names}
+        partial: dict[str, list[str]] = {}
+        reset: list[str] = []
+        notes: list[str] = []
+        output = self.path.output.resolve()
+
+        def missing(task: str, source: str | None) -> list[Path]:
+            return [p for p in self.task_outputs(task, source) if not p.exists()]
+
+        def final(paths: list[Path]) -> bool:
+            return any(p.resolve().is_relative_to(output) for p in paths)
+
+        for i in range(len(names) - 1, -1, -1):
+            name = names[i]
+            inputs = declared.get(name)
+            reads = names[:i] if inputs is None else [t for t in names if t in inputs.tasks]
+            if is_per_source(tasks[name]):
+                run = {e for e in events if self.state.source_status(name, e) != DONE}
+                forgotten = []
+                for e in events:
+                    if e in run:
+                        continue
+                    gone = missing(name, e)
+                    if gone and (final(gone) or e in needed[name]):
+                        forgotten.append(e)
+                        notes.append(f"{name} of {e} ({_paths(gone)})")
+                if forgotten:
+                    partial[name] = forgotten
+                run |= set(forgotten)
+                for t in reads:
+                    needed[t] |= run if is_per_source(tasks[t]) else every
+            else:
+                runs = self.state.task_status(name) != DONE
+                if not runs:
+                    gone = missing(name, None)
+                    if gone and (final(gone) or needed[name]):
+                        reset.append(name)
+                        notes.append(f"{name} ({_paths(gone)})")
+                        runs = True
+                if runs:
+                    for t in reads:
+                        needed[t] |= every
+        return MissingOutputs(
+            reset=tuple(reversed(reset)),
+            partial=tuple((t, tuple(v)) for t, v in reversed(partial.items())),
+            summary="; ".join(reversed(notes)),
+        )
 
     # -- compiled solver code ----------------------------------------------------
     def precompile_plan(self) -> dict[str, tuple[str, ...]]:
@@ -817,6 +926,11 @@ def _shown(info: dict[str, Any]) -> dict[str, Any]:
     if process_gone(info):
         return {**info, "status": INTERRUPTED, "error": "process ended while running"}
     return info
+
+
+def _paths(paths: Sequence[Path], most: int = 2) -> str:
+    """``a, b`` (the first ``most`` paths, then how many more) for a log line."""
+    return _names([str(p) for p in paths], most)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -100,6 +100,23 @@ class Forward(Workflow):
             "write_misfit": TaskInputs({"preprocess"}, {"evaluate_objective_function"}),
         }
 
+    def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
+        """Traces of each source in the scratch folder; the total misfit in
+        path_output (figures and exported traces are not checked)."""
+        if source is not None:
+            files = {
+                "prepare_observed_data": [] if self.path.data is not None else ["obs"],
+                "run_forward_simulations": ["syn"],
+                "evaluate_objective_function": ["adj"],
+            }
+            out = [self.trace_file(kind, source) for kind in files.get(task, [])]
+            if task == "evaluate_objective_function":
+                out.append(self.misfit_file(source))
+            return out
+        if task == "write_misfit":
+            return [self.path.output / "misfit.json"]
+        return super().task_outputs(task, source)
+
     # -- inputs --------------------------------------------------------------------
     def model(self, which: str = "init") -> Model:
         """The initial (``'init'``) or true (``'true'``) model, read once per process."""

@@ -147,6 +147,20 @@ class Migration(Forward):
         except DataError as exc:
             raise DataError(f"path_mask {self.path.mask}: {exc}") from exc
 
+    def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
+        """Event kernels (and illuminations) in the scratch folder; the summed kernels
+        and the gradient in path_output."""
+        illumination = self.params.precondition == "illumination"
+        if task == "run_adjoint_simulations" and source is not None:
+            out = [self.kernel_file(source)]
+            return out + [self.illumination_file(source)] if illumination else out
+        if task == "postprocess_event_kernels":
+            return [self.path.output / "kernels_raw.h5", self.smoothed_file]
+        if task == "evaluate_gradient_from_kernels":
+            out = [self.path.output / "gradient.h5"]
+            return out + [self.path.output / "illumination.h5"] if illumination else out
+        return super().task_outputs(task, source)
+
     def kernel_file(self, event: str) -> Path:
         return self.path.scratch / "kernels" / f"{event}.h5"
 

@@ -276,15 +276,7 @@ class State:
         fingerprint. A kill in between leaves the old fingerprint, so the next run
         resets the same work again.
         """
-        reset = list(reset)
-        partial = {t: list(v) for t, v in (partial or {}).items()}
-        for task in reset:
-            self.reset_sources(task)
-        for task, sources in partial.items():
-            self.reset_sources(task, sources)
-        data = self.load()
-        for task in [*reset, *partial]:
-            data["tasks"].pop(task, None)
+        data = self._forget(reset, partial)
         data["fingerprint"] = dict(fingerprint)
         data["fingerprint_labels"] = {
             k: sorted(v) for k, v in (labels or {}).items() if k in fingerprint
@@ -301,6 +293,30 @@ class State:
             }
         )
         self.save(data)
+
+    def forget(
+        self, *, reset: Iterable[str] = (), partial: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        """Forget the finished work of the tasks in ``reset`` and of the sources
+        ``partial[task]`` of per-source tasks (their per-source files first, then the
+        tasks' status in one atomic write of ``workflow.json``)."""
+        self.save(self._forget(reset, partial))
+
+    def _forget(
+        self, reset: Iterable[str], partial: Mapping[str, Iterable[str]] | None
+    ) -> dict[str, Any]:
+        """Remove the per-source files of :meth:`forget`; return the main file's data
+        without those tasks' status (for the caller to save)."""
+        reset = list(reset)
+        partial = {t: list(v) for t, v in (partial or {}).items()}
+        for task in reset:
+            self.reset_sources(task)
+        for task, sources in partial.items():
+            self.reset_sources(task, sources)
+        data = self.load()
+        for task in [*reset, *partial]:
+            data["tasks"].pop(task, None)
+        return data
 
     def has_work(self) -> bool:
         """True when any task or per-source task has finished."""

@@ -399,3 +399,29 @@ def test_check_finds_inputs_that_would_fail_after_the_simulations(
         assert line.startswith("error: ") and expected in line, line
         assert "Traceback" not in res.stderr
     assert not (tmp_path / "scratch").exists() and not (tmp_path / "state").exists()
+
+
+def test_deleted_output_folder_is_made_again_from_the_kept_kernels(tmp_path, run_cli):
+    small_setup(tmp_path)
+    assert run_cli("submit", timeout=600).returncode == 0
+    grad = read_model(tmp_path / "output" / "gradient.h5")
+    kernels = _scratch_mtimes(tmp_path)
+    for p in sorted((tmp_path / "output").rglob("*"), reverse=True):
+        p.rmdir() if p.is_dir() else p.unlink()
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    (line,) = [x for x in res.stderr.splitlines() if "their files are gone" in x]
+    assert "gone: write_misfit" in line and "postprocess_event_kernels" in line
+    assert "evaluate_gradient_from_kernels" in line
+    assert "run_adjoint_simulations" not in line
+    assert "task run_adjoint_simulations: done before, skipped" in res.stderr
+    # no simulation ran again: the scratch files are those of the first run, but the
+    # smoothed kernels (the post-processing's own file)
+    after = _scratch_mtimes(tmp_path)
+    assert {f: t for f, t in after.items() if "smoothed" not in f} == {
+        f: t for f, t in kernels.items() if "smoothed" not in f
+    }
+    again = read_model(tmp_path / "output" / "gradient.h5")
+    for n in grad:
+        np.testing.assert_array_equal(again[n], grad[n])
+    assert (tmp_path / "output" / "misfit.json").exists()

@@ -469,3 +469,65 @@ def test_per_source_runner_refuses_parameters_changed_since_the_run_started(toy_
     assert not (toy_dir / "scratch" / "s001.json").exists()
     _edit(toy_dir, toy_scale=1.0)  # restored: it runs
     assert run_cli("run-source", "--task", "simulate", "--index", "1").returncode == 0
+
+
+def _declared(folder: Path) -> None:
+    _edit(folder, workflow="tests.fakes:DeclaredToyWorkflow")
+
+
+def _new_runs(folder: Path, before: list[str]) -> list[str]:
+    runs = _runs(folder)
+    assert runs[: len(before)] == before
+    return runs[len(before) :]
+
+
+def test_a_deleted_output_runs_its_task_again_and_nothing_else(toy_dir, run_cli):
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    total = json.loads((toy_dir / "output" / "total.json").read_text())
+    before = _runs(toy_dir)
+    (toy_dir / "output" / "total.json").unlink()
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "finished before, but their files are gone: reduce (" in res.stderr
+    assert "total.json" in res.stderr
+    assert _new_runs(toy_dir, before) == []  # no per-source task ran again
+    assert json.loads((toy_dir / "output" / "total.json").read_text()) == total
+    # all finished and present: nothing runs, nothing is said
+    res = run_cli("submit")
+    assert res.returncode == 0 and "files are gone" not in res.stderr
+
+
+def test_deleted_intermediate_files_rerun_only_what_a_running_task_needs(toy_dir, run_cli):
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    scratch = toy_dir / "scratch"
+    before = _runs(toy_dir)
+    # intermediate files gone after the run finished: nobody needs them
+    (scratch / "s001.json").unlink()
+    res = run_cli("submit")
+    assert res.returncode == 0 and "files are gone" not in res.stderr
+    assert _new_runs(toy_dir, before) == []
+    # the output and a square gone: the reduction needs every square, the square of
+    # s001 its simulation (gone too); s000 and s002 keep theirs
+    (scratch / "s001.sq.json").unlink()
+    (toy_dir / "output" / "total.json").unlink()
+    status = run_cli("status").stdout
+    assert re.search(r"reduce +done +\(runs again: its files are gone\)", status)
+    assert re.search(r"s001 +done +\(runs again: its files are gone\)", status)
+    assert not re.search(r"s000 .*gone", status)
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert "simulate of s001" in res.stderr and "square of s001" in res.stderr
+    assert _new_runs(toy_dir, before) == ["simulate s001", "square s001"]
+    assert (scratch / "s001.json").exists() and (toy_dir / "output" / "total.json").exists()
+    status = json.loads((toy_dir / "state" / "simulate" / "s001.json").read_text())
+    assert status["status"] == "done"
+
+
+def test_undeclared_outputs_trust_the_state(toy_dir, run_cli):
+    """ToyWorkflow declares no files: a deleted output is not noticed (as before)."""
+    assert run_cli("submit").returncode == 0
+    (toy_dir / "output" / "total.json").unlink()
+    assert run_cli("submit").returncode == 0
+    assert not (toy_dir / "output" / "total.json").exists()
