@@ -232,11 +232,13 @@ def test_error_in_a_task_names_the_task(toy_dir, run_cli):
 
 
 def test_ctrl_c_during_submit_is_one_line_and_exit_130(tmp_path):
+    import re
     import signal
     import subprocess
+    import sys
     import time
 
-    from tests.conftest import start_submit
+    from tests.conftest import cli_env, start_submit
 
     _write(tmp_path, slow_sources=["s001"], slow_sleep=60.0)
     proc = start_submit(tmp_path, stderr=subprocess.PIPE)
@@ -256,6 +258,14 @@ def test_ctrl_c_during_submit_is_one_line_and_exit_130(tmp_path):
         "error: interrupted; finished work is kept, run 'seisgrad submit' to resume"
     ], err
     assert json.loads(running.read_text())["error"] == "interrupted"
+    # status says so (not 'failed'), for the source and its task
+    status = subprocess.run(
+        [sys.executable, "-m", "seisgrad.cli", "status"],
+        cwd=tmp_path, capture_output=True, text=True, env=cli_env(), timeout=120,
+    ).stdout  # fmt: skip
+    assert re.search(r"^simulate +interrupted", status, re.M), status
+    assert re.search(r"^ +s001 +interrupted", status, re.M), status
+    assert "failed" not in status, status
 
 
 def test_closed_stdout_pipe_exits_quietly(tmp_path):

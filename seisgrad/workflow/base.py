@@ -910,7 +910,7 @@ class Workflow(ABC):
             entry = self.state.task_info(name)
             row: dict[str, Any] = {
                 "task": name,
-                "status": INTERRUPTED if process_gone(entry) else entry["status"],
+                "status": INTERRUPTED if _was_interrupted(entry) else entry["status"],
             }
             if is_per_source(task):
                 row["sources"] = {
@@ -920,11 +920,22 @@ class Workflow(ABC):
         return rows
 
 
+def _was_interrupted(info: Mapping[str, Any]) -> bool:
+    """True for an entry that says ``running`` but whose process is gone, or that
+    failed because it was interrupted (Ctrl-C, a kill found by a later submit)."""
+    if process_gone(info):
+        return True
+    error = str(info.get("error") or "")
+    return info.get("status") == FAILED and error.startswith("interrupted")
+
+
 def _shown(info: dict[str, Any]) -> dict[str, Any]:
     """A source's state as ``status`` shows it: ``interrupted`` when it says ``running``
-    but its process is gone."""
+    but its process is gone, or when it failed by an interruption."""
     if process_gone(info):
         return {**info, "status": INTERRUPTED, "error": "process ended while running"}
+    if _was_interrupted(info):
+        return {**info, "status": INTERRUPTED}
     return info
 
 
