@@ -54,6 +54,7 @@ __all__ = [
     "interpolate",
     "read_specfem_gll",
     "read_fortran_records",
+    "in_parametrization",
 ]
 
 #: Names that cannot be model parameters (they are the coordinate variables).
@@ -1399,3 +1400,34 @@ def read_specfem_gll(
     return _interp_scattered(
         x, z, values, grid, method, outside, np.float32, f"SPECFEM GLL points in {d}"
     )
+
+
+def in_parametrization(model: Model, names: Sequence[str]) -> Model:
+    """Express ``model`` in the parameters ``names`` (those it has are kept).
+
+    From velocities and density (2-D plane strain):
+    :math:`\\mu = \\rho v_s^2`, :math:`\\lambda = \\rho (v_p^2 - 2 v_s^2)`,
+    :math:`\\kappa = \\lambda + \\mu = \\rho (v_p^2 - v_s^2)` (acoustic: :math:`v_s = 0`).
+    """
+    have = dict(model.items())
+    rho = have.get("rho")
+    vp = have.get("vp")
+    vs = have.get("vs", np.zeros_like(vp) if vp is not None else None)
+    derived = {}
+    if rho is not None and vp is not None:
+        derived = {
+            "mu": rho * vs**2,
+            "lambda": rho * (vp**2 - 2 * vs**2),
+            "kappa": rho * (vp**2 - vs**2),
+        }
+    out = {}
+    for n in names:
+        if n in have:
+            out[n] = have[n]
+        elif n in derived:
+            out[n] = derived[n]
+        else:
+            raise DataError(
+                f"cannot express the model in '{n}': it has {', '.join(have) or 'nothing'}"
+            )
+    return Model(model.grid, out)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from seisgrad.model import Model
+from seisgrad.model import Model, in_parametrization
 from seisgrad.solver.acquisition import Event, Receiver
 
 if TYPE_CHECKING:
@@ -49,6 +49,18 @@ class Solver(ABC):
     @abstractmethod
     def kernel_parameters(self) -> tuple[str, ...]:
         """Names of the kernels :meth:`adjoint` returns (the chosen parametrization)."""
+
+    def model_values(self, model: Model) -> Model:
+        """``model`` in :attr:`kernel_parameters`, with the values the simulations use.
+
+        What the kernels are derivatives with respect to, at this model: the workflows
+        scale the kernels by it (``scale_by_model``) and the gradient check perturbs it.
+        The default keeps the model's own values and derives the others from ``vp``,
+        ``vs`` and ``rho`` (:func:`seisgrad.model.in_parametrization`); a solver that
+        reads a model differently (ignores a parameter, prefers one of two sets)
+        overrides it.
+        """
+        return in_parametrization(model, self.kernel_parameters)
 
     @abstractmethod
     def forward(

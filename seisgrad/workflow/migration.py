@@ -24,7 +24,7 @@ Subclass and override one task to change it::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import numpy as np
 from seisgrad.config import param
 from seisgrad.errors import DataError, GradientError
 from seisgrad.logs import logger
-from seisgrad.model import Model, read_model, write_model
+from seisgrad.model import Model, in_parametrization, read_model, write_model
 from seisgrad.preprocess.io import read_hdf5
 from seisgrad.workflow import postprocess as pp
 from seisgrad.workflow.base import ACQUISITION, TaskContext, TaskInputs, per_source
@@ -128,6 +128,9 @@ class Migration(Forward):
         warnings = super().check()
         if self.path.mask is not None:
             self.check_mask(read_model(self.path.mask))
+        if self.params.scale_by_model:
+            # what the last task scales the kernels by: fail now, not after the simulations
+            self.model_for_scaling(self.solver.kernel_parameters)
         return warnings
 
     def check_mask(self, mask: Model) -> None:
@@ -246,9 +249,17 @@ class Migration(Forward):
         kind = "dJ/dln(m)" if self.params.scale_by_model else "dJ/dm"
         return {"kind": kind, "workflow": type(self).__name__}
 
-    def model_for_scaling(self, kernels: Model) -> Model:
-        """The initial model in the kernels' parametrization (e.g. vp, vs, rho)."""
-        return model_in_parametrization(self.model("init"), tuple(kernels))
+    def model_for_scaling(self, kernels: Model | Sequence[str]) -> Model:
+        """The initial model in the parameters of ``kernels`` (e.g. vp, vs, rho), with
+        the values the simulations used (:meth:`Solver.model_values`)."""
+        values = self.solver.model_values(self.model("init"))
+        missing = [n for n in kernels if n not in values]
+        if missing:
+            raise DataError(
+                f"cannot scale kernel(s) {', '.join(missing)}: the solver's model values "
+                f"are {', '.join(values)}"
+            )
+        return Model(values.grid, {n: values[n] for n in kernels})
 
     def plot_models(self) -> None:
         from seisgrad import plot
@@ -270,34 +281,5 @@ class Migration(Forward):
         )
 
 
-def model_in_parametrization(model: Model, names: tuple[str, ...]) -> Model:
-    """Express ``model`` in the parameters ``names``.
-
-    From velocities and density (2-D plane strain):
-    :math:`\\mu = \\rho v_s^2`, :math:`\\lambda = \\rho (v_p^2 - 2 v_s^2)`,
-    :math:`\\kappa = \\lambda + \\mu = \\rho (v_p^2 - v_s^2)` (acoustic: :math:`v_s = 0`).
-    """
-    import numpy as np
-
-    have = dict(model.items())
-    rho = have.get("rho")
-    vp = have.get("vp")
-    vs = have.get("vs", np.zeros_like(vp) if vp is not None else None)
-    derived = {}
-    if rho is not None and vp is not None:
-        derived = {
-            "mu": rho * vs**2,
-            "lambda": rho * (vp**2 - 2 * vs**2),
-            "kappa": rho * (vp**2 - vs**2),
-        }
-    out = {}
-    for n in names:
-        if n in have:
-            out[n] = have[n]
-        elif n in derived:
-            out[n] = derived[n]
-        else:
-            from seisgrad.errors import DataError
-
-            raise DataError(f"cannot scale kernel '{n}': the initial model has {', '.join(have)}")
-    return Model(model.grid, out)
+#: Kept for code that imports it from here (see :func:`seisgrad.model.in_parametrization`).
+model_in_parametrization = in_parametrization

@@ -398,12 +398,10 @@ def scale_by_model(kernels: Model, model: Model) -> Model:
 def _factor_for(
     source: Model, names: Sequence[str], single: str, what: str
 ) -> dict[str, np.ndarray]:
-    """Per-parameter arrays from ``source``: its own parameter of the same name, or the
-    variable ``single`` for every parameter."""
-    if all(n in source for n in names):
-        return {n: np.asarray(source[n]) for n in names}
-    if single in source:
-        return {n: np.asarray(source[single]) for n in names}
+    """Per-parameter arrays from ``source``: each parameter's own variable of the same
+    name, and the variable ``single`` for the parameters that have none."""
+    if all(n in source for n in names) or single in source:
+        return {n: np.asarray(source[n] if n in source else source[single]) for n in names}
     missing = [n for n in names if n not in source]
     raise DataError(
         f"{what} has no parameter(s) {', '.join(missing)} and no single '{single}' "
@@ -432,9 +430,9 @@ def apply_mask(gradient: Model, mask: Model | str | os.PathLike[str]) -> Model:
     r"""Multiply the gradient by a mask: :math:`g'_{ij} = g_{ij}\, w_{ij}`.
 
     ``mask`` is a model (or the path of a model file, like ``path_mask``) on the same
-    grid. If it has a variable for every gradient parameter (same names), each
-    parameter is multiplied by its own mask; otherwise a single variable named ``mask``
-    multiplies every parameter. Mask values are used as they are (typically 0 to mute,
+    grid. A gradient parameter with a variable of its own name in the mask is multiplied
+    by it; a variable named ``mask`` multiplies the parameters that have none (all of
+    them when it is the only one). Mask values are used as they are (typically 0 to mute,
     1 to keep, tapered in between); they must be finite. The product is elementwise and
     exact (float64 product, cast to the gradient's dtype).
     """
@@ -454,6 +452,11 @@ def apply_mask(gradient: Model, mask: Model | str | os.PathLike[str]) -> Model:
             for n, g in gradient.items()
         },
     )
+
+
+#: Negative illumination values down to this fraction of the largest are round-off
+#: (of smoothing), taken as zero by :func:`precondition_illumination`.
+_ROUNDOFF = 1e-9
 
 
 def precondition_illumination(
@@ -494,8 +497,17 @@ def precondition_illumination(
     out = {}
     for n, g in gradient.items():
         e = arrays[n].astype(np.float64)
-        if not np.all(np.isfinite(e)) or np.any(e < 0):
+        if not np.all(np.isfinite(e)):
             raise DataError(f"illumination for '{n}' must be finite and >= 0")
+        # smoothing a field with exact zeros (where no wave arrived) leaves round-off
+        # below zero (the spectral Laplacian smoother about -1e-14 of the maximum):
+        # those are zeros; real negative values are an error
+        low = float(e.min())
+        if low < -_ROUNDOFF * float(np.abs(e).max()):
+            raise DataError(
+                f"illumination for '{n}' must be finite and >= 0 (its minimum is {low:.3g})"
+            )
+        e = np.maximum(e, 0.0)
         emax = float(e.max())
         if emax <= 0:
             raise DataError(f"illumination for '{n}' is zero everywhere")

@@ -18,6 +18,7 @@ from seisgrad.config import param
 from seisgrad.errors import GradientError
 from seisgrad.model import (
     Grid,
+    Model,
     add_perturbation,
     gaussian_blob,
     homogeneous,
@@ -425,3 +426,66 @@ def test_deleted_output_folder_is_made_again_from_the_kept_kernels(tmp_path, run
     for n in grad:
         np.testing.assert_array_equal(again[n], grad[n])
     assert (tmp_path / "output" / "misfit.json").exists()
+
+
+def test_scaling_uses_the_values_the_solver_used(tmp_path):
+    """The gradient is scaled by the model the simulations read: an acoustic run in
+    kappa reads kappa = rho vp^2 from a file that also holds vs (ignored by the
+    acoustic solver); a kappa, rho model read in velocity gives vp = sqrt(kappa/rho).
+    The gradient check perturbs the same values."""
+    pfile = small_setup(tmp_path, parametrization="lame")
+    init = read_model(tmp_path / "init.h5")
+    write_model(tmp_path / "init.h5", init.with_values(vs=np.full(init.grid.shape, 1000.0)))
+    setup = build_from_config(pfile)
+    assert setup.workflow.check() is not None
+    setup.workflow.run()
+    raw = read_model(tmp_path / "output" / "kernels_raw.h5")
+    grad = read_model(tmp_path / "output" / "gradient.h5")
+    kappa = init["rho"] * init["vp"] ** 2  # 4.5e9, not rho (vp^2 - vs^2) = 2.5e9
+    np.testing.assert_allclose(grad["kappa"], raw["kappa"] * kappa, rtol=1e-12)
+    check = gradient_check(setup.workflow, h=1e-4, seed=2)
+    assert check.relative_error < 1e-5, check
+
+    # a kappa, rho model in the velocity parametrization
+    other = tmp_path / "moduli"
+    other.mkdir()
+    pfile = small_setup(other)
+    m = read_model(other / "init.h5")
+    write_model(
+        other / "init.h5", Model(m.grid, {"kappa": m["rho"] * m["vp"] ** 2, "rho": m["rho"]})
+    )
+    setup = build_from_config(pfile)
+    setup.workflow.check()  # refused before: 'cannot scale kernel vp'
+    values = setup.workflow.model_for_scaling(("vp", "rho"))
+    np.testing.assert_allclose(values["vp"], m["vp"], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("materials", "parametrization", "names"),
+    [
+        ("acoustic", "velocity", ("vp", "rho")),
+        ("acoustic", "bulk", ("kappa", "rho")),
+        ("elastic", "velocity", ("vp", "vs", "rho")),
+        ("elastic", "lame", ("lambda", "mu", "rho")),
+        ("elastic", "bulk", ("kappa", "mu", "rho")),
+    ],
+)
+def test_solver_model_values_from_any_parameter_set(materials, parametrization, names):
+    from seisgrad.config import from_mapping
+    from seisgrad.solver.fd2d import FD2D
+
+    g = Grid(6, 5, 10.0, 10.0)
+    vp, vs, rho = 3000.0, 1500.0 if materials == "elastic" else 0.0, 2200.0
+    mu, lam = rho * vs**2, rho * (vp**2 - 2 * vs**2)
+    expected = {"vp": vp, "vs": vs, "rho": rho, "mu": mu, "lambda": lam, "kappa": lam + mu}
+    solver = FD2D(
+        from_mapping(FD2D.Parameters, {"materials": materials, "parametrization": parametrization})
+    )
+    for given in (("vp", "vs", "rho"), ("lambda", "mu", "rho"), ("kappa", "mu", "rho")):
+        if materials == "acoustic" and "mu" in given:
+            given = ("kappa", "rho")
+        model = homogeneous(g, np.float64, **{n: expected[n] for n in given})
+        values = solver.model_values(model)
+        assert tuple(values) == names
+        for n in names:
+            np.testing.assert_allclose(values[n], expected[n], rtol=1e-12)

@@ -293,6 +293,10 @@ def test_apply_mask_per_parameter_single_and_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(out_str["vp"], grad["vp"] * w)
     with pytest.raises(DataError, match="'mask'"):
         apply_mask(grad, Model(g, {"vp": w}))
+    # a parameter's own mask wins over the single one, which masks the others
+    mixed = apply_mask(grad, Model(g, {"vp": w, "mask": 0.5 * np.ones(g.shape)}))
+    np.testing.assert_array_equal(mixed["vp"], grad["vp"] * w)
+    np.testing.assert_array_equal(mixed["vs"], grad["vs"] * 0.5)
     with pytest.raises(DataError, match="non-finite"):
         apply_mask(grad, Model(g, {"mask": w * np.nan}))
     with pytest.raises(DataError, match="not found"):
@@ -316,6 +320,26 @@ def test_precondition_illumination_formula() -> None:
         precondition_illumination(grad, e, water_level=0.0)
     with pytest.raises(DataError, match="shape"):
         precondition_illumination(grad, np.ones((2, 2)))
+
+
+def test_illumination_smoothed_by_the_laplacian_is_accepted() -> None:
+    """An illumination with exact zeros (where no wave arrived), smoothed by the
+    spectral Laplacian smoother, has round-off below zero: those are zeros, while a
+    really negative illumination stays an error."""
+    g = Grid(201, 201, 5.0, 5.0)
+    r2 = (g.x[:, None] - 500.0) ** 2 + (g.z[None, :] - 500.0) ** 2
+    e = np.where(r2 < 100.0**2, 1e3 * np.exp(-r2 / 50.0**2), 0.0)
+    smoothed = smooth(Model(g, {"illumination": e}), 25.0, 25.0, "laplacian")
+    assert smoothed["illumination"].min() < 0  # what made the workflow fail
+    grad = random_model(g)
+    out = precondition_illumination(grad, smoothed, water_level=0.01)
+    clipped = np.maximum(smoothed["illumination"], 0.0)
+    for n in grad:
+        np.testing.assert_array_equal(out[n], grad[n] / (clipped / clipped.max() + 0.01))
+    bad = e.copy()
+    bad[0, 0] = -1e-6 * e.max()
+    with pytest.raises(DataError, match="minimum is -"):
+        precondition_illumination(grad, bad)
 
 
 # ---------------------------------------------------------------------------------------

@@ -738,7 +738,8 @@ class AcousticPropagator(Propagator):
 
     # ------------------------------------------------------------------ model
 
-    def internal_model(self, model: Model) -> dict[str, np.ndarray]:
+    @classmethod
+    def internal_values(cls, model: Model, parametrization: str) -> dict[str, np.ndarray]:
         """``vp``, ``rho`` and ``kappa`` (float64) from the model.
 
         The model holds ``vp`` and ``rho`` or ``kappa`` and ``rho``; when it holds both
@@ -752,7 +753,7 @@ class AcousticPropagator(Propagator):
                 "the acoustic solver needs 'vp' and 'rho' (or 'kappa' and 'rho') in the model; "
                 f"it has: {', '.join(model) or 'nothing'}"
             )
-        wanted = self.parametrizations[self.params.parametrization][0]
+        wanted = cls.parametrizations[parametrization][0]
         use = wanted if wanted in names else ({"vp", "kappa"} - {wanted}).pop()
         rho = np.asarray(model["rho"], dtype=np.float64)
         value = np.asarray(model[use], dtype=np.float64)

@@ -143,7 +143,7 @@ def lame_from(model: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str
 
     ``names`` is ``("vp", "vs", "rho")``, ``("lambda", "mu", "rho")`` or
     ``("kappa", "mu", "rho")``; ``kappa = lambda + mu`` (the 2D plane-strain bulk
-    modulus, as in :func:`seisgrad.workflow.migration.model_in_parametrization`).
+    modulus, as in :func:`seisgrad.model.in_parametrization`).
     """
     get = {k: np.asarray(model[k], dtype=np.float64) for k in names}
     rho = get["rho"]
@@ -438,19 +438,20 @@ class ElasticPropagator(Propagator):
 
     # ------------------------------------------------------------------ model
 
-    def internal_model(self, model: Model) -> dict[str, np.ndarray]:
+    @classmethod
+    def internal_values(cls, model: Model, parametrization: str) -> dict[str, np.ndarray]:
         have = set(model)
-        wanted = self.parametrizations[self.params.parametrization]
+        wanted = cls.parametrizations[parametrization]
         choice = None
         if set(wanted) <= have:
             choice = wanted
         else:
-            for names in self.parametrizations.values():
+            for names in cls.parametrizations.values():
                 if set(names) <= have:
                     choice = names
                     break
         if choice is None:
-            sets = "; ".join(", ".join(n) for n in self.parametrizations.values())
+            sets = "; ".join(", ".join(n) for n in cls.parametrizations.values())
             raise DataError(
                 f"the elastic solver needs one of these parameter sets in the model: {sets}; "
                 f"it has: {', '.join(model) or 'nothing'}"

@@ -921,9 +921,18 @@ class Propagator(ABC):
 
     # ------------------------------------------------------------------ material hooks
 
-    @abstractmethod
     def internal_model(self, model: Model) -> dict[str, np.ndarray]:
-        """Validate ``model`` and return the material parameters (float64, ``(nx, nz)``)."""
+        """Validate ``model`` and return the material parameters (float64, ``(nx, nz)``)
+        of this simulation's parametrization (:meth:`internal_values`)."""
+        return self.internal_values(model, self.params.parametrization)
+
+    @classmethod
+    @abstractmethod
+    def internal_values(cls, model: Model, parametrization: str) -> dict[str, np.ndarray]:
+        """Validate ``model`` and return the material parameters (float64, ``(nx, nz)``)
+        that a simulation in ``parametrization`` uses: those of the parametrization's
+        names the model holds, the others derived from them (e.g. ``kappa = rho vp^2``;
+        a model that holds several sets is read in the parametrization's own)."""
 
     @abstractmethod
     def stability_moduli(self) -> dict[str, np.ndarray]:

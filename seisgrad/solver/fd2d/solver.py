@@ -218,6 +218,16 @@ class FD2D(Solver):
     def kernel_parameters(self) -> tuple[str, ...]:
         return self.model_parameters
 
+    def model_values(self, model: Model) -> Model:
+        """The model as the simulations read it, in the kernels' parameters: an acoustic
+        model that also holds ``vs`` has ``kappa = rho vp^2`` (``vs`` is not used), a
+        ``kappa, rho`` model read in ``velocity`` has ``vp = sqrt(kappa / rho)``;
+        elastic ``kappa = lambda + mu``. Invalid models raise as a simulation would."""
+        values = self.propagator_class().internal_values(model, self.params.parametrization)
+        if "kappa" not in values:
+            values["kappa"] = values["lambda"] + values["mu"]
+        return Model(model.grid, {n: values[n] for n in self.kernel_parameters})
+
     def propagator_class(self) -> type[Propagator]:
         """The propagator class of ``params.materials`` (imported on first use)."""
         target = PROPAGATORS[self.params.materials]
