@@ -24,7 +24,7 @@ from seisgrad.errors import ConfigError, DataError
 from seisgrad.preprocess import io
 from seisgrad.preprocess.base import MisfitResult, Preprocess
 from seisgrad.preprocess.misfit import Misfit, get_misfit, misfit_class
-from seisgrad.preprocess.pipeline import Pipeline
+from seisgrad.preprocess.pipeline import NEGLIGIBLE, Pipeline
 from seisgrad.preprocess.processing import (
     Chain,
     Demean,
@@ -133,6 +133,14 @@ class DefaultParameters(Schema):
         "temporal weights: 'path/to/file.py:function' called as "
         "function(stream, receiver, sources); null = none",
     )
+    negligible: float = param(
+        NEGLIGIBLE,
+        "skip measurements whose observed and synthetic traces (processed, windowed) stay "
+        "below this fraction of the event's largest sample: round-off on symmetry axes; "
+        "0 = measure all",
+        low=0.0,
+        high=0.01,
+    )
 
     def validate(self) -> None:
         misfit_class(self.misfit)  # unknown names are refused, listing the valid ones
@@ -235,6 +243,7 @@ class Default(Preprocess):
             self.build_misfit(),
             Windows(windows, params.window_taper) if windows is not None else None,
             WeightsHook(hook, base) if hook is not None else None,
+            params.negligible,
         )
 
     # -- construction --------------------------------------------------------------

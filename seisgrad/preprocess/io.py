@@ -473,6 +473,11 @@ def _ascii_delta(f: Path) -> float | None:
     return None
 
 
+#: What SPECFEM's ASCII suffixes say a trace holds (``Trace.stats.quantity``, see
+#: :func:`seisgrad.preprocess.streams.quantity_of`).
+_ASCII_QUANTITY = {".semd": "U", ".semv": "V", ".sema": "A", ".semp": "P"}
+
+
 def read_ascii(path: str | os.PathLike[str]) -> Stream:
     """Read SPECFEM two-column ASCII traces (a file, or all of a folder).
 
@@ -510,6 +515,9 @@ def read_ascii(path: str | os.PathLike[str]) -> Stream:
         tr = Trace(np.ascontiguousarray(table[:, 1]))
         tr.stats.network, tr.stats.station, tr.stats.channel = net, sta, cha
         tr.stats.location = loc
+        quantity = _ASCII_QUANTITY.get(f.suffix)
+        if quantity is not None:  # SPECFEM's channels (BXZ) do not say it, the suffix does
+            tr.stats.quantity = quantity
         tr.stats.delta = float(dt)
         tr.stats.starttime = EPOCH + float(t[0])
         out.append(tr)

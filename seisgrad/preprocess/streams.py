@@ -3,8 +3,10 @@
 Trace matching rules (observed to synthetic): a synthetic trace ``NET.STA.LOC.CHA``
 takes the observed trace with the same network, station and channel; failing that, the
 one with the same network, station and component (last letter of the channel, so
-SPECFEM's ``BXZ`` matches ``UZ``), provided that is unambiguous. Anything missing on
-either side is a :class:`~seisgrad.errors.DataError` that names the traces.
+SPECFEM's ``BXZ`` matches ``UZ``), provided that is unambiguous and that both do not say
+they hold different quantities (:func:`quantity_of`: displacement ``UZ`` or a ``.semd``
+file never matches velocity ``VZ``). Anything missing on either side is a
+:class:`~seisgrad.errors.DataError` that names the traces.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "select_components",
     "check_common_axis",
     "match_traces",
+    "quantity_of",
     "samples",
     "stack",
     "context_for",
@@ -87,6 +90,30 @@ def check_common_axis(
     return dt, t0, nt
 
 
+#: Quantities a trace can say it holds (:func:`quantity_of`).
+QUANTITIES = {"U": "displacement", "V": "velocity", "A": "acceleration", "P": "pressure"}
+
+
+def quantity_of(tr: Trace) -> str | None:
+    """What ``tr`` holds, when it says so: ``"U"`` (displacement), ``"V"`` (velocity),
+    ``"A"`` (acceleration), ``"P"`` (pressure), else ``None``.
+
+    From ``tr.stats.quantity`` (set by the ASCII reader from SPECFEM's suffixes
+    ``.semd``, ``.semv``, ``.sema``, ``.semp``), or from seisgrad's channel names
+    (``UX``, ``VZ``, ``AX``, ``P``; also SPECFEM's SU files, read as such). SEED
+    channels (``BXZ``, ``HHZ``) do not say.
+    """
+    q = tr.stats.get("quantity")
+    if q in QUANTITIES:
+        return str(q)
+    cha = tr.stats.channel
+    if cha == "P":
+        return "P"
+    if len(cha) == 2 and cha[0] in "UVA" and cha[1] in "XYZ":
+        return cha[0]
+    return None
+
+
 def match_traces(
     observed: Sequence[Trace], synthetic: Sequence[Trace], *, ignore_extra: bool = False
 ) -> list[Trace]:
@@ -107,11 +134,19 @@ def match_traces(
     out: list[Trace] = []
     used: set[int] = set()
     missing = []
+    unlike = []
     for tr in synthetic:
         s = tr.stats
         cands = by_channel.get((s.network, s.station, s.channel))
         if not cands:
             cands = by_comp.get((s.network, s.station, s.channel[-1:]))
+            if cands and len(cands) == 1:
+                qs, qo = quantity_of(tr), quantity_of(cands[0])
+                if qs is not None and qo is not None and qs != qo:
+                    unlike.append(
+                        f"{tr.id} ({QUANTITIES[qs]}) with {cands[0].id} ({QUANTITIES[qo]})"
+                    )
+                    continue
         if not cands or len(cands) > 1:
             missing.append(tr.id + (" (ambiguous)" if cands else ""))
             continue
@@ -122,6 +157,13 @@ def match_traces(
         out.append(cands[0])
     extra = [tr.id for tr in observed if id(tr) not in used]
     problems = []
+    if unlike:
+        problems.append(
+            "observed and synthetic traces hold different quantities: "
+            + list_ids(unlike, 4)
+            + " (record the quantity of the data, e.g. the solver's 'record: [UX, UZ]' "
+            "for displacement, or convert the data)"
+        )
     if missing:
         problems.append("no observed data for synthetic traces " + list_ids(missing))
     if extra and not ignore_extra:

@@ -215,3 +215,31 @@ def test_check_accepts_round_off_at_a_stationary_point():
 
     assert check_gradient(func, syn, good).passed
     assert not check_gradient(func, syn, good * (1 + 1e-5)).passed
+
+
+def test_round_off_measurements_are_skipped(ctx, rng):
+    """A component that holds only round-off (a receiver on a symmetry axis: 1e-19 of
+    the event's peak in fd2d) is not measured by amplitude-independent misfits; with
+    negligible = 0 it would dominate misfit and adjoint source."""
+    nt = ctx.nt
+    t = np.arange(nt) * ctx.dt
+    pulse = np.exp(-(((t - 0.4 * t[-1]) / (0.03 * t[-1])) ** 2))
+    obs = np.zeros((len(ctx.ids), nt))
+    syn = np.zeros_like(obs)
+    obs[0], syn[0] = pulse, np.roll(pulse, 3)
+    noise = 1e-13 * rng.standard_normal((2, nt))
+    for i in range(1, len(ctx.ids)):
+        obs[i], syn[i] = noise
+    for name in ("traveltime", "correlation", "exponentiated_phase"):
+        kept = Pipeline(misfit=name, negligible=0.0).evaluate(obs, syn, ctx)
+        res = Pipeline(misfit=name).evaluate(obs, syn, ctx)
+        assert res.per_trace[0] == kept.per_trace[0] > 0
+        np.testing.assert_array_equal(res.adjoint[0], kept.adjoint[0])
+        assert np.all(res.per_trace[1:] == 0) and not np.any(res.adjoint[1:])
+        assert all("round-off" in x["skipped"] for row in res.info[1:] for x in row)
+        # what it prevents: the noise measured at full weight, huge adjoint sources
+        assert np.abs(kept.adjoint[1:]).max() > 1e6 * np.abs(kept.adjoint[0]).max()
+    # weak but real traces (1e-6 of the peak) are measured
+    obs[1], syn[1] = 1e-6 * pulse, 1e-6 * np.roll(pulse, 2)
+    res = Pipeline(misfit="traveltime").evaluate(obs, syn, ctx)
+    assert res.per_trace[1] > 0

@@ -430,3 +430,33 @@ def test_ascii_keeps_location_codes_and_single_samples(tmp_path):
     (tmp_path / "bare" / "XX.S3.UZ.semd").write_text("0.0 1.0\n")
     with pytest.raises(DataError, match="single sample does not give the time step"):
         io.read_traces(tmp_path / "bare", "ascii")
+
+
+def test_observed_data_of_another_quantity_is_refused(tmp_path):
+    """Matching by component (SPECFEM's BXZ to UZ) must not pair displacement with
+    velocity: a .semd file, an SU displacement file and a UZ trace all say what they
+    hold, and a velocity synthetic is refused naming both."""
+    from seisgrad.preprocess.streams import match_traces, quantity_of
+
+    def trace(cha: str) -> Trace:
+        tr = Trace(np.sin(np.arange(200) * 0.1))
+        tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", cha
+        tr.stats.delta = 1e-3
+        return tr
+
+    syn_v = trace("VZ")
+    io.write_ascii(Stream([trace("BXZ")]), tmp_path / "asc", suffix="semd")
+    semd = io.read_ascii(tmp_path / "asc")
+    assert quantity_of(semd[0]) == "U"
+    io.write_su(Stream([trace("UZ")]), tmp_path / "su")
+    su = io.read_su(tmp_path / "su" / "Uz_file_single_d.su")
+    su[0].stats.network, su[0].stats.station = "XX", "S1"
+    for observed in (semd, su, [trace("UZ")]):
+        with pytest.raises(DataError, match=r"different quantities: XX\.S1\.\.VZ \(velocity\)"):
+            match_traces(list(observed), [syn_v])
+    # the same quantity, or data that do not say (SEED channels), still match
+    assert match_traces(list(semd), [trace("UZ")])[0] is semd[0]
+    assert match_traces([trace("BHZ")], [syn_v])[0].stats.channel == "BHZ"
+    semv = tmp_path / "semv"
+    io.write_ascii(Stream([trace("BXZ")]), semv, suffix="semv")
+    assert match_traces(list(io.read_ascii(semv)), [syn_v])[0].stats.quantity == "V"
