@@ -41,6 +41,7 @@ from seisgrad.preprocess.streams import (
     context_for,
     list_ids,
     match_traces,
+    same_time_step,
     samples,
     select_components,
     stack,
@@ -413,7 +414,7 @@ class Default(Preprocess):
         for o in matched:
             same = (
                 o.stats.npts == nt
-                and abs(float(o.stats.delta) - dt) <= 1e-9 * dt
+                and same_time_step(float(o.stats.delta), dt, nt)
                 and abs(float(o.stats.starttime - syn[0].stats.starttime)) <= 1e-6 * dt
             )
             obs_rows.append(

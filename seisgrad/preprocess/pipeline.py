@@ -191,7 +191,16 @@ class Pipeline:
                     "%s: %d measurement(s) skipped (%s)", ctx.ids[i], len(skipped), skipped[0]
                 )
             info.append(infos)
-        adjoint = self.chain.vjp(tape, grad, ctx)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            adjoint = self.chain.vjp(tape, grad, ctx)  # checked just below
+        bad = [ctx.ids[i] for i in np.nonzero(~np.all(np.isfinite(adjoint), axis=1))[0]]
+        if bad or not np.isfinite(per_trace.sum()):
+            big = float(np.max(np.abs(syn)))
+            raise DataError(
+                "the misfit or the adjoint source is not finite after the processing "
+                f"({', '.join(bad[:5]) or 'the total'}; samples up to {big:g} in magnitude "
+                "overflow or underflow float64 in the normalization); rescale the traces"
+            )
         return PipelineResult(
             value=float(np.sum(per_trace)),
             per_trace=per_trace,

@@ -243,3 +243,14 @@ def test_round_off_measurements_are_skipped(ctx, rng):
     obs[1], syn[1] = 1e-6 * pulse, 1e-6 * np.roll(pulse, 2)
     res = Pipeline(misfit="traveltime").evaluate(obs, syn, ctx)
     assert res.per_trace[1] > 0
+
+
+def test_non_finite_adjoint_after_the_processing_is_an_error(ctx):
+    from seisgrad.errors import DataError
+    from seisgrad.preprocess.processing import Normalize
+
+    t = np.arange(ctx.nt) * ctx.dt
+    obs = 1e-170 * np.sin(np.outer(np.arange(1, len(ctx.ids) + 1), t) * 20.0)
+    syn = 1e-170 * np.cos(np.outer(np.arange(1, len(ctx.ids) + 1), t) * 20.0)
+    with pytest.raises(DataError, match="not finite after the processing.*1e-170"):
+        Pipeline([Normalize("trace_max")], "waveform").evaluate(obs, syn, ctx)

@@ -460,3 +460,23 @@ def test_observed_data_of_another_quantity_is_refused(tmp_path):
     semv = tmp_path / "semv"
     io.write_ascii(Stream([trace("BXZ")]), semv, suffix="semv")
     assert match_traces(list(io.read_ascii(semv)), [syn_v])[0].stats.quantity == "V"
+
+
+@pytest.mark.parametrize("fmt", ["sac", "su"])
+def test_time_step_written_as_float32_is_the_same_step(fmt, tmp_path):
+    """dt = 1/3000 written as float32 comes back 1e-9 off: the observed samples are
+    taken as they are (identical traces: misfit 0), not low-passed and resampled."""
+    from seisgrad.preprocess.default import Default
+
+    dt = 1.0 / 3000.0
+    tr = Trace(np.random.default_rng(3).standard_normal(3000))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "VZ"
+    tr.stats.delta = dt
+    tr.stats.starttime = EPOCH
+    io.write_traces(Stream([tr]), tmp_path / "obs", fmt)
+    back = io.read_traces(tmp_path / "obs", fmt)
+    back[0].stats.network, back[0].stats.station = "XX", "S1"
+    assert back[0].stats.delta != dt  # the float32 step
+    pre = Default(from_mapping(DefaultParameters, {"demean": False}))
+    res = pre.evaluate(back, Stream([tr]), None, None)
+    assert res.value < 1e-12 * np.sum(tr.data**2) * dt
