@@ -1397,8 +1397,9 @@ def read_specfem_gll(
     values = {n: np.concatenate(v) for n, v in vals.items()}
     if grid is None:
         grid = _auto_gll_grid(x, z, d)
+    out_dtype = np.float32 if precision == "single" else np.float64
     return _interp_scattered(
-        x, z, values, grid, method, outside, np.float32, f"SPECFEM GLL points in {d}"
+        x, z, values, grid, method, outside, out_dtype, f"SPECFEM GLL points in {d}"
     )
 
 

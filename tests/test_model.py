@@ -493,7 +493,13 @@ def test_specfem_gll_wrong_precision_is_detected(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="precision='double'"):
         read_specfem_gll(tmp_path, names=("vp",))
     m = read_specfem_gll(tmp_path, names=("vp",), precision="double")
-    np.testing.assert_array_equal(m["vp"], 5800.0)
+    np.testing.assert_allclose(m["vp"], 5800.0, rtol=1e-15)  # interpolated in float64
+    # double-precision values stay double (they came back float32)
+    a = np.full(a.shape, 5801.0000001234567)
+    _write_record(tmp_path / "proc000000_vp.bin", a)
+    m = read_specfem_gll(tmp_path, names=("vp",), precision="double")
+    assert m["vp"].dtype == np.float64
+    np.testing.assert_allclose(m["vp"], 5801.0000001234567, rtol=1e-15)
 
 
 def test_interpolate_outside_error_checks_the_convex_hull() -> None:
