@@ -22,6 +22,7 @@ from seisgrad.config import (
     Paths,
     from_mapping,
     read_yaml,
+    resolve_path,
     schema_fields,
     to_mapping,
     unknown_key_message,
@@ -318,10 +319,7 @@ def fingerprint(raw: Mapping[str, Any], params: Mapping[str, Any], base: Path) -
         value = getattr(paths, key)
         if value is not None:
             fp[key] = value
-            p = Path(value)
-            if not p.is_absolute():
-                p = base / p
-            fp[content_key(key)] = hash_path(p)
+            fp[content_key(key)] = hash_path(resolve_path(value, base))
     return fp
 
 
@@ -333,8 +331,7 @@ def _code_file(spec: Any, base: Path) -> Path | None:
     target = spec.rsplit(":", 1)[0]
     if not target.endswith(".py"):
         return None
-    p = Path(target)
-    return p if p.is_absolute() else base / p
+    return resolve_path(target, base)
 
 
 def content_key(path_key: str) -> str:

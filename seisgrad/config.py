@@ -17,6 +17,7 @@ import difflib
 import functools
 import math
 import numbers
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence, Sized
@@ -558,6 +559,13 @@ class PathParameters(Schema):
     path_stations: str | None = param(None, "SPECFEM-style STATIONS file")
 
 
+def resolve_path(value: str | os.PathLike[str], base: Path) -> Path:
+    """``value`` with ``~`` expanded, relative to ``base`` unless absolute: how every
+    path parameter is read (and so hashed for the fingerprint)."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
 class Paths:
     """Absolute paths of a run, from :class:`~seisgrad.config.PathParameters`."""
 
@@ -566,16 +574,12 @@ class Paths:
         self.base = base
 
         def resolve(value: str | None) -> Path | None:
-            if value is None:
-                return None
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else (base / p)
+            return None if value is None else resolve_path(value, base)
 
         self.workdir = resolve(paths.path_workdir) or base
 
         def in_workdir(value: str) -> Path:
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else self.workdir / p
+            return resolve_path(value, self.workdir)
 
         self.scratch = in_workdir(paths.path_scratch)
         self.output = in_workdir(paths.path_output)

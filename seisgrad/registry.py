@@ -10,6 +10,7 @@ directly as ``package.module:ClassName``. Errors list the valid names.
 from __future__ import annotations
 
 import importlib
+import inspect
 from importlib import metadata
 
 from seisgrad.config import closest
@@ -61,13 +62,13 @@ def available(kind: str) -> dict[str, str]:
 
 def _load(spec: str, kind: str, name: str) -> type:
     module_name, _, attr = spec.partition(":")
-    if not attr:
+    if not attr or not module_name:
         raise RegistryError(f"{kind} '{name}': expected 'package.module:ClassName', got '{spec}'")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # user code: a syntax error, an error raised at import
         raise RegistryError(
-            f"{kind} '{name}': cannot import module '{module_name}': {exc}"
+            f"{kind} '{name}': cannot import module '{module_name}': {type(exc).__name__}: {exc}"
         ) from exc
     try:
         obj = getattr(module, attr)
@@ -114,4 +115,7 @@ def resolve(kind: str, name: str) -> type:
         raise RegistryError(f"{kind} '{name}' ({spec}) is not a subclass of {base.__name__}")
     if not hasattr(cls, "Parameters"):
         raise RegistryError(f"{kind} '{name}' ({spec}) declares no Parameters schema")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        raise RegistryError(f"{kind} '{name}' ({spec}) is abstract: it does not define {missing}")
     return cls

@@ -39,3 +39,21 @@ def test_a_weights_function_from_a_module_has_no_file_hash(tmp_path) -> None:
     assert content_key("weights_function") not in _fingerprint(pfile)
     pfile = small_setup(tmp_path)
     assert content_key("weights_function") not in _fingerprint(pfile)
+
+
+def test_paths_with_a_tilde_are_hashed_where_they_are_read(tmp_path, monkeypatch) -> None:
+    """'~/models/init.h5' is read from the home folder, and its content is hashed from
+    there: an edited model makes the next submit run again (it recorded None, a
+    missing file, and kept the stale gradient)."""
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    run = tmp_path / "run"
+    run.mkdir()
+    pfile = small_setup(run, path_model_init="~/models/init.h5")
+    (run / "init.h5").rename(home / "models" / "init.h5")
+    key = content_key("path_model_init")
+    before = _fingerprint(pfile)[key]
+    assert before is not None
+    (home / "models" / "init.h5").write_bytes(b"changed")
+    assert _fingerprint(pfile)[key] not in (None, before)

@@ -48,3 +48,30 @@ def test_entry_points_add_names(monkeypatch):
     from tests.fakes import ToySolver
 
     assert registry.resolve("solver", "toy") is ToySolver
+
+
+def test_plug_ins_that_fail_to_import_or_are_abstract_are_named(tmp_path, monkeypatch):
+    """User modules with a syntax error or an error at import, empty or relative module
+    names and abstract classes are RegistryErrors (one line from the CLI), not
+    tracebacks."""
+    from seisgrad.errors import ConfigError, RegistryError
+    from seisgrad.preprocess.misfit import get_misfit
+    from seisgrad.registry import resolve
+
+    (tmp_path / "flows_syntax.py").write_text("class MyMig(Migration)\n    pass\n")
+    (tmp_path / "flows_raise.py").write_text("raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cases = {
+        "flows_syntax:MyMig": "SyntaxError",
+        "flows_raise:MyMig": "RuntimeError: boom",
+        ":X": "expected 'package.module:ClassName'",
+        ".x:Y": "cannot import module '.x'",
+        "seisgrad.workflow.base:Workflow": "is abstract: it does not define task_list",
+    }
+    for name, message in cases.items():
+        with pytest.raises(RegistryError, match=message):
+            resolve("workflow", name)
+    with pytest.raises(ConfigError, match="Empty module name"):
+        get_misfit(":X")
+    with pytest.raises(ConfigError, match="is abstract"):
+        get_misfit("seisgrad.preprocess.misfit:Misfit")

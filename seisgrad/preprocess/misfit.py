@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -199,8 +200,10 @@ def misfit_class(name: str) -> type[Misfit]:
         module_name, _, attr = name.partition(":")
         try:
             obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"misfit '{name}' cannot be imported: {exc}") from exc
+        except Exception as exc:  # user code: also a syntax error, an error at import
+            raise ConfigError(
+                f"misfit '{name}' cannot be imported: {type(exc).__name__}: {exc}"
+            ) from exc
         if not (isinstance(obj, type) and issubclass(obj, Misfit)):
             raise ConfigError(f"misfit '{name}' is not a subclass of seisgrad Misfit")
         return obj
@@ -231,6 +234,11 @@ def get_misfit(name: str | Misfit | type[Misfit], **options: Any) -> Misfit:
     cls = name if isinstance(name, type) and issubclass(name, Misfit) else None
     if cls is None:
         cls = misfit_class(str(name))
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        raise ConfigError(
+            f"misfit '{cls.name or cls.__name__}' is abstract: it does not define {missing}"
+        )
     try:
         return cls(**options)
     except TypeError as exc:

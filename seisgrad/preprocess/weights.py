@@ -194,7 +194,7 @@ def load_weights_function(spec: str | Callable[..., Any], base: Path | None = No
         )
     target, name = spec.rsplit(":", 1)
     if target.endswith(".py"):
-        path = Path(target)
+        path = Path(target).expanduser()
         if not path.is_absolute():
             path = (base or Path.cwd()) / path
         if not path.is_file():
@@ -212,8 +212,11 @@ def load_weights_function(spec: str | Callable[..., Any], base: Path | None = No
     else:
         try:
             module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ConfigError(f"weights function module '{target}' cannot be imported") from exc
+        except Exception as exc:  # user code: also a syntax error, an error at import
+            raise ConfigError(
+                f"weights function module '{target}' cannot be imported: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
     func = getattr(module, name, None)
     if not callable(func):
         raise ConfigError(f"'{name}' is not a function defined in {target}")
