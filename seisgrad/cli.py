@@ -198,12 +198,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from seisgrad.logs import console
 
     console()
+    from seisgrad.system.mpi import launcher_world
+
+    comm = launcher_world()
+    if comm is not None:
+        return _submit_ranks(args, comm)
     # everything is validated before the lock (which creates the state folder): bad
     # input leaves the working folder as it was
     setup = _setup(args)
     wf = setup.workflow
     warnings = wf.check()
-    with _submit_lock(wf.path.workdir):
+    with wf.state.run_lock():
         if not args.restart:
             pfile = Path(args.parameter_file).resolve()
             if setup.system.launch(pfile, wf.path.logs, args.stop_after):
@@ -216,21 +221,57 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _submit_lock(workdir: Path) -> contextlib.AbstractContextManager[Any]:
-    """The run lock of ``workdir`` held for the whole ``submit`` (see
-    :class:`seisgrad.workflow.state.RunLock`).
+def _submit_ranks(args: argparse.Namespace, comm: Any) -> int:
+    """``mpiexec -n N seisgrad submit``: every rank builds and checks the setup, rank 0
+    takes the run lock and (``--restart``) removes the old state, then all ranks agree
+    before any work: an error on one rank (a refused lock, a bad setup) stops them all,
+    reported once by rank 0, instead of leaving the others waiting for ever."""
+    from seisgrad.system.mpi import MPI, agree
 
-    Under an MPI launcher (``mpiexec -n N seisgrad submit``) only rank 0 takes it.
-    """
-    from seisgrad.system.mpi import launcher_rank
-    from seisgrad.workflow.state import State
-
-    if launcher_rank() != 0:
-        return contextlib.nullcontext()
-    return State(workdir).run_lock()
+    rank = comm.Get_rank()
+    lock = None
+    error: BaseException | None = None
+    warnings: list[str] = []
+    try:
+        setup = _setup(args)
+        wf = setup.workflow
+        if not isinstance(setup.system, MPI):
+            raise ConfigError(
+                f"'seisgrad submit' runs under an MPI launcher with {comm.Get_size()} ranks, "
+                f"but the system is '{type(setup.system).__name__.lower()}': every rank "
+                "would run the whole workflow. Set 'system: mpi', or run 'seisgrad submit' "
+                "without mpiexec"
+            )
+        warnings = wf.check()
+        if rank == 0:
+            lock = wf.state.run_lock()
+            lock.acquire()
+            if args.restart:
+                _remove_state(wf)
+    except (SeisgradError, OSError) as exc:
+        error = exc
+    try:
+        failed = agree(comm, None if error is None else error_line(error))
+        if error is not None:
+            if rank == 0:
+                raise error
+            return EXIT_USER_ERROR  # rank 0 reports it (or its own)
+        if failed is not None:
+            if rank == 0:
+                raise SeisgradError(failed)
+            return EXIT_USER_ERROR
+        for w in warnings if rank == 0 else ():
+            logging.getLogger("seisgrad").warning("warning: %s", w)
+        setup.system.submit(wf, stop_after=args.stop_after)
+    finally:
+        if lock is not None:
+            lock.release()
+    return 0
 
 
 def _remove_state(wf: Any) -> None:
+    """``--restart``: the state and the scratch folder (one process only: under an MPI
+    launcher, rank 0)."""
     wf.state.clear()
     for p in (wf.path.scratch,):
         if p.exists():

@@ -95,7 +95,7 @@ class ToyWorkflowParameters(WorkflowParameters):
     fail_error: str = param(
         "RuntimeError",
         "what the failing sources raise",
-        choices=("RuntimeError", "SolverError"),
+        choices=("RuntimeError", "SolverError", "SystemExit"),
         affects_results=False,
     )
     fail_reduce: bool = param(False, "the reduction raises a DataError", affects_results=False)
@@ -128,6 +128,8 @@ class ToyWorkflow(Workflow):
         elif self.params.sleep:
             time.sleep(self.params.sleep)
         if ctx.source in self.params.fail_sources:
+            if self.params.fail_error == "SystemExit":  # user code that calls sys.exit
+                raise SystemExit(4)
             error = SolverError if self.params.fail_error == "SolverError" else RuntimeError
             raise error(f"toy failure in {ctx.source}")
         # from the event itself, not its position: per-source results are kept by event

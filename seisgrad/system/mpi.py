@@ -146,6 +146,27 @@ def launcher_rank() -> int:
     return int(_world().Get_rank())
 
 
+def launcher_world() -> Any | None:
+    """``MPI.COMM_WORLD`` when this process runs under an MPI launcher with several
+    ranks, else ``None`` (without importing mpi4py outside a launcher)."""
+    if not under_launcher():
+        return None
+    comm = _world()
+    return comm if comm.Get_size() > 1 else None
+
+
+def agree(comm: Any, error: str | None, poll: float = POLL_INTERVAL) -> str | None:
+    """Collective over ``comm``: each rank gives its startup error (``None``: fine);
+    returns the first rank's error as ``"rank R: ..."`` (``None`` when every rank is
+    fine). Every rank must call it, also one whose startup failed."""
+    _barrier(comm, poll)  # wait for all without spinning, then exchange
+    errors_ = comm.allgather(error)
+    for r, e in enumerate(errors_):
+        if e is not None:
+            return f"rank {r}: {e}"
+    return None
+
+
 def launcher_path(name: str) -> str:
     """Resolve a launcher command: next to ``sys.executable`` first, then ``PATH``."""
     if os.sep in name:
@@ -229,7 +250,7 @@ def _run_one(
     """Run one source; return ``None`` or the error (already recorded by run_source)."""
     try:
         workflow.run_source(task, index, rank=rank, job_id=job_id)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # user code may call sys.exit: a failure too
         return _one_line(exc)
     return None
 

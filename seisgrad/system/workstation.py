@@ -63,7 +63,8 @@ class Workstation(System):
                     logger.info("%s: source %s (%d/%d)", task, name, n + 1, len(items))
                 try:
                     workflow.run_source(task, i)
-                except Exception as exc:  # recorded by run_source; the others go on
+                # recorded by run_source; the others go on (sys.exit in user code too)
+                except (Exception, SystemExit) as exc:
                     logger.error("%s: source %s failed: %s", task, name, exc, extra=FILES_ONLY)
                     if self.params.stop_on_error:
                         break

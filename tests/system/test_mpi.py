@@ -285,3 +285,49 @@ def test_check_finds_a_missing_mpiexec(tmp_path: Path) -> None:
     assert r.stderr.strip().startswith("error: mpiexec: 'nosuchmpi' not found")
     update_params(pfile, mpiexec=None)
     assert cli(["check", "-p", str(pfile)], tmp_path).returncode == 0
+
+
+def test_user_launched_ranks_agree_before_any_work(tmp_path: Path) -> None:
+    """Under 'mpiexec -n 2 seisgrad submit': --restart is cleaned by rank 0 alone (every
+    rank removed the state and they raced: ENOENT, then a hang); a lock refused on rank
+    0, or a system that is not 'mpi', is one error line and every rank ends (rank 1 was
+    left waiting for ever)."""
+    launcher = [MPIEXEC, "-n", "2"]
+    pfile = write_params(tmp_path, 3, system="mpi")
+    assert cli(["submit", "-p", str(pfile)], tmp_path, launcher=launcher).returncode == 0
+    for _ in range(2):
+        r = cli(["submit", "--restart", "-p", str(pfile)], tmp_path, launcher, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "all tasks finished" in r.stderr
+    from seisgrad.workflow.state import State
+
+    lock = State(tmp_path).run_lock()
+    lock.acquire()
+    try:
+        r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=launcher, timeout=60)
+    finally:
+        lock.release()
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert "another 'seisgrad submit' is running" in err[0]
+    update_params(pfile, system="workstation")
+    r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=launcher, timeout=60)
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert "Set 'system: mpi'" in err[0]
+
+
+@pytest.mark.parametrize(("system", "ranks"), [("workstation", 1), ("mpi", 1), ("mpi", 2)])
+def test_sys_exit_in_a_source_is_a_failed_source(tmp_path: Path, system: str, ranks: int) -> None:
+    """A source whose code calls sys.exit is a failed source like any error (on a worker
+    rank it left the loop, and rank 0 waited for ever; on one process it ended the run
+    with no error line)."""
+    pfile = write_params(
+        tmp_path, 4, system=system, fail_sources=["s001", "s002"], fail_error="SystemExit"
+    )
+    launcher = [MPIEXEC, "-n", str(ranks)] if ranks > 1 else None
+    r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=launcher, timeout=60)
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert "2 source(s) failed: s001 (SystemExit: 4" in err[0]
+    assert source_state(tmp_path, "simulate", "s003")["status"] == "done"
