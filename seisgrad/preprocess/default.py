@@ -77,6 +77,13 @@ class DefaultParameters(Schema):
         "ms when dt > 32.767 ms: the unit closest to the synthetics' time step is taken)",
         low=0.0,
     )
+    ascii_time: str = param(
+        "specfem",
+        "time column of ASCII data: specfem (SPECFEM's: a column that starts below 0 is "
+        "relative to the source, its first sample is the simulation start) or file (the "
+        "times as written, 0 = simulation start)",
+        choices=("specfem", "file"),
+    )
     components: list[str] | None = param(
         None, "channels (UX, UZ, VX, VZ, P) or components (X, Z, P) measured; null = all"
     )
@@ -336,9 +343,11 @@ class Default(Preprocess):
         syn = self._selected(synthetic)
         dt, t0, nt = check_common_axis(syn)
         where = io.find_event_data(path, event.name, fmt)
-        obs = io.read_traces(where, fmt, dt=self.params.su_dt, dt_hint=dt)
+        specfem = self.params.ascii_time == "specfem"
+        obs = io.read_traces(where, fmt, dt=self.params.su_dt, dt_hint=dt, specfem_time=specfem)
         if fmt == "su":
             obs = self._name_su_traces(obs, syn, where)
+        _check_specfem_t0(obs, event, where)
         obs_sel = select_components(obs, self.params.components)
         matched = match_traces(obs_sel, syn)
         demean = self.params.demean
@@ -385,7 +394,10 @@ class Default(Preprocess):
 
     def read_traces(self, path: Path) -> Stream:
         """Read traces written by :meth:`write_traces`."""
-        return io.read_traces(path, self.params.data_format, dt=self.params.su_dt)
+        specfem = self.params.ascii_time == "specfem"
+        return io.read_traces(
+            path, self.params.data_format, dt=self.params.su_dt, specfem_time=specfem
+        )
 
     # -- misfit --------------------------------------------------------------------
     def evaluate(
@@ -442,3 +454,25 @@ class Default(Preprocess):
             "processed_synthetic": with_data(syn, res.processed_synthetic),
         }
         return MisfitResult(value=res.value, per_trace=per_trace, adjoint=adjoint, extra=extra)
+
+
+def _check_specfem_t0(obs: Stream, event: Event, where: Path) -> None:
+    """Warn when SPECFEM ASCII data (read with their first sample at the simulation
+    start, see :func:`seisgrad.preprocess.io.read_ascii`) were made with another ``t0``
+    than the event's sources: data and synthetics are then that far apart."""
+    offsets = {round(float(tr.stats.specfem_t0), 9) for tr in obs if "specfem_t0" in tr.stats}
+    delays = {round(s.stf.delay, 9) for s in event.sources if s.stf.kind != "array"}
+    if not offsets or not delays:
+        return
+    dt = float(obs[0].stats.delta)
+    t0 = min(offsets)
+    if all(abs(t0 - d) > 0.5 * dt for d in delays):
+        log.warning(
+            "the SPECFEM traces of %s in %s start at -%g s (SPECFEM's time zero, "
+            "its source's reference time, is %g s after its first step); they are read "
+            "with their first sample at the simulation start, but the sources of %s "
+            "peak at t0 = %s s: data and synthetics are %g s apart. Set the sources' t0 "
+            "to %g (or f0 to match)",
+            event.name, where, t0, t0, event.name,
+            ", ".join(f"{d:g}" for d in sorted(delays)), abs(t0 - min(delays)), t0,
+        )  # fmt: skip

@@ -478,12 +478,20 @@ def _ascii_delta(f: Path) -> float | None:
 _ASCII_QUANTITY = {".semd": "U", ".semv": "V", ".sema": "A", ".semp": "P"}
 
 
-def read_ascii(path: str | os.PathLike[str]) -> Stream:
+def read_ascii(path: str | os.PathLike[str], specfem_time: bool = True) -> Stream:
     """Read SPECFEM two-column ASCII traces (a file, or all of a folder).
 
     ``NET.STA.CHA.ext`` (SPECFEM's names) or ``NET.STA.LOC.CHA.ext`` (a location code)
     gives the ids; the first column gives the time axis (uniform spacing required; a
     one-sample trace takes its time step from a ``# delta: <dt>`` comment line).
+
+    SPECFEM writes the time relative to the source's reference time: its first sample,
+    the simulation's first step, is at ``-t0`` (``-1.2/f0`` for a Ricker), where
+    seisgrad's time zero is the simulation start. With ``specfem_time`` (default) a
+    time column that starts below zero is read so: the trace starts at 0 and
+    ``tr.stats.specfem_t0`` keeps the offset ``-t[0]`` (the SU files of the same run,
+    which hold no start time, are read the same way). seisgrad's own files start at 0
+    or later and are read as they are.
     """
     out = Stream()
     for f in _files(Path(path), _EXTS["ascii"]):
@@ -519,7 +527,11 @@ def read_ascii(path: str | os.PathLike[str]) -> Stream:
         if quantity is not None:  # SPECFEM's channels (BXZ) do not say it, the suffix does
             tr.stats.quantity = quantity
         tr.stats.delta = float(dt)
-        tr.stats.starttime = EPOCH + float(t[0])
+        start = float(t[0])
+        if specfem_time and start < -0.5 * dt:
+            tr.stats.specfem_t0 = -start
+            start = 0.0
+        tr.stats.starttime = EPOCH + start
         out.append(tr)
     return out
 
@@ -746,12 +758,14 @@ def read_traces(
     fmt: str,
     dt: float | None = None,
     dt_hint: float | None = None,
+    specfem_time: bool = True,
 ) -> Stream:
     """Read the traces of one event from a file or folder in format ``fmt``.
 
     ``dt`` and ``dt_hint`` resolve the unit of SU dt headers (see :func:`read_su`);
     ``dt_hint`` also restores a time step that SAC and SU files store as float32 (see
-    :func:`float32_time_step`).
+    :func:`float32_time_step`); ``specfem_time``: how ASCII time columns that start
+    below zero are read (see :func:`read_ascii`).
     """
     _check_format(fmt)
     path = Path(path)
@@ -766,7 +780,7 @@ def read_traces(
     if fmt == "sac":
         return read_sac(path, dt_hint=dt_hint)
     if fmt == "ascii":
-        return read_ascii(path)
+        return read_ascii(path, specfem_time=specfem_time)
     out = Stream()
     for f in _files(path, _EXTS["su"]):
         out += read_su(f, dt=dt, dt_hint=dt_hint)

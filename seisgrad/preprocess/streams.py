@@ -122,6 +122,12 @@ def same_time_step(odt: float, dt: float, n: int) -> bool:
     return abs(odt - dt) * max(n, 1) <= 1e-3 * dt
 
 
+def _component(tr: Trace) -> str:
+    """What component matching compares: ``P`` for pressure (SPECFEM's ``PRE`` in a
+    ``.semp`` file, seisgrad's ``P``), else the last letter of the channel."""
+    return "P" if quantity_of(tr) == "P" else tr.stats.channel[-1:]
+
+
 def match_traces(
     observed: Sequence[Trace], synthetic: Sequence[Trace], *, ignore_extra: bool = False
 ) -> list[Trace]:
@@ -138,7 +144,7 @@ def match_traces(
     for tr in observed:
         s = tr.stats
         by_channel.setdefault((s.network, s.station, s.channel), []).append(tr)
-        by_comp.setdefault((s.network, s.station, s.channel[-1:]), []).append(tr)
+        by_comp.setdefault((s.network, s.station, _component(tr)), []).append(tr)
     out: list[Trace] = []
     used: set[int] = set()
     missing = []
@@ -147,7 +153,11 @@ def match_traces(
         s = tr.stats
         cands = by_channel.get((s.network, s.station, s.channel))
         if not cands:
-            cands = by_comp.get((s.network, s.station, s.channel[-1:]))
+            cands = by_comp.get((s.network, s.station, _component(tr)))
+            if cands and len(cands) > 1 and quantity_of(tr) is not None:
+                # SPECFEM writes .semd and .semv side by side: the quantity picks one
+                same = [c for c in cands if quantity_of(c) == quantity_of(tr)]
+                cands = same or cands
             if cands and len(cands) == 1:
                 qs, qo = quantity_of(tr), quantity_of(cands[0])
                 if qs is not None and qo is not None and qs != qo:

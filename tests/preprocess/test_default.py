@@ -300,7 +300,8 @@ def test_read_observed_puts_data_on_the_synthetic_axis(fmt, tmp_path):
     obs = make_stream(0.0, seed=0, dt=DT / 2, nt=2 * NT + 200, t0=-0.1)
     for tr in obs:
         tr.data = tr.data + np.float32(0.5)
-    pre = Default(params(data_format=fmt))
+    # (ASCII: a time column that starts below 0 is SPECFEM's unless told otherwise)
+    pre = Default(params(data_format=fmt, ascii_time="file"))
     pre.write_traces(obs, tmp_path / "ev1")
     got = pre.read_observed(tmp_path, EVENT, syn)
     assert [tr.id for tr in got] == [tr.id for tr in syn]
@@ -508,3 +509,31 @@ def test_messages_say_what_is_wrong():
     bad[1].data[10] = np.inf
     with pytest.raises(DataError, match=r"XX\.R00\.\.UZ holds 1 non-finite samples \(inf at"):
         Default(params()).evaluate(bad, syn, EVENT, RECEIVERS)
+
+
+@pytest.mark.parametrize("source_t0", [None, 0.08])
+def test_specfem_ascii_data_start_at_the_simulation_start(tmp_path, caplog, source_t0):
+    """SPECFEM writes the time from its source time (the first sample at -t0): such
+    data line up with synthetics whose sources have the same t0, and a different t0
+    is a warning naming the offset (they were placed t0 too early, silently)."""
+    import logging
+
+    from seisgrad.solver.acquisition import SourceTimeFunction
+
+    stf = SourceTimeFunction(kind="ricker", f0=25.0, t0=source_t0)
+    event = Event("ev1", [PointSource(x=0.0, z=-100.0, stf=stf)])
+    syn = make_stream(0.0, seed=1)
+    obs = syn.copy()
+    for tr in obs:
+        tr.stats.starttime = EPOCH - 1.2 / 25.0  # as SPECFEM: t0 = 1.2 / f0
+    pre = Default(params(data_format="ascii", demean=False))
+    pre.write_traces(obs, tmp_path / "ev1")
+    with caplog.at_level(logging.WARNING, logger="seisgrad"):
+        got = pre.read_observed(tmp_path, event, syn)
+    for o, s in zip(got, syn, strict=True):
+        np.testing.assert_allclose(o.data, s.data, rtol=0, atol=1e-6 * np.abs(s.data).max())
+    warned = [r.getMessage() for r in caplog.records if "SPECFEM traces" in r.getMessage()]
+    if source_t0 is None:  # the default 1.2 / f0, as SPECFEM's
+        assert not warned
+    else:
+        assert len(warned) == 1 and "0.032 s apart" in warned[0], warned

@@ -52,6 +52,14 @@ def test_specfem2d_su_dt_header_falls_back_to_milliseconds():
     # same samples as the ASCII output of the same run (float32 rounding)
     semd = io.read_ascii(SYN_SEMD)[0]
     assert np.max(np.abs(semd.data - st[0].data)) < 2e-9
+    # and on the same time axis: SPECFEM's ASCII time column starts at -t0 (its source
+    # time is 0), the SU file has no start time; both start at the simulation start
+    assert trace_t0(semd) == trace_t0(st[0]) == 0.0
+    assert semd.stats.specfem_t0 == pytest.approx(48.0)
+    obs = Stream([semd])
+    obs[0].stats.channel = "UY"
+    got = align_trace(obs[0], 0.06, 0.0, 5000, demean=False)
+    np.testing.assert_allclose(got, st[0].data, rtol=0, atol=2e-9)
 
 
 def test_specfem2d_su_dt_must_match_one_unit():
@@ -68,7 +76,8 @@ def test_specfem2d_ascii_traces_and_adjoint_source():
     syn = io.read_ascii(SYN_SEMD)[0]
     assert syn.id == "AA.S000000..BXY"
     assert syn.stats.delta == pytest.approx(0.06, rel=1e-12)
-    assert trace_t0(syn) == pytest.approx(-48.0)
+    assert trace_t0(syn) == 0.0 and syn.stats.specfem_t0 == pytest.approx(48.0)
+    assert trace_t0(io.read_ascii(SYN_SEMD, specfem_time=False)[0]) == pytest.approx(-48.0)
     assert syn.stats.npts == 5000
     adj = io.read_ascii(ADJ)[0]
     assert adj.stats.channel == "BXY" and adj.stats.npts == 5000
@@ -417,7 +426,7 @@ def test_ascii_keeps_location_codes_and_single_samples(tmp_path):
         "XX.S1.UZ.semd",
         "XX.S2.UZ.semd",
     ]
-    back = {tr.id: tr for tr in io.read_traces(tmp_path, "ascii")}
+    back = {tr.id: tr for tr in io.read_traces(tmp_path, "ascii", specfem_time=False)}
     assert sorted(back) == ["XX.S1..UZ", "XX.S1.00.UZ", "XX.S2..UZ"]
     np.testing.assert_array_equal(back["XX.S1.00.UZ"].data, b.data)
     np.testing.assert_array_equal(back["XX.S1..UZ"].data, a.data)
@@ -480,3 +489,24 @@ def test_time_step_written_as_float32_is_the_same_step(fmt, tmp_path):
     pre = Default(from_mapping(DefaultParameters, {"demean": False}))
     res = pre.evaluate(back, Stream([tr]), None, None)
     assert res.value < 1e-12 * np.sum(tr.data**2) * dt
+
+
+def test_specfem_pressure_and_both_quantities_are_matched(tmp_path):
+    """SPECFEM2D names pressure NET.STA.PRE.semp and writes .semd and .semv side by
+    side (seismotype 1,2): the suffix says the quantity, and matching uses it."""
+    from seisgrad.preprocess.streams import match_traces
+
+    def trace(cha: str, value: float) -> Trace:
+        tr = Trace(np.full(10, value))
+        tr.stats.network, tr.stats.station, tr.stats.channel = "AA", "S1", cha
+        tr.stats.delta = 0.01
+        return tr
+
+    io.write_ascii(Stream([trace("PRE", 1.0)]), tmp_path / "p", suffix="semp")
+    io.write_ascii(Stream([trace("BXZ", 2.0)]), tmp_path / "uv", suffix="semd")
+    io.write_ascii(Stream([trace("BXZ", 3.0)]), tmp_path / "uv", suffix="semv")
+    pre = io.read_ascii(tmp_path / "p")
+    assert match_traces(list(pre), [trace("P", 0.0)])[0].stats.channel == "PRE"
+    both = list(io.read_ascii(tmp_path / "uv"))
+    assert match_traces(both, [trace("VZ", 0.0)], ignore_extra=True)[0].data[0] == 3.0
+    assert match_traces(both, [trace("UZ", 0.0)], ignore_extra=True)[0].data[0] == 2.0
