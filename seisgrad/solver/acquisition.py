@@ -367,15 +367,18 @@ def line(
 def read_stations(path: str | os.PathLike[str]) -> list[Receiver]:
     """Read a SPECFEM2D ``STATIONS`` file.
 
-    One station per line: ``station network x z elevation burial`` (the last two
-    columns are read but not used: positions are ``(x, z)``). Blank lines and lines
+    One station per line: ``station network x z elevation burial``; positions are
+    ``(x, z)``. The elevation column is not used (as in SPECFEM2D); a burial other
+    than 0 is refused, as SPECFEM2D refuses it (give the depth in ``z``): read as
+    ``(x, z)`` it would put the receiver elsewhere than meant. Blank lines and lines
     starting with ``#`` are skipped.
 
     Raises
     ------
     DataError
         When the file is missing, a line has fewer than four columns or a coordinate is
-        not a number (the message names the line), or a station is repeated.
+        not a number (the message names the line), a burial is not 0, or a station is
+        repeated.
     """
     p = Path(path)
     if not p.is_file():
@@ -395,6 +398,17 @@ def read_stations(path: str | os.PathLike[str]) -> list[Receiver]:
             x, z = float(cols[2]), float(cols[3])
         except ValueError:
             raise DataError(f"{p}:{lineno}: x and z must be numbers, got {t!r}") from None
+        if len(cols) >= 6:
+            try:
+                burial = float(cols[5])
+            except ValueError:
+                raise DataError(f"{p}:{lineno}: burial must be a number, got {t!r}") from None
+            if burial != 0.0:
+                raise DataError(
+                    f"{p}:{lineno}: station {cols[1]}.{cols[0]} has burial {cols[5]}; "
+                    "seisgrad (like SPECFEM2D) places receivers at (x, z) only: give the "
+                    "depth in the z column and burial 0"
+                )
         key = (cols[1], cols[0])
         if key in seen:
             raise DataError(f"{p}:{lineno}: station {cols[1]}.{cols[0]} is repeated")

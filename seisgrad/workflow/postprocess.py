@@ -371,10 +371,11 @@ def smooth(
 def scale_by_model(kernels: Model, model: Model) -> Model:
     r"""Multiply each kernel by its model parameter: :math:`g_{ij} = K_{ij}\, m_{ij}`.
 
-    This is SeisFlows' "log dm -> dm" scaling (``gradient = kernel * model``, Tromp et al.
-    2005 eq. 13). With node kernels :math:`K = \partial J/\partial m` it gives
+    With node kernels :math:`K = \partial J/\partial m` it gives
     :math:`g = m\,\partial J/\partial m = \partial J/\partial \ln m`, the gradient with
-    respect to relative perturbations :math:`\delta m / m`. The product is exact
+    respect to relative perturbations :math:`\delta m / m`, as SPECFEM's kernels are
+    (Tromp et al. 2005). (SeisFlows' "log dm -> dm" step multiplies those, already
+    relative, by the model again; see ``docs/models.md``.) The product is exact
     (element by element, in the kernel's dtype after a float64 product). Every kernel
     parameter must exist in ``model`` (same name, same grid); extra model parameters
     are ignored.

@@ -75,6 +75,8 @@ def test_read_specfem_stations(tmp_path: Path) -> None:
         ("S1 AA 1.0\n", "expected 'station network x z"),
         ("S1 AA one 2.0 0 0\n", "must be numbers"),
         ("S1 AA 1 2 0 0\nS1 AA 3 4 0 0\n", "repeated"),
+        ("S1 AA 200 400 0.0 50.0\n", "AA.S1 has burial 50.0; .*give the depth in the z"),
+        ("S1 AA 200 400 0.0 deep\n", "burial must be a number"),
         ("# nothing\n", "no stations"),
     ],
 )
