@@ -101,8 +101,9 @@ class Forward(Workflow):
         }
 
     def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
-        """Traces of each source in the scratch folder; the total misfit in
-        path_output (figures and exported traces are not checked)."""
+        """Traces of each source in the scratch folder; the total misfit and the trace
+        figures in path_output (exported traces are not checked: their names depend on
+        the data format)."""
         if source is not None:
             files = {
                 "prepare_observed_data": [] if self.path.data is not None else ["obs"],
@@ -114,7 +115,11 @@ class Forward(Workflow):
                 out.append(self.misfit_file(source))
             return out
         if task == "write_misfit":
-            return [self.path.output / "misfit.json"]
+            files = [self.path.output / "misfit.json"]
+            if self.params.plot_figures:
+                figures = self.path.output / "figures"
+                files += [figures / f"traces_{e.name}.png" for e in self.events]
+            return files
         return super().task_outputs(task, source)
 
     # -- inputs --------------------------------------------------------------------

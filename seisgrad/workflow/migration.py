@@ -151,17 +151,26 @@ class Migration(Forward):
             raise DataError(f"path_mask {self.path.mask}: {exc}") from exc
 
     def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
-        """Event kernels (and illuminations) in the scratch folder; the summed kernels
-        and the gradient in path_output."""
+        """Event kernels (and illuminations) in the scratch folder; the summed kernels,
+        the gradient, the exported event kernels and the figures in path_output (so
+        turning ``export_kernels`` or ``plot_figures`` on after a run makes them)."""
         illumination = self.params.precondition == "illumination"
+        out = self.path.output
         if task == "run_adjoint_simulations" and source is not None:
-            out = [self.kernel_file(source)]
-            return out + [self.illumination_file(source)] if illumination else out
+            files = [self.kernel_file(source)]
+            return files + [self.illumination_file(source)] if illumination else files
         if task == "postprocess_event_kernels":
-            return [self.path.output / "kernels_raw.h5", self.smoothed_file]
+            files = [out / "kernels_raw.h5", self.smoothed_file]
+            if self.params.export_kernels:
+                files += [out / "kernels" / f"{e.name}.h5" for e in self.events]
+            return files
         if task == "evaluate_gradient_from_kernels":
-            out = [self.path.output / "gradient.h5"]
-            return out + [self.path.output / "illumination.h5"] if illumination else out
+            files = [out / "gradient.h5"]
+            if illumination:
+                files.append(out / "illumination.h5")
+            if self.params.plot_figures:
+                files += [out / "figures" / f"{n}.png" for n in ("gradient", "kernels_raw")]
+            return files
         return super().task_outputs(task, source)
 
     def kernel_file(self, event: str) -> Path:

@@ -489,3 +489,22 @@ def test_solver_model_values_from_any_parameter_set(materials, parametrization, 
         assert tuple(values) == names
         for n in names:
             np.testing.assert_allclose(values[n], expected[n], rtol=1e-12)
+
+
+def test_turning_exports_on_after_a_run_makes_them_without_simulations(tmp_path, run_cli):
+    pfile = small_setup(tmp_path)
+    assert run_cli("submit", timeout=600).returncode == 0
+    sims = _scratch_mtimes(tmp_path)
+    data = yaml.safe_load(pfile.read_text())
+    data.update(export_kernels=True, plot_figures=True)
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "output"
+    assert (out / "kernels" / "s000.h5").exists() and (out / "kernels" / "s001.h5").exists()
+    assert (out / "figures" / "gradient.png").exists()
+    assert (out / "figures" / "traces_s001.png").exists()
+    after = _scratch_mtimes(tmp_path)
+    assert {f: t for f, t in after.items() if "smoothed" not in f} == {
+        f: t for f, t in sims.items() if "smoothed" not in f
+    }
