@@ -106,9 +106,15 @@ def process_gone(info: Mapping[str, Any]) -> bool:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateError(f"state file {path} is corrupt ({exc}); remove it to start over") from exc
+    if not isinstance(data, dict):
+        raise StateError(
+            f"state file {path} is corrupt (it holds a {type(data).__name__}, not a mapping); "
+            "remove it to start over"
+        )
+    return data
 
 
 class RunLock:
@@ -197,6 +203,14 @@ class State:
         data.setdefault("fingerprint", None)
         data.setdefault("fingerprint_labels", {})
         data.setdefault("event_digests", None)
+        kinds = {"tasks": dict, "fingerprint": (dict, type(None)), "fingerprint_labels": dict}
+        bad = [k for k, kind in kinds.items() if not isinstance(data[k], kind)]
+        if bad or not all(isinstance(v, dict) for v in data["tasks"].values()):
+            what = ", ".join(bad) or "a task entry"
+            raise StateError(
+                f"state file {self.main_file} is corrupt ({what} of the wrong kind); "
+                "remove it to start over ('seisgrad submit --restart')"
+            )
         return data
 
     def save(self, data: Mapping[str, Any]) -> None:

@@ -531,3 +531,22 @@ def test_undeclared_outputs_trust_the_state(toy_dir, run_cli):
     (toy_dir / "output" / "total.json").unlink()
     assert run_cli("submit").returncode == 0
     assert not (toy_dir / "output" / "total.json").exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"tasks": 5}', "[]", '{"tasks": {"simulate": 3}}', "\xff\xfe"]
+)
+def test_a_corrupt_state_file_is_one_error_line(toy_dir, run_cli, text):
+    assert run_cli("submit").returncode == 0
+    (toy_dir / "state" / "workflow.json").write_bytes(text.encode("latin-1"))
+    for cmd in ("status", "submit"):
+        res = run_cli(cmd)
+        assert res.returncode == 2, res.stderr
+        assert "Traceback" not in res.stderr
+        line = res.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: state file") and "is corrupt" in line, res.stderr
+    # per-source state files too
+    (toy_dir / "state" / "workflow.json").unlink()
+    (toy_dir / "state" / "simulate" / "s000.json").write_text("[1, 2]")
+    res = run_cli("status")
+    assert res.returncode == 2 and "s000.json is corrupt" in res.stderr, res.stderr
