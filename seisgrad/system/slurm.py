@@ -138,6 +138,15 @@ class SlurmParameters(Schema):
                 f"mpiexec: '{self.mpiexec}' must be 'srun', 'mpiexec' or a command "
                 "containing {nproc}, e.g. 'mpirun -np {nproc}'"
             )
+        if self.mpiexec not in ("srun", "mpiexec"):
+            try:  # what the job will do with it: fail here, not in the job
+                shlex.split(self.mpiexec.format(nproc=1))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(
+                    f"mpiexec: '{self.mpiexec}' cannot be filled in: {{nproc}} is its only "
+                    f"placeholder (write other braces doubled, {{{{ }}}}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
 
 
 # --------------------------------------------------------------------------- helpers

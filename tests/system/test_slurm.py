@@ -217,6 +217,13 @@ def test_parameters_are_checked_and_scripts_honour_them(tmp_path: Path) -> None:
     pfile = write_params(tmp_path, 3, system="slurm", mpiexec="mpirun -np 4")
     with pytest.raises(ConfigError, match="nproc"):
         build_from_config(pfile)
+    # another placeholder failed in the job (KeyError), after 'check' said ok
+    for bad in ("mpirun -np {nproc} --host {host}", "mpirun -np {nproc} {0}", "x {nproc} '"):
+        pfile = write_params(tmp_path, 3, system="slurm", mpiexec=bad)
+        with pytest.raises(ConfigError, match="cannot be filled in"):
+            build_from_config(pfile)
+    pfile = write_params(tmp_path, 3, system="slurm", mpiexec="mpirun -np {nproc} -x {{A}}")
+    assert build_from_config(pfile).system.params.mpiexec.endswith("{{A}}")
     pfile = write_params(
         tmp_path,
         3,
