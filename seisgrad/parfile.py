@@ -150,7 +150,8 @@ def render_full(raw: Mapping[str, Any]) -> tuple[str, list[str]]:
     return "\n".join(out) + "\n", unused
 
 
-_TOP = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:")
+#: A top-level key: plain, or quoted as YAML allows (``"dt": 0.001``).
+_TOP = re.compile(r"""^(?:"([^"\\]*)"|'([^']*)'|([A-Za-z_][A-Za-z0-9_]*))\s*:""")
 
 
 def _block(lines: list[str], key: str) -> tuple[int, int] | None:
@@ -158,7 +159,7 @@ def _block(lines: list[str], key: str) -> tuple[int, int] | None:
     start = None
     for i, line in enumerate(lines):
         m = _TOP.match(line)
-        if m and m.group(1) == key:
+        if m and next(g for g in m.groups() if g is not None) == key:
             start = i
             break
     if start is None:
@@ -277,9 +278,23 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
     block = _block(lines, key)
     new_lines = _dump_value(key, new).splitlines()
     if block is None:
+        if was_set:  # written in a form this editor does not find: never add a second one
+            raise ConfigError(
+                f"'{key}' is set in {p} in a form 'seisgrad par' cannot edit; edit that "
+                "line by hand"
+            )
         lines += new_lines
     else:
-        lines[block[0] : block[1]] = new_lines
+        start, end = block
+        comment = re.search(r"\s+#.*$", lines[start])
+        if comment and end - start == 1 and len(new_lines) == 1:
+            try:  # an inline comment after a one-line value stays
+                kept = yaml.safe_load(lines[start][: comment.start()]) == {key: old}
+            except yaml.YAMLError:
+                kept = False
+            if kept:
+                new_lines[0] += comment.group(0)
+        lines[start:end] = new_lines
     write_text_atomic(p, "\n".join(lines) + "\n")
     unused: tuple[str, ...] = ()
     if key in KINDS:

@@ -430,3 +430,26 @@ def test_run_source_index_out_of_range_is_one_line(toy_dir, run_cli, index):
         f"error: source index {index} is out of range: there are 3 source(s) (0..2)"
     )
     assert not (toy_dir / "state" / "simulate").exists()
+
+
+def test_par_edits_quoted_keys_and_keeps_inline_comments(toy_dir):
+    """'"sleep": 0.5' is valid YAML: par appended a second 'sleep:' line (every later
+    command failed: key repeated) while reporting success; an inline comment after a
+    value was lost."""
+    from seisgrad.build import load_parameter_file
+    from seisgrad.parfile import set_value
+
+    p = toy_dir / "parameters.yaml"
+    p.write_text(p.read_text() + '"sleep": 0.5\nntask: 3   # short test\n')
+    change = set_value(p, "sleep", "0.25")
+    assert (change.old, change.new) == (0.5, 0.25)
+    set_value(p, "ntask", "2")
+    text = p.read_text()
+    assert text.count("sleep") == 1 and "ntask: 2   # short test" in text, text
+    raw = load_parameter_file(p)
+    assert raw["sleep"] == 0.25 and raw["ntask"] == 2
+    p.write_text(p.read_text().replace("sleep: 0.25\n", "? sleep\n: 0.25\n"))
+    assert load_parameter_file(p)["sleep"] == 0.25  # an explicit key: valid YAML
+    with pytest.raises(Exception, match="cannot edit"):
+        set_value(p, "sleep", "0.1")
+    assert "? sleep\n: 0.25\n" in p.read_text()
