@@ -18,6 +18,7 @@ import functools
 import math
 import numbers
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence, Sized
@@ -389,17 +390,18 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return int(value)
         if isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
+        number = _yaml_number(value)
+        if number is not None and number.is_integer():
+            return int(number)  # YAML reads 1e3 (no dot) as a string
         raise ConfigError(f"{_label(where)}: expected an integer, got {_brief(value)}")
     if tp is float:
         if isinstance(value, bool):
             raise ConfigError(f"{_label(where)}: expected a number, got {_brief(value)}")
         if isinstance(value, numbers.Real):  # numpy numbers too
             return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML reads 1e-3 (no dot) as a string
-            except ValueError:
-                pass
+        number = _yaml_number(value)
+        if number is not None:
+            return number  # YAML reads 1e-3 (no dot) as a string
         raise ConfigError(f"{_label(where)}: expected a number, got {_brief(value)}")
     if tp is str:
         if isinstance(value, str):
@@ -412,6 +414,18 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{_label(where)}: expected {type_name(tp)}, got {_brief(value)}")
     return value
+
+
+_NUMBER = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)", re.I)
+
+
+def _yaml_number(value: Any) -> float | None:
+    """A number written so that YAML 1.1 reads it as text (``1e3``, ``2E-4``; ``inf``
+    and ``nan``, which the finite checks then refuse), else None: not ``1_0`` or
+    ``0x10``, which Python would take."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return None
 
 
 def _check_range(value: Any, info: ParamInfo, where: str) -> None:

@@ -188,3 +188,25 @@ def test_unknown_key_lists_valid_names():
     msg = unknown_key_message("ordr", many, "X")
     assert "did you mean 'order'?" in msg and "order" in msg.split("valid keys: ")[1]
     assert msg.endswith("... (19 more)") and "\n" not in msg
+
+
+def test_numbers_that_yaml_reads_as_text() -> None:
+    """YAML 1.1 reads 1e3 (no dot) as a string: integer parameters take it when it is
+    integral (they refused 'nt: 1e3'), float parameters too; Python-only spellings
+    ('1_0', 'inf', '0x10') are refused."""
+    from dataclasses import dataclass
+
+    import yaml
+
+    from seisgrad.config import from_mapping, param
+
+    @dataclass
+    class P:
+        n: int = param(1, "a count")
+        x: float = param(1.0, "a value")
+
+    got = from_mapping(P, yaml.safe_load("n: 1e3\nx: 2E-4\n"))
+    assert (got.n, got.x) == (1000, 2e-4) and isinstance(got.n, int)
+    for bad in ("n: 1.5e0", "n: '1_0'", "x: '1_0'", "n: inf", "x: '0x10'"):
+        with pytest.raises(ConfigError, match="expected"):
+            from_mapping(P, yaml.safe_load(bad))
