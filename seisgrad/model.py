@@ -383,6 +383,11 @@ def write_model(
         os.replace(tmp, final)
     except OSError as exc:
         raise PathError(f"cannot write model file {final}: {exc}") from exc
+    except TypeError as exc:  # an attribute HDF5 cannot store (None, objects)
+        raise DataError(
+            f"cannot write model file {final}: attributes are strings, numbers or arrays "
+            f"of them ({exc})"
+        ) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -440,7 +445,12 @@ def read_model(path: str | os.PathLike[str], names: str | Sequence[str] | None =
                 raise DataError(f"{p}: coordinates 'x' and 'z' must be 1-D")
             flip_x = x.size > 1 and x[1] < x[0]
             flip_z = z.size > 1 and z[1] < z[0]
-            grid = _grid_from_coords(x[::-1] if flip_x else x, z[::-1] if flip_z else z, p)
+            grid = _grid_from_coords(
+                x[::-1] if flip_x else x,
+                z[::-1] if flip_z else z,
+                p,
+                (f["x"].dtype, f["z"].dtype),
+            )
             if not (flip_x or flip_z):
                 grid = _exact_grid(grid, f["x"], f["z"])
             keys = [
@@ -451,9 +461,15 @@ def read_model(path: str | os.PathLike[str], names: str | Sequence[str] | None =
             if names is not None:
                 missing = [n for n in names if n not in keys]
                 if missing:
+                    other = [
+                        f"{n} ({f[n].ndim}-D)"
+                        for n in missing
+                        if n in f and isinstance(f[n], h5py.Dataset)
+                    ]
+                    note = f"; not 2-D arrays: {', '.join(other)}" if other else ""
                     raise DataError(
                         f"{p}: missing parameter(s) {', '.join(missing)} "
-                        f"(file has: {', '.join(keys) or 'none'})"
+                        f"(file has: {', '.join(keys) or 'none'}{note})"
                     )
                 keys = list(names)
             values = {}
@@ -534,15 +550,24 @@ def _dim_names(dset: h5py.Dataset) -> tuple[str | None, ...]:
     return tuple(out)
 
 
-def _grid_from_coords(x: np.ndarray, z: np.ndarray, where: Path) -> Grid:
+def _grid_from_coords(
+    x: np.ndarray, z: np.ndarray, where: Path, stored: tuple[Any, Any] | None = None
+) -> Grid:
+    """The grid of regular coordinates ``x``, ``z`` (``stored``: the types they were
+    stored as, whose round-off is allowed)."""
     if x.size < 2 or z.size < 2:
         raise DataError(f"{where}: coordinates need at least 2 points")
-    dx = np.diff(x)
-    dz = np.diff(z)
-    if not (np.allclose(dx, dx[0], rtol=1e-6) and np.allclose(dz, dz[0], rtol=1e-6)):
-        raise DataError(f"{where}: coordinates are not regularly spaced")
-    if dx[0] <= 0 or dz[0] <= 0:
-        raise DataError(f"{where}: coordinates must be strictly monotonic")
+    for c, kind in zip((x, z), stored or (x.dtype, z.dtype), strict=True):
+        a = np.asarray(c, dtype=np.float64)
+        step = (a[-1] - a[0]) / (a.size - 1)
+        if not step > 0 or np.any(np.diff(a) <= 0):
+            raise DataError(f"{where}: coordinates must be strictly monotonic")
+        # within 1e-6 of a step of a regular axis, or the round-off of the stored type
+        # (float32 coordinates of 1000/143 m cells are 2e-5 of a step off)
+        eps = np.finfo(kind).eps if np.issubdtype(kind, np.floating) else 0.0
+        tol = max(1e-6 * step, 4.0 * eps * float(np.max(np.abs(a))))
+        if np.max(np.abs(a - (a[0] + step * np.arange(a.size)))) > tol:
+            raise DataError(f"{where}: coordinates are not regularly spaced")
     return Grid(
         int(x.size),
         int(z.size),

@@ -632,3 +632,29 @@ def test_interpolate_nan_coordinates_on_the_rectilinear_path() -> None:
     src = {"x": [0.0, 20.0, 40.0], "z": [0.0, np.inf], "vp": np.ones((3, 2))}
     with pytest.raises(DataError, match="finite"):
         interpolate(src, g)
+
+
+def test_float32_coordinates_and_odd_inputs(tmp_path: Path) -> None:
+    """Regular coordinates stored as float32 (1000/143 m cells are 2e-5 of a cell off)
+    are a regular grid; 5% jitter is not. A 1-D variable asked for by name is named as
+    such; an attribute HDF5 cannot store is a DataError (was a bare TypeError)."""
+    import h5py
+
+    x = np.linspace(0.0, 1000.0, 144).astype(np.float32)
+    with h5py.File(tmp_path / "f32.h5", "w") as f:
+        f["x"], f["z"], f["vp"] = x, x, np.ones((144, 144))
+    m = read_model(tmp_path / "f32.h5")
+    assert m.grid.nx == 144 and m.grid.dx == pytest.approx(1000.0 / 143, rel=1e-12)
+    bad = np.arange(50) * 1e-4
+    bad[10] += 0.05e-4
+    with h5py.File(tmp_path / "jitter.h5", "w") as f:
+        f["x"], f["z"], f["vp"] = bad, np.arange(4.0), np.ones((50, 4))
+    with pytest.raises(DataError, match="not regularly spaced"):
+        read_model(tmp_path / "jitter.h5")
+    with h5py.File(tmp_path / "onex.h5", "w") as f:
+        f["x"], f["z"], f["vp"] = np.arange(5.0), np.arange(3.0), np.ones(5)
+    with pytest.raises(DataError, match=r"not 2-D arrays: vp \(1-D\)"):
+        read_model(tmp_path / "onex.h5", names="vp")
+    with pytest.raises(DataError, match="attributes are strings"):
+        write_model(tmp_path / "a.h5", m, {"a": None})
+    assert not list(tmp_path.glob("a.h5*"))
