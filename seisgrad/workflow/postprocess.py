@@ -179,6 +179,14 @@ def gaussian_sigma(width: float, convention: str = "sigma") -> float:
     )
 
 
+def _flat_beyond(n: int, edge: str) -> float:
+    """Gaussian width (in cells) beyond which smoothing ``n`` cells gives their mean:
+    10 n with mirrored edges (the periodic extension's first Fourier term is then damped
+    by exp(-2 pi^2 100 / 4), far below round-off), 1000 n with ``normalize`` (the
+    kernel varies by (n / s)^2 / 2 = 5e-7 over the model)."""
+    return (10.0 if edge == "reflect" else 1000.0) * n
+
+
 def smooth_gaussian(
     model: Model,
     smooth_h: float,
@@ -225,7 +233,11 @@ def smooth_gaussian(
           preserved, but near the edges the sum is not.
     truncate
         Cut-off of the Gaussian in standard deviations (default 4: the dropped tails
-        hold 6e-5 of the weight before renormalisation).
+        hold 6e-5 of the weight before renormalisation). A Gaussian wider than 10 times
+        the model along an axis (1000 times with ``"normalize"``) is flat over it: the
+        result along that axis is the mean, what the uncut Gaussian gives to round-off
+        (the cut kernel differs by about 1e-5), without building a kernel of
+        ``truncate * sigma / spacing`` weights.
     names
         Parameters to smooth (default: all; others are copied unchanged).
     """
@@ -248,14 +260,20 @@ def smooth_gaussian(
         a = arr.astype(np.float64)
         mode = "reflect" if edge == "reflect" else "constant"
         for axis, s in ((0, sx), (1, sz)):
-            if s > 0:
+            if s > _flat_beyond(a.shape[axis], edge):
+                # a Gaussian this wide is flat over the model: the result is the mean
+                # along the axis (mirrored copies: to round-off, exp(-2 pi^2 s^2 / (2n)^2)),
+                # without a kernel of truncate * s weights (a length in km given in m
+                # took minutes)
+                a = np.broadcast_to(a.mean(axis=axis, keepdims=True), a.shape).copy()
+            elif s > 0:
                 a = gaussian_filter1d(a, s, axis=axis, mode=mode, cval=0.0, truncate=truncate)
         if edge == "normalize":
             wx = np.ones(g.nx)
             wz = np.ones(g.nz)
-            if sx > 0:
+            if 0 < sx <= _flat_beyond(g.nx, edge):
                 wx = gaussian_filter1d(wx, sx, mode="constant", cval=0.0, truncate=truncate)
-            if sz > 0:
+            if 0 < sz <= _flat_beyond(g.nz, edge):
                 wz = gaussian_filter1d(wz, sz, mode="constant", cval=0.0, truncate=truncate)
             a = a / np.outer(wx, wz)
         out[name] = a.astype(arr.dtype)

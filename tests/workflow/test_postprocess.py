@@ -469,3 +469,28 @@ def test_apply_mask_with_an_array_is_a_config_error() -> None:
     g = Grid(5, 4, 10.0, 10.0)
     with pytest.raises(ConfigError, match="mask must be a Model"):
         apply_mask(homogeneous(g, vp=1.0), np.ones(g.shape))
+
+
+@pytest.mark.parametrize("edge", ["reflect", "normalize"])
+def test_gaussian_far_wider_than_the_model_gives_the_mean(edge, monkeypatch) -> None:
+    """A smoothing length in km written in m (1e8) built a kernel of 4e7 weights and
+    took minutes; the result is the mean along the axis (and the sum is kept)."""
+    import scipy.ndimage
+
+    widths = []
+    real = scipy.ndimage.gaussian_filter1d
+
+    def spy(a, sigma, *args, **kwargs):
+        widths.append(sigma)
+        return real(a, sigma, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.ndimage, "gaussian_filter1d", spy)
+    g = Grid(40, 30, 10.0, 10.0)
+    m = random_model(g)
+    out = smooth_gaussian(m, 1e8, 0.0, edge=edge)
+    assert all(w < 1e5 for w in widths), widths  # no kernel of 4e7 weights was built
+    for n in m:
+        np.testing.assert_allclose(
+            out[n], np.broadcast_to(m[n].mean(axis=0), g.shape), rtol=1e-12, atol=1e-14
+        )
+        assert out[n].sum() == pytest.approx(m[n].sum(), rel=1e-12, abs=1e-12)
