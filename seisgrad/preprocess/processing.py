@@ -358,8 +358,13 @@ class Mute(_Diagonal):
         self.long_dist = long_dist
         self.taper = float(taper)
 
+    def needs_offsets(self) -> bool:
+        """Whether the weights depend on offsets (a fixed-time mute does not)."""
+        sloped = [m for m in (self.early, self.late) if m is not None and m[0] != 0.0]
+        return bool(sloped) or self.short_dist is not None or self.long_dist is not None
+
     def weights(self, ctx: TraceContext) -> np.ndarray:
-        offsets = ctx.offsets()
+        offsets = ctx.offsets() if self.needs_offsets() else np.zeros(len(ctx.ids))
         t = ctx.times
         w = np.ones((len(ctx.ids), ctx.nt))
         for i, x in enumerate(offsets):

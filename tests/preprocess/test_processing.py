@@ -173,3 +173,16 @@ def test_shape_errors(ctx):
         Taper(0.7)
     with pytest.raises(ConfigError):
         Normalize("trace_l1")
+
+
+def test_fixed_time_mute_needs_no_sources() -> None:
+    """A mute at a fixed time (slope 0) does not depend on offsets: it works without the
+    event's sources (it raised 'offsets need the event's sources'); a sloped one still
+    needs them."""
+    ctx = make_context()
+    ctx.sources = []
+    w = Mute(early=(0.0, 0.1), late=(0.0, 0.3)).weights(ctx)
+    t = ctx.times
+    assert np.all(w[:, t < 0.1] == 0) and np.all(w[:, (t >= 0.1) & (t <= 0.3)] == 1)
+    with pytest.raises(DataError, match="offsets need the event's sources"):
+        Mute(early=(1e-3, 0.1)).weights(ctx)
