@@ -248,12 +248,18 @@ def _submit_ranks(args: argparse.Namespace, comm: Any) -> int:
             lock.acquire()
             if args.restart:
                 _remove_state(wf)
-    except (SeisgradError, OSError) as exc:
+    except Exception as exc:  # any: a rank that skipped the agreement would hang the others
         error = exc
     try:
-        failed = agree(comm, None if error is None else error_line(error))
+        if error is None or isinstance(error, (SeisgradError, OSError)):
+            line = None if error is None else error_line(error)
+        else:  # user code or a bug: its type says more than its message
+            line = f"{type(error).__name__}: {error_line(error)}"
+        failed = agree(comm, line)
         if error is not None:
             if rank == 0:
+                if not isinstance(error, (SeisgradError, OSError)):
+                    raise SeisgradError(f"rank 0: {line}") from error
                 raise error
             return EXIT_USER_ERROR  # rank 0 reports it (or its own)
         if failed is not None:

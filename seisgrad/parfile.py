@@ -20,6 +20,7 @@ import yaml
 from seisgrad.build import DEFAULT_MODULES, load_parameter_file, owners
 from seisgrad.config import (
     PathParameters,
+    parse_yaml,
     schema_fields,
     to_mapping,
     type_name,
@@ -170,6 +171,15 @@ def _block(lines: list[str], key: str) -> tuple[int, int] | None:
         if line.strip() == "" or line.startswith((" ", "\t", "-")):
             end += 1
             continue
+        if line.startswith("#"):
+            # a comment at column 0 inside the value: the block goes on when the next
+            # line that is neither blank nor a comment belongs to it
+            nxt = end + 1
+            while nxt < len(lines) and (not lines[nxt].strip() or lines[nxt].startswith("#")):
+                nxt += 1
+            if nxt < len(lines) and lines[nxt].startswith((" ", "\t", "-")):
+                end = nxt
+                continue
         break
     # leave trailing blank lines to the next block
     while end > start + 1 and lines[end - 1].strip() == "":
@@ -295,7 +305,19 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
             if kept:
                 new_lines[0] += comment.group(0)
         lines[start:end] = new_lines
-    write_text_atomic(p, "\n".join(lines) + "\n")
+    text_out = "\n".join(lines) + "\n"
+    # what the file will say, read back: an edit this line editor cannot make safely
+    # (an anchor another key refers to, a value in an unusual layout) is refused
+    try:
+        back = parse_yaml(text_out, str(p))
+    except ConfigError:
+        back = None
+    if back != {**raw, key: new}:
+        raise ConfigError(
+            f"'{key}' cannot be set in {p} without changing other values (anchors and "
+            "aliases, or an unusual layout); edit the file by hand"
+        )
+    write_text_atomic(p, text_out)
     unused: tuple[str, ...] = ()
     if key in KINDS:
         unused = tuple(unused_keys({**raw, key: new}))

@@ -66,7 +66,7 @@ def _load(spec: str, kind: str, name: str) -> type:
         raise RegistryError(f"{kind} '{name}': expected 'package.module:ClassName', got '{spec}'")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # user code: a syntax error, an error raised at import
+    except (Exception, SystemExit) as exc:  # user code: a syntax error, sys.exit at import
         raise RegistryError(
             f"{kind} '{name}': cannot import module '{module_name}': {type(exc).__name__}: {exc}"
         ) from exc

@@ -8,6 +8,7 @@ Used through ``module:Class`` names in parameter files written by the tests, e.g
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -95,10 +96,15 @@ class ToyWorkflowParameters(WorkflowParameters):
     fail_error: str = param(
         "RuntimeError",
         "what the failing sources raise",
-        choices=("RuntimeError", "SolverError", "SystemExit"),
+        choices=("RuntimeError", "SolverError", "SystemExit", "os._exit"),
         affects_results=False,
     )
     fail_reduce: bool = param(False, "the reduction raises a DataError", affects_results=False)
+    fail_check_rank: int | None = param(
+        None,
+        "check() raises a ValueError on this MPI rank only (PMI_RANK: mpich's launcher)",
+        affects_results=False,
+    )
 
 
 class ToyWorkflow(Workflow):
@@ -109,6 +115,12 @@ class ToyWorkflow(Workflow):
     @property
     def task_list(self) -> list[Callable[..., None]]:
         return [self.prepare, self.simulate, self.square, self.reduce]
+
+    def check(self) -> list[str]:
+        rank = self.params.fail_check_rank
+        if rank is not None and os.environ.get("PMI_RANK") == str(rank):
+            raise ValueError(f"toy check failure on rank {rank}")
+        return super().check()
 
     def prepare(self) -> None:
         """Make the scratch folder."""
@@ -130,6 +142,8 @@ class ToyWorkflow(Workflow):
         if ctx.source in self.params.fail_sources:
             if self.params.fail_error == "SystemExit":  # user code that calls sys.exit
                 raise SystemExit(4)
+            if self.params.fail_error == "os._exit":  # the process ends (array jobs only)
+                os._exit(3)
             error = SolverError if self.params.fail_error == "SolverError" else RuntimeError
             raise error(f"toy failure in {ctx.source}")
         # from the event itself, not its position: per-source results are kept by event

@@ -453,3 +453,22 @@ def test_par_edits_quoted_keys_and_keeps_inline_comments(toy_dir):
     with pytest.raises(Exception, match="cannot edit"):
         set_value(p, "sleep", "0.1")
     assert "? sleep\n: 0.25\n" in p.read_text()
+
+
+def test_par_refuses_edits_that_would_change_other_values(toy_dir):
+    """An anchor another key refers to: the edit would break the alias (the file was
+    left invalid while par reported success); a comment at column 0 inside a
+    multi-line value no longer cuts the value's block short (old lines stayed)."""
+    from seisgrad.build import load_parameter_file
+    from seisgrad.parfile import set_value
+
+    p = toy_dir / "parameters.yaml"
+    base = p.read_text()
+    p.write_text(base + "sleep: &s 0.5\nslow_sleep: *s\n")
+    with pytest.raises(Exception, match="anchors and aliases"):
+        set_value(p, "sleep", "0.25")
+    assert load_parameter_file(p)["slow_sleep"] == 0.5  # untouched
+    p.write_text(base + "fail_sources:\n# which ones\n- s001\n- s002\n")
+    set_value(p, "fail_sources", "[s000]")
+    assert load_parameter_file(p)["fail_sources"] == ["s000"]
+    assert "\n- s001" not in p.read_text() and "\n- s002" not in p.read_text()

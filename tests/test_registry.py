@@ -60,10 +60,12 @@ def test_plug_ins_that_fail_to_import_or_are_abstract_are_named(tmp_path, monkey
 
     (tmp_path / "flows_syntax.py").write_text("class MyMig(Migration)\n    pass\n")
     (tmp_path / "flows_raise.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "flows_exit.py").write_text("import sys\nsys.exit('config missing')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     cases = {
         "flows_syntax:MyMig": "SyntaxError",
         "flows_raise:MyMig": "RuntimeError: boom",
+        "flows_exit:MyMig": "SystemExit: config missing",
         ":X": "expected 'package.module:ClassName'",
         ".x:Y": "cannot import module '.x'",
         "seisgrad.workflow.base:Workflow": "is abstract: it does not define task_list",

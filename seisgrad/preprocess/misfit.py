@@ -200,7 +200,7 @@ def misfit_class(name: str) -> type[Misfit]:
         module_name, _, attr = name.partition(":")
         try:
             obj = getattr(importlib.import_module(module_name), attr)
-        except Exception as exc:  # user code: also a syntax error, an error at import
+        except (Exception, SystemExit) as exc:  # user code: a syntax error, sys.exit, ...
             raise ConfigError(
                 f"misfit '{name}' cannot be imported: {type(exc).__name__}: {exc}"
             ) from exc

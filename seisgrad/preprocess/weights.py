@@ -207,12 +207,12 @@ def load_weights_function(spec: str | Callable[..., Any], base: Path | None = No
         sys.modules[mod_name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:  # user code: report any failure as a config error
+        except (Exception, SystemExit) as exc:  # user code: any failure is a config error
             raise ConfigError(f"weights function file {path} failed to import: {exc}") from exc
     else:
         try:
             module = importlib.import_module(target)
-        except Exception as exc:  # user code: also a syntax error, an error at import
+        except (Exception, SystemExit) as exc:  # user code: a syntax error, sys.exit, ...
             raise ConfigError(
                 f"weights function module '{target}' cannot be imported: "
                 f"{type(exc).__name__}: {exc}"

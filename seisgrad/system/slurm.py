@@ -141,7 +141,7 @@ class SlurmParameters(Schema):
         if self.mpiexec not in ("srun", "mpiexec"):
             try:  # what the job will do with it: fail here, not in the job
                 shlex.split(self.mpiexec.format(nproc=1))
-            except (KeyError, IndexError, ValueError) as exc:
+            except Exception as exc:  # KeyError, IndexError, AttributeError ({nproc.x}), ...
                 raise ConfigError(
                     f"mpiexec: '{self.mpiexec}' cannot be filled in: {{nproc}} is its only "
                     f"placeholder (write other braces doubled, {{{{ }}}}): "
@@ -566,6 +566,13 @@ class Slurm(System):
             if TIMEOUT_MARK in text or "DUE TO TIME LIMIT" in text or sacct == "TIMEOUT":
                 limit = _minutes(self.params.tasktime)
                 why = f"exceeded the per-task time limit (tasktime = {limit})"
+            elif status == RUNNING and (m := _EXIT.search(text)):
+                # the process left while running the source (os._exit, a crash the
+                # job script saw): not killed by Slurm
+                why = (
+                    f"ended with exit status {m.group(1)} while running the source; the "
+                    "Slurm log tells why"
+                )
             elif status == RUNNING:
                 detail = (
                     f"Slurm state {sacct}"
@@ -574,7 +581,7 @@ class Slurm(System):
                 )
                 why = f"killed before it finished ({detail})"
             elif text:
-                m = re.search(r"seisgrad-slurm: exit status (\d+)", text)
+                m = _EXIT.search(text)
                 code = f"exit status {m.group(1)}" if m else "killed"
                 why = f"ended ({code}) before running the source; the Slurm log tells why"
             else:
@@ -591,6 +598,10 @@ class Slurm(System):
                 log=info.get("log") or str(workflow.context(task, i).log_path),
                 slurm_log=str(slurm_log),
             )
+
+
+#: What the array job script logs when its command ends (see the script template).
+_EXIT = re.compile(r"seisgrad-slurm: exit status (\d+)")
 
 
 def _write_script(path: Path, text: str) -> Path:

@@ -49,6 +49,9 @@ PENDING = "pending"
 #: Shown (never written) for a ``running`` entry whose process is gone.
 INTERRUPTED = "interrupted"
 
+#: The statuses a state file may record.
+_STATUSES = (DONE, FAILED, RUNNING, PENDING)
+
 #: Name of the run lock file in the state folder (see :class:`RunLock`).
 LOCK_NAME = "submit.lock"
 
@@ -113,6 +116,10 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise StateError(
             f"state file {path} is corrupt (it holds a {type(data).__name__}, not a mapping); "
             "remove it to start over"
+        )
+    if "status" in data and data["status"] not in _STATUSES:  # a per-source file
+        raise StateError(
+            f"state file {path} is corrupt (status {data['status']!r}); remove it to start over"
         )
     return data
 
@@ -205,7 +212,8 @@ class State:
         data.setdefault("event_digests", None)
         kinds = {"tasks": dict, "fingerprint": (dict, type(None)), "fingerprint_labels": dict}
         bad = [k for k, kind in kinds.items() if not isinstance(data[k], kind)]
-        if bad or not all(isinstance(v, dict) for v in data["tasks"].values()):
+        entries = data["tasks"].values() if isinstance(data["tasks"], dict) else ()
+        if bad or not all(isinstance(v, dict) and v.get("status") in _STATUSES for v in entries):
             what = ", ".join(bad) or "a task entry"
             raise StateError(
                 f"state file {self.main_file} is corrupt ({what} of the wrong kind); "

@@ -310,7 +310,14 @@ def test_user_launched_ranks_agree_before_any_work(tmp_path: Path) -> None:
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert r.returncode == 2 and len(err) == 1, r.stderr
     assert "another 'seisgrad submit' is running" in err[0]
-    update_params(pfile, system="workstation")
+    # an error that is not seisgrad's (user code, a bug) on one rank only
+    update_params(pfile, fail_check_rank=1)
+    r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=launcher, timeout=60)
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and err == [
+        "error: rank 1: ValueError: toy check failure on rank 1"
+    ], r.stderr
+    update_params(pfile, fail_check_rank=None, system="workstation")
     r = cli(["submit", "-p", str(pfile)], tmp_path, launcher=launcher, timeout=60)
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert r.returncode == 2 and len(err) == 1, r.stderr

@@ -111,6 +111,23 @@ def test_failing_index_rerun_then_reported_then_resumed(
     assert results(tmp_path) == reference
 
 
+def test_array_task_whose_process_ends_is_reported_with_its_status(
+    slurm: LocalSlurm, tmp_path: Path
+) -> None:
+    """A source whose process ends (os._exit(3) in user code) is reported with that
+    exit status, not as 'killed before it finished (cancelled, out of memory ...)'."""
+    pfile = write_params(
+        tmp_path, 3, system="slurm", foreground=True, rerun=0, fail_sources=["s001"],
+        fail_error="os._exit", **FAST,
+    )  # fmt: skip
+    r = cli(["submit", "-p", str(pfile)], tmp_path, extra_env=slurm.env, timeout=90)
+    assert r.returncode == 2, r.stderr
+    info = source_state(tmp_path, "simulate", "s001")
+    assert info["status"] == "failed"
+    assert "ended with exit status 3 while running the source" in info["error"], info
+    assert "killed" not in info["error"]
+
+
 def test_task_exceeding_its_time_limit_is_reported(slurm: LocalSlurm, tmp_path: Path) -> None:
     params = FAST | {"tasktime": 0.05, "rerun": 0}  # 3 s
     pfile = write_params(
@@ -218,7 +235,13 @@ def test_parameters_are_checked_and_scripts_honour_them(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nproc"):
         build_from_config(pfile)
     # another placeholder failed in the job (KeyError), after 'check' said ok
-    for bad in ("mpirun -np {nproc} --host {host}", "mpirun -np {nproc} {0}", "x {nproc} '"):
+    for bad in (
+        "mpirun -np {nproc} --host {host}",
+        "mpirun -np {nproc} {0}",
+        "x {nproc} '",
+        "mpirun -np {nproc} {nproc.x}",
+        "mpirun -np {nproc} -x {nproc[0]}",
+    ):
         pfile = write_params(tmp_path, 3, system="slurm", mpiexec=bad)
         with pytest.raises(ConfigError, match="cannot be filled in"):
             build_from_config(pfile)

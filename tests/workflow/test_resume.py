@@ -534,7 +534,15 @@ def test_undeclared_outputs_trust_the_state(toy_dir, run_cli):
 
 
 @pytest.mark.parametrize(
-    "text", ["{not json", '{"tasks": 5}', "[]", '{"tasks": {"simulate": 3}}', "\xff\xfe"]
+    "text",
+    [
+        "{not json",
+        '{"tasks": 5}',
+        "[]",
+        '{"tasks": {"simulate": 3}}',
+        '{"tasks": {"simulate": {"status": 5}}}',
+        "\xff\xfe",
+    ],
 )
 def test_a_corrupt_state_file_is_one_error_line(toy_dir, run_cli, text):
     assert run_cli("submit").returncode == 0
@@ -547,6 +555,7 @@ def test_a_corrupt_state_file_is_one_error_line(toy_dir, run_cli, text):
         assert line.startswith("error: state file") and "is corrupt" in line, res.stderr
     # per-source state files too
     (toy_dir / "state" / "workflow.json").unlink()
-    (toy_dir / "state" / "simulate" / "s000.json").write_text("[1, 2]")
-    res = run_cli("status")
-    assert res.returncode == 2 and "s000.json is corrupt" in res.stderr, res.stderr
+    for bad in ("[1, 2]", '{"status": 5}'):
+        (toy_dir / "state" / "simulate" / "s000.json").write_text(bad)
+        res = run_cli("status")
+        assert res.returncode == 2 and "s000.json is corrupt" in res.stderr, res.stderr
