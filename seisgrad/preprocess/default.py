@@ -143,9 +143,9 @@ class DefaultParameters(Schema):
     )
     negligible: float = param(
         NEGLIGIBLE,
-        "skip measurements whose observed and synthetic traces (processed, windowed) stay "
-        "below this fraction of the event's largest sample: round-off on symmetry axes; "
-        "0 = measure all",
+        "skip traces (raw) and measurements (processed, windowed) whose observed and "
+        "synthetic samples stay below this fraction of their channel's largest in the "
+        "event: round-off on symmetry axes; 0 = measure all",
         low=0.0,
         high=0.01,
     )

@@ -11,12 +11,15 @@ with :math:`P` the processing chain and :math:`w_{ik}` the measurement weights
 :math:`f_{ik}` is the misfit's own adjoint source. Value and adjoint come from one call,
 so they always belong together.
 
-Measurements in which both traces (processed and weighted) stay below ``negligible``
-times the event's largest processed sample are skipped (value 0, no adjoint): on a
-symmetry axis a component holds only round-off (1e-19 of the event's peak in fd2d),
-and misfits that do not depend on the amplitude (traveltime, phase, correlation) would
-measure that noise at full weight, with adjoint sources 1e10 times larger than the real
-ones.
+Traces whose raw samples (observed and synthetic) stay below ``negligible`` times the
+largest raw sample of their channel in the event, and measurements whose two traces
+(processed and weighted) stay below that fraction of the channel's largest processed
+sample, are skipped (value 0, no adjoint): on a symmetry axis a component holds only
+round-off (1e-19 of the event's peak in fd2d), and misfits that do not depend on the
+amplitude (traveltime, phase, correlation) would measure that noise at full weight,
+with adjoint sources 1e10 times larger than the real ones. Channels (``UZ``, ``P``)
+are compared with themselves only: their units differ. The raw test is taken before
+the processing, so a per-trace normalization cannot lift round-off to full size.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class PreparedObserved:
 
     processed: np.ndarray
     weights: list[list[np.ndarray]] | None
+    #: Largest absolute raw sample of each observed trace (before the processing).
+    peaks: np.ndarray | None = None
 
 
 @dataclass
@@ -140,7 +145,7 @@ class Pipeline:
             raise DataError("observed traces contain non-finite values: " + ", ".join(bad))
         processed = self.chain.forward(obs, ctx)
         weights = measurement_weights(ctx, processed, self.windows, self.hook)
-        return PreparedObserved(processed, weights)
+        return PreparedObserved(processed, weights, np.max(np.abs(obs), axis=1, initial=0.0))
 
     def evaluate(
         self,
@@ -170,15 +175,16 @@ class Pipeline:
         grad = np.zeros_like(ps)
         per_trace = np.zeros(ps.shape[0])
         info: list[list[dict[str, Any]]] = []
-        peak = max(float(np.max(np.abs(ps), initial=0.0)), float(np.max(np.abs(pd), initial=0.0)))
-        floor = self.negligible * peak
+        raw_floor, floor = self._floors(syn, ps, pd, prepared, ctx)
         for i in range(ps.shape[0]):
             ws = prepared.weights[i] if prepared.weights is not None else None
             infos = []
             for w in [None] if ws is None else ws:
                 s, d = (ps[i], pd[i]) if w is None else (w * ps[i], w * pd[i])
-                if floor > 0 and max(np.max(np.abs(s)), np.max(np.abs(d))) < floor:
-                    reason = f"round-off: below {self.negligible:g} of the event's peak"
+                if raw_floor[i] or (
+                    floor[i] > 0 and max(np.max(np.abs(s)), np.max(np.abs(d))) < floor[i]
+                ):
+                    reason = f"round-off: below {self.negligible:g} of its channel's peak"
                     infos.append({"skipped": reason})
                     continue
                 mv = self.misfit(s, d, ctx.dt)
@@ -210,6 +216,34 @@ class Pipeline:
             weights=prepared.weights,
             info=info,
         )
+
+    def _floors(
+        self,
+        syn: np.ndarray,
+        ps: np.ndarray,
+        pd: np.ndarray,
+        prepared: PreparedObserved,
+        ctx: TraceContext,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per trace: whether its raw samples are round-off, and the floor of its
+        processed measurements (``negligible`` times its channel's peaks)."""
+        n = ps.shape[0]
+        if self.negligible == 0:
+            return np.zeros(n, dtype=bool), np.zeros(n)
+        raw = np.max(np.abs(syn), axis=1, initial=0.0)
+        if prepared.peaks is not None:
+            raw = np.maximum(raw, prepared.peaks)
+        done = np.maximum(np.max(np.abs(ps), axis=1, initial=0.0), np.max(np.abs(pd), axis=1))
+        channels = [i.rsplit(".", 1)[1] if "." in i else "" for i in ctx.ids[:n]]
+        channels += [""] * (n - len(channels))
+        raw_peak = {c: 0.0 for c in channels}
+        done_peak = dict(raw_peak)
+        for c, r, p in zip(channels, raw, done, strict=True):
+            raw_peak[c] = max(raw_peak[c], float(r))
+            done_peak[c] = max(done_peak[c], float(p))
+        raw_floor = np.array([r < self.negligible * raw_peak[c] for c, r in zip(channels, raw)])
+        floor = np.array([self.negligible * done_peak[c] for c in channels])
+        return raw_floor, floor
 
     def value(self, synthetic: np.ndarray, ctx: TraceContext, prepared: PreparedObserved) -> float:
         """Misfit only (the same code path as :meth:`evaluate`)."""

@@ -254,3 +254,27 @@ def test_non_finite_adjoint_after_the_processing_is_an_error(ctx):
     syn = 1e-170 * np.cos(np.outer(np.arange(1, len(ctx.ids) + 1), t) * 20.0)
     with pytest.raises(DataError, match="not finite after the processing.*1e-170"):
         Pipeline([Normalize("trace_max")], "waveform").evaluate(obs, syn, ctx)
+
+
+def test_round_off_floor_is_per_channel_and_before_normalization(ctx, rng):
+    """The floor compares a trace with its own channel (a real UZ of 1e-12 Pa-scale next
+    to a pressure of 1e4 was dropped), and is taken on the raw traces (a per-trace
+    normalization lifted round-off to full size, and nothing was skipped)."""
+    from seisgrad.preprocess.processing import Normalize
+
+    nt = ctx.nt
+    t = np.arange(nt) * ctx.dt
+    pulse = np.exp(-(((t - 0.4 * t[-1]) / (0.03 * t[-1])) ** 2))
+    n = len(ctx.ids)
+    ctx.ids = [f"XX.S{i:03d}..{'P' if i == 0 else 'UZ'}" for i in range(n)]
+    obs = np.zeros((n, nt))
+    syn = np.zeros_like(obs)
+    obs[0], syn[0] = 1e4 * pulse, 1e4 * np.roll(pulse, 3)  # pressure, Pa
+    obs[1], syn[1] = 1e-8 * pulse, 1e-8 * np.roll(pulse, 2)  # displacement, m: real
+    noise = 1e-27 * rng.standard_normal((2, nt))  # round-off of the UZ channel
+    for i in range(2, n):
+        obs[i], syn[i] = noise
+    for chain in ([], [Normalize("trace_max")], [Normalize("trace_l2")]):
+        res = Pipeline(chain, "traveltime").evaluate(obs, syn, ctx)
+        assert res.per_trace[0] > 0 and res.per_trace[1] > 0, chain  # both channels
+        assert np.all(res.per_trace[2:] == 0) and not np.any(res.adjoint[2:]), chain
