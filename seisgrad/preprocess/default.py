@@ -356,19 +356,26 @@ class Default(Preprocess):
     @staticmethod
     def _name_su_traces(obs: Stream, syn: Sequence[Trace], where: Path) -> Stream:
         """SU traces carry no names: give them the synthetics' ids, by order per channel
-        (positions are compared where the file has them)."""
-        syn_by: dict[str, list[Trace]] = {}
+        (one SU file per channel: ``Uz_file_single_d.su`` to the ``UZ`` synthetics;
+        a file whose channel no synthetic has, to the synthetics of its component that
+        no other file takes), comparing positions where the file has them."""
+        syn_channel: dict[str, list[Trace]] = {}
+        syn_comp: dict[str, list[Trace]] = {}
         for tr in syn:
-            syn_by.setdefault(tr.stats.channel[-1:], []).append(tr)
+            syn_channel.setdefault(tr.stats.channel, []).append(tr)
+            syn_comp.setdefault(tr.stats.channel[-1:], []).append(tr)
         obs_by: dict[str, list[Trace]] = {}
         for tr in obs:
-            obs_by.setdefault(tr.stats.channel[-1:], []).append(tr)
+            obs_by.setdefault(tr.stats.channel, []).append(tr)
+        taken = {cha for cha in obs_by if cha in syn_channel}
         problems = []
-        for comp, otr in obs_by.items():
-            strs = syn_by.get(comp, [])
+        for cha, otr in obs_by.items():
+            strs = syn_channel.get(cha)
+            if strs is None:  # another name of the component (SPECFEM's BXZ)
+                strs = [s for s in syn_comp.get(cha[-1:], []) if s.stats.channel not in taken]
             if strs and len(otr) != len(strs):
                 problems.append(
-                    f"component {comp}: {len(otr)} observed SU traces in {where} but "
+                    f"channel {cha}: {len(otr)} observed SU traces in {where} but "
                     f"{len(strs)} synthetic traces ({list_ids([t.id for t in strs])})"
                 )
                 continue

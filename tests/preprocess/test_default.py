@@ -537,3 +537,22 @@ def test_specfem_ascii_data_start_at_the_simulation_start(tmp_path, caplog, sour
         assert not warned
     else:
         assert len(warned) == 1 and "0.032 s apart" in warned[0], warned
+
+
+def test_su_data_with_two_channels_of_one_component(tmp_path):
+    """record: [VZ, UZ] exports Uz_file_single_v.su and Uz_file_single_d.su; reading
+    them back named the traces by order within the component Z, across both files
+    (refused, or paired with other receivers' data)."""
+    syn = make_stream(0.0, seed=4, channels=("VZ", "UZ", "P"))
+    pre = Default(params(data_format="su", demean=False))
+    pre.write_traces(syn, tmp_path / "ev1")
+    assert sorted(p.name for p in (tmp_path / "ev1").iterdir()) == [
+        "Up_file_single_p.su",
+        "Uz_file_single_d.su",
+        "Uz_file_single_v.su",
+    ]
+    got = pre.read_observed(tmp_path, EVENT, syn)
+    for o, s in zip(got, syn, strict=True):
+        assert o.id == s.id
+        np.testing.assert_array_equal(o.data, s.data.astype(np.float64))
+    assert pre.evaluate(got, syn, EVENT, RECEIVERS).value == 0.0
