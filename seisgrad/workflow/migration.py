@@ -168,8 +168,10 @@ class Migration(Forward):
             files = [out / "gradient.h5"]
             if illumination:
                 files.append(out / "illumination.h5")
-            if self.params.plot_figures:
-                files += [out / "figures" / f"{n}.png" for n in ("gradient", "kernels_raw")]
+            if self.params.plot_figures:  # what plot_models draws
+                names = ["gradient", "kernels_raw", "model_init"]
+                names += ["model_true"] if self.path.model_true is not None else []
+                files += [out / "figures" / f"{n}.png" for n in names]
             return files
         return super().task_outputs(task, source)
 

@@ -504,6 +504,9 @@ def test_turning_exports_on_after_a_run_makes_them_without_simulations(tmp_path,
     assert (out / "kernels" / "s000.h5").exists() and (out / "kernels" / "s001.h5").exists()
     assert (out / "figures" / "gradient.png").exists()
     assert (out / "figures" / "traces_s001.png").exists()
+    (out / "figures" / "model_true.png").unlink()
+    assert run_cli("submit", timeout=600).returncode == 0
+    assert (out / "figures" / "model_true.png").exists()
     after = _scratch_mtimes(tmp_path)
     assert {f: t for f, t in after.items() if "smoothed" not in f} == {
         f: t for f, t in sims.items() if "smoothed" not in f
