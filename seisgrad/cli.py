@@ -121,13 +121,20 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def cmd_configure(args: argparse.Namespace) -> int:
     from seisgrad.build import load_parameter_file
-    from seisgrad.parfile import render_full, write_text_atomic
+    from seisgrad.parfile import kept_values, render_full, write_text_atomic
 
     path = Path(args.parameter_file)
     raw = load_parameter_file(path)
-    text, unused = render_full(raw)
+    # values kept as comments by an earlier configure come back when a module that
+    # takes them is chosen again (the file's own values win)
+    kept = kept_values(path.read_text(encoding="utf-8-sig"))
+    restored = sorted(k for k in kept if k not in raw)
+    text, unused = render_full({**{k: kept[k] for k in restored}, **raw})
+    restored = [k for k in restored if k not in unused]
     write_text_atomic(path, text)
     print(f"wrote {path} with every parameter of the chosen modules")
+    if restored:
+        print("restored from the comments: " + ", ".join(restored), file=sys.stderr)
     if unused:
         print(
             "kept as comments (not used by the chosen modules): " + ", ".join(unused),

@@ -112,6 +112,29 @@ def _doc_line(info: Any) -> str:
     return f"# {info.doc} ({'; '.join(extra)})" if info.doc else f"# ({'; '.join(extra)})"
 
 
+#: The line above the values that ``configure`` keeps as comments (see :func:`kept_values`).
+KEPT_MARKER = "# ---------- not used by the chosen modules (kept as comments) ----------"
+
+
+def kept_values(text: str) -> dict[str, Any]:
+    """The values a previous ``configure`` kept as comments (after :data:`KEPT_MARKER`),
+    so that swapping a module back restores them; empty when there are none or they
+    no longer parse."""
+    lines = text.splitlines()
+    if KEPT_MARKER not in lines:
+        return {}
+    body = []
+    for line in lines[lines.index(KEPT_MARKER) + 1 :]:
+        if not line.startswith("#"):
+            break
+        body.append(line[2:] if line.startswith("# ") else line[1:])
+    try:
+        data = parse_yaml("\n".join(body) + "\n", "kept values")
+    except ConfigError:
+        return {}
+    return dict(data) if isinstance(data, dict) else {}
+
+
 def render_full(raw: Mapping[str, Any]) -> tuple[str, list[str]]:
     """Every parameter of the modules named in ``raw``, documented, values kept.
 
@@ -145,7 +168,7 @@ def render_full(raw: Mapping[str, Any]) -> tuple[str, list[str]]:
     unused = [k for k in raw if k not in table and k not in KINDS]
     if unused:
         out.append("")
-        out.append("# ---------- not used by the chosen modules (kept as comments) ----------")
+        out.append(KEPT_MARKER)
         for k in unused:
             out += ["# " + line for line in _dump_value(k, raw[k]).splitlines()]
     return "\n".join(out) + "\n", unused

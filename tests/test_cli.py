@@ -472,3 +472,22 @@ def test_par_refuses_edits_that_would_change_other_values(toy_dir):
     set_value(p, "fail_sources", "[s000]")
     assert load_parameter_file(p)["fail_sources"] == ["s000"]
     assert "\n- s001" not in p.read_text() and "\n- s002" not in p.read_text()
+
+
+def test_configure_restores_values_kept_as_comments_when_their_module_returns(tmp_path, run_cli):
+    """Swapping the workflow to forward and back lost the migration's settings: the
+    first configure kept them as comments, the second wrote the defaults."""
+    assert run_cli("setup", "--workflow", "migration").returncode == 0
+    assert run_cli("configure").returncode == 0
+    assert run_cli("par", "smooth_h", "55.0").returncode == 0
+    assert run_cli("par", "scale_by_model", "false").returncode == 0
+    assert run_cli("par", "workflow", "forward").returncode == 0
+    res = run_cli("configure")
+    assert res.returncode == 0 and "kept as comments" in res.stderr and "smooth_h" in res.stderr
+    assert run_cli("par", "workflow", "migration").returncode == 0
+    res = run_cli("configure")
+    assert res.returncode == 0, res.stderr
+    assert "restored from the comments: " in res.stderr and "smooth_h" in res.stderr
+    assert run_cli("par", "smooth_h").stdout.strip() == "55.0"
+    assert run_cli("par", "scale_by_model").stdout.strip() == "false"
+    assert "not used by the chosen modules" not in (tmp_path / "parameters.yaml").read_text()
