@@ -253,6 +253,17 @@ def unused_keys(raw: Mapping[str, Any]) -> list[str]:
     return [str(k) for k in raw if k not in table and k not in KINDS]
 
 
+def _valid(raw: Mapping[str, Any]) -> bool:
+    """Whether the parameters ``raw`` pass the schema checks (not the input files)."""
+    from seisgrad.build import validate
+
+    try:
+        validate(raw)
+    except ConfigError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Change:
     """What :func:`set_value` changed.
@@ -340,6 +351,15 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
             f"'{key}' cannot be set in {p} without changing other values (anchors and "
             "aliases, or an unusual layout); edit the file by hand"
         )
+    if key not in KINDS and _valid(raw):
+        # the checks that involve other keys or names (a misfit name, window order,
+        # mute settings): a file that was valid stays valid
+        from seisgrad.build import validate
+
+        try:
+            validate(back)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}: {new!r} is refused ({exc}); {p} is unchanged") from exc
     write_text_atomic(p, text_out)
     unused: tuple[str, ...] = ()
     if key in KINDS:

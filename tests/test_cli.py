@@ -491,3 +491,19 @@ def test_configure_restores_values_kept_as_comments_when_their_module_returns(tm
     assert run_cli("par", "smooth_h").stdout.strip() == "55.0"
     assert run_cli("par", "scale_by_model").stdout.strip() == "false"
     assert "not used by the chosen modules" not in (tmp_path / "parameters.yaml").read_text()
+
+
+def test_par_refuses_values_that_check_would_refuse(tmp_path, run_cli):
+    """par checked type, range and choices only: an unknown misfit name or reversed
+    window was written, and every later command failed."""
+    assert run_cli("setup", "--workflow", "migration").returncode == 0
+    before = (tmp_path / "parameters.yaml").read_text()
+    for key, value, message in (
+        ("misfit", "bogus", "unknown misfit 'bogus'"),
+        ("windows", "[[1.0, 0.5]]", "needs t_start < t_end"),
+        ("mute", "[early]", "needs early_velocity"),
+    ):
+        res = run_cli("par", key, value)
+        assert res.returncode == 2 and message in res.stderr and "unchanged" in res.stderr
+        assert (tmp_path / "parameters.yaml").read_text() == before
+    assert run_cli("par", "misfit", "traveltime").returncode == 0
