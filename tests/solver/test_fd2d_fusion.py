@@ -56,7 +56,7 @@ def _run(monkeypatch, materials: str, fuse: int, free_surface: bool, n0: int, n1
 
 @pytest.mark.parametrize("materials", ["acoustic", "elastic"])
 @pytest.mark.parametrize("free_surface", [False, True])
-@pytest.mark.parametrize("fuse", [2, 3])
+@pytest.mark.parametrize("fuse", [2, 3, 16])
 def test_fused_sweeps_match_one_step_per_sweep(monkeypatch, materials, free_surface, fuse):
     # 23 steps then 17 more: odd counts, so the last sweep of each call has fewer steps
     ref = _run(monkeypatch, materials, 1, free_surface, 23, 40)
