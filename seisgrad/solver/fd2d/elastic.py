@@ -865,9 +865,9 @@ class ElasticPropagator(Propagator):
             m["bx"], m["bz"], m["l2m"], m["lam"], m["mu"], self.cx, self.cz,
             *self.prof, xn, xh, zn, zh, self.nxe, self.top, self.layout.free_surface,
             self.dzz, self.dxz, self.dvx, self.dvz, ncols, nrows,
-            rec.g_c, rec.g_t, rec.s_ptr, rec.s_q, rec.s_wa, rec.s_g, np.zeros(rec.g_c.size),
-            raw_adj, store.reshape(-1),
-            *(f[k] for k in _GRADS), self._block(), self._ftz(),
+            rec.g_c, rec.g_t, rec.s_ptr, rec.s_q, rec.s_wa, rec.s_g,
+            np.zeros((self._fuse(), rec.g_c.size)), raw_adj, store.reshape(-1),
+            *(f[k] for k in _GRADS), self._block(), self._fuse(), self._ftz(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ adjoint variables

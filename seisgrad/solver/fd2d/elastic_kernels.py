@@ -926,12 +926,23 @@ def _adjoint_loop(
     bx, bz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
     dzz, dxz, dvx, dvz, ncols, nrows,
-    g_c, g_t, s_ptr, s_q, s_wa, s_g, inj, raw_adj, sfl, gbx, gbz, gl2m, glam, gmu, blk, ftz,
+    g_c, g_t, s_ptr, s_q, s_wa, s_g, inj2, raw_adj, sfl, gbx, gbz, gl2m, glam, gmu, blk, fuse,
+    ftz,
 ):  # fmt: skip  # pragma: no cover
     """Adjoint steps ``n1-1 .. n0`` (see the module docstring); ``cx``, ``cz`` are the
     forward coefficients (negated here). Receiver segments as in :func:`_forward_loop`,
     with injection weights ``s_wa`` scaled to the adjoint variables, injected while the
-    sweep has their rows in cache."""
+    sweep has their rows in cache (``inj2``: ``(fuse, ng)`` scratch).
+
+    One sweep over the rows takes ``fuse`` steps (``n, n - 1, ...``), each lagging the
+    one before as in the forward sweeps (:func:`sweep_rows`): the U and T transposes read
+    each other's rows within a stencil's reach, like the forward's V and S sub-steps.
+    The x-strip input change of T (``_adj_prex``, row-local) is made for the first step
+    of a sweep before it, and for each later step on the rows the T transpose of the
+    step before has just finished: the U transpose of that step has read those rows of
+    its own input change by then (it leads by ``HALO`` rows), and the next step's reads
+    them only after (it lags by ``HALO``). Each cell's gradient sums its steps in the
+    same order as one step per sweep, so the results are the same to the bit."""
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
@@ -941,62 +952,76 @@ def _adjoint_loop(
     ncz = -cz
     j0 = np.int64(H)
     j1 = zn[3]
-    for n in range(n1 - 1, n0 - 1, -1):
-        slot = n - n0
-        for g in range(g_c.size):
-            inj[g] = raw_adj[g_c[g], g_t[g], n]
-        # x strips of T (read by the U updates), all before the sweep
+    n = n1 - 1
+    while n >= n0:
+        nk = min(fuse, n - n0 + 1)  # steps n, n - 1, ..., n - nk + 1 in this sweep
+        for k in range(nk):
+            for g in range(g_c.size):
+                inj2[k, g] = raw_adj[g_c[g], g_t[g], n - k]
+        # x strips of T (read by the U updates) of the sweep's first step, before it
         _adj_prex(txx, pnx, axn, bxn, dxx, xn, j0, j1, S, xn[0], xn[3], ftz)
         _adj_prex(txz, psx, axh, bxh, dxz_, xh, j0, j1, S, xh[0], xh[3], ftz)
-        oax = np.uint64(5 * slot * ncell)
-        oaz = oax + np.uint64(ncell)
-        oxx = oaz + np.uint64(ncell)
-        ozz = oxx + np.uint64(ncell)
-        oxz = ozz + np.uint64(ncell)
         r = np.int64(H)  # not Literal[int]: one compiled callee signature
-        while r < nxe + H:
-            v0, v1, q0, q1 = sweep_rows(r, blk, 0, nxe)
-            if v1 > v0:
-                # adjoint of the velocity records (t_{n+1/2}), before anything reads these
-                # rows of U (it commutes with the S transpose)
-                i0, i1 = row_range(v0, v1, H, nxe, nrows)
-                scatter_rows(ux, None, s_ptr[2], s_q, s_wa, s_g, inj, i0, i1)
-                scatter_rows(uz, None, s_ptr[3], s_q, s_wa, s_g, inj, i0, i1)
-                _adj_v_pass(
-                    txx, tzz, txz, dxx, dxz_, ux, uz, pnz, psz, bx, bz, ncx, ncz,
-                    azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, v0, v1, ftz,
-                )  # fmt: skip
-                if fs:
-                    _top_adj_v(txz, tzz, ux, uz, bx, bz, dzz, dxz, top, ncols, v0, v1, nxe)
-                _adj_prex(ux, pvxx, axh, bxh, dux, xh, j0, j1, S, v0, v1, ftz)
-                _adj_prex(uz, pvzx, axn, bxn, duz, xn, j0, j1, S, v0, v1, ftz)
-            if q1 > q0:
-                _adj_s_pass(
-                    ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam, mu,
-                    ncx, ncz, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                    sfl, oax, oaz, oxx, ozz, oxz, gbx, gbz, gl2m, glam, gmu, S, q0, q1, ftz,
-                )  # fmt: skip
-                if fs:
-                    _top_adj_s(
-                        ux, uz, exx, ezz, exz, txx, tzz, txz, l2m, lam, mu, dvx, dvz, top,
-                        ncols, q0, q1, nxe,
+        while r < nxe + (2 * nk - 1) * H:
+            for k in range(nk):
+                slot = n - k - n0
+                inj = inj2[k]
+                oax = np.uint64(5 * slot * ncell)
+                oaz = oax + np.uint64(ncell)
+                oxx = oaz + np.uint64(ncell)
+                ozz = oxx + np.uint64(ncell)
+                oxz = ozz + np.uint64(ncell)
+                v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
+                more = k < nk - 1  # a later step of this sweep follows
+                if v1 > v0:
+                    # adjoint of the velocity records (t_{n+1/2}), before anything reads
+                    # these rows of U (it commutes with the S transpose)
+                    i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                    scatter_rows(ux, None, s_ptr[2], s_q, s_wa, s_g, inj, i0, i1)
+                    scatter_rows(uz, None, s_ptr[3], s_q, s_wa, s_g, inj, i0, i1)
+                    _adj_v_pass(
+                        txx, tzz, txz, dxx, dxz_, ux, uz, pnz, psz, bx, bz, ncx, ncz,
+                        azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, v0, v1, ftz,
                     )  # fmt: skip
-                # adjoint of the pressure records (t_n), after the S transpose of these
-                # rows (nothing later in the sweep reads them): E += w f, T += C w f
-                i0, i1 = row_range(q0, q1, H, nxe, nrows)
-                for c in range(2):
-                    e = exx if c == 0 else ezz
-                    ta = l2m if c == 0 else lam
-                    tb = lam if c == 0 else l2m
-                    for s in range(s_ptr[c, i0], s_ptr[c, i1]):
-                        v = inj[s_g[s]]
-                        for m in range(SEGMENT):
-                            k = s_q[s] + np.uint64(m)
-                            val = s_wa[s, m] * v
-                            e[k] += val
-                            txx[k] += ta[k] * val
-                            tzz[k] += tb[k] * val
+                    if fs:
+                        _top_adj_v(
+                            txz, tzz, ux, uz, bx, bz, dzz, dxz, top, ncols, v0, v1, nxe
+                        )  # fmt: skip
+                    _adj_prex(ux, pvxx, axh, bxh, dux, xh, j0, j1, S, v0, v1, ftz)
+                    _adj_prex(uz, pvzx, axn, bxn, duz, xn, j0, j1, S, v0, v1, ftz)
+                if q1 > q0:
+                    _adj_s_pass(
+                        ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam,
+                        mu, ncx, ncz, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
+                        sfl, oax, oaz, oxx, ozz, oxz, gbx, gbz, gl2m, glam, gmu, S, q0, q1,
+                        ftz,
+                    )  # fmt: skip
+                    if fs:
+                        _top_adj_s(
+                            ux, uz, exx, ezz, exz, txx, tzz, txz, l2m, lam, mu, dvx, dvz, top,
+                            ncols, q0, q1, nxe,
+                        )  # fmt: skip
+                    # adjoint of the pressure records (t_n), after the S transpose of
+                    # these rows (nothing later in the sweep reads them): E += w f,
+                    # T += C w f
+                    i0, i1 = row_range(q0, q1, H, nxe, nrows)
+                    for c in range(2):
+                        e = exx if c == 0 else ezz
+                        ta = l2m if c == 0 else lam
+                        tb = lam if c == 0 else l2m
+                        for s in range(s_ptr[c, i0], s_ptr[c, i1]):
+                            v = inj[s_g[s]]
+                            for m in range(SEGMENT):
+                                qm = s_q[s] + np.uint64(m)
+                                val = s_wa[s, m] * v
+                                e[qm] += val
+                                txx[qm] += ta[qm] * val
+                                tzz[qm] += tb[qm] * val
+                    if more:  # the next step's x-strip input change of T, on these rows
+                        _adj_prex(txx, pnx, axn, bxn, dxx, xn, j0, j1, S, q0, q1, ftz)
+                        _adj_prex(txz, psx, axh, bxh, dxz_, xh, j0, j1, S, q0, q1, ftz)
             r += blk
+        n -= nk
     set_mxcsr(old)
 
 
