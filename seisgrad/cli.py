@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from seisgrad import __version__
-from seisgrad.errors import ConfigError, SeisgradError, error_line
+from seisgrad.errors import ConfigError, SeisgradError, StateError, error_line
 
 __all__ = ["main", "build_parser"]
 
@@ -215,6 +215,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     setup = _setup(args)
     wf = setup.workflow
     warnings = wf.check()
+    busy = setup.system.busy(wf)  # before anything changes (--restart deletes)
+    if busy is not None:
+        raise StateError(busy)
     with wf.state.run_lock():
         if not args.restart:
             pfile = Path(args.parameter_file).resolve()
@@ -349,6 +352,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 print("nothing removed")
                 return 1
     removed = []
+    busy = setup.system.busy(wf)  # a Slurm main job queued or running
+    if busy is not None:
+        raise StateError(busy)
     # not while a submit runs in this folder (it holds the run lock; none runs without
     # the state folder, which the lock would create)
     lock = wf.state.run_lock() if wf.state.root.exists() else contextlib.nullcontext()

@@ -47,6 +47,13 @@ class System(ABC):
         """Run ``workflow`` (the default: in this process)."""
         workflow.run(stop_after=stop_after)
 
+    def busy(self, workflow: Workflow) -> str | None:
+        """Why a run of ``workflow``'s working folder is in progress elsewhere (e.g. a
+        Slurm main job queued or running), or ``None``. ``seisgrad submit`` and ``clean``
+        refuse then, before they change anything. The default: never (a submit in
+        progress holds the run lock, which they check too)."""
+        return None
+
     def check(self) -> None:
         """Check what this System needs on this machine (``seisgrad check``); raise a
         :class:`~seisgrad.errors.ConfigError` when something is missing. The default

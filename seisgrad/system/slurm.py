@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seisgrad.config import Schema, param
-from seisgrad.errors import ConfigError, SeisgradError, TaskError, error_line
+from seisgrad.errors import ConfigError, SeisgradError, StateError, TaskError, error_line
 from seisgrad.logs import FILES_ONLY, logger
 from seisgrad.system.base import System
 from seisgrad.workflow.state import DONE, FAILED, PENDING, RUNNING, write_json_atomic
@@ -289,7 +289,7 @@ class Slurm(System):
         lines = [
             "#!/bin/bash",
             f"#SBATCH --job-name={name}",
-            f"#SBATCH --output={output}",
+            f"#SBATCH --output={_output_spec(output)}",
             f"#SBATCH --time={time_spec(seconds)}",
         ]
         if p.partition:
@@ -333,20 +333,41 @@ class Slurm(System):
         lines.append(shlex.join(cmd))
         return "\n".join(lines) + "\n"
 
+    def main_job(self, workflow: Workflow) -> str | None:
+        """The main job recorded for this working folder when it is still queued or
+        running (``squeue``; a job ``squeue`` cannot tell about counts as still there),
+        else ``None``."""
+        record = self.script_dir(workflow) / "main.json"
+        if not record.is_file():
+            return None
+        try:
+            old = json.loads(record.read_text()).get("job_id")
+        except (json.JSONDecodeError, AttributeError):
+            return None
+        if not old:
+            return None
+        entries = squeue_jobs(str(old))
+        return str(old) if entries is None or entries else None
+
+    def busy(self, workflow: Workflow) -> str | None:
+        job = self.main_job(workflow)
+        if job is None:
+            return None
+        return (
+            f"main job {job} of this working folder ({workflow.path.workdir}) is still "
+            f"queued or running; wait for it, or 'scancel {job}' first"
+        )
+
     def submit(self, workflow: Workflow, stop_after: str | None = None) -> None:
         """Submit the main job (or, with ``foreground: true``, run the main loop here)."""
+        why = self.busy(workflow)
+        if why is not None:
+            raise TaskError(why)
         if self.params.foreground:
             workflow.run(stop_after=stop_after)
             return
         folder = self.script_dir(workflow)
         record = folder / "main.json"
-        if record.is_file():
-            old = json.loads(record.read_text()).get("job_id")
-            if old and squeue_jobs(str(old)):
-                raise TaskError(
-                    f"main job {old} of this working folder ({workflow.path.workdir}) is "
-                    f"still queued or running; wait for it, or 'scancel {old}' first"
-                )
         self.log_dir(workflow).mkdir(parents=True, exist_ok=True)
         script = _write_script(folder / "main.sh", self.main_script(workflow, stop_after))
         job = sbatch(script, self.params.slurm_args)
@@ -600,6 +621,14 @@ class Slurm(System):
             )
 
 
+def _output_spec(path: Path) -> str:
+    """``--output`` value of a job script: the folder's ``%`` doubled (Slurm's file-name
+    patterns would expand them: a folder ``p%u`` became ``proot``), the file name's
+    patterns (``%j``, ``%A_%a``) kept, and quoted when it holds a blank."""
+    text = str(path.parent).replace("%", "%%") + "/" + path.name
+    return f'"{text}"' if any(c.isspace() for c in text) or '"' in text else text
+
+
 #: What the array job script logs when its command ends (see the script template).
 _EXIT = re.compile(r"seisgrad-slurm: exit status (\d+)")
 
@@ -631,7 +660,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         setup = build_from_config(args.parameter_file)
         logger.info("seisgrad main job: %s", re.sub(r"\s+", " ", str(setup.parameter_file)))
-        setup.workflow.run(stop_after=args.stop_after)
+        wf = setup.workflow
+        # one main job per working folder: another recorded one still in the queue (a
+        # second 'sbatch slurm/main.sh') refuses, and the run lock keeps 'seisgrad
+        # submit' and 'clean' out while this one runs
+        recorded = setup.system.main_job(wf) if isinstance(setup.system, Slurm) else None
+        own = os.environ.get("SLURM_JOB_ID")
+        if recorded is not None and own is not None and recorded != own:
+            raise StateError(
+                f"main job {recorded} of this working folder ({wf.path.workdir}) is still "
+                f"queued or running; this job ({own}) stops"
+            )
+        with wf.state.run_lock():
+            wf.run(stop_after=args.stop_after)
     except SeisgradError as exc:
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return 2

@@ -80,7 +80,44 @@ def test_end_to_end_main_job_and_array_jobs(
     assert in_queue(slurm, job2)
     r = cli(["submit", "-p", str(pfile)], tmp_path, extra_env=slurm.env)
     assert r.returncode == 2 and f"main job {job2} of this working folder" in r.stderr, r.stderr
+    # and nothing is changed first: --restart deleted the state and scratch of the run
+    # before it refused, a foreground run and clean went ahead beside the main job
+    before = results(tmp_path)
+    state = sorted(p.name for p in (tmp_path / "state").rglob("*.json"))
+    for args in (["submit", "--restart"], ["clean"]):
+        r = cli([*args, "-p", str(pfile)], tmp_path, extra_env=slurm.env)
+        assert r.returncode == 2 and f"main job {job2} of this" in r.stderr, (args, r.stderr)
+    update_params(pfile, foreground=True)
+    r = cli(["submit", "-p", str(pfile)], tmp_path, extra_env=slurm.env)
+    assert r.returncode == 2 and f"main job {job2} of this" in r.stderr, r.stderr
+    assert results(tmp_path) == before
+    assert sorted(p.name for p in (tmp_path / "state").rglob("*.json")) == state
+    # a second main job started by hand (sbatch slurm/main.sh) stops at once
+    own = subprocess.run(
+        ["sbatch", "--parsable", str(tmp_path / "slurm" / "main.sh")],
+        env=full_env(slurm), capture_output=True, text=True, check=True,
+    ).stdout.strip().split(";")[0]  # fmt: skip
+    wait_for(lambda: not in_queue(slurm, own), 120, f"main job {own} to finish")
+    text = (tmp_path / "logs" / "slurm" / f"main-{own}.log").read_text()
+    assert f"main job {job2} of this working folder" in text and "stops" in text, text
+    assert sum(runs(tmp_path).values()) == N * 2  # simulate and square once each, no more
     subprocess.run(["scancel", job2], env=full_env(slurm), check=True)
+
+
+def test_working_folder_with_a_blank_and_a_percent(slurm: LocalSlurm, tmp_path: Path) -> None:
+    """--output was written unquoted and with the folder's '%' unescaped: a blank made
+    sbatch refuse the script, '%u' sent the log to another folder (the job died without
+    one)."""
+    folder = tmp_path / "a b%u"
+    folder.mkdir()
+    pfile = write_params(folder, 2, system="slurm", **FAST)
+    job, _ = submit_main(slurm, folder, pfile)  # (the printed log path has a blank)
+    wait_for(lambda: not in_queue(slurm, job), 120, f"main job {job} to finish")
+    log = folder / "logs" / "slurm" / f"main-{job}.log"
+    assert "all tasks finished" in log.read_text()
+    info = source_state(folder, "simulate", "s001")
+    assert info["status"] == "done"
+    assert (folder / "logs" / "slurm" / f"simulate-{info['job_id']}.log").is_file()
 
 
 def test_failing_index_rerun_then_reported_then_resumed(
