@@ -119,6 +119,14 @@ class SlurmParameters(Schema):
     poll_interval: float = param(
         10.0, "seconds between squeue checks", low=0.05, affects_results=False
     )
+    max_array_size: int | None = param(
+        None,
+        "largest array index + 1 the cluster takes (Slurm's MaxArraySize): more sources "
+        "go in several array jobs; null = ask 'scontrol show config' (else 1001, "
+        "Slurm's default)",
+        low=2,
+        affects_results=False,
+    )
     foreground: bool = param(
         False,
         "'seisgrad submit' runs the main loop in this process (e.g. in tmux on a login "
@@ -243,6 +251,17 @@ def squeue_jobs(job_id: str) -> list[tuple[str, str]] | None:
     return out
 
 
+def scontrol_max_array_size() -> int | None:
+    """Slurm's ``MaxArraySize`` from ``scontrol show config`` (None when it cannot
+    tell)."""
+    try:
+        r = _command(["scontrol", "show", "config"], 30)
+    except TaskError:
+        return None
+    m = re.search(r"^MaxArraySize\s*=\s*(\d+)", r.stdout, re.M) if r.returncode == 0 else None
+    return int(m.group(1)) if m else None
+
+
 def sacct_states(job_id: str) -> dict[str, str]:
     """``array job id -> state`` from ``sacct`` (``{}`` when accounting is off)."""
     try:
@@ -268,6 +287,8 @@ class Slurm(System):
     """Per-source tasks as Slurm array jobs, driven by a main job."""
 
     Parameters = SlurmParameters
+    #: The cluster's array limit once asked (see :meth:`array_limit`).
+    _array_limit: int | None = None
 
     @property
     def solver_threads(self) -> int | None:
@@ -387,19 +408,50 @@ class Slurm(System):
         n = self.params.nproc
         return [items[k : k + n] for k in range(0, len(items), n)]
 
-    def array_script(self, workflow: Workflow, task: str, indices: Sequence[int]) -> str:
-        """Text of the array job script that runs per-source ``task`` for ``indices``."""
+    def array_limit(self) -> int:
+        """Largest array index + 1 of this cluster (``max_array_size``, else Slurm's
+        ``MaxArraySize`` from ``scontrol show config``, else 1001)."""
+        if self.params.max_array_size is not None:
+            return self.params.max_array_size
+        if self._array_limit is None:
+            self._array_limit = scontrol_max_array_size() or 1001
+        return self._array_limit
+
+    def arrays(self, indices: Sequence[int]) -> list[tuple[list[list[int]], bool]]:
+        """The array jobs that run ``indices``: ``(batches, direct)`` each. ``direct``:
+        the array index is the event index (``nproc`` 1 and every index below the
+        cluster's array limit); else array index ``k`` runs batch ``k`` of that job,
+        and a job holds at most the limit's number of batches."""
+        batches = self.batches(indices)
+        limit = self.array_limit()
+        if self.params.nproc == 1 and max(indices) < limit:
+            return [(batches, True)]
+        return [(batches[k : k + limit], False) for k in range(0, len(batches), limit)]
+
+    def array_script(
+        self,
+        workflow: Workflow,
+        task: str,
+        indices: Sequence[int],
+        batches: Sequence[Sequence[int]] | None = None,
+        direct: bool | None = None,
+    ) -> str:
+        """Text of the array job script that runs per-source ``task`` for ``indices``
+        (one job of :meth:`arrays`: its ``batches`` and ``direct``; default: the
+        first)."""
         if workflow.parameter_file is None:
             raise ConfigError("system slurm: the workflow must be built from a parameter file")
         p = self.params
         seconds = p.tasktime * 60.0
         out = self.log_dir(workflow) / f"{task}-%A_%a.log"
-        batches = self.batches(indices)
+        if batches is None or direct is None:
+            batches, direct = self.arrays(indices)[0]
+        batches = [list(b) for b in batches]
         # ranks (and Slurm tasks) per array task: never more than the sources of its
         # batch, or a job asking for idle CPUs may wait in the queue for ever
         ranks = max(len(b) for b in batches)
-        if p.nproc == 1:
-            array = array_spec(indices, p.ntask_max)
+        if direct:
+            array = array_spec([b[0] for b in batches], p.ntask_max)
         else:
             array = array_spec(range(len(batches)), p.ntask_max)
         lines = self._common_lines(f"seisgrad-{task}", out, seconds + 60.0)
@@ -408,13 +460,17 @@ class Slurm(System):
             f"#SBATCH --ntasks={ranks}",
             f"#SBATCH --cpus-per-task={p.solver_threads}",
             f"# seisgrad per-source task '{task}'; array index = "
-            + ("event index" if p.nproc == 1 else f"batch of {p.nproc} events (below)"),
+            + ("event index" if direct else f"batch of up to {p.nproc} event(s) (below)"),
             *self._thread_lines(),
             'job="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
         ]
         pfile = str(workflow.parameter_file)
         if p.nproc == 1:
-            lines.append('index="$SLURM_ARRAY_TASK_ID"')
+            if direct:
+                lines.append('index="$SLURM_ARRAY_TASK_ID"')
+            else:
+                lines.append("batches=(" + " ".join(str(b[0]) for b in batches) + ")")
+                lines.append('index="${batches[$SLURM_ARRAY_TASK_ID]}"')
             cmd = shlex.join(
                 [
                     sys.executable,
@@ -535,24 +591,29 @@ class Slurm(System):
                     self.params.rerun + 1,
                     ", ".join(events[i].name for i in todo),
                 )
-            script = _write_script(
-                folder / f"{task}-{attempt}.sh", self.array_script(workflow, task, todo)
-            )
-            job = sbatch(script, self.params.slurm_args)
-            batches = self.batches(todo)
-            array_of = {
-                i: (i if self.params.nproc == 1 else k) for k, b in enumerate(batches) for i in b
-            }
-            self._record_job(workflow, {"job_id": job, "task": task, "indices": todo})
-            logger.info(
-                "%s: submitted array job %s for %d source(s) (%d at once)",
-                task,
-                job,
-                len(todo),
-                self.params.ntask_max,
-            )
-            self.wait(job, task)
-            self._settle(workflow, task, todo, job, array_of)
+            submitted = []
+            arrays = self.arrays(todo)
+            for c, (batches, direct) in enumerate(arrays):
+                part = [i for b in batches for i in b]
+                name = f"{task}-{attempt}" + (f"-{c}" if len(arrays) > 1 else "")
+                script = _write_script(
+                    folder / f"{name}.sh",
+                    self.array_script(workflow, task, part, batches, direct),
+                )
+                job = sbatch(script, self.params.slurm_args)
+                array_of = {i: (i if direct else k) for k, b in enumerate(batches) for i in b}
+                self._record_job(workflow, {"job_id": job, "task": task, "indices": part})
+                logger.info(
+                    "%s: submitted array job %s for %d source(s) (%d at once)",
+                    task,
+                    job,
+                    len(part),
+                    self.params.ntask_max,
+                )
+                submitted.append((job, part, array_of))
+            for job, part, array_of in submitted:
+                self.wait(job, task)
+                self._settle(workflow, task, part, job, array_of)
             todo = unfinished(todo)
 
     def _settle(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -102,6 +103,31 @@ def test_end_to_end_main_job_and_array_jobs(
     assert f"main job {job2} of this working folder" in text and "stops" in text, text
     assert sum(runs(tmp_path).values()) == N * 2  # simulate and square once each, no more
     subprocess.run(["scancel", job2], env=full_env(slurm), check=True)
+
+
+def test_more_sources_than_the_cluster_array_limit(
+    slurm: LocalSlurm, tmp_path: Path, reference: dict[str, bytes]
+) -> None:
+    """Event indices at or above the cluster's MaxArraySize (1001 by default) could not
+    be array indices ('Invalid job array specification'): such sources go in several
+    array jobs, each array index naming its event."""
+    pfile = write_params(
+        tmp_path, N, system="slurm", foreground=True, max_array_size=3, **FAST
+    )  # fmt: skip
+    r = cli(["submit", "-p", str(pfile)], tmp_path, extra_env=slurm.env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert results(tmp_path) == reference
+    assert all(n == 1 for n in runs(tmp_path).values())
+    # (arrays.json keeps the jobs of the last task)
+    jobs = json.loads((tmp_path / "slurm" / "arrays.json").read_text())
+    square = [j for j in jobs if j["task"] == "square"]
+    assert len(square) == -(-N // 3)  # at most 3 array indices a job
+    assert sorted(i for j in square for i in j["indices"]) == list(range(N))
+    first = (tmp_path / "slurm" / "simulate-0-0.sh").read_text()
+    second = (tmp_path / "slurm" / "simulate-0-1.sh").read_text()
+    assert "#SBATCH --array=0-2%" in first and "batches=(0 1 2)" in first
+    assert "#SBATCH --array=0%" in second and "batches=(3)" in second
+    assert 'index="${batches[$SLURM_ARRAY_TASK_ID]}"' in second
 
 
 def test_working_folder_with_a_blank_and_a_percent(slurm: LocalSlurm, tmp_path: Path) -> None:
