@@ -95,9 +95,17 @@ def _is_point(v: Any) -> bool:
     )
 
 
-#: Largest colour limit that matplotlib can draw (its colour bar arithmetic overflows
-#: near the float64 maximum 1.8e308).
-_MAX_ABS = 1e300
+def _drawable(arr: np.ndarray, vmin: float, vmax: float) -> tuple[np.ndarray, float, float, int]:
+    """``arr`` and its colour limits divided by ``10**power`` when their size is beyond
+    what matplotlib draws (below 1e-200 a field plotted blank on a +-0.1 scale, above
+    1e300 it failed); ``power`` 0 otherwise. The scale goes on the colour bar."""
+    span = max(abs(vmin), abs(vmax))
+    if span == 0.0 or 1e-200 <= span <= 1e200:
+        return arr, vmin, vmax, 0
+    power = math.floor(math.log10(span))
+    half = -power // 2  # two factors: 10**-power alone overflows for subnormal fields
+    f1, f2 = 10.0**half, 10.0 ** (-power - half)
+    return arr * f1 * f2, vmin * f1 * f2, vmax * f1 * f2, power
 
 
 def color_limits(values: np.ndarray, symmetric: bool, clip: float = 100.0) -> tuple[float, float]:
@@ -211,12 +219,7 @@ def make_figure(
             raise DataError(f"cannot plot '{name}': its values are {raw.dtype}, not numbers")
         arr = raw.astype(np.float64)
         vmin, vmax = color_limits(arr, symmetric, clip)
-        if max(abs(vmin), abs(vmax)) > _MAX_ABS:
-            raise DataError(
-                f"cannot plot '{name}': values up to {max(abs(vmin), abs(vmax)):.3g} are "
-                f"too large to draw (limit {_MAX_ABS:g}); rescale them or plot with a "
-                "lower clip percentile"
-            )
+        arr, vmin, vmax, power = _drawable(arr, vmin, vmax)
         im = ax.imshow(
             arr.T,
             origin="lower",
@@ -231,8 +234,11 @@ def make_figure(
             ax.set_box_aspect(box)
         cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.08)
         cb = fig.colorbar(im, cax=cax)
-        if kind == "model" and name in _UNITS:
-            cb.set_label(_UNITS[name])
+        label = _UNITS.get(name, "") if kind == "model" else ""
+        if power:
+            label = f"{label} (x 1e{power})".strip()
+        if label:
+            cb.set_label(label)
         if src:
             s = np.asarray(src) * scale
             ax.scatter(

@@ -157,13 +157,26 @@ def test_plot_to_unusable_paths_is_a_path_error(tmp_path: Path, kernel: Model) -
             write_model(out, kernel)
 
 
-def test_plot_huge_or_non_numeric_values_is_a_data_error(tmp_path: Path) -> None:
+def test_plot_huge_tiny_or_non_numeric_values(tmp_path: Path) -> None:
+    """Fields of 1e308 (refused before) and of 1e-300 or subnormal (drawn blank on a
+    +-0.1 scale before) are drawn divided by a power of ten, named on the colour bar;
+    values that are not numbers are a DataError."""
     g = Grid(5, 4, 10.0, 10.0)
-    a = np.zeros(g.shape)
-    a[0, 0] = 1e308
-    for kind in ("model", "kernel"):
-        with pytest.raises(DataError, match="too large"):
-            make_figure(Model(g, {"vp": a}), kind)
+    for peak, power, mantissa in (
+        (1e308, 308, 1.0), (-1e300, 300, 1.0), (1e-300, -300, 1.0), (5e-320, -320, 5.0)
+    ):  # fmt: skip
+        a = np.zeros(g.shape)
+        a[0, 0] = peak
+        a[1, 0] = peak / 2
+        for kind in ("model", "kernel"):
+            fig = make_figure(Model(g, {"vp": a}), kind)
+            image = fig.axes[0].images[0]
+            data = image.get_array()
+            # (a subnormal peak holds few digits)
+            assert np.nanmax(np.abs(data)) == pytest.approx(mantissa, rel=1e-4)
+            lo, hi = image.get_clim()
+            assert 0.5 <= max(abs(lo), abs(hi)) < 10.5
+            assert f"(x 1e{power})" in fig.axes[1].get_ylabel()
     with pytest.raises(DataError, match="not numbers"):
         make_figure(Model(g, {"vp": np.full(g.shape, "a")}), "model")
 
