@@ -176,6 +176,7 @@ class Pipeline:
         per_trace = np.zeros(ps.shape[0])
         info: list[list[dict[str, Any]]] = []
         raw_floor, floor = self._floors(syn, ps, pd, prepared, ctx)
+        by_reason: dict[str, list[str]] = {}  # skipped measurements: reason -> trace ids
         for i in range(ps.shape[0]):
             ws = prepared.weights[i] if prepared.weights is not None else None
             infos = []
@@ -184,19 +185,23 @@ class Pipeline:
                 if raw_floor[i] or (
                     floor[i] > 0 and max(np.max(np.abs(s)), np.max(np.abs(d))) < floor[i]
                 ):
-                    reason = f"round-off: below {self.negligible:g} of its channel's peak"
+                    reason = f"round-off, below {self.negligible:g} of its channel's peak"
                     infos.append({"skipped": reason})
                     continue
                 mv = self.misfit(s, d, ctx.dt)
                 per_trace[i] += mv.value
                 grad[i] += mv.adjoint if w is None else w * mv.adjoint
                 infos.append(mv.info)
-            skipped = [x["skipped"] for x in infos if "skipped" in x]
-            if skipped:
-                log.warning(
-                    "%s: %d measurement(s) skipped (%s)", ctx.ids[i], len(skipped), skipped[0]
-                )
+            for x in infos:
+                if "skipped" in x:
+                    by_reason.setdefault(x["skipped"].split(":")[0], []).append(ctx.ids[i])
             info.append(infos)
+        for reason, ids in by_reason.items():  # one line per reason, not one per trace
+            names = list(dict.fromkeys(ids))
+            shown = ", ".join(names[:5]) + (
+                f" and {len(names) - 5} more" if len(names) > 5 else ""
+            )
+            log.warning("%d measurement(s) skipped (%s): %s", len(ids), reason, shown)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             adjoint = self.chain.vjp(tape, grad, ctx)  # checked just below
         bad = [ctx.ids[i] for i in np.nonzero(~np.all(np.isfinite(adjoint), axis=1))[0]]

@@ -278,3 +278,23 @@ def test_round_off_floor_is_per_channel_and_before_normalization(ctx, rng):
         res = Pipeline(chain, "traveltime").evaluate(obs, syn, ctx)
         assert res.per_trace[0] > 0 and res.per_trace[1] > 0, chain  # both channels
         assert np.all(res.per_trace[2:] == 0) and not np.any(res.adjoint[2:]), chain
+
+
+def test_skipped_measurements_are_one_log_line_per_reason(ctx, rng, caplog):
+    """A warning per trace flooded the log (400 lines for 200 receivers whose traces
+    were round-off); now one line per reason names the count and the first traces."""
+    import logging
+
+    n = len(ctx.ids)
+    obs = np.zeros((n, ctx.nt))
+    syn = np.zeros_like(obs)
+    obs[0] = syn[0] = np.hanning(ctx.nt)
+    syn[0] = np.roll(syn[0], 2)
+    for i in range(1, n):
+        obs[i], syn[i] = 1e-27 * rng.standard_normal((2, ctx.nt))
+    with caplog.at_level(logging.WARNING, logger="seisgrad"):
+        Pipeline(misfit="traveltime").evaluate(obs, syn, ctx)
+    lines = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{n - 1} measurement(s) skipped (round-off, below 1e-10")
+    assert ctx.ids[1] in lines[0]
