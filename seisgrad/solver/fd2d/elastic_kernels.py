@@ -104,6 +104,15 @@ def _near(i, s, lo, hi):  # pragma: no cover
 
 
 @njit(**NUMBA_OPTIONS)
+def _slot_offsets(slot, ncell):  # pragma: no cover
+    """Flat offsets of the five per-step data arrays (``STORE_FIELDS``) of step ``slot``
+    in the store: ``ax, az, exx, ezz, exz``."""
+    o = np.uint64(5 * slot * ncell)
+    n = np.uint64(ncell)
+    return o, o + n, o + np.uint64(2) * n, o + np.uint64(3) * n, o + np.uint64(4) * n
+
+
+@njit(**NUMBA_OPTIONS)
 def _pair(i0, i1, s, end):  # pragma: no cover
     """Whether a forward pass updates rows ``i0`` and ``i0 + 1`` with one two-row kernel
     call: both in the block (``i1 == i0 + 2``), below ``end`` and outside the strips
@@ -865,11 +874,7 @@ def _forward_loop(
         while r < nxe + (2 * nk - 1) * H:
             for k in range(nk):
                 slot = n + k - n0
-                oax = np.uint64(5 * slot * ncell)
-                oaz = oax + np.uint64(ncell)
-                oxx = oaz + np.uint64(ncell)
-                ozz = oxx + np.uint64(ncell)
-                oxz = ozz + np.uint64(ncell)
+                oax, oaz, oxx, ozz, oxz = _slot_offsets(slot, ncell)
                 v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
                 if v1 > v0:
                     i0, i1 = row_range(v0, v1, H, nxe, nrows)
@@ -966,11 +971,7 @@ def _adjoint_loop(
             for k in range(nk):
                 slot = n - k - n0
                 inj = inj2[k]
-                oax = np.uint64(5 * slot * ncell)
-                oaz = oax + np.uint64(ncell)
-                oxx = oaz + np.uint64(ncell)
-                ozz = oxx + np.uint64(ncell)
-                oxz = ozz + np.uint64(ncell)
+                oax, oaz, oxx, ozz, oxz = _slot_offsets(slot, ncell)
                 v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
                 more = k < nk - 1  # a later step of this sweep follows
                 if v1 > v0:
