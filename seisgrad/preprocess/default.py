@@ -343,8 +343,7 @@ class Default(Preprocess):
         syn = self._selected(synthetic)
         dt, t0, nt = check_common_axis(syn)
         where = io.find_event_data(path, event.name, fmt)
-        specfem = self.params.ascii_time == "specfem"
-        obs = io.read_traces(where, fmt, dt=self.params.su_dt, dt_hint=dt, specfem_time=specfem)
+        obs = self.read_traces(where, dt_hint=dt)
         if fmt == "su":
             obs = self._name_su_traces(obs, syn, where)
         _check_specfem_t0(obs, event, where)
@@ -399,11 +398,16 @@ class Default(Preprocess):
         """Write one event's traces in ``data_format`` (``path``: the event's folder)."""
         return io.write_traces(stream, path, self.params.data_format)
 
-    def read_traces(self, path: Path) -> Stream:
-        """Read traces written by :meth:`write_traces`."""
+    def read_traces(self, path: Path, dt_hint: float | None = None) -> Stream:
+        """Read traces written by :meth:`write_traces` (or observed data: ``dt_hint``,
+        the synthetics' time step, see :func:`seisgrad.preprocess.io.read_traces`)."""
         specfem = self.params.ascii_time == "specfem"
         return io.read_traces(
-            path, self.params.data_format, dt=self.params.su_dt, specfem_time=specfem
+            path,
+            self.params.data_format,
+            dt=self.params.su_dt,
+            dt_hint=dt_hint,
+            specfem_time=specfem,
         )
 
     # -- misfit --------------------------------------------------------------------

@@ -61,7 +61,6 @@ __all__ = [
     "run_world",
     "stop_workers",
     "under_launcher",
-    "launcher_rank",
     "launcher_path",
     "thread_env",
     "wait_forwarding_signals",
@@ -131,19 +130,6 @@ def under_launcher(environ: dict[str, str] | None = None) -> bool:
     """True when this process was started by an MPI launcher (mpiexec, srun)."""
     env = os.environ if environ is None else environ
     return any(v in env for v in LAUNCHER_VARIABLES)
-
-
-def launcher_rank() -> int:
-    """This process's rank in ``MPI.COMM_WORLD`` under an MPI launcher, else 0.
-
-    Returns
-    -------
-    int
-        The rank (0 outside a launcher, without importing mpi4py).
-    """
-    if not under_launcher():
-        return 0
-    return int(_world().Get_rank())
 
 
 def launcher_world() -> Any | None:

@@ -380,10 +380,8 @@ class Slurm(System):
         )
 
     def submit(self, workflow: Workflow, stop_after: str | None = None) -> None:
-        """Submit the main job (or, with ``foreground: true``, run the main loop here)."""
-        why = self.busy(workflow)
-        if why is not None:
-            raise TaskError(why)
+        """Submit the main job (or, with ``foreground: true``, run the main loop here).
+        ``seisgrad submit`` has checked :meth:`busy` before anything changed."""
         if self.params.foreground:
             workflow.run(stop_after=stop_after)
             return

@@ -267,8 +267,8 @@ class Migration(Forward):
         missing = [n for n in kernels if n not in values]
         if missing:
             raise DataError(
-                f"cannot scale kernel(s) {', '.join(missing)}: the solver's model values "
-                f"are {', '.join(values)}"
+                f"the kernels have {', '.join(missing)}, but the solver's model values are "
+                f"{', '.join(values)}"
             )
         return Model(values.grid, {n: values[n] for n in kernels})
 

@@ -93,16 +93,8 @@ def gradient_check(
         if not path.exists():
             raise DataError(f"no raw gradient at {path}: run the migration workflow first")
         gradient = read_model(path)
-    model = workflow.model("init")
     names = tuple(gradient)
-    values = workflow.solver.model_values(model)  # the point the kernels were taken at
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise DataError(
-            f"the gradient has {', '.join(missing)}, the solver's parameters are "
-            f"{', '.join(values)}"
-        )
-    base = Model(values.grid, {n: values[n] for n in names})
+    base = workflow.model_for_scaling(names)  # the point the kernels were taken at
     base = Model(base.grid, {n: np.asarray(base[n], dtype=np.float64) for n in names})
     dm = _direction(base, names, seed)
     directional = math.fsum(float(np.sum(gradient[n] * dm[n])) for n in names)
