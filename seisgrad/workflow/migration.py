@@ -68,7 +68,7 @@ class MigrationParameters(ForwardParameters):
         choices=(None, "illumination"),
     )
     illumination_water_level: float = param(
-        1e-2,
+        pp.ILLUMINATION_WATER_LEVEL,
         "water level of the illumination preconditioner (relative to its maximum)",
         low=1e-12,
     )

@@ -68,6 +68,11 @@ SMOOTHERS = ("gaussian", "laplacian")
 #: Meanings of a smoothing length (see :func:`gaussian_sigma`).
 CONVENTIONS = ("sigma", "e_folding", "hwhm")
 
+#: Default water level of :func:`precondition_illumination` (relative to the
+#: illumination's maximum); the migration workflow's ``illumination_water_level``
+#: defaults to it too.
+ILLUMINATION_WATER_LEVEL = 1e-2
+
 
 def _same_grid(a: Model, b: Model, what: str) -> None:
     if not a.grid.matches(b.grid):
@@ -481,7 +486,7 @@ _ROUNDOFF = 1e-9
 def precondition_illumination(
     gradient: Model,
     illumination: Model | np.ndarray,
-    water_level: float = 1e-3,
+    water_level: float = ILLUMINATION_WATER_LEVEL,
     power: float = 1.0,
 ) -> Model:
     r"""Divide the gradient by the (normalised) illumination.
@@ -594,7 +599,7 @@ def gradient_from_kernel(
     model: Model,
     mask: Model | str | os.PathLike[str] | None = None,
     illumination: Model | np.ndarray | None = None,
-    water_level: float = 1e-3,
+    water_level: float = ILLUMINATION_WATER_LEVEL,
     scale: bool = True,
 ) -> Model:
     """Turn a (summed, smoothed) misfit kernel into the gradient.
