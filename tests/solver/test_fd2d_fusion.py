@@ -132,18 +132,21 @@ def test_forward_with_and_without_per_step_data_agree(materials, free_surface):
         np.testing.assert_array_equal(s0[k], s1[k], err_msg=k)
 
 
-def _gradient(monkeypatch, fuse: int, free_surface: bool, checkpointing: str):
-    """Kernels of an elastic gradient with ``fuse`` steps per sweep (forward, the
-    recomputation and the adjoint), 5-row blocks."""
-    monkeypatch.setattr(elastic, "SERIAL_BLOCK", 5)
-    monkeypatch.setattr(elastic, "SERIAL_FUSE", fuse)
-    model = heterogeneous_model(nx=44, elastic=True)
+def _gradient(monkeypatch, materials: str, fuse: int, free_surface: bool, checkpointing: str):
+    """Kernels of a gradient with ``fuse`` steps per sweep (elastic: the forward, the
+    recomputation and the adjoint; acoustic: the adjoint), 5-row blocks."""
+    mod = MODULES[materials]
+    monkeypatch.setattr(mod, "SERIAL_BLOCK", 5)
+    monkeypatch.setattr(
+        mod, "SERIAL_FUSE" if materials == "elastic" else "SERIAL_ADJOINT_FUSE", fuse
+    )
+    model = heterogeneous_model(nx=44, elastic=materials == "elastic")
     solver = small_solver(
-        model, materials="elastic", nt=47, free_surface=free_surface,
+        model, materials=materials, nt=47, free_surface=free_surface,
         checkpointing=checkpointing,
     )  # fmt: skip
     prop = solver.propagator(
-        model, _event(model, "elastic"), off_grid_receivers(model, surface=free_surface)
+        model, _event(model, materials), off_grid_receivers(model, surface=free_surface)
     )
     data = prop.forward()
     rng = np.random.default_rng(7)
@@ -151,17 +154,19 @@ def _gradient(monkeypatch, fuse: int, free_surface: bool, checkpointing: str):
     return prop.gradient(adjoint)
 
 
+@pytest.mark.parametrize("materials", ["acoustic", "elastic"])
 @pytest.mark.parametrize("free_surface", [False, True])
 @pytest.mark.parametrize("checkpointing", ["checkpoint", "store"])
 @pytest.mark.parametrize("fuse", [3, 16])
 def test_fused_adjoint_sweeps_give_the_same_kernels(
-    monkeypatch, free_surface, checkpointing, fuse
+    monkeypatch, materials, free_surface, checkpointing, fuse
 ):
-    """The elastic adjoint sweeps several steps too (each lagging the one before, the x
-    strips' input change of T made per block); its kernels equal those of one step per
-    sweep to the bit (47 steps: the last sweep of a segment has fewer steps)."""
-    ref = _gradient(monkeypatch, 1, free_surface, checkpointing)
-    got = _gradient(monkeypatch, fuse, free_surface, checkpointing)
+    """The adjoint sweeps several steps too (each lagging the one before, the x strips'
+    input change of the pressure or stress adjoint made per block, receivers and forces
+    per block); its kernels equal those of one step per sweep to the bit (47 steps: the
+    last sweep of a segment has fewer steps)."""
+    ref = _gradient(monkeypatch, materials, 1, free_surface, checkpointing)
+    got = _gradient(monkeypatch, materials, fuse, free_surface, checkpointing)
     assert all(np.abs(ref[k]).max() > 0 for k in ref)
     for k in ref:
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)

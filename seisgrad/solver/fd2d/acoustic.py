@@ -606,9 +606,18 @@ def _forward_loop(
 def _adjoint_loop(
     n1, n0, wf, uxf, uzf, hvxf, hvzf, hpxf, hpzf, zxf, yxf, zzf, yzf, kf, bxf, bzf, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, pz1, fs, ncols, nrows,
-    sv_c, sv_q, sv_f, sv_k, stf_v, g_c, g_t, s_ptr, s_q, s_w, s_g, inj, raw_adj,
-    sfl, slot_len, nsx, nsz, gkf, gxf, gzf, blk, ftz,
+    sv_c, sv_q, sv_f, sv_k, stf_v, g_c, g_t, s_ptr, s_q, s_w, s_g, inj2, raw_adj,
+    sfl, slot_len, nsx, nsz, gkf, gxf, gzf, blk, fuse, ftz,
 ):  # fmt: skip  # pragma: no cover
+    """Adjoint steps ``n1-1 .. n0``. One sweep over the rows takes ``fuse`` steps
+    (``n, n - 1, ...``), each lagging the one before as in the forward sweeps
+    (:func:`sweep_rows`). The x-strip input change of W (``_adj_prex``, row-local) is
+    made for the first step of a sweep before it, and for each later step on the rows
+    the W transpose of the step before has just finished (the U transpose of that step
+    has read them by then, and the next step's reads them only after). Receiver
+    injections (``inj2``: ``(fuse, ng)`` scratch) and force terms act on each block of
+    rows as it is swept; every cell sees the same operations in the same order as with
+    one step per sweep, so the results are the same to the bit."""
     old = get_mxcsr()
     if ftz:
         set_mxcsr(old | FTZ_DAZ)
@@ -619,56 +628,69 @@ def _adjoint_loop(
     R = zzf.size // ncols - 2  # scratch rows: 1 (serial) or one per row (parallel)
     ncell = ncols * nrows
     usz = np.uint64(nsz)
-    for n in range(n1 - 1, n0 - 1, -1):
-        for g in range(g_c.size):
-            inj[g] = raw_adj[g_c[g], g_t[g], n]
-        # x strips of the pressure adjoint (read by the U updates), all before the sweep
+    sv_r = sv_q // ncols  # rows of the force points
+    n = n1 - 1
+    while n >= n0:
+        nk = min(fuse, n - n0 + 1)  # steps n, n - 1, ..., n - nk + 1 in this sweep
+        for k in range(nk):
+            for g in range(g_c.size):
+                inj2[k, g] = raw_adj[g_c[g], g_t[g], n - k]
+        # x strips of the pressure adjoint (read by the U updates) of the sweep's first
+        # step, before it
         _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, xn[0], xn[3], ftz)
-        op = np.uint64((n - n0) * slot_len)
-        ox = op + np.uint64(ncell)
-        oz = ox + np.uint64(nsx * ncols)
         r = np.int64(H)  # not Literal[int]: one compiled callee signature
-        while r < nxe + H:
-            v0, v1, q0, q1 = sweep_rows(r, blk, 0, nxe)
-            if v1 > v0:
-                # adjoint of the velocity records at t_{n+1/2} (before anything reads
-                # these rows of U)
-                i0, i1 = row_range(v0, v1, H, nxe, nrows)
-                scatter_rows(uxf, bxf, s_ptr[1], s_q, s_w, s_g, inj, i0, i1)
-                scatter_rows(uzf, bzf, s_ptr[2], s_q, s_w, s_g, inj, i0, i1)
-                _adj_u_pass(
-                    wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh, zh,
-                    nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, R, S, v0, v1, ftz,
-                )  # fmt: skip
-                _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
-            if q1 > q0:
-                _adj_w_pass(
-                    uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1, fs,
-                    sfl, op, gkf, R, S, q0, q1, ftz,
-                )  # fmt: skip
-                # adjoint of the pressure records at t_n (after the W update of these
-                # rows: the U updates needed the adjoint of p^{n+1} without it)
-                i0, i1 = row_range(q0, q1, H, nxe, nrows)
-                for i in range(i0, i1):
-                    k0, k1 = s_ptr[0, i], s_ptr[0, i + 1]
-                    for k in range(k0, k1):
-                        v = inj[s_g[k]]
-                        for m in range(SEGMENT):
-                            q = s_q[k] + np.uint64(m)
-                            inc = kf[q] * (s_w[k, m] * v)
-                            wf[q] += inc
-                            gkf[q] += sfl[op + q] * inc
-                    if fs and k1 > k0:
-                        _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
+        while r < nxe + (2 * nk - 1) * H:
+            for k in range(nk):
+                m = n - k  # the step
+                inj = inj2[k]
+                op = np.uint64((m - n0) * slot_len)
+                ox = op + np.uint64(ncell)
+                oz = ox + np.uint64(nsx * ncols)
+                v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
+                if v1 > v0:
+                    # adjoint of the velocity records at t_{m+1/2} (before anything reads
+                    # these rows of U)
+                    i0, i1 = row_range(v0, v1, H, nxe, nrows)
+                    scatter_rows(uxf, bxf, s_ptr[1], s_q, s_w, s_g, inj, i0, i1)
+                    scatter_rows(uzf, bzf, s_ptr[2], s_q, s_w, s_g, inj, i0, i1)
+                    _adj_u_pass(
+                        wf, zxf, uxf, uzf, hpzf, zzf, bxf, bzf, cx, cz, azn, bzn, xn, zn, xh,
+                        zh, nxe, pz1, fs, sfl, op, ox, oz, usz, gxf, gzf, R, S, v0, v1, ftz,
+                    )  # fmt: skip
+                    _adj_prex(uxf, hvxf, axh, bxh, yxf, xh, pz1, S, v0, v1, ftz)
+                    # forces are part of the velocity increment: G holds
+                    # U (D+ p + psi - f), with U of step m (final on these rows now)
+                    for q in range(sv_c.size):
+                        if sv_r[q] >= i0 and sv_r[q] < i1:
+                            kq = sv_q[q]
+                            val = sv_f[q] * stf_v[sv_k[q], m]
+                            if sv_c[q] == 1:
+                                gxf[kq] -= uxf[kq] * val
+                            else:
+                                gzf[kq] -= uzf[kq] * val
+                if q1 > q0:
+                    _adj_w_pass(
+                        uxf, yxf, uzf, hvzf, yzf, wf, kf, cx, cz, azh, bzh, xh, zh, nxe, pz1,
+                        fs, sfl, op, gkf, R, S, q0, q1, ftz,
+                    )  # fmt: skip
+                    # adjoint of the pressure records at t_m (after the W update of these
+                    # rows: the U updates needed the adjoint of p^{m+1} without it)
+                    i0, i1 = row_range(q0, q1, H, nxe, nrows)
+                    for i in range(i0, i1):
+                        k0, k1 = s_ptr[0, i], s_ptr[0, i + 1]
+                        for kk in range(k0, k1):
+                            v = inj[s_g[kk]]
+                            for mm in range(SEGMENT):
+                                q = s_q[kk] + np.uint64(mm)
+                                inc = kf[q] * (s_w[kk, mm] * v)
+                                wf[q] += inc
+                                gkf[q] += sfl[op + q] * inc
+                        if fs and k1 > k0:
+                            _mirror_flat(wf, i, i + 1, ncols, pz1, -1.0, 0)
+                    if k < nk - 1:  # the next step's x-strip input change, on these rows
+                        _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, q0, q1, ftz)
             r += blk
-        # forces are part of the velocity increment: G holds U (D+ p + psi - f)
-        for q in range(sv_c.size):
-            k = sv_q[q]
-            val = sv_f[q] * stf_v[sv_k[q], n]
-            if sv_c[q] == 1:
-                gxf[k] -= uxf[k] * val
-            else:
-                gzf[k] -= uzf[k] * val
+        n -= nk
     set_mxcsr(old)
 
 
@@ -683,6 +705,9 @@ SERIAL_BLOCK = 16
 
 #: Time steps per sweep of a serial forward run (parallel runs: one).
 SERIAL_FUSE = 2
+
+#: Time steps per sweep of a serial adjoint run (parallel runs: one).
+SERIAL_ADJOINT_FUSE = 16
 
 
 # ============================================================================ propagator
@@ -984,6 +1009,9 @@ class AcousticPropagator(Propagator):
     def _fuse(self) -> int:
         return SERIAL_FUSE if self.params.threads <= 1 else 1
 
+    def _adjoint_fuse(self) -> int:
+        return SERIAL_ADJOINT_FUSE if self.params.threads <= 1 else 1
+
     def _ftz(self) -> bool:
         return bool(self.params.flush_denormals and ftz_enabled())
 
@@ -1050,8 +1078,9 @@ class AcousticPropagator(Propagator):
             self.bzdt.reshape(-1), self.cx, self.cz, *self.prof, xn, xh, zn, zh, self.nxe,
             self.pz1, self.layout.free_surface, ncols, nrows, sv_c, sv_q,
             (self.sv_f * self.source_scale).astype(dtype), sv_k, self.stf_v.astype(dtype),
-            *self.rec[:6], np.zeros(self.rec.g_c.size), raw_adj, store.reshape(-1), self.slot_len,
-            self.nsx, self.nsz, f["gK"], f["Gx"], f["Gz"], self._block(), self._ftz(),
+            *self.rec[:6], np.zeros((self._adjoint_fuse(), self.rec.g_c.size)), raw_adj,
+            store.reshape(-1), self.slot_len, self.nsx, self.nsz, f["gK"], f["Gx"], f["Gz"],
+            self._block(), self._adjoint_fuse(), self._ftz(),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ adjoint variables
