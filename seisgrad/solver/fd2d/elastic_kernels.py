@@ -501,13 +501,15 @@ def _adj_v_pass(
             else:
                 _aux_plain(txx, txz, ux, bx, b0, nvx, S, c1, c2, c3, c4, d1, d2, d3, d4)
             # z strips of txz (z-half profile): D- of a (Phi + T) near them
+            jdone = np.int64(H)  # the strips' ranges may meet: each j once
             for part in range(2):
                 sa = zh[0] if part == 0 else zh[2]
                 sb = zh[1] if part == 0 else zh[3]
                 if sb <= sa:
                     continue
-                ja = max(sa - 3, H)
+                ja = max(sa - 3, H, jdone)
                 jb = min(sb + 4, jn)
+                jdone = max(jdone, jb)
                 ua = np.uint64(ja)
                 for k in range(np.uint64(max(jb - ja, 0))):
                     j = ua + k
@@ -527,13 +529,15 @@ def _adj_v_pass(
         else:
             _auz_plain(txz, tzz, uz, bz, b0, nvz, S, c1, c2, c3, c4, d1, d2, d3, d4)
         # z strips of tzz (z-node profile): D+ of a (Phi + T) near them
+        jdone = np.int64(H)  # the strips' ranges may meet: each j once
         for part in range(2):
             sa = zn[0] if part == 0 else zn[2]
             sb = zn[1] if part == 0 else zn[3]
             if sb <= sa:
                 continue
-            ja = max(sa - 4, H)
+            ja = max(sa - 4, H, jdone)
             jb = min(sb + 3, jh)
+            jdone = max(jdone, jb)
             ua = np.uint64(ja)
             for k in range(np.uint64(max(jb - ja, 0))):
                 j = ua + k
@@ -620,13 +624,15 @@ def _adj_s_pass(
         else:
             _enn_plain(ux, uz, exx, ezz, b0, nn, S, c1, c2, c3, c4, d1, d2, d3, d4)
         # z strips of uz (z-half profile): D- of a (Phi + U) near them
+        jdone = np.int64(H)  # the strips' ranges may meet: each j once
         for part in range(2):
             sa = zh[0] if part == 0 else zh[2]
             sb = zh[1] if part == 0 else zh[3]
             if sb <= sa:
                 continue
-            ja = max(sa - 3, H)
+            ja = max(sa - 3, H, jdone)
             jb = min(sb + 4, jn)
+            jdone = max(jdone, jb)
             ua = np.uint64(ja)
             for k in range(np.uint64(max(jb - ja, 0))):
                 j = ua + k
@@ -653,13 +659,15 @@ def _adj_s_pass(
             else:
                 _exz_plain(uz, ux, exz, b0, ns, S, c1, c2, c3, c4, d1, d2, d3, d4)
             # z strips of ux (z-node profile): D+ of a (Phi + U) near them
+            jdone = np.int64(H)  # the strips' ranges may meet: each j once
             for part in range(2):
                 sa = zn[0] if part == 0 else zn[2]
                 sb = zn[1] if part == 0 else zn[3]
                 if sb <= sa:
                     continue
-                ja = max(sa - 4, H)
+                ja = max(sa - 4, H, jdone)
                 jb = min(sb + 3, jh)
+                jdone = max(jdone, jb)
                 ua = np.uint64(ja)
                 for k in range(np.uint64(max(jb - ja, 0))):
                     j = ua + k
