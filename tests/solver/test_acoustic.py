@@ -578,7 +578,14 @@ def test_pressure_source_at_a_free_surface_is_reported() -> None:
     (w,) = solver.check(model, event(5.0, "explosion"))
     assert "source 0 (explosion at x=150.3, z=285)" in w and "at most 31%" in w
     assert solver.check(model, event(10.0)) == []
-    assert solver.check(model, event(0.0, "force")) == []
+    # a horizontal force is cancelled by its image too (the warning was missing); a
+    # vertical one is not (its image adds to it)
+    (w,) = solver.check(model, event(0.0, "force"))
+    assert "the image of its horizontal part (fx) cancels that part" in w
+    assert "make it vertical (fz" in w
+    vertical = Event(name="s", sources=[PointSource(x=150.3, z=top, kind="force", fz=1.0)])
+    assert solver.check(model, vertical) == []
+    assert solver.check(model, event(10.0, "force")) == []
     no_surface = small_solver(model, nt=150)
     assert no_surface.check(model, event(0.0)) == []
 

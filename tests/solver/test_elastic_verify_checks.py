@@ -213,3 +213,11 @@ def test_lamb_test_with_an_array_wavelet(form: str) -> None:
     assert res.velocity_error < 0.02, res.measured_velocity
     assert max(res.arrival_errors) < 0.03, res.arrival_errors
     assert all(res.retrograde)
+
+
+def test_comparison_refuses_a_free_surface() -> None:
+    """The full-space solution has no free surface: errors of 264% were reported with
+    no hint why."""
+    solver = _solver(40, _dt(), free_surface=True)
+    with pytest.raises(ConfigError, match="full-space solution.*lamb_test"):
+        compare_elastic_with_analytic(solver, _model(), _event(SourceTimeFunction(f0=F0)), _ring())

@@ -186,3 +186,71 @@ def test_analytic_comparison_refuses_an_elastic_medium() -> None:
     )
     with pytest.raises(ConfigError, match="compare_elastic_with_analytic"):
         compare_with_analytic(elastic, model, ev, recs)
+
+
+def test_analytic_comparison_names_the_channels_it_compares() -> None:
+    """With only UX recorded it said "the exact solution is zero at every receiver for
+    the recorded channels (none of P, VX, VZ)": UX is simply never compared."""
+    solver, g, ev, recs = _analytic_setup("velocity")
+    ux = FD2D(FD2DParameters(nt=solver.params.nt, dt=solver.params.dt, record=["UX"]))
+    model = Model(g, {"vp": np.full(g.shape, C), "rho": np.full(g.shape, RHO)})
+    with pytest.raises(ConfigError, match=r"compares the channels P, VX and VZ, .* records UX"):
+        compare_with_analytic(ux, model, ev, recs)
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def test_pml_reflection_refuses_a_solver_without_absorbing_layers() -> None:
+    """With no absorbing side nothing was extended: the run was compared with itself
+    and reported a reflection of 0 for boundaries that reflect everything."""
+    g = Grid(40, 40, 10.0, 10.0)
+    model = Model(g, {"vp": np.full(g.shape, C), "rho": np.full(g.shape, RHO)})
+    solver = FD2D(FD2DParameters(nt=100, dt=1e-3, pml_sides=[]))
+    with pytest.raises(ConfigError, match="no absorbing layer"):
+        pml_reflection(
+            solver, model, _event(200.0, 200.0), [Receiver(station="A", x=100.0, z=100.0)]
+        )
+
+
+def _taylor_setup():
+    model = _smooth_model()
+    dt = 0.5 * max_stable_dt(2400.0, 10.0, 10.0, 8)
+    solver = FD2D(FD2DParameters(nt=120, dt=dt, precision="float64", pml_width=8))
+    return solver, model, _event(123.4, 101.1), [Receiver(station="A", x=300.0, z=200.0)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"relative_size": 0.0}, "relative_size must be a number > 0"),
+        ({"relative_size": float("nan")}, "relative_size must be a number > 0"),
+        ({"hs": (1.0, 0.0)}, "hs must be one or more step lengths > 0"),
+        ({"hs": ()}, "hs must be one or more step lengths > 0"),
+        ({"perturbation": {"vs": np.ones((40, 36))}}, "has vs, which the solver has no kernel"),
+        ({"perturbation": {"vp": np.ones((3, 3))}}, r"perturbation of vp has shape \(3, 3\)"),
+        ({"perturbation": {"vp": np.full((40, 36), np.nan)}}, "vp is not finite"),
+    ],
+)
+def test_taylor_test_refuses_arguments_it_cannot_use(kwargs: dict, match: str) -> None:
+    """These gave a vacuous pass (relative_size 0), a ZeroDivisionError (h = 0), a bare
+    KeyError or a message blaming the model (a NaN perturbation)."""
+    solver, model, ev, recs = _taylor_setup()
+    with pytest.raises(ConfigError, match=match):
+        taylor_test(solver, model, ev, recs, **kwargs)
+
+
+def test_taylor_test_perturbs_only_the_parameters_given() -> None:
+    solver, model, ev, recs = _taylor_setup()
+    dm = {"vp": 20.0 * np.ones(model.grid.shape)}
+    res = taylor_test(solver, model, ev, recs, perturbation=dm, hs=(0.01, 0.001))
+    assert abs(res.directional) > 0
+    assert res.best_relative_error < 1e-7, res.relative_errors
+
+
+def test_taylor_test_refuses_to_judge_a_misfit_that_does_not_change() -> None:
+    """A zero perturbation: <g, dm> = 0 and every difference 0 read as a perfect pass."""
+    solver, model, ev, recs = _taylor_setup()
+    dm = {"vp": np.zeros(model.grid.shape)}
+    with pytest.raises(ConfigError, match="the misfit does not change along the perturbation"):
+        taylor_test(solver, model, ev, recs, perturbation=dm, hs=(1.0,))

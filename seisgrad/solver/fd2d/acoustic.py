@@ -794,13 +794,15 @@ class AcousticPropagator(Propagator):
     def check(self) -> list[str]:
         """The checks of every solver, and a warning for each pressure (explosion) source
         so close under the pressure-release free surface that its negative image cancels
-        most of what it radiates (see :func:`surface_source_amplitude`)."""
+        most of what it radiates (see :func:`surface_source_amplitude`); likewise for the
+        horizontal part of a force, whose image is the opposite force (a vertical force's
+        image is the same force: it radiates up to twice as much)."""
         out = super().check()
         if not self.layout.free_surface:
             return out
         g = self.layout.grid
         for k, s in enumerate(self.event.sources):
-            if s.kind == "force" or s.stf.is_silent():
+            if s.stf.is_silent() or (s.kind == "force" and not s.fx):
                 continue  # a silent source is reported as such
             f = s.stf.dominant_frequency(self.dt)
             i = min(max(round((s.x - g.x0) / g.dx), 0), g.nx - 1)
@@ -810,13 +812,19 @@ class AcousticPropagator(Propagator):
             amp = surface_source_amplitude(depth, wavelength)
             if amp < SURFACE_SOURCE_MIN_AMPLITUDE:
                 need = wavelength * math.asin(SURFACE_SOURCE_MIN_AMPLITUDE / 2) / (2 * math.pi)
+                what = "its negative image cancels it, so it radiates"
+                advice = "or use a vertical force (fz)"
+                if s.kind == "force":
+                    what = (
+                        "the image of its horizontal part (fx) cancels that part, which radiates"
+                    )
+                    advice = "or make it vertical (fz: its image adds to it)"
                 out.append(
                     f"event '{self.event.name}': source {k} ({s.kind} at x={s.x:g}, "
                     f"z={s.z:g}) is {depth:.3g} m ({depth / g.dz:.2g} cells) under the "
-                    "pressure-release free surface: "
-                    f"its negative image cancels it, so it radiates at most {amp:.0%} of the "
+                    f"pressure-release free surface: {what} at most {amp:.0%} of the "
                     f"amplitude of a deep source at {f:.3g} Hz (nothing on the surface); "
-                    f"place it at least {need:.3g} m down, or use a force source"
+                    f"place it at least {need:.3g} m down, {advice}"
                 )
         return out
 

@@ -354,7 +354,8 @@ def compare_elastic_with_analytic(
     Raises
     ------
     ConfigError
-        For an unknown ``quantity``, a model that is not homogeneous or fluid, an event
+        For an unknown ``quantity``, a solver with a free surface (no image solution
+        here: see :func:`lamb_test`), a model that is not homogeneous or fluid, an event
         other than one point source, a source time function that is zero, a solver that
         records none of the channels of ``quantity``, and a comparison without any P
         window (or without any S window for a source that radiates S waves: a force or
@@ -368,6 +369,12 @@ def compare_elastic_with_analytic(
         raise ConfigError(f"{who} needs an event with one point source")
     src = event.sources[0]
     comps = _COMPONENTS[quantity]
+    if getattr(solver.params, "free_surface", False):
+        raise ConfigError(
+            f"{who} compares with the full-space solution, which has no free surface: set "
+            "free_surface to false (for the free surface, lamb_test compares with Lamb's "
+            "problem)"
+        )
     prop, a_vp, a_vs, a_rho = _homogeneous_medium(solver, model, event, receivers, who)
     recorded = tuple(prop.record)
     if not set(comps) & set(recorded):

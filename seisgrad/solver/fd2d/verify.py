@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,6 +291,56 @@ def _check_perturbed_models(
     raise ConfigError(f"taylor_test: {what} is unstable ({exc}); {advice}")
 
 
+def _steps(hs: Sequence[float]) -> list[float]:
+    """The Taylor test's step lengths, checked: numbers > 0, at least one."""
+    try:
+        out = list(hs)
+    except TypeError:
+        raise ConfigError(f"taylor_test: hs must be a list of step lengths, got {hs!r}") from None
+    bad = [
+        h
+        for h in out
+        if isinstance(h, bool)
+        or not isinstance(h, numbers.Real)
+        or not (math.isfinite(h) and h > 0)
+    ]
+    if not out or bad:
+        raise ConfigError(f"taylor_test: hs must be one or more step lengths > 0, got {hs!r}")
+    return [float(h) for h in out]
+
+
+def _given_perturbation(
+    perturbation: Mapping[str, Any], names: Sequence[str], shape: tuple[int, ...]
+) -> dict[str, np.ndarray]:
+    """A user's ``dm``, checked: finite arrays of the grid's shape for kernel parameters
+    only; a parameter left out is not perturbed (zeros)."""
+    if not isinstance(perturbation, Mapping):
+        raise ConfigError(
+            f"taylor_test: perturbation must map kernel parameters ({', '.join(names)}) to "
+            f"arrays, got {type(perturbation).__name__}"
+        )
+    unknown = [str(k) for k in perturbation if k not in names]
+    if unknown:
+        raise ConfigError(
+            f"taylor_test: the perturbation has {', '.join(unknown)}, which the solver has "
+            f"no kernel for (its kernel parameters are {', '.join(names)})"
+        )
+    out = {}
+    for n in names:
+        if n not in perturbation:
+            out[n] = np.zeros(shape)
+            continue
+        a = np.asarray(perturbation[n], dtype=np.float64)
+        if a.shape != shape:
+            raise ConfigError(
+                f"taylor_test: the perturbation of {n} has shape {a.shape}, the grid is {shape}"
+            )
+        if not np.all(np.isfinite(a)):
+            raise ConfigError(f"taylor_test: the perturbation of {n} is not finite everywhere")
+        out[n] = a
+    return out
+
+
 def taylor_test(
     solver: Solver,
     model: Model,
@@ -323,24 +374,28 @@ def taylor_test(
     event, receivers
         The setup to test.
     perturbation
-        ``dm`` per kernel parameter (default: smooth random fields of
-        ``relative_size`` times the mean of each parameter, zero where the parameter is
-        zero, so that a fluid region of an elastic model stays fluid).
+        ``dm`` per kernel parameter, arrays of the grid's shape; a parameter left out is
+        not perturbed (default: smooth random fields of ``relative_size`` times the mean
+        of each parameter, zero where the parameter is zero, so that a fluid region of
+        an elastic model stays fluid).
     relative_size
-        Size of the default perturbation relative to the mean of each parameter.
+        Size of the default perturbation relative to the mean of each parameter (> 0).
     hs
-        Step lengths, decreasing.
+        Step lengths (> 0), decreasing.
     seed
         Random seed of the perturbation and the noise.
 
     Raises
     ------
     ConfigError
-        When the model lacks a kernel parameter, or (``fd2d`` solvers, checked before
-        any simulation) when a perturbed model ``m +- h dm`` is unstable at the solver's
-        ``dt`` or invalid (e.g. a negative density): the message names a
-        ``relative_size`` (or, for a given ``perturbation``, the largest ``h``) that is
-        stable.
+        When the model lacks a kernel parameter, for a perturbation of another
+        parameter, shape or non-finite values, steps or a ``relative_size`` that are not
+        positive numbers, when the misfit does not change at all along the perturbation
+        (nothing to judge: ``<g, dm> = 0`` and every central difference zero), or
+        (``fd2d`` solvers, checked before any simulation) when a perturbed model
+        ``m +- h dm`` is unstable at the solver's ``dt`` or invalid (e.g. a negative
+        density): the message names a ``relative_size`` (or, for a given
+        ``perturbation``, the largest ``h``) that is stable.
     """
     names = solver.kernel_parameters
     missing = [n for n in names if n not in model]
@@ -349,8 +404,19 @@ def taylor_test(
             f"taylor_test: the model lacks {', '.join(missing)} (the solver's kernel "
             f"parameters are {', '.join(names)})"
         )
+    hs = _steps(hs)
     rng = np.random.default_rng(seed)
     given = perturbation is not None
+    if given:
+        perturbation = _given_perturbation(perturbation, names, model.grid.shape)
+    elif (
+        isinstance(relative_size, bool)
+        or not isinstance(relative_size, numbers.Real)
+        or not (math.isfinite(relative_size) and relative_size > 0)
+    ):
+        raise ConfigError(
+            f"taylor_test: relative_size must be a number > 0, got {relative_size!r}"
+        )
     if perturbation is None:
         # zero where the parameter is zero: a fluid region (vs = 0, mu = 0) stays fluid
         perturbation = {
@@ -383,6 +449,13 @@ def taylor_test(
         jm, _ = _misfit(solver.forward(shifted(-h), event, receivers), obs)
         central.append((jp - jm) / (2 * h))
         rem.append(abs(jp - j0 - h * gdm))
+    if gdm == 0.0 and not any(central):
+        raise ConfigError(
+            "taylor_test: the misfit does not change along the perturbation (<g, dm> = 0 "
+            "and J(m + h dm) = J(m - h dm) for every h), so the test cannot judge the "
+            "gradient; check that the waves reach the receivers within nt steps and that "
+            "the perturbation is not zero where they travel"
+        )
     return TaylorResult(list(hs), gdm, central, rem, j0, {n: np.asarray(grad[n]) for n in names})
 
 
@@ -484,6 +557,9 @@ class AnalyticResult:
 #: strongest channel's.
 _NEGLIGIBLE = 1e-6
 
+#: Channels :func:`compare_with_analytic` compares.
+_ACOUSTIC = ("P", "VX", "VZ")
+
 
 def compare_with_analytic(
     solver: Any,
@@ -530,7 +606,8 @@ def compare_with_analytic(
         raise ConfigError("compare_with_analytic needs one pressure (explosion) point source")
     # the values the simulation uses, whatever the parametrization (vp or kappa) and
     # whichever the model holds besides
-    used = solver.propagator(model, event, receivers).internal
+    prop = solver.propagator(model, event, receivers)
+    used = prop.internal
     if np.any(np.asarray(used.get("vs", 0.0)) > 0):
         raise ConfigError(
             "compare_with_analytic needs an acoustic medium (the model has vs > 0); use "
@@ -542,6 +619,11 @@ def compare_with_analytic(
         raise ConfigError("compare_with_analytic needs a homogeneous model")
     src = event.sources[0]
     p = solver.params
+    if not set(prop.record) & set(_ACOUSTIC):
+        raise ConfigError(
+            "compare_with_analytic compares the channels P, VX and VZ, but the solver "
+            f"records {', '.join(prop.record)}: add one of them to its 'record' parameter"
+        )
     nt, dt = p.nt, p.dt
     stf = src.stf.sample(nt, dt) * src.amplitude
     f0 = src.stf.dominant_frequency(dt)
@@ -561,7 +643,7 @@ def compare_with_analytic(
     for tr in st:
         x, z = tr.stats.coordinates.x, tr.stats.coordinates.z
         ch = tr.stats.channel
-        if ch not in ("P", "VX", "VZ"):
+        if ch not in _ACOUSTIC:
             continue
         parts = []
         for xs, zs, sign in images:
@@ -589,8 +671,7 @@ def compare_with_analytic(
     if not errors:
         raise ConfigError(
             "compare_with_analytic: no trace to compare; the exact solution is zero at "
-            f"every receiver for the recorded channels ({', '.join(sorted(norm)) or 'none'}"
-            " of P, VX, VZ)"
+            f"every receiver for the recorded channels {', '.join(sorted(norm))}"
         )
     return AnalyticResult(errors, syn, ana, skipped)
 
@@ -661,6 +742,12 @@ def pml_reflection(
         receivers).
     """
     p = solver.params
+    if not p.pml_sides:
+        raise ConfigError(
+            "pml_reflection: the solver has no absorbing layer (pml_sides is empty), so "
+            "there is nothing to measure: every boundary reflects; name the sides in "
+            "'pml_sides'"
+        )
     prop = solver.propagator(model, event, receivers)
     vmax = prop.vmax
     g = model.grid
