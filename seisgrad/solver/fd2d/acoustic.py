@@ -61,6 +61,7 @@ from seisgrad.solver.fd2d.common import (
     PREFETCH_ROWS,
     ROW_MULTIPLE,
     SEGMENT,
+    STORE_PREFETCH_ROWS,
     aligned_arrays,
     aligned_copies,
     aligned_fields,
@@ -70,6 +71,7 @@ from seisgrad.solver.fd2d.common import (
     get_mxcsr,
     inject,
     point_operator,
+    prefetch_rows,
     prefetch_strip,
     receiver_taps,
     round_up,
@@ -433,6 +435,8 @@ def _adj_u_pass(
             b0 = row + _UH
             if i + PREFETCH_ROWS < nxe:  # z-strip memory variables of a later row
                 prefetch_strip(hf, row + np.uint64(PREFETCH_ROWS) * S, zn)
+            if i + STORE_PREFETCH_ROWS < nxe:  # the stored pressure of a later row
+                prefetch_rows(sf, op + np.uint64(i + STORE_PREFETCH_ROWS) * S, S)
             p0 = op + b0  # the stored pressure of this row
             if i < nxe - 1:
                 if pair:
