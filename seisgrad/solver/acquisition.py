@@ -243,6 +243,24 @@ class Event(Schema):
     name: str = param(doc="event name (used for file names)")
     sources: list[PointSource] = param(doc="point sources fired together")
 
+    def validate(self) -> None:
+        """The name becomes a file name (``scratch/<name>.h5``, ``state/<name>.json``,
+        ...): non-empty, without path separators or control characters, and not starting
+        with a dot (``..`` wrote files outside the run's folders)."""
+        n = self.name
+        if (
+            not n
+            or n != n.strip()
+            or n.startswith(".")
+            or any(c in n for c in "/\\")
+            or any(ord(c) < 32 or ord(c) == 127 for c in n)
+        ):
+            raise ConfigError(
+                f"event name {n!r}: must be non-empty, without '/' or '\\', control "
+                "characters or blanks at either end, and not start with '.' (it becomes a "
+                "file name)"
+            )
+
 
 @dataclass
 class Receiver(Schema):

@@ -10,6 +10,7 @@ import pytest
 
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.solver.acquisition import (
+    Event,
     PointSource,
     Receiver,
     SourceTimeFunction,
@@ -181,3 +182,16 @@ def test_all_zero_array_has_no_frequency_content() -> None:
     assert SourceTimeFunction(amplitude=0.0).is_silent()
     assert not SourceTimeFunction().is_silent()
     assert SourceTimeFunction(f0=7.0).dominant_frequency() == 7.0
+
+
+@pytest.mark.parametrize("name", ["../../init", "2020/evA", "a\\b", "", ".hidden", " ev", "e\x00"])
+def test_event_names_that_are_not_plain_file_names_are_refused(name: str) -> None:
+    """An event name becomes a file name: '../../init' wrote the traces, state and
+    misfit files outside scratch/ and state/ (beside the initial model) and ended in a
+    traceback."""
+    with pytest.raises(ConfigError, match="event name"):
+        Event(name=name, sources=[])
+
+
+def test_event_names_with_blanks_and_dashes_are_fine() -> None:
+    assert Event(name="shot 12-b_x", sources=[]).name == "shot 12-b_x"
