@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -296,6 +298,8 @@ class Workflow(ABC):
         self._events: list[Event] | None = None
         self._receivers: list[Receiver] | None = None
         self._event_digests: dict[str, str] | None = None
+        #: Files moved to ``path_output/previous`` by the last :meth:`check_fingerprint`.
+        self.set_aside: list[Path] = []
         #: Called with a task's name before it runs (e.g. to wait for kernels compiled
         #: in the background).
         self.before_task: list[Callable[[str], None]] = []
@@ -419,6 +423,15 @@ class Workflow(ABC):
             logger.info("seisgrad %s: tasks %s", type(self).__name__, ", ".join(names))
             if changes is not None:
                 logger.info("%s", changes.summary())
+            if self.set_aside:
+                logger.info(
+                    "results made with the parameters before the change moved to %s: %s",
+                    self.path.output / self.PREVIOUS,
+                    _paths(
+                        [p.relative_to(self.path.output / self.PREVIOUS) for p in self.set_aside],
+                        4,
+                    ),
+                )
             if stale:
                 logger.info(
                     "interrupted before (their process ended while running): %s",
@@ -889,6 +902,8 @@ class Workflow(ABC):
             )
         reset = changes.reset if changes is not None else ()
         partial = dict(changes.rerun_events) if changes is not None else {}
+        # before the state forgets the work: a failure here changes nothing
+        self.set_aside = self._set_aside_outputs(reset, partial)
         self.state.set_fingerprint(
             self.fingerprint,
             self.fingerprint_labels,
@@ -897,6 +912,56 @@ class Workflow(ABC):
             event_digests=self.event_digests(),
         )
         return changes
+
+    #: Folder of ``path_output`` that receives the results made with the parameters
+    #: before the last change (:meth:`check_fingerprint`).
+    PREVIOUS = "previous"
+
+    def _set_aside_outputs(
+        self, reset: Sequence[str], partial: Mapping[str, Sequence[str]]
+    ) -> list[Path]:
+        """Move the files under ``path_output`` of the work that runs again because
+        parameters changed (:meth:`task_outputs` of the tasks ``reset`` and of the sources
+        in ``partial``) to ``path_output/previous`` (emptied first), keeping their
+        relative paths; return the new paths.
+
+        Otherwise ``path_output`` would mix results of two sets of parameters until the
+        new run finishes, and for good when it fails or is interrupted (a new
+        ``misfit.json`` beside the old ``gradient.h5``)."""
+        if not reset and not partial:
+            return []
+        output = self.path.output.resolve()
+        tasks = {t.__name__: t for t in self.task_list}
+        files: list[Path] = []
+        for name in reset:
+            if name not in tasks:
+                continue
+            if is_per_source(tasks[name]):
+                for e in self.events:
+                    files += self.task_outputs(name, e.name)
+            else:
+                files += self.task_outputs(name, None)
+        for name, events in partial.items():
+            for e in events:
+                files += self.task_outputs(name, e)
+        found = []
+        for p in dict.fromkeys(files):
+            if not p.is_file():
+                continue
+            rel = p.resolve().relative_to(output) if p.resolve().is_relative_to(output) else None
+            if rel is not None and rel.parts[0] != self.PREVIOUS:
+                found.append((p, rel))
+        if not found:
+            return []
+        previous = self.path.output / self.PREVIOUS
+        shutil.rmtree(previous, ignore_errors=True)
+        moved = []
+        for p, rel in found:
+            dest = previous / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, dest)
+            moved.append(dest)
+        return moved
 
     def status(self) -> list[dict[str, Any]]:
         """Status of every task (and of each source for per-source tasks).

@@ -318,9 +318,19 @@ def test_fixed_parameters_keep_the_simulations_and_solver_changes_rerun_them(tmp
     write_model(tmp_path / "mask.h5", init.with_values(vp=mask, rho=mask))
     data["path_mask"] = "mask.h5"
     pfile.write_text(yaml.safe_dump(data))
-    res = run_cli("submit", timeout=600)
+    # the gradient of the old parameters leaves path_output as soon as its task is to
+    # run again (a failed or stopped run left it beside the new results); it is kept in
+    # path_output/previous
+    res = run_cli("submit", "--stop-after", "postprocess_event_kernels", timeout=600)
     assert res.returncode == 0, res.stderr
     assert "; to run: evaluate_gradient_from_kernels" in res.stderr
+    assert "moved to" in res.stderr and "gradient.h5" in res.stderr, res.stderr
+    assert not (tmp_path / "output" / "gradient.h5").exists()
+    old = read_model(tmp_path / "output" / "previous" / "gradient.h5")
+    np.testing.assert_array_equal(old["vp"], grad["vp"])
+    assert (tmp_path / "output" / "kernels_raw.h5").exists()  # its task is kept
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
     assert _scratch_mtimes(tmp_path) == before
     grad = read_model(tmp_path / "output" / "gradient.h5")
     for n in ("vp", "rho"):
