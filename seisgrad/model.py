@@ -832,20 +832,35 @@ def gaussian_blob(
     return amp * np.outer(gx, gz)
 
 
+#: Shear parameters: zero marks a fluid.
+SHEAR_PARAMETERS = ("vs", "mu")
+
+
 def add_perturbation(
-    model: Model, name: str, perturbation: np.ndarray, relative: bool = False
+    model: Model,
+    name: str,
+    perturbation: np.ndarray,
+    relative: bool = False,
+    keep_fluid: bool = True,
 ) -> Model:
     r"""New model with ``perturbation`` added to parameter ``name``.
 
     ``relative=False``: :math:`m' = m + \delta`; ``relative=True``:
     :math:`m' = m\,(1 + \delta)` (``delta = 0.1`` is +10 %). Other parameters are shared
     with ``model`` (not copied); the result keeps the parameter's dtype.
+
+    With ``keep_fluid`` (the default), cells where a shear parameter (``vs``, ``mu``) is
+    0, i.e. fluid, stay 0: the tail of a smooth perturbation (a Gaussian blob is never
+    exactly 0) would otherwise give the water a ``vs`` of 1e-40 m/s, which the elastic
+    solver treats as a solid. Pass ``keep_fluid=False`` to turn fluid into solid.
     """
     arr = model[name]
     d = np.asarray(perturbation, dtype=np.float64)
     if d.shape != model.grid.shape:
         raise DataError(f"perturbation has shape {d.shape}, the model grid is {model.grid.shape}")
     new = arr * (1.0 + d) if relative else arr + d
+    if keep_fluid and name in SHEAR_PARAMETERS:
+        new = np.where(arr == 0, arr, new)
     return model.with_values(**{name: new.astype(arr.dtype)})
 
 

@@ -247,6 +247,25 @@ def test_gaussian_blob_and_add_perturbation() -> None:
         add_perturbation(m, "vp", np.zeros((2, 2)))
 
 
+def test_add_perturbation_keeps_fluid_cells_fluid() -> None:
+    """A blob added to vs of water over rock gave the water vs of 1e-42 to 0.04 m/s: a
+    solid to the elastic solver (with a free surface, other records)."""
+    g = Grid(31, 21, 10.0, 10.0)
+    m = homogeneous(g, vp=3000.0, vs=1500.0)
+    vs = m["vs"].copy()
+    vs[:, 15:] = 0.0  # water on top
+    m = m.with_values(vs=vs)
+    blob = gaussian_blob(g, (150.0, 60.0), 30.0, 200.0)
+    kept = add_perturbation(m, "vs", blob)
+    assert np.all(kept["vs"][:, 15:] == 0.0)
+    np.testing.assert_array_equal(kept["vs"][:, :15], (vs + blob).astype(np.float32)[:, :15])
+    solid = add_perturbation(m, "vs", blob, keep_fluid=False)
+    assert np.all(solid["vs"][:, 15:] > 0.0)
+    # only shear parameters: a zero elsewhere is just a value
+    zero = m.with_values(rho=np.zeros(g.shape))
+    np.testing.assert_array_equal(add_perturbation(zero, "rho", blob)["rho"], blob)
+
+
 # ---------------------------------------------------------------------------------------
 # Interpolation
 # ---------------------------------------------------------------------------------------

@@ -843,3 +843,19 @@ def test_analytic_comparison_skips_components_that_vanish_by_symmetry() -> None:
     assert set(res.skipped) == {"XX.A..VX"} and "negligible" in res.skipped["XX.A..VX"]
     assert set(res.p_errors) == {"XX.A..VZ", "XX.C..VX", "XX.C..VZ"}
     assert res.max_error < 0.02
+
+
+def test_check_warns_about_leftover_shear_velocity_in_a_fluid() -> None:
+    """Water with vs of 1e-40..0.04 m/s (a blob's tail): treated as solid with no word,
+    and the sampling warning asked for a spacing of 4e-44 m."""
+    model = _model(fluid_rows=8)
+    vs = model["vs"].copy()
+    vs[vs == 0] = 1e-40
+    vs[3, -1] = 0.03
+    w = _solver().check(model.with_values(vs=vs), _event(model), _receivers(model))
+    tiny = [x for x in w if "vs is positive but at most 0.001 of vp" in x]
+    assert len(tiny) == 1 and "smallest 1e-40 m/s" in tiny[0], w
+    assert not any("v_min = 1e-40" in x or "v_min = 0.03" in x for x in w), w
+    assert not any(
+        "vs is positive" in x for x in _solver().check(model, _event(model), _receivers(model))
+    )

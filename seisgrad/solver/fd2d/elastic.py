@@ -249,6 +249,11 @@ def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
 #: depth (cells) up to which a source counts as on the free surface in ``check``
 _ON_SURFACE = 1e-3
 
+#: ``check`` warns about cells with ``0 < vs <= TINY_VS_RATIO vp``: no material is that
+#: soft (1.5 m/s under water's 1500), so they are leftovers of a fluid (see
+#: ``ElasticPropagator._tiny_shear_warnings``).
+TINY_VS_RATIO = 1e-3
+
 #: rows under a free surface whose source weights are corrected (beyond: weight 1)
 SURFACE_WEIGHT_ROWS = 10
 
@@ -491,7 +496,7 @@ class ElasticPropagator(Propagator):
         fluid surface, moment-tensor and explosion sources 1 cell down are 11% off, 2
         cells 0.5%.
         """
-        out = super().check()
+        out = self._tiny_shear_warnings() + super().check()
         out += self._fluid_solid_layer_warnings()
         if not self.layout.free_surface:
             return out
@@ -526,6 +531,27 @@ class ElasticPropagator(Propagator):
 
     def stability_moduli(self) -> dict[str, np.ndarray]:
         return {k: self.internal[k] for k in ("lambda", "mu", "rho")}
+
+    def _tiny_shear_warnings(self) -> list[str]:
+        """A warning for cells whose ``vs`` is positive but at most
+        :data:`TINY_VS_RATIO` of their ``vp``: leftovers (the tail of a smooth
+        perturbation added to water) rather than a material. The solver treats them as
+        solid, so such water is not a fluid (the free surface over it uses the solid's
+        closure: the records change); a fluid needs ``vs = 0`` exactly."""
+        vs, vp = self.internal["vs"], self.internal["vp"]
+        tiny = (vs > 0) & (vs <= TINY_VS_RATIO * vp)
+        if not tiny.any():
+            return []
+        g = self.layout.grid
+        k = np.unravel_index(np.argmin(np.where(tiny, vs, np.inf)), vs.shape)
+        return [
+            f"vs is positive but at most {TINY_VS_RATIO:g} of vp in {int(tiny.sum())} "
+            f"cell(s) (smallest {float(vs[k]):.3g} m/s at x={g.x[k[0]]:g}, z={g.z[k[1]]:g}): "
+            "the solver treats them as solid, not fluid (a fluid needs vs = 0 exactly; "
+            "with a free surface the records change); set vs = 0 there (e.g. the tail of a "
+            "perturbation added to water: seisgrad.model.add_perturbation keeps fluid "
+            "cells fluid)"
+        ]
 
     def _fluid_solid_layer_warnings(self) -> list[str]:
         """A warning when fluid (``vs = 0``) and solid cells meet on an edge that has an
@@ -573,8 +599,11 @@ class ElasticPropagator(Propagator):
         )
 
     def wave_speeds(self, internal: Mapping[str, np.ndarray]) -> tuple[float, float]:
+        """Slowest and fastest wave speed: ``vs`` where the medium is solid, except in
+        cells with a leftover ``vs`` (:meth:`_tiny_shear_warnings`), which would only
+        make the sampling warning ask for spacings of 1e-40 m."""
         vp, vs = internal["vp"], internal["vs"]
-        slow = np.where(vs > 0, vs, vp)
+        slow = np.where(vs > TINY_VS_RATIO * vp, vs, vp)
         return float(slow.min()), float(vp.max())
 
     # ------------------------------------------------------------------ setup
