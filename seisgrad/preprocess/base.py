@@ -71,6 +71,11 @@ class Preprocess(ABC):
         """Process both streams, measure the misfit and return it with the adjoint
         sources."""
 
+    def check_channels(self, channels: Sequence[str]) -> list[str]:
+        """Warnings about measuring the solver's recorded ``channels`` (``P``, ``VX``,
+        ...) with this processing, before anything runs (default: none)."""
+        return []
+
     def check(self, dt: float | None) -> list[str]:
         """Check the processing before anything runs; raise on errors, return warnings.
 

@@ -297,6 +297,34 @@ class Default(Preprocess):
             steps.append(Normalize(p.normalize))
         return Chain(steps)
 
+    #: Misfits whose value grows with the traces' amplitude (in their units squared):
+    #: channels of different units are not comparable in them.
+    UNIT_SENSITIVE = ("waveform", "envelope")
+
+    def check_channels(self, channels: Sequence[str]) -> list[str]:
+        """A warning when an amplitude-sensitive misfit (:attr:`UNIT_SENSITIVE`) sums
+        channels of different units without a per-trace normalization: pressure (Pa) is
+        about ``rho vp`` (1e6-1e7) times a particle velocity (m/s), so the velocity
+        traces would hardly count."""
+        p = self.params
+        if p.misfit not in self.UNIT_SENSITIVE or p.normalize in ("trace_max", "trace_l2"):
+            return []
+        units = {"P": "Pa", "VX": "m/s", "VZ": "m/s", "UX": "m", "UZ": "m"}
+        groups: dict[str, list[str]] = {}
+        for c in channels:
+            chosen = p.components is None or c in p.components or c[-1:] in p.components
+            if chosen and c in units:
+                groups.setdefault(units[c], []).append(c)
+        if len(groups) < 2:
+            return []
+        parts = ", ".join(f"{' '.join(cs)} ({u})" for u, cs in groups.items())
+        return [
+            f"misfit '{p.misfit}' sums the channels {parts} as they are: pressure is about "
+            "rho vp (1e6-1e7) times a particle velocity, so the smaller units hardly count; "
+            "choose them with 'components', or normalize each trace (normalize: trace_l2 "
+            "or trace_max), or weigh the channels with a weights_function"
+        ]
+
     def check(self, dt: float | None) -> list[str]:
         """Raise :class:`~seisgrad.errors.ConfigError` for a filter corner at or above
         the Nyquist frequency of the synthetics' time step ``dt`` (which the misfit

@@ -131,6 +131,12 @@ class Solver(ABC):
         before anything runs."""
         return None
 
+    def recorded_channels(self) -> tuple[str, ...] | None:
+        """Channels (``P``, ``VX``, ...) of the traces :meth:`forward` returns, or
+        ``None`` when unknown before a simulation. Lets the preprocess check what it
+        will measure before anything runs."""
+        return None
+
     def precompile_needed(self, part: str) -> bool:
         """Whether compiling ``part`` for these parameters may take long (no record of it
         having been compiled on this machine). The workstation system then compiles it

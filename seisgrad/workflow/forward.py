@@ -160,6 +160,9 @@ class Forward(Workflow):
             # the receivers are the same for every event: checked with the first
             found += self.solver.check(init, event, self.receivers if i == 0 else None)
         found += self.preprocess.check(self.solver.sampling_interval())
+        channels = self.solver.recorded_channels()
+        if channels:
+            found += self.preprocess.check_channels(channels)
         for w in found:
             if w not in warnings:
                 warnings.append(w)

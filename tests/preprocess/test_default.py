@@ -556,3 +556,40 @@ def test_su_data_with_two_channels_of_one_component(tmp_path):
         assert o.id == s.id
         np.testing.assert_array_equal(o.data, s.data.astype(np.float64))
     assert pre.evaluate(got, syn, EVENT, RECEIVERS).value == 0.0
+
+
+@pytest.mark.parametrize(
+    ("params", "warns"),
+    [
+        ({}, True),
+        ({"components": ["P"]}, False),
+        ({"components": ["VX", "VZ"]}, False),
+        ({"components": ["P", "Z"]}, True),
+        ({"normalize": "trace_l2"}, False),
+        ({"normalize": "event"}, True),  # one factor for all traces balances nothing
+        ({"misfit": "envelope"}, True),
+        ({"misfit": "traveltime"}, False),
+        ({"misfit": "correlation"}, False),
+    ],
+)
+def test_check_channels_warns_when_an_amplitude_misfit_mixes_units(
+    params: dict, warns: bool
+) -> None:
+    """With record [P, VX, VZ] and the waveform misfit the velocity traces made 4e-13 of
+    the misfit, silently."""
+    pre = Default(from_mapping(DefaultParameters, params))
+    w = pre.check_channels(("P", "VX", "VZ"))
+    assert bool(w) == warns, w
+    if warns:
+        assert "P (Pa)" in w[0] and "(m/s)" in w[0] and "normalize" in w[0]
+    assert pre.check_channels(("VX", "VZ")) == []
+
+
+def test_the_solver_says_what_it_records() -> None:
+    from seisgrad.solver.fd2d import FD2D
+
+    assert FD2D(from_mapping(FD2D.Parameters, {})).recorded_channels() == ("P", "VX", "VZ")
+    elastic = FD2D(from_mapping(FD2D.Parameters, {"materials": "elastic"}))
+    assert elastic.recorded_channels() == ("VX", "VZ")
+    chosen = FD2D(from_mapping(FD2D.Parameters, {"record": ["VZ", "P", "VZ"]}))
+    assert chosen.recorded_channels() == ("VZ", "P")

@@ -228,6 +228,10 @@ class FD2D(Solver):
             values["kappa"] = values["lambda"] + values["mu"]
         return Model(model.grid, {n: values[n] for n in self.kernel_parameters})
 
+    def recorded_channels(self) -> tuple[str, ...]:
+        rec = self.params.record
+        return tuple(dict.fromkeys(rec)) if rec else tuple(self.propagator_class().default_record)
+
     def propagator_class(self) -> type[Propagator]:
         """The propagator class of ``params.materials`` (imported on first use)."""
         target = PROPAGATORS[self.params.materials]
