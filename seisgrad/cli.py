@@ -311,7 +311,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             reset = set(changes.reset)
             rerun = {t: set(v) for t, v in changes.rerun_events}
         print(changes.summary() + todo)
-    gone = setup.workflow.missing_outputs()
+    pending = changes if changes is not None and not changes.unattributed else None
+    gone = setup.workflow.missing_outputs(pending)
     lost = set(gone.reset)
     lost_sources = dict(gone.partial)
     again = "  (runs again: parameters changed)"

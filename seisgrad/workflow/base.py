@@ -496,8 +496,12 @@ class Workflow(ABC):
             self.state.forget(reset=gone.reset, partial=dict(gone.partial))
         return gone.summary
 
-    def missing_outputs(self) -> MissingOutputs:
+    def missing_outputs(self, pending: ParameterChanges | None = None) -> MissingOutputs:
         """The finished work that must run again because its files are gone.
+
+        ``pending``: parameter changes not yet applied to the state (what ``seisgrad
+        status`` shows before ``submit`` applies them); the work they reset counts as
+        going to run.
 
         Like ``make``: a finished task runs again when one of its files under
         ``path_output`` is gone (the user asked for those), or when one of its files in
@@ -526,12 +530,15 @@ class Workflow(ABC):
         def final(paths: list[Path]) -> bool:
             return any(p.resolve().is_relative_to(output) for p in paths)
 
+        will_reset = set(pending.reset) if pending is not None else set()
+        will_rerun = {t: set(v) for t, v in pending.rerun_events} if pending is not None else {}
         for i in range(len(names) - 1, -1, -1):
             name = names[i]
             inputs = declared.get(name)
             reads = names[:i] if inputs is None else [t for t in names if t in inputs.tasks]
             if is_per_source(tasks[name]):
                 run = {e for e in events if self.state.source_status(name, e) != DONE}
+                run |= every if name in will_reset else will_rerun.get(name, set())
                 forgotten = []
                 for e in events:
                     if e in run:
@@ -546,7 +553,7 @@ class Workflow(ABC):
                 for t in reads:
                     needed[t] |= run if is_per_source(tasks[t]) else every
             else:
-                runs = self.state.task_status(name) != DONE
+                runs = self.state.task_status(name) != DONE or name in will_reset
                 if not runs:
                     gone = missing(name, None)
                     if gone and (final(gone) or needed[name]):

@@ -525,6 +525,26 @@ def test_deleted_intermediate_files_rerun_only_what_a_running_task_needs(toy_dir
     assert status["status"] == "done"
 
 
+def test_status_sees_files_gone_that_a_parameter_change_makes_needed(toy_dir, run_cli):
+    """A square deleted after the run is needed once a change resets the reduction:
+    submit ran it again, but status showed it as plain 'done'."""
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    before = _runs(toy_dir)
+    (toy_dir / "scratch" / "s001.sq.json").unlink()
+    _edit(toy_dir, reduce_scale=2.0)
+    status = run_cli("status").stdout
+    assert re.search(r"reduce +done +\(runs again: parameters changed\)", status), status
+    assert re.search(r"s001 +done +\(runs again: its files are gone\)", status), status
+    assert not re.search(r"s000 .*runs again", status), status
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert _new_runs(toy_dir, before) == ["square s001"]
+    # the old total was set aside as the run started
+    assert (toy_dir / "output" / "previous" / "total.json").exists()
+    assert "total.json" in res.stderr and "moved to" in res.stderr
+
+
 def test_undeclared_outputs_trust_the_state(toy_dir, run_cli):
     """ToyWorkflow declares no files: a deleted output is not noticed (as before)."""
     assert run_cli("submit").returncode == 0
