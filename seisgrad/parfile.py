@@ -22,6 +22,7 @@ from seisgrad.config import (
     PathParameters,
     parse_yaml,
     schema_fields,
+    show,
     to_mapping,
     type_name,
     validate_value,
@@ -359,7 +360,7 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
         try:
             validate(back)
         except ConfigError as exc:
-            raise ConfigError(f"{key}: {new!r} is refused ({exc}); {p} is unchanged") from exc
+            raise ConfigError(f"{key}: {show(new)} is refused ({exc}); {p} is unchanged") from exc
     write_text_atomic(p, text_out)
     unused: tuple[str, ...] = ()
     if key in KINDS:

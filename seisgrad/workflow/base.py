@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from seisgrad.build import INPUT_PATHS, hash_path
-from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml, to_mapping
+from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml, show, to_mapping
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
@@ -1037,7 +1037,7 @@ def _fingerprint_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[l
 
 
 def _short(value: Any) -> str:
-    s = repr(value)
+    s = show(value)
     return s if len(s) <= 40 else s[:37] + "..."
 
 

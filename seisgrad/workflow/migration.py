@@ -136,8 +136,8 @@ class Migration(Forward):
     def check_mask(self, mask: Model) -> None:
         """Raise :class:`~seisgrad.errors.DataError` when ``mask`` (``path_mask``)
         cannot be applied to the gradient: another grid than the initial model, no
-        variable for a kernel and no single ``mask`` variable, or values that are not
-        finite."""
+        variable for a kernel and no single ``mask`` variable, values that are not
+        finite, or zero everywhere for every parameter."""
         init = self.model("init")
         if not mask.grid.matches(init.grid):
             raise DataError(
@@ -145,10 +145,17 @@ class Migration(Forward):
                 f"path_model_init grid {init.grid} (the gradient's); interpolate it with "
                 "seisgrad.model.interpolate"
             )
+        names = self.solver.kernel_parameters
         try:
-            pp.mask_factors(mask, self.solver.kernel_parameters)
+            factors = pp.mask_factors(mask, names)
         except DataError as exc:
             raise DataError(f"path_mask {self.path.mask}: {exc}") from exc
+        if not any(np.any(w != 0) for w in factors.values()):
+            raise DataError(
+                f"path_mask {self.path.mask}: the mask is zero everywhere for every "
+                f"parameter ({', '.join(names)}), so the gradient would be zero; 1 keeps "
+                "a cell, 0 mutes it"
+            )
 
     def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
         """Event kernels (and illuminations) in the scratch folder; the summed kernels,

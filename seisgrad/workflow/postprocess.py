@@ -446,7 +446,9 @@ def mask_factors(mask: Model, names: Sequence[str]) -> dict[str, np.ndarray]:
     factors = _factor_for(mask, list(names), "mask", "mask")
     for n, w in factors.items():
         if not np.all(np.isfinite(w)):
-            raise DataError(f"mask for '{n}' contains non-finite values")
+            var = n if n in mask else "mask"
+            used = "" if var == n else f" (used for '{n}')"
+            raise DataError(f"mask variable '{var}'{used} contains non-finite values")
     return factors
 
 

@@ -630,6 +630,12 @@ def test_bad_sources_and_models_are_reported() -> None:
         solver.forward(model, far, recs)
     with pytest.raises(SolverError, match="outside the model"):
         solver.forward(model, two_source_event(model), [Receiver(station="X", x=0.0, z=1e5)])
+    # every receiver off the model is counted (only the first was named)
+    many = [*recs, *(Receiver(station=f"O{k}", x=0.0, z=1e5 + k) for k in range(6))]
+    with pytest.raises(
+        SolverError, match=r"XX\.O0 at .* \(and 5 more of 7: XX\.O1, XX\.O2, XX\.O3, \.\.\.\)"
+    ):
+        solver.forward(model, two_source_event(model), many)
     with pytest.raises(DataError, match="rho"):
         solver.forward(Model(model.grid, {"vp": model["vp"]}), two_source_event(model), recs)
     neg = model.with_values(vp=-model["vp"])

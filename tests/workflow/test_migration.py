@@ -15,7 +15,7 @@ import yaml
 
 from seisgrad.build import build_from_config
 from seisgrad.config import param
-from seisgrad.errors import GradientError
+from seisgrad.errors import DataError, GradientError
 from seisgrad.model import (
     Grid,
     Model,
@@ -521,3 +521,23 @@ def test_turning_exports_on_after_a_run_makes_them_without_simulations(tmp_path,
     assert {f: t for f, t in after.items() if "smoothed" not in f} == {
         f: t for f, t in sims.items() if "smoothed" not in f
     }
+
+
+def test_check_refuses_masks_that_leave_nothing_or_hold_nan(tmp_path):
+    """An all-zero mask passed check and failed after every simulation; a NaN in the
+    single 'mask' variable was reported as 'mask for vp'."""
+    pfile = small_setup(tmp_path)
+    grid = read_model(tmp_path / "init.h5").grid
+    with open(pfile, "a") as f:
+        f.write("path_mask: mask.h5\n")
+    write_model(tmp_path / "mask.h5", homogeneous(grid, np.float64, mask=0.0))
+    with pytest.raises(DataError, match="zero everywhere for every parameter"):
+        build_from_config(pfile).workflow.check()
+    # one parameter muted, the other kept: a legitimate mask
+    write_model(tmp_path / "mask.h5", homogeneous(grid, np.float64, vp=0.0, rho=1.0))
+    build_from_config(pfile).workflow.check()
+    bad = np.ones(grid.shape)
+    bad[3, 3] = np.nan
+    write_model(tmp_path / "mask.h5", Model(grid, {"mask": bad}))
+    with pytest.raises(DataError, match=r"mask variable 'mask' \(used for 'vp'\)"):
+        build_from_config(pfile).workflow.check()

@@ -579,3 +579,14 @@ def test_a_corrupt_state_file_is_one_error_line(toy_dir, run_cli, text):
         (toy_dir / "state" / "simulate" / "s000.json").write_text(bad)
         res = run_cli("status")
         assert res.returncode == 2 and "s000.json is corrupt" in res.stderr, res.stderr
+
+
+def test_changed_values_are_shown_as_yaml_spells_them() -> None:
+    """'components (None -> ['P'])' and 'True is refused': Python's spellings."""
+    from seisgrad.workflow.base import _fingerprint_diff
+
+    changed, detail = _fingerprint_diff(
+        {"components": None, "free_surface": False}, {"components": ["P"], "free_surface": True}
+    )
+    assert set(changed) == {"components", "free_surface"}
+    assert "components (null -> ['P'])" in detail and "free_surface (false -> true)" in detail

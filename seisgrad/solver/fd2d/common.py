@@ -922,12 +922,17 @@ def check_positions(layout: Layout, event: Event, receivers: Sequence[Receiver])
                 f"event '{event.name}': source at (x={s.x}, z={s.z}) is outside the model "
                 f"(x in [{xmin}, {xmax}], z in [{zmin}, {zmax}])"
             )
-    for r in receivers:
-        if not g.contains(r.x, r.z):
-            raise SolverError(
-                f"receiver {r.network}.{r.station} at (x={r.x}, z={r.z}) is outside the model "
-                f"(x in [{xmin}, {xmax}], z in [{zmin}, {zmax}])"
-            )
+    out = [r for r in receivers if not g.contains(r.x, r.z)]
+    if out:
+        r = out[0]
+        more = f" (and {len(out) - 1} more of {len(receivers)}: " if len(out) > 1 else ""
+        if more:
+            names = ", ".join(f"{q.network}.{q.station}" for q in out[1:4])
+            more += names + (", ..." if len(out) > 4 else "") + ")"
+        raise SolverError(
+            f"receiver {r.network}.{r.station} at (x={r.x}, z={r.z}){more} is outside the "
+            f"model (x in [{xmin}, {xmax}], z in [{zmin}, {zmax}])"
+        )
 
 
 def source_time_table(
