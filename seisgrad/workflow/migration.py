@@ -67,6 +67,15 @@ class MigrationParameters(ForwardParameters):
         "forward-field energy; costs one extra forward run per source)",
         choices=(None, "illumination"),
     )
+    plot_clip: float = param(
+        99.0,
+        "percentile of |values| that sets the colour scale of the kernel and gradient "
+        "figures (100: the largest value; the default saturates the spikes at sources "
+        "and receivers)",
+        low=0.0,
+        low_exclusive=True,
+        high=100.0,
+    )
     illumination_water_level: float = param(
         pp.ILLUMINATION_WATER_LEVEL,
         "water level of the illumination preconditioner (relative to its maximum)",
@@ -119,6 +128,7 @@ class Migration(Forward):
                     "path_mask",
                     "path_model_init",
                     "path_model_true",  # its figure
+                    "plot_clip",  # the figures are drawn here
                 },
                 {"run_adjoint_simulations", "postprocess_event_kernels"},
             ),
@@ -288,14 +298,20 @@ class Migration(Forward):
         plot.plot_model(self.model("init"), folder / "model_init.png", sources, rec)
         if self.path.model_true is not None:
             plot.plot_model(self.model("true"), folder / "model_true.png", sources, rec)
+        clip = self.params.plot_clip
         plot.plot_kernel(
             read_model(self.path.output / "kernels_raw.h5"),
             folder / "kernels_raw.png",
             sources,
             rec,
+            clip=clip,
         )
         plot.plot_gradient(
-            read_model(self.path.output / "gradient.h5"), folder / "gradient.png", sources, rec
+            read_model(self.path.output / "gradient.h5"),
+            folder / "gradient.png",
+            sources,
+            rec,
+            clip=clip,
         )
 
 

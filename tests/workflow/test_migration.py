@@ -541,3 +541,27 @@ def test_check_refuses_masks_that_leave_nothing_or_hold_nan(tmp_path):
     write_model(tmp_path / "mask.h5", Model(grid, {"mask": bad}))
     with pytest.raises(DataError, match=r"mask variable 'mask' \(used for 'vp'\)"):
         build_from_config(pfile).workflow.check()
+
+
+def test_kernel_and_gradient_figures_use_plot_clip(tmp_path, monkeypatch):
+    """The figures' colour scale spanned the spikes at the sources (in water, the vp and
+    rho panels looked empty); plot_clip saturates them."""
+    from seisgrad import plot
+
+    seen = {}
+
+    def spy(name, real):
+        def draw(*args, **kwargs):
+            seen[name] = kwargs.get("clip")
+            return real(*args, **kwargs)
+
+        return draw
+
+    monkeypatch.setattr(plot, "plot_kernel", spy("kernel", plot.plot_kernel))
+    monkeypatch.setattr(plot, "plot_gradient", spy("gradient", plot.plot_gradient))
+    pfile = small_setup(tmp_path, plot_figures=True, plot_clip=95.0)
+    wf = build_from_config(pfile).workflow
+    assert "plot_clip" in wf.task_inputs["evaluate_gradient_from_kernels"].params
+    wf.run()
+    assert seen == {"kernel": 95.0, "gradient": 95.0}
+    assert (tmp_path / "output" / "figures" / "gradient.png").exists()
