@@ -56,6 +56,8 @@ import hashlib
 import json
 import os
 import pickle
+import queue
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -146,8 +148,10 @@ class SnapshotFile:
     """Write the checkpoint snapshots of a forward run to a file while it runs.
 
     Use as a context manager around :meth:`Propagator.forward` with
-    ``snapshot_sink=``; each snapshot goes straight from the live state arrays to the
-    file, so nothing is copied or held in memory. The file: the header of
+    ``snapshot_sink=``. Each snapshot is copied from the live state arrays and handed to
+    a writer thread, which writes and digests it while the time loop goes on (the
+    compiled loop releases the GIL); at most :attr:`QUEUE` copies wait, so a slow disk
+    holds the run back instead of filling the memory. The file: the header of
     :meth:`Propagator.snapshot_header`, then the raw values of every snapshot, array by
     array in the order of :meth:`Propagator.snapshot_shapes`, then a trailer holding a
     BLAKE2b digest of those values (:meth:`Propagator.load_snapshots` reads it back and
@@ -158,6 +162,9 @@ class SnapshotFile:
     wavefield is an optimisation (the adjoint recomputes).
     """
 
+    #: Snapshot copies that may wait for the writer thread.
+    QUEUE = 2
+
     def __init__(self, prop: Propagator, path: str | os.PathLike[str]) -> None:
         self.prop = prop
         self.path = Path(path)
@@ -167,6 +174,9 @@ class SnapshotFile:
         self._file: Any = None
         self._tmp: Path | None = None
         self._digest = hashlib.blake2b(digest_size=_SNAP_DIGEST_BYTES)
+        self._queue: queue.Queue[list[np.ndarray] | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._failed = threading.Event()
 
     def __enter__(self) -> SnapshotFile:
         try:
@@ -176,22 +186,38 @@ class SnapshotFile:
             self._file.write(self.prop.snapshot_header(self.expected))
         except OSError as exc:
             self._fail(exc)
+            return self
+        self._queue = queue.Queue(maxsize=self.QUEUE)
+        self._thread = threading.Thread(
+            target=self._write_all, args=(self._queue,), name="seisgrad-snapshots", daemon=True
+        )
+        self._thread.start()
         return self
 
     def __call__(self, views: list[np.ndarray]) -> None:
-        if self._file is None:
+        if self._queue is None or self._failed.is_set():
             return
-        try:
-            for a in views:
-                b = np.ascontiguousarray(a)
-                b.tofile(self._file)
-                self._digest.update(b.data)
-            self.written += 1
-        except OSError as exc:
-            self._fail(exc)
+        self._queue.put([np.array(a, order="C", copy=True) for a in views])
+
+    def _write_all(self, waiting: queue.Queue[list[np.ndarray] | None]) -> None:
+        """The writer thread: write and digest each queued snapshot until ``None``."""
+        while True:
+            arrays = waiting.get()
+            if arrays is None:
+                return
+            if self._failed.is_set():
+                continue  # drain: the run goes on without saving
+            try:
+                for b in arrays:
+                    b.tofile(self._file)
+                    self._digest.update(b.data)
+                self.written += 1
+            except OSError as exc:
+                self._fail(exc)
 
     def _fail(self, exc: OSError) -> None:
         self.error = exc
+        self._failed.set()
         self._close()
 
     def _close(self) -> None:
@@ -200,7 +226,15 @@ class SnapshotFile:
                 self._file.close()
             self._file = None
 
+    def _stop_writer(self) -> None:
+        """Let the writer finish what is queued, then end it."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+        self._thread = None
+
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._stop_writer()
         done = self._file is not None and exc_type is None and self.written == self.expected
         if done:
             try:
