@@ -288,6 +288,10 @@ def _submit_ranks(args: argparse.Namespace, comm: Any) -> int:
 def _remove_state(wf: Any) -> None:
     """``--restart``: the state and the scratch folder (one process only: under an MPI
     launcher, rank 0)."""
+    from seisgrad.workflow.base import log_set_aside
+
+    # the old results leave path_output first (the new run would mix with them)
+    log_set_aside(wf, *wf.set_aside_results(wf.task_names))
     wf.state.clear()
     for p in (wf.path.scratch,):
         if p.exists():
@@ -352,6 +356,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing removed")
                 return 1
+    _check_clean_targets(wf, targets)
     removed = []
     busy = setup.system.busy(wf)  # a Slurm main job queued or running
     if busy is not None:
@@ -361,11 +366,37 @@ def cmd_clean(args: argparse.Namespace) -> int:
     lock = wf.state.run_lock() if wf.state.root.exists() else contextlib.nullcontext()
     with lock:
         for t in targets:
-            if t.exists():
+            if t.is_symlink():  # a link to the folder elsewhere: empty what it points to
+                for child in t.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+                removed.append(str(t))
+            elif t.exists():
                 shutil.rmtree(t)
                 removed.append(str(t))
     print("removed: " + (", ".join(removed) if removed else "nothing"))
     return 0
+
+
+def _check_clean_targets(wf: Any, targets: Sequence[Path]) -> None:
+    """Refuse to remove a folder that holds the work folder itself, the parameter
+    file or an input (``path_output: .`` would remove the whole run folder)."""
+    from seisgrad.build import INPUT_PATHS
+
+    workdir = wf.path.workdir.resolve()
+    inputs = [getattr(wf.path, n[len("path_") :], None) for n in INPUT_PATHS]
+    keep = [p for p in (*inputs, wf.parameter_file) if p is not None]
+    for t in targets:
+        r = t.resolve()
+        held = [p for p in keep if Path(p).resolve().is_relative_to(r)]
+        if workdir.is_relative_to(r) or held:
+            what = f"holds {held[0]}" if held else f"holds the work folder {workdir}"
+            raise ConfigError(
+                f"clean: {t} {what}; it is not removed (nothing was): remove what you "
+                "want from it by hand, or give path_output/path_scratch folders of their own"
+            )
 
 
 def cmd_print(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ directly or through a task they read, and keeps the others (see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -51,6 +52,7 @@ from seisgrad.workflow.state import (
     State,
     owner,
     process_gone,
+    write_json_atomic,
 )
 
 if TYPE_CHECKING:
@@ -298,8 +300,9 @@ class Workflow(ABC):
         self._events: list[Event] | None = None
         self._receivers: list[Receiver] | None = None
         self._event_digests: dict[str, str] | None = None
-        #: Files moved to ``path_output/previous`` by the last :meth:`check_fingerprint`.
-        self.set_aside: list[Path] = []
+        #: ``(moved, removed)`` by the last :meth:`check_fingerprint`
+        #: (:meth:`set_aside_results`).
+        self.set_aside: tuple[list[Path], list[Path]] = ([], [])
         #: Called with a task's name before it runs (e.g. to wait for kernels compiled
         #: in the background).
         self.before_task: list[Callable[[str], None]] = []
@@ -423,15 +426,7 @@ class Workflow(ABC):
             logger.info("seisgrad %s: tasks %s", type(self).__name__, ", ".join(names))
             if changes is not None:
                 logger.info("%s", changes.summary())
-            if self.set_aside:
-                logger.info(
-                    "results made with the parameters before the change moved to %s: %s",
-                    self.path.output / self.PREVIOUS,
-                    _paths(
-                        [p.relative_to(self.path.output / self.PREVIOUS) for p in self.set_aside],
-                        4,
-                    ),
-                )
+            log_set_aside(self, *self.set_aside)
             if stale:
                 logger.info(
                     "interrupted before (their process ended while running): %s",
@@ -910,7 +905,7 @@ class Workflow(ABC):
         reset = changes.reset if changes is not None else ()
         partial = dict(changes.rerun_events) if changes is not None else {}
         # before the state forgets the work: a failure here changes nothing
-        self.set_aside = self._set_aside_outputs(reset, partial)
+        self.set_aside = self.set_aside_results(reset, partial)
         self.state.set_fingerprint(
             self.fingerprint,
             self.fingerprint_labels,
@@ -920,55 +915,81 @@ class Workflow(ABC):
         )
         return changes
 
-    #: Folder of ``path_output`` that receives the results made with the parameters
-    #: before the last change (:meth:`check_fingerprint`).
+    #: Folder of ``path_output`` that receives the results of the last finished run when
+    #: parameters change (:meth:`check_fingerprint`) or ``submit --restart`` starts over.
     PREVIOUS = "previous"
+    #: The list of what seisgrad put in :attr:`PREVIOUS` (only those are replaced).
+    PREVIOUS_MANIFEST = ".seisgrad-previous.json"
 
-    def _set_aside_outputs(
-        self, reset: Sequence[str], partial: Mapping[str, Sequence[str]]
-    ) -> list[Path]:
-        """Move the files under ``path_output`` of the work that runs again because
-        parameters changed (:meth:`task_outputs` of the tasks ``reset`` and of the sources
-        in ``partial``) to ``path_output/previous`` (emptied first), keeping their
-        relative paths; return the new paths.
-
-        Otherwise ``path_output`` would mix results of two sets of parameters until the
-        new run finishes, and for good when it fails or is interrupted (a new
-        ``misfit.json`` beside the old ``gradient.h5``)."""
-        if not reset and not partial:
-            return []
-        output = self.path.output.resolve()
+    def result_paths(self, task: str) -> list[Path]:
+        """Files and folders under ``path_output`` that ``task`` writes, whatever the
+        switches that decide whether it writes them (``export_*``, ``plot_figures``): what
+        is set aside when the task runs again after a parameter change. Default: the
+        :meth:`task_outputs` of the task (of every event for a per-source task)."""
         tasks = {t.__name__: t for t in self.task_list}
-        files: list[Path] = []
-        for name in reset:
-            if name not in tasks:
-                continue
-            if is_per_source(tasks[name]):
-                for e in self.events:
-                    files += self.task_outputs(name, e.name)
-            else:
-                files += self.task_outputs(name, None)
-        for name, events in partial.items():
-            for e in events:
-                files += self.task_outputs(name, e)
-        found = []
-        for p in dict.fromkeys(files):
-            if not p.is_file():
-                continue
-            rel = p.resolve().relative_to(output) if p.resolve().is_relative_to(output) else None
-            if rel is not None and rel.parts[0] != self.PREVIOUS:
-                found.append((p, rel))
-        if not found:
-            return []
+        if task in tasks and is_per_source(tasks[task]):
+            return [p for e in self.events for p in self.task_outputs(task, e.name)]
+        return self.task_outputs(task, None)
+
+    def set_aside_results(
+        self, tasks: Sequence[str], partial: Mapping[str, Sequence[str]] | None = None
+    ) -> tuple[list[Path], list[Path]]:
+        """Take the results of ``tasks`` (:meth:`result_paths`), and those of the
+        sources ``partial[task]`` of per-source tasks that run again for some sources
+        (:meth:`task_outputs`), out of ``path_output`` before they run again; return
+        ``(moved, removed)``.
+
+        If every task had finished (the results form one complete set), they move to
+        ``path_output/previous`` (keeping their relative paths), replacing what an earlier
+        change put there; files of your own in that folder are kept. If the run had not
+        finished, its results are removed: ``previous`` keeps the last complete set.
+        Otherwise ``path_output`` would mix results of two sets of parameters until the
+        new run finishes, and for good when it fails or is stopped (a new
+        ``misfit.json`` beside the old ``gradient.h5``). Files in the scratch, state and
+        log folders are never touched, even when ``path_output`` holds them."""
+        output = self.path.output.resolve()
         previous = self.path.output / self.PREVIOUS
-        shutil.rmtree(previous, ignore_errors=True)
+        keep_out = [
+            q.resolve() for q in (self.path.scratch, self.state.root, self.path.logs, previous)
+        ]
+        found: dict[Path, Path] = {}
+        paths = [p for name in tasks for p in self.result_paths(name)]
+        for name, sources in (partial or {}).items():
+            paths += [p for e in sources for p in self.task_outputs(name, e)]
+        for p in paths:
+            if not p.exists() and not p.is_symlink():
+                continue
+            r = p.resolve()
+            if not r.is_relative_to(output) or any(r.is_relative_to(k) for k in keep_out):
+                continue
+            found.setdefault(p, r.relative_to(output))
+        if not found:
+            return [], []
+        if not all(self.state.task_status(n) == DONE for n in self.task_names):
+            for p in found:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+            return [], list(found)
+        manifest = previous / self.PREVIOUS_MANIFEST
+        with contextlib.suppress(OSError, ValueError):
+            for rel in json.loads(manifest.read_text()):
+                old = previous / rel
+                if old.is_dir() and not old.is_symlink():
+                    shutil.rmtree(old, ignore_errors=True)
+                elif old.exists() or old.is_symlink():
+                    old.unlink()
         moved = []
-        for p, rel in found:
+        for p, rel in found.items():
             dest = previous / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
             os.replace(p, dest)
             moved.append(dest)
-        return moved
+        write_json_atomic(manifest, sorted(str(rel) for rel in found.values()))
+        return moved, []
 
     def status(self) -> list[dict[str, Any]]:
         """Status of every task (and of each source for per-source tasks).
@@ -1009,6 +1030,24 @@ def _shown(info: dict[str, Any]) -> dict[str, Any]:
     if _was_interrupted(info):
         return {**info, "status": INTERRUPTED}
     return info
+
+
+def log_set_aside(wf: Workflow, moved: Sequence[Path], removed: Sequence[Path]) -> None:
+    """Log what :meth:`Workflow.set_aside_results` did."""
+    previous = wf.path.output / wf.PREVIOUS
+    if moved:
+        logger.info(
+            "results made with the parameters before the change moved to %s: %s",
+            previous,
+            _paths([p.relative_to(previous) for p in moved], 4),
+        )
+    if removed:
+        logger.info(
+            "results of the unfinished run with the parameters before the change removed "
+            "(%s keeps the last finished run's): %s",
+            previous,
+            _paths([p.relative_to(wf.path.output) for p in removed], 4),
+        )
 
 
 def _paths(paths: Sequence[Path], most: int = 2) -> str:

@@ -100,6 +100,19 @@ class Forward(Workflow):
             "write_misfit": TaskInputs({"preprocess"}, {"evaluate_objective_function"}),
         }
 
+    def result_paths(self, task: str) -> list[Path]:
+        """:meth:`task_outputs`, and for ``write_misfit`` the exported traces (the whole
+        ``path_output/traces`` folder) and every source's figure, whatever
+        ``export_traces`` and ``plot_figures`` say now."""
+        if task == "write_misfit":
+            figures = self.path.output / "figures"
+            return [
+                self.path.output / "misfit.json",
+                self.path.output / "traces",
+                *(figures / f"traces_{e.name}.png" for e in self.events),
+            ]
+        return super().result_paths(task)
+
     def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
         """Traces of each source in the scratch folder; the total misfit and the trace
         figures in path_output (exported traces are not checked: their names depend on

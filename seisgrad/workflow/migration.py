@@ -167,6 +167,22 @@ class Migration(Forward):
                 "a cell, 0 mutes it"
             )
 
+    def result_paths(self, task: str) -> list[Path]:
+        """:meth:`task_outputs`, and whatever ``export_kernels``, ``plot_figures`` and
+        ``precondition`` say now: the exported kernels (the whole ``path_output/kernels``
+        folder), the illumination and every figure of the gradient task."""
+        out = self.path.output
+        if task == "postprocess_event_kernels":
+            return [out / "kernels_raw.h5", out / "kernels"]
+        if task == "evaluate_gradient_from_kernels":
+            names = ("gradient", "kernels_raw", "model_init", "model_true")
+            return [
+                out / "gradient.h5",
+                out / "illumination.h5",
+                *(out / "figures" / f"{n}.png" for n in names),
+            ]
+        return super().result_paths(task)
+
     def task_outputs(self, task: str, source: str | None = None) -> list[Path]:
         """Event kernels (and illuminations) in the scratch folder; the summed kernels,
         the gradient, the exported event kernels and the figures in path_output (so

@@ -565,3 +565,52 @@ def test_kernel_and_gradient_figures_use_plot_clip(tmp_path, monkeypatch):
     wf.run()
     assert seen == {"kernel": 95.0, "gradient": 95.0}
     assert (tmp_path / "output" / "figures" / "gradient.png").exists()
+
+
+def _digest(path) -> str:
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_previous_keeps_the_last_finished_run_and_nothing_else(tmp_path, run_cli):
+    """path_output/previous: a second change after an unfinished rerun emptied it and
+    kept only the unfinished run's misfit (the finished gradient was lost); files of the
+    user's own in it were deleted; --restart and exports mixed old and new results."""
+    pfile = small_setup(tmp_path, smooth_h=10.0, export_kernels=True)
+    out, prev = tmp_path / "output", tmp_path / "output" / "previous"
+    prev.mkdir(parents=True)
+    (prev / "notes.txt").write_text("mine")
+    assert run_cli("submit", timeout=600).returncode == 0
+    a = {f: _digest(out / f) for f in ("gradient.h5", "kernels_raw.h5", "kernels/s000.h5")}
+    data = yaml.safe_load(pfile.read_text())
+
+    # a change, and a rerun stopped before the gradient: the finished set moves aside
+    data.update(smooth_h=20.0, export_kernels=False)  # the switch off in the same edit
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", "--stop-after", "postprocess_event_kernels", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert {f: _digest(prev / f) for f in a} == a
+    assert not (out / "gradient.h5").exists() and not (out / "kernels").exists()
+    assert (out / "kernels_raw.h5").exists() and (out / "misfit.json").exists()
+
+    # another change before that run finished: its results go, the finished set stays
+    data["smooth_h"] = 30.0
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", "--stop-after", "run_adjoint_simulations", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "results of the unfinished run" in res.stderr and "kernels_raw.h5" in res.stderr
+    assert not (out / "kernels_raw.h5").exists()
+    assert {f: _digest(prev / f) for f in a} == a
+    assert (prev / "notes.txt").read_text() == "mine"
+
+    # finish, then start over: the new finished set replaces the old one in previous
+    assert run_cli("submit", timeout=600).returncode == 0
+    b = _digest(out / "gradient.h5")
+    assert b != a["gradient.h5"]
+    res = run_cli("submit", "--restart", "--stop-after", "prepare_observed_data", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert _digest(prev / "gradient.h5") == b and (prev / "misfit.json").exists()
+    assert not (prev / "kernels").exists()  # the old set's exported kernels are replaced
+    assert not (out / "gradient.h5").exists() and not (out / "misfit.json").exists()
+    assert (prev / "notes.txt").read_text() == "mine"

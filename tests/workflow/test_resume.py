@@ -590,3 +590,41 @@ def test_changed_values_are_shown_as_yaml_spells_them() -> None:
     )
     assert set(changed) == {"components", "free_surface"}
     assert "components (null -> ['P'])" in detail and "free_surface (false -> true)" in detail
+
+
+def test_results_set_aside_never_include_scratch_or_state_files(toy_dir, run_cli):
+    """With path_output: '.', the scratch folder lies inside it: a scratch file was
+    reported (and moved) as a result."""
+    _declared(toy_dir)
+    _edit(toy_dir, path_output=".")
+    assert run_cli("submit").returncode == 0
+    squares = sorted(p.name for p in (toy_dir / "scratch").glob("*.sq.json"))
+    _edit(toy_dir, square_offset=2.0)
+    res = run_cli("submit", "--stop-after", "simulate")
+    assert res.returncode == 0, res.stderr
+    assert (toy_dir / "previous" / "total.json").exists()
+    assert not (toy_dir / "previous" / "scratch").exists()
+    assert "scratch" not in res.stderr.split("moved to", 1)[-1].splitlines()[0]
+    assert sorted(p.name for p in (toy_dir / "scratch").glob("*.sq.json")) == squares
+
+
+def test_clean_output_never_removes_the_run_folder_and_follows_a_link(toy_dir, run_cli):
+    """path_output: '.' made 'clean --output --yes' remove the whole run folder (the
+    parameter file with it); a symlinked path_output crashed after scratch, state and
+    logs were gone."""
+    _declared(toy_dir)
+    _edit(toy_dir, path_output=".")
+    assert run_cli("submit").returncode == 0
+    res = run_cli("clean", "--output", "--yes")
+    assert res.returncode != 0 and "holds" in res.stderr and "nothing was" in res.stderr
+    assert (toy_dir / "parameters.yaml").exists() and (toy_dir / "scratch").exists()
+    elsewhere = toy_dir.parent / (toy_dir.name + "-results")
+    elsewhere.mkdir()
+    (toy_dir / "results").symlink_to(elsewhere)
+    _edit(toy_dir, path_output="results")
+    assert run_cli("submit").returncode == 0
+    assert (elsewhere / "total.json").exists()
+    res = run_cli("clean", "--output", "--yes")
+    assert res.returncode == 0, res.stderr
+    assert elsewhere.is_dir() and not any(elsewhere.iterdir())
+    assert not (toy_dir / "scratch").exists()
