@@ -37,6 +37,7 @@ import h5py
 import numpy as np
 
 from seisgrad.errors import ConfigError, DataError, PathError
+from seisgrad.logs import logger
 
 __all__ = [
     "Grid",
@@ -860,7 +861,17 @@ def add_perturbation(
         raise DataError(f"perturbation has shape {d.shape}, the model grid is {model.grid.shape}")
     new = arr * (1.0 + d) if relative else arr + d
     if keep_fluid and name in SHEAR_PARAMETERS:
-        new = np.where(arr == 0, arr, new)
+        fluid = np.asarray(arr) == 0
+        dropped = float(np.abs(np.where(fluid, new, 0.0)).max(initial=0.0))
+        if dropped > 1e-3 * float(np.abs(new).max(initial=0.0)):
+            logger.warning(
+                "add_perturbation: %d fluid cell(s) (%s = 0) kept fluid where the "
+                "perturbation reaches %.3g; pass keep_fluid=False to make them solid",
+                int(fluid.sum()),
+                name,
+                dropped,
+            )
+        new = np.where(fluid, arr, new)
     return model.with_values(**{name: new.astype(arr.dtype)})
 
 

@@ -247,7 +247,7 @@ def test_gaussian_blob_and_add_perturbation() -> None:
         add_perturbation(m, "vp", np.zeros((2, 2)))
 
 
-def test_add_perturbation_keeps_fluid_cells_fluid() -> None:
+def test_add_perturbation_keeps_fluid_cells_fluid(caplog) -> None:
     """A blob added to vs of water over rock gave the water vs of 1e-42 to 0.04 m/s: a
     solid to the elastic solver (with a free surface, other records)."""
     g = Grid(31, 21, 10.0, 10.0)
@@ -256,9 +256,17 @@ def test_add_perturbation_keeps_fluid_cells_fluid() -> None:
     vs[:, 15:] = 0.0  # water on top
     m = m.with_values(vs=vs)
     blob = gaussian_blob(g, (150.0, 60.0), 30.0, 200.0)
-    kept = add_perturbation(m, "vs", blob)
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        kept = add_perturbation(m, "vs", blob)
+    assert "fluid cell(s) (vs = 0) kept fluid where the perturbation reaches" in caplog.text
     assert np.all(kept["vs"][:, 15:] == 0.0)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seisgrad"):  # a far tail: nothing to say
+        add_perturbation(m, "vs", gaussian_blob(g, (150.0, 0.0), 10.0, 200.0))
+    assert caplog.text == ""
     np.testing.assert_array_equal(kept["vs"][:, :15], (vs + blob).astype(np.float32)[:, :15])
+    # the blob is centred 90 m under the water: the water would get tens of m/s
+    assert np.abs(np.where(vs == 0, blob, 0.0)).max() > 1e-3 * blob.max()
     solid = add_perturbation(m, "vs", blob, keep_fluid=False)
     assert np.all(solid["vs"][:, 15:] > 0.0)
     # only shear parameters: a zero elsewhere is just a value

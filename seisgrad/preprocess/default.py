@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from obspy import Stream, Trace
 
-from seisgrad.config import Schema, param
+from seisgrad.config import Schema, param, show
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.preprocess import io
 from seisgrad.preprocess.base import MisfitResult, Preprocess
@@ -302,12 +302,26 @@ class Default(Preprocess):
     UNIT_SENSITIVE = ("waveform", "envelope")
 
     def check_channels(self, channels: Sequence[str]) -> list[str]:
-        """A warning when an amplitude-sensitive misfit (:attr:`UNIT_SENSITIVE`) sums
-        channels of different units without a per-trace normalization: pressure (Pa) is
-        about ``rho vp`` (1e6-1e7) times a particle velocity (m/s), so the velocity
-        traces would hardly count."""
+        """A :class:`~seisgrad.errors.ConfigError` when ``components`` selects none of
+        the recorded ``channels``; a warning when an amplitude-sensitive misfit
+        (:attr:`UNIT_SENSITIVE`) sums channels of different units without a per-trace
+        normalization or a ``weights_function``: pressure (Pa) is about ``rho vp``
+        (1e6-1e7) times a particle velocity (m/s), so the velocity traces would hardly
+        count."""
         p = self.params
-        if p.misfit not in self.UNIT_SENSITIVE or p.normalize in ("trace_max", "trace_l2"):
+        if p.components is not None and not any(
+            c in p.components or c[-1:] in p.components for c in channels
+        ):
+            raise ConfigError(
+                f"parameter 'components': {show(p.components)} selects none of the recorded "
+                f"channels {', '.join(channels)} (a channel such as VZ, or a component X "
+                "or Z; null: all)"
+            )
+        if (
+            p.misfit not in self.UNIT_SENSITIVE
+            or p.normalize in ("trace_max", "trace_l2")
+            or p.weights_function is not None  # it may weigh the channels
+        ):
             return []
         units = {"P": "Pa", "VX": "m/s", "VZ": "m/s", "UX": "m", "UZ": "m"}
         groups: dict[str, list[str]] = {}
@@ -355,8 +369,8 @@ class Default(Preprocess):
         if not sel:
             chans = sorted({tr.stats.channel for tr in synthetic})
             raise DataError(
-                f"components {self.params.components} select none of the synthetic channels "
-                f"{chans}"
+                f"components {show(self.params.components)} select none of the synthetic "
+                f"channels {', '.join(chans)}"
             )
         return sel
 

@@ -232,6 +232,11 @@ class PointSource(Schema):
         return self.amplitude == 0
 
 
+#: Longest event name (bytes, UTF-8): file names such as ``.traces_<event>.png.<hex>.tmp``
+#: must stay within the usual 255-byte limit.
+MAX_EVENT_NAME_BYTES = 160
+
+
 @dataclass
 class Event(Schema):
     """One simulation: one or more point sources fired together.
@@ -253,12 +258,18 @@ class Event(Schema):
             or n != n.strip()
             or n.startswith(".")
             or any(c in n for c in "/\\")
-            or any(ord(c) < 32 or ord(c) == 127 for c in n)
+            or not n.isprintable()
         ):
             raise ConfigError(
                 f"event name {n!r}: must be non-empty, without '/' or '\\', control "
                 "characters or blanks at either end, and not start with '.' (it becomes a "
                 "file name)"
+            )
+        if len(n.encode()) > MAX_EVENT_NAME_BYTES:
+            raise ConfigError(
+                f"event name {n[:40]!r}...: {len(n.encode())} bytes, at most "
+                f"{MAX_EVENT_NAME_BYTES} (it becomes part of file names, which the file "
+                "system limits to 255 bytes with their prefixes and suffixes)"
             )
 
 

@@ -582,7 +582,15 @@ def test_check_channels_warns_when_an_amplitude_misfit_mixes_units(
     assert bool(w) == warns, w
     if warns:
         assert "P (Pa)" in w[0] and "(m/s)" in w[0] and "normalize" in w[0]
-    assert pre.check_channels(("VX", "VZ")) == []
+    if "components" not in params:
+        assert pre.check_channels(("VX", "VZ")) == []
+
+
+def test_check_channels_trusts_a_weights_function(tmp_path: Path) -> None:
+    (tmp_path / "w.py").write_text("def f(stream, receiver, sources):\n    return None\n")
+    params = {"weights_function": f"{tmp_path / 'w.py'}:f"}
+    pre = Default(from_mapping(DefaultParameters, params))
+    assert pre.check_channels(("P", "VX", "VZ")) == []  # it may weigh the channels
 
 
 def test_the_solver_says_what_it_records() -> None:
@@ -593,3 +601,19 @@ def test_the_solver_says_what_it_records() -> None:
     assert elastic.recorded_channels() == ("VX", "VZ")
     chosen = FD2D(from_mapping(FD2D.Parameters, {"record": ["VZ", "P", "VZ"]}))
     assert chosen.recorded_channels() == ("VZ", "P")
+
+
+def test_check_channels_refuses_components_that_select_nothing_recorded() -> None:
+    """components: [UZ] in an acoustic run passed check; the forward simulations ran,
+    then evaluate_objective_function failed."""
+    pre = Default(from_mapping(DefaultParameters, {"components": ["UZ"]}))
+    with pytest.raises(
+        ConfigError, match=r"\['UZ'\] selects none of the recorded channels P, VX, VZ"
+    ):
+        pre.check_channels(("P", "VX", "VZ"))
+    assert (
+        Default(from_mapping(DefaultParameters, {"components": ["Z"]})).check_channels(
+            ("P", "VX", "VZ")
+        )
+        == []
+    )

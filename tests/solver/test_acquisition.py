@@ -184,7 +184,10 @@ def test_all_zero_array_has_no_frequency_content() -> None:
     assert SourceTimeFunction(f0=7.0).dominant_frequency() == 7.0
 
 
-@pytest.mark.parametrize("name", ["../../init", "2020/evA", "a\\b", "", ".hidden", " ev", "e\x00"])
+@pytest.mark.parametrize(
+    "name",
+    ["../../init", "2020/evA", "a\\b", "", ".hidden", " ev", "e\x00", "a\u2028b", "x" * 161],
+)
 def test_event_names_that_are_not_plain_file_names_are_refused(name: str) -> None:
     """An event name becomes a file name: '../../init' wrote the traces, state and
     misfit files outside scratch/ and state/ (beside the initial model) and ended in a

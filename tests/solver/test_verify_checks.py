@@ -230,6 +230,7 @@ def _taylor_setup():
         ({"perturbation": {"vs": np.ones((40, 36))}}, "has vs, which the solver has no kernel"),
         ({"perturbation": {"vp": np.ones((3, 3))}}, r"perturbation of vp has shape \(3, 3\)"),
         ({"perturbation": {"vp": np.full((40, 36), np.nan)}}, "vp is not finite"),
+        ({"perturbation": {"vp": np.ones((40, 36)) * 1j}}, "must hold real numbers"),
     ],
 )
 def test_taylor_test_refuses_arguments_it_cannot_use(kwargs: dict, match: str) -> None:
