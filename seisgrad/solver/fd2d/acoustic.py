@@ -79,6 +79,7 @@ from seisgrad.solver.fd2d.common import (
     scatter_rows,
     set_mxcsr,
     source_time_table,
+    sweep_adjoint_sources,
     sweep_rows,
 )
 from seisgrad.solver.fd2d.propagator import Propagator
@@ -636,9 +637,7 @@ def _adjoint_loop(
     n = n1 - 1
     while n >= n0:
         nk = min(fuse, n - n0 + 1)  # steps n, n - 1, ..., n - nk + 1 in this sweep
-        for k in range(nk):
-            for g in range(g_c.size):
-                inj2[k, g] = raw_adj[g_c[g], g_t[g], n - k]
+        sweep_adjoint_sources(inj2, raw_adj, g_c, g_t, n, nk)
         # x strips of the pressure adjoint (read by the U updates) of the sweep's first
         # step, before it
         _adj_prex(wf, hpxf, axn, bxn, zxf, xn, pz1, S, xn[0], xn[3], ftz)

@@ -813,6 +813,16 @@ def sweep_rows(r, blk, k, nxe):  # pragma: no cover - compiled
     return v0, v1, s0, s1
 
 
+@njit(inline="always", **NUMBA_OPTIONS)
+def sweep_adjoint_sources(inj2, raw_adj, g_c, g_t, n, nk):  # pragma: no cover - compiled
+    """Adjoint sources of the steps ``n, n - 1, ..., n - nk + 1`` of an adjoint sweep
+    (one per receiver segment ``g``: channel ``g_c[g]``, trace ``g_t[g]``) into
+    ``inj2[k]``, the scratch row of the sweep's step ``k``."""
+    for k in range(nk):
+        for g in range(g_c.size):
+            inj2[k, g] = raw_adj[g_c[g], g_t[g], n - k]
+
+
 @njit(**NUMBA_OPTIONS)
 def row_range(a, b, lo, hi, nrows):  # pragma: no cover - compiled
     """Rows ``[a, b)`` of a block, widened to the array edge for the first (``a == lo``)

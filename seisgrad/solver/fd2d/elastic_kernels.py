@@ -54,6 +54,7 @@ from seisgrad.solver.fd2d.common import (
     row_range,
     scatter_rows,
     set_mxcsr,
+    sweep_adjoint_sources,
     sweep_rows,
 )
 from seisgrad.solver.fd2d.simd import Row, dx_minus, dx_plus, dz_minus, dz_plus, row_kernel
@@ -968,9 +969,7 @@ def _adjoint_loop(
     n = n1 - 1
     while n >= n0:
         nk = min(fuse, n - n0 + 1)  # steps n, n - 1, ..., n - nk + 1 in this sweep
-        for k in range(nk):
-            for g in range(g_c.size):
-                inj2[k, g] = raw_adj[g_c[g], g_t[g], n - k]
+        sweep_adjoint_sources(inj2, raw_adj, g_c, g_t, n, nk)
         # x strips of T (read by the U updates) of the sweep's first step, before it
         _adj_prex(txx, pnx, axn, bxn, dxx, xn, j0, j1, S, xn[0], xn[3], ftz)
         _adj_prex(txz, psx, axh, bxh, dxz_, xh, j0, j1, S, xh[0], xh[3], ftz)
