@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("model", "kernel", "gradient", "traces"))
     p.add_argument("path", help="HDF5 model/kernel/gradient file, or an event name for traces")
     p.add_argument("-o", "--out", help="PNG file (default: next to the input)")
+    p.add_argument(
+        "--clip",
+        type=float,
+        default=None,
+        help="percentile of |values| for the colour scale (default: 100 for a model, the "
+        "run's plot_clip or 99 for a kernel or gradient)",
+    )
 
     # internal (a System's worker runs one source): no help, so not listed in --help
     p = sub.add_parser("run-source")
@@ -449,7 +456,7 @@ def first_paragraph(doc: str | None) -> str:
 def cmd_plot(args: argparse.Namespace) -> int:
     from seisgrad.workflow.plots import plot_command
 
-    out = plot_command(args.parameter_file, args.what, args.path, args.out)
+    out = plot_command(args.parameter_file, args.what, args.path, args.out, args.clip)
     for p in out:
         print(f"wrote {p}")
     return 0

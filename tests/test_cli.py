@@ -507,3 +507,23 @@ def test_par_refuses_values_that_check_would_refuse(tmp_path, run_cli):
         assert res.returncode == 2 and message in res.stderr and "unchanged" in res.stderr
         assert (tmp_path / "parameters.yaml").read_text() == before
     assert run_cli("par", "misfit", "traveltime").returncode == 0
+
+
+def test_plot_kernel_clips_like_the_workflow_figures(tmp_path, monkeypatch):
+    """plot_clip saturated the workflow's figures while 'seisgrad plot gradient' drew
+    the same file unclipped (blank panels around a spike)."""
+    from seisgrad import plot
+    from seisgrad.model import Grid, homogeneous, write_model
+    from seisgrad.workflow.plots import plot_command
+
+    write_model(tmp_path / "g.h5", homogeneous(Grid(5, 4, 10.0, 10.0), vp=1.0))
+    seen = []
+    real = plot.plot_model_file
+    monkeypatch.setattr(
+        plot, "plot_model_file", lambda *a, **k: (seen.append(k["clip"]), real(*a, **k))[1]
+    )
+    no_run = tmp_path / "none.yaml"
+    plot_command(no_run, "gradient", str(tmp_path / "g.h5"), None)
+    plot_command(no_run, "model", str(tmp_path / "g.h5"), None)
+    plot_command(no_run, "kernel", str(tmp_path / "g.h5"), None, 95.0)
+    assert seen == [99.0, 100.0, 95.0]

@@ -29,9 +29,15 @@ def _setup_or_none(parameter_file: str | os.PathLike[str]) -> Any:
 
 
 def plot_command(
-    parameter_file: str | os.PathLike[str], what: str, path: str, out: str | None
+    parameter_file: str | os.PathLike[str],
+    what: str,
+    path: str,
+    out: str | None,
+    clip: float | None = None,
 ) -> list[Path]:
-    """Write the PNG(s) for ``seisgrad plot`` and return their paths."""
+    """Write the PNG(s) for ``seisgrad plot`` and return their paths. ``clip``: the
+    percentile of |values| for the colour scale (``None``: 100 for a model; for a kernel
+    or gradient the run's ``plot_clip``, as in its own figures, else 99)."""
     setup = _setup_or_none(parameter_file)
     if what == "traces":
         if setup is None:
@@ -49,7 +55,12 @@ def plot_command(
             receivers = wf.receivers
         except SeisgradError:
             sources = receivers = None
-    return [plot_model_file(path, what, out, sources, receivers)]
+    if clip is None:
+        clip = 100.0
+        if what in ("kernel", "gradient"):
+            params = getattr(setup.workflow, "params", None) if setup is not None else None
+            clip = float(getattr(params, "plot_clip", 99.0))
+    return [plot_model_file(path, what, out, sources, receivers, clip=clip)]
 
 
 def plot_event_traces(workflow: Any, event: str, out: str | None) -> Path:

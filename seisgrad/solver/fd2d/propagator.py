@@ -544,8 +544,7 @@ class Propagator(ABC):
         accumulated every ``s`` steps into :attr:`illumination` (``(nx, nz)``). A
         ``snapshot_sink`` (such as a :class:`SnapshotFile`) is handed the states at the
         starts of the checkpointing segments, as views of the live arrays
-        (:meth:`snapshot_views`) that it must consume before it returns: nothing is
-        copied or held in memory.
+        (:meth:`snapshot_views`) that it must consume (or copy) before it returns.
         """
         raw = self.new_raw()
         state = self.new_state()

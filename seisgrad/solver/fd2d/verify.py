@@ -394,8 +394,9 @@ def taylor_test(
     ------
     ConfigError
         When the model lacks a kernel parameter, for a perturbation of another
-        parameter, shape or non-finite values, steps or a ``relative_size`` that are not
-        positive numbers, when the misfit does not change at all along the perturbation
+        parameter, shape, non-finite, complex or non-numeric values, steps or a
+        ``relative_size`` that are not positive numbers, when the misfit does not change
+        at all along the perturbation
         (nothing to judge: every central difference zero), or
         (``fd2d`` solvers, checked before any simulation) when a perturbed model
         ``m +- h dm`` is unstable at the solver's ``dt`` or invalid (e.g. a negative
@@ -605,7 +606,8 @@ def compare_with_analytic(
     ------
     ConfigError
         For a model that is not homogeneous or not acoustic, an event other than one
-        pressure source, or when no trace has a non-zero exact solution to compare with.
+        pressure source, a solver that records none of ``P``, ``VX``, ``VZ``, or when no
+        trace has a non-zero exact solution to compare with.
     """
     if len(event.sources) != 1 or event.sources[0].kind not in ("pressure", "explosion"):
         raise ConfigError("compare_with_analytic needs one pressure (explosion) point source")
@@ -743,8 +745,9 @@ def pml_reflection(
     Raises
     ------
     ConfigError
-        When the reference is negligible on every recorded channel (nothing reaches the
-        receivers).
+        For a solver without absorbing sides (``pml_sides`` empty: nothing to measure),
+        and when the reference is negligible on every recorded channel (nothing reaches
+        the receivers).
     """
     p = solver.params
     if not p.pml_sides:
