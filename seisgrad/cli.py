@@ -373,6 +373,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     lock = wf.state.run_lock() if wf.state.root.exists() else contextlib.nullcontext()
     with lock:
         for t in targets:
+            if t.is_symlink() and not t.exists():  # a link to nothing: nothing to remove
+                continue
             if t.is_symlink():  # a link to the folder elsewhere: empty what it points to
                 for child in t.iterdir():
                     if child.is_dir() and not child.is_symlink():

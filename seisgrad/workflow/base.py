@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import time
 import traceback
@@ -904,7 +905,7 @@ class Workflow(ABC):
             )
         reset = changes.reset if changes is not None else ()
         partial = dict(changes.rerun_events) if changes is not None else {}
-        # before the state forgets the work: a failure here changes nothing
+        # before the state forgets the work: a failure here leaves the files in place
         self.set_aside = self.set_aside_results(reset, partial)
         self.state.set_fingerprint(
             self.fingerprint,
@@ -942,16 +943,33 @@ class Workflow(ABC):
         If every task had finished (the results form one complete set), they move to
         ``path_output/previous`` (keeping their relative paths), replacing what an earlier
         change put there; files of your own in that folder are kept. If the run had not
-        finished, its results are removed: ``previous`` keeps the last complete set.
+        finished (the state says so), its results are removed: ``previous`` keeps the
+        last complete set; with no record of the work (a cleaned or copied folder) they
+        are moved.
         Otherwise ``path_output`` would mix results of two sets of parameters until the
         new run finishes, and for good when it fails or is stopped (a new
-        ``misfit.json`` beside the old ``gradient.h5``). Files in the scratch, state and
-        log folders are never touched, even when ``path_output`` holds them."""
+        ``misfit.json`` beside the old ``gradient.h5``). Nothing that is, or holds, the
+        scratch, state or log folder, the parameter file or an input is touched, even
+        when ``path_output`` holds them. The files go to a staging folder first: an
+        ``OSError`` half-way puts them back and is raised, with ``previous`` as it was."""
         output = self.path.output.resolve()
         previous = self.path.output / self.PREVIOUS
-        keep_out = [
-            q.resolve() for q in (self.path.scratch, self.state.root, self.path.logs, previous)
+        # never moved, nor a folder that holds one: the run's own folders, the parameter
+        # file and every input (path_data may well lie in path_output/traces)
+        inputs = [getattr(self.path, n[len("path_") :], None) for n in INPUT_PATHS]
+        guarded = [
+            Path(q).resolve()
+            for q in (
+                self.path.scratch,
+                self.state.root,
+                self.path.logs,
+                previous,
+                self.parameter_file,
+                *inputs,
+            )
+            if q is not None
         ]
+        workdir = self.path.workdir.resolve()
         found: dict[Path, Path] = {}
         paths = [p for name in tasks for p in self.result_paths(name)]
         for name, sources in (partial or {}).items():
@@ -960,20 +978,43 @@ class Workflow(ABC):
             if not p.exists() and not p.is_symlink():
                 continue
             r = p.resolve()
-            if not r.is_relative_to(output) or any(r.is_relative_to(k) for k in keep_out):
+            if not r.is_relative_to(output) or workdir.is_relative_to(r):
+                continue
+            if any(r.is_relative_to(g) or g.is_relative_to(r) for g in guarded):
                 continue
             found.setdefault(p, r.relative_to(output))
         if not found:
             return [], []
-        if not all(self.state.task_status(n) == DONE for n in self.task_names):
+        # removed only when the state says positively that the run had not finished;
+        # with no record of the work (a cleaned or copied folder) they are kept aside
+        unfinished = self.state.has_work() and not all(
+            self.state.task_status(n) == DONE for n in self.task_names
+        )
+        if unfinished:
             for p in found:
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p)
                 else:
                     p.unlink()
             return [], list(found)
+        # first into a staging folder inside previous/ (a failure puts them back and
+        # changes nothing), then in place of what an earlier change put there
+        staging = previous / f".incoming-{secrets.token_hex(4)}"
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for p, rel in found.items():
+                dest = staging / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, dest)
+                staged.append((p, dest))
+        except OSError:
+            for p, dest in reversed(staged):
+                with contextlib.suppress(OSError):
+                    os.replace(dest, p)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         manifest = previous / self.PREVIOUS_MANIFEST
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, TypeError):
             for rel in json.loads(manifest.read_text()):
                 old = previous / rel
                 if old.is_dir() and not old.is_symlink():
@@ -981,13 +1022,14 @@ class Workflow(ABC):
                 elif old.exists() or old.is_symlink():
                     old.unlink()
         moved = []
-        for p, rel in found.items():
-            dest = previous / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            os.replace(p, dest)
-            moved.append(dest)
+        for (_, dest), rel in zip(staged, found.values()):
+            final = previous / rel
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.is_dir() and not final.is_symlink():
+                shutil.rmtree(final)
+            os.replace(dest, final)
+            moved.append(final)
+        shutil.rmtree(staging, ignore_errors=True)
         write_json_atomic(manifest, sorted(str(rel) for rel in found.values()))
         return moved, []
 

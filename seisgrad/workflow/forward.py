@@ -106,11 +106,9 @@ class Forward(Workflow):
         ``export_traces`` and ``plot_figures`` say now."""
         if task == "write_misfit":
             figures = self.path.output / "figures"
-            return [
-                self.path.output / "misfit.json",
-                self.path.output / "traces",
-                *(figures / f"traces_{e.name}.png" for e in self.events),
-            ]
+            drawn = {figures / f"traces_{e.name}.png" for e in self.events}
+            drawn |= set(figures.glob("traces_*.png"))  # removed events' too
+            return [self.path.output / "misfit.json", self.path.output / "traces", *sorted(drawn)]
         return super().result_paths(task)
 
     def task_outputs(self, task: str, source: str | None = None) -> list[Path]:

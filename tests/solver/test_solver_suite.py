@@ -311,3 +311,33 @@ def test_grid_arrays_are_aligned_and_row_padding_stays_zero(materials) -> None:
     assert sum(np.abs(kern).max() > 0 for kern in prop.kernels(adj).values()) == len(
         prop.kernel_names
     )
+
+
+def test_a_writer_that_dies_never_hangs_the_forward(tmp_path) -> None:
+    """Any exception in the writer thread (here a failing digest) stopped it silently;
+    the forward then blocked for ever on the full queue."""
+    import threading
+
+    from seisgrad.solver.fd2d.propagator import SnapshotFile
+
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    prop = with_parameters(solver, checkpoints=8).propagator(model, ev, recs)
+
+    class Broken:
+        def update(self, data) -> None:
+            raise ValueError("broken digest")
+
+    out: dict = {}
+
+    def run() -> None:
+        with SnapshotFile(prop, tmp_path / "fwd.snapshots") as sink:
+            sink._digest = Broken()
+            out["syn"] = prop.forward(snapshot_sink=sink)
+        out["sink"] = sink
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout=120)
+    assert not t.is_alive(), "the forward hung on a dead snapshot writer"
+    assert "broken digest" in str(out["sink"].error)
+    assert len(out["syn"]) > 0 and not list(tmp_path.iterdir())

@@ -628,3 +628,66 @@ def test_clean_output_never_removes_the_run_folder_and_follows_a_link(toy_dir, r
     assert res.returncode == 0, res.stderr
     assert elsewhere.is_dir() and not any(elsewhere.iterdir())
     assert not (toy_dir / "scratch").exists()
+
+
+def test_results_without_a_record_of_their_run_are_kept_aside(toy_dir, run_cli):
+    """After 'seisgrad clean' (state gone, output kept), 'submit --restart' deleted the
+    last finished results as if they came from an unfinished run."""
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    total = (toy_dir / "output" / "total.json").read_text()
+    assert run_cli("clean").returncode == 0
+    res = run_cli("submit", "--restart", "--stop-after", "simulate")
+    assert res.returncode == 0, res.stderr
+    assert (toy_dir / "output" / "previous" / "total.json").read_text() == total
+
+
+def test_a_failed_move_puts_the_results_back(toy_dir, run_cli, monkeypatch):
+    """A failure half-way through the move left previous/ half replaced; a retry then
+    deleted results of the run before."""
+    import os as _os
+
+    from seisgrad.build import build_from_config
+
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    _edit(toy_dir, reduce_scale=3.0)
+    assert run_cli("submit").returncode == 0  # previous/ holds the first total
+    first = (toy_dir / "output" / "previous" / "total.json").read_text()
+    second = (toy_dir / "output" / "total.json").read_text()
+    _edit(toy_dir, reduce_scale=4.0)
+    wf = build_from_config(toy_dir / "parameters.yaml").workflow
+    real = _os.replace
+
+    def failing(src, dst):
+        if ".incoming-" in str(dst):
+            raise OSError(18, "Invalid cross-device link")
+        return real(src, dst)
+
+    monkeypatch.setattr("seisgrad.workflow.base.os.replace", failing)
+    with pytest.raises(OSError, match="cross-device"):
+        wf.check_fingerprint()
+    assert (toy_dir / "output" / "total.json").read_text() == second
+    assert (toy_dir / "output" / "previous" / "total.json").read_text() == first
+    assert not list((toy_dir / "output" / "previous").glob(".incoming-*"))
+    monkeypatch.undo()
+    assert run_cli("submit").returncode == 0
+    assert (toy_dir / "output" / "previous" / "total.json").read_text() == second
+
+
+def test_inputs_inside_result_folders_are_never_set_aside(toy_dir, run_cli):
+    """path_data: output/traces (exported synthetics used as data): a change that reruns
+    the export moved the run's own data away before it was read."""
+    from seisgrad.build import build_from_config
+
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    wf = build_from_config(toy_dir / "parameters.yaml").workflow
+    traces = toy_dir / "output" / "traces"
+    (traces / "syn").mkdir(parents=True)
+    (traces / "syn" / "s000.h5").write_text("data")
+    wf.path.data = traces / "syn"
+    wf.result_paths = lambda task: [traces, toy_dir / "output" / "total.json"]
+    moved, removed = wf.set_aside_results(["reduce"])
+    assert [p.name for p in moved] == ["total.json"] and removed == []
+    assert (traces / "syn" / "s000.h5").read_text() == "data"

@@ -150,8 +150,11 @@ class SnapshotFile:
     Use as a context manager around :meth:`Propagator.forward` with
     ``snapshot_sink=``. Each snapshot is copied from the live state arrays and handed to
     a writer thread, which writes and digests it while the time loop goes on (the
-    compiled loop releases the GIL); at most :attr:`QUEUE` copies wait, so a slow disk
-    holds the run back instead of filling the memory. The file: the header of
+    compiled loop releases the GIL); at most :attr:`QUEUE` copies wait (with the one
+    being written and the one waiting to be queued, ``QUEUE + 2`` snapshots' worth of
+    memory), so a slow disk holds the run back instead of filling the memory. A writer
+    that fails (or dies) stops the saving, never the run; an interrupted run skips the
+    queued snapshots and leaves no file behind. The file: the header of
     :meth:`Propagator.snapshot_header`, then the raw values of every snapshot, array by
     array in the order of :meth:`Propagator.snapshot_shapes`, then a trailer holding a
     BLAKE2b digest of those values (:meth:`Propagator.load_snapshots` reads it back and
@@ -197,7 +200,19 @@ class SnapshotFile:
     def __call__(self, views: list[np.ndarray]) -> None:
         if self._queue is None or self._failed.is_set():
             return
-        self._queue.put([np.array(a, order="C", copy=True) for a in views])
+        self._put([np.array(a, order="C", copy=True) for a in views])
+
+    def _put(self, item: list[np.ndarray] | None) -> None:
+        """Queue ``item`` for the writer; give up if the writer has ended (it never
+        blocks for ever on a thread that died)."""
+        while self._queue is not None and self._thread is not None:
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self._failed.set()
+                    return
 
     def _write_all(self, waiting: queue.Queue[list[np.ndarray] | None]) -> None:
         """The writer thread: write and digest each queued snapshot until ``None``."""
@@ -214,6 +229,8 @@ class SnapshotFile:
                 self.written += 1
             except OSError as exc:
                 self._fail(exc)
+            except BaseException as exc:  # noqa: BLE001 - never end while items may come
+                self._fail(OSError(f"the snapshot writer failed: {exc!r}"))
 
     def _fail(self, exc: OSError) -> None:
         self.error = exc
@@ -227,27 +244,33 @@ class SnapshotFile:
             self._file = None
 
     def _stop_writer(self) -> None:
-        """Let the writer finish what is queued, then end it."""
+        """Let the writer finish what is queued (after a failure: skip it), then end it."""
         if self._thread is not None and self._queue is not None:
-            self._queue.put(None)
-            self._thread.join()
+            self._put(None)
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
         self._thread = None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._stop_writer()
-        done = self._file is not None and exc_type is None and self.written == self.expected
-        if done:
-            try:
-                self._file.write(_snapshot_trailer(self._digest.hexdigest()))
-                self._file.close()
-                self._file = None
-                os.replace(self._tmp, self.path)  # type: ignore[arg-type]
-            except OSError as err:
-                self.error = err
-        self._close()
-        if self._tmp is not None and self._tmp.exists():
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
+        if exc_type is not None:
+            self._failed.set()  # the run failed: the queued snapshots are not written
+        try:
+            self._stop_writer()
+            done = self._file is not None and exc_type is None and self.written == self.expected
+            if done:
+                try:
+                    self._file.write(_snapshot_trailer(self._digest.hexdigest()))
+                    self._file.close()
+                    self._file = None
+                    os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+                except OSError as err:
+                    self.error = err
+        finally:  # also when interrupted again while the writer finishes
+            self._failed.set()
+            self._close()
+            if self._tmp is not None and self._tmp.exists():
+                with contextlib.suppress(OSError):
+                    self._tmp.unlink()
         if not done and self.error is None and exc_type is None:
             self.error = OSError(
                 f"{self.written} of {self.expected} snapshots written; file not kept"
