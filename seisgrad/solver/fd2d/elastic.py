@@ -582,8 +582,9 @@ class ElasticPropagator(Propagator):
             f"fluid (vs = 0) and solid cells meet on the {', '.join(sides)} edge(s), inside "
             "the absorbing layers: the C-PML grows slowly at a fluid-solid interface (in a "
             "water-over-rock test it passed the direct wave after about 5000 steps); check "
-            "the late part of long records, shorten them, or raise pml_frequency (4 times "
-            "the source frequency slowed the growth about 7 times); see docs/solver-elastic.md"
+            "the late part of long records, shorten them, raise pml_frequency (4 times "
+            "the source frequency slowed the growth about 7 times) and keep pml_width at "
+            "20 or less (a 40-cell layer grew 400 times more); see docs/solver-elastic.md"
         ]
 
     def stability_factor(self) -> tuple[float, str]:
