@@ -1014,9 +1014,16 @@ class Workflow(ABC):
             shutil.rmtree(staging, ignore_errors=True)
             raise
         manifest = previous / self.PREVIOUS_MANIFEST
+        home = previous.resolve()
         with contextlib.suppress(OSError, ValueError, TypeError):
             for rel in json.loads(manifest.read_text()):
-                old = previous / rel
+                old = previous / str(rel)
+                # only what lies inside previous/ (an edited manifest must not reach out)
+                inside = old.parent.resolve() / old.name
+                if Path(str(rel)).is_absolute() or not inside.is_relative_to(home):
+                    continue
+                if inside == home or not inside.name or inside.name == "..":
+                    continue
                 if old.is_dir() and not old.is_symlink():
                     shutil.rmtree(old, ignore_errors=True)
                 elif old.exists() or old.is_symlink():

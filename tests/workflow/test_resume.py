@@ -691,3 +691,19 @@ def test_inputs_inside_result_folders_are_never_set_aside(toy_dir, run_cli):
     moved, removed = wf.set_aside_results(["reduce"])
     assert [p.name for p in moved] == ["total.json"] and removed == []
     assert (traces / "syn" / "s000.h5").read_text() == "data"
+
+
+def test_an_edited_manifest_cannot_remove_files_outside_previous(toy_dir, run_cli):
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    _edit(toy_dir, reduce_scale=3.0)
+    assert run_cli("submit").returncode == 0
+    victim = toy_dir / "keep.txt"
+    victim.write_text("mine")
+    (toy_dir / "output" / "important").mkdir()
+    manifest = toy_dir / "output" / "previous" / ".seisgrad-previous.json"
+    manifest.write_text(json.dumps(["../../keep.txt", str(victim), "..", "../important", "."]))
+    _edit(toy_dir, reduce_scale=4.0)
+    assert run_cli("submit").returncode == 0
+    assert victim.read_text() == "mine" and (toy_dir / "output" / "important").is_dir()
+    assert (toy_dir / "output" / "previous" / "total.json").exists()
