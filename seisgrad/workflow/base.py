@@ -418,7 +418,10 @@ class Workflow(ABC):
             raise ConfigError(
                 f"--stop-after: no task '{stop_after}'; tasks are: {', '.join(names)}"
             )
+        fresh = not self.state.has_work()
         changes = self.check_fingerprint()
+        if fresh:  # results in path_output from a run the state has no record of
+            self.set_aside = self.set_aside_results(names)
         stale = self.state.mark_interrupted()
         gone = self.forget_missing_outputs()
         self.path.logs.mkdir(parents=True, exist_ok=True)
@@ -940,34 +943,32 @@ class Workflow(ABC):
         (:meth:`task_outputs`), out of ``path_output`` before they run again; return
         ``(moved, removed)``.
 
-        If every task had finished (the results form one complete set), they move to
-        ``path_output/previous`` (keeping their relative paths), replacing what an earlier
-        change put there; files of your own in that folder are kept. If the run had not
-        finished (the state says so), its results are removed: ``previous`` keeps the
-        last complete set; with no record of the work (a cleaned or copied folder) they
-        are moved.
+        ``path_output/previous`` keeps the results of the last finished run:
+
+        * if every task had finished (or the state holds no record of the run: a
+          cleaned or copied folder), the results replace what an earlier change put in
+          ``previous`` (files of your own there are kept);
+        * if the state records an unfinished run, the results it wrote (newer than the
+          last set-aside) are removed, and those it had not rewritten yet, which belong
+          to the last finished run, join ``previous``.
+
         Otherwise ``path_output`` would mix results of two sets of parameters until the
         new run finishes, and for good when it fails or is stopped (a new
         ``misfit.json`` beside the old ``gradient.h5``). Nothing that is, or holds, the
-        scratch, state or log folder, the parameter file or an input is touched, even
-        when ``path_output`` holds them. The files go to a staging folder first: an
-        ``OSError`` half-way puts them back and is raised, with ``previous`` as it was."""
+        scratch, state or log folder, the parameter file or an input is touched, and an
+        input inside ``previous`` is a :class:`~seisgrad.errors.ConfigError` (nothing
+        moved). The files go to a staging folder first (copied when ``previous`` is on
+        another file system): an ``OSError`` half-way puts them back and is raised,
+        with ``previous`` as it was."""
         output = self.path.output.resolve()
         previous = self.path.output / self.PREVIOUS
+        home = previous.resolve()
         # never moved, nor a folder that holds one: the run's own folders, the parameter
         # file and every input (path_data may well lie in path_output/traces)
         inputs = [getattr(self.path, n[len("path_") :], None) for n in INPUT_PATHS]
-        guarded = [
-            Path(q).resolve()
-            for q in (
-                self.path.scratch,
-                self.state.root,
-                self.path.logs,
-                previous,
-                self.parameter_file,
-                *inputs,
-            )
-            if q is not None
+        users = [Path(q).resolve() for q in (self.parameter_file, *inputs) if q is not None]
+        guarded = users + [
+            q.resolve() for q in (self.path.scratch, self.state.root, self.path.logs, previous)
         ]
         workdir = self.path.workdir.resolve()
         found: dict[Path, Path] = {}
@@ -985,49 +986,54 @@ class Workflow(ABC):
             found.setdefault(p, r.relative_to(output))
         if not found:
             return [], []
-        # removed only when the state says positively that the run had not finished;
-        # with no record of the work (a cleaned or copied folder) they are kept aside
+        held = [u for u in users if u.is_relative_to(home)]
+        if held:
+            raise ConfigError(
+                f"{held[0]} lies in {previous}, where seisgrad keeps the results of the last "
+                "finished run when parameters change and replaces them at the next change; "
+                "move it out of there and point the parameter file at the new place"
+            )
+        manifest = previous / self.PREVIOUS_MANIFEST
+        kept, since = self._previous_manifest(manifest)
         unfinished = self.state.has_work() and not all(
             self.state.task_status(n) == DONE for n in self.task_names
         )
+        removed: list[Path] = []
         if unfinished:
-            for p in found:
-                if p.is_dir() and not p.is_symlink():
-                    shutil.rmtree(p)
-                else:
-                    p.unlink()
-            return [], list(found)
-        # first into a staging folder inside previous/ (a failure puts them back and
-        # changes nothing), then in place of what an earlier change put there
+            # what the unfinished run wrote goes; what it had not rewritten is the last
+            # finished run's and joins previous
+            for p in list(found):
+                if since is None or _newest_mtime(p) > since:
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
+                        p.unlink()
+                    removed.append(p)
+                    del found[p]
+            if not found:
+                return [], removed
         staging = previous / f".incoming-{secrets.token_hex(4)}"
         staged: list[tuple[Path, Path]] = []
         try:
             for p, rel in found.items():
                 dest = staging / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(p, dest)
+                shutil.move(p, dest)  # a copy when previous is on another file system
                 staged.append((p, dest))
         except OSError:
             for p, dest in reversed(staged):
                 with contextlib.suppress(OSError):
-                    os.replace(dest, p)
+                    shutil.move(dest, p)
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        manifest = previous / self.PREVIOUS_MANIFEST
-        home = previous.resolve()
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            for rel in json.loads(manifest.read_text()):
-                old = previous / str(rel)
-                # only what lies inside previous/ (an edited manifest must not reach out)
-                inside = old.parent.resolve() / old.name
-                if Path(str(rel)).is_absolute() or not inside.is_relative_to(home):
-                    continue
-                if inside == home or not inside.name or inside.name == "..":
-                    continue
+        if not unfinished:  # a new finished set: the old one goes
+            for rel in kept:
+                old = previous / rel
                 if old.is_dir() and not old.is_symlink():
                     shutil.rmtree(old, ignore_errors=True)
                 elif old.exists() or old.is_symlink():
                     old.unlink()
+            kept = []
         moved = []
         for (_, dest), rel in zip(staged, found.values()):
             final = previous / rel
@@ -1037,8 +1043,36 @@ class Workflow(ABC):
             os.replace(dest, final)
             moved.append(final)
         shutil.rmtree(staging, ignore_errors=True)
-        write_json_atomic(manifest, sorted(str(rel) for rel in found.values()))
-        return moved, []
+        listed = sorted({*kept, *(str(rel) for rel in found.values())})
+        stamp = since if unfinished and since is not None else time.time()
+        write_json_atomic(manifest, {"files": listed, "set_aside": stamp})
+        return moved, removed
+
+    def _previous_manifest(self, manifest: Path) -> tuple[list[str], float | None]:
+        """The relative paths seisgrad put in ``previous`` (only those inside it) and
+        when (``None``: never, or unknown)."""
+        home = manifest.parent.resolve()
+        try:
+            data = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            return [], None
+        if isinstance(data, list):  # the first format: the list alone
+            files, since = data, manifest.stat().st_mtime
+        elif isinstance(data, dict):
+            files, since = data.get("files", []), data.get("set_aside")
+        else:
+            return [], None
+        out = []
+        for rel in files if isinstance(files, list) else []:
+            rel = str(rel)
+            old = manifest.parent / rel
+            inside = old.parent.resolve() / old.name  # an edited manifest must not reach out
+            if Path(rel).is_absolute() or not inside.is_relative_to(home) or inside == home:
+                continue
+            if old.name in ("", ".", ".."):
+                continue
+            out.append(rel)
+        return out, float(since) if isinstance(since, (int, float)) else None
 
     def status(self) -> list[dict[str, Any]]:
         """Status of every task (and of each source for per-source tasks).
@@ -1079,6 +1113,17 @@ def _shown(info: dict[str, Any]) -> dict[str, Any]:
     if _was_interrupted(info):
         return {**info, "status": INTERRUPTED}
     return info
+
+
+def _newest_mtime(path: Path) -> float:
+    """Modification time of ``path``, or of the newest file under it for a folder."""
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for root, _, files in os.walk(path):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, (Path(root) / f).lstat().st_mtime)
+    return newest
 
 
 def log_set_aside(wf: Workflow, moved: Sequence[Path], removed: Sequence[Path]) -> None:

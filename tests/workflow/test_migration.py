@@ -614,3 +614,24 @@ def test_previous_keeps_the_last_finished_run_and_nothing_else(tmp_path, run_cli
     assert not (prev / "kernels").exists()  # the old set's exported kernels are replaced
     assert not (out / "gradient.h5").exists() and not (out / "misfit.json").exists()
     assert (prev / "notes.txt").read_text() == "mine"
+
+
+def test_an_unfinished_run_gives_previous_what_it_had_not_rewritten(tmp_path, run_cli):
+    """A second change after an unfinished rerun removed the last finished run's
+    kernels (never recomputed) as results of the unfinished run."""
+    pfile = small_setup(tmp_path, export_kernels=True)
+    out, prev = tmp_path / "output", tmp_path / "output" / "previous"
+    assert run_cli("submit", timeout=600).returncode == 0
+    kernels = _digest(out / "kernels_raw.h5")
+    data = yaml.safe_load(pfile.read_text())
+    data["scale_by_model"] = False  # reruns the gradient task only
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", "--stop-after", "postprocess_event_kernels", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert (prev / "gradient.h5").exists() and not (prev / "kernels_raw.h5").exists()
+    data["smooth_h"] = 20.0  # reruns the summing too: its file is still the first run's
+    pfile.write_text(yaml.safe_dump(data))
+    res = run_cli("submit", "--stop-after", "run_adjoint_simulations", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert _digest(prev / "kernels_raw.h5") == kernels
+    assert (prev / "kernels" / "s000.h5").exists() and (prev / "gradient.h5").exists()

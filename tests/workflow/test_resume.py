@@ -645,7 +645,7 @@ def test_results_without_a_record_of_their_run_are_kept_aside(toy_dir, run_cli):
 def test_a_failed_move_puts_the_results_back(toy_dir, run_cli, monkeypatch):
     """A failure half-way through the move left previous/ half replaced; a retry then
     deleted results of the run before."""
-    import os as _os
+    import shutil as _shutil
 
     from seisgrad.build import build_from_config
 
@@ -657,15 +657,15 @@ def test_a_failed_move_puts_the_results_back(toy_dir, run_cli, monkeypatch):
     second = (toy_dir / "output" / "total.json").read_text()
     _edit(toy_dir, reduce_scale=4.0)
     wf = build_from_config(toy_dir / "parameters.yaml").workflow
-    real = _os.replace
+    real = _shutil.move
 
     def failing(src, dst):
         if ".incoming-" in str(dst):
-            raise OSError(18, "Invalid cross-device link")
+            raise OSError(28, "No space left on device")
         return real(src, dst)
 
-    monkeypatch.setattr("seisgrad.workflow.base.os.replace", failing)
-    with pytest.raises(OSError, match="cross-device"):
+    monkeypatch.setattr("seisgrad.workflow.base.shutil.move", failing)
+    with pytest.raises(OSError, match="No space left"):
         wf.check_fingerprint()
     assert (toy_dir / "output" / "total.json").read_text() == second
     assert (toy_dir / "output" / "previous" / "total.json").read_text() == first
@@ -707,3 +707,47 @@ def test_an_edited_manifest_cannot_remove_files_outside_previous(toy_dir, run_cl
     assert run_cli("submit").returncode == 0
     assert victim.read_text() == "mine" and (toy_dir / "output" / "important").is_dir()
     assert (toy_dir / "output" / "previous" / "total.json").exists()
+
+
+def test_previous_on_another_file_system_and_after_clean(toy_dir, run_cli):
+    """previous/ linked to another file system blocked every submit (EXDEV); after
+    'seisgrad clean' a plain submit left the old results in place beside the new ones."""
+    import uuid
+
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    total = (toy_dir / "output" / "total.json").read_text()
+    shm = Path("/dev/shm")
+    elsewhere = (shm if shm.is_dir() else toy_dir.parent) / f"prev-{uuid.uuid4().hex}"
+    elsewhere.mkdir()
+    try:
+        (toy_dir / "output" / "previous").symlink_to(elsewhere)
+        _edit(toy_dir, reduce_scale=3.0)
+        res = run_cli("submit")
+        assert res.returncode == 0, res.stderr
+        assert (elsewhere / "total.json").read_text() == total
+        second = (toy_dir / "output" / "total.json").read_text()
+        # no record of the run: the first submit sets its results aside too
+        assert run_cli("clean").returncode == 0
+        res = run_cli("submit", "--stop-after", "simulate")
+        assert res.returncode == 0, res.stderr
+        assert not (toy_dir / "output" / "total.json").exists()
+        assert (elsewhere / "total.json").read_text() == second
+    finally:
+        import shutil
+
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+def test_an_input_inside_previous_is_refused_before_anything_moves(toy_dir, run_cli):
+    from seisgrad.build import build_from_config
+
+    _declared(toy_dir)
+    assert run_cli("submit").returncode == 0
+    wf = build_from_config(toy_dir / "parameters.yaml").workflow
+    data = toy_dir / "output" / "previous" / "obs"
+    data.mkdir(parents=True)
+    wf.path.data = data
+    with pytest.raises(ConfigError, match="lies in .*previous.* move it out"):
+        wf.set_aside_results(["reduce"])
+    assert (toy_dir / "output" / "total.json").exists()
