@@ -195,6 +195,7 @@ def test_snapshot_file_holds_the_states_at_the_segment_starts(tmp_path) -> None:
     with SnapshotFile(prop, path) as sink:
         streamed = prop.forward(snapshot_sink=sink)
     assert sink.error is None and sink.written == 5
+    assert 1 <= sink._buffers <= SnapshotFile.POOL  # copies into a bounded set of buffers
     assert [p.name for p in tmp_path.iterdir()] == ["fwd.snapshots"]
     plain = prop.forward()
     for c in plain:  # the loop split at the snapshots' steps: the same records, to the bit

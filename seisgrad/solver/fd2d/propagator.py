@@ -150,9 +150,9 @@ class SnapshotFile:
     Use as a context manager around :meth:`Propagator.forward` with
     ``snapshot_sink=``. Each snapshot is copied from the live state arrays and handed to
     a writer thread, which writes and digests it while the time loop goes on (the
-    compiled loop releases the GIL); at most :attr:`QUEUE` copies wait (with the one
-    being written and the one waiting to be queued, ``QUEUE + 2`` snapshots' worth of
-    memory), so a slow disk holds the run back instead of filling the memory. A writer
+    compiled loop releases the GIL). The copies go into :attr:`POOL` buffers allocated
+    once, so the saving holds at most that many snapshots' worth of memory, and a slow
+    disk holds the run back instead of filling the memory. A writer
     that fails (or dies) stops the saving, never the run; an interrupted run skips the
     queued snapshots and leaves no file behind. The file: the header of
     :meth:`Propagator.snapshot_header`, then the raw values of every snapshot, array by
@@ -165,8 +165,8 @@ class SnapshotFile:
     wavefield is an optimisation (the adjoint recomputes).
     """
 
-    #: Snapshot copies that may wait for the writer thread.
-    QUEUE = 2
+    #: Snapshot buffers (each a copy of one state) shared by the loop and the writer.
+    POOL = 2
 
     def __init__(self, prop: Propagator, path: str | os.PathLike[str]) -> None:
         self.prop = prop
@@ -178,6 +178,8 @@ class SnapshotFile:
         self._tmp: Path | None = None
         self._digest = hashlib.blake2b(digest_size=_SNAP_DIGEST_BYTES)
         self._queue: queue.Queue[list[np.ndarray] | None] | None = None
+        self._free: queue.Queue[list[np.ndarray]] = queue.Queue()
+        self._buffers = 0
         self._thread: threading.Thread | None = None
         self._failed = threading.Event()
 
@@ -190,7 +192,7 @@ class SnapshotFile:
         except OSError as exc:
             self._fail(exc)
             return self
-        self._queue = queue.Queue(maxsize=self.QUEUE)
+        self._queue = queue.Queue(maxsize=self.POOL)
         self._thread = threading.Thread(
             target=self._write_all, args=(self._queue,), name="seisgrad-snapshots", daemon=True
         )
@@ -200,7 +202,31 @@ class SnapshotFile:
     def __call__(self, views: list[np.ndarray]) -> None:
         if self._queue is None or self._failed.is_set():
             return
-        self._put([np.array(a, order="C", copy=True) for a in views])
+        bufs = self._buffer(views)
+        if bufs is None:
+            return
+        for b, a in zip(bufs, views):
+            np.copyto(b, a)
+        self._put(bufs)
+
+    def _buffer(self, views: list[np.ndarray]) -> list[np.ndarray] | None:
+        """A free buffer set (allocated while fewer than :attr:`POOL` exist), or
+        ``None`` when the writer has ended."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        if self._buffers < self.POOL:
+            self._buffers += 1
+            return [np.empty(a.shape, a.dtype) for a in views]
+        while self._thread is not None:
+            try:
+                return self._free.get(timeout=0.5)
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    break
+        self._failed.set()
+        return None
 
     def _put(self, item: list[np.ndarray] | None) -> None:
         """Queue ``item`` for the writer; give up if the writer has ended (it never
@@ -220,17 +246,17 @@ class SnapshotFile:
             arrays = waiting.get()
             if arrays is None:
                 return
-            if self._failed.is_set():
-                continue  # drain: the run goes on without saving
-            try:
-                for b in arrays:
-                    b.tofile(self._file)
-                    self._digest.update(b.data)
-                self.written += 1
-            except OSError as exc:
-                self._fail(exc)
-            except BaseException as exc:  # noqa: BLE001 - never end while items may come
-                self._fail(OSError(f"the snapshot writer failed: {exc!r}"))
+            if not self._failed.is_set():  # else drain: the run goes on without saving
+                try:
+                    for b in arrays:
+                        b.tofile(self._file)
+                        self._digest.update(b.data)
+                    self.written += 1
+                except OSError as exc:
+                    self._fail(exc)
+                except BaseException as exc:  # noqa: BLE001 - never end while items may come
+                    self._fail(OSError(f"the snapshot writer failed: {exc!r}"))
+            self._free.put(arrays)
 
     def _fail(self, exc: OSError) -> None:
         self.error = exc
