@@ -342,3 +342,17 @@ def test_a_writer_that_dies_never_hangs_the_forward(tmp_path) -> None:
     assert not t.is_alive(), "the forward hung on a dead snapshot writer"
     assert "broken digest" in str(out["sink"].error)
     assert len(out["syn"]) > 0 and not list(tmp_path.iterdir())
+
+
+def test_no_memory_for_the_snapshot_writer_is_a_warning(tmp_path, caplog, monkeypatch) -> None:
+    """The writer's buffers (two snapshots) must fit in half the available memory, as
+    the file must fit in half the free disk: saving is an optimisation."""
+    from seisgrad.solver.fd2d import propagator
+
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    monkeypatch.setattr(propagator, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(propagator.SnapshotFile, "POOL", 10**6)  # a huge writer
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        syn = solver.forward(model, ev, recs, save=tmp_path / "fwd.snapshots")
+    assert "its writer needs" in caplog.text and "of memory" in caplog.text
+    assert len(syn) > 0 and not list(tmp_path.iterdir())

@@ -22,6 +22,7 @@ from seisgrad.logs import logger, time_loop_progress
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import CHANNELS, Event, Receiver
 from seisgrad.solver.base import Solver
+from seisgrad.solver.fd2d import propagator as propagator_module
 from seisgrad.solver.fd2d.common import build_stream, stream_to_arrays
 from seisgrad.solver.fd2d.propagator import SIDES, Propagator, SnapshotFile, check_arguments
 
@@ -150,6 +151,23 @@ def _room_for(path: Path, nbytes: int) -> bool:
     logger.warning(
         "not saving the forward wavefield to %s: it needs %.1f GiB and %.1f GiB are free "
         "there; the adjoint will recompute it",
+        path,
+        nbytes / 2**30,
+        free / 2**30,
+    )
+    return False
+
+
+def _memory_for(path: Path, prop: Propagator) -> bool:
+    """Whether the snapshot writer's buffers (:attr:`SnapshotFile.POOL` snapshots) fit
+    in half the available memory; if not, say so (saving is an optimisation)."""
+    free = propagator_module.available_memory()
+    nbytes = SnapshotFile.POOL * prop.snapshot_file_bytes() / max(prop.snapshot_count(), 1)
+    if free is None or nbytes <= 0.5 * free:
+        return True
+    logger.warning(
+        "not saving the forward wavefield to %s: its writer needs %.1f GiB of memory and "
+        "%.1f GiB are available; the adjoint will recompute it",
         path,
         nbytes / 2**30,
         free / 2**30,
@@ -326,6 +344,8 @@ class FD2D(Solver):
         self._report(prop)
         target = save if self.params.checkpointing == "checkpoint" else None
         if target is not None and not _room_for(target, prop.snapshot_file_bytes()):
+            target = None
+        if target is not None and not _memory_for(target, prop):
             target = None
         with contextlib.ExitStack() as stack:
             sink = stack.enter_context(SnapshotFile(prop, target)) if target is not None else None
