@@ -267,6 +267,14 @@ def unknown_key_message(key: str, valid: Sequence[str], where: str) -> str:
     return f"unknown parameter '{key}' in {where}; {hint}valid keys: {name_list(key, valid)}"
 
 
+def is_positive_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (numpy scalars included; not a bool or a
+    string) that is finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return math.isfinite(value) and value > 0
+
+
 def show(value: Any) -> str:
     """``value`` as a YAML user writes it: ``null``, ``true``, ``.nan``, ``'text'``."""
     if value is None:

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from seisgrad.config import is_positive_real
 from seisgrad.errors import ConfigError, DataError, GradientError
 from seisgrad.model import Model, _as_names, read_model
 
@@ -93,10 +94,9 @@ def _positive_real(value: Any, what: str) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{what} must be a positive number, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
+    if not is_positive_real(value):
         raise ConfigError(f"{what} must be a positive finite number, got {value!r}")
-    return v
+    return float(value)
 
 
 def _select(model: Model, names: str | Sequence[str] | None) -> list[str]:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from seisgrad.config import is_positive_real
 from seisgrad.errors import ConfigError, DataError, StabilityError
 from seisgrad.model import Grid, Model
 from seisgrad.solver.acquisition import Event, Receiver
@@ -297,14 +297,7 @@ def _steps(hs: Sequence[float]) -> list[float]:
         out = list(hs)
     except TypeError:
         raise ConfigError(f"taylor_test: hs must be a list of step lengths, got {hs!r}") from None
-    bad = [
-        h
-        for h in out
-        if isinstance(h, bool)
-        or not isinstance(h, numbers.Real)
-        or not (math.isfinite(h) and h > 0)
-    ]
-    if not out or bad:
+    if not out or not all(is_positive_real(h) for h in out):
         raise ConfigError(f"taylor_test: hs must be one or more step lengths > 0, got {hs!r}")
     return [float(h) for h in out]
 
@@ -415,11 +408,7 @@ def taylor_test(
     given = perturbation is not None
     if given:
         perturbation = _given_perturbation(perturbation, names, model.grid.shape)
-    elif (
-        isinstance(relative_size, bool)
-        or not isinstance(relative_size, numbers.Real)
-        or not (math.isfinite(relative_size) and relative_size > 0)
-    ):
+    elif not is_positive_real(relative_size):
         raise ConfigError(
             f"taylor_test: relative_size must be a number > 0, got {relative_size!r}"
         )
