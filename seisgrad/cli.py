@@ -351,6 +351,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    from seisgrad.workflow.state import remove_path
+
     setup = _setup(args)
     wf = setup.workflow
     targets = [wf.path.scratch, wf.state.root, wf.path.logs]
@@ -377,10 +379,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 continue
             if t.is_symlink():  # a link to the folder elsewhere: empty what it points to
                 for child in t.iterdir():
-                    if child.is_dir() and not child.is_symlink():
-                        shutil.rmtree(child)
-                    else:
-                        child.unlink()
+                    remove_path(child)
                 removed.append(str(t))
             elif t.exists():
                 shutil.rmtree(t)
@@ -392,14 +391,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def _check_clean_targets(wf: Any, targets: Sequence[Path]) -> None:
     """Refuse to remove a folder that holds the work folder itself, the parameter
     file or an input (``path_output: .`` would remove the whole run folder)."""
-    from seisgrad.build import INPUT_PATHS
-
     workdir = wf.path.workdir.resolve()
-    inputs = [getattr(wf.path, n[len("path_") :], None) for n in INPUT_PATHS]
-    keep = [p for p in (*inputs, wf.parameter_file) if p is not None]
+    keep = wf.input_files()
     for t in targets:
         r = t.resolve()
-        held = [p for p in keep if Path(p).resolve().is_relative_to(r)]
+        held = [p for p in keep if p.resolve().is_relative_to(r)]
         if workdir.is_relative_to(r) or held:
             what = f"holds {held[0]}" if held else f"holds the work folder {workdir}"
             raise ConfigError(

@@ -53,6 +53,7 @@ from seisgrad.workflow.state import (
     State,
     owner,
     process_gone,
+    remove_path,
     write_json_atomic,
 )
 
@@ -925,6 +926,12 @@ class Workflow(ABC):
     #: The list of what seisgrad put in :attr:`PREVIOUS` (only those are replaced).
     PREVIOUS_MANIFEST = ".seisgrad-previous.json"
 
+    def input_files(self) -> list[Path]:
+        """The parameter file and every input path given (``path_model_init``,
+        ``path_data``, ...): what no clean-up may remove."""
+        inputs = [getattr(self.path, n[len("path_") :], None) for n in INPUT_PATHS]
+        return [Path(q) for q in (self.parameter_file, *inputs) if q is not None]
+
     def result_paths(self, task: str) -> list[Path]:
         """Files and folders under ``path_output`` that ``task`` writes, whatever the
         switches that decide whether it writes them (``export_*``, ``plot_figures``): what
@@ -965,8 +972,7 @@ class Workflow(ABC):
         home = previous.resolve()
         # never moved, nor a folder that holds one: the run's own folders, the parameter
         # file and every input (path_data may well lie in path_output/traces)
-        inputs = [getattr(self.path, n[len("path_") :], None) for n in INPUT_PATHS]
-        users = [Path(q).resolve() for q in (self.parameter_file, *inputs) if q is not None]
+        users = [q.resolve() for q in self.input_files()]
         guarded = users + [
             q.resolve() for q in (self.path.scratch, self.state.root, self.path.logs, previous)
         ]
@@ -1004,10 +1010,7 @@ class Workflow(ABC):
             # finished run's and joins previous
             for p in list(found):
                 if since is None or _newest_mtime(p) > since:
-                    if p.is_dir() and not p.is_symlink():
-                        shutil.rmtree(p)
-                    else:
-                        p.unlink()
+                    remove_path(p)
                     removed.append(p)
                     del found[p]
             if not found:
@@ -1028,18 +1031,14 @@ class Workflow(ABC):
             raise
         if not unfinished:  # a new finished set: the old one goes
             for rel in kept:
-                old = previous / rel
-                if old.is_dir() and not old.is_symlink():
-                    shutil.rmtree(old, ignore_errors=True)
-                elif old.exists() or old.is_symlink():
-                    old.unlink()
+                remove_path(previous / rel, ignore_errors=True)
             kept = []
         moved = []
         for (_, dest), rel in zip(staged, found.values()):
             final = previous / rel
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.is_dir() and not final.is_symlink():
-                shutil.rmtree(final)
+                remove_path(final)  # a file is replaced by the rename itself
             os.replace(dest, final)
             moved.append(final)
         shutil.rmtree(staging, ignore_errors=True)

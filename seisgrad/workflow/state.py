@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterable, Mapping
@@ -54,6 +55,16 @@ _STATUSES = (DONE, FAILED, RUNNING, PENDING)
 
 #: Name of the run lock file in the state folder (see :class:`RunLock`).
 LOCK_NAME = "submit.lock"
+
+
+def remove_path(path: Path, ignore_errors: bool = False) -> None:
+    """Remove a file, a link (not what it points to) or a folder with its contents
+    (``ignore_errors``: as :func:`shutil.rmtree`'s, for a folder); nothing when there is
+    nothing at ``path``."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=ignore_errors)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
