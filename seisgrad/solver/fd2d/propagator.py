@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -219,26 +220,25 @@ class SnapshotFile:
         if self._buffers < self.POOL:
             self._buffers += 1
             return [np.empty(a.shape, a.dtype) for a in views]
+        return self._while_writing(self._free.get)
+
+    def _put(self, item: list[np.ndarray] | None) -> None:
+        """Queue ``item`` for the writer (see :meth:`_while_writing`)."""
+        if self._queue is not None:
+            self._while_writing(functools.partial(self._queue.put, item))
+
+    def _while_writing(self, wait: Callable[..., Any]) -> Any:
+        """``wait(timeout=...)`` (a get or put on one of the writer's queues), retried
+        while the writer runs; ``None`` and the saving stops when it has ended: the loop
+        never blocks for ever on a thread that died."""
         while self._thread is not None:
             try:
-                return self._free.get(timeout=0.5)
-            except queue.Empty:
+                return wait(timeout=0.5)
+            except (queue.Empty, queue.Full):
                 if not self._thread.is_alive():
                     break
         self._failed.set()
         return None
-
-    def _put(self, item: list[np.ndarray] | None) -> None:
-        """Queue ``item`` for the writer; give up if the writer has ended (it never
-        blocks for ever on a thread that died)."""
-        while self._queue is not None and self._thread is not None:
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                if not self._thread.is_alive():
-                    self._failed.set()
-                    return
 
     def _write_all(self, waiting: queue.Queue[list[np.ndarray] | None]) -> None:
         """The writer thread: write and digest each queued snapshot until ``None``."""
