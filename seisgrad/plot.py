@@ -40,6 +40,11 @@ __all__ = [
     "MAX_PANEL_ASPECT",
 ]
 
+#: Percentile of |values| that sets the colour scale of kernel and gradient figures by
+#: default in workflows and ``seisgrad plot`` (``plot_clip``): spikes at sources and
+#: receivers saturate instead of leaving the rest blank.
+KERNEL_CLIP = 99.0
+
 #: What can be plotted, and how: colour map and whether the scale is symmetric.
 KINDS: dict[str, tuple[str, bool]] = {
     "model": ("viridis", False),

@@ -34,6 +34,7 @@ from seisgrad.config import param
 from seisgrad.errors import DataError, GradientError
 from seisgrad.logs import logger
 from seisgrad.model import Model, in_parametrization, read_model, write_model
+from seisgrad.plot import KERNEL_CLIP
 from seisgrad.preprocess.io import read_hdf5
 from seisgrad.workflow import postprocess as pp
 from seisgrad.workflow.base import ACQUISITION, TaskContext, TaskInputs, per_source
@@ -68,7 +69,7 @@ class MigrationParameters(ForwardParameters):
         choices=(None, "illumination"),
     )
     plot_clip: float = param(
-        99.0,
+        KERNEL_CLIP,
         "percentile of |values| that sets the colour scale of the kernel and gradient "
         "figures (100: the largest value; the default saturates the spikes at sources "
         "and receivers)",
@@ -167,6 +168,10 @@ class Migration(Forward):
                 "a cell, 0 mutes it"
             )
 
+    #: The figures of ``evaluate_gradient_from_kernels`` (:meth:`plot_models`), as
+    #: ``path_output/figures/<name>.png``; ``model_true`` only with a true model.
+    FIGURES = ("gradient", "kernels_raw", "model_init", "model_true")
+
     def result_paths(self, task: str) -> list[Path]:
         """:meth:`task_outputs`, and whatever ``export_kernels``, ``plot_figures`` and
         ``precondition`` say now: the exported kernels (the whole ``path_output/kernels``
@@ -175,11 +180,10 @@ class Migration(Forward):
         if task == "postprocess_event_kernels":
             return [out / "kernels_raw.h5", out / "kernels"]
         if task == "evaluate_gradient_from_kernels":
-            names = ("gradient", "kernels_raw", "model_init", "model_true")
             return [
                 out / "gradient.h5",
                 out / "illumination.h5",
-                *(out / "figures" / f"{n}.png" for n in names),
+                *(out / "figures" / f"{n}.png" for n in self.FIGURES),
             ]
         return super().result_paths(task)
 
@@ -202,8 +206,8 @@ class Migration(Forward):
             if illumination:
                 files.append(out / "illumination.h5")
             if self.params.plot_figures:  # what plot_models draws
-                names = ["gradient", "kernels_raw", "model_init"]
-                names += ["model_true"] if self.path.model_true is not None else []
+                true = self.path.model_true is not None
+                names = [n for n in self.FIGURES if n != "model_true" or true]
                 files += [out / "figures" / f"{n}.png" for n in names]
             return files
         return super().task_outputs(task, source)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from seisgrad.errors import ConfigError, SeisgradError
+from seisgrad.plot import KERNEL_CLIP
 
 __all__ = ["plot_command"]
 
@@ -59,7 +60,7 @@ def plot_command(
         clip = 100.0
         if what in ("kernel", "gradient"):
             params = getattr(setup.workflow, "params", None) if setup is not None else None
-            clip = float(getattr(params, "plot_clip", 99.0))
+            clip = float(getattr(params, "plot_clip", KERNEL_CLIP))
     return [plot_model_file(path, what, out, sources, receivers, clip=clip)]
 
 
