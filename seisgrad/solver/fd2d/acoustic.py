@@ -533,6 +533,15 @@ def _adj_w_pass(
 
 
 @njit(**NUMBA_OPTIONS)
+def _slot_offsets(slot, slot_len, ncell, nxs):  # pragma: no cover
+    """Flat offsets of the per-step data of step ``slot`` in the store: the pressure
+    (``ncell`` values), the x strips' memory variables (``nxs`` values), the z strips'."""
+    op = np.uint64(slot * slot_len)
+    ox = op + np.uint64(ncell)
+    return op, ox, ox + np.uint64(nxs)
+
+
+@njit(**NUMBA_OPTIONS)
 def _mirror_flat(f, r0, r1, S, top, sign, stagger):  # pragma: no cover
     """Mirror rows ``[r0, r1)`` of a flat field above the free surface (column ``top``)."""
     for i in range(r0, r1):
@@ -568,9 +577,7 @@ def _forward_loop(
         r = np.int64(H)  # not Literal[int]: one compiled callee signature
         while r < nxe + (2 * nk - 1) * H:
             for k in range(nk):
-                op = np.uint64((n + k - n0) * slot_len)
-                ox = op + np.uint64(ncell)
-                oz = ox + np.uint64(nsx * ncols)
+                op, ox, oz = _slot_offsets(n + k - n0, slot_len, ncell, nsx * ncols)
                 v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
                 if v1 > v0:
                     i0, i1 = row_range(v0, v1, H, nxe, nrows)
@@ -646,9 +653,7 @@ def _adjoint_loop(
             for k in range(nk):
                 m = n - k  # the step
                 inj = inj2[k]
-                op = np.uint64((m - n0) * slot_len)
-                ox = op + np.uint64(ncell)
-                oz = ox + np.uint64(nsx * ncols)
+                op, ox, oz = _slot_offsets(m - n0, slot_len, ncell, nsx * ncols)
                 v0, v1, q0, q1 = sweep_rows(r, blk, k, nxe)
                 if v1 > v0:
                     # adjoint of the velocity records at t_{m+1/2} (before anything reads
