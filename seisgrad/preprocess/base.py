@@ -60,6 +60,17 @@ class Preprocess(ABC):
         axis of ``synthetic`` (missing stations or components are an error naming
         them)."""
 
+    def observed_data_paths(self, path: Path, event: Event) -> list[Path]:
+        """The files and folders in the folder ``path`` that :meth:`read_observed` reads
+        the data of ``event`` from (the workflows digest them to notice changed data).
+
+        Default: the folder ``<event>`` and every ``<event>.*`` entry. A subclass that
+        knows its layout lists exactly what it reads: with event names that contain a
+        dot (``s0`` and ``s0.b``) the default also counts ``s0.b.su`` for ``s0``.
+        """
+        name = event.name
+        return sorted(p for p in path.iterdir() if p.name == name or p.name.startswith(f"{name}."))
+
     @abstractmethod
     def evaluate(
         self,

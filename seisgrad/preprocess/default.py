@@ -394,6 +394,16 @@ class Default(Preprocess):
         demean = self.params.demean
         return with_data(syn, [align_trace(o, dt, t0, nt, demean=demean) for o in matched])
 
+    def observed_data_paths(self, path: Path, event: Event) -> list[Path]:
+        """What :meth:`read_observed` reads for ``event`` in the folder ``path``: the
+        folder ``<event>`` or the first file ``<event><ext>`` of ``data_format``
+        (:func:`seisgrad.preprocess.io.find_event_data`); nothing when there is none."""
+        try:
+            where = io.find_event_data(path, event.name, self.params.data_format)
+        except DataError:
+            return []
+        return [] if where == Path(path) else [where]
+
     @staticmethod
     def _name_su_traces(obs: Stream, syn: Sequence[Trace], where: Path) -> Stream:
         """SU traces carry no names: give them the synthetics' ids, by order per channel

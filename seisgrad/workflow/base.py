@@ -851,22 +851,22 @@ class Workflow(ABC):
 
     def event_digests(self) -> dict[str, str]:
         """A digest of each event's definition (its sources) and, when ``path_data`` is
-        a folder, of its observed data there (the files and folders named after it:
-        ``<event>``, ``<event>.<ext>``), by event name (computed once per workflow
-        object: the data files are read)."""
+        a folder, of its observed data there (what the preprocessing reads for it:
+        :meth:`Preprocess.observed_data_paths`, the folder ``<event>`` or the file
+        ``<event>.<ext>``), by event name (computed once per workflow object: the data
+        files are read)."""
         if self._event_digests is None:
             self._event_digests = self._compute_event_digests()
         return dict(self._event_digests)
 
     def _compute_event_digests(self) -> dict[str, str]:
         data = self.path.data
-        entries = sorted(data.iterdir()) if data is not None and data.is_dir() else []
+        folder = data is not None and data.is_dir()
         out = {}
         for e in self.events:
             h = hashlib.sha256(json.dumps(to_mapping(e), sort_keys=True, default=str).encode())
-            for p in entries:
-                if p.name == e.name or p.name.startswith(f"{e.name}."):
-                    h.update(f"{p.name} {hash_path(p)}".encode())
+            for p in self.preprocess.observed_data_paths(data, e) if folder else []:
+                h.update(f"{p.name} {hash_path(p)}".encode())
             out[e.name] = h.hexdigest()[:16]
         return out
 

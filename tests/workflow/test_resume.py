@@ -298,6 +298,39 @@ def test_event_digests_hold_each_events_observed_data(toy_dir):
     assert [n for n in before if before[n] != after[n]] == ["s001", "s002"]
 
 
+def test_event_digests_hold_what_the_default_preprocessing_reads(toy_dir):
+    """With the default preprocessing an event's digest covers the data it reads (the
+    folder ``<event>`` or ``<event>.<ext>`` of ``data_format``), not every file whose
+    name starts with the event's: ``s0.b.sac`` belongs to event ``s0.b``, not ``s0``."""
+    from seisgrad.preprocess.default import Default, DefaultParameters
+
+    data = yaml.safe_load((toy_dir / "parameters.yaml").read_text())
+    data["events"] = [
+        {"name": name, "sources": [{"x": float(i), "z": 0.0}]}
+        for i, name in enumerate(("s0", "s0.b", "s1"))
+    ]
+    data["path_data"] = "data"
+    (toy_dir / "parameters.yaml").write_text(yaml.safe_dump(data))
+    data_dir = toy_dir / "data"
+    data_dir.mkdir()
+    for name in ("s0.sac", "s0.b.sac", "s0.notes", "s1.su"):
+        (data_dir / name).write_bytes(name.encode())
+
+    def digests():
+        wf = build_from_config(toy_dir / "parameters.yaml").workflow
+        wf.preprocess = Default(DefaultParameters(data_format="sac"))
+        return wf.event_digests()
+
+    before = digests()
+    (data_dir / "s0.b.sac").write_bytes(b"changed")
+    (data_dir / "s0.notes").write_bytes(b"not data")
+    (data_dir / "s1.su").write_bytes(b"another format: not read")
+    after = digests()
+    assert [n for n in before if before[n] != after[n]] == ["s0.b"]
+    (data_dir / "s0.sac").unlink()  # no data left for s0: its digest changes too
+    assert [n for n in after if after[n] != digests()[n]] == ["s0"]
+
+
 def test_data_of_no_event_changed_is_said_so(toy_dir, run_cli):
     """A file added to a path_data folder that belongs to no event changes the folder's
     content but no event: nothing runs but the combining task, and the summary says
