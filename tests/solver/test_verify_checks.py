@@ -15,7 +15,12 @@ from seisgrad.model import Grid, Model
 from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction, ring
 from seisgrad.solver.fd2d import FD2D, FD2DParameters
 from seisgrad.solver.fd2d.common import max_stable_dt
-from seisgrad.solver.fd2d.verify import compare_with_analytic, pml_reflection, taylor_test
+from seisgrad.solver.fd2d.verify import (
+    compare_with_analytic,
+    dot_product_test,
+    pml_reflection,
+    taylor_test,
+)
 
 C, RHO, F0 = 2000.0, 1000.0, 10.0
 #: 8 points per minimum wavelength of a 10 Hz Ricker wavelet
@@ -37,6 +42,64 @@ def _event(x: float, z: float, amplitude: float = 1.0, f0: float = 12.0) -> Even
         x=x, z=z, kind="pressure", amplitude=amplitude, stf=SourceTimeFunction(f0=f0)
     )
     return Event(name="e", sources=[src])
+
+
+# ----------------------------------------------------------------------------- dot product
+
+
+class _WrongAdjointWeights(FD2D):
+    """An FD2D whose adjoint injects one record channel with weights 0.1% off."""
+
+    channel = "VX"
+
+    def propagator(self, *args, **kwargs):
+        prop = super().propagator(*args, **kwargs)
+        right = prop.rec
+        c = prop.raw_channels.index(self.channel)
+        w = right.s_w.copy()
+        w[right.g_c[right.s_g] == c] *= 1.001
+        wrong = right._replace(s_w=w, s_wa=w)
+        adjoint = prop.propagate_adjoint
+
+        def propagate_adjoint(*a, **k):
+            prop.rec = wrong
+            try:
+                return adjoint(*a, **k)
+            finally:
+                prop.rec = right
+
+        prop.propagate_adjoint = propagate_adjoint
+        return prop
+
+
+@pytest.mark.parametrize(
+    ("materials", "channel"), [("acoustic", "P"), ("acoustic", "VX"), ("elastic", "VZ")]
+)
+def test_dot_product_test_sees_a_wrong_transpose_of_any_record_channel(materials, channel):
+    """Pressure is about rho c times velocity: with plain random vectors the velocity
+    records weighed 1e-6 of the inner product, and a transpose of their weights 0.1%
+    wrong passed at 5e-11. The balanced vectors see it at 1e-4 or more."""
+    g = Grid(36, 30, 10.0, 10.0)
+    rng = np.random.default_rng(5)
+    values = {"vp": 2200 + 300 * rng.random(g.shape), "rho": 1900 + 500 * rng.random(g.shape)}
+    if materials == "elastic":
+        values["vs"] = values["vp"] / 1.8
+    model = Model(g, values)
+    params = FD2DParameters(
+        materials=materials, nt=50, dt=0.6 * max_stable_dt(2600.0, 10.0, 10.0, 8),
+        pml_width=6, precision="float64", record=["P", "VX", "VZ"],
+    )  # fmt: skip
+    ev = _event(101.7, 140.3, f0=18.0)
+    recs = [
+        Receiver(station=f"R{k}", x=x, z=z)
+        for k, (x, z) in enumerate([(53.1, 77.7), (211.4, 160.2), (300.3, 240.9)])
+    ]
+    assert dot_product_test(FD2D(params), model, ev, recs).relative_error < 1e-12
+    wrong = _WrongAdjointWeights(params)
+    wrong.channel = channel
+    res = dot_product_test(wrong, model, ev, recs)
+    assert res.relative_error > 1e-5, res
+    assert len(res.checks) == 2
 
 
 # ----------------------------------------------------------------------------- PML
