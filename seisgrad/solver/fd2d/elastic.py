@@ -365,7 +365,10 @@ def _elastic_point_operator(
     vanish on the surface; below a fluid surface (``fluid_surface[k]``, pressure
     release: ``sxx = szz = -p`` vanish) ``-1`` for ``sxx`` and ``vx`` too, as in the
     acoustic solver. Weights on positions that are not state (outside the grid, ``szz``
-    on the surface) are dropped, as the propagator keeps those values at zero.
+    on the surface) are dropped, as the propagator keeps those values at zero, and so
+    are those on ``sxx`` on a fluid surface: the closure keeps it at zero there (its
+    plane-stress modulus vanishes with ``mu``), and a source term put on it stayed
+    for good as a pressure on the pressure-release surface.
     """
     sx, sz = _STAGGER[component]
     mask = elastic_state_masks(layout)[component]
@@ -392,6 +395,8 @@ def _elastic_point_operator(
                     elif sz == 1 and cc >= top:
                         cc = 2 * top - 1 - cc
                         w *= parity
+                    if fluid and component == "sxx" and cc == top:
+                        continue  # zero on a pressure-release surface (its mirror, -1)
                 ia = int(a)
                 if not (0 <= ia < mask.shape[0] and 0 <= cc < mask.shape[1]):
                     continue
