@@ -788,8 +788,9 @@ class PMLResult:
     reflection
         The largest of ``per_trace``.
     per_trace
-        Per trace id: the largest difference on that trace divided by the largest
-        reference amplitude among the traces of the same channel.
+        Per trace id: the largest difference on that trace divided by the incident
+        amplitude at its receiver (the largest reference amplitude of the receiver's
+        channels, compared as particle velocities).
     skipped
         Channels left out (their traces are not in ``per_trace``): those whose reference
         is negligible compared with the strongest channel (``VZ`` on a line level with
@@ -824,8 +825,12 @@ def pml_reflection(
     Runs the setup, then the same setup on a grid extended (with the model's edge values)
     by enough cells on every absorbing side that nothing from the new boundaries returns
     before the end of the simulation. The difference of the two is what the absorbing
-    layers reflected; on each trace its largest value is divided by the largest
-    amplitude of the reference among the traces of the same channel.
+    layers reflected; on each trace its largest value is divided by the incident
+    amplitude at the same receiver: the largest amplitude of the reference over the
+    receiver's channels, compared as particle velocities (below). So a component small
+    by symmetry (``VZ`` level with the source) is measured on the scale of the wave that
+    passes there (it was divided by its own small peak, reporting reflections of 30% to
+    1200% where ``VX`` showed 1e-5), and each receiver on its own.
 
     A recorded channel whose reference is negligible is left out and listed in
     ``skipped``: at most :data:`_NEGLIGIBLE` of the strongest channel of the reference
@@ -879,18 +884,19 @@ def pml_reflection(
     )
     ref = {tr.id: tr for tr in ref_solver.forward(Model(big, values), event, receivers)}
     syn = solver.forward(model, event, receivers)
-    # normalise by the largest incident amplitude of each channel (a single trace can be
-    # near zero by symmetry, e.g. VZ level with the source), and leave out channels that
-    # are negligible everywhere
-    peak: dict[str, float] = {}
-    for b in ref.values():
-        ch = b.stats.channel
-        peak[ch] = max(peak.get(ch, 0.0), float(np.abs(b.data).max()))
+    # normalise by the incident amplitude at each receiver, over its channels as
+    # particle velocities (a single component can be near zero by symmetry, e.g. VZ level
+    # with the source), and leave out channels that are negligible everywhere
     factor = _velocity_factors(prop, event)
-    strongest = max((v * factor.get(ch, 1.0) for ch, v in peak.items()), default=0.0)
-    skipped = [
-        ch for ch in prop.record if peak[ch] * factor.get(ch, 1.0) <= _NEGLIGIBLE * strongest
-    ]
+    peak: dict[str, float] = {}  # per channel
+    incident: dict[str, float] = {}  # per receiver (trace id without the channel)
+    for b in ref.values():
+        ch, rec = b.stats.channel, b.id.rsplit(".", 1)[0]
+        v = float(np.abs(b.data).max()) * factor.get(ch, 1.0)
+        peak[ch] = max(peak.get(ch, 0.0), v)
+        incident[rec] = max(incident.get(rec, 0.0), v)
+    strongest = max(peak.values(), default=0.0)
+    skipped = [ch for ch in prop.record if peak[ch] <= _NEGLIGIBLE * strongest]
     if len(skipped) == len(prop.record):
         raise ConfigError(
             "pml_reflection: the reference is zero (or negligible) at every receiver for "
@@ -902,9 +908,16 @@ def pml_reflection(
     worst = 0.0
     for a in syn:
         ch = a.stats.channel
-        if ch in skipped:
+        scale = incident[a.id.rsplit(".", 1)[0]]
+        if ch in skipped or scale <= _NEGLIGIBLE * strongest:  # nothing reaches it
             continue
-        r = float(np.abs(a.data.astype(np.float64) - ref[a.id].data).max()) / peak[ch]
+        diff = float(np.abs(a.data.astype(np.float64) - ref[a.id].data).max())
+        r = diff * factor.get(ch, 1.0) / scale
         per[a.id] = r
         worst = max(worst, r)
+    if not per:
+        raise ConfigError(
+            "pml_reflection: nothing reaches the receivers in the reference: lengthen nt or "
+            "move the receivers closer to the source"
+        )
     return PMLResult(worst, per, skipped)
