@@ -250,6 +250,10 @@ def test_sources_not_quiet_at_the_start_are_reported() -> None:
     assert not [w for w in solver.check(model, two_source_event(model), recs) if "quiet" in w]
     off = small_solver(model, correct_time_dispersion=False)
     assert not [w for w in off.check(model, early, recs) if "quiet" in w]
+    # whatever the correction, a jump at t = 0 is a step the grid cannot carry
+    for s in (solver, off):
+        assert [w for w in s.check(model, early, recs) if "starts abruptly, at 1 of" in w]
+    assert not [w for w in solver.check(model, two_source_event(model), recs) if "abrupt" in w]
     # the measure itself: a default Ricker loses nothing that matters, a later spike less
     ricker = SourceTimeFunction(f0=10.0).sample(400, 1e-3)
     assert dispersion.early_source_loss(ricker) < 1e-4

@@ -70,7 +70,7 @@ import numpy as np
 from seisgrad.errors import ConfigError, DataError, SolverError, StabilityError
 from seisgrad.logs import logger
 from seisgrad.model import Model, atomic_path
-from seisgrad.solver.acquisition import Event, Receiver
+from seisgrad.solver.acquisition import QUIET_START, Event, Receiver
 from seisgrad.solver.fd2d.checkpoint import (
     default_checkpoints,
     gradient_sweep,
@@ -571,6 +571,14 @@ class Propagator(ABC):
                     f"({len(s.stf.values)} samples) come after the end of the simulation and "
                     f"are not used ({steps} {'use' if extra else 'uses'} samples "
                     f"0..{self.nt})"
+                )
+            start = s.stf.start_fraction(self.nt, self.dt)
+            if start > QUIET_START:
+                out.append(
+                    f"{where}: its source time function starts abruptly, at {start:.2g} of "
+                    "its peak at t = 0 (a simulation starts at rest): the jump is a "
+                    "broadband step the grid cannot carry, which adds noise and dispersion "
+                    "to every trace; delay it (a larger t0, or leading zeros in an 'array')"
                 )
             lost = 0.0
             if p.correct_time_dispersion:

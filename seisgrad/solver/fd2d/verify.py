@@ -31,7 +31,16 @@ from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.base import Solver
 from seisgrad.solver.fd2d.checks import safe_round
 from seisgrad.solver.fd2d.common import max_stable_velocity, source_dominant_frequency
-from seisgrad.solver.fd2d.elastic_verify import wavelet_centre
+from seisgrad.solver.fd2d.elastic_verify import (
+    MIN_SOURCE_DISTANCE,
+    check_comparable_source,
+    check_window,
+    edge_reflection,
+    reflecting_sides,
+    reflection_onset,
+    source_distance_cells,
+    wavelet_centre,
+)
 
 __all__ = [
     "DotProductResult",
@@ -603,8 +612,9 @@ class AnalyticResult:
     skipped
         Trace id -> reason, for the traces not compared: those of a channel whose exact
         solution is zero at every compared receiver (``P`` and ``VX`` on a free surface:
-        no relative error can be measured there) and those of receivers closer to the
-        source than :data:`MIN_SOURCE_DISTANCE` cells. They are not in ``errors``.
+        no relative error can be measured there), those of receivers closer to the
+        source than ``MIN_SOURCE_DISTANCE`` cells and those a reflection from an edge
+        without absorbing layer reaches within the window. They are not in ``errors``.
     """
 
     errors: dict[str, float]
@@ -625,19 +635,6 @@ _NEGLIGIBLE = 1e-6
 
 #: Channels :func:`compare_with_analytic` compares.
 _ACOUSTIC = ("P", "VX", "VZ")
-
-#: Receivers closer to the source than this many cells (distance in cells, ``dx`` along
-#: x and ``dz`` along z) are left out of :func:`compare_with_analytic`: there the
-#: interpolation stencils of source and receiver overlap and a grid cannot represent a
-#: point source's near field (order 8, 8 points per wavelength: 21% at 1 cell, 5.5% at
-#: 2, 1.15% at 4, 0.06% at 6).
-MIN_SOURCE_DISTANCE = 6.0
-
-#: Largest value of the source time function at ``t = 0`` (relative to its peak) that
-#: :func:`compare_with_analytic` accepts: the exact solution is that of a source at rest
-#: before ``t = 0``, which a simulation cannot start from (a Ricker wavelet with ``t0 =
-#: 0.8 / f0``, 2% at ``t = 0``, gave 1.3%; with ``1.0 / f0``, 0.1%, gave 0.09%).
-MAX_START_VALUE = 1e-3
 
 
 def compare_with_analytic(
@@ -670,8 +667,9 @@ def compare_with_analytic(
     exact solution vanishes at every compared receiver (``P`` and ``VX`` on a free
     surface, where source and image cancel; below :data:`_NEGLIGIBLE` of the direct
     wave alone) is left out of ``errors`` and listed in ``skipped``, as are receivers
-    closer than :data:`MIN_SOURCE_DISTANCE` cells to the source (its near field, which
-    no grid represents).
+    closer than :data:`~seisgrad.solver.fd2d.elastic_verify.MIN_SOURCE_DISTANCE` cells
+    to the source (its near field, which no grid represents) and those a wave reflected
+    by an edge without absorbing layer reaches before the end of the window.
 
     At 8 points per minimum wavelength and order 8 the error is about 0.1% at any ``dt``
     up to the CFL limit with ``correct_time_dispersion`` (the default). Without it the
@@ -682,18 +680,16 @@ def compare_with_analytic(
     ------
     ConfigError
         For a model that is not homogeneous or not acoustic, an event other than one
-        pressure source, a source time function that does not start at rest (more than
-        :data:`MAX_START_VALUE` of its peak at ``t = 0``), ``window_periods`` not a
+        pressure source, a source of zero amplitude or one that does not start at rest
+        (more than :data:`~seisgrad.solver.acquisition.QUIET_START` of its peak at
+        ``t = 0``), ``window_periods`` not a
         finite number > 0, a solver that records none of ``P``, ``VX``, ``VZ``, or when
-        no trace is left to compare (every receiver near the source, or an exact
-        solution that is zero at every receiver).
+        no trace is left to compare (every receiver near the source or reached by a
+        reflection, or an exact solution that is zero at every receiver).
     """
     if len(event.sources) != 1 or event.sources[0].kind not in ("pressure", "explosion"):
         raise ConfigError("compare_with_analytic needs one pressure (explosion) point source")
-    if not is_positive_real(window_periods):
-        raise ConfigError(
-            f"compare_with_analytic: window_periods must be a number > 0, got {window_periods!r}"
-        )
+    check_window(window_periods, "compare_with_analytic")
     # the values the simulation uses, whatever the parametrization (vp or kappa) and
     # whichever the model holds besides
     prop = solver.propagator(model, event, receivers)
@@ -717,15 +713,7 @@ def compare_with_analytic(
     nt, dt = p.nt, p.dt
     stf = src.stf.sample(nt, dt) * src.amplitude
     f0 = src.stf.dominant_frequency(dt)
-    if src.stf.is_silent() or not f0 > 0:
-        raise ConfigError("compare_with_analytic: the source time function is zero everywhere")
-    start = abs(float(stf[0])) / float(np.abs(stf).max())
-    if start > MAX_START_VALUE:
-        raise ConfigError(
-            f"compare_with_analytic: the source time function is at {start:.2g} of its peak "
-            f"at t = 0; the exact solution is that of a source at rest before t = 0: delay "
-            f"it (t0 of at least about 1 / f0 for a Ricker wavelet)"
-        )
+    check_comparable_source(src, stf, dt, f0, "compare_with_analytic", [src.amplitude])
     centre = wavelet_centre(src.stf, nt, dt)  # the samples' timing (also for 'array')
     c, r0 = float(vp.flat[0]), float(rho.flat[0])
     st = solver.forward(model, event, receivers)
@@ -739,13 +727,13 @@ def compare_with_analytic(
     direct: dict[str, float] = {}
     scale: dict[str, float] = {}  # per trace: the direct wave's norm at its receiver
     skipped: dict[str, str] = {}
-    g = model.grid
+    reflecting = reflecting_sides(p, free_surface_modelled=True)
     for tr in st:
         x, z = tr.stats.coordinates.x, tr.stats.coordinates.z
         ch = tr.stats.channel
         if ch not in _ACOUSTIC:
             continue
-        cells = math.hypot((x - src.x) / g.dx, (z - src.z) / g.dz)
+        cells = source_distance_cells(model.grid, src, x, z)
         if cells < MIN_SOURCE_DISTANCE:
             skipped[tr.id] = (
                 f"{cells:.3g} cells from the source (its near field; at least "
@@ -764,6 +752,14 @@ def compare_with_analytic(
         dist = max(math.hypot(x - xs, z - zs) for xs, zs, _ in images)
         t_end = dist / c + centre + window_periods / f0
         n_end = min(nt, int(t_end / dt) + 1)
+        path, side = edge_reflection(model.grid, reflecting, src, x, z)
+        onset = reflection_onset(path, c, centre, f0)
+        if onset < n_end * dt:
+            skipped[tr.id] = (
+                f"the wave reflected by the {side} edge (no absorbing layer) arrives from "
+                f"{onset:.4g} s, before the end of the window"
+            )
+            continue
         a = np.sum(parts, axis=0)[:n_end]
         syn[tr.id] = tr.data.astype(np.float64)[:n_end]
         ana[tr.id] = a
@@ -782,8 +778,11 @@ def compare_with_analytic(
     if not errors:
         if not channel:
             raise ConfigError(
-                f"compare_with_analytic: no trace to compare; every receiver is closer than "
-                f"{MIN_SOURCE_DISTANCE:g} cells to the source"
+                "compare_with_analytic: no trace to compare; every receiver is closer than "
+                f"{MIN_SOURCE_DISTANCE:g} cells to the source or reached by a reflection "
+                f"from an edge without absorbing layer within its window ("
+                + "; ".join(sorted(set(skipped.values())))
+                + ")"
             )
         raise ConfigError(
             "compare_with_analytic: no trace to compare; the exact solution is zero at "
