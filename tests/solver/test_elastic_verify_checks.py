@@ -279,3 +279,18 @@ def test_an_explosion_has_no_s_errors() -> None:
     )
     assert res.p_errors and not res.s_errors
     assert res.max_p_error < 0.02
+
+
+def test_lamb_test_refuses_a_deep_source() -> None:
+    """Half a Rayleigh wavelength deep, body waves dominate the surface records: an
+    explosion there measured a "Rayleigh" velocity of 2.4 vs (reported, not refused)."""
+    vp, vs, h = 1732.0, 1000.0, 5.0
+    g = Grid(161, 41, h, h)
+    one = np.ones(g.shape)
+    model = Model(g, {"vp": vp * one, "vs": vs * one, "rho": RHO * one})
+    solver = _solver(400, 0.3 * h / vp, free_surface=True)
+    top = float(g.z[-1])
+    recs = [Receiver(station=f"S{k}", x=400.0 + d, z=top) for k, d in enumerate((200.0, 320.0))]
+    deep = PointSource(x=400.0, z=top - 60.0, kind="explosion", stf=SourceTimeFunction(f0=10.0))
+    with pytest.raises(ConfigError, match="0.65 Rayleigh wavelengths"):
+        lamb_test(solver, model, Event(name="l", sources=[deep]), recs)
