@@ -68,6 +68,36 @@ def test_pml_reflection_measures_a_small_component_against_its_receivers_wave() 
     assert res.reflection < 1e-3, res.per_trace
 
 
+class _WrongVelocityAdjoint(FD2D):
+    """An FD2D whose adjoint takes the VX adjoint sources 1% too large."""
+
+    def adjoint(self, model, event, receivers, adjoint_sources, *args, **kwargs):
+        adj = adjoint_sources.copy()
+        for tr in adj.select(channel="VX"):
+            tr.data = tr.data * 1.01
+        return super().adjoint(model, event, receivers, adj, *args, **kwargs)
+
+
+def test_taylor_test_weighs_every_channel_alike() -> None:
+    """Unweighted, pressure (about rho c times velocity) made the whole misfit: a VX part
+    of the gradient 1% wrong gave the same errors as the right one (3.8e-9). Each
+    channel is now weighted by its largest peak."""
+    from tests.solver.setups import (
+        heterogeneous_model,
+        off_grid_receivers,
+        small_solver,
+        two_source_event,
+    )
+
+    model = heterogeneous_model()
+    right = small_solver(model, record=["P", "VX", "VZ"], precision="float64")
+    ev, recs = two_source_event(model), off_grid_receivers(model)
+    hs = (0.1, 0.01, 0.001)
+    assert taylor_test(right, model, ev, recs, hs=hs).best_relative_error < 1e-7
+    wrong = taylor_test(_WrongVelocityAdjoint(right.params), model, ev, recs, hs=hs)
+    assert wrong.best_relative_error > 1e-3, wrong.relative_errors
+
+
 # ----------------------------------------------------------------------------- dot product
 
 

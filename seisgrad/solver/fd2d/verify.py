@@ -253,14 +253,31 @@ def _smooth_random(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarr
     return r / (np.abs(r).max() or 1.0)
 
 
-def _misfit(syn, obs) -> tuple[float, Any]:
+def _misfit(syn, obs, weights: Sequence[float]) -> tuple[float, Any]:
+    """``J = 1/2 sum_k w_k ||syn_k - obs_k||^2`` and its adjoint sources
+    ``w_k (syn_k - obs_k)``."""
     res = syn.copy()
     total = 0.0
-    for tr, to in zip(res, obs):
+    for tr, to, w in zip(res, obs, weights, strict=True):
         r = tr.data.astype(np.float64) - to.data.astype(np.float64)
-        total += 0.5 * float(np.dot(r, r))
-        tr.data = r
+        total += 0.5 * w * float(np.dot(r, r))
+        tr.data = w * r
     return total, res
+
+
+def _trace_weights(syn: Any) -> list[float]:
+    """``1 / peak^2`` of each trace's channel (the largest peak of its traces), so that
+    every channel weighs alike in the misfit of :func:`taylor_test` whatever its units:
+    pressure in Pa is about ``rho c`` times velocity in m/s and would hide the velocity
+    channels' part of the gradient."""
+    strongest: dict[str, float] = {}
+    for tr in syn:
+        amp = float(np.abs(tr.data).max()) if tr.stats.npts else 0.0
+        strongest[tr.stats.channel] = max(strongest.get(tr.stats.channel, 0.0), amp)
+    return [
+        1.0 / strongest[tr.stats.channel] ** 2 if strongest[tr.stats.channel] > 0.0 else 1.0
+        for tr in syn
+    ]
 
 
 #: A trace gets no noise in the observed data of :func:`taylor_test` when its peak is at
@@ -430,12 +447,15 @@ def taylor_test(
 ) -> TaylorResult:
     """Taylor test of ``Solver.adjoint`` against ``Solver.forward``.
 
-    The misfit is ``J(m) = 1/2 sum (d(m) - d_obs)^2`` over all samples of all traces, with
-    ``d_obs`` the synthetics of ``model`` plus, on each trace, Gaussian noise of standard
-    deviation half that trace's peak amplitude (so the residual is of the size of the
-    trace). A trace whose peak is zero, or at most ``1e-12`` of the largest peak of its
-    channel (``P`` and ``VX`` on a free surface), gets no noise: noise that no model
-    can change would only make ``J`` large and cost the differences their digits. For
+    The misfit is ``J(m) = 1/2 sum_k w_k ||d_k(m) - d_obs,k||^2`` over all samples of all
+    traces ``k``, with ``d_obs`` the synthetics of ``model`` plus, on each trace, Gaussian
+    noise of standard deviation half that trace's peak amplitude (so the residual is of
+    the size of the trace), and ``w_k = 1 / P_c^2`` with ``P_c`` the largest peak of the
+    traces of ``k``'s channel (each channel weighs alike whatever its units: unweighted,
+    pressure in Pa, about ``rho c`` times velocity in m/s, hid the velocity channels). A
+    trace whose peak is zero, or at most ``1e-12`` of the largest peak of its channel
+    (``P`` and ``VX`` on a free surface), gets no noise: noise that no model can change
+    would only make ``J`` large and cost the differences their digits. For
     ``h`` in ``hs`` it evaluates ``J(m +- h dm)`` and compares the central difference
     with ``<g, dm>`` from the adjoint gradient ``g``; the first-order remainder
     ``J(m + h dm) - J(m) - h <g, dm>`` must fall as ``h^2``. With an exact gradient in
@@ -512,14 +532,15 @@ def taylor_test(
     syn0 = solver.forward(model, event, receivers)
     obs = syn0.copy()
     _add_noise(obs, rng)
-    j0, residual = _misfit(syn0, obs)
+    weights = _trace_weights(syn0)
+    j0, residual = _misfit(syn0, obs, weights)
     grad = solver.adjoint(model, event, receivers, residual)
     gdm = sum(float(np.sum(np.asarray(grad[n], np.float64) * dm[n])) for n in names)
 
     central, rem = [], []
     for h in hs:
-        jp, _ = _misfit(solver.forward(shifted(h), event, receivers), obs)
-        jm, _ = _misfit(solver.forward(shifted(-h), event, receivers), obs)
+        jp, _ = _misfit(solver.forward(shifted(h), event, receivers), obs, weights)
+        jm, _ = _misfit(solver.forward(shifted(-h), event, receivers), obs, weights)
         central.append((jp - jm) / (2 * h))
         rem.append(abs(jp - j0 - h * gdm))
     if not any(central):
