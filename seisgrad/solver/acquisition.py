@@ -153,19 +153,25 @@ class SourceTimeFunction(Schema):
             return True
         return self.kind == "array" and not np.any(np.asarray(self.values, dtype=np.float64))
 
-    def start_fraction(self, nt: int, dt: float) -> float:
-        """``|s(0)|`` relative to the largest ``|s|`` (over at least ``nt`` samples and
-        the whole wavelet: its centre plus 4 periods; every sample of an ``array``), 0
-        for a silent function: how abruptly the function starts. A simulation starts at
-        rest, so a jump at ``t = 0`` is injected as a broadband step that the grid
-        cannot carry (see :data:`QUIET_START`)."""
+    def start_fraction(self, dt: float) -> float:
+        """``|s(0)|`` relative to the largest ``|s|`` (0 for a silent function): how
+        abruptly the function starts. A simulation starts at rest, so a jump at
+        ``t = 0`` is injected as a broadband step that the grid cannot carry (see
+        :data:`QUIET_START`).
+
+        ``s(0)`` is the sample at ``t = 0`` (step ``dt``); the largest ``|s|`` is taken
+        over every sample of an ``array``, and for a wavelet over 2049 points from
+        ``max(0, t0 - 4 / f0)`` to ``t0 + 4 / f0`` (bounded work whatever ``t0 / dt``).
+        """
         if self.kind == "array":
-            n = max(int(nt), len(self.values or ()), 1)
-        else:
-            n = max(int(nt), int(math.ceil((max(self.delay, 0.0) + 4.0 / self.f0) / dt)), 1)
-        s = self.sample(n, dt)
-        peak = float(np.abs(s).max())
-        return abs(float(s[0])) / peak if peak > 0 else 0.0
+            vals = self.amplitude * np.asarray(self.values, dtype=np.float64)
+            peak = float(np.abs(vals).max()) if vals.size else 0.0
+            return abs(float(vals[0])) / peak if peak > 0 else 0.0
+        first = abs(float(self.sample(1, dt)[0]))
+        start = max(0.0, self.delay - 4.0 / self.f0)
+        window = self.sample(2049, (self.delay + 4.0 / self.f0 - start) / 2048, t_start=start)
+        peak = max(float(np.abs(window).max()), first)
+        return first / peak if peak > 0 else 0.0
 
     def cut_samples(self, nt: int) -> int:
         """Non-zero ``array`` samples that a simulation of ``nt`` steps does not use

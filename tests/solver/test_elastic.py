@@ -19,7 +19,7 @@ from seisgrad.errors import ConfigError, DataError
 from seisgrad.model import Grid, Model
 from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction
 from seisgrad.solver.fd2d import FD2D
-from seisgrad.solver.fd2d.common import max_stable_dt
+from seisgrad.solver.fd2d.common import HALO, max_stable_dt
 from seisgrad.solver.fd2d.elastic import (
     ElasticPropagator,
     lame_from,
@@ -771,6 +771,31 @@ def test_sources_under_a_fluid_surface_leave_no_pressure_on_it() -> None:
         (below,) = _fluid_under_free_surface("elastic", depth, -5.0, 122.0).select(channel="P")
         assert np.all(surface.data == 0.0), (depth, np.abs(surface.data).max())
         assert np.abs(below.data).max() > 0.0
+
+
+def test_a_source_near_a_coastline_leaves_no_pressure_on_the_fluid_surface() -> None:
+    """A source on the solid side of a fluid/solid change at the surface reaches the
+    fluid columns' surface sxx with its 8-column stencil: dropping those weights by the
+    point's own (solid) surface left a stuck pressure of 3% of the field there; they
+    are dropped column by column now."""
+    h, n = 10.0, 60
+    g = Grid(n, n, h, h)
+    one = np.ones(g.shape)
+    vs = 1000.0 * one
+    vs[:30] = 0.0  # fluid for x < 300 m
+    model = Model(g, {"vp": 2000.0 * one, "vs": vs, "rho": 1000.0 * one})
+    dt = 0.5 * max_stable_dt(2000.0, h, h, 8)
+    solver = _solver(nt=300, dt=dt, free_surface=True, pml_width=10)
+    top = (n - 1) * h
+    src = PointSource(x=317.0, z=top - 15.0, kind="explosion", stf=SourceTimeFunction(f0=10.0))
+    recs = [Receiver(station="R", x=100.0, z=top - 100.0)]
+    prop = solver.propagator(model, Event(name="e", sources=[src]), recs)
+    zero = {k: np.zeros_like(v) for k, v in prop.new_state().items()}
+    out, _ = prop.propagate(zero, 0, prop.nt)
+    k = HALO + prop.layout.NZ - 1
+    first_solid = HALO + prop.layout.pml[0] + 30
+    assert np.all(out["sxx"][:first_solid, k] == 0.0)
+    assert np.abs(out["sxx"][first_solid : first_solid + 3, k]).max() > 0.0
 
 
 def test_shallow_sources_under_a_free_surface_warn() -> None:

@@ -96,6 +96,7 @@ __all__ = [
     "ElasticPropagator",
     "elastic_point_operator",
     "elastic_state_masks",
+    "fluid_surface_columns",
     "lame_from",
     "surface_corrections",
     "surface_source_weights",
@@ -341,12 +342,26 @@ def elastic_point_operator(
     points: Sequence[tuple[float, float]],
     component: str,
     fluid_surface: Sequence[bool] | None = None,
+    fluid_columns: Sequence[bool] | None = None,
 ) -> PointOperator:
     """Interpolation operator of points ``(x, z)`` onto one elastic field component
     (cached per process; see :func:`_elastic_point_operator`). ``fluid_surface[k]``:
-    the free surface above point ``k`` bounds a fluid (``vs = 0``)."""
+    the free surface above point ``k`` bounds a fluid (``vs = 0``); ``fluid_columns[i]``:
+    the free surface is fluid at array row ``i`` (see :func:`fluid_surface_columns`)."""
     fluid = tuple(bool(f) for f in fluid_surface) if fluid_surface is not None else None
-    return _elastic_point_operator(layout, point_key(points), component, fluid)
+    cols = tuple(bool(f) for f in fluid_columns) if fluid_columns is not None else None
+    return _elastic_point_operator(layout, point_key(points), component, fluid, cols)
+
+
+def fluid_surface_columns(layout: Layout, mu: np.ndarray) -> tuple[bool, ...] | None:
+    """Per array row (position along x, absorbing layers and halo included): whether
+    the free surface there bounds a fluid (``mu = 0`` on the model's top row, the edge
+    value beyond the model); ``None`` without a free surface."""
+    if not layout.free_surface:
+        return None
+    nx = layout.grid.nx
+    col = np.clip(np.arange(layout.shape[0]) - HALO - layout.pml[0], 0, nx - 1)
+    return tuple(bool(v) for v in np.asarray(mu)[col, -1] == 0.0)
 
 
 @functools.lru_cache(maxsize=128)
@@ -355,6 +370,7 @@ def _elastic_point_operator(
     points: tuple[tuple[float, float], ...],
     component: str,
     fluid_surface: tuple[bool, ...] | None = None,
+    fluid_columns: tuple[bool, ...] | None = None,
 ) -> PointOperator:
     """Interpolation operator of points ``(x, z)`` onto one elastic field component.
 
@@ -366,9 +382,10 @@ def _elastic_point_operator(
     release: ``sxx = szz = -p`` vanish) ``-1`` for ``sxx`` and ``vx`` too, as in the
     acoustic solver. Weights on positions that are not state (outside the grid, ``szz``
     on the surface) are dropped, as the propagator keeps those values at zero, and so
-    are those on ``sxx`` on a fluid surface: the closure keeps it at zero there (its
-    plane-stress modulus vanishes with ``mu``), and a source term put on it stayed
-    for good as a pressure on the pressure-release surface.
+    are those on ``sxx`` on the surface where it is fluid (``fluid_columns``, column by
+    column: a stencil near a coastline reaches both): the closure keeps it at zero
+    there (its plane-stress modulus vanishes with ``mu``), and a source term put on it
+    stayed for good as a pressure on the pressure-release surface.
     """
     sx, sz = _STAGGER[component]
     mask = elastic_state_masks(layout)[component]
@@ -395,8 +412,9 @@ def _elastic_point_operator(
                     elif sz == 1 and cc >= top:
                         cc = 2 * top - 1 - cc
                         w *= parity
-                    if fluid and component == "sxx" and cc == top:
-                        continue  # zero on a pressure-release surface (its mirror, -1)
+                    if component == "sxx" and cc == top and fluid_columns is not None:
+                        if fluid_columns[min(max(int(a), 0), len(fluid_columns) - 1)]:
+                            continue  # zero on a pressure-release surface
                 ia = int(a)
                 if not (0 <= ia < mask.shape[0] and 0 <= cc < mask.shape[1]):
                     continue
@@ -668,6 +686,7 @@ class ElasticPropagator(Propagator):
         vc, vq, vw, va, vk = [], [], [], [], []
         sc, sq, sw, sk = [], [], [], []
         fl = self._fluid_surface
+        cols = fluid_surface_columns(lay, self.internal["mu"])
         for s in self.event.sources:
             if s.kind not in _SOURCE_KINDS:
                 raise SolverError(
@@ -681,7 +700,7 @@ class ElasticPropagator(Propagator):
                     if amp == 0.0:
                         continue
                     b = c64["bx" if comp == 0 else "bz"]
-                    op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]))
+                    op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]), cols)
                     for i, j, w in zip(op.i, op.j, self._surface_weights(s, name, op)):
                         vc.append(comp)
                         vq.append(int(i) * ncols + int(j))
@@ -699,7 +718,7 @@ class ElasticPropagator(Propagator):
                 for comp, name, amp in ((0, "sxx", mxx), (1, "szz", mzz), (2, "sxz", mxz)):
                     if amp == 0.0:
                         continue
-                    op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]))
+                    op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]), cols)
                     for i, j, w in zip(op.i, op.j, self._surface_weights(s, name, op)):
                         sc.append(comp)
                         sq.append(int(i) * ncols + int(j))
@@ -768,9 +787,10 @@ class ElasticPropagator(Propagator):
             plan.append((3, "vz", 1.0))
         c64 = self.coef64
         fluid = self._fluid_surface(self.receivers)
+        cols = fluid_surface_columns(lay, self.internal["mu"])
         parts = []
         for code, comp, scale in plan:
-            op = elastic_point_operator(lay, pts, comp, fluid)
+            op = elastic_point_operator(lay, pts, comp, fluid, cols)
             w = scale * op.w.astype(np.float64)
             # the adjoint injects velocities times their buoyancy
             b = {"vx": "bx", "vz": "bz"}.get(comp)

@@ -21,15 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from seisgrad.config import is_positive_real
 from seisgrad.errors import ConfigError
-from seisgrad.model import Grid, Model
-from seisgrad.solver.acquisition import (
-    QUIET_START,
-    Event,
-    PointSource,
-    Receiver,
-    SourceTimeFunction,
+from seisgrad.model import Model
+from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction
+from seisgrad.solver.fd2d.comparison import (
+    MIN_SOURCE_DISTANCE,
+    check_comparable_source,
+    check_window,
+    near_field,
+    reflected,
+    reflecting_sides,
 )
 
 __all__ = [
@@ -209,89 +210,6 @@ def elastic_greens_function(
 #: is not compared (:func:`compare_elastic_with_analytic`).
 NEGLIGIBLE_TRACE = 1e-3
 
-#: Receivers closer to the source than this many cells (distance in cells, ``dx`` along
-#: x and ``dz`` along z) are left out of the analytic comparisons: there the
-#: interpolation stencils of source and receiver overlap and a grid cannot represent a
-#: point source's near field (acoustic, order 8, 8 points per wavelength: 21% at 1 cell,
-#: 5.5% at 2, 1.15% at 4, 0.06% at 6; elastic: 15% at 1 cell, 3.9% at 2).
-MIN_SOURCE_DISTANCE = 6.0
-
-
-def source_distance_cells(grid: Grid, source: PointSource, x: float, z: float) -> float:
-    """Distance of ``(x, z)`` from ``source`` in cells (``dx`` along x, ``dz`` along z)."""
-    return math.hypot((x - source.x) / grid.dx, (z - source.z) / grid.dz)
-
-
-def check_comparable_source(
-    source: PointSource,
-    stf: np.ndarray,
-    dt: float,
-    f0: float,
-    who: str,
-    components: Sequence[float],
-) -> None:
-    """Refuse, for an analytic comparison, a source that radiates nothing (zero
-    amplitude or time function: the comparison then blamed the receivers) or does not
-    start at rest (more than :data:`QUIET_START` of its peak at ``t = 0``: the exact
-    solution is that of a source at rest before ``t = 0``)."""
-    if not any(c != 0.0 for c in components):
-        raise ConfigError(f"{who}: the source has zero amplitude: it radiates nothing")
-    if source.stf.is_silent() or not f0 > 0 or not np.any(stf):
-        raise ConfigError(f"{who}: the source time function is zero everywhere")
-    start = source.stf.start_fraction(stf.size, dt)
-    if start > QUIET_START:
-        raise ConfigError(
-            f"{who}: the source time function is at {start:.2g} of its peak at t = 0; the "
-            "exact solution is that of a source at rest before t = 0: delay it (t0 of at "
-            "least about 1 / f0 for a Ricker wavelet)"
-        )
-
-
-def check_window(window_periods: Any, who: str) -> None:
-    """Refuse a comparison window that is not a finite number > 0."""
-    if not is_positive_real(window_periods):
-        raise ConfigError(f"{who}: window_periods must be a number > 0, got {window_periods!r}")
-
-
-def edge_reflection(
-    grid: Grid, reflecting: Sequence[str], source: PointSource, x: float, z: float
-) -> tuple[float, str]:
-    """Shortest path from ``source`` to ``(x, z)`` by way of one of the model's edges
-    ``reflecting`` (``left``, ``right``, ``bottom``, ``top``: those without an absorbing
-    layer), and that edge (``inf`` and ``""`` when there is none)."""
-    x0, x1, z0, z1 = grid.extent
-    images = {
-        "left": (2 * x0 - source.x, source.z),
-        "right": (2 * x1 - source.x, source.z),
-        "bottom": (source.x, 2 * z0 - source.z),
-        "top": (source.x, 2 * z1 - source.z),
-    }
-    best, side = math.inf, ""
-    for name in reflecting:
-        xi, zi = images[name]
-        d = math.hypot(x - xi, z - zi)
-        if d < best:
-            best, side = d, name
-    return best, side
-
-
-def reflection_onset(path: float, speed: float, centre: float, f0: float) -> float:
-    """When a wave that travels ``path`` at ``speed`` starts to matter: its wavelet's
-    centre less one period of ``f0`` (a Ricker wavelet is below 1e-3 of its peak there)."""
-    return path / speed + centre - 1.0 / f0
-
-
-def reflecting_sides(params: Any, free_surface_modelled: bool) -> list[str]:
-    """The model edges that reflect waves in a simulation with ``params``: those without
-    an absorbing layer (all when ``pml_width`` is 0), less the free surface when the
-    comparison models it."""
-    sides = ("left", "right", "bottom", "top")
-    absorbing = set(params.pml_sides) if params.pml_width > 0 else set()
-    out = [s for s in sides if s not in absorbing]
-    if free_surface_modelled and getattr(params, "free_surface", False):
-        out = [s for s in out if s != "top"]
-    return out
-
 
 @dataclass
 class ElasticAnalyticResult:
@@ -305,8 +223,10 @@ class ElasticAnalyticResult:
     channel (a component that vanishes by symmetry at that receiver, where a relative
     error would measure round-off), traces of receivers closer than
     :data:`MIN_SOURCE_DISTANCE` cells to the source and windows that a P wave reflected
-    by an edge without absorbing layer reaches: ``skipped[id]`` says why. An explosion
-    has no S errors (it radiates no S wave).
+    by an edge without absorbing layer reaches: ``skipped[id]`` says why (a trace whose
+    P window was compared and whose S window a reflection reached is in both
+    ``p_errors`` and ``skipped``). An explosion has no S errors (it radiates no S
+    wave).
     :func:`compare_elastic_with_analytic` refuses a comparison without a P window (and
     without an S window for a source that radiates S waves), so ``max_s_error`` is 0
     only for a source without S waves (an explosion).
@@ -418,15 +338,6 @@ def _radiates_s(source: PointSource) -> bool:
     return False
 
 
-def _source_components(source: PointSource) -> list[float]:
-    """The amplitudes that make a point source radiate (all zero: it radiates nothing)."""
-    if source.kind == "force":
-        return [source.fx, source.fz]
-    if source.kind == "moment_tensor":
-        return [source.mxx, source.mzz, source.mxz]
-    return [source.amplitude]
-
-
 def compare_elastic_with_analytic(
     solver: Any,
     model: Model,
@@ -495,7 +406,7 @@ def compare_elastic_with_analytic(
     nt, dt = p.nt, p.dt
     stf = src.stf.sample(nt, dt)
     f0 = src.stf.dominant_frequency(dt)
-    check_comparable_source(src, stf, dt, f0, who, _source_components(src))
+    check_comparable_source(src, stf, dt, who)
     centre = wavelet_centre(src.stf, nt, dt)
     st = solver.forward(model, event, receivers)
     reflecting = reflecting_sides(p, free_surface_modelled=False)
@@ -510,14 +421,9 @@ def compare_elastic_with_analytic(
         ch = tr.stats.channel
         if ch not in comps:
             continue
-        cells = source_distance_cells(
-            model.grid, src, tr.stats.coordinates.x, tr.stats.coordinates.z
-        )
-        if cells < MIN_SOURCE_DISTANCE:
-            skipped[tr.id] = (
-                f"{cells:.3g} cells from the source (its near field; at least "
-                f"{MIN_SOURCE_DISTANCE:g} compared)"
-            )
+        why = near_field(model.grid, src, tr.stats.coordinates.x, tr.stats.coordinates.z)
+        if why is not None:
+            skipped[tr.id] = why
             continue
         x = tr.stats.coordinates.x - src.x
         z = tr.stats.coordinates.z - src.z
@@ -534,7 +440,7 @@ def compare_elastic_with_analytic(
     # windows a reflection from an edge without absorbing layer reaches
     late = {"P": 0, "S": 0}
     weak = {"P": 0, "S": 0}
-    reflected = {"P": 0, "S": 0}
+    bounced = {"P": 0, "S": 0}
     symmetric = 0
     waves = [("P", a_vp, perr)] + ([("S", a_vs, serr)] if _radiates_s(src) else [])
     for tr, x, z, a in traces:
@@ -550,9 +456,6 @@ def compare_elastic_with_analytic(
                 f"the largest of the channel ({largest[tr.stats.channel]:.3g})"
             )
             continue
-        path, side = edge_reflection(
-            model.grid, reflecting, src, tr.stats.coordinates.x, tr.stats.coordinates.z
-        )
         for wave, speed, errs in waves:
             tc = dist / speed + centre
             n0 = max(0, int((tc - window_periods / f0) / dt))
@@ -560,14 +463,14 @@ def compare_elastic_with_analytic(
             if n1 <= n0:
                 late[wave] += 1
                 continue
-            onset = reflection_onset(path, a_vp, centre, f0)  # the reflected P
-            if onset < n1 * dt:
-                reflected[wave] += 1
-                skipped.setdefault(
-                    tr.id,
-                    f"{wave} window: the P wave reflected by the {side} edge (no absorbing "
-                    f"layer) arrives from {onset:.4g} s, before its end",
-                )
+            # the reflected P wave, the first to come back
+            why = reflected(
+                model.grid, reflecting, src, tr.stats.coordinates.x,
+                tr.stats.coordinates.z, a_vp, centre, f0, n1 * dt,
+            )  # fmt: skip
+            if why is not None:
+                bounced[wave] += 1
+                skipped.setdefault(tr.id, f"{wave} window: {why}")
                 continue
             aw = a[n0:n1]
             if float(np.abs(aw).max()) < 0.05 * peak:
@@ -586,7 +489,7 @@ def compare_elastic_with_analytic(
             f"(centre at distance / {wave.lower()} velocity + {centre:.4g} s, "
             f"+- {window_periods / f0:.4g} s) after the end of the record "
             f"({nt} steps, {nt * dt:.4g} s), {weak[wave]} where the exact {wave} wave is "
-            f"negligible, {reflected[wave]} reached by a reflection from an edge without "
+            f"negligible, {bounced[wave]} reached by a reflection from an edge without "
             "absorbing layer; lengthen nt, add absorbing layers or move the receivers"
         )
     return ElasticAnalyticResult(perr, serr, syn, ana, skipped)
@@ -702,9 +605,11 @@ def lamb_test(
     ------
     ConfigError
         Without ``free_surface``, ``VX`` and ``VZ`` recorded, or one point source; for a
-        model that is not homogeneous or fluid, a source time function that is zero, a
-        source deeper than :data:`LAMB_MAX_DEPTH` Rayleigh wavelengths, a receiver above
-        the source, or a Rayleigh window after the end of the record.
+        model that is not homogeneous or fluid, a source of zero strength or whose time
+        function is zero or does not start at rest
+        (:func:`~seisgrad.solver.fd2d.comparison.check_comparable_source`), a source
+        deeper than :data:`LAMB_MAX_DEPTH` Rayleigh wavelengths, a receiver above the
+        source, or a Rayleigh window after the end of the record.
     """
     from scipy.signal import hilbert
 
@@ -724,8 +629,7 @@ def lamb_test(
     cr = rayleigh_velocity(vp, vs)
     nt, dt = solver.params.nt, solver.params.dt
     f0 = src.stf.dominant_frequency(dt)
-    if src.stf.is_silent() or not f0 > 0:
-        raise ConfigError("lamb_test: the source time function is zero everywhere")
+    check_comparable_source(src, src.stf.sample(nt, dt), dt, who)
     centre = wavelet_centre(src.stf, nt, dt)
     depth = float(model.grid.extent[3]) - src.z
     wavelength = cr / f0

@@ -572,7 +572,7 @@ class Propagator(ABC):
                     f"are not used ({steps} {'use' if extra else 'uses'} samples "
                     f"0..{self.nt})"
                 )
-            start = s.stf.start_fraction(self.nt, self.dt)
+            start = s.stf.start_fraction(self.dt)
             if start > QUIET_START:
                 out.append(
                     f"{where}: its source time function starts abruptly, at {start:.2g} of "

@@ -31,16 +31,15 @@ from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.base import Solver
 from seisgrad.solver.fd2d.checks import safe_round
 from seisgrad.solver.fd2d.common import max_stable_velocity, source_dominant_frequency
-from seisgrad.solver.fd2d.elastic_verify import (
+from seisgrad.solver.fd2d.comparison import (
     MIN_SOURCE_DISTANCE,
     check_comparable_source,
     check_window,
-    edge_reflection,
+    near_field,
+    reflected,
     reflecting_sides,
-    reflection_onset,
-    source_distance_cells,
-    wavelet_centre,
 )
+from seisgrad.solver.fd2d.elastic_verify import wavelet_centre
 
 __all__ = [
     "DotProductResult",
@@ -265,19 +264,31 @@ def _misfit(syn, obs, weights: Sequence[float]) -> tuple[float, Any]:
     return total, res
 
 
-def _trace_weights(syn: Any) -> list[float]:
-    """``1 / peak^2`` of each trace's channel (the largest peak of its traces), so that
-    every channel weighs alike in the misfit of :func:`taylor_test` whatever its units:
-    pressure in Pa is about ``rho c`` times velocity in m/s and would hide the velocity
-    channels' part of the gradient."""
-    strongest: dict[str, float] = {}
+def _trace_weights(syn: Any, factors: Mapping[str, float]) -> list[float]:
+    """Weight ``(f_c / V)^2`` of each trace: its channel's factor ``f_c`` to particle
+    velocity (``factors``; 1 for a channel not in it) over ``V``, the largest peak of all
+    traces as particle velocities. So the misfit of :func:`taylor_test` compares the
+    channels in one unit: unweighted, pressure in Pa (about ``rho c`` times velocity in
+    m/s) hid the velocity channels' part of the gradient. Weights per channel by its own
+    peak instead gave a channel that is round-off by symmetry (``VX`` on the axis of a
+    symmetric model, 1e-22 against 1e-3) a weight of 1e42, and the perturbation's own
+    ``VX`` made the central differences 1e14 off."""
+    top = 0.0
     for tr in syn:
         amp = float(np.abs(tr.data).max()) if tr.stats.npts else 0.0
-        strongest[tr.stats.channel] = max(strongest.get(tr.stats.channel, 0.0), amp)
-    return [
-        1.0 / strongest[tr.stats.channel] ** 2 if strongest[tr.stats.channel] > 0.0 else 1.0
-        for tr in syn
-    ]
+        top = max(top, amp * factors.get(tr.stats.channel, 1.0))
+    if not top > 0.0:
+        return [1.0] * len(syn)
+    return [(factors.get(tr.stats.channel, 1.0) / top) ** 2 for tr in syn]
+
+
+def _channel_factors(solver: Any, model: Model, event: Event, receivers: Any) -> dict:
+    """:func:`_velocity_factors` of an ``fd2d`` solver's setup; empty for another solver
+    (its channels are then compared as they are)."""
+    make = getattr(solver, "propagator", None)
+    if make is None:
+        return {}
+    return _velocity_factors(make(model, event, receivers), event)
 
 
 #: A trace gets no noise in the observed data of :func:`taylor_test` when its peak is at
@@ -450,9 +461,11 @@ def taylor_test(
     The misfit is ``J(m) = 1/2 sum_k w_k ||d_k(m) - d_obs,k||^2`` over all samples of all
     traces ``k``, with ``d_obs`` the synthetics of ``model`` plus, on each trace, Gaussian
     noise of standard deviation half that trace's peak amplitude (so the residual is of
-    the size of the trace), and ``w_k = 1 / P_c^2`` with ``P_c`` the largest peak of the
-    traces of ``k``'s channel (each channel weighs alike whatever its units: unweighted,
-    pressure in Pa, about ``rho c`` times velocity in m/s, hid the velocity channels). A
+    the size of the trace), and ``w_k`` the square of trace ``k``'s factor to particle
+    velocity (1 for ``VX``, ``VZ``; ``1 / (rho vp)`` for ``P``; ``2 pi f0`` for ``UX``,
+    ``UZ``; for an ``fd2d`` solver), over the largest peak as particle velocity: the
+    channels are compared in one unit (unweighted, pressure in Pa, about ``rho c`` times
+    velocity in m/s, hid the velocity channels). A
     trace whose peak is zero, or at most ``1e-12`` of the largest peak of its channel
     (``P`` and ``VX`` on a free surface), gets no noise: noise that no model can change
     would only make ``J`` large and cost the differences their digits. For
@@ -536,7 +549,7 @@ def taylor_test(
     syn0 = solver.forward(model, event, receivers)
     obs = syn0.copy()
     _add_noise(obs, rng)
-    weights = _trace_weights(syn0)
+    weights = _trace_weights(syn0, _channel_factors(solver, model, event, receivers))
     j0, residual = _misfit(syn0, obs, weights)
     grad = solver.adjoint(model, event, receivers, residual)
     gdm = sum(float(np.sum(np.asarray(grad[n], np.float64) * dm[n])) for n in names)
@@ -692,7 +705,7 @@ def compare_with_analytic(
     exact solution vanishes at every compared receiver (``P`` and ``VX`` on a free
     surface, where source and image cancel; below :data:`_NEGLIGIBLE` of the direct
     wave alone) is left out of ``errors`` and listed in ``skipped``, as are receivers
-    closer than :data:`~seisgrad.solver.fd2d.elastic_verify.MIN_SOURCE_DISTANCE` cells
+    closer than :data:`~seisgrad.solver.fd2d.comparison.MIN_SOURCE_DISTANCE` cells
     to the source (its near field, which no grid represents) and those a wave reflected
     by an edge without absorbing layer reaches before the end of the window.
 
@@ -738,7 +751,7 @@ def compare_with_analytic(
     nt, dt = p.nt, p.dt
     stf = src.stf.sample(nt, dt) * src.amplitude
     f0 = src.stf.dominant_frequency(dt)
-    check_comparable_source(src, stf, dt, f0, "compare_with_analytic", [src.amplitude])
+    check_comparable_source(src, stf, dt, "compare_with_analytic")
     centre = wavelet_centre(src.stf, nt, dt)  # the samples' timing (also for 'array')
     c, r0 = float(vp.flat[0]), float(rho.flat[0])
     st = solver.forward(model, event, receivers)
@@ -758,12 +771,9 @@ def compare_with_analytic(
         ch = tr.stats.channel
         if ch not in _ACOUSTIC:
             continue
-        cells = source_distance_cells(model.grid, src, x, z)
-        if cells < MIN_SOURCE_DISTANCE:
-            skipped[tr.id] = (
-                f"{cells:.3g} cells from the source (its near field; at least "
-                f"{MIN_SOURCE_DISTANCE:g} compared)"
-            )
+        why = near_field(model.grid, src, x, z)
+        if why is not None:
+            skipped[tr.id] = why
             continue
         parts, speed = [], None
         for xs, zs, sign in images:
@@ -777,13 +787,9 @@ def compare_with_analytic(
         dist = max(math.hypot(x - xs, z - zs) for xs, zs, _ in images)
         t_end = dist / c + centre + window_periods / f0
         n_end = min(nt, int(t_end / dt) + 1)
-        path, side = edge_reflection(model.grid, reflecting, src, x, z)
-        onset = reflection_onset(path, c, centre, f0)
-        if onset < n_end * dt:
-            skipped[tr.id] = (
-                f"the wave reflected by the {side} edge (no absorbing layer) arrives from "
-                f"{onset:.4g} s, before the end of the window"
-            )
+        why = reflected(model.grid, reflecting, src, x, z, c, centre, f0, n_end * dt)
+        if why is not None:
+            skipped[tr.id] = why
             continue
         a = np.sum(parts, axis=0)[:n_end]
         syn[tr.id] = tr.data.astype(np.float64)[:n_end]
