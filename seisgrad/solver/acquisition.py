@@ -159,17 +159,18 @@ class SourceTimeFunction(Schema):
         ``t = 0`` is injected as a broadband step that the grid cannot carry (see
         :data:`QUIET_START`).
 
-        ``s(0)`` is the sample at ``t = 0`` (step ``dt``); the largest ``|s|`` is taken
-        over every sample of an ``array``, and for a wavelet over 2049 points from
-        ``max(0, t0 - 4 / f0)`` to ``t0 + 4 / f0`` (bounded work whatever ``t0 / dt``).
+        ``s(0)`` is the sample at ``t = 0``; the largest ``|s|`` is taken over every
+        sample of an ``array``, and for a wavelet over 2049 points from ``t0 - 4 / f0``
+        to ``t0 + 4 / f0`` (its largest value, bounded work whatever ``t0 / dt``; ``dt``
+        is not used).
         """
         if self.kind == "array":
             vals = self.amplitude * np.asarray(self.values, dtype=np.float64)
             peak = float(np.abs(vals).max()) if vals.size else 0.0
             return abs(float(vals[0])) / peak if peak > 0 else 0.0
         first = abs(float(self.sample(1, dt)[0]))
-        start = max(0.0, self.delay - 4.0 / self.f0)
-        window = self.sample(2049, (self.delay + 4.0 / self.f0 - start) / 2048, t_start=start)
+        start = self.delay - 4.0 / self.f0
+        window = self.sample(2049, 8.0 / self.f0 / 2048, t_start=start)
         peak = max(float(np.abs(window).max()), first)
         return first / peak if peak > 0 else 0.0
 

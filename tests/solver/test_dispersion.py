@@ -245,15 +245,22 @@ def test_sources_not_quiet_at_the_start_are_reported() -> None:
         name="e",
         sources=[PointSource(x=x, z=z, stf=SourceTimeFunction(kind="array", values=spike))],
     )
-    msgs = [w for w in solver.check(model, early, recs) if "not quiet at the start" in w]
-    assert len(msgs) == 1 and "correct_time_dispersion: false" in msgs[0]
+    # a spike at t = 0: one warning, for the jump (a step the grid cannot carry,
+    # whatever the correction) and, with the correction, what falls before t = 0
+    msgs = [w for w in solver.check(model, early, recs) if "source time function" in w]
+    assert len(msgs) == 1 and "starts abruptly, at 1 of" in msgs[0], msgs
+    assert "% of its amplitude would fall before t = 0" in msgs[0]
     assert not [w for w in solver.check(model, two_source_event(model), recs) if "quiet" in w]
     off = small_solver(model, correct_time_dispersion=False)
-    assert not [w for w in off.check(model, early, recs) if "quiet" in w]
-    # whatever the correction, a jump at t = 0 is a step the grid cannot carry
-    for s in (solver, off):
-        assert [w for w in s.check(model, early, recs) if "starts abruptly, at 1 of" in w]
+    msgs = [w for w in off.check(model, early, recs) if "source time function" in w]
+    assert len(msgs) == 1 and "starts abruptly" in msgs[0] and "fall before" not in msgs[0]
     assert not [w for w in solver.check(model, two_source_event(model), recs) if "abrupt" in w]
+    # a later spike starts quietly, but the correction spreads it back past t = 0
+    later = SourceTimeFunction(kind="array", values=[0.0] * 3 + spike)
+    late = Event(name="e", sources=[PointSource(x=x, z=z, stf=later)])
+    msgs = [w for w in solver.check(model, late, recs) if "source time function" in w]
+    assert len(msgs) == 1 and "not quiet at the start" in msgs[0], msgs
+    assert "correct_time_dispersion: false" in msgs[0]
     # the measure itself: a default Ricker loses nothing that matters, a later spike less
     ricker = SourceTimeFunction(f0=10.0).sample(400, 1e-3)
     assert dispersion.early_source_loss(ricker) < 1e-4

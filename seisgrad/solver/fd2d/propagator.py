@@ -573,18 +573,26 @@ class Propagator(ABC):
                     f"0..{self.nt})"
                 )
             start = s.stf.start_fraction(self.dt)
+            lost = 0.0
+            if p.correct_time_dispersion:
+                a = 0.5 if self.source_at_half_steps(s) else 0.0
+                lost = early_source_loss(s.stf.sample(self.nt, self.dt), a)
+            spread = (
+                f"; the time-dispersion correction also spreads it over a few tens of "
+                f"steps, and {100 * lost:.2g}% of its amplitude would fall before t = 0, "
+                "where it is lost"
+                if lost > EARLY_SOURCE_LOSS
+                else ""
+            )
             if start > QUIET_START:
                 out.append(
                     f"{where}: its source time function starts abruptly, at {start:.2g} of "
                     "its peak at t = 0 (a simulation starts at rest): the jump is a "
                     "broadband step the grid cannot carry, which adds noise and dispersion "
-                    "to every trace; delay it (a larger t0, or leading zeros in an 'array')"
+                    f"to every trace{spread}; delay it (a larger t0, or leading zeros in an "
+                    "'array')"
                 )
-            lost = 0.0
-            if p.correct_time_dispersion:
-                a = 0.5 if self.source_at_half_steps(s) else 0.0
-                lost = early_source_loss(s.stf.sample(self.nt, self.dt), a)
-            if lost > EARLY_SOURCE_LOSS:
+            elif lost > EARLY_SOURCE_LOSS:
                 out.append(
                     f"{where}: its source time function is not quiet at the start: the "
                     "time-dispersion correction spreads it over a few tens of steps, and "
