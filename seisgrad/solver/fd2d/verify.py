@@ -91,7 +91,9 @@ def _mismatch(lhs: float, rhs: float, scale: float = 0.0) -> float:
     return abs(lhs - rhs) / max(abs(lhs), abs(rhs), scale, 1e-300)
 
 
-def _block_dots(prop: Any, a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> list:
+def _block_dots(
+    prop: Any, a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]
+) -> list[float]:
     """``<a_k, b_k>`` of each state array (over its state entries), in float64."""
     return [
         float(np.dot(a[k][m].astype(np.float64), b[k][m])) for k, m in prop.state_masks().items()
@@ -118,7 +120,9 @@ def _inverse_scales(rms: Mapping[Any, float]) -> dict[Any, float]:
     return {k: max(inv.get(k, top), top / _MAX_BLOCK_RATIO) for k in rms}
 
 
-def _scaled_random(prop: Any, rng: np.random.Generator, like: Mapping[str, np.ndarray]):
+def _scaled_random(
+    prop: Any, rng: np.random.Generator, like: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """A random state whose block ``k`` has the scale ``1 / rms(like[k])``, so that every
     block weighs alike in ``<like, result>``."""
     masks = prop.state_masks()
@@ -255,7 +259,7 @@ def _smooth_random(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarr
     return r / (np.abs(r).max() or 1.0)
 
 
-def _misfit(syn, obs, weights: Sequence[float]) -> tuple[float, Any]:
+def _misfit(syn: Any, obs: Any, weights: Sequence[float]) -> tuple[float, Any]:
     """``J = 1/2 sum_k w_k ||syn_k - obs_k||^2`` and its adjoint sources
     ``w_k (syn_k - obs_k)``."""
     res = syn.copy()
@@ -285,7 +289,9 @@ def _trace_weights(syn: Any, factors: Mapping[str, float]) -> list[float]:
     return [(factors.get(tr.stats.channel, 1.0) / top) ** 2 for tr in syn]
 
 
-def _channel_factors(solver: Any, model: Model, event: Event, receivers: Any) -> dict:
+def _channel_factors(
+    solver: Any, model: Model, event: Event, receivers: Sequence[Receiver]
+) -> dict[str, float]:
     """:func:`_velocity_factors` of an ``fd2d`` solver's setup; empty for another solver
     (its channels are then compared as they are)."""
     make = getattr(solver, "propagator", None)
