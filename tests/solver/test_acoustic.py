@@ -304,6 +304,13 @@ def test_analytic_comparison_refuses_what_it_cannot_judge() -> None:
     )
     with pytest.raises(ConfigError, match="at rest before t = 0"):
         compare_with_analytic(solver, model, early, recs)
+    # a pressure source on a free surface radiates nothing (it said "the exact solution
+    # is zero at every receiver")
+    fs_solver, fs_model, fs_ev, fs_recs = _analytic_setup(True)
+    top = fs_model.grid.extent[3]
+    on = Event(name="a", sources=[PointSource(x=src.x, z=top, kind="pressure")])
+    with pytest.raises(ConfigError, match="source is on the free surface"):
+        compare_with_analytic(fs_solver, fs_model, on, fs_recs)
 
 
 def test_gaussian_reference_does_not_depend_on_padding() -> None:

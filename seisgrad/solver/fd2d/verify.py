@@ -768,6 +768,12 @@ def compare_with_analytic(
     check_comparable_source(src, stf, dt, "compare_with_analytic")
     centre = wavelet_centre(src.stf, nt, dt)  # the samples' timing (also for 'array')
     c, r0 = float(vp.flat[0]), float(rho.flat[0])
+    if getattr(p, "free_surface", False) and model.grid.extent[3] - src.z <= 1e-6 * model.grid.dz:
+        raise ConfigError(
+            "compare_with_analytic: the source is on the free surface, where the pressure "
+            "is zero: its negative image cancels it and it radiates nothing; place it under "
+            "the surface"
+        )
     st = solver.forward(model, event, receivers)
     # with a free surface on top, the exact solution adds a negative image source
     images = [(src.x, src.z, 1.0)]
