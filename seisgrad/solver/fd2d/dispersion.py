@@ -47,8 +47,6 @@ its continuation past the end), a Lagrange interpolation of :data:`LAGRANGE_POIN
 points from that uniform frequency grid to the warped one (a sparse matrix, built once per
 ``nt`` and ``a``) and an inverse real FFT. The interpolation error is below about 1e-7 of
 the trace (white noise, the hardest input; the tests check 1e-6 on band-limited noise).
-Float32 transforms use a coarser grid (:data:`FLOAT32_RESOLUTION`), whose interpolation
-error stays far below float32's own round-off.
 :func:`inverse_transform_adjoint` is the exact transpose of :func:`inverse_transform`
 (each step transposed; ``<T x, y> = <x, T^T y>`` to 1e-15), so gradients through the
 correction stay exact: the solver applies it to the adjoint sources.
@@ -76,7 +74,6 @@ __all__ = [
     "extra_steps",
     "OVERSAMPLING",
     "LAGRANGE_POINTS",
-    "FLOAT32_RESOLUTION",
     "forward_transform",
     "inverse_transform",
     "inverse_transform_adjoint",
@@ -88,13 +85,6 @@ OVERSAMPLING = 6
 
 #: Points of the Lagrange interpolation from the uniform to the warped frequency grid.
 LAGRANGE_POINTS = 16
-
-#: :data:`OVERSAMPLING` and :data:`LAGRANGE_POINTS` of the float32 transforms: their
-#: interpolation error (2e-10 in float64 arithmetic) is far below float32's round-off,
-#: which is the error of a float32 transform either way (1.8e-7 of the trace against
-#: 1.4e-7 with the float64 grid, 300 traces of 2047 samples), at half the cost (19 ms
-#: against 37 ms for those traces).
-FLOAT32_RESOLUTION = (3, 24)
 
 #: Length of the smooth continuation of each trace past its end, as a fraction of ``nt``
 #: (see :func:`_tail`).
@@ -155,13 +145,8 @@ def _tail_length(nt: int) -> int:
     return max(int(TAIL * nt), 8)
 
 
-def _resolution(precision: str) -> tuple[int, int]:
-    """Oversampling and Lagrange points of the transforms in ``precision``."""
-    return FLOAT32_RESOLUTION if precision == "float32" else (OVERSAMPLING, LAGRANGE_POINTS)
-
-
-def _fft_size(nt: int, oversampling: int = OVERSAMPLING) -> int:
-    return int(scipy.fft.next_fast_len(oversampling * (max(int(nt), 1) + _tail_length(nt))))
+def _fft_size(nt: int) -> int:
+    return int(scipy.fft.next_fast_len(OVERSAMPLING * (max(int(nt), 1) + _tail_length(nt))))
 
 
 @functools.lru_cache(maxsize=16)
@@ -193,12 +178,12 @@ def _taper(theta: np.ndarray) -> np.ndarray:
 
 
 def _lagrange_matrix(
-    targets: np.ndarray, n: int, offset: int, ncols: int, points: int
+    targets: np.ndarray, n: int, offset: int, ncols: int
 ) -> scipy.sparse.csr_matrix:
     """Sparse ``(targets.size, ncols)`` matrix interpolating a smooth function, given at
-    the angles ``2 pi j / n``, at ``targets`` (radians), with ``points`` Lagrange
-    points: column ``c`` holds the value at ``j = c - offset``."""
-    L = points
+    the angles ``2 pi j / n``, at ``targets`` (radians): column ``c`` holds the value at
+    ``j = c - offset``."""
+    L = LAGRANGE_POINTS
     h = 2.0 * np.pi / n
     u = np.asarray(targets, dtype=np.float64) / h  # position in grid steps
     j0 = np.floor(u).astype(np.int64) - (L // 2 - 1)  # first of the L points
@@ -234,12 +219,9 @@ class _Plan:
     """
 
     def __init__(self, nt: int, a: float, precision: str, inverse: bool) -> None:
-        oversampling, points = _resolution(precision)
-        # at least the interpolation's reach on both sides of the half spectrum (short
-        # traces on the float32 grid)
-        n = max(_fft_size(nt, oversampling), int(scipy.fft.next_fast_len(2 * points + 2)))
+        n = _fft_size(nt)
         half = n // 2 + 1
-        pad = points
+        pad = LAGRANGE_POINTS
         j = np.arange(-pad, half + pad)
         conj = (j < 0) | (j >= half)
         src = np.where(j < 0, -j, np.where(j >= half, n - j, j))
@@ -254,7 +236,7 @@ class _Plan:
             inside = np.ones(half, dtype=bool)
             targets = 2.0 * np.sin(0.5 * out)
             phase = np.exp(1j * out * a) * _taper(out)
-        m = _lagrange_matrix(targets, n, offset=pad, ncols=half + 2 * pad, points=points)
+        m = _lagrange_matrix(targets, n, offset=pad, ncols=half + 2 * pad)
         m = (scipy.sparse.diags(inside.astype(np.float64)) @ m).tocsr()
         ones = np.ones(j.size)
         cols = np.arange(j.size)
