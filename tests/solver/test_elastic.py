@@ -873,7 +873,7 @@ def test_analytic_comparison_skips_components_that_vanish_by_symmetry() -> None:
     g = Grid(81, 81, 5.0, 5.0)
     one = np.ones(g.shape)
     model = Model(g, {"vp": 2000.0 * one, "vs": 1155.0 * one, "rho": 2000.0 * one})
-    solver = _solver(nt=300, dt=5e-4, pml_width=10, record=["VX", "VZ"])
+    solver = _solver(nt=500, dt=5e-4, pml_width=10, record=["VX", "VZ"])
     stf = SourceTimeFunction(f0=15.0)
     event = Event(name="e", sources=[PointSource(x=200.0, z=200.0, kind="force", fz=1e6, stf=stf)])
     recs = [

@@ -385,7 +385,9 @@ def _elastic_point_operator(
     are those on ``sxx`` on the surface where it is fluid (``fluid_columns``, column by
     column: a stencil near a coastline reaches both): the closure keeps it at zero
     there (its plane-stress modulus vanishes with ``mu``), and a source term put on it
-    stayed for good as a pressure on the pressure-release surface.
+    stayed for good as a pressure on the pressure-release surface. (The mirror signs
+    above the surface follow the point's own column, fluid or solid, also for the
+    columns of its stencil across a coastline.)
     """
     sx, sz = _STAGGER[component]
     mask = elastic_state_masks(layout)[component]

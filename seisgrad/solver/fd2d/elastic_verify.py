@@ -221,8 +221,9 @@ class ElasticAnalyticResult:
     where the analytic trace is negligible (below 5% of the trace's peak, e.g. the P
     wave of a component transverse to the ray) are left out, and so are whole traces
     whose analytic peak is below :data:`NEGLIGIBLE_TRACE` of the largest of their
-    channel (a component that vanishes by symmetry at that receiver, where a relative
-    error would measure round-off), traces of receivers closer than
+    channel (a component that vanishes by symmetry at that receiver: nothing to
+    compare), windows whose wave's centre arrives after the end of the record, traces
+    of receivers closer than
     :data:`MIN_SOURCE_DISTANCE` cells to the source and windows that a P wave reflected
     by an edge without absorbing layer reaches: ``skipped[id]`` says why (a trace whose
     P window was compared and whose S window a reflection reached is in both
@@ -461,8 +462,13 @@ def compare_elastic_with_analytic(
             tc = dist / speed + centre
             n0 = max(0, int((tc - window_periods / f0) / dt))
             n1 = min(nt, int((tc + window_periods / f0) / dt) + 1)
-            if n1 <= n0:
+            if tc > nt * dt:  # the wave's centre arrives after the end of the record
                 late[wave] += 1
+                skipped.setdefault(
+                    tr.id,
+                    f"{wave} window: the record ends ({nt * dt:.4g} s) before the wave's "
+                    f"centre arrives ({tc:.4g} s)",
+                )
                 continue
             # the reflected P wave, the first to come back
             why = reflected(

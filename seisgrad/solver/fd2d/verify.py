@@ -295,7 +295,7 @@ def _channel_factors(
     """:func:`_velocity_factors` of an ``fd2d`` solver's setup; empty for another solver
     (its channels are then compared as they are)."""
     make = getattr(solver, "propagator", None)
-    if make is None:
+    if not callable(make):
         return {}
     return _velocity_factors(make(model, event, receivers), event)
 
@@ -660,9 +660,10 @@ class AnalyticResult:
         Trace id -> reason, for the traces not compared: those of a channel whose exact
         solution is zero at every compared receiver (``P`` and ``VX`` on a free surface:
         no relative error can be measured there), those of receivers closer to the
-        source than ``MIN_SOURCE_DISTANCE`` cells, those the direct wave has not passed
-        by the end of the record (its wavelet's centre and one period) and those a
-        reflection from an edge without absorbing layer reaches within the window.
+        source than ``MIN_SOURCE_DISTANCE`` cells, those where the last wave compared
+        (the direct wave, or its free-surface reflection) arrives after the end of the
+        record (its wavelet's centre) and those a reflection from an edge without
+        absorbing layer reaches within the window.
         They are not in ``errors``.
     """
 
@@ -717,11 +718,12 @@ def compare_with_analytic(
     surface, where source and image cancel; below :data:`_NEGLIGIBLE` of the direct
     wave alone) is left out of ``errors`` and listed in ``skipped``, as are receivers
     closer than :data:`~seisgrad.solver.fd2d.comparison.MIN_SOURCE_DISTANCE` cells
-    to the source (its near field, which no grid represents), those the direct wave has
-    not passed by the end of the record (its wavelet's centre and one period after the
-    arrival; a record cut while the wave passed read 3-100%) and those a wave reflected
-    by an edge without absorbing layer reaches before the end of the window. A window
-    that reaches past the record is cut there.
+    to the source (its near field, which no grid represents), those where the last wave
+    compared (the direct wave, or with a free surface its reflection there) arrives
+    after the end of the record (its wavelet's centre; records cut before the wave
+    came read 3-100%) and those a wave reflected by an edge without absorbing layer
+    reaches before the end of the window. A window that reaches past the record is cut
+    there.
 
     At 8 points per minimum wavelength and order 8 the error is about 0.1% at any ``dt``
     up to the CFL limit with ``correct_time_dispersion`` (the default). Without it the
@@ -735,9 +737,11 @@ def compare_with_analytic(
         pressure source, a source of zero amplitude or one that does not start at rest
         (more than :data:`~seisgrad.solver.acquisition.QUIET_START` of its peak at
         ``t = 0``), ``window_periods`` not a
-        finite number > 0, a solver that records none of ``P``, ``VX``, ``VZ``, or when
-        no trace is left to compare (every receiver near the source or reached by a
-        reflection, or an exact solution that is zero at every receiver).
+        finite number > 0, a solver that records none of ``P``, ``VX``, ``VZ``, a
+        pressure source on the free surface, or when no trace is left to compare (every
+        receiver near the source, reached by the wave only after the end of the record
+        or reached by a reflection, or an exact solution that is zero at every
+        receiver).
     """
     if len(event.sources) != 1 or event.sources[0].kind not in ("pressure", "explosion"):
         raise ConfigError("compare_with_analytic needs one pressure (explosion) point source")
@@ -798,11 +802,11 @@ def compare_with_analytic(
             left_out["near"] += 1
             continue
         dist = max(math.hypot(x - xs, z - zs) for xs, zs, _ in images)
-        passed = dist / c + centre + 1.0 / f0  # the wavelet's centre and one period
-        if passed > nt * dt:
+        arrival = dist / c + centre  # of the last wave compared, its wavelet's centre
+        if arrival > nt * dt:
             skipped[tr.id] = (
-                f"the record ends ({nt} steps, {nt * dt:.4g} s) before the wave has passed "
-                f"(its centre and one period, {passed:.4g} s)"
+                f"the record ends ({nt} steps, {nt * dt:.4g} s) before the wave's centre "
+                f"arrives ({arrival:.4g} s)"
             )
             left_out["late"] += 1
             continue
@@ -845,8 +849,8 @@ def compare_with_analytic(
             raise ConfigError(
                 f"compare_with_analytic: no trace to compare: of {sum(left_out.values())} "
                 f"trace(s), {left_out['near']} closer than {MIN_SOURCE_DISTANCE:g} cells to "
-                f"the source, {left_out['late']} that the wave has not passed by the end of "
-                f"the record ({nt * dt:.4g} s), {left_out['reflected']} reached by a "
+                f"the source, {left_out['late']} that the wave reaches after the end of the "
+                f"record ({nt * dt:.4g} s), {left_out['reflected']} reached by a "
                 "reflection from an "
                 "edge without absorbing layer within the window; move the receivers, "
                 "lengthen nt, add absorbing layers or shorten window_periods"
