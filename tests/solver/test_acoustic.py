@@ -854,3 +854,29 @@ def test_per_step_data_not_from_new_store_is_refused():
         prop.forward_steps(prop.new_state(), 0, 3, None, bad)
     prop.forward_steps(prop.new_state(), 0, 3, None, good)
     assert np.abs(good).max() > 0
+
+
+def test_all_zero_records_are_reported(caplog) -> None:
+    """Records that are all zero although a source radiates (too short a run, or float32
+    amplitudes under its smallest normal number, flushed to zero) came back without a
+    word; the analytic comparison then reported 100%."""
+    model = heterogeneous_model()
+    far = [Receiver(station="F", x=220.0, z=-60.0)]
+    src = PointSource(x=0.0, z=0.0, kind="pressure", stf=SourceTimeFunction(f0=10.0))
+    tiny = PointSource(
+        x=0.0, z=0.0, kind="pressure", amplitude=1e-45, stf=SourceTimeFunction(f0=10.0)
+    )
+    short = small_solver(model, nt=3, correct_time_dispersion=False)
+    single = small_solver(model, precision="float32")
+    cases = [
+        (short, Event(name="short", sources=[src]), True),
+        (single, Event(name="tiny", sources=[tiny]), True),
+        (single, Event(name="fine", sources=[src]), False),
+    ]
+    for solver, ev, zero in cases:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="seisgrad"):
+            st = solver.forward(model, ev, far)
+        said = [m for m in caplog.messages if "every record of event" in m]
+        assert (not any(np.any(tr.data) for tr in st)) == zero, ev.name
+        assert len(said) == (1 if zero else 0), (ev.name, said)

@@ -354,7 +354,29 @@ class FD2D(Solver):
         if sink is not None and sink.error is not None:
             # an optimisation only: the adjoint will recompute
             logger.warning("could not save the forward wavefield to %s: %s", save, sink.error)
+        self._report_silent_records(event, traces)
         return build_stream(traces, prop.receivers, prop.dt, prop.dtype)
+
+    def _report_silent_records(self, event: Event, traces: dict[str, np.ndarray]) -> None:
+        """Warn (once per event name) when every record is exactly zero although a
+        source radiates: the waves do not reach the receivers within ``nt`` steps, or
+        (float32) their amplitudes fall below the smallest normal number and are
+        flushed to zero."""
+        radiates = any(
+            not src.strength_is_zero() and not src.stf.is_silent() for src in event.sources
+        )
+        if not radiates or any(np.any(v) for v in traces.values()):
+            return
+        w = (
+            f"every record of event '{event.name}' is zero although its sources radiate: the "
+            f"waves do not reach the receivers within nt = {self.params.nt} steps, or their "
+            f"amplitudes are below {self.params.precision}'s smallest normal number "
+            f"({np.finfo(self.params.precision).tiny:.3g}) and were flushed to zero; "
+            "lengthen nt, move the receivers or raise the source amplitudes"
+        )
+        if w not in self._warned:
+            self._warned.add(w)
+            logger.warning("warning: %s", w)
 
     def illumination(
         self, model: Model, event: Event, receivers: Sequence[Receiver], stride: int = 4
