@@ -385,9 +385,9 @@ def _elastic_point_operator(
     are those on ``sxx`` on the surface where it is fluid (``fluid_columns``, column by
     column: a stencil near a coastline reaches both): the closure keeps it at zero
     there (its plane-stress modulus vanishes with ``mu``), and a source term put on it
-    stayed for good as a pressure on the pressure-release surface. (The mirror signs
-    above the surface follow the point's own column, fluid or solid, also for the
-    columns of its stencil across a coastline.)
+    stayed for good as a pressure on the pressure-release surface. The mirror signs
+    above the surface follow each column of the stencil too (a point's own column
+    decides only without ``fluid_columns``).
     """
     sx, sz = _STAGGER[component]
     mask = elastic_state_masks(layout)[component]
@@ -408,15 +408,18 @@ def _elastic_point_operator(
                 w = float(wa * wc)
                 cc = int(c)
                 if layout.free_surface:
+                    sign, col_fluid = parity, fluid
+                    if fluid_columns is not None:  # the surface above this column
+                        col_fluid = fluid_columns[min(max(int(a), 0), len(fluid_columns) - 1)]
+                        sign = (_FLUID_PARITY if col_fluid else _PARITY)[component]
                     if sz == 0 and cc > top:
                         cc = 2 * top - cc
-                        w *= parity
+                        w *= sign
                     elif sz == 1 and cc >= top:
                         cc = 2 * top - 1 - cc
-                        w *= parity
-                    if component == "sxx" and cc == top and fluid_columns is not None:
-                        if fluid_columns[min(max(int(a), 0), len(fluid_columns) - 1)]:
-                            continue  # zero on a pressure-release surface
+                        w *= sign
+                    if component == "sxx" and cc == top and col_fluid:
+                        continue  # zero on a pressure-release surface
                 ia = int(a)
                 if not (0 <= ia < mask.shape[0] and 0 <= cc < mask.shape[1]):
                     continue
