@@ -286,9 +286,13 @@ class FD2D(Solver):
         sampling, silent sources, ...) on the ``seisgrad`` logger, each once per solver
         object however many simulations repeat it."""
         for w in prop.warnings:
-            if w not in self._warned:
-                self._warned.add(w)
-                logger.warning("warning: %s", w)
+            self._warn_once(w)
+
+    def _warn_once(self, w: str) -> None:
+        """Log warning ``w`` on the ``seisgrad`` logger unless this solver object did."""
+        if w not in self._warned:
+            self._warned.add(w)
+            logger.warning("warning: %s", w)
 
     def compile_marker(self, part: str) -> Path:
         """File recording that ``part`` was compiled for these parameters (materials,
@@ -374,9 +378,7 @@ class FD2D(Solver):
             f"({np.finfo(self.params.precision).tiny:.3g}) and were flushed to zero; "
             "lengthen nt, move the receivers or raise the source amplitudes"
         )
-        if w not in self._warned:
-            self._warned.add(w)
-            logger.warning("warning: %s", w)
+        self._warn_once(w)
 
     def illumination(
         self, model: Model, event: Event, receivers: Sequence[Receiver], stride: int = 4

@@ -289,17 +289,6 @@ def _trace_weights(syn: Any, factors: Mapping[str, float]) -> list[float]:
     return [(factors.get(tr.stats.channel, 1.0) / top) ** 2 for tr in syn]
 
 
-def _channel_factors(
-    solver: Any, model: Model, event: Event, receivers: Sequence[Receiver]
-) -> dict[str, float]:
-    """:func:`_velocity_factors` of an ``fd2d`` solver's setup; empty for another solver
-    (its channels are then compared as they are)."""
-    make = getattr(solver, "propagator", None)
-    if not callable(make):
-        return {}
-    return _velocity_factors(make(model, event, receivers), event)
-
-
 #: A trace gets no noise in the observed data of :func:`taylor_test` when its peak is at
 #: most this fraction of the largest peak of its channel (zero, or round-off).
 _NOISE_FLOOR = 1e-12
@@ -328,15 +317,16 @@ def _check_perturbed_models(
     shifted: Callable[[float], Model],
     hs: Sequence[float],
     relative_size: float | None,
-) -> None:
+) -> Any:
     """Raise :class:`~seisgrad.errors.ConfigError` when a model ``shifted(+-h)`` of the
     Taylor test is unstable at the solver's ``dt`` (or invalid), naming a stable
     ``relative_size`` (``None``: a perturbation given by the user; then the largest
     stable ``h``). Only for solvers with a ``propagator`` method (``fd2d``), whose
-    construction runs the same checks as a simulation."""
+    construction runs the same checks as a simulation; return the propagator of the
+    unperturbed setup (``None`` for another solver)."""
     make = getattr(solver, "propagator", None)
     if not callable(make):
-        return
+        return None
     base = make(model, event, receivers)  # the user's own model: its own errors
     steps = sorted({abs(float(h)) for h in hs}, reverse=True)
 
@@ -351,7 +341,7 @@ def _check_perturbed_models(
 
     first = failure(1.0)
     if first is None:
-        return
+        return base
     h, exc = first
     if relative_size is None:
         what = f"the model m {'+' if h >= 0 else '-'} h dm with h = {abs(h):g} (dm as given)"
@@ -552,13 +542,15 @@ def taylor_test(
             **{n: np.asarray(model[n], np.float64) + h * dm[n] for n in names}
         )
 
-    _check_perturbed_models(
+    base = _check_perturbed_models(
         solver, model, event, receivers, shifted, hs, None if given else relative_size
     )
+    # fd2d: the channels compared as particle velocities; another solver's as they are
+    factors = {} if base is None else _velocity_factors(base, event)
     syn0 = solver.forward(model, event, receivers)
     obs = syn0.copy()
     _add_noise(obs, rng)
-    weights = _trace_weights(syn0, _channel_factors(solver, model, event, receivers))
+    weights = _trace_weights(syn0, factors)
     j0, residual = _misfit(syn0, obs, weights)
     grad = solver.adjoint(model, event, receivers, residual)
     gdm = sum(float(np.sum(np.asarray(grad[n], np.float64) * dm[n])) for n in names)
@@ -851,9 +843,8 @@ def compare_with_analytic(
                 f"trace(s), {left_out['near']} closer than {MIN_SOURCE_DISTANCE:g} cells to "
                 f"the source, {left_out['late']} that the wave reaches after the end of the "
                 f"record ({nt * dt:.4g} s), {left_out['reflected']} reached by a "
-                "reflection from an "
-                "edge without absorbing layer within the window; move the receivers, "
-                "lengthen nt, add absorbing layers or shorten window_periods"
+                "reflection from an edge without absorbing layer within the window; move "
+                "the receivers, lengthen nt, add absorbing layers or shorten window_periods"
             )
         raise ConfigError(
             "compare_with_analytic: no trace to compare; the exact solution is zero at "
