@@ -691,7 +691,7 @@ class ElasticPropagator(Propagator):
         vc, vq, vw, va, vk = [], [], [], [], []
         sc, sq, sw, sk = [], [], [], []
         fl = self._fluid_surface
-        cols = fluid_surface_columns(lay, self.internal["mu"])
+        cols = self._surface_columns
         for s in self.event.sources:
             if s.kind not in _SOURCE_KINDS:
                 raise SolverError(
@@ -766,19 +766,24 @@ class ElasticPropagator(Propagator):
         out[near] = w[near] / q[depth[near]]
         return out
 
+    @functools.cached_property
+    def _surface_columns(self) -> tuple[bool, ...] | None:
+        """:func:`fluid_surface_columns` of this model (``None`` without a free
+        surface)."""
+        return fluid_surface_columns(self.layout, self.internal["mu"])
+
     def _fluid_surface(self, points: Sequence[PointSource | Receiver]) -> list[bool] | None:
         """Per point: whether the free surface above it bounds a fluid (``mu = 0`` on the
         surface at the nearest model column, the edge one beyond the model); ``None``
         without a free surface."""
-        if not self.layout.free_surface:
+        cols = self._surface_columns
+        if cols is None:
             return None
         g = self.layout.grid
-        mu = self.internal["mu"]
-        out = []
-        for p in points:
-            col = min(max(int(round((p.x - g.x0) / g.dx)), 0), g.nx - 1)
-            out.append(bool(mu[col, -1] == 0.0))
-        return out
+        first = HALO + self.layout.pml[0]  # the array row of model column 0
+        return [
+            cols[first + min(max(int(round((p.x - g.x0) / g.dx)), 0), g.nx - 1)] for p in points
+        ]
 
     def _setup_receivers(self) -> None:
         lay = self.layout
@@ -792,7 +797,7 @@ class ElasticPropagator(Propagator):
             plan.append((3, "vz", 1.0))
         c64 = self.coef64
         fluid = self._fluid_surface(self.receivers)
-        cols = fluid_surface_columns(lay, self.internal["mu"])
+        cols = self._surface_columns
         parts = []
         for code, comp, scale in plan:
             op = elastic_point_operator(lay, pts, comp, fluid, cols)
