@@ -38,6 +38,11 @@ __all__ = [
 #: solution; ``t0 = 0.5 / f0``, 23%; the default ``1.2 / f0`` starts at 2e-5).
 QUIET_START = 1e-3
 
+#: ``array`` samples after the end of a simulation at most this fraction of the largest
+#: sample are not reported as cut (:meth:`SourceTimeFunction.cut_samples`): below
+#: float32's resolution of the wavelet.
+NEGLIGIBLE_SAMPLE = 1e-7
+
 #: Channel codes of recorded traces: displacement, velocity (X and Z components) and
 #: pressure. ``Trace.stats.component`` is the last letter (X, Z or P).
 CHANNELS = {
@@ -62,7 +67,7 @@ class SourceTimeFunction(Schema):
       numbers) at the simulation's time step, starting at the first time sample. A
       simulation of ``nt`` steps uses the samples at ``n dt`` for ``n = 0..nt``: fewer
       samples are continued with zeros (the source has stopped), more are cut off at
-      the end of the simulation (the solver's ``check`` warns when a non-zero sample is
+      the end of the simulation (the solver's ``check`` warns when a significant sample is
       cut off). ``values`` is only allowed with this kind.
 
     ``t0`` defaults to ``1.2 / f0``: the wavelet starts within 2e-5 of its peak of zero
@@ -175,11 +180,16 @@ class SourceTimeFunction(Schema):
         return first / peak if peak > 0 else 0.0
 
     def cut_samples(self, nt: int) -> int:
-        """Non-zero ``array`` samples that a simulation of ``nt`` steps does not use
-        (those after ``t = nt dt``); 0 for the other kinds."""
+        """Significant ``array`` samples that a simulation of ``nt`` steps does not use
+        (those after ``t = nt dt`` larger than :data:`NEGLIGIBLE_SAMPLE` of the largest
+        sample: the tail of a wavelet sampled past the record, 1e-210, is not worth a
+        warning); 0 for the other kinds."""
         if self.kind != "array":
             return 0
-        return int(np.count_nonzero(np.asarray(self.values, dtype=np.float64)[nt + 1 :]))
+        vals = np.abs(np.asarray(self.values, dtype=np.float64))
+        if vals.size == 0:
+            return 0
+        return int(np.count_nonzero(vals[nt + 1 :] > NEGLIGIBLE_SAMPLE * vals.max()))
 
     def max_frequency(self, dt: float | None = None) -> float:
         """Highest significant frequency (spectrum above 1% of its peak), in Hz.

@@ -614,14 +614,14 @@ def test_silent_and_cut_array_sources_are_reported() -> None:
     longer[:190] = wavelet
     longer[[200, 203, 206]] = 1e-3  # sample 200 is used, 203 and 206 are not
     (w,) = solver.check(model, event(longer))
-    assert "2 non-zero sample(s) of its 'array' source time function (260 samples)" in w
+    assert "2 significant sample(s) of its 'array' source time function (260 samples)" in w
     assert "not used (nt = 200 uses samples 0..200)" in w
     # with the correction the loop runs 200 + 33 steps: 203 and 206 are used too
     corrected = small_solver(model, nt=200)
     assert corrected.check(model, event(longer)) == []
     longer[250] = 1e-3
     (w,) = corrected.check(model, event(longer))
-    assert "1 non-zero sample(s)" in w
+    assert "1 significant sample(s)" in w
     assert "(nt = 200 and the 33 steps the time-dispersion correction runs after it" in w
     assert "use samples 0..233)" in w
 

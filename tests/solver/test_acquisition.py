@@ -170,6 +170,11 @@ def test_array_samples_shorter_are_continued_with_zeros_longer_are_cut() -> None
     # a simulation of nt steps uses the samples 0..nt: the non-zero ones after are cut
     assert [stf.cut_samples(nt) for nt in (1, 2, 3, 4, 5)] == [2, 1, 1, 0, 0]
     assert SourceTimeFunction().cut_samples(1) == 0
+    # a wavelet sampled past the record: its negligible tail is not reported
+    ricker = SourceTimeFunction(f0=10.0).sample(400, 1e-3)
+    tail = SourceTimeFunction(kind="array", values=list(ricker))
+    assert np.abs(ricker[301:]).max() > 0 and tail.cut_samples(300) == 0
+    assert tail.cut_samples(150) > 0
 
 
 def test_all_zero_array_has_no_frequency_content() -> None:

@@ -305,3 +305,60 @@ def test_fluid_solid_interface_in_a_side_layer_warns():
 
     assert any("meet on the left, right edge(s)" in w for w in warnings(["left", "right"]))
     assert not any("fluid (vs = 0)" in w for w in warnings(["bottom", "top"]))
+
+
+def test_slow_surface_layer_in_side_layers_warns():
+    """With a free surface, a slow layer on top (4 rows of vs 300 over 1700 m/s) guides
+    waves into the side C-PML, where some of its modes grow (50 times the direct wave
+    within 12 000 steps, found by an acceptance sweep): ``check`` says so. A gentle
+    increase with depth, no free surface or no side layers: no warning."""
+    g = Grid(60, 60, 5.0, 5.0)
+    ev = _event(150.3, 200.0, f0=6.0, kind="force", fz=1.0)
+    recs = [Receiver(station="A", x=100.0, z=250.0)]
+
+    def warnings(top_vs: float, sides: list[str], free_surface: bool = True) -> list[str]:
+        vs = np.full(g.shape, 1700.0)
+        vs[:, -4:] = top_vs
+        model = Model(
+            g, {"vp": np.full(g.shape, 3000.0), "vs": vs, "rho": np.full(g.shape, 2400.0)}
+        )
+        params = {
+            "materials": "elastic",
+            "nt": 10,
+            "dt": 4e-4,
+            "pml_sides": sides,
+            "free_surface": free_surface,
+            "min_points_per_wavelength": 0,
+        }
+        return [
+            w
+            for w in FD2D(from_mapping(FD2D.Parameters, params)).check(model, ev, recs)
+            if "guided by the slow layer" in w
+        ]
+
+    (w,) = warnings(300.0, ["left", "right", "bottom"])
+    assert "left and right edge(s)" in w and "grows 5.67 times" in w and "pml_frequency" in w
+    assert "right edge(s)" in warnings(300.0, ["right", "bottom"])[0]
+    assert not warnings(300.0, ["bottom"])
+    assert not warnings(300.0, ["left", "right", "bottom", "top"], free_surface=False)
+    assert not warnings(1100.0, ["left", "right", "bottom"])  # 1.55 times: measured stable
+
+
+@pytest.mark.thin_layer_warning
+def test_thin_absorbing_layers_warn():
+    """Layers thinner than 20 cells reflect grazing waves by more than 1% (an acceptance
+    sweep: 12% with 10 cells, 3.1% with 15, 0.43% with 20, receivers along an absorbing
+    edge 16 wavelengths out): ``check`` says so; 20 cells, or no layers, do not warn."""
+    g = Grid(40, 40, 10.0, 10.0)
+    model = Model(g, {"vp": np.full(g.shape, 2000.0), "rho": np.full(g.shape, 1000.0)})
+    ev = _event(200.0, 200.0, f0=10.0)
+    recs = [Receiver(station="A", x=100.0, z=100.0)]
+
+    def thin(width: int, sides: list[str]) -> list[str]:
+        params = FD2DParameters(nt=10, dt=1e-3, pml_width=width, pml_sides=sides)
+        return [w for w in FD2D(params).check(model, ev, recs) if "grazing" in w]
+
+    (w,) = thin(10, ["left"])
+    assert w.startswith("absorbing layers of 10 cells") and "pml_width 20" in w
+    assert thin(19, ["bottom"]) and not thin(20, ["left"]) and not thin(40, ["left"])
+    assert not thin(10, []) and not thin(0, ["left"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from seisgrad.errors import SolverError
 from seisgrad.solver.fd2d.verify import dot_product_test, taylor_test, with_parameters
 
 from .setups import (
@@ -356,3 +357,31 @@ def test_no_memory_for_the_snapshot_writer_is_a_warning(tmp_path, caplog, monkey
         syn = solver.forward(model, ev, recs, save=tmp_path / "fwd.snapshots")
     assert "its writer needs" in caplog.text and "of memory" in caplog.text
     assert len(syn) > 0 and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("mode", ["store", "checkpoint"])
+def test_a_gradient_that_cannot_fit_in_memory_is_refused_before_it_runs(
+    tmp_path, monkeypatch, mode
+) -> None:
+    """``checkpointing: store`` over a long run (or a huge ``checkpoints``) failed with a
+    bare numpy ``MemoryError`` after the whole forward pass; it is now refused up front,
+    with the remedy, also when the snapshots come from a saved forward run."""
+    from seisgrad.solver.fd2d import propagator
+
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    changes = {"checkpointing": "store"} if mode == "store" else {"checkpoints": 60}
+    solver = with_parameters(solver, **changes)
+    syn = solver.forward(model, ev, recs, save=tmp_path / "fwd.snapshots")
+    prop = solver.propagator(model, ev, recs)
+    need = prop.memory_estimate()
+    monkeypatch.setattr(propagator, "available_memory", lambda: need - 1)
+    ran = []
+    monkeypatch.setattr(propagator, "gradient_sweep", lambda *a, **k: ran.append(1))
+    with pytest.raises(SolverError, match="the gradient needs") as err:
+        solver.adjoint(model, ev, recs, syn)
+    assert ("use checkpointing: checkpoint" in str(err.value)) == (mode == "store")
+    assert ("leave checkpoints at null" in str(err.value)) == (mode == "checkpoint")
+    assert not ran
+    if mode == "checkpoint":  # saved snapshots: only one segment of per-step data needed
+        solver.adjoint(model, ev, recs, syn, saved=tmp_path / "fwd.snapshots")
+        assert ran

@@ -250,6 +250,13 @@ def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
 #: depth (cells) up to which a source counts as on the free surface in ``check``
 _ON_SURFACE = 1e-3
 
+#: With a free surface, ``check`` warns when ``vs`` on a left or right edge with an
+#: absorbing layer grows with depth by ``1 / SLOW_LAYER_RATIO`` or more within
+#: ``SLOW_LAYER_CELLS`` cells (a slow surface layer: its guided waves can grow in the
+#: C-PML; measured stable at a contrast of 0.59, growing at 0.5 and below).
+SLOW_LAYER_RATIO = 0.6
+SLOW_LAYER_CELLS = 3
+
 #: ``check`` warns about cells with ``0 < vs <= TINY_VS_RATIO vp``: no material is that
 #: soft (1.5 m/s under water's 1500), so they are leftovers of a fluid (see
 #: ``ElasticPropagator._tiny_shear_warnings``).
@@ -528,6 +535,7 @@ class ElasticPropagator(Propagator):
         out += self._fluid_solid_layer_warnings()
         if not self.layout.free_surface:
             return out
+        out += self._slow_layer_warnings()
         g = self.layout.grid
         sources = list(self.event.sources)
         for s, fluid in zip(sources, self._fluid_surface(sources) or []):
@@ -613,6 +621,45 @@ class ElasticPropagator(Propagator):
             "the late part of long records, shorten them, raise pml_frequency (4 times "
             "the source frequency slowed the growth about 7 times) and keep pml_width at "
             "20 or less (a 40-cell layer grew 400 times more); see docs/solver-elastic.md"
+        ]
+
+    def _slow_layer_warnings(self) -> list[str]:
+        """With a free surface, a warning when the shear velocity on a left or right
+        edge that has an absorbing layer increases with depth by a factor of at least
+        ``1 / SLOW_LAYER_RATIO`` within :data:`SLOW_LAYER_CELLS` cells: a slow layer
+        guides waves along the surface into the side layers, and some guided modes grow
+        in a C-PML (their energy travels against their phase, as in plates). Measured
+        (60 x 60 cells, order 8, half the CFL limit, side layers of 20 cells): 4-12 rows of
+        ``vs`` 300-750 over 1700 m/s passed 0.3-50 times the direct wave by step 12 000;
+        a contrast of 0.59 and smooth increases over 10-30 rows did not grow."""
+        if self.params.pml_width == 0:
+            return []
+        vs = self.internal["vs"]
+        g = self.layout.grid
+        found: list[tuple[float, str, float, float]] = []
+        for side, col in (("left", vs[0, :]), ("right", vs[-1, :])):
+            if side not in self.params.pml_sides:
+                continue
+            for k in range(1, SLOW_LAYER_CELLS + 1):
+                upper, lower = col[k:], col[:-k]  # z grows upwards: the surface is last
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(upper > 0, lower / np.where(upper > 0, upper, 1.0), 0.0)
+                j = int(np.argmax(ratio))
+                if ratio[j] * SLOW_LAYER_RATIO >= 1.0:
+                    found.append((float(ratio[j]), side, float(g.z[j]), float(g.z[j + k])))
+        if not found:
+            return []
+        ratio, _, z0, z1 = max(found)
+        sides = sorted({f[1] for f in found})
+        return [
+            f"with the free surface, vs on the {' and '.join(sides)} edge(s), inside the "
+            f"absorbing layers, grows {ratio:.3g} times with depth within "
+            f"{SLOW_LAYER_CELLS} cells (from z={z1:g} down to z={z0:g}): waves guided by "
+            "the slow layer can grow in the C-PML (a 12-row layer of vs 750 over 1700 m/s "
+            "passed a third of the direct wave after 12000 steps, 4 rows of 300 m/s 50 "
+            "times it); check the late part of long records and raise pml_frequency (4 "
+            "times the source frequency kept such layers under 0.1 of the direct wave over "
+            "40000 steps); see docs/solver-elastic.md"
         ]
 
     def stability_factor(self) -> tuple[float, str]:

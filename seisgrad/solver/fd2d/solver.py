@@ -411,6 +411,7 @@ class FD2D(Solver):
         )
         snaps = None
         if saved is not None and self.params.checkpointing == "checkpoint":
+            prop.check_gradient_memory(saved=True)  # before loading the snapshots
             snaps = prop.load_snapshots(saved)
         with time_loop_progress(prop.nt, f"adjoint {event.name}") as progress:
             grads = prop.gradient(adj, progress=progress, snapshots=snaps)

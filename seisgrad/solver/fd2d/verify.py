@@ -742,6 +742,15 @@ def compare_with_analytic(
     # whichever the model holds besides
     prop = solver.propagator(model, event, receivers)
     used = prop.internal
+    if "vs" in used and not np.any(np.asarray(used["vs"]) > 0):
+        # an elastic solver on a fluid: its explosion is a moment (kappa times the
+        # acoustic source's volume rate), so the acoustic exact solution does not apply
+        raise ConfigError(
+            "compare_with_analytic compares the acoustic solver (materials: acoustic); "
+            "this solver is elastic (here on a fluid, vs = 0, whose explosion amplitude "
+            "is a moment, not a volume rate): use materials: acoustic, or "
+            "seisgrad.solver.fd2d.elastic_verify.compare_elastic_with_analytic on a solid"
+        )
     if np.any(np.asarray(used.get("vs", 0.0)) > 0):
         raise ConfigError(
             "compare_with_analytic needs an acoustic medium (the model has vs > 0); use "
