@@ -390,14 +390,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def _check_clean_targets(wf: Any, targets: Sequence[Path]) -> None:
     """Refuse to remove a folder that holds the work folder itself, the parameter
-    file or an input (``path_output: .`` would remove the whole run folder)."""
+    file or an input (``path_output: .`` would remove the whole run folder), or that
+    lies inside an input folder (``path_output`` inside ``path_data``: its files are
+    observed data)."""
     workdir = wf.path.workdir.resolve()
     keep = wf.input_files()
     for t in targets:
         r = t.resolve()
         held = [p for p in keep if p.resolve().is_relative_to(r)]
-        if workdir.is_relative_to(r) or held:
-            what = f"holds {held[0]}" if held else f"holds the work folder {workdir}"
+        inside = [p for p in keep if r.is_relative_to(p.resolve())]
+        if workdir.is_relative_to(r) or held or inside:
+            if held:
+                what = f"holds {held[0]}"
+            elif inside:
+                what = f"lies inside the input {inside[0]}"
+            else:
+                what = f"holds the work folder {workdir}"
             raise ConfigError(
                 f"clean: {t} {what}; it is not removed (nothing was): remove what you "
                 "want from it by hand, or give path_output/path_scratch folders of their own"

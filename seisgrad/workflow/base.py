@@ -398,6 +398,17 @@ class Workflow(ABC):
             if p is not None and not p.exists():
                 paths.append(f"{key} = {p} does not exist")
                 missing.add(key)
+        for key, where in (("path_output", self.path.output), ("path_scratch", self.path.scratch)):
+            w = where.resolve()
+            for ikey in INPUT_PATHS:
+                q = getattr(self.path, ikey.removeprefix("path_"))
+                if q is not None and w.is_relative_to(q.resolve()):
+                    # its results are set aside, cleaned or overwritten there: the
+                    # input's own files would go with them
+                    paths.append(
+                        f"{key} = {w} lies inside {ikey} = {q.resolve()}, where seisgrad would "
+                        "write, move and remove files; give it a folder of its own"
+                    )
         problems = ["input paths: " + "; ".join(paths)] if paths else []
         checks = []
         if "path_sources" not in missing:

@@ -663,6 +663,27 @@ def test_clean_output_never_removes_the_run_folder_and_follows_a_link(toy_dir, r
     assert not (toy_dir / "scratch").exists()
 
 
+def test_output_inside_an_input_folder_is_refused(toy_dir, run_cli):
+    """path_output inside path_data: 'clean --output --yes' removed the observed data
+    with it (it refused only folders that hold an input; found by an acceptance sweep),
+    and a run would set its results aside there. check, submit and clean refuse."""
+    out = toy_dir / "data" / "ev1"
+    out.mkdir(parents=True)
+    (out / "obs.su").write_text("observed")
+    _edit(toy_dir, path_data="data", path_output="data/ev1")
+    for cmd in (("check",), ("submit",)):
+        res = run_cli(*cmd)
+        assert res.returncode != 0 and "lies inside path_data" in res.stderr, res.stderr
+    res = run_cli("clean", "--output", "--yes")
+    assert res.returncode != 0 and "lies inside the input" in res.stderr, res.stderr
+    assert (out / "obs.su").read_text() == "observed"
+    _edit(toy_dir, path_scratch="data/tmp", path_output="output")
+    res = run_cli("check")
+    assert res.returncode != 0 and "path_scratch" in res.stderr, res.stderr
+    _edit(toy_dir, path_scratch="scratch")
+    assert run_cli("check").returncode == 0, run_cli("check").stderr
+
+
 def test_results_without_a_record_of_their_run_are_kept_aside(toy_dir, run_cli):
     """After 'seisgrad clean' (state gone, output kept), 'submit --restart' deleted the
     last finished results as if they came from an unfinished run."""
