@@ -413,13 +413,16 @@ def test_log_file_write_errors_are_one_warning_not_tracebacks(toy_dir, run_cli):
 
 
 def test_os_error_in_a_task_is_one_line_naming_the_task(toy_dir, run_cli):
-    (toy_dir / "scratch").write_text("not a folder")  # 'prepare' cannot make it
+    # 'prepare' cannot make the scratch folder under a file (a scratch folder that is
+    # itself a file is refused before any task runs)
+    (toy_dir / "blocked").write_text("not a folder")
+    _write(toy_dir, path_scratch="blocked/scratch")
     res = run_cli("submit")
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
     assert "Traceback" not in res.stderr
-    assert lines[-1].startswith("error: task prepare failed: File exists:"), res.stderr
-    assert str(toy_dir / "scratch") in lines[-1]
+    assert lines[-1].startswith("error: task prepare failed: Not a directory:"), res.stderr
+    assert str(toy_dir / "blocked") in lines[-1]
 
 
 @pytest.mark.parametrize("index", ["99", "-1", "3"])

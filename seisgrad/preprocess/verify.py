@@ -129,6 +129,33 @@ def _rel(a: float, b: float, scale: float, atol: float = 0.0) -> float:
     return 0.0 if den == 0.0 else abs(a - b) / den
 
 
+def _row_scales(x: np.ndarray) -> np.ndarray:
+    """Step scale of each trace (row of a 2-D ``x``; the whole array otherwise): its
+    largest ``|x|``, so that every trace is perturbed relative to its own size. A
+    stream mixes units (pressure is about ``1e6`` times particle velocity): one scale
+    for all made steps larger than whole velocity traces, and nonlinear misfits failed
+    for a right adjoint source. An all-zero trace takes the smallest scale of the
+    others (1 when every trace is zero)."""
+    if x.ndim < 2:
+        return np.asarray(float(np.max(np.abs(x), initial=0.0)) or 1.0)
+    peaks = np.max(np.abs(x.reshape(x.shape[0], -1)), axis=1)
+    positive = peaks[peaks > 0]
+    fill = float(positive.min()) if positive.size else 1.0
+    peaks = np.where(peaks > 0, peaks, fill)
+    return peaks.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+
+
+def _per_row_unit(v: np.ndarray) -> np.ndarray:
+    """``v`` with the largest ``|entry|`` of each trace (row of a 2-D ``v``; the whole
+    array otherwise) 1; all-zero traces stay zero."""
+    if v.ndim < 2:
+        peak = float(np.max(np.abs(v), initial=0.0))
+        return v / peak if peak > 0 else v
+    peaks = np.max(np.abs(v.reshape(v.shape[0], -1)), axis=1)
+    peaks = np.where(peaks > 0, peaks, 1.0).reshape((v.shape[0],) + (1,) * (v.ndim - 1))
+    return v / peaks
+
+
 def _best_step(
     compare: Callable[[float], dict[str, float]],
     steps: Sequence[float],
@@ -165,14 +192,18 @@ def check_gradient(
 ) -> AdjointCheck:
     """Finite-difference check of ``gradient`` = :math:`\\nabla` ``func`` at ``x``.
 
-    Directions: the gradient itself, then random normal directions; each is scaled so
-    its largest entry equals the largest ``|x|``. Samples: the largest ``|gradient|``
-    entry, then random entries; their error is relative to ``max|gradient|``.
+    Directions: the gradient itself, then random normal directions; each trace (row of
+    a 2-D ``x``) of each is scaled so its largest entry equals that trace's largest
+    ``|x|`` (:func:`_row_scales`: traces of different units, pressure and velocity, are
+    each perturbed relative to their own size). Samples: the largest ``|gradient|``
+    entry, then random entries, each perturbed by its trace's scale; their error is
+    relative to the largest ``|gradient|`` times its trace's scale.
     A comparison whose absolute difference is at most ``atol``, or at most
     :data:`ROUNDOFF` (2.2e-14) times ``|func(x)|`` (below what finite differences can
     resolve), counts as exact (for checks at a stationary point, where the derivative
     and its estimate are both round-off). Each comparison keeps its best step among
-    ``steps`` (relative to the largest ``|x|``); one that no step brings within ``rtol``
+    ``steps`` (relative to each trace's largest ``|x|``); one that no step brings within
+    ``rtol``
     also tries
     ``fallback_steps`` (smaller ones, for functions that vary on a small scale: the
     fourth-order estimate converges to the true derivative, so a wrong gradient still
@@ -183,8 +214,9 @@ def check_gradient(
     if g.shape != x.shape:
         raise DataError(f"gradient shape {g.shape} differs from the input shape {x.shape}")
     rng = np.random.default_rng([seed, 0x5E15])  # independent of the caller's streams
-    scale = float(np.max(np.abs(x))) or 1.0
+    scale = _row_scales(x)  # broadcasts against x: one step scale per trace
     gmax = float(np.max(np.abs(g)))
+    gscaled = float(np.max(np.abs(g * scale)))
     tiny = 1e-300
     result = AdjointCheck(value=float(func(x)) if value is None else value, rtol=rtol)
     # differences that finite differences of J cannot resolve in float64 (both sides
@@ -192,10 +224,9 @@ def check_gradient(
     atol = max(atol, ROUNDOFF * abs(result.value))
     dirs = []
     if gmax > 0:
-        dirs.append(g / gmax)
+        dirs.append(_per_row_unit(g))
     while len(dirs) < n_directions:
-        v = rng.standard_normal(x.shape)
-        dirs.append(v / np.max(np.abs(v)))
+        dirs.append(_per_row_unit(rng.standard_normal(x.shape)))
     for v in dirs[:n_directions]:
         v = v * scale
         ad = float(np.sum(g * v))
@@ -214,16 +245,19 @@ def check_gradient(
     for k in picks[:n_samples]:
         idx = np.unravel_index(k, x.shape)
         e = np.zeros_like(x)
-        e[idx] = scale
-        ad = float(g[idx]) * scale
+        step = float(np.broadcast_to(scale, x.shape)[idx])
+        e[idx] = step
+        ad = float(g[idx]) * step
 
-        def at_sample(h: float, e: np.ndarray = e, ad: float = ad) -> dict[str, float]:
+        def at_sample(
+            h: float, e: np.ndarray = e, ad: float = ad, step: float = step
+        ) -> dict[str, float]:
             fd = _fd(func, x, e, h)
             if gmax > 0:
-                err = _rel(fd, ad, gmax * scale + tiny, atol)
+                err = _rel(fd, ad, gscaled + tiny, atol)
             else:
                 err = 0.0 if abs(fd) <= atol else abs(fd)
-            return {"fd": fd / scale, "error": err}
+            return {"fd": fd / step, "error": err}
 
         best = _best_step(at_sample, steps, fallback_steps, rtol)
         trace = int(idx[0]) if x.ndim > 1 else 0

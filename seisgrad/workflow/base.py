@@ -398,11 +398,22 @@ class Workflow(ABC):
             if p is not None and not p.exists():
                 paths.append(f"{key} = {p} does not exist")
                 missing.add(key)
-        for key, where in (("path_output", self.path.output), ("path_scratch", self.path.scratch)):
+            elif p is not None and key != "path_data" and p.is_dir():
+                paths.append(f"{key} = {p} is a folder; it must be a file")
+                missing.add(key)
+        folders = (
+            ("path_workdir", self.path.workdir),
+            ("path_output", self.path.output),
+            ("path_scratch", self.path.scratch),
+        )
+        for key, where in folders:
+            if where.exists() and not where.is_dir():
+                paths.append(f"{key} = {where} is a file; it must be a folder (or not exist)")
+        for key, where in folders[1:]:
             w = where.resolve()
             for ikey in INPUT_PATHS:
                 q = getattr(self.path, ikey.removeprefix("path_"))
-                if q is not None and w.is_relative_to(q.resolve()):
+                if q is not None and ikey not in missing and w.is_relative_to(q.resolve()):
                     # its results are set aside, cleaned or overwritten there: the
                     # input's own files would go with them
                     paths.append(

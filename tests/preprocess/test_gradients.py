@@ -298,3 +298,61 @@ def test_skipped_measurements_are_one_log_line_per_reason(ctx, rng, caplog):
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{n - 1} measurement(s) skipped (round-off, below 1e-10")
     assert ctx.ids[1] in lines[0]
+
+
+def _mixed_units_stream(shift: float, pressure_scale: float):
+    """Two stations recording P (``pressure_scale`` times larger) and VX."""
+    from obspy import Stream, Trace, UTCDateTime
+
+    dt, n = 1e-3, 600
+    t = np.arange(n) * dt
+
+    def ricker(t0: float, f: float = 10.0) -> np.ndarray:
+        a = (np.pi * f * (t - t0)) ** 2
+        return (1 - 2 * a) * np.exp(-a)
+
+    st = Stream()
+    for sta, t0 in (("000", 0.20), ("001", 0.30)):
+        for ch, amp in (("P", pressure_scale), ("VX", 1.0)):
+            data = amp * (ricker(t0 + shift) + 0.3 * ricker(t0 + 0.12 + shift, 14.0))
+            header = {"network": "XX", "station": sta, "channel": ch, "delta": dt}
+            st.append(Trace(data, header={**header, "starttime": UTCDateTime(0)}))
+    return st
+
+
+@pytest.mark.parametrize("misfit", ["exponentiated_phase", "traveltime", "waveform"])
+def test_traces_of_different_units_are_each_stepped_at_their_own_scale(misfit):
+    """fd2d's acoustic default records P (about 1e6-1e8 times VX) beside VX: one step
+    scale for the whole stream made steps larger than the VX traces, and a right
+    exponentiated-phase adjoint source read 0.28 (found by an acceptance sweep). A
+    wrong adjoint source on the small traces only still fails where those traces weigh
+    in the misfit (not in a waveform misfit, whose total is the pressure's to 1e-16)."""
+    from seisgrad.config import from_mapping
+    from seisgrad.preprocess.default import Default, DefaultParameters
+    from seisgrad.preprocess.misfit import MISFITS as REGISTRY
+    from seisgrad.preprocess.misfit import MisfitValue, get_misfit
+
+    params = {"misfit": misfit, "filter": "bandpass", "min_freq": 3.0, "max_freq": 20.0}
+    pre = Default(from_mapping(DefaultParameters, {**params, "windows": [[0.15, 0.55]]}))
+    obs, syn = _mixed_units_stream(0.004, 1e8), _mixed_units_stream(0.0, 1e8)
+    res = check_adjoint_source(pre, None, obs, syn)
+    assert res.max_error < 1e-6, res.summary()
+
+    if misfit == "waveform":
+        return
+    right = get_misfit(misfit)
+
+    class WrongOnSmallTraces(type(right)):
+        name = "test_wrong_small"
+
+        def __call__(self, synthetic, observed, dt):
+            out = right(synthetic, observed, dt)
+            if np.max(np.abs(synthetic)) < 1e3:  # the VX traces
+                return MisfitValue(out.value, 1.01 * out.adjoint, out.info)
+            return out
+
+    try:
+        wrong = Default(from_mapping(DefaultParameters, {**params, "misfit": "test_wrong_small"}))
+        assert not check_adjoint_source(wrong, None, obs, syn).passed
+    finally:
+        REGISTRY.pop("test_wrong_small", None)

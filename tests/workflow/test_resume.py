@@ -684,6 +684,19 @@ def test_output_inside_an_input_folder_is_refused(toy_dir, run_cli):
     assert run_cli("check").returncode == 0, run_cli("check").stderr
 
 
+def test_folders_and_files_in_the_wrong_place_are_refused_by_check(toy_dir, run_cli):
+    """A path_workdir that is a file passed check and failed in submit with a raw OS
+    message; a folder given as path_model_init was "not found" (acceptance sweep)."""
+    (toy_dir / "afile").write_text("not a folder")
+    _edit(toy_dir, path_workdir="afile")
+    res = run_cli("check")
+    assert res.returncode != 0 and "path_workdir" in res.stderr and "is a file" in res.stderr
+    _edit(toy_dir, path_workdir=".", path_model_init=str(toy_dir))
+    res = run_cli("check")
+    assert res.returncode != 0 and "is a folder; it must be a file" in res.stderr, res.stderr
+    assert "lies inside" not in res.stderr
+
+
 def test_results_without_a_record_of_their_run_are_kept_aside(toy_dir, run_cli):
     """After 'seisgrad clean' (state gone, output kept), 'submit --restart' deleted the
     last finished results as if they came from an unfinished run."""
