@@ -587,9 +587,23 @@ def write_ascii(
 
 
 def write_adjoint_ascii(stream: Stream, folder: str | os.PathLike[str]) -> list[Path]:
-    """Write adjoint sources as SPECFEM ``NET.STA.CHA.adj`` files (``NET.STA.LOC.CHA.adj``
-    for a trace with a location code, which SPECFEM itself does not use)."""
-    return write_ascii(stream, folder, suffix="adj")
+    r"""Write adjoint sources as SPECFEM ``NET.STA.CHA.adj`` files (``NET.STA.LOC.CHA.adj``
+    for a trace with a location code, which SPECFEM itself does not use).
+
+    seisgrad's adjoint sources (``MisfitResult.adjoint``) hold
+    :math:`\partial J / \partial s_n` per synthetic sample, which is what its solver
+    injects. SPECFEM (and SeisFlows' files) read an adjoint source as a function of time,
+    :math:`f(t)` with :math:`\delta J = \int f\,\delta s\,dt`, so the files hold
+    :math:`f_n = (\partial J / \partial s_n) / \Delta t`: each trace is divided by its
+    sample interval here (the files of the SPECFEM fixtures are 1/dt times seisgrad's
+    adjoint source of the same measurement).
+    """
+    per_time = Stream()
+    for tr in stream:
+        out = tr.copy()
+        out.data = np.asarray(tr.data, dtype=np.float64) / float(tr.stats.delta)
+        per_time.append(out)
+    return write_ascii(per_time, folder, suffix="adj")
 
 
 # --------------------------------------------------------------------------- HDF5

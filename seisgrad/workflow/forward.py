@@ -174,10 +174,33 @@ class Forward(Workflow):
         channels = self.solver.recorded_channels()
         if channels:
             found += self.preprocess.check_channels(channels)
+        self._check_export_names()
         for w in found:
             if w not in warnings:
                 warnings.append(w)
         return warnings
+
+    def _check_export_names(self) -> None:
+        """Raise :class:`~seisgrad.errors.ConfigError` when ``export_traces`` would write
+        MiniSEED (``data_format: mseed``) for receivers whose codes it cannot hold
+        (network up to 2 characters, station up to 5): the export, after every
+        simulation, would fail (SPECFEM's ``S000000`` names are 7)."""
+        fmt = getattr(getattr(self.preprocess, "params", None), "data_format", None)
+        if fmt != "mseed" or not self.params.export_traces:
+            return
+        bad = [
+            f"{r.network}.{r.station}"
+            for r in self.receivers
+            if len(r.network) > 2 or len(r.station) > 5
+        ]
+        if bad:
+            raise ConfigError(
+                "export_traces writes data_format 'mseed', which holds network codes of up "
+                "to 2 characters and stations of up to 5; these receivers do not fit: "
+                + ", ".join(bad[:10])
+                + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+                + " (use data_format 'hdf5', 'sac', 'ascii' or 'su', or shorter names)"
+            )
 
     # -- file names ----------------------------------------------------------------
     def trace_file(self, kind: str, event: str) -> Path:

@@ -101,6 +101,23 @@ def test_traveltime_on_specfem2d_traces_agrees_with_seisflows():
     assert ratio == pytest.approx(shift / -1.02, rel=0.01)
 
 
+def test_adjoint_files_for_specfem_match_seisflows_files(tmp_path):
+    """``write_adjoint_ascii`` wrote seisgrad's per-sample adjoint source: SPECFEM reads
+    one per unit time, and SeisFlows' file of the same measurement is 1/dt (16.7) times
+    larger (found by an acceptance sweep). Written now, it matches that file to the ratio
+    of the two shift measurements."""
+    obs = io.read_ascii(OBS_SEMD)[0]
+    syn = io.read_ascii(SYN_SEMD)[0]
+    res = Traveltime()(syn.data, obs.data, syn.stats.delta)
+    adj = syn.copy()
+    adj.data = res.adjoint
+    (path,) = io.write_adjoint_ascii(Stream([adj]), tmp_path)
+    written = np.loadtxt(path)[:, 1]
+    ref = io.read_ascii(ADJ)[0].data
+    ratio = np.dot(ref, written) / np.dot(ref, ref)
+    assert ratio == pytest.approx(res.info["shift"] / -1.02, rel=0.01)
+
+
 # ----------------------------------------------------------------------- round trips
 @pytest.mark.parametrize("fmt", ["hdf5", "ascii", "sac", "su", "mseed"])
 def test_round_trip(fmt, tmp_path):
@@ -204,7 +221,13 @@ def test_ascii_adjoint_names(tmp_path):
     paths = io.write_adjoint_ascii(st, tmp_path)
     assert paths[0].name == "XX.A01.UX.adj"
     back = io.read_ascii(tmp_path)
-    np.testing.assert_array_equal(back.select(station="A01", channel="UX")[0].data, st[0].data)
+    # SPECFEM's adjoint source is per unit time: seisgrad's per-sample one over dt
+    # (found by an acceptance sweep against SPECFEM's own .adj files)
+    np.testing.assert_allclose(
+        back.select(station="A01", channel="UX")[0].data,
+        st[0].data / st[0].stats.delta,
+        rtol=1e-15,
+    )
 
 
 def test_mseed_rejects_long_names(tmp_path):

@@ -146,6 +146,28 @@ def test_forward_workflow_exports_traces_and_misfit(tmp_path, run_cli):
     assert (tmp_path / "t.png").stat().st_size > 1000
 
 
+def test_mseed_export_of_long_station_names_is_refused_by_check(tmp_path, run_cli):
+    """MiniSEED holds stations of up to 5 characters: with SPECFEM's S000000 names the
+    export failed after every simulation (found by an acceptance sweep); check says so
+    before anything runs. Short names, or another format, pass."""
+    points = [{"station": f"S{i:06d}", "x": -120.0 + 60.0 * i, "z": 130.0} for i in range(3)]
+    long_names = {"kind": "points", "points": points}
+    small_setup(
+        tmp_path, workflow="forward", export_traces=True, data_format="mseed",
+        receivers=long_names,
+    )  # fmt: skip
+    res = run_cli("check")
+    assert res.returncode != 0, res.stderr
+    assert "stations of up to 5" in res.stderr and "XX.S000000" in res.stderr
+    small_setup(tmp_path, workflow="forward", export_traces=True, data_format="mseed")
+    assert run_cli("check").returncode == 0
+    small_setup(
+        tmp_path, workflow="forward", export_traces=True, data_format="sac",
+        receivers=long_names,
+    )  # fmt: skip
+    assert run_cli("check").returncode == 0
+
+
 def test_zero_gradient_is_an_error_naming_the_step(tmp_path):
     pfile = small_setup(tmp_path, path_model_true="init.h5")  # no misfit at all
     setup = build_from_config(pfile)
