@@ -452,7 +452,9 @@ def read_stations(path: str | os.PathLike[str]) -> list[Receiver]:
         raise DataError(f"STATIONS file not found: {p}")
     out: list[Receiver] = []
     seen: set[tuple[str, str]] = set()
-    for lineno, text in enumerate(p.read_text().splitlines(), start=1):
+    # utf-8-sig: a byte-order mark (from some editors) would become part of the first
+    # station's name, which then matches no data file
+    for lineno, text in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), start=1):
         t = text.strip()
         if not t or t.startswith("#"):
             continue
@@ -480,7 +482,10 @@ def read_stations(path: str | os.PathLike[str]) -> list[Receiver]:
         if key in seen:
             raise DataError(f"{p}:{lineno}: station {cols[1]}.{cols[0]} is repeated")
         seen.add(key)
-        out.append(Receiver(station=cols[0], x=x, z=z, network=cols[1]))
+        try:
+            out.append(Receiver(station=cols[0], x=x, z=z, network=cols[1]))
+        except ConfigError as exc:  # a name or position Receiver refuses
+            raise DataError(f"{p}:{lineno}: {exc}") from None
     if not out:
         raise DataError(f"{p}: no stations")
     return out

@@ -1195,11 +1195,37 @@ def _short(value: Any) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
+#: Lines of a SPECFEM2D ``SOURCE`` file (``name = value``), for a hint when one is given
+#: as ``path_sources``, which holds a YAML list of events.
+_SPECFEM_SOURCE_KEYS = ("source_surf", "xs", "zs", "source_type", "time_function_type")
+
+
+def _specfem_source_hint(path: Path) -> str:
+    """A hint when ``path`` looks like a SPECFEM2D ``SOURCE`` file, else ``""``."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    keys = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
+    if sum(k in keys for k in _SPECFEM_SOURCE_KEYS) < 2:
+        return ""
+    return (
+        "; this looks like a SPECFEM2D SOURCE file, which seisgrad does not read: give "
+        "the events as a YAML list (name, sources: x, z, kind, stf; see docs/workflows.md)"
+    )
+
+
 def read_events_file(path: Path) -> list[Event]:
     """Read events from a YAML file holding a list of event mappings."""
-    data = read_yaml(path, "sources file")
+    try:
+        data = read_yaml(path, "sources file")
+    except ConfigError as exc:
+        hint = _specfem_source_hint(Path(path))
+        if not hint:
+            raise
+        raise ConfigError(f"{exc}{hint}") from None
     if not isinstance(data, list):
-        raise ConfigError(f"{path}: expected a list of events")
+        raise ConfigError(f"{path}: expected a list of events{_specfem_source_hint(Path(path))}")
     return [from_mapping(Event, e, f"{path}[{i}]") for i, e in enumerate(data)]
 
 

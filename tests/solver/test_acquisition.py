@@ -70,6 +70,15 @@ def test_read_specfem_stations(tmp_path: Path) -> None:
     ]
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_station_name(tmp_path: Path) -> None:
+    """Some editors start a file with a UTF-8 byte-order mark: it became part of the
+    first station's name, which then matched no data file (acceptance sweep)."""
+    p = tmp_path / "STATIONS"
+    p.write_text("\ufeffS000000 AA 100.0 200.0 0.0 0.0\n", encoding="utf-8")
+    (r,) = read_stations(p)
+    assert (r.network, r.station) == ("AA", "S000000")
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [
@@ -79,6 +88,9 @@ def test_read_specfem_stations(tmp_path: Path) -> None:
         ("S1 AA 200 400 0.0 50.0\n", "AA.S1 has burial 50.0; .*give the depth in the z"),
         ("S1 AA 200 400 0.0 deep\n", "burial must be a number"),
         ("# nothing\n", "no stations"),
+        # a name or position the Receiver refuses: with the file and line too
+        ("S1 AA 1 2 0 0\nS.01 AA 3 4 0 0\n", r"STATIONS:2: receiver station code 'S\.01'"),
+        ("S1 AA nan 2 0 0\n", r"STATIONS:1: parameter 'Receiver\.x': \.nan"),
     ],
 )
 def test_bad_stations_files(tmp_path: Path, text: str, match: str) -> None:

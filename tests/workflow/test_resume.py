@@ -818,3 +818,24 @@ def test_an_input_inside_previous_is_refused_before_anything_moves(toy_dir, run_
     with pytest.raises(ConfigError, match="lies in .*previous.* move it out"):
         wf.set_aside_results(["reduce"])
     assert (toy_dir / "output" / "total.json").exists()
+
+
+def test_a_specfem_source_file_as_path_sources_gets_a_hint(tmp_path):
+    """A SPECFEM2D SOURCE file given as path_sources read "invalid YAML: expected
+    '<document start>'" or "expected a list of events" (acceptance sweep): it now says
+    what the file is and what seisgrad reads instead. A YAML list still reads."""
+    from seisgrad.errors import ConfigError
+    from seisgrad.workflow.base import read_events_file
+
+    source = tmp_path / "SOURCE"
+    lines = ["source_surf = .false.", "xs = 9000.", "zs = 3000.", "source_type = 1", "f0 = 0.3"]
+    for text in ("\n".join(lines), "## Source 1\n" + "\n".join(f"{t}  # note" for t in lines)):
+        source.write_text(text)
+        with pytest.raises(ConfigError, match="looks like a SPECFEM2D SOURCE file"):
+            read_events_file(source)
+    source.write_text("- {name: e1, sources: [{x: 1.0, z: 2.0}]}\n")
+    (event,) = read_events_file(source)
+    assert event.name == "e1"
+    source.write_text("just: a mapping\n")
+    with pytest.raises(ConfigError, match="expected a list of events$"):
+        read_events_file(source)
