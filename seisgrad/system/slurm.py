@@ -294,6 +294,20 @@ class Slurm(System):
     def solver_threads(self) -> int | None:
         return int(self.params.solver_threads)
 
+    def check(self) -> None:
+        """The Slurm commands ``submit`` runs (``sbatch``, ``squeue``) are on ``PATH``
+        (``seisgrad check`` said ok, then ``submit`` refused, on a machine without
+        them)."""
+        import shutil
+
+        missing = [c for c in ("sbatch", "squeue") if shutil.which(c) is None]
+        if missing:
+            raise ConfigError(
+                f"system slurm: {' and '.join(repr(c) for c in missing)} not found on PATH; "
+                "run seisgrad on a machine with the Slurm commands (a login node), or use "
+                "system: workstation or mpi"
+            )
+
     # -- folders -----------------------------------------------------------------
     @staticmethod
     def script_dir(workflow: Workflow) -> Path:
@@ -660,6 +674,8 @@ class Slurm(System):
                     else "cancelled, out of memory or node failure?"
                 )
                 why = f"killed before it finished ({detail})"
+            elif "CANCELLED" in text or sacct.startswith("CANCELLED"):
+                why = "was cancelled (scancel, or by Slurm) before the source finished"
             elif text:
                 m = _EXIT.search(text)
                 code = f"exit status {m.group(1)}" if m else "killed"
@@ -675,7 +691,15 @@ class Slurm(System):
                 error=error,
                 rank=info.get("rank"),
                 job_id=job_id,
-                log=info.get("log") or str(workflow.context(task, i).log_path),
+                # the source's own log exists only if it started: else the Slurm log
+                log=next(
+                    (
+                        str(q)
+                        for q in (info.get("log"), workflow.context(task, i).log_path)
+                        if q and Path(q).is_file()
+                    ),
+                    str(slurm_log),
+                ),
                 slurm_log=str(slurm_log),
             )
 

@@ -346,3 +346,17 @@ def test_array_job_asks_for_no_more_tasks_than_sources(tmp_path: Path) -> None:
     setup = build_from_config(pfile)
     array = setup.system.array_script(setup.workflow, "simulate", range(6))
     assert "#SBATCH --ntasks=4" in array and "srun -n 4 " in array
+
+
+def test_check_finds_missing_slurm_commands(tmp_path: Path, monkeypatch) -> None:
+    """'seisgrad check' said ok on a machine without sbatch, and submit then refused
+    (found by an acceptance sweep); check says so now, as it does for mpiexec."""
+    import shutil
+
+    setup = build_from_config(write_params(tmp_path, 3, system="slurm"))
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda c, *a, **k: None if c == "sbatch" else real(c))
+    with pytest.raises(ConfigError, match="'sbatch' not found on PATH"):
+        setup.system.check()
+    monkeypatch.setattr(shutil, "which", lambda c, *a, **k: f"/usr/bin/{c}")
+    setup.system.check()
