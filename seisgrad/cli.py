@@ -498,6 +498,23 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _terminate_as_interrupt() -> None:
+    """Make SIGTERM (``kill``, a batch system ending a foreground submit) stop
+    ``submit`` as Ctrl-C does: the running sources are marked interrupted and one line
+    says how to resume (it ended with no message, exit status 143). The MPI launcher
+    installs its own handlers while it runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seisgrad`` command; returns the exit status."""
     parser = build_parser()
@@ -505,6 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USER_ERROR
+    if args.command == "submit":
+        _terminate_as_interrupt()
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so that a closed pipe is handled below
