@@ -414,6 +414,18 @@ def read_mseed(path: str | os.PathLike[str]) -> Stream:
     return out
 
 
+#: Longest codes a MiniSEED record holds.
+MSEED_CODE_LENGTHS = {"network": 2, "station": 5, "location": 2, "channel": 3}
+#: Those limits, for messages.
+MSEED_LIMITS_TEXT = "network codes of up to 2 characters, stations of up to 5"
+
+
+def mseed_codes_fit(network: str, station: str, location: str = "", channel: str = "") -> bool:
+    """Whether MiniSEED can hold these codes (:data:`MSEED_CODE_LENGTHS`)."""
+    codes = {"network": network, "station": station, "location": location, "channel": channel}
+    return all(len(codes[k]) <= n for k, n in MSEED_CODE_LENGTHS.items())
+
+
 def write_mseed(stream: Stream, path: str | os.PathLike[str]) -> Path:
     """Write all traces to one MiniSEED file (float64 or float32 samples kept).
 
@@ -429,15 +441,14 @@ def write_mseed(stream: Stream, path: str | os.PathLike[str]) -> Path:
     too_long = [
         tr.id
         for tr in stream
-        if len(tr.stats.network) > 2
-        or len(tr.stats.station) > 5
-        or len(tr.stats.location) > 2
-        or len(tr.stats.channel) > 3
+        if not mseed_codes_fit(
+            tr.stats.network, tr.stats.station, tr.stats.location, tr.stats.channel
+        )
     ]
     if too_long:
         raise DataError(
-            "MiniSEED holds network codes of up to 2 characters, stations of up to 5 and "
-            "channels of up to 3; these ids do not fit: "
+            f"MiniSEED holds {MSEED_LIMITS_TEXT} and channels of up to 3; these ids do not "
+            "fit: "
             + ", ".join(too_long[:10])
             + " (use data_format 'hdf5', 'sac', 'ascii' or 'su')"
         )

@@ -129,31 +129,32 @@ def _rel(a: float, b: float, scale: float, atol: float = 0.0) -> float:
     return 0.0 if den == 0.0 else abs(a - b) / den
 
 
+def _row_peaks(a: np.ndarray) -> np.ndarray:
+    """Largest ``|entry|`` of each trace (row of a 2-D ``a``; of the whole array
+    otherwise), shaped to broadcast against ``a``."""
+    if a.ndim < 2:
+        return np.asarray(float(np.max(np.abs(a), initial=0.0)))
+    peaks = np.max(np.abs(a.reshape(a.shape[0], -1)), axis=1)
+    return peaks.reshape((a.shape[0],) + (1,) * (a.ndim - 1))
+
+
 def _row_scales(x: np.ndarray) -> np.ndarray:
-    """Step scale of each trace (row of a 2-D ``x``; the whole array otherwise): its
-    largest ``|x|``, so that every trace is perturbed relative to its own size. A
-    stream mixes units (pressure is about ``1e6`` times particle velocity): one scale
-    for all made steps larger than whole velocity traces, and nonlinear misfits failed
-    for a right adjoint source. An all-zero trace takes the smallest scale of the
-    others (1 when every trace is zero)."""
-    if x.ndim < 2:
-        return np.asarray(float(np.max(np.abs(x), initial=0.0)) or 1.0)
-    peaks = np.max(np.abs(x.reshape(x.shape[0], -1)), axis=1)
+    """Step scale of each trace (:func:`_row_peaks`), so that every trace is perturbed
+    relative to its own size. A stream mixes units (pressure is about ``1e6`` times
+    particle velocity): one scale for all made steps larger than whole velocity traces,
+    and nonlinear misfits failed for a right adjoint source. An all-zero trace takes the
+    smallest scale of the others (1 when every trace is zero)."""
+    peaks = _row_peaks(x)
     positive = peaks[peaks > 0]
     fill = float(positive.min()) if positive.size else 1.0
-    peaks = np.where(peaks > 0, peaks, fill)
-    return peaks.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+    return np.where(peaks > 0, peaks, fill)
 
 
 def _per_row_unit(v: np.ndarray) -> np.ndarray:
-    """``v`` with the largest ``|entry|`` of each trace (row of a 2-D ``v``; the whole
-    array otherwise) 1; all-zero traces stay zero."""
-    if v.ndim < 2:
-        peak = float(np.max(np.abs(v), initial=0.0))
-        return v / peak if peak > 0 else v
-    peaks = np.max(np.abs(v.reshape(v.shape[0], -1)), axis=1)
-    peaks = np.where(peaks > 0, peaks, 1.0).reshape((v.shape[0],) + (1,) * (v.ndim - 1))
-    return v / peaks
+    """``v`` with the largest ``|entry|`` of each trace (:func:`_row_peaks`) 1; all-zero
+    traces stay zero."""
+    peaks = _row_peaks(v)
+    return v / np.where(peaks > 0, peaks, 1.0)
 
 
 def _best_step(

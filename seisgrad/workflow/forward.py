@@ -35,7 +35,7 @@ from seisgrad.config import param
 from seisgrad.errors import ConfigError, DataError
 from seisgrad.logs import logger
 from seisgrad.model import Model, atomic_path, read_model
-from seisgrad.preprocess.io import read_hdf5, write_hdf5
+from seisgrad.preprocess.io import MSEED_LIMITS_TEXT, mseed_codes_fit, read_hdf5, write_hdf5
 from seisgrad.solver.acquisition import Event
 from seisgrad.workflow.base import (
     ACQUISITION,
@@ -191,12 +191,12 @@ class Forward(Workflow):
         bad = [
             f"{r.network}.{r.station}"
             for r in self.receivers
-            if len(r.network) > 2 or len(r.station) > 5
+            if not mseed_codes_fit(r.network, r.station)
         ]
         if bad:
             raise ConfigError(
-                "export_traces writes data_format 'mseed', which holds network codes of up "
-                "to 2 characters and stations of up to 5; these receivers do not fit: "
+                f"export_traces writes data_format 'mseed', which holds {MSEED_LIMITS_TEXT}; "
+                "these receivers do not fit: "
                 + ", ".join(bad[:10])
                 + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
                 + " (use data_format 'hdf5', 'sac', 'ascii' or 'su', or shorter names)"

@@ -642,8 +642,7 @@ class ElasticPropagator(Propagator):
                 continue
             for k in range(1, SLOW_LAYER_CELLS + 1):
                 upper, lower = col[k:], col[:-k]  # z grows upwards: the surface is last
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(upper > 0, lower / np.where(upper > 0, upper, 1.0), 0.0)
+                ratio = np.where(upper > 0, lower / np.where(upper > 0, upper, 1.0), 0.0)
                 j = int(np.argmax(ratio))
                 if ratio[j] * SLOW_LAYER_RATIO >= 1.0:
                     found.append((float(ratio[j]), side, float(g.z[j]), float(g.z[j + k])))

@@ -75,7 +75,6 @@ from seisgrad.solver.fd2d.checkpoint import (
     default_checkpoints,
     gradient_sweep,
     segment_starts,
-    segments,
     sweep_memory,
 )
 from seisgrad.solver.fd2d.checks import (
@@ -740,11 +739,7 @@ class Propagator(ABC):
         after the forward pass."""
         p = self.params
         count = self.checkpoint_count()
-        if saved and p.checkpointing == "checkpoint":
-            segs = segments(self.nt, count)
-            need = max(b - a for a, b in segs) * self.step_bytes()
-        else:
-            need = self.memory_estimate()
+        need = self.memory_estimate(saved=saved)
         free = available_memory()
         if free is None or need <= free:
             return
@@ -895,13 +890,14 @@ class Propagator(ABC):
             out.append(parts)
         return out
 
-    def memory_estimate(self) -> int:
-        """Bytes of snapshots and per-step data held by a gradient run."""
+    def memory_estimate(self, saved: bool = False) -> int:
+        """Bytes of snapshots and per-step data held by a gradient run (``saved``: its
+        snapshots come from an earlier forward run, already in memory: not counted)."""
         return sweep_memory(
             self.nt,
             self.params.checkpointing,
             self.checkpoint_count(),
-            self.snapshot_bytes(),
+            0 if saved else self.snapshot_bytes(),
             self.step_bytes(),
         )
 
