@@ -496,6 +496,19 @@ def _left_running(parameter_file: Path) -> list[str]:
         return []
 
 
+def _mark_left_interrupted(parameter_file: Path) -> None:
+    """Record the sources of ``parameter_file``'s run that still say ``running`` but
+    whose process has ended as interrupted (:meth:`State.mark_interrupted`)."""
+    from seisgrad.build import build_system
+    from seisgrad.workflow.state import State
+
+    try:
+        _, paths = build_system(parameter_file)
+        State(paths.workdir).mark_interrupted()
+    except (SeisgradError, OSError, ValueError):  # the next submit records them
+        pass
+
+
 # --------------------------------------------------------------------------- the System
 class MPI(System):
     """Per-source tasks spread dynamically over MPI ranks."""
@@ -577,6 +590,12 @@ class MPI(System):
         tee = StderrTee(proc.stderr)
         try:
             returncode = wait_forwarding_signals(proc)
+        except KeyboardInterrupt:
+            # a rank stopped between recording "running" and its source's own handler
+            # would leave that entry behind: record it as interrupted now, as the next
+            # submit would, so that the state says what status shows
+            _mark_left_interrupted(parameter_file)
+            raise
         finally:
             tee.join()
         if returncode == 0:

@@ -681,28 +681,39 @@ class Workflow(ABC):
             self.state.set_source(task, ctx.source, FAILED, error=error, **info)
             raise StateError(error)
         self.state.set_source(task, ctx.source, RUNNING, **info, **owner())
+        recorded = False  # the failure is in the state (not left "running")
         t0 = time.perf_counter()
-        with log_to(ctx.log_path):
-            logger.info("%s: source %s (rank %d) started", task, ctx.source, rank)
-            try:
-                method(ctx)
-            except BaseException as exc:
-                # the traceback goes to this source's log only; the System and the
-                # command line report the failure once, naming this log
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                trace = "" if interrupted else "\n" + traceback.format_exc().rstrip()
-                logger.error(
-                    "%s: source %s failed: %s%s",
-                    task,
-                    ctx.source,
-                    _one_line(exc),
-                    trace,
-                    extra=only_to(ctx.log_path),
-                )
+        try:
+            with log_to(ctx.log_path):
+                logger.info("%s: source %s (rank %d) started", task, ctx.source, rank)
+                try:
+                    method(ctx)
+                except BaseException as exc:
+                    # the traceback goes to this source's log only; the System and the
+                    # command line report the failure once, naming this log
+                    interrupted = isinstance(exc, KeyboardInterrupt)
+                    trace = "" if interrupted else "\n" + traceback.format_exc().rstrip()
+                    logger.error(
+                        "%s: source %s failed: %s%s",
+                        task,
+                        ctx.source,
+                        _one_line(exc),
+                        trace,
+                        extra=only_to(ctx.log_path),
+                    )
+                    self.state.set_source(
+                        task, ctx.source, FAILED, error=_one_line(exc), **info
+                    )
+                    recorded = True
+                    raise
+                dt = time.perf_counter() - t0
+                logger.info("%s: source %s finished in %.1f s", task, ctx.source, dt)
+        except BaseException as exc:
+            # an interrupt (Ctrl-C, a signal forwarded to the ranks) may also come
+            # while the log is being opened or closed: never leave "running" behind
+            if not recorded:
                 self.state.set_source(task, ctx.source, FAILED, error=_one_line(exc), **info)
-                raise
-            dt = time.perf_counter() - t0
-            logger.info("%s: source %s finished in %.1f s", task, ctx.source, dt)
+            raise
         self.state.set_source(task, ctx.source, DONE, seconds=round(dt, 3), **info)
 
     # -- fingerprint -------------------------------------------------------------

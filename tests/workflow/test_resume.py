@@ -839,3 +839,48 @@ def test_a_specfem_source_file_as_path_sources_gets_a_hint(tmp_path):
     source.write_text("just: a mapping\n")
     with pytest.raises(ConfigError, match="expected a list of events$"):
         read_events_file(source)
+
+
+def test_an_interrupt_while_a_source_opens_its_log_is_recorded(toy_dir, monkeypatch):
+    # Ctrl-C (or SIGINT forwarded to MPI ranks) can arrive after a source is recorded
+    # as running but before its own handler is in place; it must not stay "running"
+    import contextlib
+
+    import seisgrad.workflow.base as base
+
+    @contextlib.contextmanager
+    def interrupted_log(path):
+        raise KeyboardInterrupt
+        yield path  # pragma: no cover
+
+    workflow = build_from_config(toy_dir / "parameters.yaml").workflow
+    monkeypatch.setattr(base, "log_to", interrupted_log)
+    with pytest.raises(KeyboardInterrupt):
+        workflow.run_source("simulate", 1)
+    info = workflow.state.source_info("simulate", "s001")
+    assert info["status"] == "failed" and info["error"] == "interrupted", info
+
+
+def test_a_launcher_stopped_by_a_signal_records_sources_left_running(toy_dir):
+    # what the MPI launcher does once mpiexec has ended after a forwarded signal
+    import subprocess
+    import sys
+
+    from seisgrad.system.mpi import _mark_left_interrupted
+
+    workflow = build_from_config(toy_dir / "parameters.yaml").workflow
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(gone.stdout)
+    from seisgrad.workflow.state import owner
+
+    workflow.state.set_source("simulate", "s000", "running", **{**owner(), "pid": pid})
+    workflow.state.set_source("simulate", "s001", "running", **owner())  # alive: this one
+    _mark_left_interrupted(toy_dir / "parameters.yaml")
+    s0 = workflow.state.source_info("simulate", "s000")
+    assert s0["status"] == "failed" and s0["error"].startswith("interrupted"), s0
+    assert workflow.state.source_info("simulate", "s001")["status"] == "running"
