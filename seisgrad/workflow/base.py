@@ -701,9 +701,7 @@ class Workflow(ABC):
                         trace,
                         extra=only_to(ctx.log_path),
                     )
-                    self.state.set_source(
-                        task, ctx.source, FAILED, error=_one_line(exc), **info
-                    )
+                    self.state.set_source(task, ctx.source, FAILED, error=_one_line(exc), **info)
                     recorded = True
                     raise
                 dt = time.perf_counter() - t0
