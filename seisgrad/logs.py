@@ -70,6 +70,25 @@ class _Route(logging.Filter):
         return only is None or only == self.path
 
 
+class _WarnOnce(logging.Filter):
+    """Show each warning on the console once per process: ``seisgrad submit`` checks the
+    setup before it runs (warnings shown at once) and each simulation checks it again
+    (the same warnings, for the source's log file). The log files keep every copy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        text = record.getMessage()
+        if text in self.seen:
+            return False
+        self.seen.add(text)
+        return True
+
+
 class _QuietFileHandler(logging.FileHandler):
     """A file handler that reports a failed write (disk full, folder gone) once, as
     one line on standard error, instead of a traceback for every record."""
@@ -137,6 +156,7 @@ def console(level: int = logging.INFO) -> logging.Handler:
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(level)
     handler.addFilter(_Route(None))
+    handler.addFilter(_WarnOnce())
     handler._seisgrad_console = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     return handler

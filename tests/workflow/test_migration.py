@@ -146,6 +146,19 @@ def test_forward_workflow_exports_traces_and_misfit(tmp_path, run_cli):
     assert (tmp_path / "t.png").stat().st_size > 1000
 
 
+def test_a_setup_warning_is_shown_once_and_kept_in_every_log(tmp_path, run_cli):
+    # submit checks the setup (the warning shown at once), then every simulation
+    # checks it again for its own log: the console shows it once
+    small_setup(tmp_path, workflow="forward")  # 8-cell absorbing layers: a warning
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("warning: absorbing layers of 8 cells") == 1, res.stderr
+    logs = sorted((tmp_path / "logs").rglob("*.log"))
+    with_it = [p for p in logs if "absorbing layers of 8 cells" in p.read_text()]
+    assert any(p.parent.name != "logs" for p in with_it), with_it  # a source's log
+    assert any(p.name.startswith("run-") for p in with_it), with_it
+
+
 def test_mseed_export_of_long_station_names_is_refused_by_check(tmp_path, run_cli):
     """MiniSEED holds stations of up to 5 characters: with SPECFEM's S000000 names the
     export failed after every simulation (found by an acceptance sweep); check says so
