@@ -144,6 +144,29 @@ def _other_owners(key: str, classes: Mapping[str, type]) -> dict[str, list[str]]
     return found
 
 
+#: How like a valid key an unknown one must be to count as its misspelling
+#: (:func:`difflib.SequenceMatcher` ratio: ``smoothh`` for ``smooth_h`` is 0.93).
+TYPO_SIMILARITY = 0.85
+
+
+def likely_typos(keys: Sequence[str], classes: Mapping[str, type]) -> list[str]:
+    """The ``keys`` that no chosen module (``classes``) and no other registered module
+    declares, and that are spelled almost like a valid key: misspellings, which
+    ``seisgrad configure`` must refuse rather than keep as comments (a key of a module
+    given as ``package.module:Class`` and swapped out is kept)."""
+    import difflib
+
+    valid = owners(classes)
+    return [
+        k
+        for k in keys
+        if k not in valid
+        and k not in KINDS
+        and difflib.get_close_matches(k, list(valid), n=1, cutoff=TYPO_SIMILARITY)
+        and not _other_owners(k, classes)
+    ]
+
+
 def unknown_key_error(key: str, classes: Mapping[str, type], valid: Sequence[str]) -> ConfigError:
     """The error for a key of the parameter file that no chosen module declares.
 

@@ -127,18 +127,30 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
-    from seisgrad.build import load_parameter_file
-    from seisgrad.parfile import kept_values, render_full, write_text_atomic
+    from seisgrad.build import (
+        DEFAULT_MODULES,
+        likely_typos,
+        load_parameter_file,
+        owners,
+        unknown_key_error,
+    )
+    from seisgrad.parfile import kept_values, leading_comments, render_full, write_text_atomic
+    from seisgrad.registry import KINDS, resolve
 
     path = Path(args.parameter_file)
     raw = load_parameter_file(path)
+    classes = {k: resolve(k, str(raw.get(k, DEFAULT_MODULES[k]))) for k in KINDS}
+    typos = likely_typos(list(raw), classes)
+    if typos:  # keep the file as it is: a typo kept as a comment would be lost silently
+        raise unknown_key_error(typos[0], classes, list(owners(classes)))
     # values kept as comments by an earlier configure come back when a module that
     # takes them is chosen again (the file's own values win)
-    kept = kept_values(path.read_text(encoding="utf-8-sig"))
+    original = path.read_text(encoding="utf-8-sig")
+    kept = kept_values(original)
     restored = sorted(k for k in kept if k not in raw)
     text, unused = render_full({**{k: kept[k] for k in restored}, **raw})
     restored = [k for k in restored if k not in unused]
-    write_text_atomic(path, text)
+    write_text_atomic(path, leading_comments(original) + text)
     print(f"wrote {path} with every parameter of the chosen modules")
     if restored:
         print("restored from the comments: " + ", ".join(restored), file=sys.stderr)

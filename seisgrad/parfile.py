@@ -117,6 +117,21 @@ def _doc_line(info: Any) -> str:
 KEPT_MARKER = "# ---------- not used by the chosen modules (kept as comments) ----------"
 
 
+def leading_comments(text: str) -> str:
+    """The user's comment lines at the top of a parameter file (before its first key
+    or blank line), which ``configure`` keeps above the header it writes (without that
+    header, which it writes again); ``""`` when there are none."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    head = "\n".join(lines) + "\n" if lines else ""
+    if _HEADER in head:  # written by an earlier configure, below the user's lines
+        head = head[: head.index(_HEADER)]
+    return "" if _HEADER.startswith(head) else head
+
+
 def kept_values(text: str) -> dict[str, Any]:
     """The values a previous ``configure`` kept as comments (after :data:`KEPT_MARKER`),
     so that swapping a module back restores them; empty when there are none or they

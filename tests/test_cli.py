@@ -499,6 +499,31 @@ def test_configure_restores_values_kept_as_comments_when_their_module_returns(tm
     assert "not used by the chosen modules" not in (tmp_path / "parameters.yaml").read_text()
 
 
+def test_configure_refuses_a_misspelled_key_and_keeps_the_users_header(tmp_path, run_cli):
+    """configure kept 'smoothh' as a comment of a swapped-out module and wrote
+    smooth_h: 0.0, so the next check passed and the run went on without smoothing;
+    it also dropped the comment lines at the top of the file."""
+    assert run_cli("setup", "--workflow", "migration").returncode == 0
+    pfile = tmp_path / "parameters.yaml"
+    pfile.write_text("# my project: two layers\n# (notes)\n" + pfile.read_text())
+    assert run_cli("configure").returncode == 0
+    text = pfile.read_text()
+    assert text.startswith("# my project: two layers\n# (notes)\n# seisgrad parameter file")
+    assert run_cli("configure").returncode == 0
+    assert pfile.read_text() == text  # the header is not written twice
+    pfile.write_text(text + "smoothh: 40.0\n")
+    before = pfile.read_text()
+    res = run_cli("configure")
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: unknown parameter 'smoothh'") and "'smooth_h'" in last
+    assert pfile.read_text() == before
+    # a key of another registered module is still kept as a comment, not refused
+    pfile.write_text(text + "nproc: 4\n")
+    res = run_cli("configure")
+    assert res.returncode == 0 and "kept as comments" in res.stderr and "nproc" in res.stderr
+
+
 def test_par_refuses_values_that_check_would_refuse(tmp_path, run_cli):
     """par checked type, range and choices only: an unknown misfit name or reversed
     window was written, and every later command failed."""

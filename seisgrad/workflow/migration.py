@@ -7,12 +7,13 @@ Tasks after those of :class:`~seisgrad.workflow.forward.Forward`:
 6. ``postprocess_event_kernels``: sum over sources in event order (the result does not
    depend on which rank or job ran what), kept as ``path_output/kernels_raw.h5``; event
    kernels copied to ``path_output/kernels/`` when ``export_kernels`` is set; then
-   smoothing (``smooth_h``/``smooth_v``, Gaussian or Laplacian).
-7. ``evaluate_gradient_from_kernels``: scaling by the model (``scale_by_model``:
-   :math:`g = m \\, K`, the gradient with respect to :math:`\\ln m`), the optional
-   illumination preconditioner (``precondition: illumination``: division by the summed
-   forward-field energy, smoothed like the kernels), the mask from ``path_mask``, and
-   export to ``path_output/gradient.h5`` with figures.
+   scaling by the model (``scale_by_model``: :math:`g = m \\, K`, the gradient with
+   respect to :math:`\\ln m`) and smoothing (``smooth_h``/``smooth_v``, Gaussian or
+   Laplacian), in that order, as SeisFlows smooths SPECFEM's relative kernels.
+7. ``evaluate_gradient_from_kernels``: the optional illumination preconditioner
+   (``precondition: illumination``: division by the summed forward-field energy,
+   smoothed like the kernels), the mask from ``path_mask``, and export to
+   ``path_output/gradient.h5`` with figures.
 
 A gradient that is all zero or not finite is an error naming the step that made it.
 Subclass and override one task to change it::
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from seisgrad.config import param
-from seisgrad.errors import DataError, GradientError
+from seisgrad.errors import ConfigError, DataError, GradientError
 from seisgrad.logs import logger
 from seisgrad.model import Model, in_parametrization, read_model, write_model
 from seisgrad.plot import KERNEL_CLIP
@@ -58,6 +59,13 @@ class MigrationParameters(ForwardParameters):
     )
     smooth_v: float = param(
         0.0, "vertical smoothing: Gaussian standard deviation (m); 0 = none", low=0.0
+    )
+    smooth_edge: str = param(
+        "reflect",
+        "edges of the Gaussian smoothing: 'reflect' (mirrored at the model's edges: the "
+        "sum is conserved) or 'normalize' (weights outside dropped and the rest "
+        "rescaled, as SPECFEM's xsmooth_sem)",
+        choices=("reflect", "normalize"),
     )
     scale_by_model: bool = param(
         True, "multiply kernels by the model: gradient with respect to ln m (relative)"
@@ -116,7 +124,15 @@ class Migration(Forward):
                 {"evaluate_objective_function"},
             ),
             "postprocess_event_kernels": TaskInputs(
-                {"smooth_type", "smooth_h", "smooth_v"}, {"run_adjoint_simulations"}
+                {
+                    "scale_by_model",
+                    "path_model_init",  # the scaling's model
+                    "smooth_type",
+                    "smooth_h",
+                    "smooth_v",
+                    "smooth_edge",
+                },
+                {"run_adjoint_simulations"},
             ),
             "evaluate_gradient_from_kernels": TaskInputs(
                 {
@@ -126,6 +142,7 @@ class Migration(Forward):
                     "smooth_type",  # the illumination is smoothed here, like the kernels
                     "smooth_h",
                     "smooth_v",
+                    "smooth_edge",
                     "path_mask",
                     "path_model_init",
                     "path_model_true",  # its figure
@@ -140,8 +157,14 @@ class Migration(Forward):
         if self.path.mask is not None:
             self.check_mask(read_model(self.path.mask))
         if self.params.scale_by_model:
-            # what the last task scales the kernels by: fail now, not after the simulations
+            # what the kernels are scaled by: fail now, not after the simulations
             self.model_for_scaling(self.solver.kernel_parameters)
+        if self.params.smooth_type == "laplacian" and self.params.smooth_edge != "reflect":
+            raise ConfigError(
+                f"smooth_edge: {self.params.smooth_edge!r} is an option of the Gaussian "
+                "smoothing; smooth_type laplacian has natural (mirror) boundaries: use "
+                "smooth_edge: reflect"
+            )
         return warnings
 
     def check_mask(self, mask: Model) -> None:
@@ -243,18 +266,27 @@ class Migration(Forward):
             raise GradientError(f"{step}: kernel(s) {', '.join(bad)} contain NaN or Inf")
         if all(not np.any(kernels[n]) for n in kernels):
             logger.warning("%s: the event kernels are zero (no misfit for this source?)", step)
-        write_model(self.kernel_file(ctx.source), kernels, {"source": ctx.source})
+        write_model(self.kernel_file(ctx.source), kernels, {"source": ctx.source, "kind": "dJ/dm"})
         if saved is not None:
             saved.unlink(missing_ok=True)  # used: the kernel is written
         if self.params.precondition == "illumination":
             energy = self.solver.illumination(self.model("init"), self.event(ctx), self.receivers)
-            write_model(self.illumination_file(ctx.source), energy, {"source": ctx.source})
+            write_model(
+                self.illumination_file(ctx.source),
+                energy,
+                {"source": ctx.source, "kind": "forward-field energy"},
+            )
 
     def illumination_file(self, event: str) -> Path:
         return self.path.scratch / "illumination" / f"{event}.h5"
 
     def postprocess_event_kernels(self) -> None:
-        """Sum event kernels (fixed order), export, smooth."""
+        """Sum event kernels (fixed order), export, scale by the model, smooth.
+
+        Scaling comes first, as in SeisFlows (which smooths SPECFEM's relative kernels):
+        the smoothed gradient is :math:`S(m K)`, smooth across model discontinuities,
+        not :math:`m S(K)`, which keeps them.
+        """
         kernels = [read_model(self.kernel_file(e.name)) for e in self.events]
         total = pp.sum_kernels(kernels)
         pp.check_gradient(total, "summing the event kernels")
@@ -263,17 +295,17 @@ class Migration(Forward):
             for e in self.events:
                 self.copy_to_output(self.kernel_file(e.name), f"kernels/{e.name}.h5")
         p = self.params
+        if p.scale_by_model:
+            total = pp.scale_by_model(total, self.model_for_scaling(total))
+            pp.check_gradient(total, "scaling by the model")
         if p.smooth_h > 0 or p.smooth_v > 0:
-            total = pp.smooth(total, p.smooth_h, p.smooth_v, p.smooth_type)
+            total = pp.smooth(total, p.smooth_h, p.smooth_v, p.smooth_type, edge=p.smooth_edge)
             pp.check_gradient(total, f"{p.smooth_type} smoothing")
-        write_model(self.smoothed_file, total)
+        write_model(self.smoothed_file, total, self.gradient_attrs())
 
     def evaluate_gradient_from_kernels(self) -> None:
-        """Scale by the model, apply the mask, export the gradient."""
+        """Precondition, apply the mask, export the gradient."""
         g = read_model(self.smoothed_file)
-        if self.params.scale_by_model:
-            g = pp.scale_by_model(g, self.model_for_scaling(g))
-            pp.check_gradient(g, "scaling by the model")
         if self.params.precondition == "illumination":
             energy = pp.sum_kernels(
                 [read_model(self.illumination_file(e.name)) for e in self.events]
@@ -281,7 +313,9 @@ class Migration(Forward):
             p = self.params
             if p.smooth_h > 0 or p.smooth_v > 0:
                 # the same smoother as the kernels (smooth_type), not always the Gaussian
-                energy = pp.smooth(energy, p.smooth_h, p.smooth_v, p.smooth_type)
+                energy = pp.smooth(
+                    energy, p.smooth_h, p.smooth_v, p.smooth_type, edge=p.smooth_edge
+                )
             write_model(self.path.output / "illumination.h5", energy)
             g = pp.precondition_illumination(g, energy, p.illumination_water_level)
             pp.check_gradient(g, "the illumination preconditioner")

@@ -371,17 +371,26 @@ def smooth(
     method: str = "gaussian",
     *,
     convention: str = "sigma",
+    edge: str = "reflect",
     names: str | Sequence[str] | None = None,
 ) -> Model:
     """Smooth with the operator named by ``method`` (``"gaussian"`` or ``"laplacian"``).
 
     Both read ``smooth_h``/``smooth_v`` as the standard deviation (m) of the impulse
     response by default, so the two methods smooth to the same scale; both conserve the
-    sum (the Gaussian with its default ``edge="reflect"``).
+    sum (the Gaussian with its default ``edge="reflect"``). ``edge`` is the Gaussian's
+    (see :func:`smooth_gaussian`); the Laplacian has natural boundaries, ``"reflect"``.
     """
     if method == "gaussian":
-        return smooth_gaussian(model, smooth_h, smooth_v, convention=convention, names=names)
+        return smooth_gaussian(
+            model, smooth_h, smooth_v, convention=convention, edge=edge, names=names
+        )
     if method == "laplacian":
+        if edge != "reflect":
+            raise ConfigError(
+                f"edge {edge!r} is an option of the Gaussian smoothing; the Laplacian "
+                "smoothing has natural (mirror) boundaries: use edge 'reflect'"
+            )
         return smooth_laplacian(model, smooth_h, smooth_v, convention=convention, names=names)
     raise ConfigError(f"smoothing method must be one of {SMOOTHERS}, got {method!r}")
 

@@ -272,14 +272,50 @@ def test_illumination_preconditioner_does_what_the_docs_say(tmp_path, smooth_typ
     )
     init = read_model(tmp_path / "init.h5")
     expected = pp.precondition_illumination(
-        pp.scale_by_model(pp.smooth(raw, 20.0, 20.0, smooth_type), init), energy, 1e-2
+        pp.smooth(pp.scale_by_model(raw, init), 20.0, 20.0, smooth_type), energy, 1e-2
     )
     grad = read_model(out / "gradient.h5")
     for n in ("vp", "rho"):
         np.testing.assert_allclose(grad[n], expected[n], rtol=1e-6)
     # it changes the gradient: weakly lit regions are boosted relative to bright ones
-    plain = pp.scale_by_model(pp.smooth(raw, 20.0, 20.0, smooth_type), init)
+    plain = pp.smooth(pp.scale_by_model(raw, init), 20.0, 20.0, smooth_type)
     assert not np.allclose(grad["vp"], plain["vp"])
+
+
+@pytest.mark.parametrize("edge", ["reflect", "normalize"])
+def test_kernels_are_scaled_then_smoothed_as_seisflows_does(tmp_path, edge):
+    # SeisFlows smooths SPECFEM's relative kernels: the gradient is S(m K), not m S(K);
+    # the two differ where the model does (a layered initial model here)
+    pfile = small_setup(tmp_path, smooth_h=30.0, smooth_v=30.0, smooth_edge=edge)
+    init = read_model(tmp_path / "init.h5")
+    layered = np.where(init.grid.z[None, :] > 0.0, 2200.0, 1500.0) * np.ones(init.grid.shape)
+    write_model(tmp_path / "init.h5", init.with_values(vp=layered))
+    build_from_config(pfile).workflow.run()
+    out = tmp_path / "output"
+    raw = read_model(out / "kernels_raw.h5")
+    init = read_model(tmp_path / "init.h5")
+    grad = read_model(out / "gradient.h5")
+    expected = pp.smooth_gaussian(pp.scale_by_model(raw, init), 30.0, 30.0, edge=edge)
+    other_order = pp.scale_by_model(pp.smooth_gaussian(raw, 30.0, 30.0, edge=edge), init)
+    for n in ("vp", "rho"):
+        np.testing.assert_allclose(grad[n], expected[n], rtol=1e-12, atol=0)
+    diff = np.abs(other_order["vp"] - grad["vp"]).max() / np.abs(grad["vp"]).max()
+    assert diff > 0.01, diff
+    import h5py
+
+    with h5py.File(out / "gradient.h5") as f:
+        assert f.attrs["kind"] == "dJ/dln(m)"
+
+
+def test_laplacian_smoothing_with_normalized_edges_is_refused(tmp_path, run_cli):
+    small_setup(tmp_path, smooth_h=20.0, smooth_type="laplacian", smooth_edge="normalize")
+    res = run_cli("check")
+    assert res.returncode == 2
+    assert (
+        res.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: smooth_edge: 'normalize' is an option of the Gaussian smoothing")
+    ), res.stderr
 
 
 def test_saved_forward_wavefield_is_used_then_removed_and_changes_nothing(tmp_path, caplog):
@@ -342,7 +378,7 @@ def test_fixed_parameters_keep_the_simulations_and_solver_changes_rerun_them(tmp
     assert {f: before[f] for f in sims} == sims
     raw = read_model(tmp_path / "output" / "kernels_raw.h5")
     init = read_model(tmp_path / "init.h5")
-    expected = pp.scale_by_model(pp.smooth_gaussian(raw, 20.0, 20.0), init)
+    expected = pp.smooth_gaussian(pp.scale_by_model(raw, init), 20.0, 20.0)
     grad = read_model(tmp_path / "output" / "gradient.h5")
     for n in ("vp", "rho"):
         np.testing.assert_allclose(grad[n], expected[n], rtol=1e-12, atol=0)
@@ -659,7 +695,7 @@ def test_an_unfinished_run_gives_previous_what_it_had_not_rewritten(tmp_path, ru
     assert run_cli("submit", timeout=600).returncode == 0
     kernels = _digest(out / "kernels_raw.h5")
     data = yaml.safe_load(pfile.read_text())
-    data["scale_by_model"] = False  # reruns the gradient task only
+    data["plot_clip"] = 95.0  # reruns the gradient task only
     pfile.write_text(yaml.safe_dump(data))
     res = run_cli("submit", "--stop-after", "postprocess_event_kernels", timeout=600)
     assert res.returncode == 0, res.stderr
