@@ -26,10 +26,12 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from seisgrad.config import param
 from seisgrad.errors import ConfigError, DataError
@@ -256,13 +258,14 @@ class Forward(Workflow):
         if not math.isfinite(result.value):
             raise DataError(f"misfit of source {ctx.source} is not finite ({result.value})")
         write_hdf5(result.adjoint, self.trace_file("adj", ctx.source))
-        write_json_atomic(
-            self.misfit_file(ctx.source),
-            {
-                "total": float(result.value),
-                "traces": {k: float(v) for k, v in result.per_trace.items()},
-            },
-        )
+        data: dict[str, Any] = {
+            "total": float(result.value),
+            "traces": {k: float(v) for k, v in result.per_trace.items()},
+        }
+        measured = _measurements(result.extra.get("measurements"))
+        if measured:  # the signed residuals (SeisFlows' residuals files)
+            data["measurements"] = measured
+        write_json_atomic(self.misfit_file(ctx.source), data)
         logger.info("misfit of %s: %.17g", ctx.source, result.value)
 
     def write_misfit(self) -> None:
@@ -315,3 +318,24 @@ class Forward(Workflow):
             if tmp.exists():
                 tmp.unlink()
         return dst
+
+
+def _measurements(info: Any) -> dict[str, list[dict[str, Any]]]:
+    """Per trace id, the measured quantities of each window (``{"shift": T}`` for
+    ``misfit: traveltime``, ``dlnA`` for amplitude, ``cc`` for correlation, ``skipped``
+    with its reason), as JSON values; traces with nothing measured are left out."""
+    if not isinstance(info, Mapping):
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for tid, items in info.items():
+        rows = []
+        for item in items if isinstance(items, (list, tuple)) else []:
+            row = {
+                str(k): (float(v) if isinstance(v, (int, float, np.floating)) else str(v))
+                for k, v in dict(item).items()
+                if not isinstance(v, bool)
+            }
+            rows.append(row)
+        if any(rows):
+            out[str(tid)] = rows
+    return out

@@ -159,6 +159,22 @@ def test_a_setup_warning_is_shown_once_and_kept_in_every_log(tmp_path, run_cli):
     assert any(p.name.startswith("run-") for p in with_it), with_it
 
 
+def test_traveltime_residuals_are_in_misfit_json_with_their_sign(tmp_path, run_cli):
+    # SeisFlows users read signed residuals; misfit.json held only T^2 / 2 per trace
+    small_setup(tmp_path, workflow="forward", misfit="traveltime")
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    misfit = json.loads((tmp_path / "output" / "misfit.json").read_text())
+    s0 = misfit["sources"]["s000"]
+    assert set(s0["measurements"]) == set(s0["traces"])
+    for tid, value in s0["traces"].items():
+        (m,) = s0["measurements"][tid]
+        assert 0.5 * m["shift"] ** 2 == pytest.approx(value, rel=1e-12)
+    # the true model is faster (the vp blob): the observed arrivals come earlier
+    # somewhere, and T > 0 means observed later (docs/preprocess.md)
+    assert min(m[0]["shift"] for m in s0["measurements"].values()) < 0
+
+
 def test_mseed_export_of_long_station_names_is_refused_by_check(tmp_path, run_cli):
     """MiniSEED holds stations of up to 5 characters: with SPECFEM's S000000 names the
     export failed after every simulation (found by an acceptance sweep); check says so
