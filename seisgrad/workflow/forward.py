@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from seisgrad.config import param
-from seisgrad.errors import ConfigError, DataError
+from seisgrad.errors import ConfigError, DataError, SeisgradError
 from seisgrad.logs import logger
 from seisgrad.model import Model, atomic_path, read_model
 from seisgrad.preprocess.io import MSEED_LIMITS_TEXT, mseed_codes_fit, read_hdf5, write_hdf5
@@ -172,6 +172,8 @@ class Forward(Workflow):
         for i, event in enumerate(self.events):
             # the receivers are the same for every event: checked with the first
             found += self.solver.check(init, event, self.receivers if i == 0 else None)
+        if self.path.model_true is not None and self.path.data is None:
+            found += self._check_true_model(init, found)
         found += self.preprocess.check(self.solver.sampling_interval())
         channels = self.solver.recorded_channels()
         if channels:
@@ -180,6 +182,26 @@ class Forward(Workflow):
         for w in found:
             if w not in warnings:
                 warnings.append(w)
+        return warnings
+
+    def _check_true_model(self, init: Model, found: Sequence[str]) -> list[str]:
+        """Check the model that ``prepare_observed_data`` simulates in (its values: a
+        faster true model can break the time step's stability limit); return its
+        warnings that the initial model's check did not give already."""
+        true = self.model("true")
+        try:
+            own = self.solver.check(true, self.events[0], None)
+        except SeisgradError as exc:
+            raise type(exc)(f"path_model_true {self.path.model_true}: {exc}") from exc
+        warnings = [f"path_model_true: {w}" for w in own if w not in found]
+        if all(
+            n in true and np.array_equal(np.asarray(true[n]), np.asarray(init[n])) for n in init
+        ):
+            warnings.append(
+                f"path_model_true {self.path.model_true} holds the same values as "
+                "path_model_init: the observed data will equal the synthetics, so the "
+                "misfit and the gradient will be zero"
+            )
         return warnings
 
     def _check_export_names(self) -> None:

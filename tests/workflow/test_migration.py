@@ -175,6 +175,29 @@ def test_traveltime_residuals_are_in_misfit_json_with_their_sign(tmp_path, run_c
     assert min(m[0]["shift"] for m in s0["measurements"].values()) < 0
 
 
+def test_check_refuses_a_true_model_the_solver_would_refuse(tmp_path, run_cli):
+    # the observed data are simulated in path_model_true: check found a bad one only
+    # when prepare_observed_data failed for every source
+    small_setup(tmp_path)
+    init = read_model(tmp_path / "init.h5")
+    bad = np.array(init["vp"])
+    bad[3, 4] = -100.0
+    write_model(tmp_path / "true.h5", init.with_values(vp=bad))
+    res = run_cli("check")
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: path_model_true {tmp_path / 'true.h5'}: "), last
+    # a true model fast enough to break the time step's stability limit
+    write_model(tmp_path / "true.h5", init.with_values(vp=np.array(init["vp"]) * 4.5))
+    res = run_cli("check")
+    assert res.returncode == 2 and "path_model_true" in res.stderr, res.stderr
+    # the initial model again: a warning before anything runs
+    write_model(tmp_path / "true.h5", init)
+    res = run_cli("check")
+    assert res.returncode == 0, res.stderr
+    assert "holds the same values as path_model_init" in res.stderr
+
+
 def test_mseed_export_of_long_station_names_is_refused_by_check(tmp_path, run_cli):
     """MiniSEED holds stations of up to 5 characters: with SPECFEM's S000000 names the
     export failed after every simulation (found by an acceptance sweep); check says so
