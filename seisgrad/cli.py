@@ -353,7 +353,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(line)
         for name, info in row.get("sources", {}).items():
             if info["status"] != "pending":
-                extra = f"  {info['error']}" if info.get("error") else ""
+                error = info.get("error")
+                # an interrupted source's error is "interrupted": not said twice
+                extra = f"  {error}" if error and error != info["status"] else ""
                 if name in rerun.get(row["task"], ()):
                     extra += again
                 elif name in lost_sources.get(row["task"], ()):

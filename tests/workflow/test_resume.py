@@ -841,7 +841,7 @@ def test_a_specfem_source_file_as_path_sources_gets_a_hint(tmp_path):
         read_events_file(source)
 
 
-def test_an_interrupt_while_a_source_opens_its_log_is_recorded(toy_dir, monkeypatch):
+def test_an_interrupt_while_a_source_opens_its_log_is_recorded(toy_dir, monkeypatch, run_cli):
     # Ctrl-C (or SIGINT forwarded to MPI ranks) can arrive after a source is recorded
     # as running but before its own handler is in place; it must not stay "running"
     import contextlib
@@ -859,6 +859,10 @@ def test_an_interrupt_while_a_source_opens_its_log_is_recorded(toy_dir, monkeypa
         workflow.run_source("simulate", 1)
     info = workflow.state.source_info("simulate", "s001")
     assert info["status"] == "failed" and info["error"] == "interrupted", info
+    # status says it once ("interrupted", not "interrupted  interrupted")
+    lines = run_cli("status", cwd=toy_dir).stdout.splitlines()
+    (line,) = [ln for ln in lines if ln.strip().startswith("s001")]
+    assert line.split() == ["s001", "interrupted"], line
 
 
 def test_a_launcher_stopped_by_a_signal_records_sources_left_running(toy_dir):
