@@ -57,3 +57,31 @@ def test_paths_with_a_tilde_are_hashed_where_they_are_read(tmp_path, monkeypatch
     assert before is not None
     (home / "models" / "init.h5").write_bytes(b"changed")
     assert _fingerprint(pfile)[key] not in (None, before)
+
+
+def test_ring_receivers_rotate_and_keys_of_another_layout_are_refused(tmp_path) -> None:
+    """A YAML ring could not be rotated (start_angle was refused), and start/end given
+    to a ring were accepted and ignored."""
+    import math
+    import re
+
+    import pytest
+
+    from seisgrad.errors import ConfigError
+
+    ring = {"kind": "ring", "n": 4, "radius": 100.0, "center": [0.0, 0.0]}
+    pfile = small_setup(tmp_path, receivers={**ring, "start_angle": 45.0})
+    recs = build_from_config(pfile).workflow.receivers
+    assert math.degrees(math.atan2(recs[0].z, recs[0].x)) == pytest.approx(45.0)
+    assert recs[0].x == pytest.approx(100.0 / math.sqrt(2.0))
+    for extra, message in (
+        (
+            {"start": [50.0, 50.0], "end": [9.0, 9.0]},
+            "do not use start, end (keys of kind 'line')",
+        ),
+        ({"kind": "line", "start": [0.0, 0.0], "end": [90.0, 0.0]}, "do not use radius"),
+        ({"kind": "stations"}, "do not use n, radius"),
+    ):
+        pfile = small_setup(tmp_path, receivers={**ring, **extra})
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build_from_config(pfile)

@@ -27,6 +27,7 @@ directly or through a task they read, and keeps the others (see
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -240,12 +241,36 @@ class ReceiverSpec(Schema):
     n: int = param(50, "number of receivers on the ring or line", low=1)
     radius: float = param(200.0, "ring radius (m)", low=0.0, low_exclusive=True)
     center: list[float] = param([0.0, 0.0], "ring centre [x, z] (m)")
+    start_angle: float = param(
+        0.0, "angle of the ring's first receiver (degrees, counter-clockwise from +x)"
+    )
     start: list[float] | None = param(None, "line start [x, z] (m)")
     end: list[float] | None = param(None, "line end [x, z] (m)")
     points: list[Receiver] = param([], "explicit receivers (kind: points)")
-    network: str = param("XX", "network code of generated receivers")
+    network: str = param("XX", "network code of generated receivers (ring, line)")
+
+    #: The keys each kind uses (besides ``kind``).
+    USED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "ring": ("n", "radius", "center", "start_angle", "network"),
+        "line": ("n", "start", "end", "network"),
+        "points": ("points",),
+        "stations": (),
+    }
 
     def validate(self) -> None:
+        unused = []
+        for f in dataclasses.fields(self):
+            if f.name == "kind" or f.name in self.USED[self.kind]:
+                continue
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            if getattr(self, f.name) != default:
+                unused.append(f.name)
+        if unused:
+            owners = sorted({k for k, used in self.USED.items() for n in unused if n in used})
+            raise ConfigError(
+                f"receivers of kind '{self.kind}' do not use {', '.join(unused)} (keys of "
+                f"kind {' or '.join(repr(k) for k in owners)}); remove them or change kind"
+            )
         if len(self.center) != 2:
             raise ConfigError("receivers.center must be [x, z]")
         if self.kind == "line" and (
@@ -1249,5 +1274,11 @@ def make_receivers(spec: ReceiverSpec, stations: Path | None) -> list[Receiver]:
             raise ConfigError("receivers of kind 'stations' need path_stations")
         return acq.read_stations(stations)
     if spec.kind == "ring":
-        return acq.ring(spec.n, spec.radius, center=tuple(spec.center), network=spec.network)
+        return acq.ring(
+            spec.n,
+            spec.radius,
+            center=tuple(spec.center),
+            start_angle=spec.start_angle,
+            network=spec.network,
+        )
     return acq.line(spec.n, tuple(spec.start), tuple(spec.end), network=spec.network)
