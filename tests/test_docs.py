@@ -44,3 +44,24 @@ def test_parameter_reference_shows_exclusive_bounds_and_null():
     text = (ROOT / "docs" / "parameters.md").read_text()
     assert "| `pml_velocity` | float or null | `null` | > 0.0 |" in text
     assert "| `precondition` | str or null | `null` | `null`, `illumination` |" in text
+
+
+def test_python_api_example_runs_and_its_checks_hold():
+    """examples/python_api.py, the Python page of docs/solver.md, works as shown."""
+    import re
+
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "python_api.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "kernels: vp, vs, rho" in out and "warning" not in out, out
+    fd = float(re.search(r"relative difference (\S+)", out).group(1))
+    dot = float(re.search(r"relative mismatch (\S+)", out).group(1))
+    taylor = float(re.search(r"best relative error (\S+),", out).group(1))
+    assert fd < 1e-6 and dot < 1e-12 and taylor < 1e-6, out
+    orders = [float(x) for x in out.split("remainder orders ")[1].split(",")]
+    assert orders and all(abs(o - 2.0) < 0.1 for o in orders), out
