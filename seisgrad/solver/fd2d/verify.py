@@ -26,6 +26,7 @@ import numpy as np
 
 from seisgrad.config import is_positive_real
 from seisgrad.errors import ConfigError, DataError, StabilityError
+from seisgrad.logs import logger
 from seisgrad.model import Grid, Model
 from seisgrad.solver.acquisition import Event, Receiver
 from seisgrad.solver.base import Solver
@@ -516,6 +517,12 @@ def taylor_test(
         raise ConfigError(
             f"taylor_test: the model lacks {', '.join(missing)} (the solver's kernel "
             f"parameters are {', '.join(names)})"
+        )
+    if getattr(getattr(solver, "params", None), "precision", None) == "float32":
+        logger.warning(
+            "taylor_test with a float32 solver: the central differences carry float32 "
+            "round-off (relative errors of 1e-3 to 1 at small h are round-off, not a "
+            "wrong gradient); use precision: float64 to check a gradient"
         )
     hs = _steps(hs)
     rng = np.random.default_rng(seed)
