@@ -36,7 +36,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -468,20 +468,33 @@ def _ascii_suffix(channel: str) -> str:
     return {"U": "semd", "V": "semv", "A": "sema"}.get(first, "semd")
 
 
-def _ascii_delta(f: Path) -> float | None:
-    """The ``# delta: <dt>`` comment that :func:`write_ascii` writes above a one-sample
-    trace (whose time column cannot give the time step)."""
+#: The comment line :func:`write_ascii` writes first: the time column of the file is
+#: seisgrad's (0 = simulation start), taken as written whatever ``specfem_time`` says.
+ASCII_OWN_TIME = "seisgrad time: simulation start"
+
+
+def _ascii_comments(f: Path) -> dict[str, str]:
+    """The ``# key: value`` lines at the top of an ASCII trace file (``delta``, see
+    :func:`write_ascii`; ``seisgrad time``, :data:`ASCII_OWN_TIME`)."""
+    out: dict[str, str] = {}
     with open(f) as fh:
         for line in fh:
             if not line.startswith("#"):
-                return None
+                break
             key, _, value = line[1:].partition(":")
-            if key.strip() == "delta":
-                try:
-                    return float(value)
-                except ValueError:
-                    raise DataError(f"{f}: '{line.strip()}' does not give a time step") from None
-    return None
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _ascii_delta(f: Path, comments: Mapping[str, str]) -> float | None:
+    """The ``# delta: <dt>`` comment that :func:`write_ascii` writes above a one-sample
+    trace (whose time column cannot give the time step)."""
+    if "delta" not in comments:
+        return None
+    try:
+        return float(comments["delta"])
+    except ValueError:
+        raise DataError(f"{f}: '# delta: {comments['delta']}' does not give a time step") from None
 
 
 #: What SPECFEM's ASCII suffixes say a trace holds (``Trace.stats.quantity``, see
@@ -501,8 +514,8 @@ def read_ascii(path: str | os.PathLike[str], specfem_time: bool = True) -> Strea
     seisgrad's time zero is the simulation start. With ``specfem_time`` (default) a
     time column that starts below zero is read so: the trace starts at 0 and
     ``tr.stats.specfem_t0`` keeps the offset ``-t[0]`` (the SU files of the same run,
-    which hold no start time, are read the same way). seisgrad's own files start at 0
-    or later and are read as they are.
+    which hold no start time, are read the same way). seisgrad's own files (their first
+    line is :data:`ASCII_OWN_TIME`) are read as they are.
     """
     out = Stream()
     for f in _files(Path(path), _EXTS["ascii"]):
@@ -520,8 +533,9 @@ def read_ascii(path: str | os.PathLike[str], specfem_time: bool = True) -> Strea
         if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] != 2:
             raise DataError(f"{f}: expected two columns (time, value), got shape {table.shape}")
         t = table[:, 0]
+        comments = _ascii_comments(f)
         if t.size == 1:
-            dt = _ascii_delta(f)
+            dt = _ascii_delta(f, comments)
             if dt is None or not (math.isfinite(dt) and dt > 0):
                 raise DataError(
                     f"{f}: a single sample does not give the time step; add a line "
@@ -539,7 +553,8 @@ def read_ascii(path: str | os.PathLike[str], specfem_time: bool = True) -> Strea
             tr.stats.quantity = quantity
         tr.stats.delta = float(dt)
         start = float(t[0])
-        if specfem_time and start < -0.5 * dt:
+        own = comments.get("seisgrad time") == ASCII_OWN_TIME.partition(":")[2].strip()
+        if specfem_time and not own and start < -0.5 * dt:
             tr.stats.specfem_t0 = -start
             start = 0.0
         tr.stats.starttime = EPOCH + start
@@ -561,7 +576,10 @@ def write_ascii(
     """Write SPECFEM two-column files (full float64 precision), named by
     :func:`ascii_file_name`: ``NET.STA.CHA.<suffix>``, with the location code
     ``NET.STA.LOC.CHA.<suffix>`` (suffix by channel when ``None``: ``semd``, ``semv``,
-    ``sema``, ``semp``). A one-sample trace gets a ``# delta: <dt>`` line above it.
+    ``sema``, ``semp``). The first line, ``# seisgrad time: simulation start``
+    (:data:`ASCII_OWN_TIME`), tells :func:`read_ascii` that the time column is
+    seisgrad's (a negative start time is kept, not read as SPECFEM's ``-t0``); a
+    one-sample trace gets a ``# delta: <dt>`` line below it.
 
     Raises
     ------
@@ -585,7 +603,7 @@ def write_ascii(
         s = tr.stats
         t = trace_t0(tr) + float(s.delta) * np.arange(s.npts)
         table = np.column_stack([t, np.asarray(tr.data, dtype=np.float64)])
-        head = f"delta: {float(s.delta)!r}" if s.npts == 1 else ""
+        head = ASCII_OWN_TIME + (f"\ndelta: {float(s.delta)!r}" if s.npts == 1 else "")
         paths.append(
             atomic_write(
                 folder / ascii_file_name(tr, suffix),

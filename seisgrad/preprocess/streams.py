@@ -324,7 +324,9 @@ def align_trace(
         raise DataError(f"time step of the synthetics' axis must be > 0, got {dt:g} s")
     oend = ot0 + odt * (data.size - 1)
     t = t0 + dt * np.arange(nt)
-    if oend < t[0] - 0.5 * dt or ot0 > t[-1] + 0.5 * dt:
+    # no observed sample within the axis (to round-off): nothing to align (within
+    # half a sample, every sample was zero and the trace was measured as silent)
+    if oend < t[0] - 1e-6 * dt or ot0 > t[-1] + 1e-6 * dt:
         raise DataError(
             f"observed trace {tr.id} ({ot0:g} to {oend:g} s) does not overlap the "
             f"synthetics' time axis ({t[0]:g} to {t[-1]:g} s)"

@@ -23,7 +23,7 @@ correct adjoint source agrees at some step, a wrong one at none.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,12 +76,17 @@ class AdjointCheck:
         "error": |FD - f_n| / max|f|}``.
     rtol
         Tolerance used by :attr:`passed`.
+    not_checked
+        Traces left unperturbed, with why: those whose measurement was skipped at the
+        unperturbed synthetics (round-off, no correlation, ...). A skip is a threshold,
+        not a smooth function: finite differences across it measure the threshold.
     """
 
     value: float
     directions: list[dict[str, float]] = field(default_factory=list)
     samples: list[dict[str, float]] = field(default_factory=list)
     rtol: float = 1e-6
+    not_checked: dict[str, str] = field(default_factory=dict)
 
     @property
     def max_error(self) -> float:
@@ -113,6 +118,8 @@ class AdjointCheck:
                 f"  trace {s['trace']} sample {s['sample']}: f = {s['adjoint']:.15e}  "
                 f"FD = {s['fd']:.15e}  error {s['error']:.2e}"
             )
+        for name, why in self.not_checked.items():
+            lines.append(f"  {name}: not checked (its measurement was skipped: {why})")
         return "\n".join(lines)
 
 
@@ -177,6 +184,25 @@ def _best_step(
     return best
 
 
+def _quiet(func: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
+    """``func`` with seisgrad's log records below ERROR dropped while it runs: a check
+    evaluates the misfit dozens of times, and each evaluation repeated the same
+    warnings (skipped measurements) once more."""
+    import logging
+
+    from seisgrad.logs import logger
+
+    def quiet(x: np.ndarray) -> float:
+        old = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            return func(x)
+        finally:
+            logger.setLevel(old)
+
+    return quiet
+
+
 def check_gradient(
     func: Callable[[np.ndarray], float],
     x: np.ndarray,
@@ -190,6 +216,7 @@ def check_gradient(
     atol: float = 0.0,
     seed: int = 0,
     fallback_steps: Sequence[float] = FALLBACK_STEPS,
+    fixed_rows: Sequence[int] = (),
 ) -> AdjointCheck:
     """Finite-difference check of ``gradient`` = :math:`\\nabla` ``func`` at ``x``.
 
@@ -208,12 +235,18 @@ def check_gradient(
     also tries
     ``fallback_steps`` (smaller ones, for functions that vary on a small scale: the
     fourth-order estimate converges to the true derivative, so a wrong gradient still
-    fails).
+    fails). ``fixed_rows``: traces (rows of a 2-D ``x``) left unperturbed and unsampled.
     """
     x = np.asarray(x, dtype=np.float64)
     g = np.asarray(gradient, dtype=np.float64)
     if g.shape != x.shape:
         raise DataError(f"gradient shape {g.shape} differs from the input shape {x.shape}")
+    free = np.ones(x.shape[:1] if x.ndim > 1 else (1,), dtype=bool)
+    free[list(fixed_rows)] = False  # traces (rows) left unperturbed
+    if not free.any():
+        raise DataError("every trace is left out of the check (fixed_rows): nothing to check")
+    mask = free.reshape((-1,) + (1,) * (x.ndim - 1)) if x.ndim > 1 else free[0]
+    func = _quiet(func)
     rng = np.random.default_rng([seed, 0x5E15])  # independent of the caller's streams
     scale = _row_scales(x)  # broadcasts against x: one step scale per trace
     gmax = float(np.max(np.abs(g)))
@@ -229,7 +262,7 @@ def check_gradient(
     while len(dirs) < n_directions:
         dirs.append(_per_row_unit(rng.standard_normal(x.shape)))
     for v in dirs[:n_directions]:
-        v = v * scale
+        v = v * scale * mask
         ad = float(np.sum(g * v))
 
         def along(h: float, v: np.ndarray = v, ad: float = ad) -> dict[str, float]:
@@ -237,10 +270,11 @@ def check_gradient(
             return {"adjoint": ad, "fd": fd, "h": h, "error": _rel(fd, ad, tiny, atol)}
 
         result.directions.append(_best_step(along, steps, fallback_steps, rtol))
-    flat = np.abs(g).ravel()
-    picks = [int(np.argmax(flat))] if gmax > 0 else []
-    while len(picks) < min(n_samples, flat.size):
-        k = int(rng.integers(flat.size))
+    flat = np.abs(g * mask).ravel()
+    allowed = np.flatnonzero(np.broadcast_to(mask, x.shape).ravel())
+    picks = [int(np.argmax(flat))] if flat.max(initial=0.0) > 0 else []
+    while len(picks) < min(n_samples, allowed.size):
+        k = int(allowed[rng.integers(allowed.size)])
         if k not in picks:
             picks.append(k)
     for k in picks[:n_samples]:
@@ -361,11 +395,43 @@ def check_adjoint_source(
     def func(x: np.ndarray) -> float:
         return pipeline.value(x, ctx, prepared)
 
-    out = check_gradient(func, syn_arr, res.adjoint, value=res.value, **opts)  # type: ignore[arg-type]
+    skipped = _skipped({f"trace {i}": info for i, info in enumerate(res.info)})
+    fixed = [int(name.split()[1]) for name in skipped]
+    _refuse_all_skipped(skipped, len(res.info))
+    out = check_gradient(  # type: ignore[arg-type]
+        func, syn_arr, res.adjoint, value=res.value, fixed_rows=fixed, **opts
+    )
+    out.not_checked = skipped
     if squeeze:
         for s in out.samples:
             s["trace"] = 0
     return out
+
+
+def _skipped(info: Mapping[str, Any]) -> dict[str, str]:
+    """Per trace name, why its measurement was skipped (the first reason of its
+    windows), for the traces with a skipped measurement (``info``: per trace, the list
+    of each window's measurement info)."""
+    out = {}
+    for name, items in info.items():
+        reasons = [
+            str(i["skipped"]) for i in items or () if isinstance(i, Mapping) and i.get("skipped")
+        ]
+        if reasons:
+            out[name] = reasons[0]
+    return out
+
+
+def _refuse_all_skipped(skipped: Mapping[str, str], ntraces: int) -> None:
+    """A :class:`~seisgrad.errors.DataError` when every trace's measurement was skipped:
+    the misfit is zero by a threshold there, and nothing can be checked."""
+    if ntraces and len(skipped) >= ntraces:
+        first, why = next(iter(skipped.items()))
+        raise DataError(
+            f"every measurement is skipped at these synthetics ({first}: {why}; "
+            f"{len(skipped)} trace(s) in all): nothing to check; check traces whose "
+            "windows hold signal (or, for round-off skips, set negligible: 0)"
+        )
 
 
 def _with_pipeline_changes(
@@ -462,7 +528,12 @@ def _check_preprocess(
     def func(x: np.ndarray) -> float:
         return pre.evaluate(observed, with_data(traces, x), event, recs).value
 
-    return check_gradient(func, x0, grad, value=res.value, **opts)
+    skipped = _skipped(res.extra.get("measurements") or {})
+    fixed = [i for i, tr in enumerate(traces) if tr.id in skipped]
+    _refuse_all_skipped(skipped, len(traces))
+    out = check_gradient(func, x0, grad, value=res.value, fixed_rows=fixed, **opts)
+    out.not_checked = skipped
+    return out
 
 
 def dot_product_test(

@@ -528,6 +528,8 @@ def test_specfem_ascii_data_start_at_the_simulation_start(tmp_path, caplog, sour
         tr.stats.starttime = EPOCH - 1.2 / 25.0  # as SPECFEM: t0 = 1.2 / f0
     pre = Default(params(data_format="ascii", demean=False))
     pre.write_traces(obs, tmp_path / "ev1")
+    for f in (tmp_path / "ev1").iterdir():  # as SPECFEM writes them: no comment line
+        f.write_text("".join(ln for ln in f.read_text().splitlines(True) if ln[0] != "#"))
     with caplog.at_level(logging.WARNING, logger="seisgrad"):
         got = pre.read_observed(tmp_path, event, syn)
     for o, s in zip(got, syn, strict=True):

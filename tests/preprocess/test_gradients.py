@@ -300,6 +300,69 @@ def test_skipped_measurements_are_one_log_line_per_reason(ctx, rng, caplog):
     assert ctx.ids[1] in lines[0]
 
 
+def test_check_leaves_out_traces_whose_measurement_was_skipped(ctx, rng, caplog):
+    """A skip is a threshold, not a smooth function: a check whose steps lifted a
+    round-off trace over the floor always failed (errors 1 to 33) and did not say why,
+    and it logged the skip warning once per finite difference (121 lines)."""
+    import logging
+
+    from seisgrad.errors import DataError
+
+    n = len(ctx.ids)
+    obs = np.zeros((n, ctx.nt))
+    syn = np.zeros_like(obs)
+    obs[0] = np.hanning(ctx.nt)
+    syn[0] = np.roll(obs[0], 2)
+    for i in range(1, n):
+        obs[i], syn[i] = 1e-13 * rng.standard_normal((2, ctx.nt))
+    pipe = Pipeline(misfit="correlation")
+    with caplog.at_level(logging.WARNING, logger="seisgrad"):
+        res = check_adjoint_source(pipe, None, obs, syn, context=ctx)
+    assert res.passed, res.summary()
+    assert set(res.not_checked) == {f"trace {i}" for i in range(1, n)}
+    assert "round-off" in res.not_checked["trace 1"]
+    assert "trace 1: not checked (its measurement was skipped: round-off" in res.summary()
+    assert all(s["trace"] == 0 for s in res.samples)
+    skips = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skips) == 1, len(skips)  # the unperturbed evaluation's only
+    # every trace skipped (all zero): nothing to check, said so
+    obs[:], syn[:] = 0.0, 0.0
+    with pytest.raises(DataError, match="every measurement is skipped at these synthetics"):
+        check_adjoint_source(pipe, None, obs, syn, context=ctx)
+
+
+def test_check_passes_beside_a_window_that_holds_only_round_off():
+    """Window [1.0, 1.2] s: the first trace's pulse (at 0.5 s) leaves only round-off
+    there (skipped), the second's (at 1.15 s) is measured. The check's steps lifted the
+    first over the round-off floor, and it failed a right adjoint source."""
+    from obspy import Stream, Trace, UTCDateTime
+
+    from seisgrad.preprocess.default import Default, DefaultParameters
+    from seisgrad.solver.acquisition import Event, Receiver
+
+    dt, n = 0.004, 301
+    t = np.arange(n) * dt
+
+    def ricker(t0: float) -> np.ndarray:
+        a = (np.pi * 8.0 * (t - t0)) ** 2
+        return (1 - 2 * a) * np.exp(-a)
+
+    def stream(t0s) -> Stream:
+        head = {"network": "XX", "channel": "UZ", "delta": dt, "starttime": UTCDateTime(0)}
+        return Stream(
+            [Trace(ricker(t0), header={**head, "station": f"R{i}"}) for i, t0 in enumerate(t0s)]
+        )
+
+    syn, obs = stream((0.5, 1.15)), stream((0.52, 1.16))
+    recs = [Receiver(f"R{i}", 300.0 * (i + 1), 0.0) for i in range(2)]
+    ev = Event("ev", [])
+    for misfit in ("waveform", "traveltime", "correlation"):
+        pre = Default(DefaultParameters(misfit=misfit, windows=[[1.0, 1.2]]))
+        res = check_adjoint_source(pre, None, obs, syn, event=ev, receivers=recs)
+        assert res.passed, res.summary()
+        assert list(res.not_checked) == ["XX.R0..UZ"], res.not_checked
+
+
 def _mixed_units_stream(shift: float, pressure_scale: float):
     """Two stations recording P (``pressure_scale`` times larger) and VX."""
     from obspy import Stream, Trace, UTCDateTime

@@ -290,6 +290,13 @@ def test_align_pads_zeros_and_rejects_no_overlap():
     tr.stats.starttime = EPOCH + 10.0
     with pytest.raises(DataError, match="does not overlap"):
         align_trace(tr, 0.01, 0.0, 200)
+    # missing the axis by less than half a sample: nothing to align either (the trace
+    # came out all zeros and was measured); the resampling path (another step) too
+    for delta, start in ((0.01, -0.49 - 0.004), (0.013, 1.99 + 0.004)):
+        tr.stats.delta = delta
+        tr.stats.starttime = EPOCH + start
+        with pytest.raises(DataError, match="does not overlap"):
+            align_trace(tr, 0.01, 0.0, 200)
 
 
 @pytest.mark.parametrize("fmt", io.FORMATS)
@@ -533,3 +540,27 @@ def test_specfem_pressure_and_both_quantities_are_matched(tmp_path):
     both = list(io.read_ascii(tmp_path / "uv"))
     assert match_traces(both, [trace("VZ", 0.0)], ignore_extra=True)[0].data[0] == 3.0
     assert match_traces(both, [trace("UZ", 0.0)], ignore_extra=True)[0].data[0] == 2.0
+
+
+def test_own_ascii_files_keep_a_negative_start_time(tmp_path):
+    """seisgrad's own ASCII traces starting before 0 were read as SPECFEM's (moved to
+    start at 0) by the default ascii_time: specfem; their first line now says whose
+    time column it is. A SPECFEM file (no such line) is still read as SPECFEM's."""
+    tr = Trace(np.sin(0.1 * np.arange(100)))
+    tr.stats.network, tr.stats.station, tr.stats.channel = "XX", "S1", "UZ"
+    tr.stats.delta = 0.004
+    tr.stats.starttime = EPOCH - 0.05
+    io.write_traces(Stream([tr]), tmp_path / "own", "ascii")
+    (path,) = (tmp_path / "own").iterdir()
+    assert path.read_text().splitlines()[0] == "# " + io.ASCII_OWN_TIME
+    for specfem_time in (True, False):
+        (back,) = io.read_ascii(tmp_path / "own", specfem_time=specfem_time)
+        assert back.stats.starttime - EPOCH == pytest.approx(-0.05, abs=1e-12)
+        np.testing.assert_array_equal(back.data, tr.data)
+        assert "specfem_t0" not in back.stats
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    lines = path.read_text().splitlines()[1:]  # SPECFEM writes no comment line
+    (spec / path.name).write_text("\n".join(lines) + "\n")
+    (back,) = io.read_ascii(spec)
+    assert back.stats.starttime == EPOCH and back.stats.specfem_t0 == pytest.approx(0.05)
