@@ -379,7 +379,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing removed")
                 return 1
-    _check_clean_targets(wf, targets)
+    _check_clean_targets(wf, targets, bool(args.output))
     removed = []
     busy = setup.system.busy(wf)  # a Slurm main job queued or running
     if busy is not None:
@@ -402,15 +402,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_clean_targets(wf: Any, targets: Sequence[Path]) -> None:
+def _check_clean_targets(wf: Any, targets: Sequence[Path], with_output: bool) -> None:
     """Refuse to remove a folder that holds the work folder itself, the parameter
     file or an input (``path_output: .`` would remove the whole run folder), or that
     lies inside an input folder (``path_output`` inside ``path_data``: its files are
     observed data)."""
     workdir = wf.path.workdir.resolve()
     keep = wf.input_files()
+    output = wf.path.output.resolve()
     for t in targets:
         r = t.resolve()
+        if not with_output and output.is_relative_to(r):
+            raise ConfigError(
+                f"clean: {t} holds path_output {output} (the results); it is not removed "
+                "(nothing was): give path_output a folder of its own, or remove what you "
+                "want by hand"
+            )
         held = [p for p in keep if p.resolve().is_relative_to(r)]
         inside = [p for p in keep if r.is_relative_to(p.resolve())]
         if workdir.is_relative_to(r) or held or inside:
@@ -556,6 +563,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             msg = "interrupted"
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError as exc:  # the setup is too large for this machine: one line
+        if args.debug:
+            raise
+        what = str(exc).strip() or "an allocation failed"
+        print(
+            f"error: not enough memory: {what}; reduce the grid, nt, the receivers or "
+            "the number of checkpoints, or run on a larger machine",
+            file=sys.stderr,
+        )
+        return EXIT_USER_ERROR
     except BrokenPipeError:
         # the reader of our output has gone (``seisgrad print parameters | head -1``)
         _quiet_stdout()

@@ -445,6 +445,21 @@ class Workflow(ABC):
                         f"{key} = {w} lies inside {ikey} = {q.resolve()}, where seisgrad would "
                         "write, move and remove files; give it a folder of its own"
                     )
+        out, scratch = self.path.output.resolve(), self.path.scratch.resolve()
+        if out.is_relative_to(scratch):
+            # 'seisgrad clean' removes path_scratch: the results would go with it
+            same = "is" if out == scratch else "lies inside"
+            paths.append(
+                f"path_output = {out} {same} path_scratch = {scratch}, which 'seisgrad "
+                "clean' removes; give path_output a folder of its own"
+            )
+        run_folder = self.path.workdir.resolve()
+        if run_folder != out and run_folder.is_relative_to(out):
+            paths.append(
+                f"path_output = {out} lies above the run folder {run_folder}: results, "
+                "and the results set aside when parameters change, would mix with other "
+                "files there; give it a folder of its own (e.g. path_output: output)"
+            )
         problems = ["input paths: " + "; ".join(paths)] if paths else []
         checks = []
         if "path_sources" not in missing:

@@ -183,6 +183,24 @@ def test_a_forward_wavefield_that_cannot_be_saved_is_a_warning(tmp_path, caplog)
     assert len(syn) > 0 and not list(tmp_path.glob("**/*.snapshots"))
 
 
+def test_save_never_overwrites_a_file_that_is_not_a_snapshot_file(tmp_path) -> None:
+    """forward(save=PATH) replaced whatever PATH was (a parameter file, in a sweep)."""
+    from seisgrad.errors import DataError
+
+    solver, model, ev, recs = _case("acoustic", "order8-pml")
+    victim = tmp_path / "parameters.yaml"
+    victim.write_text("nt: 100\n")
+    with pytest.raises(DataError, match="is not a seisgrad snapshot file; it is not overwritten"):
+        solver.forward(model, ev, recs, save=victim)
+    assert victim.read_text() == "nt: 100\n"
+    with pytest.raises(DataError, match="it is a folder"):
+        solver.forward(model, ev, recs, save=tmp_path)
+    path = tmp_path / "fwd.snapshots"
+    solver.forward(model, ev, recs, save=path)
+    solver.forward(model, ev, recs, save=path)  # an earlier snapshot file is replaced
+    assert path.exists()
+
+
 def test_snapshot_file_holds_the_states_at_the_segment_starts(tmp_path) -> None:
     """``forward(snapshot_sink=SnapshotFile(...))`` writes, while it runs, the complete
     states at the starts of the checkpointing segments; ``load_snapshots`` reads them

@@ -684,6 +684,33 @@ def test_output_inside_an_input_folder_is_refused(toy_dir, run_cli):
     assert run_cli("check").returncode == 0, run_cli("check").stderr
 
 
+def test_output_in_scratch_or_above_the_run_folder_is_refused(toy_dir, run_cli):
+    """path_output: scratch passed, and a plain 'clean --yes' then removed the finished
+    gradient with the scratch folder; path_output '/' or '..' wrote results into the
+    file-system root or the parent folder (bad-input sweep). path_output '.' (results
+    in the run folder) stays allowed."""
+    for out, words in (
+        ("scratch", "is path_scratch"),
+        ("scratch/out", "lies inside path_scratch"),
+        ("..", "lies above the run folder"),
+        ("/", "lies above the run folder"),
+    ):
+        _edit(toy_dir, path_output=out)
+        for cmd in (("check",), ("submit",)):
+            res = run_cli(*cmd)
+            assert res.returncode == 2 and words in res.stderr, (out, res.stderr)
+    # a run made before this check: clean keeps the results it holds
+    _edit(toy_dir, path_output="output")
+    assert run_cli("submit").returncode == 0
+    _edit(toy_dir, path_output="scratch")
+    (toy_dir / "scratch" / "gradient.h5").write_text("results")
+    res = run_cli("clean", "--yes")
+    assert res.returncode == 2 and "holds path_output" in res.stderr, res.stderr
+    assert (toy_dir / "scratch" / "gradient.h5").read_text() == "results"
+    _edit(toy_dir, path_output="output")
+    assert run_cli("check").returncode == 0
+
+
 def test_folders_and_files_in_the_wrong_place_are_refused_by_check(toy_dir, run_cli):
     """A path_workdir that is a file passed check and failed in submit with a raw OS
     message; a folder given as path_model_init was "not found" (acceptance sweep)."""

@@ -135,6 +135,17 @@ _PROFILE_PAD = 64
 
 #: First line of a snapshot file (:class:`SnapshotFile`, :meth:`Propagator.snapshot_header`).
 _SNAP_MAGIC = b"seisgrad-snapshots 1\n"
+
+
+def is_snapshot_file(path: Path) -> bool:
+    """Whether ``path`` starts as a seisgrad snapshot file does (any version)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(b"seisgrad-snapshots ")) == b"seisgrad-snapshots "
+    except OSError:
+        return False
+
+
 #: Bytes of the BLAKE2b digest at the end of a snapshot file.
 _SNAP_DIGEST_BYTES = 16
 

@@ -344,6 +344,8 @@ class FD2D(Solver):
         checkpoint snapshots (states at the starts of the segments; about
         ``checkpoints x`` the wavefield state on disk) are written there, so that
         :meth:`adjoint` with ``saved`` skips its first forward pass."""
+        if save is not None:
+            _refuse_to_overwrite(Path(save))
         prop = self.propagator(model, event, receivers)
         self._report(prop)
         target = save if self.params.checkpointing == "checkpoint" else None
@@ -417,3 +419,19 @@ class FD2D(Solver):
             grads = prop.gradient(adj, progress=progress, snapshots=snaps)
         dtype = np.dtype(self.params.precision)
         return Model(model.grid, {k: v.astype(dtype) for k, v in grads.items()})
+
+
+def _refuse_to_overwrite(path: Path) -> None:
+    """A :class:`~seisgrad.errors.DataError` when ``path`` (``forward(save=...)``) is an
+    existing folder, or a file that is not a snapshot file of seisgrad's (by its first
+    line, or its ``.snapshots`` name: a damaged one is replaced): it would be replaced
+    (a parameter file was, in a sweep)."""
+    from seisgrad.solver.fd2d.propagator import is_snapshot_file
+
+    if path.is_dir():
+        raise DataError(f"forward(save={str(path)!r}): it is a folder; give a file name")
+    if path.exists() and path.suffix != ".snapshots" and not is_snapshot_file(path):
+        raise DataError(
+            f"forward(save={str(path)!r}): the file exists and is not a seisgrad snapshot "
+            "file; it is not overwritten (give a new name, or remove it)"
+        )
