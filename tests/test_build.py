@@ -85,3 +85,20 @@ def test_ring_receivers_rotate_and_keys_of_another_layout_are_refused(tmp_path) 
         pfile = small_setup(tmp_path, receivers={**ring, **extra})
         with pytest.raises(ConfigError, match=re.escape(message)):
             build_from_config(pfile)
+
+
+def test_path_stations_with_another_receiver_layout_is_refused(tmp_path) -> None:
+    """path_stations given beside the default ring was silently unused; a binary file
+    given as STATIONS was a UnicodeDecodeError traceback."""
+    import pytest
+
+    from seisgrad.errors import ConfigError, DataError
+
+    (tmp_path / "STATIONS").write_text("S0001 AA 0.0 0.0 0.0 0.0\n")
+    pfile = small_setup(tmp_path, path_stations="STATIONS")
+    with pytest.raises(ConfigError, match="path_stations is set, but receivers of kind"):
+        build_from_config(pfile).workflow.check()
+    (tmp_path / "STATIONS").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    pfile = small_setup(tmp_path, path_stations="STATIONS", receivers={"kind": "stations"})
+    with pytest.raises(DataError, match="not a text STATIONS file"):
+        _ = build_from_config(pfile).workflow.receivers

@@ -95,7 +95,7 @@ def test_schema_fields_documented():
         (lambda: FD2DParameters(pml_sides="left"), r"expected list of str, got str 'left'"),
         (lambda: FD2DParameters(materials="elastc"), r"'elastc' is not allowed"),
         (lambda: FD2DParameters(precision="float16"), r"'float16' is not allowed"),
-        (lambda: FD2DParameters(nt=0), r"'FD2DParameters.nt': 0 is below the minimum 1"),
+        (lambda: FD2DParameters(nt=0), r"'FD2DParameters.nt': 0 is below the minimum 2"),
         (lambda: FD2DParameters(threads=0), r"threads': 0 is below"),
         (lambda: FD2DParameters(pml_velocity=0.0), r"pml_velocity': must be positive"),
         (lambda: SourceTimeFunction(f0=0.0), r"needs f0 > 0"),

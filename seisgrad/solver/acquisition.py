@@ -81,8 +81,10 @@ class SourceTimeFunction(Schema):
         "source time function",
         choices=("ricker", "gaussian", "gaussian_derivative", "array"),
     )
-    f0: float = param(10.0, "dominant (centre) frequency in Hz", low=0.0)
-    t0: float | None = param(None, "time shift of the wavelet centre in s (default 1.2/f0)")
+    f0: float = param(10.0, "dominant (centre) frequency in Hz", low=0.0, high=1e12)
+    t0: float | None = param(
+        None, "time shift of the wavelet centre in s (default 1.2/f0)", low=-1e12, high=1e12
+    )
     amplitude: float = param(1.0, "amplitude factor")
     values: list[float] | None = param(None, "samples for kind 'array'")
 
@@ -454,7 +456,13 @@ def read_stations(path: str | os.PathLike[str]) -> list[Receiver]:
     seen: set[tuple[str, str]] = set()
     # utf-8-sig: a byte-order mark (from some editors) would become part of the first
     # station's name, which then matches no data file
-    for lineno, text in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    try:
+        content = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{p}: not a text STATIONS file (byte {exc.start} is not UTF-8 text)"
+        ) from None
+    for lineno, text in enumerate(content.splitlines(), start=1):
         t = text.strip()
         if not t or t.startswith("#"):
             continue

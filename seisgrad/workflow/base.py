@@ -1282,6 +1282,11 @@ def make_receivers(spec: ReceiverSpec, stations: Path | None) -> list[Receiver]:
     """Build the receiver list from a :class:`ReceiverSpec`."""
     from seisgrad.solver import acquisition as acq
 
+    if spec.kind != "stations" and stations is not None:
+        raise ConfigError(
+            f"path_stations is set, but receivers of kind '{spec.kind}' do not read it; "
+            "set receivers: {kind: stations} to use it, or remove path_stations"
+        )
     if spec.kind == "points":
         return list(spec.points)
     if spec.kind == "stations":

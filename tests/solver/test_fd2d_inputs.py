@@ -53,7 +53,7 @@ def test_complex_model_values_are_refused():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("nt", -5, "nt': -5 is below the minimum 1"),
+        ("nt", -5, "nt': -5 is below the minimum 2"),
         ("materials", "foo", "'foo' is not allowed"),
         ("precision", "float16", "'float16' is not allowed"),
         ("pml_sides", ["up"], "'up' is not allowed"),
@@ -108,3 +108,42 @@ def test_adjoint_sources_read_back_from_float32_time_steps_are_accepted():
         tr.stats.delta = dt * (1 + 1e-6)
     with pytest.raises(DataError, match="has npts=60, delta="):
         solver.adjoint(model, ev, recs, adj)
+
+
+def test_nonsense_sizes_and_sources_are_refused_before_any_work() -> None:
+    """From a bad-input sweep: nt 1 passed check and failed after the simulations;
+    huge nt, pml_width or f0 gave tracebacks (overflow, allocation); checkpoints beyond
+    nt, pml_frequency above Nyquist and repeated record channels were accepted; an
+    amplitude of 1e300 ran and was reported as an instability."""
+    import pytest
+
+    from seisgrad.errors import ConfigError
+    from seisgrad.model import Grid, homogeneous
+    from seisgrad.solver.acquisition import Event, PointSource, SourceTimeFunction, ring
+    from seisgrad.solver.fd2d import FD2D, FD2DParameters
+
+    for kwargs, message in (
+        ({"nt": 1}, "below the minimum 2"),
+        ({"nt": 10**12}, "above the maximum"),
+        ({"pml_width": 10**300}, "above the maximum"),
+        ({"checkpoints": 101, "nt": 100}, "at most one per step"),
+        ({"pml_frequency": 600.0, "dt": 1e-3}, "above the time step's Nyquist"),
+        ({"record": ["P", "P"]}, "repeated channel"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            FD2DParameters(**kwargs)
+    with pytest.raises(ConfigError, match="above the maximum"):
+        SourceTimeFunction(f0=1e300)
+    g = Grid(60, 60, 10.0, 10.0)
+    model = homogeneous(g, vp=2000.0, rho=2000.0)
+    solver = FD2D(FD2DParameters(nt=200, dt=1e-3, pml_width=10))
+    recs = ring(4, 150.0, (295.0, 295.0))
+    loud = Event("e", [PointSource(x=295.0, z=295.0, amplitude=1e300)])
+    with pytest.raises(ConfigError, match="too large for float32"):
+        solver.check(model, loud, recs)
+    fine = Event("e", [PointSource(x=295.0, z=295.0, amplitude=1e20)])
+    assert isinstance(solver.check(model, fine, recs), list)
+    f64 = FD2D(FD2DParameters(nt=200, dt=1e-3, pml_width=10, precision="float64"))
+    assert isinstance(
+        f64.check(model, Event("e", [PointSource(x=295.0, z=295.0, amplitude=1e30)]), recs), list
+    )

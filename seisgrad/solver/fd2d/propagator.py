@@ -55,6 +55,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import pickle
 import queue
@@ -576,6 +577,7 @@ class Propagator(ABC):
         out = check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
         for k, s in enumerate(self.event.sources):
             where = f"event '{self.event.name}': source {k} ({s.kind} at x={s.x:g}, z={s.z:g})"
+            self._check_source_range(s, where)
             if s.stf.is_silent():
                 out.append(
                     f"{where} is silent: its source time function is zero everywhere "
@@ -630,6 +632,36 @@ class Propagator(ABC):
                     "correct_time_dispersion: false"
                 )
         return out
+
+    #: Largest source value (amplitude times source time function) accepted, as a
+    #: fraction of the precision's largest number: the wavefield near a source grows
+    #: past it by the grid's factors (``dt / (rho dx dz)``, ...), and an overflow then
+    #: read as an instability that the CFL check had missed.
+    SOURCE_RANGE = 1e-12
+
+    def _check_source_range(self, source: Any, where: str) -> None:
+        """Raise :class:`~seisgrad.errors.ConfigError` when ``source``'s samples are not
+        finite or too large for the precision (``amplitude: 1e300`` in float32)."""
+        values = np.asarray(source.stf.sample(self.nt, self.dt), dtype=np.float64)
+        strength = max(
+            abs(float(getattr(source, name, 0.0) or 0.0))
+            for name in ("amplitude", "fx", "fz", "mxx", "mzz", "mxz")
+        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            peak = float(np.max(np.abs(values), initial=0.0)) * strength
+        limit = self.SOURCE_RANGE * float(np.finfo(self.dtype).max)
+        if not np.all(np.isfinite(values)) or not math.isfinite(peak):
+            raise ConfigError(
+                f"{where}: its samples (amplitude times source time function) are not "
+                "finite; check amplitude, f0 and t0"
+            )
+        if peak > limit:
+            raise ConfigError(
+                f"{where}: its largest sample, {peak:.3g}, is too large for "
+                f"{np.dtype(self.dtype).name} (at most {limit:.3g} here: the wavefield near "
+                "the source grows past it); scale the amplitudes down (the kernels scale "
+                "with them), or use precision: float64"
+            )
 
     def source_at_half_steps(self, source: Any) -> bool:
         """Whether the time loop injects ``source`` at ``(n + 1/2) dt`` (on pressure or

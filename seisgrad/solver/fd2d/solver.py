@@ -56,11 +56,12 @@ class FD2DParameters(Schema):
         1000,
         "number of time steps (samples of the traces; with correct_time_dispersion the "
         "loop runs 32 + nt // 128 more)",
-        low=1,
+        low=2,
+        high=10**9,
     )
     dt: float = param(1e-3, "time step (s)", low=1e-15, high=1e6)
     order: int = param(8, "spatial order of the staggered differences", choices=(2, 4, 8))
-    pml_width: int = param(20, "absorbing-layer (C-PML) width in cells", low=0)
+    pml_width: int = param(20, "absorbing-layer (C-PML) width in cells", low=0, high=10**6)
     pml_sides: list[str] = param(
         ["left", "right", "bottom", "top"],
         "sides with an absorbing layer (added outside the model)",
@@ -133,6 +134,20 @@ class FD2DParameters(Schema):
             )
         if len(set(self.pml_sides)) != len(self.pml_sides):
             raise ConfigError(f"parameter 'pml_sides': repeated side in {self.pml_sides}")
+        if self.record is not None and len(set(self.record)) != len(self.record):
+            raise ConfigError(f"parameter 'record': repeated channel in {self.record}")
+        if self.checkpoints is not None and self.checkpoints > self.nt:
+            raise ConfigError(
+                f"parameter 'checkpoints': {self.checkpoints} snapshots for nt = {self.nt} "
+                "steps; at most one per step (null: about sqrt(nt))"
+            )
+        nyquist = 0.5 / self.dt
+        if self.pml_frequency is not None and self.pml_frequency > nyquist:
+            raise ConfigError(
+                f"parameter 'pml_frequency': {self.pml_frequency:g} Hz is above the time "
+                f"step's Nyquist frequency ({nyquist:g} Hz); the source's dominant "
+                "frequency, or a few times it, is the useful range (null: that frequency)"
+            )
 
 
 def _room_for(path: Path, nbytes: int) -> bool:
