@@ -519,11 +519,22 @@ def _quiet_stdout() -> None:
         pass
 
 
+#: Seconds after an interrupt at which it is raised again, in case the first was raised
+#: inside a callback whose exceptions Python ignores (a weakref or garbage-collector
+#: callback: "Exception ignored in ..."), where the run went on to the end.
+INTERRUPT_AGAIN = 1.0
+
+#: Set by the interrupt handler of ``submit``; cleared when the interrupt was handled.
+_INTERRUPTED = {"pending": False}
+
+
 def _terminate_as_interrupt() -> None:
-    """Make SIGTERM (``kill``, a batch system ending a foreground submit) stop
-    ``submit`` as Ctrl-C does: the running sources are marked interrupted and one line
-    says how to resume (it ended with no message, exit status 143). The MPI launcher
-    installs its own handlers while it runs."""
+    """Make SIGINT (Ctrl-C) and SIGTERM (``kill``, a batch system ending a foreground
+    submit) stop ``submit``: the running sources are marked interrupted and one line
+    says how to resume (SIGTERM ended it with no message, exit status 143). An
+    interrupt that lands in a callback whose exceptions Python ignores is raised again
+    :data:`INTERRUPT_AGAIN` seconds later (SIGALRM) until the command has handled it.
+    The MPI launcher installs its own handlers while it runs."""
     import signal
     import threading
 
@@ -531,9 +542,29 @@ def _terminate_as_interrupt() -> None:
         return
 
     def interrupt(signum: int, frame: object) -> None:
+        _INTERRUPTED["pending"] = True
+        signal.setitimer(signal.ITIMER_REAL, INTERRUPT_AGAIN)
         raise KeyboardInterrupt
 
+    def again(signum: int, frame: object) -> None:
+        if _INTERRUPTED["pending"]:
+            signal.setitimer(signal.ITIMER_REAL, INTERRUPT_AGAIN)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGALRM, again)
+
+
+def _interrupt_handled() -> bool:
+    """Stop raising an interrupt again; return whether one was received."""
+    import signal
+
+    pending = _INTERRUPTED["pending"]
+    _INTERRUPTED["pending"] = False
+    if pending:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+    return pending
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -548,6 +579,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so that a closed pipe is handled below
+        if _interrupt_handled() and code == 0:
+            # every raise of the interrupt was ignored (see INTERRUPT_AGAIN) and the
+            # run finished: still say that it was interrupted
+            raise KeyboardInterrupt
         return code
     except SeisgradError as exc:
         if args.debug:
@@ -555,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
+        _interrupt_handled()
         if args.debug:
             raise
         if args.command == "submit":
@@ -582,6 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return EXIT_OS_ERROR
+    finally:
+        _interrupt_handled()  # no interrupt raised again once the command has ended
 
 
 if __name__ == "__main__":  # pragma: no cover

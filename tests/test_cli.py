@@ -558,3 +558,34 @@ def test_plot_kernel_clips_like_the_workflow_figures(tmp_path, monkeypatch):
     plot_command(no_run, "model", str(tmp_path / "g.h5"), None)
     plot_command(no_run, "kernel", str(tmp_path / "g.h5"), None, 95.0)
     assert seen == [99.0, 100.0, 95.0]
+
+
+def test_an_interrupt_swallowed_by_a_callback_is_raised_again():
+    """SIGTERM (or SIGINT) raised inside a weakref or garbage-collector callback is
+    ignored by Python ("Exception ignored in ..."): a submit went on to the end with
+    exit status 0 (2 of 11 kills in a sweep). The handler raises it again."""
+    import subprocess
+    import sys
+
+    code = """
+import os, signal, sys, time, weakref
+from seisgrad import cli
+cli._terminate_as_interrupt()
+class Thing: pass
+def callback(ref):
+    os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here: swallowed
+thing = Thing()
+ref = weakref.ref(thing, callback)
+t0 = time.monotonic()
+try:
+    del thing
+    while time.monotonic() - t0 < 20:
+        time.sleep(0.05)
+    print("ran to the end")
+except KeyboardInterrupt:
+    print(f"interrupted after {time.monotonic() - t0:.1f} s")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "Exception ignored" in res.stderr, res.stderr  # the first raise was lost
+    assert res.stdout.startswith("interrupted after"), res.stdout + res.stderr
+    assert float(res.stdout.split()[2]) < 5.0, res.stdout

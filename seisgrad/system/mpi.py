@@ -586,7 +586,13 @@ class MPI(System):
         env = thread_env(self.params.solver_threads)
         # in its own process group, so that a signal to seisgrad alone (kill -TERM) is
         # forwarded to mpiexec and every rank by wait_forwarding_signals
-        proc = subprocess.Popen(cmd, env=env, process_group=0, stderr=subprocess.PIPE)
+        from seisgrad.workflow.state import RunLock
+
+        # mpiexec holds the run lock too (the same open file): a submit killed outright
+        # leaves it held until the ranks it started have ended
+        proc = subprocess.Popen(
+            cmd, env=env, process_group=0, stderr=subprocess.PIPE, pass_fds=RunLock.held_fds()
+        )
         tee = StderrTee(proc.stderr)
         try:
             returncode = wait_forwarding_signals(proc)
@@ -662,6 +668,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     comm = _world()
     rank = comm.Get_rank()
     console(logging.INFO if rank == 0 else logging.WARNING)
+    if rank == 0:  # also the launcher's sign that the ranks started (StderrTee.MARKER)
+        logger.info("system mpi: %d rank(s)", comm.Get_size())
     try:
         setup = build_from_config(args.parameter_file)
         wf = setup.workflow

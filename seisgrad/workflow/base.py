@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import time
@@ -486,6 +487,9 @@ class Workflow(ABC):
         if fresh:  # results in path_output from a run the state has no record of
             self.set_aside = self.set_aside_results(names)
         stale = self.state.mark_interrupted()
+        debris = remove_temporary_files(
+            [self.path.scratch, self.path.output, self.state.root]
+        )  # of writes cut short by a kill: no task of this run has started yet
         gone = self.forget_missing_outputs()
         self.path.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -501,6 +505,13 @@ class Workflow(ABC):
                 )
             if gone:
                 logger.info("finished before, but their files are gone: %s", gone)
+            if debris:
+                logger.info(
+                    "removed %d temporary file(s) of writes an earlier run did not finish "
+                    "(%.1f MB)",
+                    len(debris),
+                    sum(size for _, size in debris) / 1e6,
+                )
             for task in self.task_list:
                 name = task.__name__
                 if self.state.task_status(name) == DONE:
@@ -1302,3 +1313,29 @@ def make_receivers(spec: ReceiverSpec, stations: Path | None) -> list[Receiver]:
             network=spec.network,
         )
     return acq.line(spec.n, tuple(spec.start), tuple(spec.end), network=spec.network)
+
+
+#: Names of the temporary files of atomic writes (:func:`seisgrad.model.atomic_path`).
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+def remove_temporary_files(folders: Iterable[Path]) -> list[tuple[Path, int]]:
+    """Remove what writes cut short by a kill left in ``folders`` (their trees): the
+    hidden temporary files of atomic writes (``.name.<12 hex digits>.tmp``), which
+    nothing reads; return each removed file with its size. Call it only while no task
+    of the run writes (at the start of a run, under its lock)."""
+    removed = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for root, _, files in os.walk(folder):
+            for name in files:
+                if _TEMPORARY.match(name):
+                    path = Path(root) / name
+                    try:
+                        size = path.stat().st_size
+                        path.unlink()
+                    except OSError:  # gone already, or not ours to remove
+                        continue
+                    removed.append((path, size))
+    return removed

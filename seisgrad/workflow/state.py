@@ -24,7 +24,7 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from seisgrad.errors import StateError
 from seisgrad.model import atomic_path
@@ -148,9 +148,20 @@ class RunLock:
         The lock file (created when missing).
     """
 
+    #: File descriptors of the run locks this process holds (see :meth:`held_fds`).
+    _held: ClassVar[set[int]] = set()
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._fd: int | None = None
+
+    @classmethod
+    def held_fds(cls) -> tuple[int, ...]:
+        """Descriptors of the run locks held by this process. A launcher passes them to
+        the processes it starts (``mpiexec``): the lock is then held as long as one of
+        them runs, so a ``seisgrad submit`` killed outright (SIGKILL) does not let a new
+        one start beside the ranks it left running."""
+        return tuple(sorted(cls._held))
 
     def acquire(self) -> None:
         """Take the lock.
@@ -175,6 +186,7 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
         self._fd = fd
+        RunLock._held.add(fd)
 
     def holder(self) -> str:
         """Who holds (or last held) the lock, as written in the file (``""``: unknown)."""
@@ -186,6 +198,7 @@ class RunLock:
     def release(self) -> None:
         """Release the lock (the file stays; it is harmless unlocked)."""
         if self._fd is not None:
+            RunLock._held.discard(self._fd)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -113,7 +113,7 @@ def test_adjoint_sources_read_back_from_float32_time_steps_are_accepted():
 def test_nonsense_sizes_and_sources_are_refused_before_any_work() -> None:
     """From a bad-input sweep: nt 1 passed check and failed after the simulations;
     huge nt, pml_width or f0 gave tracebacks (overflow, allocation); checkpoints beyond
-    nt, pml_frequency above Nyquist and repeated record channels were accepted; an
+    nt and pml_frequency above Nyquist were accepted; an
     amplitude of 1e300 ran and was reported as an instability."""
     import pytest
 
@@ -128,7 +128,6 @@ def test_nonsense_sizes_and_sources_are_refused_before_any_work() -> None:
         ({"pml_width": 10**300}, "above the maximum"),
         ({"checkpoints": 101, "nt": 100}, "at most one per step"),
         ({"pml_frequency": 600.0, "dt": 1e-3}, "above the time step's Nyquist"),
-        ({"record": ["P", "P"]}, "repeated channel"),
     ):
         with pytest.raises(ConfigError, match=message):
             FD2DParameters(**kwargs)

@@ -139,8 +139,14 @@ def test_kill_of_the_mpi_run_loses_no_finished_source(
             ]
 
         wait_for(lambda: len(done()) >= 3, 60, "3 finished sources")
-        os.killpg(proc.pid, signal.SIGKILL)  # seisgrad, mpiexec and every rank
+        os.killpg(proc.pid, signal.SIGKILL)  # seisgrad
+        for pid in _processes_with(str(pfile)):  # mpiexec and every rank
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         proc.wait(timeout=30)
+        wait_for(lambda: _lock_free(run_dir / "state" / "submit.lock"), 30, "the lock")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -202,6 +208,21 @@ def test_submit_checks_the_setup_before_starting_mpiexec(
     r = cli(["submit", "-p", str(pfile), "--restart"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "2 source(s) on 2 rank(s)" in r.stderr
+
+
+def _lock_free(path: Path) -> bool:
+    """Whether no process holds the run lock ``path`` (the launcher's helpers may
+    outlive the ranks by a moment)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # (closing releases a lock taken here)
+    return True
 
 
 def _processes_with(text: str) -> list[int]:
@@ -338,3 +359,68 @@ def test_sys_exit_in_a_source_is_a_failed_source(tmp_path: Path, system: str, ra
     assert r.returncode == 2 and len(err) == 1, r.stderr
     assert "2 source(s) failed: s001 (SystemExit: 4" in err[0]
     assert source_state(tmp_path, "simulate", "s003")["status"] == "done"
+
+
+def test_a_killed_rank_0_is_not_reported_as_a_launcher_failure(tmp_path: Path) -> None:
+    """Rank 0 killed during a task: with no source running, the launcher said it
+    'failed before any rank started' (the ranks' start marker, which the launcher looks
+    for, was never printed on the launched path)."""
+    n = 6
+    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=2.0)
+    proc = start_submit(
+        tmp_path, "-p", str(pfile), stderr=subprocess.PIPE, env=env(), new_session=True
+    )
+    try:
+
+        def rank0() -> int | None:
+            p = tmp_path / "state" / "workflow.json"
+            if not p.exists():
+                return None
+            entry = json.loads(p.read_text())["tasks"].get("simulate", {})
+            return entry.get("pid") if entry.get("status") == "running" else None
+
+        pid = wait_for(rank0, 60, "the simulate task running on rank 0")
+        wait_for(lambda: source_state(tmp_path, "simulate", "s000")["status"] != "pending", 60,
+                 "a source started")  # fmt: skip
+        os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 2 and last.startswith("error: the MPI run"), err
+    assert "before any rank started" not in last and "a rank crashed or was killed" in last
+    # what tells the launcher that the ranks started, also when no source was running
+    # (a rank killed in write_misfit read 'failed before any rank started')
+    assert "\nsystem mpi: 2 rank(s)\n" in err, err
+
+
+def test_a_submit_killed_outright_keeps_the_folder_locked_while_its_ranks_run(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of 'seisgrad submit' left mpiexec and the ranks running, and a new submit
+    took the lock and ran beside them (two write_misfit at once, in a sweep)."""
+    n = 6
+    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=1.0)
+    proc = start_submit(tmp_path, "-p", str(pfile), env=env(), new_session=True)
+    try:
+        wait_for(
+            lambda: source_state(tmp_path, "simulate", "s000")["status"] == "running",
+            60,
+            "a running source",
+        )
+        os.kill(proc.pid, signal.SIGKILL)  # seisgrad only: mpiexec and the ranks go on
+        proc.wait(timeout=30)
+        r = cli(["submit", "-p", str(pfile)], tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert "another 'seisgrad submit' is running" in r.stderr, r.stderr
+        wait_for(lambda: not _processes_with(str(pfile)), 60, "the orphaned ranks to end")
+        wait_for(lambda: _lock_free(tmp_path / "state" / "submit.lock"), 30, "the lock")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # every process of the group has ended
+            pass
+    r = cli(["submit", "-p", str(pfile)], tmp_path)
+    assert r.returncode == 0, r.stderr

@@ -915,3 +915,24 @@ def test_a_launcher_stopped_by_a_signal_records_sources_left_running(toy_dir):
     s0 = workflow.state.source_info("simulate", "s000")
     assert s0["status"] == "failed" and s0["error"].startswith("interrupted"), s0
     assert workflow.state.source_info("simulate", "s001")["status"] == "running"
+
+
+def test_a_resumed_run_removes_the_temporary_files_a_kill_left(toy_dir, run_cli):
+    """SIGKILL during an atomic write leaves its hidden temporary file (a 23 MB forward
+    wavefield in a sweep); the next submit removed none of them."""
+    assert run_cli("submit").returncode == 0
+    debris = [
+        toy_dir / "scratch" / ".s001.sq.json.0123456789ab.tmp",
+        toy_dir / "output" / "figures" / ".gradient.png.abcdef012345.tmp",
+        toy_dir / "state" / ".workflow.json.a1b2c3d4e5f6.tmp",
+    ]
+    for p in debris:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("partial")
+    mine = toy_dir / "output" / ".notes.tmp"  # not an atomic write's name: kept
+    mine.write_text("mine")
+    res = run_cli("submit")
+    assert res.returncode == 0, res.stderr
+    assert not any(p.exists() for p in debris)
+    assert mine.read_text() == "mine"
+    assert "removed 3 temporary file(s)" in res.stderr, res.stderr

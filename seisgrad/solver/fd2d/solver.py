@@ -134,8 +134,6 @@ class FD2DParameters(Schema):
             )
         if len(set(self.pml_sides)) != len(self.pml_sides):
             raise ConfigError(f"parameter 'pml_sides': repeated side in {self.pml_sides}")
-        if self.record is not None and len(set(self.record)) != len(self.record):
-            raise ConfigError(f"parameter 'record': repeated channel in {self.record}")
         if self.checkpoints is not None and self.checkpoints > self.nt:
             raise ConfigError(
                 f"parameter 'checkpoints': {self.checkpoints} snapshots for nt = {self.nt} "
