@@ -353,9 +353,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(line)
         for name, info in row.get("sources", {}).items():
             if info["status"] != "pending":
-                error = info.get("error")
-                # an interrupted source's error is "interrupted": not said twice
-                extra = f"  {error}" if error and error != info["status"] else ""
+                error = str(info.get("error") or "")
+                # an interrupted source's error starts with "interrupted": not said twice
+                if error.startswith(info["status"]):
+                    error = error[len(info["status"]) :].strip()
+                extra = f"  {error}" if error else ""
                 if name in rerun.get(row["task"], ()):
                     extra += again
                 elif name in lost_sources.get(row["task"], ()):
@@ -522,13 +524,13 @@ def _quiet_stdout() -> None:
 #: Seconds after an interrupt at which it is raised again, in case the first was raised
 #: inside a callback whose exceptions Python ignores (a weakref or garbage-collector
 #: callback: "Exception ignored in ..."), where the run went on to the end.
-INTERRUPT_AGAIN = 1.0
+INTERRUPT_AGAIN = 2.0
 
 #: Set by the interrupt handler of ``submit``; cleared when the interrupt was handled.
 _INTERRUPTED = {"pending": False}
 
 
-def _terminate_as_interrupt() -> None:
+def _terminate_as_interrupt() -> dict[int, Any]:
     """Make SIGINT (Ctrl-C) and SIGTERM (``kill``, a batch system ending a foreground
     submit) stop ``submit``: the running sources are marked interrupted and one line
     says how to resume (SIGTERM ended it with no message, exit status 143). An
@@ -539,7 +541,7 @@ def _terminate_as_interrupt() -> None:
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return
+        return {}
 
     def interrupt(signum: int, frame: object) -> None:
         _INTERRUPTED["pending"] = True
@@ -549,11 +551,22 @@ def _terminate_as_interrupt() -> None:
     def again(signum: int, frame: object) -> None:
         if _INTERRUPTED["pending"]:
             signal.setitimer(signal.ITIMER_REAL, INTERRUPT_AGAIN)
+            if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                return  # being handled (the state recorded, a compilation stopped...)
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGALRM, again)
+    handlers = {signal.SIGINT: interrupt, signal.SIGTERM: interrupt, signal.SIGALRM: again}
+    return {sig: signal.signal(sig, h) for sig, h in handlers.items()}
+
+
+def _restore_handlers(old: dict[int, Any]) -> None:
+    """Put back the signal handlers :func:`_terminate_as_interrupt` replaced (``main``
+    may be called from Python: a notebook, a test)."""
+    import signal
+
+    _interrupt_handled()
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
 
 
 def _interrupt_handled() -> bool:
@@ -574,8 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USER_ERROR
-    if args.command == "submit":
-        _terminate_as_interrupt()
+    old_handlers = _terminate_as_interrupt() if args.command == "submit" else {}
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so that a closed pipe is handled below
@@ -619,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return EXIT_OS_ERROR
     finally:
-        _interrupt_handled()  # no interrupt raised again once the command has ended
+        _restore_handlers(old_handlers)  # and no interrupt raised again from now on
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -589,3 +589,17 @@ except KeyboardInterrupt:
     assert "Exception ignored" in res.stderr, res.stderr  # the first raise was lost
     assert res.stdout.startswith("interrupted after"), res.stdout + res.stderr
     assert float(res.stdout.split()[2]) < 5.0, res.stdout
+
+
+def test_submit_from_python_puts_the_signal_handlers_back(tmp_path):
+    """main(['submit', ...]) left its SIGINT/SIGTERM/SIGALRM handlers installed: in a
+    notebook, the next Ctrl-C was raised again every second, for ever."""
+    import signal
+
+    from seisgrad.cli import main
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    assert main(["submit", "-p", str(tmp_path / "missing.yaml")]) == 2
+    after = {s: signal.getsignal(s) for s in before}
+    assert after == before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

@@ -571,15 +571,20 @@ def ascii_file_name(tr: Trace, suffix: str | None = None) -> str:
 
 
 def write_ascii(
-    stream: Stream, folder: str | os.PathLike[str], suffix: str | None = None
+    stream: Stream,
+    folder: str | os.PathLike[str],
+    suffix: str | None = None,
+    *,
+    marker: bool = True,
 ) -> list[Path]:
     """Write SPECFEM two-column files (full float64 precision), named by
     :func:`ascii_file_name`: ``NET.STA.CHA.<suffix>``, with the location code
     ``NET.STA.LOC.CHA.<suffix>`` (suffix by channel when ``None``: ``semd``, ``semv``,
     ``sema``, ``semp``). The first line, ``# seisgrad time: simulation start``
     (:data:`ASCII_OWN_TIME`), tells :func:`read_ascii` that the time column is
-    seisgrad's (a negative start time is kept, not read as SPECFEM's ``-t0``); a
-    one-sample trace gets a ``# delta: <dt>`` line below it.
+    seisgrad's (a negative start time is kept, not read as SPECFEM's ``-t0``; left out
+    with ``marker=False``, for files SPECFEM reads); a one-sample trace gets a
+    ``# delta: <dt>`` line below it.
 
     Raises
     ------
@@ -603,7 +608,10 @@ def write_ascii(
         s = tr.stats
         t = trace_t0(tr) + float(s.delta) * np.arange(s.npts)
         table = np.column_stack([t, np.asarray(tr.data, dtype=np.float64)])
-        head = ASCII_OWN_TIME + (f"\ndelta: {float(s.delta)!r}" if s.npts == 1 else "")
+        lines = [ASCII_OWN_TIME] if marker else []
+        if s.npts == 1:
+            lines.append(f"delta: {float(s.delta)!r}")
+        head = "\n".join(lines)
         paths.append(
             atomic_write(
                 folder / ascii_file_name(tr, suffix),
@@ -632,7 +640,8 @@ def write_adjoint_ascii(stream: Stream, folder: str | os.PathLike[str]) -> list[
         out = tr.copy()
         out.data = np.asarray(tr.data, dtype=np.float64) / float(tr.stats.delta)
         per_time.append(out)
-    return write_ascii(per_time, folder, suffix="adj")
+    # no comment line: SPECFEM's Fortran reader takes every line as two numbers
+    return write_ascii(per_time, folder, suffix="adj", marker=False)
 
 
 # --------------------------------------------------------------------------- HDF5

@@ -43,7 +43,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from seisgrad.build import INPUT_PATHS, hash_path
-from seisgrad.config import Paths, Schema, from_mapping, param, read_yaml, show, to_mapping
+from seisgrad.config import (
+    Paths,
+    Schema,
+    from_mapping,
+    param,
+    read_yaml,
+    schema_fields,
+    show,
+    to_mapping,
+)
 from seisgrad.errors import ConfigError, PathError, SeisgradError, StateError, TaskError
 from seisgrad.logs import FILES_ONLY, log_to, logger, only_to
 from seisgrad.solver.acquisition import Event, Receiver
@@ -487,9 +496,14 @@ class Workflow(ABC):
         if fresh:  # results in path_output from a run the state has no record of
             self.set_aside = self.set_aside_results(names)
         stale = self.state.mark_interrupted()
-        debris = remove_temporary_files(
-            [self.path.scratch, self.path.output, self.state.root]
-        )  # of writes cut short by a kill: no task of this run has started yet
+        debris = []  # of writes cut short by a kill: no task of this run has started yet,
+        if not self.state.running():  # and no process of an earlier one still writes
+            out = self.path.output
+            debris = remove_temporary_files(
+                [self.path.scratch, self.state.root]
+                + [out / d for d in ("figures", "kernels", "traces", "previous")],
+                [out],  # its own files only: it may be the run folder (path_output: .)
+            )
         gone = self.forget_missing_outputs()
         self.path.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -782,6 +796,8 @@ class Workflow(ABC):
         old = self.state.fingerprint()
         if old is None or not self.fingerprint:
             return ""
+        defaults = self.fingerprint_defaults()
+        old = with_new_defaults(old, {k: defaults[k] for k in self.fingerprint if k in defaults})
         return _fingerprint_diff(old, self.fingerprint)[1]
 
     def declared_inputs(self) -> dict[str, TaskInputs]:
@@ -828,6 +844,8 @@ class Workflow(ABC):
         old = self.state.fingerprint()
         if old is None or not self.state.has_work():
             return None
+        defaults = self.fingerprint_defaults()
+        old = with_new_defaults(old, {k: defaults[k] for k in self.fingerprint if k in defaults})
         changed, detail = _fingerprint_diff(old, self.fingerprint)
         if not changed:
             return None
@@ -963,6 +981,16 @@ class Workflow(ABC):
         stay_old = [n for n in old if n in now]
         stay_now = [n for n in now if n in old]
         return new, redefined, removed, stay_old != stay_now
+
+    def fingerprint_defaults(self) -> dict[str, Any]:
+        """Each parameter's default as the fingerprint writes values, for every
+        parameter of the chosen components (see :func:`with_new_defaults`)."""
+        out: dict[str, Any] = {}
+        for obj in (self.params, self.solver.params, self.preprocess.params, self.system.params):
+            for info in schema_fields(type(obj)):
+                if info.default is not dataclasses.MISSING:
+                    out.setdefault(info.name, to_mapping(info.default))
+        return out
 
     def check_fingerprint(self) -> ParameterChanges | None:
         """Forget finished work made with parameters that changed since; record the
@@ -1319,23 +1347,46 @@ def make_receivers(spec: ReceiverSpec, stations: Path | None) -> list[Receiver]:
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
-def remove_temporary_files(folders: Iterable[Path]) -> list[tuple[Path, int]]:
-    """Remove what writes cut short by a kill left in ``folders`` (their trees): the
-    hidden temporary files of atomic writes (``.name.<12 hex digits>.tmp``), which
-    nothing reads; return each removed file with its size. Call it only while no task
-    of the run writes (at the start of a run, under its lock)."""
-    removed = []
+def remove_temporary_files(
+    trees: Iterable[Path], folders: Iterable[Path] = ()
+) -> list[tuple[Path, int]]:
+    """Remove what writes cut short by a kill left in ``trees`` (with their subfolders)
+    and ``folders`` (their own files only): the hidden temporary files of atomic writes
+    (``.name.<12 hex digits>.tmp``), which nothing reads; return each removed file with
+    its size. Call it only while nothing of the run writes (at the start of a run,
+    under its lock, with no task or source still running)."""
+    candidates: list[Path] = []
+    for tree in trees:
+        if tree.is_dir():
+            for root, _, files in os.walk(tree):
+                candidates += [Path(root) / name for name in files]
     for folder in folders:
-        if not folder.is_dir():
-            continue
-        for root, _, files in os.walk(folder):
-            for name in files:
-                if _TEMPORARY.match(name):
-                    path = Path(root) / name
-                    try:
-                        size = path.stat().st_size
-                        path.unlink()
-                    except OSError:  # gone already, or not ours to remove
-                        continue
-                    removed.append((path, size))
+        if folder.is_dir():
+            candidates += [p for p in folder.iterdir() if p.is_file()]
+    removed = []
+    for path in candidates:
+        if _TEMPORARY.match(path.name):
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except OSError:  # gone already, or not ours to remove
+                continue
+            removed.append((path, size))
     return removed
+
+
+def with_new_defaults(old: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded fingerprint completed with the parameters added since it was written.
+
+    A parameter that a newer seisgrad added (``smooth_edge``, or ``start_angle`` inside
+    ``receivers``) is missing from fingerprints recorded before; read as its default, a
+    run made without it counts as made with the default, instead of every task
+    depending on it running again after an upgrade.
+    """
+    out = dict(old)
+    for key, default in defaults.items():
+        if key not in out:
+            out[key] = default
+        elif isinstance(out[key], Mapping) and isinstance(default, Mapping):
+            out[key] = {**default, **out[key]}
+    return out

@@ -159,7 +159,9 @@ class Migration(Forward):
         if self.params.scale_by_model:
             # what the kernels are scaled by: fail now, not after the simulations
             self.model_for_scaling(self.solver.kernel_parameters)
-        if self.params.smooth_type == "laplacian" and self.params.smooth_edge != "reflect":
+        p = self.params
+        smoothing = p.smooth_h > 0 or p.smooth_v > 0
+        if smoothing and p.smooth_type == "laplacian" and p.smooth_edge != "reflect":
             raise ConfigError(
                 f"smooth_edge: {self.params.smooth_edge!r} is an option of the Gaussian "
                 "smoothing; smooth_type laplacian has natural (mirror) boundaries: use "
@@ -305,6 +307,11 @@ class Migration(Forward):
 
     def evaluate_gradient_from_kernels(self) -> None:
         """Precondition, apply the mask, export the gradient."""
+        if self._smoothed_kind() != self.gradient_attrs()["kind"]:
+            # written before the kernels were scaled ahead of the smoothing (no "kind"
+            # attribute: m S(K) was computed here), or for the other scale_by_model
+            logger.info("post-processed kernels of an older seisgrad: made again")
+            self.postprocess_event_kernels()
         g = read_model(self.smoothed_file)
         if self.params.precondition == "illumination":
             energy = pp.sum_kernels(
@@ -326,6 +333,17 @@ class Migration(Forward):
         logger.info("gradient written to %s", out)
         if self.params.plot_figures:
             self.plot_models()
+
+    def _smoothed_kind(self) -> str | None:
+        """The ``kind`` attribute of the post-processed kernels (``None``: none)."""
+        import h5py
+
+        try:
+            with h5py.File(self.smoothed_file, "r") as f:
+                kind = f.attrs.get("kind")
+        except OSError:
+            return None
+        return kind.decode() if isinstance(kind, bytes) else (str(kind) if kind else None)
 
     def gradient_attrs(self) -> dict[str, str]:
         kind = "dJ/dln(m)" if self.params.scale_by_model else "dJ/dm"

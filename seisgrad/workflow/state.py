@@ -199,7 +199,8 @@ class RunLock:
         """Release the lock (the file stays; it is harmless unlocked)."""
         if self._fd is not None:
             RunLock._held.discard(self._fd)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            # closing, not LOCK_UN: an unlock would also release it for a launched
+            # mpiexec that shares this open file (see held_fds)
             os.close(self._fd)
             self._fd = None
 
@@ -276,6 +277,16 @@ class State:
                 write_json_atomic(p, info)
                 marked.append(f"{p.parent.name}/{p.stem}")
         return marked
+
+    def running(self) -> list[str]:
+        """The tasks and sources that still say ``running`` (after
+        :meth:`mark_interrupted`: those whose process may be alive, e.g. Slurm array
+        tasks on other nodes)."""
+        out = [t for t, e in self.load()["tasks"].items() if e.get("status") == RUNNING]
+        for p in sorted(self.root.glob("*/*.json")):
+            if _read_json(p).get("status") == RUNNING:
+                out.append(f"{p.parent.name}/{p.stem}")
+        return out
 
     def set_task(self, task: str, status: str, **info: Any) -> None:
         data = self.load()

@@ -112,6 +112,10 @@ def test_adjoint_files_for_specfem_match_seisflows_files(tmp_path):
     adj = syn.copy()
     adj.data = res.adjoint
     (path,) = io.write_adjoint_ascii(Stream([adj]), tmp_path)
+    # two numbers on every line, as SPECFEM's Fortran reader reads them (no comment
+    # line: the marker of seisgrad's own ASCII files is left out here)
+    lines = path.read_text().splitlines()
+    assert all(len(line.split()) == 2 and not line.startswith("#") for line in lines)
     written = np.loadtxt(path)[:, 1]
     ref = io.read_ascii(ADJ)[0].data
     ratio = np.dot(ref, written) / np.dot(ref, ref)

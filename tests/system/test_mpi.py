@@ -401,8 +401,10 @@ def test_a_submit_killed_outright_keeps_the_folder_locked_while_its_ranks_run(
 ) -> None:
     """SIGKILL of 'seisgrad submit' left mpiexec and the ranks running, and a new submit
     took the lock and ran beside them (two write_misfit at once, in a sweep)."""
-    n = 6
-    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=1.0)
+    # (mpiexec dies of SIGPIPE at rank 0's next log line, its reader gone: a source
+    # of 6 s gives the second submit time to find the lock held)
+    n = 2
+    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=6.0)
     proc = start_submit(tmp_path, "-p", str(pfile), env=env(), new_session=True)
     try:
         wait_for(

@@ -745,3 +745,43 @@ def test_an_unfinished_run_gives_previous_what_it_had_not_rewritten(tmp_path, ru
     assert res.returncode == 0, res.stderr
     assert _digest(prev / "kernels_raw.h5") == kernels
     assert (prev / "kernels" / "s000.h5").exists() and (prev / "gradient.h5").exists()
+
+
+def test_parameters_added_by_an_upgrade_do_not_rerun_finished_work(tmp_path, run_cli):
+    """A fingerprint recorded before smooth_edge and receivers.start_angle existed: read
+    with their defaults, the finished work is kept (every simulation ran again, and the
+    results were set aside, although the user changed nothing)."""
+    small_setup(tmp_path, receivers={"kind": "ring", "n": 5, "radius": 150.0})
+    assert run_cli("submit", timeout=600).returncode == 0
+    state = tmp_path / "state" / "workflow.json"
+    data = json.loads(state.read_text())
+    fp = data["fingerprint"]
+    del fp["smooth_edge"]
+    del fp["receivers"]["start_angle"]
+    state.write_text(json.dumps(data))
+    res = run_cli("status")
+    assert "parameters changed" not in res.stdout, res.stdout
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "parameters changed" not in res.stderr and "moved to" not in res.stderr
+    assert "task run_forward_simulations: done before, skipped" in res.stderr, res.stderr
+    # post-processed kernels of that older version (m S(K) was computed afterwards: they
+    # hold S(K), no kind attribute) are made again when only the last task reruns
+    out = tmp_path / "output"
+    raw = read_model(out / "kernels_raw.h5")
+    write_model(tmp_path / "scratch" / "kernels" / "smoothed.h5", raw)
+    data = yaml.safe_load((tmp_path / "parameters.yaml").read_text())
+    data["plot_clip"] = 98.0
+    (tmp_path / "parameters.yaml").write_text(yaml.safe_dump(data))
+    res = run_cli("submit", timeout=600)
+    assert res.returncode == 0 and "of an older seisgrad: made again" in res.stderr
+    expected = pp.scale_by_model(raw, read_model(tmp_path / "init.h5"))
+    grad = read_model(out / "gradient.h5")
+    for n in ("vp", "rho"):
+        np.testing.assert_allclose(grad[n], expected[n], rtol=1e-6)
+    # a real change is still one
+    data = yaml.safe_load((tmp_path / "parameters.yaml").read_text())
+    data["smooth_edge"] = "normalize"
+    (tmp_path / "parameters.yaml").write_text(yaml.safe_dump(data))
+    res = run_cli("submit", timeout=600)
+    assert "parameters changed: smooth_edge ('reflect' -> 'normalize')" in res.stderr
