@@ -224,6 +224,12 @@ def read_su(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"SU file {path} does not exist")
+    size = path.stat().st_size
+    if size < 240:  # not even one trace header
+        raise DataError(
+            f"{path} is not a readable SU file: it holds {size} bytes, less than one "
+            "240-byte trace header"
+        )
     try:
         st = read(str(path), format="SU")
     except Exception:  # obspy's endianness detection can fail on odd headers
@@ -770,6 +776,12 @@ def _read_hdf5(f: h5py.File, path: Path) -> Stream:
                     f"{path}: no samples for trace {i} ({head['network']}.{head['station']}."
                     f"{head['location']}.{head['channel']}): neither traces/data nor "
                     f"traces/{i:06d} exists"
+                )
+            if not (math.isfinite(head["delta"]) and head["delta"] > 0):
+                raise DataError(
+                    f"{path}: trace {i} ({head['network']}.{head['station']}."
+                    f"{head['location']}.{head['channel']}) has the time step "
+                    f"{head['delta']!r}; it must be a positive number"
                 )
             out.append(_trace(samples, head))
         return out

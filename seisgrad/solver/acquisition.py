@@ -135,7 +135,20 @@ class SourceTimeFunction(Schema):
 
         For ``array`` (``t_start`` is not used): the first ``nt`` values, continued with
         zeros when there are fewer.
+
+        Raises
+        ------
+        ConfigError
+            When ``nt`` is not a whole number >= 0, or ``dt`` not a positive number.
         """
+        if isinstance(nt, bool) or not isinstance(nt, (int, np.integer)) or nt < 0:
+            raise ConfigError(f"source time function: nt must be a whole number >= 0, got {nt!r}")
+        if (
+            isinstance(dt, bool)
+            or not isinstance(dt, (int, float, np.number))
+            or not (math.isfinite(dt) and dt > 0)
+        ):
+            raise ConfigError(f"source time function: dt must be a positive number, got {dt!r}")
         if self.kind == "array":
             vals = np.asarray(self.values, dtype=np.float64)
             out = np.zeros(nt)

@@ -568,3 +568,21 @@ def test_own_ascii_files_keep_a_negative_start_time(tmp_path):
     (spec / path.name).write_text("\n".join(lines) + "\n")
     (back,) = io.read_ascii(spec)
     assert back.stats.starttime == EPOCH and back.stats.specfem_t0 == pytest.approx(0.05)
+
+
+def test_empty_su_files_and_bad_hdf5_time_steps_are_named(tmp_path):
+    """An empty SU file read as 'list index out of range'; a NaN time step in an HDF5
+    trace header as 'cannot convert float NaN to integer' (bad-input sweep)."""
+    import h5py
+
+    (tmp_path / "empty.su").write_bytes(b"")
+    with pytest.raises(DataError, match="holds 0 bytes, less than one 240-byte trace header"):
+        io.read_su(tmp_path / "empty.su")
+    st = make_stream(dt=0.004, t0=0.0, stations=("A01",))
+    path = io.write_hdf5(st, tmp_path / "ev.h5")
+    with h5py.File(path, "r+") as f:
+        head = f["traces"]["header"][()]
+        head["delta"] = np.nan
+        f["traces"]["header"][...] = head
+    with pytest.raises(DataError, match=r"has the time step nan; it must be a positive number"):
+        io.read_hdf5(path)

@@ -215,3 +215,19 @@ def test_event_names_that_are_not_plain_file_names_are_refused(name: str) -> Non
 
 def test_event_names_with_blanks_and_dashes_are_fine() -> None:
     assert Event(name="shot 12-b_x", sources=[]).name == "shot 12-b_x"
+
+
+def test_sampling_a_source_time_function_refuses_nonsense_steps() -> None:
+    """nt = -1 or dt = 0, negative or NaN gave empty or NaN samples (bad-input sweep)."""
+    import math
+
+    import pytest
+
+    from seisgrad.errors import ConfigError
+    from seisgrad.solver.acquisition import SourceTimeFunction
+
+    stf = SourceTimeFunction(f0=10.0)
+    assert stf.sample(0, 1e-3).size == 0
+    for nt, dt in ((-1, 1e-3), (10, 0.0), (10, -1e-3), (10, math.nan), ("10", 1e-3)):
+        with pytest.raises(ConfigError, match="source time function"):
+            stf.sample(nt, dt)
