@@ -434,6 +434,8 @@ def read_model(path: str | os.PathLike[str], names: str | Sequence[str] | None =
     """
     names = _as_names(names)
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p} is a folder, not a model file")
     if not p.is_file():
         raise DataError(f"model file not found: {p}")
     try:
@@ -506,7 +508,8 @@ def _read_coordinate(f: h5py.File, name: str, where: Path) -> np.ndarray:
     ------
     DataError
         When ``name`` is a group or holds anything but integer or floating-point numbers
-        (strings, compound or other types), naming the file and the dataset.
+        (strings, compound or other types), or values that are not finite, naming the
+        file and the dataset.
     """
     obj = f[name]
     if not isinstance(obj, h5py.Dataset):
@@ -519,7 +522,14 @@ def _read_coordinate(f: h5py.File, name: str, where: Path) -> np.ndarray:
             f"{where}: coordinate dataset '{name}' holds {obj.dtype} values, not numbers "
             "(coordinates must be integer or floating point)"
         )
-    return np.asarray(obj[()], dtype=np.float64)
+    values = np.asarray(obj[()], dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise DataError(
+            f"{where}: coordinate '{name}' holds {bad.size} non-finite value(s) "
+            f"({values.flat[bad[0]]} at index {bad[0]})"
+        )
+    return values
 
 
 def _as_names(names: str | Sequence[str] | None) -> list[str] | None:

@@ -685,3 +685,27 @@ def test_float32_coordinates_and_odd_inputs(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="attributes are strings"):
         write_model(tmp_path / "a.h5", m, {"a": None})
     assert not list(tmp_path.glob("a.h5*"))
+
+
+def test_model_files_with_nan_coordinates_or_given_as_a_folder_are_refused(tmp_path):
+    """A NaN in a model file's x coordinates was read as a regular grid; a folder given
+    as a model file was 'not found' (bad-input sweep)."""
+    import h5py
+    import pytest
+
+    from seisgrad.errors import DataError
+    from seisgrad.model import Grid, homogeneous, read_model, write_model
+
+    path = write_model(tmp_path / "m.h5", homogeneous(Grid(6, 5, 10.0, 10.0), vp=1500.0))
+    with h5py.File(path, "r+") as f:
+        for a in ("origin", "spacing"):
+            del f["x"].attrs[a]
+        x = f["x"][()]
+        x[2] = np.nan
+        f["x"][...] = x
+    with pytest.raises(
+        DataError, match=r"coordinate 'x' holds 1 non-finite value\(s\) \(nan at index 2\)"
+    ):
+        read_model(path)
+    with pytest.raises(DataError, match="is a folder, not a model file"):
+        read_model(tmp_path)
