@@ -274,15 +274,21 @@ class PointSource(Schema):
     mxz: float = param(0.0, "moment tensor Mxz (N)")
     stf: SourceTimeFunction = param(default_factory=SourceTimeFunction, doc="source time function")
 
-    def strength_is_zero(self) -> bool:
-        """Whether the source's own strength is zero: ``amplitude`` for ``pressure`` and
-        ``explosion``, ``(fx, fz)`` for ``force``, ``(mxx, mzz, mxz)`` for
-        ``moment_tensor`` (the other fields are not used by its kind)."""
+    def strength(self) -> float:
+        """The largest magnitude of the source's own strength: ``amplitude`` for
+        ``pressure`` and ``explosion``, ``(fx, fz)`` for ``force``, ``(mxx, mzz, mxz)``
+        for ``moment_tensor`` (the other fields are not used by its kind)."""
         if self.kind == "force":
-            return self.fx == 0 and self.fz == 0
-        if self.kind == "moment_tensor":
-            return self.mxx == 0 and self.mzz == 0 and self.mxz == 0
-        return self.amplitude == 0
+            values: tuple[float, ...] = (self.fx, self.fz)
+        elif self.kind == "moment_tensor":
+            values = (self.mxx, self.mzz, self.mxz)
+        else:
+            values = (self.amplitude,)
+        return max(abs(float(v)) for v in values)
+
+    def strength_is_zero(self) -> bool:
+        """Whether the source's own strength (:meth:`strength`) is zero."""
+        return self.strength() == 0
 
 
 #: Longest event name (bytes, UTF-8): file names such as ``.traces_<event>.png.<hex>.tmp``

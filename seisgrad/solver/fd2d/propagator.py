@@ -135,14 +135,15 @@ PML_THIN = 20
 _PROFILE_PAD = 64
 
 #: First line of a snapshot file (:class:`SnapshotFile`, :meth:`Propagator.snapshot_header`).
-_SNAP_MAGIC = b"seisgrad-snapshots 1\n"
+_SNAP_PREFIX = b"seisgrad-snapshots "
+_SNAP_MAGIC = _SNAP_PREFIX + b"1\n"
 
 
 def is_snapshot_file(path: Path) -> bool:
     """Whether ``path`` starts as a seisgrad snapshot file does (any version)."""
     try:
         with open(path, "rb") as f:
-            return f.read(len(b"seisgrad-snapshots ")) == b"seisgrad-snapshots "
+            return f.read(len(_SNAP_PREFIX)) == _SNAP_PREFIX
     except OSError:
         return False
 
@@ -577,7 +578,8 @@ class Propagator(ABC):
         out = check_sampling(self.vmin, fmax, self.layout.dx, self.layout.dz, ppw)
         for k, s in enumerate(self.event.sources):
             where = f"event '{self.event.name}': source {k} ({s.kind} at x={s.x:g}, z={s.z:g})"
-            self._check_source_range(s, where)
+            samples = s.stf.sample(self.nt, self.dt)
+            self._check_source_range(s, samples, where)
             if s.stf.is_silent():
                 out.append(
                     f"{where} is silent: its source time function is zero everywhere "
@@ -607,7 +609,7 @@ class Propagator(ABC):
             lost = 0.0
             if p.correct_time_dispersion:
                 a = 0.5 if self.source_at_half_steps(s) else 0.0
-                lost = early_source_loss(s.stf.sample(self.nt, self.dt), a)
+                lost = early_source_loss(samples, a)
             spread = (
                 f"; the time-dispersion correction also spreads it over a few tens of "
                 f"steps, and {100 * lost:.2g}% of its amplitude would fall before t = 0, "
@@ -639,16 +641,13 @@ class Propagator(ABC):
     #: read as an instability that the CFL check had missed.
     SOURCE_RANGE = 1e-12
 
-    def _check_source_range(self, source: Any, where: str) -> None:
-        """Raise :class:`~seisgrad.errors.ConfigError` when ``source``'s samples are not
-        finite or too large for the precision (``amplitude: 1e300`` in float32)."""
-        values = np.asarray(source.stf.sample(self.nt, self.dt), dtype=np.float64)
-        strength = max(
-            abs(float(getattr(source, name, 0.0) or 0.0))
-            for name in ("amplitude", "fx", "fz", "mxx", "mzz", "mxz")
-        )
+    def _check_source_range(self, source: Any, samples: np.ndarray, where: str) -> None:
+        """Raise :class:`~seisgrad.errors.ConfigError` when ``source``'s ``samples`` (its
+        source time function over the run) times its strength are not finite or too
+        large for the precision (``amplitude: 1e300`` in float32)."""
+        values = np.asarray(samples, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
-            peak = float(np.max(np.abs(values), initial=0.0)) * strength
+            peak = float(np.max(np.abs(values), initial=0.0)) * source.strength()
         limit = self.SOURCE_RANGE * float(np.finfo(self.dtype).max)
         if not np.all(np.isfinite(values)) or not math.isfinite(peak):
             raise ConfigError(
