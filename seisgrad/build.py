@@ -156,13 +156,13 @@ def likely_typos(keys: Sequence[str], classes: Mapping[str, type]) -> list[str]:
     given as ``package.module:Class`` and swapped out is kept)."""
     import difflib
 
-    valid = owners(classes)
+    valid = list(owners(classes))
     return [
         k
         for k in keys
         if k not in valid
         and k not in KINDS
-        and difflib.get_close_matches(k, list(valid), n=1, cutoff=TYPO_SIMILARITY)
+        and difflib.get_close_matches(k, valid, n=1, cutoff=TYPO_SIMILARITY)
         and not _other_owners(k, classes)
     ]
 

@@ -127,19 +127,18 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
-    from seisgrad.build import (
-        DEFAULT_MODULES,
-        likely_typos,
-        load_parameter_file,
-        owners,
-        unknown_key_error,
+    from seisgrad.build import likely_typos, load_parameter_file, owners, unknown_key_error
+    from seisgrad.parfile import (
+        chosen_classes,
+        kept_values,
+        leading_comments,
+        render_full,
+        write_text_atomic,
     )
-    from seisgrad.parfile import kept_values, leading_comments, render_full, write_text_atomic
-    from seisgrad.registry import KINDS, resolve
 
     path = Path(args.parameter_file)
     raw = load_parameter_file(path)
-    classes = {k: resolve(k, str(raw.get(k, DEFAULT_MODULES[k]))) for k in KINDS}
+    classes = chosen_classes(raw)
     typos = likely_typos(list(raw), classes)
     if typos:  # keep the file as it is: a typo kept as a comment would be lost silently
         raise unknown_key_error(typos[0], classes, list(owners(classes)))
@@ -601,8 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        _interrupt_handled()
+    except KeyboardInterrupt:  # (not raised again while handled: see again())
         if args.debug:
             raise
         if args.command == "submit":

@@ -151,14 +151,24 @@ def kept_values(text: str) -> dict[str, Any]:
     return dict(data) if isinstance(data, dict) else {}
 
 
+def chosen_modules(raw: Mapping[str, Any]) -> dict[str, str]:
+    """The module named in ``raw`` for each kind, or the default one."""
+    return {k: str(raw.get(k, DEFAULT_MODULES[k])) for k in KINDS}
+
+
+def chosen_classes(raw: Mapping[str, Any]) -> dict[str, type]:
+    """The classes of :func:`chosen_modules`."""
+    return {k: resolve(k, name) for k, name in chosen_modules(raw).items()}
+
+
 def render_full(raw: Mapping[str, Any]) -> tuple[str, list[str]]:
     """Every parameter of the modules named in ``raw``, documented, values kept.
 
     Returns the text and the keys of ``raw`` that no chosen module declares (written
     as comments at the end so nothing the user set is lost).
     """
-    modules = {k: str(raw.get(k, DEFAULT_MODULES[k])) for k in KINDS}
-    classes = {k: resolve(k, modules[k]) for k in KINDS}
+    modules = chosen_modules(raw)
+    classes = chosen_classes(raw)
     table = owners(classes)
     out = [_HEADER]
     out += [f"{k}: {modules[k]}" for k in KINDS]

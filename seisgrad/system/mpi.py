@@ -478,16 +478,24 @@ def wait_forwarding_signals(proc: Any, grace: float = 30.0) -> int:
     return int(returncode)
 
 
+def _run_state(parameter_file: Path) -> Any:
+    """The :class:`~seisgrad.workflow.state.State` of ``parameter_file``'s run (only
+    the System and the paths are built)."""
+    from seisgrad.build import build_system
+    from seisgrad.workflow.state import State
+
+    _, paths = build_system(parameter_file)
+    return State(paths.workdir)
+
+
 def _left_running(parameter_file: Path) -> list[str]:
     """Sources that the state of ``parameter_file``'s run still shows as running (after
     the MPI run ended: their rank died), as ``task/source (rank r)``."""
-    from seisgrad.build import build_system
-    from seisgrad.workflow.state import RUNNING, State
+    from seisgrad.workflow.state import RUNNING
 
     try:
-        _, paths = build_system(parameter_file)
         out = []
-        for p in sorted(State(paths.workdir).root.glob("*/*.json")):
+        for p in sorted(_run_state(parameter_file).root.glob("*/*.json")):
             info = json.loads(p.read_text())
             if info.get("status") == RUNNING:
                 out.append(f"{p.parent.name}/{p.stem} (rank {info.get('rank')})")
@@ -499,12 +507,8 @@ def _left_running(parameter_file: Path) -> list[str]:
 def _mark_left_interrupted(parameter_file: Path) -> None:
     """Record the sources of ``parameter_file``'s run that still say ``running`` but
     whose process has ended as interrupted (:meth:`State.mark_interrupted`)."""
-    from seisgrad.build import build_system
-    from seisgrad.workflow.state import State
-
     try:
-        _, paths = build_system(parameter_file)
-        State(paths.workdir).mark_interrupted()
+        _run_state(parameter_file).mark_interrupted()
     except (SeisgradError, OSError, ValueError):  # the next submit records them
         pass
 

@@ -793,11 +793,9 @@ class Workflow(ABC):
             ``key (recorded -> now)`` for up to five changed keys; ``""`` when they
             match or nothing was recorded.
         """
-        old = self.state.fingerprint()
+        old = self.recorded_fingerprint()
         if old is None or not self.fingerprint:
             return ""
-        defaults = self.fingerprint_defaults()
-        old = with_new_defaults(old, {k: defaults[k] for k in self.fingerprint if k in defaults})
         return _fingerprint_diff(old, self.fingerprint)[1]
 
     def declared_inputs(self) -> dict[str, TaskInputs]:
@@ -841,11 +839,9 @@ class Workflow(ABC):
         before it) declares nothing (:attr:`task_inputs`). Changed keys that no
         declared task depends on are :attr:`ParameterChanges.unattributed`.
         """
-        old = self.state.fingerprint()
+        old = self.recorded_fingerprint()
         if old is None or not self.state.has_work():
             return None
-        defaults = self.fingerprint_defaults()
-        old = with_new_defaults(old, {k: defaults[k] for k in self.fingerprint if k in defaults})
         changed, detail = _fingerprint_diff(old, self.fingerprint)
         if not changed:
             return None
@@ -991,6 +987,16 @@ class Workflow(ABC):
                 if info.default is not dataclasses.MISSING:
                     out.setdefault(info.name, to_mapping(info.default))
         return out
+
+    def recorded_fingerprint(self) -> dict[str, Any] | None:
+        """The fingerprint the state recorded (``None``: none), with the parameters of
+        this run's fingerprint that it predates read as their defaults
+        (:func:`with_new_defaults`)."""
+        old = self.state.fingerprint()
+        if old is None:
+            return None
+        defaults = self.fingerprint_defaults()
+        return with_new_defaults(old, {k: defaults[k] for k in self.fingerprint if k in defaults})
 
     def check_fingerprint(self) -> ParameterChanges | None:
         """Forget finished work made with parameters that changed since; record the

@@ -163,7 +163,7 @@ class Migration(Forward):
         smoothing = p.smooth_h > 0 or p.smooth_v > 0
         if smoothing and p.smooth_type == "laplacian" and p.smooth_edge != "reflect":
             raise ConfigError(
-                f"smooth_edge: {self.params.smooth_edge!r} is an option of the Gaussian "
+                f"smooth_edge: {p.smooth_edge!r} is an option of the Gaussian "
                 "smoothing; smooth_type laplacian has natural (mirror) boundaries: use "
                 "smooth_edge: reflect"
             )

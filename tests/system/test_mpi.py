@@ -362,9 +362,10 @@ def test_sys_exit_in_a_source_is_a_failed_source(tmp_path: Path, system: str, ra
 
 
 def test_a_killed_rank_0_is_not_reported_as_a_launcher_failure(tmp_path: Path) -> None:
-    """Rank 0 killed during a task: with no source running, the launcher said it
-    'failed before any rank started' (the ranks' start marker, which the launcher looks
-    for, was never printed on the launched path)."""
+    """Rank 0 killed during a task. When no source was running, the launcher said it
+    'failed before any rank started': the ranks' start marker, which it looks for then,
+    was never printed on the launched path. (Here a source runs, so the message names
+    it; the marker itself is what the last assertion checks.)"""
     n = 6
     pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=2.0)
     proc = start_submit(
