@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_pfile(p)
 
-    p = sub.add_parser("par", help="show or set one parameter (comments are kept)")
+    p = sub.add_parser(
+        "par", help="show or set one parameter, or one field of it: receivers.n (comments kept)"
+    )
     _add_pfile(p)
     p.add_argument("key")
     p.add_argument("value", nargs="?", help="new value (YAML); leave out to show")

@@ -195,9 +195,18 @@ class Model(Mapping[str, np.ndarray]):
     """Named 2D arrays on a :class:`Grid` (read-only mapping ``name -> array``)."""
 
     def __init__(self, grid: Grid, values: Mapping[str, np.ndarray]) -> None:
+        if not isinstance(grid, Grid):
+            raise DataError(f"Model needs a Grid as its first argument, not {type(grid).__name__}")
+        if not isinstance(values, Mapping):
+            raise DataError(
+                "Model needs a mapping of parameter names to arrays (e.g. {'vp': array}), "
+                f"not {type(values).__name__}"
+            )
         self.grid = grid
         self._values: dict[str, np.ndarray] = {}
         for name, arr in values.items():
+            if not isinstance(name, str):
+                raise DataError(f"model parameter names must be strings, not {name!r}")
             try:
                 a = np.asarray(arr)
             except ValueError as exc:
@@ -623,6 +632,14 @@ def _check_name(name: str) -> None:
         )
 
 
+def _check_grid(grid: Any, what: str) -> None:
+    if not isinstance(grid, Grid):
+        raise ConfigError(
+            f"{what} needs a seisgrad.model.Grid, not {type(grid).__name__} (build one with "
+            "Grid(nx=..., nz=..., dx=..., dz=...) or Grid.from_extent(...))"
+        )
+
+
 def _finite_number(value: Any, what: str) -> float:
     try:
         v = float(value)
@@ -660,6 +677,7 @@ def homogeneous(grid: Grid, dtype: np.dtype | type = np.float32, **values: float
     **values
         One constant per parameter name.
     """
+    _check_grid(grid, "homogeneous()")
     if not values:
         raise ConfigError("homogeneous() needs at least one parameter, e.g. vp=3000.0")
     out = {}
@@ -697,6 +715,7 @@ def layered(
     layer above it. In formulas, the layer index of node ``(i, j)`` is the number of
     interfaces strictly above it, :math:`k_{ij} = \#\{n : h_n(x_i) > z_j\}`.
     """
+    _check_grid(grid, "layered()")
     n_if = len(interfaces_z)
     heights = np.empty((n_if, grid.nx))
     for n, h in enumerate(interfaces_z):
@@ -751,6 +770,7 @@ def checkerboard_pattern(
     * ``shape="square"``: :math:`p = (-1)^{\\lfloor (x-x_0)/s_x \\rfloor +
       \\lfloor (z-z_0)/s_z \\rfloor}` (piecewise constant, values +-1).
     """
+    _check_grid(grid, "checkerboard_pattern()")
     sx, sz = _pair(size, "checkerboard size")
     if origin is None:
         ox, oz = grid.x0, grid.z0
@@ -794,6 +814,7 @@ def checkerboard(
     shape, origin
         See :func:`checkerboard_pattern`.
     """
+    _check_grid(grid, "checkerboard()")
     if base.grid != grid:
         raise DataError(f"checkerboard: base model grid {base.grid} differs from {grid}")
     p = checkerboard_pattern(grid, size, shape, origin)
@@ -832,6 +853,7 @@ def gaussian_blob(
     ``sigma`` is the standard deviation in metres (one value or ``(sigma_x, sigma_z)``).
     Add it to a parameter with :func:`add_perturbation`.
     """
+    _check_grid(grid, "gaussian_blob()")
     c = list(center)
     if len(c) != 2:
         raise ConfigError(f"gaussian_blob center must be (x, z), got {center!r}")
@@ -1107,6 +1129,7 @@ def interpolate(
     dtype
         Output dtype (default: the input's floating dtype, float32 for integer input).
     """
+    _check_grid(grid, "interpolate()")
     if method not in _METHODS:
         raise ConfigError(f"interpolation method must be one of {_METHODS}, got {method!r}")
     if outside not in _OUTSIDE:

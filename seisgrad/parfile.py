@@ -2,7 +2,8 @@
 
 ``seisgrad configure`` renders a complete, documented file from the chosen modules'
 schemas (values already set are kept); ``seisgrad par KEY VALUE`` replaces one
-top-level value in place and leaves every other line untouched.
+top-level value (or one field of it: ``receivers.n``) in place and leaves every other
+line untouched.
 """
 
 from __future__ import annotations
@@ -247,8 +248,69 @@ def default_value(raw: Mapping[str, Any], key: str) -> Any:
     return MISSING if info.required else to_mapping(info.default)
 
 
+def _split_key(key: str) -> tuple[str, list[str]]:
+    """``"receivers.n"`` -> ``("receivers", ["n"])``; a key without dots -> ``(key, [])``."""
+    top, *rest = key.split(".")
+    if not top or any(not part for part in rest):
+        raise ConfigError(f"'{key}' is not a parameter name (use NAME or NAME.FIELD)")
+    return top, rest
+
+
+def _step(value: Any, part: str, shown: str) -> tuple[Any, bool]:
+    """The element ``part`` of ``value`` (a mapping key, or a list index) and whether it
+    exists; ``shown`` is the dotted key so far, for messages."""
+    if isinstance(value, Mapping):
+        return value.get(part), part in value
+    if isinstance(value, list):
+        try:
+            i = int(part)
+        except ValueError:
+            raise ConfigError(
+                f"'{shown}' is a list: follow it with an index 0..{len(value) - 1}, not '{part}'"
+            ) from None
+        if not 0 <= i < len(value):
+            raise ConfigError(f"'{shown}' has {len(value)} entries; there is no entry {part}")
+        return value[i], True
+    raise ConfigError(f"'{shown}' is {show(value)}, which has no field '{part}'")
+
+
+def _fields_of(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "its fields: " + (", ".join(map(str, value)) or "none")
+    if isinstance(value, list):
+        return f"it is a list of {len(value)} entries"
+    return f"it is {show(value)}"
+
+
+def _nested_get(value: Any, top: str, rest: list[str]) -> tuple[Any, bool]:
+    shown = top
+    for part in rest:
+        value, here = _step(value, part, shown)
+        if not here:
+            return None, False
+        shown += f".{part}"
+    return value, True
+
+
 def get_value(path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
-    """Value of ``key`` and whether the file sets it (else the schema default)."""
+    """Value of ``key`` and whether the file sets it (else the schema default).
+
+    ``key`` may name a field of a mapping or list value with dots (``receivers.n``,
+    ``events.0.name``).
+    """
+    top, rest = _split_key(key)
+    if rest:
+        value, is_set = get_value(path, top)
+        inner, found = _nested_get(value, top, rest)
+        if found:
+            return inner, is_set
+        default = default_value(load_parameter_file(path), top) if is_set else value
+        if is_set and default is not MISSING:  # a field the file leaves out: its default
+            inner, found = _nested_get(default, top, rest)
+            if found:
+                return inner, False
+        shown = default if isinstance(default, Mapping) else value
+        raise ConfigError(f"{top} has no field '{'.'.join(rest)}' ({_fields_of(shown)})")
     raw = load_parameter_file(path)
     if key in raw:
         return raw[key], True
@@ -316,7 +378,12 @@ class Change:
 
 
 def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
-    """Set top-level ``key`` to the YAML value ``text`` in place, keeping comments.
+    """Set ``key`` to the YAML value ``text`` in place, keeping comments.
+
+    ``key`` is a top-level parameter, or a field of one named with dots
+    (``receivers.n``, ``events.0.sources.0.x``): the top-level value is rewritten with
+    that field changed (a value the file does not set starts from an empty mapping, so
+    its other fields keep their defaults).
 
     The new value is validated before the file is written; on error the file is
     unchanged. Setting a module key (``workflow``, ``system``, ``solver``,
@@ -329,6 +396,9 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
         The old value (or default), the new one, and the keys left unused.
     """
     p = Path(path)
+    top, rest = _split_key(key)
+    if rest:
+        return _set_field(p, top, rest, text)
     raw = load_parameter_file(p)
     _check_key(raw, key)
     try:
@@ -391,3 +461,56 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
     if key in KINDS:
         unused = tuple(unused_keys({**raw, key: new}))
     return Change(old, was_set, new, unused)
+
+
+def _set_field(p: Path, top: str, rest: list[str], text: str) -> Change:
+    """:func:`set_value` for the dotted key ``top.rest...``."""
+    import copy
+
+    key = ".".join([top, *rest])
+    raw = load_parameter_file(p)
+    _check_key(raw, top)
+    if top in KINDS:
+        raise ConfigError(f"'{top}' is a module name, which has no fields; set '{top}' itself")
+    try:
+        new = yaml.safe_load(text) if text != "" else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"value for '{key}' is not valid YAML: {text!r}") from exc
+    old, was_set = get_value(p, key) if _has_field(p, key) else (MISSING, False)
+    default = default_value(raw, top)
+    base = copy.deepcopy(raw[top]) if top in raw else None
+    if base is None:
+        if not isinstance(default, Mapping):
+            has = "no fields" if not isinstance(default, list) else "no entries by default"
+            raise ConfigError(
+                f"'{top}' is not set in {p} and its default, {show(default)}, has {has}; "
+                f"set '{top}' itself"
+            )
+        base = {}
+    parent, shown = base, top
+    for n, part in enumerate(rest[:-1]):
+        child, here = _step(parent, part, shown)
+        if not here:  # a mapping without this field: start from the field's default
+            child, known = _nested_get(default, top, rest[: n + 1])
+            child = copy.deepcopy(child) if known else {}
+            parent[part] = child
+        parent, shown = child, f"{shown}.{part}"
+    last = rest[-1]
+    if isinstance(parent, list):
+        _step(parent, last, shown)  # checks the index
+        parent[int(last)] = new
+    elif isinstance(parent, dict):
+        parent[last] = new
+    else:
+        raise ConfigError(f"'{shown}' is {show(parent)}, which has no field '{last}'")
+    dumped = yaml.safe_dump(base, default_flow_style=True, sort_keys=False, width=10**9)
+    set_value(p, top, dumped.strip())
+    return Change(old, was_set, new)
+
+
+def _has_field(p: Path, key: str) -> bool:
+    try:
+        get_value(p, key)
+    except ConfigError:
+        return False
+    return True

@@ -603,3 +603,37 @@ def test_submit_from_python_puts_the_signal_handlers_back(tmp_path):
     after = {s: signal.getsignal(s) for s in before}
     assert after == before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_par_shows_and_sets_one_field_of_a_mapping(tmp_path, run_cli):
+    """'seisgrad par receivers.n 80': one field of a nested value (it could only be set
+    by rewriting the whole mapping); the other fields keep their defaults, and a wrong
+    field, index or value is one error line with the file unchanged."""
+    import yaml
+
+    assert run_cli("setup", "--workflow", "migration").returncode == 0
+    res = run_cli("par", "receivers.n")
+    assert res.stdout.strip() == "50  # default (not set in the file)", res.stderr
+    res = run_cli("par", "receivers.n", "80")
+    assert res.stdout.strip() == "receivers.n: 50 (default) -> 80", res.stderr
+    assert run_cli("par", "receivers.n").stdout.strip() == "80"
+    assert run_cli("par", "receivers.radius").stdout.strip().startswith("200.0  # default")
+    res = run_cli("par", "receivers.center.0", "5")
+    assert res.stdout.strip() == "receivers.center.0: 0.0 (default) -> 5", res.stderr
+    raw = yaml.safe_load((tmp_path / "parameters.yaml").read_text())
+    assert raw["receivers"] == {"n": 80, "center": [5, 0.0]}
+    before = (tmp_path / "parameters.yaml").read_text()
+    for args, message in [
+        (("receivers.nn", "3"), "did you mean 'n'? valid keys: center, "),
+        (("receivers.n", "abc"), "expected an integer"),
+        (("receivers.center.2", "1"), "'receivers.center' has 2 entries; there is no entry 2"),
+        (("receivers.n.x", "1"), "'receivers.n' is 80, which has no field 'x'"),
+        (("nt.x", "1"), "its default, 1000, has no fields"),
+        (("events.0.name", "a"), "set 'events' itself"),
+        (("solver.order", "4"), "'solver' is a module name, which has no fields"),
+        (("receivers..n", "1"), "not a parameter name"),
+        (("receivers.bogus",), "receivers has no field 'bogus' (its fields: kind, n, "),
+    ]:
+        line = _one_line_error(run_cli("par", *args))
+        assert message in line, (args, line)
+    assert (tmp_path / "parameters.yaml").read_text() == before

@@ -628,6 +628,22 @@ def test_more_bad_input_is_a_seisgrad_error(tmp_path: Path, grid: Grid) -> None:
         write_model(tmp_path / "o.h5", Model(grid, {"vp": np.full(grid.shape, None)}))
     with pytest.raises(DataError, match="named ''"):
         write_model(tmp_path / "e.h5", Model(grid, {"": np.ones(grid.shape)}))
+    with pytest.raises(DataError, match="needs a Grid as its first argument, not NoneType"):
+        Model(None, {"vp": np.ones(grid.shape)})  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="needs a mapping of parameter names"):
+        Model(grid, np.ones(grid.shape))  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="names must be strings, not 1"):
+        Model(grid, {1: np.ones(grid.shape)})  # type: ignore[dict-item]
+    for build in (
+        lambda: homogeneous(None, vp=1.0),
+        lambda: layered(grid.shape, [0.0], {"vp": [1.0, 2.0]}),
+        lambda: checkerboard_pattern("grid", 10.0),
+        lambda: checkerboard(None, "vp", 10.0, 1.0),
+        lambda: gaussian_blob(None, (0.0, 0.0), 10.0, 1.0),
+        lambda: interpolate(Model(grid, {"vp": np.ones(grid.shape)}), None),
+    ):
+        with pytest.raises(ConfigError, match=r"\(\) needs a seisgrad.model.Grid, not"):
+            build()
     assert not list(tmp_path.iterdir())
 
 
