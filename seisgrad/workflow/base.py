@@ -1066,6 +1066,9 @@ class Workflow(ABC):
         (:meth:`task_outputs`), out of ``path_output`` before they run again; return
         ``(moved, removed)``.
 
+        A figure ``seisgrad plot`` made of a result file (``gradient.png`` beside
+        ``gradient.h5``) goes with it.
+
         ``path_output/previous`` keeps the results of the last finished run:
 
         * if every task had finished (or the state holds no record of the run: a
@@ -1097,6 +1100,11 @@ class Workflow(ABC):
         paths = [p for name in tasks for p in self.result_paths(name)]
         for name, sources in (partial or {}).items():
             paths += [p for e in sources for p in self.task_outputs(name, e)]
+        # the figure 'seisgrad plot' writes beside a result file (gradient.png beside
+        # gradient.h5) shows that result: it goes with it
+        paths += [
+            p.with_suffix(".png") for p in paths if p.suffix not in ("", ".png") and p.is_file()
+        ]
         for p in paths:
             if not p.exists() and not p.is_symlink():
                 continue

@@ -686,13 +686,17 @@ def _digest(path) -> str:
 def test_previous_keeps_the_last_finished_run_and_nothing_else(tmp_path, run_cli):
     """path_output/previous: a second change after an unfinished rerun emptied it and
     kept only the unfinished run's misfit (the finished gradient was lost); files of the
-    user's own in it were deleted; --restart and exports mixed old and new results."""
+    user's own in it were deleted; --restart and exports mixed old and new results; a
+    figure 'seisgrad plot' made of the gradient stayed beside the next run's."""
     pfile = small_setup(tmp_path, smooth_h=10.0, export_kernels=True)
     out, prev = tmp_path / "output", tmp_path / "output" / "previous"
     prev.mkdir(parents=True)
     (prev / "notes.txt").write_text("mine")
     assert run_cli("submit", timeout=600).returncode == 0
-    a = {f: _digest(out / f) for f in ("gradient.h5", "kernels_raw.h5", "kernels/s000.h5")}
+    # a figure of the gradient made by hand beside it goes with it
+    assert run_cli("plot", "gradient", "output/gradient.h5").returncode == 0
+    files = ("gradient.h5", "gradient.png", "kernels_raw.h5", "kernels/s000.h5")
+    a = {f: _digest(out / f) for f in files}
     data = yaml.safe_load(pfile.read_text())
 
     # a change, and a rerun stopped before the gradient: the finished set moves aside
@@ -702,6 +706,7 @@ def test_previous_keeps_the_last_finished_run_and_nothing_else(tmp_path, run_cli
     assert res.returncode == 0, res.stderr
     assert {f: _digest(prev / f) for f in a} == a
     assert not (out / "gradient.h5").exists() and not (out / "kernels").exists()
+    assert not (out / "gradient.png").exists()
     assert (out / "kernels_raw.h5").exists() and (out / "misfit.json").exists()
 
     # another change before that run finished: its results go, the finished set stays
