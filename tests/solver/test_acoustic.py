@@ -451,6 +451,21 @@ def test_two_threads_give_the_same_results() -> None:
         np.testing.assert_allclose(ga[name], gb[name], rtol=0, atol=1e-13 * np.abs(ga[name]).max())
 
 
+def test_more_threads_than_numba_may_use_is_a_warning() -> None:
+    """threads: 1000 on a 2-core machine ran with 2 threads and said nothing."""
+    import numba
+
+    model = heterogeneous_model()
+    recs = off_grid_receivers(model, n=3)
+    solver = small_solver(model)
+    n_max = numba.config.NUMBA_NUM_THREADS
+    assert not [w for w in solver.check(model, two_source_event(model), recs) if "threads" in w]
+    many = with_parameters(solver, threads=n_max + 1)
+    (w,) = [w for w in many.check(model, two_source_event(model), recs) if "threads" in w]
+    assert f"threads: {n_max + 1} is more than the {n_max} thread(s)" in w
+    assert f"the loops run with {n_max}" in w
+
+
 # ----------------------------------------------------------------------------- API
 
 

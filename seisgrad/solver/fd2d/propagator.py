@@ -539,6 +539,13 @@ class Propagator(ABC):
                 f"fastest waves too weakly and reflect more (1.2% at a quarter of it); set "
                 f"pml_velocity to about {self.vmax:.4g}, or null"
             )
+        n_max = numba.config.NUMBA_NUM_THREADS
+        if params.threads > n_max:
+            self.warnings.append(
+                f"threads: {params.threads} is more than the {n_max} thread(s) numba may "
+                f"use on this machine (NUMBA_NUM_THREADS, by default the number of cores); "
+                f"the loops run with {n_max}"
+            )
         self.coef = fd_coefficients(params.order)
         #: Multiplies every source (0 makes the loop a linear map of its initial state).
         self.source_scale = 1.0
