@@ -61,6 +61,7 @@ regions (``vs = 0``) are handled: nothing divides by ``mu``.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -69,6 +70,7 @@ import numpy as np
 from seisgrad.errors import DataError, SolverError
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import PointSource, Receiver
+from seisgrad.solver.fd2d.acoustic import SURFACE_SOURCE_MIN_AMPLITUDE, surface_source_amplitude
 from seisgrad.solver.fd2d.common import (
     HALO,
     NO_RAW,
@@ -99,6 +101,7 @@ __all__ = [
     "fluid_surface_columns",
     "lame_from",
     "surface_corrections",
+    "fluid_surface_corrections",
     "surface_source_weights",
     "surface_modulus",
 ]
@@ -245,6 +248,39 @@ def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
     dzz = nfh[1:].copy()
     dzz[max(0, half - 1) :] = 0.0
     return dzz, hfn, nfh, hfn.copy()
+
+
+def fluid_surface_corrections(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """The corrections ``dzz``, ``dvz`` of :func:`surface_corrections` for a column whose
+    free surface bounds a fluid (``mu = 0`` on the surface node): the full stencils with
+    the mirror images of a pressure-release surface, as in the acoustic solver, instead
+    of the solid's reduced-order stencils.
+
+    Under a fluid ``sxx = szz = -p`` are odd about the surface node row ``s`` and ``vz``
+    is even about it, so a stencil point ``k`` above the surface takes the value of its
+    mirror point below (``szz`` negated). Each table holds ``Delta = D_mirror - D_full``
+    (the full stencil with zeros above the surface), with the rows and columns of
+    :func:`surface_corrections`:
+
+    * ``dzz[m, r]``: ``D-z vz`` at node row ``s-1-m`` (depth ``d = m + 1``): the point
+      ``k > d`` at half depth ``d - k + 1/2 < 0`` reads ``vz`` at ``r = k - d - 1``;
+    * ``dvz[m, r]``: ``D+z szz`` at ``vz`` row ``s-1/2-m``: the point ``k > m + 1`` at
+      depth ``m + 1 - k < 0`` reads ``-szz`` at ``r = k - m - 1``.
+
+    At order 2 both are zero (nothing reaches above the surface): the fluid column then
+    uses the same scheme as a solid one, as before.
+    """
+    full = _REDUCED[order]
+    dzz = np.zeros((3, 8))
+    dvz = np.zeros((3, 8))
+    for m in range(3):
+        d = m + 1
+        for k, c in enumerate(full, start=1):
+            if k > d:
+                dzz[m, k - d - 1] += c
+            if k > m + 1:
+                dvz[m, k - m - 1] -= c
+    return dzz, dvz
 
 
 #: depth (cells) up to which a source counts as on the free surface in ``check``
@@ -529,8 +565,9 @@ class ElasticPropagator(Propagator):
         off (forces 2-36%), 3 cells down 2-10%, and from 4 cells down 2-4%. A source on
         the surface row itself is accurate (2-4%), but the ``Mzz`` and ``Mxz`` parts of
         a moment tensor act there on stresses that vanish and radiate nothing. Under a
-        fluid surface, moment-tensor and explosion sources 1 cell down are 11% off, 2
-        cells 0.5%.
+        fluid surface the scheme is the acoustic one (the same records to round-off for
+        every source depth); a source there is reported, as in the acoustic solver, when
+        its negative image cancels most of what it radiates.
         """
         out = self._tiny_shear_warnings() + super().check()
         out += self._fluid_solid_layer_warnings()
@@ -546,11 +583,10 @@ class ElasticPropagator(Propagator):
                 f"free surface ({'fluid' if fluid else 'solid'} there)"
             )
             if fluid:
-                if s.kind != "force" and depth < 2:
-                    out.append(
-                        f"{where}: the free surface is accurate for such sources from about "
-                        "2 cells down (11% off at 1 cell); place it deeper or refine the grid"
-                    )
+                # the acoustic scheme there: only the physics' warning, the image's
+                warning = self._image_warning(s, depth * g.dz, where)
+                if warning:
+                    out.append(warning)
             elif depth < _ON_SURFACE:
                 if s.kind == "moment_tensor" and (s.mzz != 0.0 or s.mxz != 0.0):
                     out.append(
@@ -565,6 +601,31 @@ class ElasticPropagator(Propagator):
                     "refine the grid"
                 )
         return out
+
+    def _image_warning(self, s: PointSource, depth: float, where: str) -> str | None:
+        """The acoustic solver's warning for a source under a pressure-release surface
+        whose negative image cancels most of it (its pressure part: explosion, the
+        isotropic part of a moment tensor, the horizontal part of a force)."""
+        if s.stf.is_silent() or (s.kind == "force" and not s.fx):
+            return None
+        if s.kind == "moment_tensor" and s.mxx + s.mzz == 0.0:
+            return None
+        g = self.layout.grid
+        f = s.stf.dominant_frequency(self.dt)
+        i = min(max(round((s.x - g.x0) / g.dx), 0), g.nx - 1)
+        j = min(max(round((s.z - g.z0) / g.dz), 0), g.nz - 1)
+        wavelength = float(self.internal["vp"][i, j]) / f
+        amp = surface_source_amplitude(max(depth, 0.0), wavelength)
+        if amp >= SURFACE_SOURCE_MIN_AMPLITUDE:
+            return None
+        need = wavelength * math.asin(SURFACE_SOURCE_MIN_AMPLITUDE / 2) / (2 * math.pi)
+        part = "the image of its horizontal part (fx) cancels that part, which radiates"
+        if s.kind != "force":
+            part = "its negative image cancels its pressure, which radiates"
+        return (
+            f"{where}: {part} at most {amp:.0%} of the amplitude of a deep source at "
+            f"{f:.3g} Hz (nothing on the surface); place it at least {need:.3g} m down"
+        )
 
     def stability_moduli(self) -> dict[str, np.ndarray]:
         return {k: self.internal[k] for k in ("lambda", "mu", "rho")}
@@ -723,8 +784,16 @@ class ElasticPropagator(Propagator):
         self.coef64 = c64
         self.mats = dict(zip(c64, aligned_copies(list(c64.values()), dtype)))
         self.top = HALO + nz - 1
-        tables = surface_corrections(self.params.order)
-        self.dzz, self.dxz, self.dvx, self.dvz = ((t / lay.dz).astype(dtype) for t in tables)
+        dzz, dxz, dvx, dvz = surface_corrections(self.params.order)
+        # per array row (position along x): the closure of a fluid surface where the
+        # surface node is fluid, the solid's elsewhere
+        fzz, fvz = fluid_surface_corrections(self.params.order)
+        fluid = np.asarray(fluid_surface_columns(lay, mu) or (False,) * lay.shape[0])
+        dzz = np.where(fluid[:, None, None], fzz[None], dzz[None])
+        dvz = np.where(fluid[:, None, None], fvz[None], dvz[None])
+        self.dzz, self.dxz, self.dvx, self.dvz = (
+            np.ascontiguousarray(t / lay.dz, dtype=dtype) for t in (dzz, dxz, dvx, dvz)
+        )
         self.setup_stencil_tables()
         self._setup_sources()
         self._setup_receivers()

@@ -714,8 +714,9 @@ def _top_fwd_v(
     sxz, szz, vx, vz, bx, bz, dvx, dvz, top, S, r0, r1, nxe, sfl, oax, oaz,
 ):  # fmt: skip  # pragma: no cover
     """Surface corrections of the V sub-step (rows ``[r0, r1)``): ``v += B Delta``
-    (``dvx[m, r]``: ``vx`` row ``top - m`` from ``sxz[top - 1 - r]``; ``dvz[m, r]``: ``vz``
-    row ``top - 1 - m`` from ``szz[top - r]``)."""
+    (``dvx[m, r]``: ``vx`` row ``top - m`` from ``sxz[top - 1 - r]``; ``dvz[i, m, r]``:
+    ``vz`` row ``top - 1 - m`` of array row ``i`` from ``szz[top - r]``; the table of a
+    fluid surface where ``i`` is one)."""
     nr = dvx.shape[1]
     ox = np.int64(oax)
     oz = np.int64(oaz)
@@ -730,11 +731,11 @@ def _top_fwd_v(
                 vx[q] += bx[q] * d
                 if sfl is not None:
                     sfl[ox + q] += d
-        for m in range(dvz.shape[0]):
+        for m in range(dvz.shape[1]):
             q = row + top - 1 - m
             e = 0.0
-            for r in range(nr):
-                e += dvz[m, r] * szz[row + top - r]
+            for r in range(dvz.shape[2]):
+                e += dvz[i, m, r] * szz[row + top - r]
             vz[q] += bz[q] * e
             if sfl is not None:
                 sfl[oz + q] += e
@@ -745,18 +746,18 @@ def _top_fwd_s(
     vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, S, r0, r1, nxe, sfl, ozz, oxz,
 ):  # fmt: skip  # pragma: no cover
     """Surface corrections of the S sub-step (rows ``[r0, r1)``), then ``szz = 0`` on the
-    surface (``dzz[m, r]``: node row ``top - 1 - m`` from ``vz[top - 1 - r]``;
-    ``dxz[m, r]``: shear row ``top - 1 - m`` from ``vx[top - r]``)."""
-    nr = dzz.shape[1]
+    surface (``dzz[i, m, r]``: node row ``top - 1 - m`` of array row ``i`` from
+    ``vz[top - 1 - r]``; ``dxz[m, r]``: shear row ``top - 1 - m`` from ``vx[top - r]``)."""
+    nr = dxz.shape[1]
     oz = np.int64(ozz)
     ox = np.int64(oxz)
     for i in range(r0, r1):
         row = i * S
-        for m in range(dzz.shape[0]):
+        for m in range(dzz.shape[1]):
             q = row + top - 1 - m
             d = 0.0
-            for r in range(nr):
-                d += dzz[m, r] * vz[row + top - 1 - r]
+            for r in range(dzz.shape[2]):
+                d += dzz[i, m, r] * vz[row + top - 1 - r]
             sxx[q] += lam[q] * d
             szz[q] += l2m[q] * d
             if sfl is not None:
@@ -776,14 +777,14 @@ def _top_fwd_s(
 @njit(**NUMBA_OPTIONS)
 def _top_adj_v(txz, tzz, ux, uz, bx, bz, dzz, dxz, top, S, r0, r1, nxe):  # pragma: no cover
     """Transpose of :func:`_top_fwd_s` acting on ``U``: ``U += B Delta^T T``."""
-    nr = dzz.shape[1]
+    nr = dxz.shape[1]
     for i in range(r0, r1):
         row = i * S
-        for r in range(nr):
+        for r in range(dzz.shape[2]):
             q = row + top - 1 - r
             a = 0.0
-            for m in range(dzz.shape[0]):
-                a += dzz[m, r] * tzz[row + top - 1 - m]
+            for m in range(dzz.shape[1]):
+                a += dzz[i, m, r] * tzz[row + top - 1 - m]
             uz[q] += bz[q] * a
         if i < nxe - 1:
             for r in range(nr):
@@ -811,11 +812,11 @@ def _top_adj_s(
                     a += dvx[m, r] * ux[row + top - m]
                 exz[q] += a
                 txz[q] += mu[q] * a
-        for r in range(nr):
+        for r in range(dvz.shape[2]):
             q = row + top - r
             b = 0.0
-            for m in range(dvz.shape[0]):
-                b += dvz[m, r] * uz[row + top - 1 - m]
+            for m in range(dvz.shape[1]):
+                b += dvz[i, m, r] * uz[row + top - 1 - m]
             ezz[q] += b
             txx[q] += lam[q] * b
             tzz[q] += l2m[q] * b
