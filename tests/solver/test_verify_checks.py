@@ -4,6 +4,7 @@ CFL limit, and the ``kappa`` parametrization in the analytic comparison."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -452,3 +453,18 @@ def test_taylor_test_with_a_float32_solver_warns(caplog) -> None:
     with caplog.at_level("WARNING", logger="seisgrad"):
         taylor_test(solver, model, ev, recs, hs=(1.0, 0.1))
     assert "float32" not in caplog.text
+
+
+def test_taylor_test_shows_a_setup_warning_once(caplog) -> None:
+    """The perturbed models' simulations repeated the under-sampling warning with their
+    own slowest speed: nine lines for one problem with the default steps."""
+    model = _smooth_model()
+    g = model.grid
+    ev = _event(g.x[10], g.z[18], f0=40.0)  # about 2 points per wavelength
+    recs = ring(6, 80.0, (float(g.x[20]), float(g.z[18])))
+    solver = FD2D(FD2DParameters(nt=150, dt=1e-3, pml_width=8, precision="float64"))
+    with caplog.at_level("WARNING", logger="seisgrad"):
+        taylor_test(solver, model, ev, recs, hs=(1.0, 0.1))
+    lines = [r.getMessage() for r in caplog.records if "under-sampled" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert not logging.getLogger("seisgrad").filters  # the filter is removed again
