@@ -149,8 +149,12 @@ def test_elastic_free_surface_at_order_8_is_stable_at_the_dt_the_check_allows():
 
 def test_a_blow_up_is_an_error_not_nan_traces(monkeypatch):
     """Order 2 with a free surface at 0.95 of the limit blows up (the check, switched off
-    here, would refuse it): the forward raises instead of returning NaN traces."""
+    here, would refuse it): the forward raises instead of returning NaN traces (the
+    growth watch, which stops it earlier, switched off too)."""
+    from seisgrad.solver.fd2d import propagator
+
     monkeypatch.setattr(elastic, "FREE_SURFACE_CFL", {})
+    monkeypatch.setattr(propagator, "GROWTH_LIMIT", math.inf)
     g = Grid(40, 36, 5.0, 5.0)
     one = np.ones(g.shape)
     model = Model(g, {"vp": 1050.0 * one, "vs": 1000.0 * one, "rho": 2000.0 * one})
@@ -173,6 +177,35 @@ def test_a_blow_up_is_an_error_not_nan_traces(monkeypatch):
     ev = _event(97.3, 100.0, f0=25.0, kind="force", fz=1e6)
     with pytest.raises(StabilityError, match="became unstable: non-finite values"):
         solver.forward(model, ev, [Receiver(station="A", x=60.0, z=g.extent[3])])
+
+
+def test_a_growth_without_nan_is_an_error(monkeypatch):
+    """Order 8 with a free surface at the whole CFL limit and vp/vs = 1.05 (the check,
+    switched off here, now allows 0.99 of it) grew to 1e55 in 4000 steps in float64,
+    with no NaN: the records came back as if valid. The growth after the sources
+    stopped is an error now, early in the run; a stable run is not stopped."""
+    monkeypatch.setattr(elastic, "FREE_SURFACE_CFL", {})
+    g = Grid.from_extent(0.0, 300.0, -300.0, 0.0, 5.0)
+    one = np.ones(g.shape)
+    model = Model(g, {"vp": 2100.0 * one, "vs": 2000.0 * one, "rho": 2000.0 * one})
+    ev = _event(150.0, -5.0, f0=8.0, kind="force", fz=1.0)
+    recs = [Receiver(station="A", x=50.0, z=0.0)]
+
+    def solver(frac: float) -> FD2D:
+        return FD2D(
+            from_mapping(
+                FD2D.Parameters,
+                {"materials": "elastic", "nt": 4000, "order": 8, "free_surface": True,
+                 "dt": frac * max_stable_dt(2100.0, 5.0, 5.0, 8),
+                 "pml_sides": ["left", "right", "bottom"], "precision": "float64",
+                 "record": ["VZ"]},
+            )
+        )  # fmt: skip
+
+    with pytest.raises(StabilityError, match=r"grew [0-9.e+]+ times after the sources stopped"):
+        solver(1.0).forward(model, ev, recs)
+    data = solver(0.99).forward(model, ev, recs)
+    assert np.isfinite(data[0].data).all() and np.abs(data[0].data).max() > 0
 
 
 def test_non_finite_adjoint_source_is_a_data_error():

@@ -951,6 +951,9 @@ class AcousticPropagator(Propagator):
 
     # ------------------------------------------------------------------ state
 
+    def source_tables(self) -> list[np.ndarray]:
+        return [self.stf_p, self.stf_v]
+
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
         return aligned_fields(("p", "vx", "vz", "mvx", "mvz", "mpx", "mpz"), shape, dtype)

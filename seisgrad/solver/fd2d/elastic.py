@@ -934,6 +934,9 @@ class ElasticPropagator(Propagator):
 
     # ------------------------------------------------------------------ state
 
+    def source_tables(self) -> list[np.ndarray]:
+        return [self.stf_v, self.stf_s]
+
     def new_state(self) -> dict[str, np.ndarray]:
         shape, dtype = self.layout.shape, self.dtype
         return aligned_fields((*_FIELDS, *_MEMORY), shape, dtype)
