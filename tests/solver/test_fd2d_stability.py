@@ -208,6 +208,23 @@ def test_a_growth_without_nan_is_an_error(monkeypatch):
     assert np.isfinite(data[0].data).all() and np.abs(data[0].data).max() > 0
 
 
+def test_the_growth_watch_waits_for_every_source_on_its_own_scale():
+    """A weak source that still acts does not count as stopped beside a strong one that
+    has (a pressure source and a force are in other units)."""
+    g = Grid(40, 40, 10.0, 10.0)
+    model = Model(g, {"vp": np.full(g.shape, 2000.0), "rho": np.full(g.shape, 1000.0)})
+    solver = FD2D(FD2DParameters(nt=400, dt=1e-3, correct_time_dispersion=False))
+    recs = [Receiver(station="A", x=100.0, z=100.0)]
+    early = PointSource(x=200.0, z=200.0, kind="force", fz=1e9, stf=SourceTimeFunction(f0=20.0))
+    wave = np.sin(np.linspace(0.0, 40.0, 400))
+    stf = SourceTimeFunction(kind="array", values=wave.tolist())
+    late = PointSource(x=150.0, z=150.0, amplitude=1e-6, stf=stf)
+    alone = solver.propagator(model, Event(name="e", sources=[early]), recs).sources_end()
+    assert 50 < alone < 200  # a 20 Hz Ricker: quiet after about 0.1 s
+    both = solver.propagator(model, Event(name="e", sources=[early, late]), recs)
+    assert both.sources_end() == both.nt
+
+
 def test_non_finite_adjoint_source_is_a_data_error():
     g = Grid(30, 30, 10.0, 10.0)
     model = Model(g, {"vp": np.full(g.shape, 2000.0), "rho": np.full(g.shape, 1000.0)})

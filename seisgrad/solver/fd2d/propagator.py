@@ -423,7 +423,7 @@ def check_memory(layout: Layout, pml: tuple[int, ...]) -> None:
 
 
 #: The growth watch of :meth:`Propagator.forward`: after the sources have stopped
-#: (every sample below ``SOURCE_QUIET`` of the largest), a largest particle velocity
+#: (each below ``SOURCE_QUIET`` of its own largest sample), a largest particle velocity
 #: ``GROWTH_LIMIT`` times the one seen when they stopped is an instability (waves that
 #: focus, or enter a soft layer, gain a factor of ten or so; the unstable modes found
 #: so far reached 1e7 to 1e77 without a NaN in float64). About ``GROWTH_CHECKS`` looks.
@@ -779,18 +779,16 @@ class Propagator(ABC):
         return []
 
     def sources_end(self) -> int:
-        """The first step after which every source stays below ``SOURCE_QUIET`` of the
-        largest source sample (``nt`` when the sources act to the end, or are silent)."""
-        tables = [np.abs(t) for t in self.source_tables() if t.size]
-        peak = max((float(t.max()) for t in tables), default=0.0)
-        if not peak > 0.0:
-            return self.nt
-        last = max(
-            (int(np.flatnonzero((t > SOURCE_QUIET * peak).any(axis=0))[-1]) for t in tables
-             if (t > SOURCE_QUIET * peak).any()),
-            default=self.nt - 1,
-        )  # fmt: skip
-        return min(self.nt, last + 1)
+        """The first step after which every source stays below ``SOURCE_QUIET`` of its
+        own largest sample (``nt`` when a source acts to the end, or all are silent).
+        Each source on its own scale: a pressure source and a force are in other units."""
+        last = -1
+        for table in self.source_tables():
+            for row in np.abs(np.atleast_2d(table)):
+                peak = float(row.max(initial=0.0))
+                if peak > 0.0:
+                    last = max(last, int(np.flatnonzero(row > SOURCE_QUIET * peak)[-1]))
+        return self.nt if last < 0 else min(self.nt, last + 1)
 
     def check_finite(self, state: Mapping[str, np.ndarray], raw: np.ndarray) -> None:
         """Raise :class:`~seisgrad.errors.StabilityError` when a forward run ended with
