@@ -217,8 +217,8 @@ def test_the_growth_watch_waits_for_every_source_on_its_own_scale():
     recs = [Receiver(station="A", x=100.0, z=100.0)]
     early = PointSource(x=200.0, z=200.0, kind="force", fz=1e9, stf=SourceTimeFunction(f0=20.0))
     wave = np.sin(np.linspace(0.0, 40.0, 400))
-    stf = SourceTimeFunction(kind="array", values=wave.tolist())
-    late = PointSource(x=150.0, z=150.0, amplitude=1e-6, stf=stf)
+    stf = SourceTimeFunction(kind="array", values=(1e-6 * wave).tolist())  # in Pa
+    late = PointSource(x=150.0, z=150.0, stf=stf)
     alone = solver.propagator(model, Event(name="e", sources=[early]), recs).sources_end()
     assert 50 < alone < 200  # a 20 Hz Ricker: quiet after about 0.1 s
     both = solver.propagator(model, Event(name="e", sources=[early, late]), recs)
