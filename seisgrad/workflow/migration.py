@@ -34,7 +34,7 @@ import numpy as np
 from seisgrad.config import param
 from seisgrad.errors import ConfigError, DataError, GradientError
 from seisgrad.logs import logger
-from seisgrad.model import Model, in_parametrization, read_model, write_model
+from seisgrad.model import Grid, Model, in_parametrization, read_model, write_model
 from seisgrad.plot import KERNEL_CLIP
 from seisgrad.preprocess.io import read_hdf5
 from seisgrad.workflow import postprocess as pp
@@ -167,7 +167,32 @@ class Migration(Forward):
                 "smoothing; smooth_type laplacian has natural (mirror) boundaries: use "
                 "smooth_edge: reflect"
             )
+        if smoothing and self.path.model_init is not None:
+            warnings += self._smoothing_warnings(self.model("init").grid)
         return warnings
+
+    def _smoothing_warnings(self, grid: Grid) -> list[str]:
+        """Smoothing lengths that make the gradient (almost) its mean along an axis, or
+        that change (almost) nothing: a typo in the units, most likely."""
+        p, out = self.params, []
+        width, height = grid.nx * grid.dx, grid.nz * grid.dz
+        for name, length, size, axis, step in (
+            ("smooth_h", p.smooth_h, width, "x", grid.dx),
+            ("smooth_v", p.smooth_v, height, "z", grid.dz),
+        ):
+            if length > size:
+                out.append(
+                    f"{name} = {length:g} m is more than the model's size along {axis} "
+                    f"({size:g} m): the smoothed gradient is almost its mean along {axis} "
+                    "(smoothing lengths are in metres)"
+                )
+            elif 0 < length < 0.5 * step:
+                out.append(
+                    f"{name} = {length:g} m is less than half the grid spacing along {axis} "
+                    f"({step:g} m): the smoothing changes almost nothing (smoothing "
+                    "lengths are in metres)"
+                )
+        return out
 
     def check_mask(self, mask: Model) -> None:
         """Raise :class:`~seisgrad.errors.DataError` when ``mask`` (``path_mask``)

@@ -790,3 +790,16 @@ def test_parameters_added_by_an_upgrade_do_not_rerun_finished_work(tmp_path, run
     (tmp_path / "parameters.yaml").write_text(yaml.safe_dump(data))
     res = run_cli("submit", timeout=600)
     assert "parameters changed: smooth_edge ('reflect' -> 'normalize')" in res.stderr
+
+
+def test_check_warns_about_smoothing_lengths_out_of_scale(tmp_path):
+    """smooth_h: 40000 (kilometres typed as metres, or the other way round) ran without a
+    word: the gradient came out as its mean, or unsmoothed."""
+    pfile = small_setup(tmp_path, smooth_h=4e4, smooth_v=2.0)  # a 410 m model, 10 m cells
+    warnings = build_from_config(pfile).workflow.check()
+    (h,) = [w for w in warnings if w.startswith("smooth_h")]
+    assert "more than the model's size along x (410 m)" in h and "almost its mean" in h
+    (v,) = [w for w in warnings if w.startswith("smooth_v")]
+    assert "less than half the grid spacing along z (10 m)" in v
+    pfile = small_setup(tmp_path, smooth_h=40.0, smooth_v=20.0)
+    assert not [w for w in build_from_config(pfile).workflow.check() if "smooth_" in w]
