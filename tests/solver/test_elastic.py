@@ -19,9 +19,10 @@ from seisgrad.errors import ConfigError, DataError
 from seisgrad.model import Grid, Model
 from seisgrad.solver.acquisition import Event, PointSource, Receiver, SourceTimeFunction
 from seisgrad.solver.fd2d import FD2D
-from seisgrad.solver.fd2d.common import HALO, max_stable_dt
+from seisgrad.solver.fd2d.common import HALO, Layout, max_stable_dt
 from seisgrad.solver.fd2d.elastic import (
     ElasticPropagator,
+    fluid_closure_columns,
     lame_from,
     surface_corrections,
     surface_modulus,
@@ -769,25 +770,30 @@ def test_a_fluid_under_a_free_surface_is_the_acoustic_scheme(order: int) -> None
     g = Grid.from_extent(0.0, 300.0, -200.0, 0.0, 5.0)
     stf = SourceTimeFunction(kind="ricker", f0=15.0)
     recs = [Receiver(station=f"R{k}", x=40.0 + 55.0 * k, z=-2.5 - 9.0 * k) for k in range(5)]
-    out = {}
-    for materials, kind, a in (("elastic", "explosion", rho * vp**2 * amp),
-                               ("acoustic", "pressure", amp)):  # fmt: skip
-        values = {"vp": np.full(g.shape, vp), "rho": np.full(g.shape, rho)}
-        if materials == "elastic":
-            values["vs"] = np.zeros(g.shape)
-        solver = FD2D(
-            from_mapping(
-                FD2D.Parameters,
-                {"materials": materials, "nt": 350, "dt": 6e-4, "order": order,
-                 "free_surface": True, "pml_sides": ["left", "right", "bottom"],
-                 "precision": "float64", "record": ["P", "VX", "VZ"]},
-            )
-        )  # fmt: skip
-        src = PointSource(x=151.3, z=-12.0, kind=kind, amplitude=a, stf=stf)
-        out[materials] = solver.forward(Model(g, values), Event(name="e", sources=[src]), recs)
-    for e, a in zip(out["elastic"], out["acoustic"], strict=True):
-        assert e.id == a.id and np.abs(a.data).max() > 0
-        assert np.abs(e.data - a.data).max() < 1e-12 * np.abs(a.data).max(), e.id
+    recs.append(Receiver(station="NEAR", x=140.0, z=-1.0))
+    # an explosion, and a horizontal force half a cell down: it put a force on vx on the
+    # surface row, which the acoustic solver keeps at zero (VX 14 times its record)
+    for kind, z, fields in (("explosion", -12.0, {}), ("force", -2.5, {"fx": 1.0})):
+        out = {}
+        for materials in ("elastic", "acoustic"):
+            values = {"vp": np.full(g.shape, vp), "rho": np.full(g.shape, rho)}
+            if materials == "elastic":
+                values["vs"] = np.zeros(g.shape)
+            solver = FD2D(
+                from_mapping(
+                    FD2D.Parameters,
+                    {"materials": materials, "nt": 350, "dt": 6e-4, "order": order,
+                     "free_surface": True, "pml_sides": ["left", "right", "bottom"],
+                     "precision": "float64", "record": ["P", "VX", "VZ"]},
+                )
+            )  # fmt: skip
+            a = rho * vp**2 * amp if (kind, materials) == ("explosion", "elastic") else amp
+            src = PointSource(x=151.3, z=z, kind=kind, amplitude=a, stf=stf, **fields)
+            event = Event(name="e", sources=[src])
+            out[materials] = solver.forward(Model(g, values), event, recs)
+        for e, a in zip(out["elastic"], out["acoustic"], strict=True):
+            assert e.id == a.id and np.abs(a.data).max() > 0
+            assert np.abs(e.data - a.data).max() < 1e-12 * np.abs(a.data).max(), (kind, e.id)
 
 
 def test_a_source_under_a_fluid_surface_gets_the_acoustic_solvers_warning() -> None:
@@ -812,6 +818,34 @@ def test_a_source_under_a_fluid_surface_gets_the_acoustic_solvers_warning() -> N
     assert warnings(5.0, kind="force", fz=1.0) == []
     assert warnings(5.0, kind="moment_tensor", mxx=1.0, mzz=-1.0) == []
     assert warnings(10.0, kind="explosion") == []
+
+
+def test_a_thin_fluid_under_a_free_surface_keeps_the_solids_closure() -> None:
+    """A lagoon 3 rows deep between two coasts grew without bound at order 8 with the
+    fluid's mirror images (they reach 4 rows down, into the solid), at every dt tried;
+    the solid's closure, which such columns keep, was and is stable."""
+    g = Grid.from_extent(0.0, 1200.0, -600.0, 0.0, 10.0)
+    x, z = np.meshgrid(g.x, g.z, indexing="ij")
+    mu = np.full(g.shape, 2500.0 * 1700.0**2)
+    for rows, order, expect in ((3, 8, False), (4, 8, True), (2, 4, True), (1, 4, False)):
+        lagoon = (z > -10.0 * rows + 1e-6) & (x > 300) & (x < 900)
+        m = np.where(lagoon, 0.0, mu)
+        lay = Layout(g, (10, 10, 10, 0), True)
+        cols = fluid_closure_columns(lay, m, order)
+        first = HALO + 10
+        assert cols[first + 60] == expect and not cols[first + 10], (rows, order)
+    # the lagoon of the report, 8000 steps (it grew 2e4 times by step 7584)
+    vp = np.where((z > -30.0 + 1e-6) & (x > 300) & (x < 900), 1500.0, 3000.0)
+    vs = np.where(vp == 1500.0, 0.0, 1700.0)
+    rho = np.where(vp == 1500.0, 1000.0, 2500.0)
+    model = Model(g, {"vp": vp, "vs": vs, "rho": rho})
+    solver = _solver(nt=8000, dt=0.7 * 0.99 * max_stable_dt(3000.0, 10.0, 10.0, 8),
+                     free_surface=True, pml_width=10, record=["VZ"])  # fmt: skip
+    src = PointSource(x=600.3, z=-3.3, kind="explosion", stf=SourceTimeFunction(f0=8.0))
+    recs = [Receiver(station="A", x=600.0, z=0.0), Receiver(station="B", x=250.0, z=0.0)]
+    st = solver.forward(model, Event(name="e", sources=[src]), recs)
+    peak = max(np.abs(tr.data).max() for tr in st)
+    assert max(np.abs(tr.data[-1000:]).max() for tr in st) < 0.1 * peak
 
 
 def test_an_ocean_and_a_coastline_under_a_free_surface_keep_the_exact_adjoint() -> None:

@@ -48,3 +48,36 @@ def test_chunked_forward_is_identical_and_reports_progress(materials):
     seen: list[int] = []
     solver.propagator(model, event, receivers).gradient(adj, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == prop.nt
+
+
+@pytest.mark.parametrize("stride", [7, 64])
+def test_illumination_samples_every_stride_steps_and_the_watch_changes_nothing(
+    stride, monkeypatch
+):
+    """The growth watch runs the loop in chunks of about nt/16 steps: with a stride
+    above that, the illumination was sampled at the watch's chunks instead (a factor
+    3.7e7 in its total); a forward run in chunks equals one call."""
+    from seisgrad.solver.fd2d import propagator
+
+    grid = Grid.from_extent(-100.0, 100.0, -100.0, 100.0, 5.0)
+    model = homogeneous(grid, vp=1500.0, rho=2000.0)
+    params = from_mapping(FD2D.Parameters, {"nt": 400, "dt": 5e-4, "pml_width": 6})
+    solver = FD2D(params)
+    event = Event("e", [PointSource(x=-30.0, z=10.0, stf=SourceTimeFunction(f0=25.0))])
+    receivers = [Receiver("R0", 40.0, -20.0)]
+    prop = solver.propagator(model, event, receivers)
+    assert prop.sources_end() < prop.nt  # the watch is on
+    state, raw = prop.new_state(), prop.new_raw()
+    expected = np.zeros(grid.shape)
+    for n in range(0, prop.nt, stride):
+        prop.forward_steps(state, n, min(prop.nt, n + stride), raw, None)
+        for key in ("vx", "vz"):
+            v = np.asarray(state[key][prop.layout.model_slice], dtype=np.float64)
+            expected += v * v
+    ill = solver.illumination(model, event, receivers, stride=stride)["illumination"]
+    np.testing.assert_allclose(ill, expected * prop.dt * stride, rtol=1e-12, atol=0.0)
+    watched = solver.propagator(model, event, receivers).forward()
+    monkeypatch.setattr(propagator, "GROWTH_CHECKS", 1)  # one call of the loop
+    single = solver.propagator(model, event, receivers).forward()
+    for ch in single:
+        np.testing.assert_array_equal(watched[ch], single[ch])

@@ -102,6 +102,7 @@ __all__ = [
     "lame_from",
     "surface_corrections",
     "fluid_surface_corrections",
+    "fluid_closure_columns",
     "surface_source_weights",
     "surface_modulus",
 ]
@@ -407,6 +408,20 @@ def fluid_surface_columns(layout: Layout, mu: np.ndarray) -> tuple[bool, ...] | 
     return tuple(bool(v) for v in np.asarray(mu)[col, -1] == 0.0)
 
 
+def fluid_closure_columns(layout: Layout, mu: np.ndarray, order: int) -> np.ndarray:
+    """Per array row (position along x): whether its free surface uses the fluid's
+    closure (:func:`fluid_surface_corrections`): ``mu = 0`` on the top ``order / 2``
+    rows of the model column, the depth the mirror images reach. A thinner fluid over a
+    solid keeps the solid's closure: with the mirror images a 3-row lagoon between two
+    coasts grew without bound at order 8 (stable with the solid's closure)."""
+    if not layout.free_surface:
+        return np.zeros(layout.shape[0], dtype=bool)
+    nx = layout.grid.nx
+    col = np.clip(np.arange(layout.shape[0]) - HALO - layout.pml[0], 0, nx - 1)
+    deep = np.all(np.asarray(mu)[:, -max(1, order // 2) :] == 0.0, axis=1)
+    return deep[col]
+
+
 @functools.lru_cache(maxsize=128)
 def _elastic_point_operator(
     layout: Layout,
@@ -425,10 +440,13 @@ def _elastic_point_operator(
     release: ``sxx = szz = -p`` vanish) ``-1`` for ``sxx`` and ``vx`` too, as in the
     acoustic solver. Weights on positions that are not state (outside the grid, ``szz``
     on the surface) are dropped, as the propagator keeps those values at zero, and so
-    are those on ``sxx`` on the surface where it is fluid (``fluid_columns``, column by
-    column: a stencil near a coastline reaches both): the closure keeps it at zero
-    there (its plane-stress modulus vanishes with ``mu``), and a source term put on it
-    stayed for good as a pressure on the pressure-release surface. The mirror signs
+    are those on ``sxx`` and ``vx`` on the surface where it is fluid
+    (``fluid_columns``, column by column: a stencil near a coastline reaches both): the
+    closure keeps ``sxx`` at zero there (its plane-stress modulus vanishes with ``mu``),
+    and a source term put on it stayed for good as a pressure on the pressure-release
+    surface; ``vx``, odd about that surface, is zero on it in the acoustic solver (a
+    horizontal force a fraction of a cell down put on it gave ``VX`` records 14 times
+    the acoustic solver's). The mirror signs
     above the surface follow each column of the stencil too (a point's own column
     decides only without ``fluid_columns``).
     """
@@ -461,8 +479,8 @@ def _elastic_point_operator(
                     elif sz == 1 and cc >= top:
                         cc = 2 * top - 1 - cc
                         w *= sign
-                    if component == "sxx" and cc == top and col_fluid:
-                        continue  # zero on a pressure-release surface
+                    if component in ("sxx", "vx") and cc == top and col_fluid:
+                        continue  # zero on a pressure-release surface (odd about it)
                 ia = int(a)
                 if not (0 <= ia < mask.shape[0] and 0 <= cc < mask.shape[1]):
                     continue
@@ -576,13 +594,26 @@ class ElasticPropagator(Propagator):
         out += self._slow_layer_warnings()
         g = self.layout.grid
         sources = list(self.event.sources)
-        for s, fluid in zip(sources, self._fluid_surface(sources) or []):
+        closure = fluid_closure_columns(self.layout, self.internal["mu"], self.params.order)
+        first = HALO + self.layout.pml[0]  # the array row of model column 0
+        mirrored = [
+            bool(closure[first + min(max(int(round((s.x - g.x0) / g.dx)), 0), g.nx - 1)])
+            for s in sources
+        ]
+        for k, (s, fluid) in enumerate(zip(sources, self._fluid_surface(sources) or [])):
             depth = (g.z[-1] - s.z) / g.dz
             where = (
                 f"event '{self.event.name}': {s.kind} source {depth:.2g} cells under the "
                 f"free surface ({'fluid' if fluid else 'solid'} there)"
             )
-            if fluid:
+            if fluid and not mirrored[k]:
+                if s.kind != "force" and depth < 2:
+                    out.append(
+                        f"{where}: a fluid thinner than {self.params.order // 2} rows keeps "
+                        "the solid's closure, which is accurate for such sources from about "
+                        "2 cells down (11% off at 1 cell); place it deeper or refine the grid"
+                    )
+            elif fluid:
                 # the acoustic scheme there: only the physics' warning, the image's
                 warning = self._image_warning(s, depth * g.dz, where)
                 if warning:
@@ -788,7 +819,7 @@ class ElasticPropagator(Propagator):
         # per array row (position along x): the closure of a fluid surface where the
         # surface node is fluid, the solid's elsewhere
         fzz, fvz = fluid_surface_corrections(self.params.order)
-        fluid = np.asarray(fluid_surface_columns(lay, mu) or (False,) * lay.shape[0])
+        fluid = fluid_closure_columns(lay, mu, self.params.order)
         dzz = np.where(fluid[:, None, None], fzz[None], dzz[None])
         dvz = np.where(fluid[:, None, None], fvz[None], dvz[None])
         self.dzz, self.dxz, self.dvx, self.dvz = (

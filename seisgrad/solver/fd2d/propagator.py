@@ -454,7 +454,8 @@ class _GrowthWatch:
             raise StabilityError(
                 f"the simulation became unstable: the largest particle velocity grew "
                 f"{v / self.ref:.3g} times after the sources stopped ({self.ref:.3g} m/s at "
-                f"step {self.ref_step}, {v:.3g} m/s at step {step} of {p.nt}), although "
+                f"t = {self.ref_step * p.dt:.4g} s, {v:.3g} m/s at t = {step * p.dt:.4g} s), "
+                "although "
                 f"dt = {p.dt:.6g} s passed the CFL check (v_max = {p.vmax:.6g} m/s, order "
                 f"{p.params.order}); try a smaller dt (for example {0.8 * p.dt:.6g} s), and "
                 "see the warnings of 'check' (absorbing layers across fluid-solid "
@@ -741,7 +742,7 @@ class Propagator(ABC):
         # the growth watch looks at the wavefield about GROWTH_CHECKS times (in whole
         # sweeps of 16 steps); the chunks give the same results as one call
         quiet = self.sources_end()
-        if quiet < self.nt:
+        if quiet < self.nt and illumination_stride <= 0:  # (the stride is the sampling)
             chunk = min(chunk, 16 * max(1, -(-self.nt // (16 * GROWTH_CHECKS))))
         watch = _GrowthWatch(self, quiet)
         energy = np.zeros(self.layout.grid.shape) if illumination_stride > 0 else None
