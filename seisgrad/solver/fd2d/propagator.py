@@ -444,7 +444,8 @@ class _GrowthWatch:
     def check(self, state: Mapping[str, np.ndarray], step: int) -> None:
         if step < self.quiet or self.quiet >= self.prop.nt:
             return
-        v = max(float(np.abs(state[k]).max()) for k in ("vx", "vz"))
+        # (no temporary array: two reductions of each field)
+        v = max(max(float(state[k].max()), -float(state[k].min())) for k in ("vx", "vz"))
         if self.ref is None:
             if v > 0.0:
                 self.ref, self.ref_step = v, step
