@@ -848,6 +848,31 @@ def test_a_thin_fluid_under_a_free_surface_keeps_the_solids_closure() -> None:
     assert max(np.abs(tr.data[-1000:]).max() for tr in st) < 0.1 * peak
 
 
+def test_check_warns_about_a_thin_fluid_under_a_free_surface() -> None:
+    """A sea 2 rows deep between two coasts grew without bound at orders 4 and 8 (3 rows
+    at order 4, 4 rows slowly at order 8) whatever the dt, with no warning; the error
+    came after the run, and advised a smaller dt."""
+    g = Grid.from_extent(0.0, 1200.0, -600.0, 0.0, 10.0)
+    x, z = np.meshgrid(g.x, g.z, indexing="ij")
+    recs = [Receiver(station="A", x=100.0, z=-200.0)]
+    src = PointSource(x=600.3, z=-300.0, kind="explosion", stf=SourceTimeFunction(f0=8.0))
+
+    def warnings(rows: int, order: int) -> list[str]:
+        sea = (z > -10.0 * rows + 1e-6) & (x > 300) & (x < 900)
+        model = Model(g, {"vp": np.where(sea, 1500.0, 3000.0), "vs": np.where(sea, 0.0, 1700.0),
+                          "rho": np.where(sea, 1000.0, 2500.0)})  # fmt: skip
+        solver = _solver(order=order, free_surface=True, pml_width=10, dt=1e-3)
+        out = solver.check(model, Event(name="e", sources=[src]), recs)
+        return [w for w in out if "rows deep over a solid" in w]
+
+    (w,) = warnings(2, 8)
+    assert "only 2 rows deep over a solid in 59 column(s) (x = 310 to 890)" in w
+    assert "at order 8, fluid 2 to 5 rows deep can grow" in w and "at least 6 rows" in w
+    assert warnings(3, 4) and warnings(4, 8)
+    assert not warnings(1, 8) and not warnings(6, 8) and not warnings(4, 4)
+    assert not warnings(2, 2)
+
+
 def test_an_ocean_and_a_coastline_under_a_free_surface_keep_the_exact_adjoint() -> None:
     """The fluid columns' surface closure (mirror images) and the solid's side by side:
     the adjoint is the exact transpose and the gradient the derivative of the misfit."""

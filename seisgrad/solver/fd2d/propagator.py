@@ -460,7 +460,8 @@ class _GrowthWatch:
                 f"dt = {p.dt:.6g} s passed the CFL check (v_max = {p.vmax:.6g} m/s, order "
                 f"{p.params.order}); try a smaller dt (for example {0.8 * p.dt:.6g} s), and "
                 "see the warnings of 'check' (absorbing layers across fluid-solid "
-                "interfaces or slow surface layers can grow whatever the dt)"
+                "interfaces, slow surface layers and thin fluid under a free surface can "
+                "grow whatever the dt)"
             )
 
 
