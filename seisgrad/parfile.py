@@ -282,6 +282,15 @@ def _fields_of(value: Any) -> str:
     return f"it is {show(value)}"
 
 
+def _nested_get_or_none(value: Any, top: str, rest: list[str]) -> tuple[Any, bool]:
+    """:func:`_nested_get` of a default, where a missing list entry is not found (an
+    entry the file has may be missing from the default)."""
+    try:
+        return _nested_get(value, top, rest)
+    except ConfigError:
+        return None, False
+
+
 def _nested_get(value: Any, top: str, rest: list[str]) -> tuple[Any, bool]:
     shown = top
     for part in rest:
@@ -301,16 +310,23 @@ def get_value(path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
     top, rest = _split_key(key)
     if rest:
         value, is_set = get_value(path, top)
+        if is_set and value is None:  # 'receivers:' with nothing: the default
+            value, is_set = default_value(load_parameter_file(path), top), False
         inner, found = _nested_get(value, top, rest)
         if found:
             return inner, is_set
         default = default_value(load_parameter_file(path), top) if is_set else value
         if is_set and default is not MISSING:  # a field the file leaves out: its default
-            inner, found = _nested_get(default, top, rest)
+            inner, found = _nested_get_or_none(default, top, rest)
             if found:
                 return inner, False
-        shown = default if isinstance(default, Mapping) else value
-        raise ConfigError(f"{top} has no field '{'.'.join(rest)}' ({_fields_of(shown)})")
+        if isinstance(default, Mapping) or not is_set:
+            shown = default if isinstance(default, Mapping) else value
+            raise ConfigError(f"{top} has no field '{'.'.join(rest)}' ({_fields_of(shown)})")
+        raise ConfigError(
+            f"'{key}' is not set in {path}, and the default of {top} does not hold it (set "
+            "it to give it a value)"
+        )
     raw = load_parameter_file(path)
     if key in raw:
         return raw[key], True
@@ -382,8 +398,9 @@ def set_value(path: str | os.PathLike[str], key: str, text: str) -> Change:
 
     ``key`` is a top-level parameter, or a field of one named with dots
     (``receivers.n``, ``events.0.sources.0.x``): the top-level value is rewritten with
-    that field changed (a value the file does not set starts from an empty mapping, so
-    its other fields keep their defaults).
+    that field changed (a mapping the file does not set starts empty, so its other
+    fields keep their defaults; a list starts from its default). Comments inside that
+    value are not kept; the file's other lines are.
 
     The new value is validated before the file is written; on error the file is
     unchanged. Setting a module key (``workflow``, ``system``, ``solver``,
@@ -479,19 +496,21 @@ def _set_field(p: Path, top: str, rest: list[str], text: str) -> Change:
     old, was_set = get_value(p, key) if _has_field(p, key) else (MISSING, False)
     default = default_value(raw, top)
     base = copy.deepcopy(raw[top]) if top in raw else None
-    if base is None:
-        if not isinstance(default, Mapping):
-            has = "no fields" if not isinstance(default, list) else "no entries by default"
+    if base is None:  # not set, or set to nothing: start from the default
+        if isinstance(default, list):
+            base = copy.deepcopy(default)
+        elif isinstance(default, Mapping):
+            base = {}
+        else:
             raise ConfigError(
-                f"'{top}' is not set in {p} and its default, {show(default)}, has {has}; "
-                f"set '{top}' itself"
+                f"'{top}' is not set in {p} and its default, {show(default)}, has no "
+                f"fields; set '{top}' itself"
             )
-        base = {}
     parent, shown = base, top
     for n, part in enumerate(rest[:-1]):
         child, here = _step(parent, part, shown)
         if not here:  # a mapping without this field: start from the field's default
-            child, known = _nested_get(default, top, rest[: n + 1])
+            child, known = _nested_get_or_none(default, top, rest[: n + 1])
             child = copy.deepcopy(child) if known else {}
             parent[part] = child
         parent, shown = child, f"{shown}.{part}"

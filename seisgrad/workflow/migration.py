@@ -173,7 +173,8 @@ class Migration(Forward):
 
     def _smoothing_warnings(self, grid: Grid) -> list[str]:
         """Smoothing lengths that make the gradient (almost) its mean along an axis, or
-        that change (almost) nothing: a typo in the units, most likely."""
+        that change (almost) nothing (a Gaussian of 0.3 cells moves a one-cell spike by
+        0.7%, of 0.49 cells by 20%): a typo in the units, most likely."""
         p, out = self.params, []
         width, height = grid.nx * grid.dx, grid.nz * grid.dz
         for name, length, size, axis, step in (
@@ -186,11 +187,11 @@ class Migration(Forward):
                     f"({size:g} m): the smoothed gradient is almost its mean along {axis} "
                     "(smoothing lengths are in metres)"
                 )
-            elif 0 < length < 0.5 * step:
+            elif 0 < length < 0.3 * step:
                 out.append(
-                    f"{name} = {length:g} m is less than half the grid spacing along {axis} "
-                    f"({step:g} m): the smoothing changes almost nothing (smoothing "
-                    "lengths are in metres)"
+                    f"{name} = {length:g} m is less than 0.3 grid spacings along {axis} "
+                    f"({step:g} m): the smoothing changes almost nothing (a one-cell spike "
+                    "by under 1%; smoothing lengths are in metres)"
                 )
         return out
 

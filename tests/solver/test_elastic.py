@@ -22,7 +22,9 @@ from seisgrad.solver.fd2d import FD2D
 from seisgrad.solver.fd2d.common import HALO, Layout, max_stable_dt
 from seisgrad.solver.fd2d.elastic import (
     ElasticPropagator,
+    elastic_point_operator,
     fluid_closure_columns,
+    fluid_surface_corrections,
     lame_from,
     surface_corrections,
     surface_modulus,
@@ -760,7 +762,7 @@ def test_fluid_under_a_free_surface_matches_the_acoustic_solver_between_rows() -
             assert err < 0.01, (rec_z, a.id, err)
 
 
-@pytest.mark.parametrize("order", [4, 8])
+@pytest.mark.parametrize("order", [2, 4, 8])
 def test_a_fluid_under_a_free_surface_is_the_acoustic_scheme(order: int) -> None:
     """A wholly fluid model under a free surface: the elastic closure used the solid's
     reduced-order stencils in the first rows, 0.7-2.2% of the peak off the acoustic
@@ -846,6 +848,54 @@ def test_a_thin_fluid_under_a_free_surface_keeps_the_solids_closure() -> None:
     st = solver.forward(model, Event(name="e", sources=[src]), recs)
     peak = max(np.abs(tr.data).max() for tr in st)
     assert max(np.abs(tr.data[-1000:]).max() for tr in st) < 0.1 * peak
+
+
+def test_the_fluid_closure_sits_on_the_fluid_columns_with_a_left_layer() -> None:
+    """setup passed the padded mu to fluid_closure_columns, which takes the model's: with
+    a left absorbing layer every ocean's closure moved pml_width columns to the right
+    (solid columns past a coast got the fluid's closure; a coast receiver 5% off)."""
+    g = Grid(60, 30, 5.0, 5.0)
+    one = np.ones(g.shape)
+    vs = 1200.0 * one
+    vs[:30, -8:] = 0.0  # an ocean over model columns 0-29, 8 rows deep
+    model = Model(g, {"vp": 2000.0 * one, "vs": vs, "rho": 2000.0 * one})
+    solver = _solver(order=8, free_surface=True, pml_width=12)
+    top = g.extent[3]
+    src = PointSource(x=100.0, z=top - 40.0, kind="explosion", stf=SourceTimeFunction(f0=20.0))
+    prop = solver.propagator(model, Event(name="e", sources=[src]), [Receiver("A", 50.0, top)])
+    fzz, fvz = fluid_surface_corrections(8)
+    uses_fluid = [bool(np.array_equal(prop.dzz[i], (fzz / 5.0).astype(prop.dtype)))
+                  for i in range(prop.layout.shape[0])]  # fmt: skip
+    first = HALO + 12  # the array row of model column 0
+    assert uses_fluid == [i < first + 30 for i in range(prop.layout.shape[0])]
+    assert np.array_equal(prop.dvz[first + 29], (fvz / 5.0).astype(prop.dtype))
+    assert not np.array_equal(prop.dvz[first + 30], (fvz / 5.0).astype(prop.dtype))
+
+
+def test_vx_on_the_surface_row_is_dropped_only_under_a_deep_fluid() -> None:
+    """A receiver's vx weights on the surface row are left out under a fluid deep enough
+    for the fluid's closure (vx is odd there and zero); under a thinner fluid, which
+    keeps the solid's closure, vx on the surface row is 11-32% of the column's largest
+    and stays in the record."""
+    g = Grid(60, 30, 5.0, 5.0)
+    one = np.ones(g.shape)
+    top = g.extent[3]
+    rows_of = {}
+    for rows in (2, 8):
+        vs = 1200.0 * one
+        vs[:, -rows:] = 0.0
+        model = Model(g, {"vp": 2000.0 * one, "vs": vs, "rho": 2000.0 * one})
+        solver = _solver(order=8, free_surface=True, pml_width=6, record=["VX"])
+        src = PointSource(x=100.0, z=top - 80.0, kind="explosion",
+                          stf=SourceTimeFunction(f0=20.0))  # fmt: skip
+        prop = solver.propagator(
+            model, Event(name="e", sources=[src]), [Receiver("A", 150.3, top - 1.0)]
+        )
+        op = elastic_point_operator(prop.layout, [(150.3, top - 1.0)], "vx",
+                                    prop._fluid_surface(prop.receivers), prop._surface_columns,
+                                    prop._mirror_columns)  # fmt: skip
+        rows_of[rows] = set(op.j.tolist())
+    assert prop.top not in rows_of[8] and prop.top in rows_of[2]
 
 
 def test_check_warns_about_a_thin_fluid_under_a_free_surface() -> None:

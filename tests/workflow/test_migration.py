@@ -800,6 +800,6 @@ def test_check_warns_about_smoothing_lengths_out_of_scale(tmp_path):
     (h,) = [w for w in warnings if w.startswith("smooth_h")]
     assert "more than the model's size along x (410 m)" in h and "almost its mean" in h
     (v,) = [w for w in warnings if w.startswith("smooth_v")]
-    assert "less than half the grid spacing along z (10 m)" in v
+    assert "less than 0.3 grid spacings along z (10 m)" in v
     pfile = small_setup(tmp_path, smooth_h=40.0, smooth_v=20.0)
     assert not [w for w in build_from_config(pfile).workflow.check() if "smooth_" in w]

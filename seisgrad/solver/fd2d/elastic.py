@@ -253,7 +253,8 @@ def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
 
 def fluid_surface_corrections(order: int) -> tuple[np.ndarray, np.ndarray]:
     """The corrections ``dzz``, ``dvz`` of :func:`surface_corrections` for a column whose
-    free surface bounds a fluid (``mu = 0`` on the surface node): the full stencils with
+    free surface bounds a fluid ``order / 2`` rows deep or more
+    (:func:`fluid_closure_columns`): the full stencils with
     the mirror images of a pressure-release surface, as in the acoustic solver, instead
     of the solid's reduced-order stencils.
 
@@ -387,14 +388,18 @@ def elastic_point_operator(
     component: str,
     fluid_surface: Sequence[bool] | None = None,
     fluid_columns: Sequence[bool] | None = None,
+    mirror_columns: Sequence[bool] | None = None,
 ) -> PointOperator:
     """Interpolation operator of points ``(x, z)`` onto one elastic field component
     (cached per process; see :func:`_elastic_point_operator`). ``fluid_surface[k]``:
     the free surface above point ``k`` bounds a fluid (``vs = 0``); ``fluid_columns[i]``:
-    the free surface is fluid at array row ``i`` (see :func:`fluid_surface_columns`)."""
+    the free surface is fluid at array row ``i`` (see :func:`fluid_surface_columns`);
+    ``mirror_columns[i]``: array row ``i`` uses the fluid's closure
+    (:func:`fluid_closure_columns`; decides ``vx`` on the surface row)."""
     fluid = tuple(bool(f) for f in fluid_surface) if fluid_surface is not None else None
     cols = tuple(bool(f) for f in fluid_columns) if fluid_columns is not None else None
-    return _elastic_point_operator(layout, point_key(points), component, fluid, cols)
+    mirror = tuple(bool(f) for f in mirror_columns) if mirror_columns is not None else None
+    return _elastic_point_operator(layout, point_key(points), component, fluid, cols, mirror)
 
 
 def fluid_surface_columns(layout: Layout, mu: np.ndarray) -> tuple[bool, ...] | None:
@@ -429,6 +434,7 @@ def _elastic_point_operator(
     component: str,
     fluid_surface: tuple[bool, ...] | None = None,
     fluid_columns: tuple[bool, ...] | None = None,
+    mirror_columns: tuple[bool, ...] | None = None,
 ) -> PointOperator:
     """Interpolation operator of points ``(x, z)`` onto one elastic field component.
 
@@ -473,6 +479,17 @@ def _elastic_point_operator(
                     if fluid_columns is not None:  # the surface above this column
                         col_fluid = fluid_columns[min(max(int(a), 0), len(fluid_columns) - 1)]
                         sign = (_FLUID_PARITY if col_fluid else _PARITY)[component]
+                    if component == "vx" and mirror_columns is not None:
+                        # vx at a + 1/2: odd about the surface only where the columns on
+                        # both sides use the fluid's closure (a thinner fluid keeps the
+                        # solid's, where vx on the surface row is not zero)
+                        n = len(mirror_columns) - 1
+                        both = (
+                            mirror_columns[min(max(int(a), 0), n)]
+                            and mirror_columns[min(max(int(a) + 1, 0), n)]
+                        )
+                        col_fluid = both
+                        sign = (_FLUID_PARITY if both else _PARITY)[component]
                     if sz == 0 and cc > top:
                         cc = 2 * top - cc
                         w *= sign
@@ -850,9 +867,9 @@ class ElasticPropagator(Propagator):
         self.top = HALO + nz - 1
         dzz, dxz, dvx, dvz = surface_corrections(self.params.order)
         # per array row (position along x): the closure of a fluid surface where the
-        # surface node is fluid, the solid's elsewhere
+        # fluid is order / 2 rows deep, the solid's elsewhere
         fzz, fvz = fluid_surface_corrections(self.params.order)
-        fluid = fluid_closure_columns(lay, mu, self.params.order)
+        fluid = np.asarray(self._mirror_columns or (False,) * lay.shape[0])
         dzz = np.where(fluid[:, None, None], fzz[None], dzz[None])
         dvz = np.where(fluid[:, None, None], fvz[None], dvz[None])
         self.dzz, self.dxz, self.dvx, self.dvz = (
@@ -886,7 +903,9 @@ class ElasticPropagator(Propagator):
                     if amp == 0.0:
                         continue
                     b = c64["bx" if comp == 0 else "bz"]
-                    op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]), cols)
+                    op = elastic_point_operator(
+                        lay, [(s.x, s.z)], name, fl([s]), cols, self._mirror_columns
+                    )
                     for i, j, w in zip(op.i, op.j, self._surface_weights(s, name, op)):
                         vc.append(comp)
                         vq.append(int(i) * ncols + int(j))
@@ -904,7 +923,9 @@ class ElasticPropagator(Propagator):
                 for comp, name, amp in ((0, "sxx", mxx), (1, "szz", mzz), (2, "sxz", mxz)):
                     if amp == 0.0:
                         continue
-                    op = elastic_point_operator(lay, [(s.x, s.z)], name, fl([s]), cols)
+                    op = elastic_point_operator(
+                        lay, [(s.x, s.z)], name, fl([s]), cols, self._mirror_columns
+                    )
                     for i, j, w in zip(op.i, op.j, self._surface_weights(s, name, op)):
                         sc.append(comp)
                         sq.append(int(i) * ncols + int(j))
@@ -953,6 +974,15 @@ class ElasticPropagator(Propagator):
         surface)."""
         return fluid_surface_columns(self.layout, self.internal["mu"])
 
+    @functools.cached_property
+    def _mirror_columns(self) -> tuple[bool, ...] | None:
+        """:func:`fluid_closure_columns` of this model (``None`` without a free
+        surface): where the closure, and ``vx`` on the surface row, are the fluid's."""
+        if not self.layout.free_surface:
+            return None
+        cols = fluid_closure_columns(self.layout, self.internal["mu"], self.params.order)
+        return tuple(bool(c) for c in cols)
+
     def _fluid_surface(self, points: Sequence[PointSource | Receiver]) -> list[bool] | None:
         """Per point: whether the free surface above it bounds a fluid (``mu = 0`` on the
         surface at the nearest model column, the edge one beyond the model); ``None``
@@ -981,7 +1011,7 @@ class ElasticPropagator(Propagator):
         cols = self._surface_columns
         parts = []
         for code, comp, scale in plan:
-            op = elastic_point_operator(lay, pts, comp, fluid, cols)
+            op = elastic_point_operator(lay, pts, comp, fluid, cols, self._mirror_columns)
             w = scale * op.w.astype(np.float64)
             # the adjoint injects velocities times their buoyancy
             b = {"vx": "bx", "vz": "bz"}.get(comp)
