@@ -727,6 +727,27 @@ _SOURCE_KINDS = ("pressure", "explosion", "force")
 SURFACE_SOURCE_MIN_AMPLITUDE = 0.5
 
 
+def image_cancelled(prop: Any, source: Any, depth: float) -> tuple[float, float, float] | None:
+    """``(amplitude, depth needed, frequency)`` when ``source``, ``depth`` metres under
+    a pressure-release free surface, radiates at most :data:`SURFACE_SOURCE_MIN_AMPLITUDE`
+    of a deep source (:func:`surface_source_amplitude` at its dominant frequency and the
+    ``vp`` of its nearest node in ``prop.internal``); else ``None``, also for a silent
+    source (reported as such) and a force without a horizontal part (a vertical force's
+    image adds to it)."""
+    if source.stf.is_silent() or (source.kind == "force" and not source.fx):
+        return None
+    g = prop.layout.grid
+    f = source.stf.dominant_frequency(prop.dt)
+    i = min(max(round((source.x - g.x0) / g.dx), 0), g.nx - 1)
+    j = min(max(round((source.z - g.z0) / g.dz), 0), g.nz - 1)
+    wavelength = float(prop.internal["vp"][i, j]) / f
+    amp = surface_source_amplitude(max(depth, 0.0), wavelength)
+    if amp >= SURFACE_SOURCE_MIN_AMPLITUDE:
+        return None
+    need = wavelength * math.asin(SURFACE_SOURCE_MIN_AMPLITUDE / 2) / (2 * math.pi)
+    return amp, need, f
+
+
 def surface_source_amplitude(depth: float, wavelength: float) -> float:
     """Largest far-field amplitude of a pressure source ``depth`` under a
     pressure-release surface, relative to the same source far from it.
@@ -810,16 +831,10 @@ class AcousticPropagator(Propagator):
             return out
         g = self.layout.grid
         for k, s in enumerate(self.event.sources):
-            if s.stf.is_silent() or (s.kind == "force" and not s.fx):
-                continue  # a silent source is reported as such
-            f = s.stf.dominant_frequency(self.dt)
-            i = min(max(round((s.x - g.x0) / g.dx), 0), g.nx - 1)
-            j = min(max(round((s.z - g.z0) / g.dz), 0), g.nz - 1)
-            wavelength = float(self.internal["vp"][i, j]) / f
             depth = max(g.z[-1] - s.z, 0.0)
-            amp = surface_source_amplitude(depth, wavelength)
-            if amp < SURFACE_SOURCE_MIN_AMPLITUDE:
-                need = wavelength * math.asin(SURFACE_SOURCE_MIN_AMPLITUDE / 2) / (2 * math.pi)
+            weak = image_cancelled(self, s, depth)
+            if weak is not None:
+                amp, need, f = weak
                 what = "its negative image cancels it, so it radiates"
                 advice = "or use a vertical force (fz)"
                 if s.kind == "force":

@@ -61,7 +61,6 @@ regions (``vs = 0``) are handled: nothing divides by ``mu``.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -70,7 +69,7 @@ import numpy as np
 from seisgrad.errors import DataError, SolverError
 from seisgrad.model import Model
 from seisgrad.solver.acquisition import PointSource, Receiver
-from seisgrad.solver.fd2d.acoustic import SURFACE_SOURCE_MIN_AMPLITUDE, surface_source_amplitude
+from seisgrad.solver.fd2d.acoustic import image_cancelled
 from seisgrad.solver.fd2d.common import (
     HALO,
     NO_RAW,
@@ -402,15 +401,21 @@ def elastic_point_operator(
     return _elastic_point_operator(layout, point_key(points), component, fluid, cols, mirror)
 
 
+def _fluid_from_top(layout: Layout, mu: np.ndarray, rows: int) -> np.ndarray:
+    """Per array row (position along x, absorbing layers and halo included): whether
+    ``mu = 0`` on the top ``rows`` rows of its model column (the edge column beyond the
+    model)."""
+    col = np.clip(np.arange(layout.shape[0]) - HALO - layout.pml[0], 0, layout.grid.nx - 1)
+    return np.all(np.asarray(mu)[:, -rows:] == 0.0, axis=1)[col]
+
+
 def fluid_surface_columns(layout: Layout, mu: np.ndarray) -> tuple[bool, ...] | None:
     """Per array row (position along x, absorbing layers and halo included): whether
     the free surface there bounds a fluid (``mu = 0`` on the model's top row, the edge
     value beyond the model); ``None`` without a free surface."""
     if not layout.free_surface:
         return None
-    nx = layout.grid.nx
-    col = np.clip(np.arange(layout.shape[0]) - HALO - layout.pml[0], 0, nx - 1)
-    return tuple(bool(v) for v in np.asarray(mu)[col, -1] == 0.0)
+    return tuple(bool(v) for v in _fluid_from_top(layout, mu, 1))
 
 
 def fluid_closure_columns(layout: Layout, mu: np.ndarray, order: int) -> np.ndarray:
@@ -421,10 +426,7 @@ def fluid_closure_columns(layout: Layout, mu: np.ndarray, order: int) -> np.ndar
     coasts grew without bound at order 8 (stable with the solid's closure)."""
     if not layout.free_surface:
         return np.zeros(layout.shape[0], dtype=bool)
-    nx = layout.grid.nx
-    col = np.clip(np.arange(layout.shape[0]) - HALO - layout.pml[0], 0, nx - 1)
-    deep = np.all(np.asarray(mu)[:, -max(1, order // 2) :] == 0.0, axis=1)
-    return deep[col]
+    return _fluid_from_top(layout, mu, max(1, order // 2))
 
 
 @functools.lru_cache(maxsize=128)
@@ -615,12 +617,7 @@ class ElasticPropagator(Propagator):
         out += self._slow_layer_warnings() + self._thin_fluid_warnings()
         g = self.layout.grid
         sources = list(self.event.sources)
-        closure = fluid_closure_columns(self.layout, self.internal["mu"], self.params.order)
-        first = HALO + self.layout.pml[0]  # the array row of model column 0
-        mirrored = [
-            bool(closure[first + min(max(int(round((s.x - g.x0) / g.dx)), 0), g.nx - 1)])
-            for s in sources
-        ]
+        mirrored = self._at_points(self._mirror_columns, sources) or []
         for k, (s, fluid) in enumerate(zip(sources, self._fluid_surface(sources) or [])):
             depth = (g.z[-1] - s.z) / g.dz
             where = (
@@ -658,19 +655,12 @@ class ElasticPropagator(Propagator):
         """The acoustic solver's warning for a source under a pressure-release surface
         whose negative image cancels most of it (its pressure part: explosion, the
         isotropic part of a moment tensor, the horizontal part of a force)."""
-        if s.stf.is_silent() or (s.kind == "force" and not s.fx):
-            return None
         if s.kind == "moment_tensor" and s.mxx + s.mzz == 0.0:
             return None
-        g = self.layout.grid
-        f = s.stf.dominant_frequency(self.dt)
-        i = min(max(round((s.x - g.x0) / g.dx), 0), g.nx - 1)
-        j = min(max(round((s.z - g.z0) / g.dz), 0), g.nz - 1)
-        wavelength = float(self.internal["vp"][i, j]) / f
-        amp = surface_source_amplitude(max(depth, 0.0), wavelength)
-        if amp >= SURFACE_SOURCE_MIN_AMPLITUDE:
+        weak = image_cancelled(self, s, depth)
+        if weak is None:
             return None
-        need = wavelength * math.asin(SURFACE_SOURCE_MIN_AMPLITUDE / 2) / (2 * math.pi)
+        amp, need, f = weak
         part = "the image of its horizontal part (fx) cancels that part, which radiates"
         if s.kind != "force":
             part = "its negative image cancels its pressure, which radiates"
@@ -987,7 +977,12 @@ class ElasticPropagator(Propagator):
         """Per point: whether the free surface above it bounds a fluid (``mu = 0`` on the
         surface at the nearest model column, the edge one beyond the model); ``None``
         without a free surface."""
-        cols = self._surface_columns
+        return self._at_points(self._surface_columns, points)
+
+    def _at_points(
+        self, cols: Sequence[bool] | None, points: Sequence[PointSource | Receiver]
+    ) -> list[bool] | None:
+        """``cols`` (per array row) at the nearest model column of each point."""
         if cols is None:
             return None
         g = self.layout.grid
