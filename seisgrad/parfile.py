@@ -308,14 +308,15 @@ def get_value(path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
     ``events.0.name``).
     """
     top, rest = _split_key(key)
+    raw = load_parameter_file(path)
+    value, is_set = _top_value(raw, path, top)
     if rest:
-        value, is_set = get_value(path, top)
         if is_set and value is None:  # 'receivers:' with nothing: the default
-            value, is_set = default_value(load_parameter_file(path), top), False
+            value, is_set = default_value(raw, top), False
         inner, found = _nested_get(value, top, rest)
         if found:
             return inner, is_set
-        default = default_value(load_parameter_file(path), top) if is_set else value
+        default = default_value(raw, top) if is_set else value
         if is_set and default is not MISSING:  # a field the file leaves out: its default
             inner, found = _nested_get_or_none(default, top, rest)
             if found:
@@ -327,7 +328,12 @@ def get_value(path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
             f"'{key}' is not set in {path}, and the default of {top} does not hold it (set "
             "it to give it a value)"
         )
-    raw = load_parameter_file(path)
+    return value, is_set
+
+
+def _top_value(raw: Mapping[str, Any], path: str | os.PathLike[str], key: str) -> tuple[Any, bool]:
+    """Top-level ``key`` of the file ``raw`` (read from ``path``) and whether the file
+    sets it, else its default."""
     if key in raw:
         return raw[key], True
     _check_key(raw, key)
@@ -493,7 +499,10 @@ def _set_field(p: Path, top: str, rest: list[str], text: str) -> Change:
         new = yaml.safe_load(text) if text != "" else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"value for '{key}' is not valid YAML: {text!r}") from exc
-    old, was_set = get_value(p, key) if _has_field(p, key) else (MISSING, False)
+    try:
+        old, was_set = get_value(p, key)
+    except ConfigError:  # no such field yet
+        old, was_set = MISSING, False
     default = default_value(raw, top)
     base = copy.deepcopy(raw[top]) if top in raw else None
     if base is None:  # not set, or set to nothing: start from the default
@@ -525,11 +534,3 @@ def _set_field(p: Path, top: str, rest: list[str], text: str) -> Change:
     dumped = yaml.safe_dump(base, default_flow_style=True, sort_keys=False, width=10**9)
     set_value(p, top, dumped.strip())
     return Change(old, was_set, new)
-
-
-def _has_field(p: Path, key: str) -> bool:
-    try:
-        get_value(p, key)
-    except ConfigError:
-        return False
-    return True
