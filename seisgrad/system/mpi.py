@@ -494,12 +494,11 @@ def _left_running(parameter_file: Path) -> list[str]:
     from seisgrad.workflow.state import RUNNING
 
     try:
-        out = []
-        for p in sorted(_run_state(parameter_file).root.glob("*/*.json")):
-            info = json.loads(p.read_text())
-            if info.get("status") == RUNNING:
-                out.append(f"{p.parent.name}/{p.stem} (rank {info.get('rank')})")
-        return out
+        return [
+            f"{name} (rank {info.get('rank')})"
+            for _, name, info in _run_state(parameter_file).source_entries()
+            if info.get("status") == RUNNING
+        ]
     except (SeisgradError, OSError, ValueError):  # the message goes out without them
         return []
 

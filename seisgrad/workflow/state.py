@@ -22,7 +22,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -270,12 +270,11 @@ class State:
                 changed = True
         if changed:
             self.save(data)
-        for p in sorted(self.root.glob("*/*.json")):
-            info = _read_json(p)
+        for p, name, info in self.source_entries():
             if process_gone(info):
                 info.update(status=FAILED, error=_gone(info))
                 write_json_atomic(p, info)
-                marked.append(f"{p.parent.name}/{p.stem}")
+                marked.append(name)
         return marked
 
     def running(self) -> list[str]:
@@ -283,10 +282,12 @@ class State:
         :meth:`mark_interrupted`: those whose process may be alive, e.g. Slurm array
         tasks on other nodes)."""
         out = [t for t, e in self.load()["tasks"].items() if e.get("status") == RUNNING]
+        return out + [n for _, n, info in self.source_entries() if info.get("status") == RUNNING]
+
+    def source_entries(self) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+        """Each per-source state file, its name ``task/source`` and its entry, in order."""
         for p in sorted(self.root.glob("*/*.json")):
-            if _read_json(p).get("status") == RUNNING:
-                out.append(f"{p.parent.name}/{p.stem}")
-        return out
+            yield p, f"{p.parent.name}/{p.stem}", _read_json(p)
 
     def set_task(self, task: str, status: str, **info: Any) -> None:
         data = self.load()
@@ -379,7 +380,7 @@ class State:
         """True when any task or per-source task has finished."""
         if any(t.get("status") == DONE for t in self.load()["tasks"].values()):
             return True
-        return any(_read_json(p).get("status") == DONE for p in self.root.glob("*/*.json"))
+        return any(info.get("status") == DONE for _, _, info in self.source_entries())
 
     def task_has_work(self, task: str) -> bool:
         """True when ``task``, or any source of it, has finished."""
