@@ -726,28 +726,35 @@ def test_threads_give_the_same_results() -> None:
 # ----------------------------------------------------------------------------- near the surface
 
 
-def _fluid_under_free_surface(
-    materials: str, src_depth: float, rec_z: float, rec_x: float = 280.0
-):
-    vp, rho, h = 1500.0, 1000.0, 5.0
-    g = Grid(81, 61, h, h, 0.0, -300.0)  # top row at z = 0
-    values = {"vp": np.full(g.shape, vp), "rho": np.full(g.shape, rho)}
+def _water_under_free_surface(materials: str, g: Grid, **params) -> tuple[FD2D, Model]:
+    """Water (vp 1500, rho 1000; vs = 0 in the elastic model) filling ``g`` under a free
+    surface, and a float64 solver recording P, VX, VZ with ``params``."""
+    values = {"vp": np.full(g.shape, 1500.0), "rho": np.full(g.shape, 1000.0)}
     if materials == "elastic":
         values["vs"] = np.zeros(g.shape)
     solver = FD2D(
         from_mapping(
             FD2D.Parameters,
-            {"materials": materials, "nt": 700, "dt": 4e-4, "pml_width": 15,
-             "free_surface": True, "pml_sides": ["left", "right", "bottom"],
-             "precision": "float64", "record": ["P", "VX", "VZ"]},
+            {"materials": materials, "free_surface": True,
+             "pml_sides": ["left", "right", "bottom"], "precision": "float64",
+             "record": ["P", "VX", "VZ"], **params},
         )
     )  # fmt: skip
+    return solver, Model(g, values)
+
+
+def _fluid_under_free_surface(
+    materials: str, src_depth: float, rec_z: float, rec_x: float = 280.0
+):
+    vp, rho, h = 1500.0, 1000.0, 5.0
+    g = Grid(81, 61, h, h, 0.0, -300.0)  # top row at z = 0
+    solver, model = _water_under_free_surface(materials, g, nt=700, dt=4e-4, pml_width=15)
     kind, amp = ("explosion", rho * vp**2) if materials == "elastic" else ("pressure", 1.0)
     stf = SourceTimeFunction(f0=12.0)
     ev = Event(name="e", sources=[PointSource(x=120.3, z=-src_depth, kind=kind, amplitude=amp,
                                               stf=stf)])  # fmt: skip
     recs = [Receiver(station="R", x=rec_x, z=rec_z)]
-    return solver.forward(Model(g, values), ev, recs)
+    return solver.forward(model, ev, recs)
 
 
 def test_fluid_under_a_free_surface_matches_the_acoustic_solver_between_rows() -> None:
@@ -778,21 +785,11 @@ def test_a_fluid_under_a_free_surface_is_the_acoustic_scheme(order: int) -> None
     for kind, z, fields in (("explosion", -12.0, {}), ("force", -2.5, {"fx": 1.0})):
         out = {}
         for materials in ("elastic", "acoustic"):
-            values = {"vp": np.full(g.shape, vp), "rho": np.full(g.shape, rho)}
-            if materials == "elastic":
-                values["vs"] = np.zeros(g.shape)
-            solver = FD2D(
-                from_mapping(
-                    FD2D.Parameters,
-                    {"materials": materials, "nt": 350, "dt": 6e-4, "order": order,
-                     "free_surface": True, "pml_sides": ["left", "right", "bottom"],
-                     "precision": "float64", "record": ["P", "VX", "VZ"]},
-                )
-            )  # fmt: skip
+            solver, model = _water_under_free_surface(materials, g, nt=350, dt=6e-4, order=order)
             a = rho * vp**2 * amp if (kind, materials) == ("explosion", "elastic") else amp
             src = PointSource(x=151.3, z=z, kind=kind, amplitude=a, stf=stf, **fields)
             event = Event(name="e", sources=[src])
-            out[materials] = solver.forward(Model(g, values), event, recs)
+            out[materials] = solver.forward(model, event, recs)
         for e, a in zip(out["elastic"], out["acoustic"], strict=True):
             assert e.id == a.id and np.abs(a.data).max() > 0
             assert np.abs(e.data - a.data).max() < 1e-12 * np.abs(a.data).max(), (kind, e.id)

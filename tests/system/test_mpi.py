@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -238,13 +240,26 @@ def _processes_with(text: str) -> list[int]:
     return out
 
 
-def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
-    n = 6
-    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=1.0)
+@contextlib.contextmanager
+def _mpi_submit(tmp_path: Path, n: int, sleep: float) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """``seisgrad submit`` of ``n`` toy sources of ``sleep`` s on 2 ranks, started by
+    itself (stderr piped, its own session); killed with its process group when it still
+    runs at the end."""
+    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=sleep)
     proc = start_submit(
         tmp_path, "-p", str(pfile), stderr=subprocess.PIPE, env=env(), new_session=True
     )
     try:
+        yield pfile, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
+    n = 6
+    with _mpi_submit(tmp_path, n, 1.0) as (pfile, proc):
         wait_for(
             lambda: (
                 source_state(tmp_path, "simulate", "s000")["status"] == "done"
@@ -255,10 +270,6 @@ def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
         )
         os.kill(proc.pid, signal.SIGTERM)  # seisgrad only, not its process group
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("error: interrupted")
     wait_for(lambda: not _processes_with(str(pfile)), 30, "mpiexec and the ranks to end")
@@ -271,11 +282,7 @@ def test_sigterm_of_submit_stops_mpiexec_and_the_ranks(tmp_path: Path) -> None:
 
 def test_killed_rank_is_named_and_its_source_shown_interrupted(tmp_path: Path) -> None:
     n = 6
-    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=2.0)
-    proc = start_submit(
-        tmp_path, "-p", str(pfile), stderr=subprocess.PIPE, env=env(), new_session=True
-    )
-    try:
+    with _mpi_submit(tmp_path, n, 2.0) as (pfile, proc):
 
         def on_rank1() -> dict | None:
             for i in range(n):
@@ -287,10 +294,6 @@ def test_killed_rank_is_named_and_its_source_shown_interrupted(tmp_path: Path) -
         info = wait_for(on_rank1, 60, "a source running on rank 1")
         os.kill(info["pid"], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
     assert proc.returncode == 2, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("error:") and f"simulate/{info['source']} (rank 1)" in last, last
@@ -366,12 +369,7 @@ def test_a_killed_rank_0_is_not_reported_as_a_launcher_failure(tmp_path: Path) -
     'failed before any rank started': the ranks' start marker, which it looks for then,
     was never printed on the launched path. (Here a source runs, so the message names
     it; the marker itself is what the last assertion checks.)"""
-    n = 6
-    pfile = write_params(tmp_path, n, system="mpi", nproc=2, sleep=2.0)
-    proc = start_submit(
-        tmp_path, "-p", str(pfile), stderr=subprocess.PIPE, env=env(), new_session=True
-    )
-    try:
+    with _mpi_submit(tmp_path, 6, 2.0) as (pfile, proc):
 
         def rank0() -> int | None:
             p = tmp_path / "state" / "workflow.json"
@@ -385,10 +383,6 @@ def test_a_killed_rank_0_is_not_reported_as_a_launcher_failure(tmp_path: Path) -
                  "a source started")  # fmt: skip
         os.kill(pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and last.startswith("error: the MPI run"), err
     assert "before any rank started" not in last and "a rank crashed or was killed" in last
