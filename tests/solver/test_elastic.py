@@ -234,8 +234,10 @@ def test_greens_function_reciprocity_and_symmetry() -> None:
 # ----------------------------------------------------------------------------- sub-steps
 
 
-def _propagator(fs: bool, sides: list[str], order: int = 8) -> ElasticPropagator:
-    solver = _solver(free_surface=fs, pml_sides=sides, order=order)
+def _propagator(
+    fs: bool, sides: list[str], order: int = 8, multiaxial: float = 0.0
+) -> ElasticPropagator:
+    solver = _solver(free_surface=fs, pml_sides=sides, order=order, pml_multiaxial=multiaxial)
     model = _model()
     return solver.propagator(model, _event(model), _receivers(model, surface=fs))
 
@@ -255,6 +257,7 @@ def _substep_v(prop: ElasticPropagator, st: dict) -> None:
         f["sxx"], f["szz"], f["sxz"], f["vx"], f["vz"],
         f["mvxx"], f["mvxz"], f["mvzx"], f["mvzz"], m["bx"], m["bz"], prop.cx, prop.cz,
         *prop.prof, xn, xh, zn, zh, prop.nxe, None, u0, u0, S, 4, prop.nxe, False,
+        prop.mp, prop.mcol, f.get("m2vx"), f.get("m2vz"),
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_fwd_v"](
@@ -271,7 +274,7 @@ def _substep_s(prop: ElasticPropagator, st: dict) -> None:
         f["vx"], f["vz"], f["sxx"], f["szz"], f["sxz"],
         f["mnx"], f["mnz"], f["msx"], f["msz"], m["l2m"], m["lam"], m["mu"],
         prop.cx, prop.cz, *prop.prof, xn, xh, zn, zh, prop.nxe, None, u0, u0, u0, S,
-        4, prop.nxe, False,
+        4, prop.nxe, False, prop.mp, prop.mcol, f.get("m2nn"), f.get("m2xz"),
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_fwd_s"](
@@ -297,6 +300,7 @@ def _substep_v_adjoint(prop: ElasticPropagator, a: dict) -> None:
         f["txx"], f["tzz"], f["txz"], f["pvxz"], f["pvzz"], m["l2m"], m["lam"], m["mu"],
         -prop.cx, -prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh, prop.nxe, store, *u,
         f["gbx"], f["gbz"], f["gl2m"], f["glam"], f["gmu"], S, 4, prop.nxe, False,
+        prop.mp, prop.mcol, f.get("p2vx"), f.get("p2vz"),
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_adj_s"](
@@ -319,7 +323,7 @@ def _substep_s_adjoint(prop: ElasticPropagator, a: dict) -> None:
     SERIAL["_adj_v_pass"](
         f["txx"], f["tzz"], f["txz"], f["dxx"], f["dxzx"], f["ux"], f["uz"], f["pnz"],
         f["psz"], m["bx"], m["bz"], -prop.cx, -prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh,
-        prop.nxe, S, 4, prop.nxe, False,
+        prop.nxe, S, 4, prop.nxe, False, prop.mp, prop.mcol, f.get("p2nn"), f.get("p2xz"),
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_adj_v"](
@@ -329,19 +333,22 @@ def _substep_s_adjoint(prop: ElasticPropagator, a: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fs", "sides"),
+    ("fs", "sides", "multiaxial"),
     [
-        (False, ["left", "right", "bottom", "top"]),
-        (True, ["left", "right", "bottom"]),
-        (True, ["left"]),
-        (False, []),
+        (False, ["left", "right", "bottom", "top"], 0.0),
+        (True, ["left", "right", "bottom"], 0.0),
+        (True, ["left"], 0.0),
+        (False, [], 0.0),
+        (False, ["left", "right", "bottom", "top"], 0.5),
+        (True, ["left", "right", "bottom"], 0.5),
     ],
 )
 @pytest.mark.parametrize("substep", ["V", "S"])
-def test_substep_dot_product(fs: bool, sides: list[str], substep: str) -> None:
-    """Each sub-step (wavefield update with its C-PML memory variables and the free-surface
-    corrections) against its transpose, in float64."""
-    prop = _propagator(fs, sides)
+def test_substep_dot_product(fs: bool, sides: list[str], multiaxial: float, substep: str) -> None:
+    """Each sub-step (wavefield update with its C-PML memory variables, the multiaxial
+    terms when asked, and the free-surface corrections) against its transpose, in
+    float64."""
+    prop = _propagator(fs, sides, multiaxial=multiaxial)
     rng = np.random.default_rng(11)
     x = prop.random_state(rng)
     y = prop.random_state(rng)

@@ -72,6 +72,7 @@ __all__ = [
     "Layout",
     "PMLProfiles",
     "pml_profiles",
+    "multiaxial_profiles",
     "cfl_number",
     "max_stable_dt",
     "max_stable_velocity",
@@ -504,6 +505,35 @@ def pml_profiles(
         z_node=_strip_ranges(NZ, bottom, top, False),
         z_half=_strip_ranges(NZ, bottom, top, True),
     )
+
+
+def multiaxial_profiles(
+    layout: Layout,
+    dt: float,
+    vmax: float,
+    f0: float,
+    reflection: float,
+    ratio: float,
+    power: float = 2.0,
+) -> np.ndarray:
+    """Recursion coefficients of the multiaxial terms of the left and right layers
+    (M-PML, Meza-Fajardo & Papageorgiou 2008), per array row (position along x).
+
+    Inside those layers the z derivatives get a C-PML memory variable of their own, with
+    the damping ``ratio * d_x(x)`` of the layer and its frequency shift (the profile of
+    :func:`pml_profiles` for the reflection coefficient ``reflection ** ratio``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(4, NX + 2 HALO)``: ``a``, ``b`` of the node rows, then ``a``, ``b`` of the half
+        rows (zero outside the layers).
+    """
+    left, right, _, _ = layout.pml
+    args = (dt, vmax, f0, reflection**ratio, power)
+    an, bn = _axis_profile(layout.NX, left, right, layout.dx, *args, half=False)
+    ah, bh = _axis_profile(layout.NX, left, right, layout.dx, *args, half=True)
+    return np.stack([an, bn, ah, bh])
 
 
 # ----------------------------------------------------------------------------- stability

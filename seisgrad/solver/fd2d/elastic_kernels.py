@@ -121,6 +121,65 @@ def _pair(i0, i1, s, end):  # pragma: no cover
     return i1 == i0 + 2 and i0 + 1 < end and not _in(i0, s) and not _in(i0 + 1, s)
 
 
+@njit(**NUMBA_OPTIONS)
+def _dz(f, q, plus, d1, d2, d3, d4):  # pragma: no cover
+    """``D+z f`` (``plus``: output at half points from nodes) or ``D-z f`` at flat index
+    ``q`` (the z neighbours of ``q`` are ``q +- 1..4``)."""
+    if plus:
+        return (
+            d1 * (f[q + _U1] - f[q]) + d2 * (f[q + _U2] - f[q - _U1])
+            + d3 * (f[q + _U3] - f[q - _U2]) + d4 * (f[q + _U4] - f[q - _U3])
+        )  # fmt: skip
+    return (
+        d1 * (f[q] - f[q - _U1]) + d2 * (f[q + _U1] - f[q - _U2])
+        + d3 * (f[q + _U2] - f[q - _U3]) + d4 * (f[q + _U3] - f[q - _U4])
+    )  # fmt: skip
+
+
+@njit(**NUMBA_OPTIONS)
+def _mpml_fwd(
+    src, mem, out, coef, out2, coef2, sfl, od, row, c0, c1, a, b, d1, d2, d3, d4, plus
+):  # fmt: skip  # pragma: no cover
+    """Multiaxial term of one x-strip row on the columns ``[c0, c1)`` (those outside
+    the z strips): the z derivative ``g = dz(src)`` gets its own memory variable with
+    the row's profile, ``mem <- b mem + a g``; then ``out += coef mem`` (and ``out2 +=
+    coef2 mem``), and the per-step data at ``sfl[od + q]`` (when given) ``+= mem``."""
+    for j in range(c0, c1):
+        q = row + np.uint64(j)
+        m = b * mem[q] + a * _dz(src, q, plus, d1, d2, d3, d4)
+        mem[q] = m
+        out[q] += coef[q] * m
+        if out2 is not None:
+            out2[q] += coef2[q] * m
+        if sfl is not None:
+            sfl[od + q] += m
+
+
+@njit(**NUMBA_OPTIONS)
+def _mpml_adj(
+    t, phi, u, coef, row, c0, c1, u0, u1, a, b, d1, d2, d3, d4, plus
+):  # fmt: skip  # pragma: no cover
+    """Transpose of :func:`_mpml_fwd` on one x-strip row: with ``eta = phi + t`` on the
+    columns ``[c0, c1)`` (zero elsewhere; ``t`` is the adjoint input of the derivative's
+    output points), ``u += [coef] a dz(eta)`` on the columns ``[u0, u1)`` (``dz`` with
+    the adjoint's negated coefficients), then ``phi <- b eta``."""
+    for j in range(c0, c1):
+        q = row + np.uint64(j)
+        phi[q] += t[q]
+    lo = max(u0, c0 - H)
+    hi = min(u1, c1 + H)
+    for j in range(lo, hi):
+        q = row + np.uint64(j)
+        g = _dz(phi, q, plus, d1, d2, d3, d4)
+        if coef is None:
+            u[q] += a * g
+        else:
+            u[q] += coef[q] * (a * g)
+    for j in range(c0, c1):
+        q = row + np.uint64(j)
+        phi[q] *= b
+
+
 # ============================================================================ vector row loops
 # The interior loops of the forward passes as explicit vector code (see
 # :mod:`seisgrad.solver.fd2d.simd`: aligned loads and shuffles for the z derivatives
@@ -286,9 +345,13 @@ _enn_near = row_kernel(5, 8, _strain_body(True))
 def _fwd_v_pass(
     sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-    sfl, oax, oaz, S, r0, r1, ftz,
+    sfl, oax, oaz, S, r0, r1, ftz, mp, mc, m2vx, m2vz,
 ):  # fmt: skip  # pragma: no cover
-    """V sub-step on rows ``[r0, r1)``: ``vx`` (rows below ``nxe - 1``) and ``vz``."""
+    """V sub-step on rows ``[r0, r1)``: ``vx`` (rows below ``nxe - 1``) and ``vz``.
+    ``mp`` (or None): the multiaxial profiles of the x strips (``a, b`` of the node rows,
+    then of the half rows), ``mc`` the columns they act on (``[mc[0], mc[1])`` for
+    points at z nodes, ``[mc[2], mc[3])`` at z half points: outside the z strips and
+    away from a free surface's corrections), ``m2vx``, ``m2vz`` their memory variables."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     nvx = np.uint64(zn[3] - H)
@@ -338,6 +401,11 @@ def _fwd_v_pass(
                         sxz, mvxz, vx, bx, azn, bzn, sfl, q, jb - ja, S, ja, ja, oax + q,
                         d1, d2, d3, d4,
                     )  # fmt: skip
+                if mp is not None and _in(i, xh):
+                    _mpml_fwd(
+                        sxz, m2vx, vx, bx, None, bx, sfl, oax, row, mc[0], mc[1], mp[2, i],
+                        mp[3, i], d1, d2, d3, d4, False,
+                    )  # fmt: skip
             # ---- vz at (i, j + 1/2): D-x sxz (x-node profile) + D+z szz (z-half profile)
             if pvz:
                 pass  # updated above
@@ -359,6 +427,11 @@ def _fwd_v_pass(
                     szz, mvzz, vz, bz, azh, bzh, sfl, q, jb - ja, S, ja, ja, oaz + q,
                     d1, d2, d3, d4,
                 )  # fmt: skip
+            if mp is not None and _in(i, xn):
+                _mpml_fwd(
+                    szz, m2vz, vz, bz, None, bz, sfl, oaz, row, mc[2], mc[3], mp[0, i],
+                    mp[1, i], d1, d2, d3, d4, True,
+                )  # fmt: skip
         if ftz:
             set_mxcsr(old)
 
@@ -366,9 +439,10 @@ def _fwd_v_pass(
 def _fwd_s_pass(
     vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-    sfl, oxx, ozz, oxz, S, r0, r1, ftz,
+    sfl, oxx, ozz, oxz, S, r0, r1, ftz, mp, mc, m2nn, m2xz,
 ):  # fmt: skip  # pragma: no cover
-    """S sub-step on rows ``[r0, r1)``: normal stresses and ``sxz`` (below ``nxe - 1``)."""
+    """S sub-step on rows ``[r0, r1)``: normal stresses and ``sxz`` (below ``nxe - 1``);
+    ``mp``, ``m2nn``, ``m2xz``: the multiaxial terms as in :func:`_fwd_v_pass`."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     nn = np.uint64(zn[3] - H)
@@ -419,6 +493,11 @@ def _fwd_s_pass(
                     vz, mnz, sxx, szz, lam, l2m, azn, bzn, sfl, q, jb - ja, S, ja, ja,
                     ozz + q, d1, d2, d3, d4,
                 )  # fmt: skip
+            if mp is not None and _in(i, xn):
+                _mpml_fwd(
+                    vz, m2nn, sxx, lam, szz, l2m, sfl, ozz, row, mc[0], mc[1], mp[0, i],
+                    mp[1, i], d1, d2, d3, d4, False,
+                )  # fmt: skip
             # ---- sxz: D+z vx (z-half profile) + D+x vz (x-half profile)
             if i < nxe - 1:
                 if pxz:
@@ -440,6 +519,11 @@ def _fwd_s_pass(
                         _xz_zstrip(
                         vx, msz, sxz, mu, azh, bzh, sfl, q, jb - ja, S, ja, ja, oxz + q,
                         d1, d2, d3, d4,
+                    )  # fmt: skip
+                if mp is not None and _in(i, xh):
+                    _mpml_fwd(
+                        vx, m2xz, sxz, mu, None, mu, sfl, oxz, row, mc[2], mc[3], mp[2, i],
+                        mp[3, i], d1, d2, d3, d4, True,
                     )  # fmt: skip
         if ftz:
             set_mxcsr(old)
@@ -471,7 +555,7 @@ def _adj_prex(src, phi, a, b, out, s, j0, j1, S, r0, r1, ftz):  # pragma: no cov
 
 def _adj_v_pass(
     txx, tzz, txz, dxx, dxz, ux, uz, pnz, psz, bx, bz, cx, cz,
-    azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, r0, r1, ftz,
+    azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, r0, r1, ftz, mp, mc, p2nn, p2xz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the S sub-step acting on ``U`` (rows ``[r0, r1)``).
 
@@ -553,6 +637,17 @@ def _adj_v_pass(
                 f3 = azn[j - _U3] * (pnz[q - _U3] + tzz[q - _U3])
                 g = d1 * (e1 - e0) + d2 * (e2 - f1) + d3 * (e3 - f2) + d4 * (e4 - f3)
                 uz[q] += bz[q] * g
+        if mp is not None:  # multiaxial terms of sxz (half rows) and sxx, szz (node rows)
+            if i < nxe - 1 and _in(i, xh):
+                _mpml_adj(
+                    txz, p2xz, ux, bx, row, mc[2], mc[3], H, jn, mp[2, i], mp[3, i],
+                    d1, d2, d3, d4, False,
+                )  # fmt: skip
+            if _in(i, xn):
+                _mpml_adj(
+                    tzz, p2nn, uz, bz, row, mc[0], mc[1], H, jh, mp[0, i], mp[1, i],
+                    d1, d2, d3, d4, True,
+                )  # fmt: skip
         # memory updates (after every read of this row)
         for part in range(2):
             ja = zh[0] if part == 0 else zh[2]
@@ -576,7 +671,7 @@ def _adj_v_pass(
 def _adj_s_pass(
     ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam, mu, cx, cz,
     azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, sfl, oax, oaz, oxx, ozz, oxz,
-    gbx, gbz, gl2m, glam, gmu, S, r0, r1, ftz,
+    gbx, gbz, gl2m, glam, gmu, S, r0, r1, ftz, mp, mc, p2vx, p2vz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the V sub-step acting on ``E`` (rows ``[r0, r1)``), then ``T = C E``.
 
@@ -647,6 +742,11 @@ def _adj_s_pass(
                 f3 = azh[j - _U3] * (pvzz[q - _U3] + uz[q - _U3])
                 f4 = azh[j - _U4] * (pvzz[q - _U4] + uz[q - _U4])
                 ezz[q] += d1 * (e0 - f1) + d2 * (e1 - f2) + d3 * (e2 - f3) + d4 * (e3 - f4)
+        if mp is not None and _in(i, xn):  # multiaxial term of vz (D+z szz)
+            _mpml_adj(
+                uz, p2vz, ezz, None, row, mc[2], mc[3], H, jn, mp[0, i], mp[1, i],
+                d1, d2, d3, d4, False,
+            )  # fmt: skip
         for k in range(nn):
             q = b0 + k
             p = exx[q]
@@ -682,6 +782,11 @@ def _adj_s_pass(
                     f2 = azn[j - _U2] * (pvxz[q - _U2] + ux[q - _U2])
                     f3 = azn[j - _U3] * (pvxz[q - _U3] + ux[q - _U3])
                     exz[q] += d1 * (e1 - e0) + d2 * (e2 - f1) + d3 * (e3 - f2) + d4 * (e4 - f3)
+            if mp is not None and _in(i, xh):  # multiaxial term of vx (D-z sxz)
+                _mpml_adj(
+                    ux, p2vx, exz, None, row, mc[0], mc[1], H, jh, mp[2, i], mp[3, i],
+                    d1, d2, d3, d4, True,
+                )  # fmt: skip
             for k in range(ns):
                 q = b0 + k
                 txz[q] = mu[q] * exz[q]
@@ -846,7 +951,7 @@ def _forward_loop(
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
     dzz, dxz, dvx, dvz, ncols, nrows,
     sv_c, sv_q, sv_w, sv_a, sv_k, stf_v, ss_c, ss_q, ss_w, ss_k, stf_s,
-    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, blk, fuse, ftz,
+    g_c, g_t, s_ptr, s_q, s_w, s_g, acc, raw, sfl, blk, fuse, ftz, mp, mc, m2vx, m2vz, m2nn, m2xz,
 ):  # fmt: skip  # pragma: no cover
     """Forward steps ``n0 .. n1-1`` (flat arrays, flat point indices).
 
@@ -897,7 +1002,7 @@ def _forward_loop(
                     _fwd_v_pass(
                         sxx, szz, sxz, vx, vz, mvxx, mvxz, mvzx, mvzz, bx, bz, cx, cz,
                         axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                        sfl, oax, oaz, S, v0, v1, ftz,
+                        sfl, oax, oaz, S, v0, v1, ftz, mp, mc, m2vx, m2vz,
                     )  # fmt: skip
                     if fs:
                         _top_fwd_v(
@@ -910,7 +1015,7 @@ def _forward_loop(
                     _fwd_s_pass(
                         vx, vz, sxx, szz, sxz, mnx, mnz, msx, msz, l2m, lam, mu, cx, cz,
                         axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
-                        sfl, oxx, ozz, oxz, S, q0, q1, ftz,
+                        sfl, oxx, ozz, oxz, S, q0, q1, ftz, mp, mc, m2nn, m2xz,
                     )  # fmt: skip
                     if fs:
                         _top_fwd_s(
@@ -942,7 +1047,7 @@ def _adjoint_loop(
     axn, bxn, axh, bxh, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, top, fs,
     dzz, dxz, dvx, dvz, ncols, nrows,
     g_c, g_t, s_ptr, s_q, s_wa, s_g, inj2, raw_adj, sfl, gbx, gbz, gl2m, glam, gmu, blk, fuse,
-    ftz,
+    ftz, mp, mc, p2vx, p2vz, p2nn, p2xz,
 ):  # fmt: skip  # pragma: no cover
     """Adjoint steps ``n1-1 .. n0`` (see the module docstring); ``cx``, ``cz`` are the
     forward coefficients (negated here). Receiver segments as in :func:`_forward_loop`,
@@ -990,7 +1095,8 @@ def _adjoint_loop(
                     scatter_rows(uz, None, s_ptr[3], s_q, s_wa, s_g, inj, i0, i1)
                     _adj_v_pass(
                         txx, tzz, txz, dxx, dxz_, ux, uz, pnz, psz, bx, bz, ncx, ncz,
-                        azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, v0, v1, ftz,
+                        azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, v0, v1, ftz, mp, mc,
+                        p2nn, p2xz,
                     )  # fmt: skip
                     if fs:
                         _top_adj_v(
@@ -1003,7 +1109,7 @@ def _adjoint_loop(
                         ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam,
                         mu, ncx, ncz, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
                         sfl, oax, oaz, oxx, ozz, oxz, gbx, gbz, gl2m, glam, gmu, S, q0, q1,
-                        ftz,
+                        ftz, mp, mc, p2vx, p2vz,
                     )  # fmt: skip
                     if fs:
                         _top_adj_s(

@@ -461,7 +461,8 @@ class _GrowthWatch:
                 f"{p.params.order}); try a smaller dt (for example {0.8 * p.dt:.6g} s), and "
                 "see the warnings of 'check' (absorbing layers across fluid-solid "
                 "interfaces, slow surface layers and thin fluid under a free surface can "
-                "grow whatever the dt)"
+                "grow whatever the dt; in the elastic solver, pml_multiaxial: 0.5 stops "
+                "the growth at fluid-solid interfaces in the left and right layers)"
             )
 
 
@@ -552,6 +553,7 @@ class Propagator(ABC):
         if refl is None:
             refl = default_pml_reflection(params.pml_width)
         self.profiles = pml_profiles(self.layout, self.dt, vref, f0, refl)
+        self.pml_design = (vref, f0, refl)  # for material-specific terms (multiaxial)
         if params.pml_velocity is None and any(self.layout.pml):
             over = vref / self.vmax
             if over > PML_OVERDAMPED:

@@ -88,6 +88,15 @@ class FD2DParameters(Schema):
         "classical PML)",
         low=0.0,
     )
+    pml_multiaxial: float = param(
+        0.0,
+        "elastic only: multiaxial damping ratio of the left and right absorbing layers "
+        "(M-PML; 0: plain C-PML). Their z derivatives get this fraction of the layer's "
+        "damping: 0.5 stops the growth where a fluid-solid interface enters them, at the "
+        "cost of about 2% reflections at oblique incidence (see docs/solver-elastic.md)",
+        low=0.0,
+        high=1.0,
+    )
     free_surface: bool = param(False, "free surface (p = 0, traction free) on the top edge")
     correct_time_dispersion: bool = param(
         True,
@@ -138,6 +147,12 @@ class FD2DParameters(Schema):
             raise ConfigError(
                 f"parameter 'checkpoints': {self.checkpoints} snapshots for nt = {self.nt} "
                 "steps; at most one per step (null: about sqrt(nt))"
+            )
+        if self.pml_multiaxial > 0 and self.materials != "elastic":
+            raise ConfigError(
+                "parameter 'pml_multiaxial': only the elastic solver has multiaxial layers "
+                "(the acoustic C-PML has no growing modes to damp); set it to 0 or use "
+                "materials: elastic"
             )
         nyquist = 0.5 / self.dt
         if self.pml_frequency is not None and self.pml_frequency > nyquist:
