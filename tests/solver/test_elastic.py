@@ -262,7 +262,8 @@ def _substep_v(prop: ElasticPropagator, st: dict) -> None:
     if prop.layout.free_surface:
         SERIAL["_top_fwd_v"](
             f["sxz"], f["szz"], f["vx"], f["vz"], m["bx"], m["bz"], prop.dvx, prop.dvz,
-            prop.top, ncols, 4, prop.nxe, prop.nxe, None, u0, u0,
+            prop.top, ncols, 4, prop.nxe, prop.nxe, None, u0, u0, prop.mp, prop.mcol, xn, xh,
+            f.get("m2vx"), f.get("m2vz"),
         )  # fmt: skip
 
 
@@ -280,6 +281,7 @@ def _substep_s(prop: ElasticPropagator, st: dict) -> None:
         SERIAL["_top_fwd_s"](
             f["vx"], f["vz"], f["sxx"], f["szz"], f["sxz"], m["l2m"], m["lam"], m["mu"],
             prop.dzz, prop.dxz, prop.top, ncols, 4, prop.nxe, prop.nxe, None, u0, u0,
+            prop.mp, prop.mcol, xn, xh, f.get("m2nn"), f.get("m2xz"),
         )  # fmt: skip
 
 
@@ -300,7 +302,8 @@ def _substep_v_adjoint(prop: ElasticPropagator, a: dict) -> None:
         f["txx"], f["tzz"], f["txz"], f["pvxz"], f["pvzz"], m["l2m"], m["lam"], m["mu"],
         -prop.cx, -prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh, prop.nxe, store, *u,
         f["gbx"], f["gbz"], f["gl2m"], f["glam"], f["gmu"], S, 4, prop.nxe, False,
-        prop.mp, prop.mcol, f.get("p2vx"), f.get("p2vz"),
+        prop.mp, prop.mcol, f.get("p2vx"), f.get("p2vz"), prop.layout.free_surface, prop.top,
+        prop.dvx, prop.dvz,
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_adj_s"](
@@ -324,6 +327,7 @@ def _substep_s_adjoint(prop: ElasticPropagator, a: dict) -> None:
         f["txx"], f["tzz"], f["txz"], f["dxx"], f["dxzx"], f["ux"], f["uz"], f["pnz"],
         f["psz"], m["bx"], m["bz"], -prop.cx, -prop.cz, azn, bzn, azh, bzh, xn, xh, zn, zh,
         prop.nxe, S, 4, prop.nxe, False, prop.mp, prop.mcol, f.get("p2nn"), f.get("p2xz"),
+        prop.layout.free_surface, prop.top, prop.dzz, prop.dxz,
     )  # fmt: skip
     if prop.layout.free_surface:
         SERIAL["_top_adj_v"](

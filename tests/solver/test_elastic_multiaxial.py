@@ -181,3 +181,80 @@ def test_fluid_solid_warning_points_to_the_multiaxial_layers() -> None:
     assert len(plain) == 1 and "set pml_multiaxial: 0.5" in plain[0]
     assert "may be too small" in warnings(0.3)[0]
     assert warnings(0.5) == []
+
+
+def _slow_surface_layer(rows: int, vs_top: float) -> Model:
+    """60 x 60 cells of 5 m: ``rows`` rows of ``vs_top`` (vp = 1.8 vs) at the surface
+    over vs 1700, vp 3000 m/s."""
+    g = Grid(60, 60, 5.0, 5.0)
+    vp, vs, rho = np.full(g.shape, 3000.0), np.full(g.shape, 1700.0), np.full(g.shape, 2000.0)
+    vs[:, -rows:] = vs_top
+    vp[:, -rows:] = 1.8 * vs_top
+    return Model(g, {"vp": vp, "vs": vs, "rho": rho})
+
+
+def test_multiaxial_layers_stop_the_growth_of_a_slow_surface_layer() -> None:
+    """With a free surface, 4 rows of vs 300 over 1700 m/s guide waves into the side
+    layers, where the plain C-PML grows (measured: the last 2000 of 12 000 steps 33
+    times steps 4000-6000); the multiaxial terms stop that (1.3 times). They take the
+    free surface's corrected derivatives next to it: left out of the 4 columns next to
+    the surface instead, they made the growth faster (1e4 times)."""
+    model = _slow_surface_layer(4, 300.0)
+    g = model.grid
+    ev = _force(150.0, float(g.z[-3]), f0=15.0)
+    recs = [Receiver(station="A", x=100.0, z=float(g.z[-1]))]
+
+    def growth(ratio: float) -> float:
+        """Largest late record over the largest record of steps 4000-6000."""
+        solver = _solver(
+            nt=12000,
+            dt=0.99 * max_stable_dt(3000.0, 5.0, 5.0, 8),
+            pml_width=20,
+            free_surface=True,
+            pml_sides=["left", "right", "bottom"],
+            record=["VZ"],
+            correct_time_dispersion=False,
+            pml_multiaxial=ratio,
+            min_points_per_wavelength=0,
+        )
+        try:
+            vz = solver.forward(model, ev, recs)[0].data
+        except StabilityError:
+            return np.inf
+        assert np.isfinite(vz).all()
+        return float(np.abs(vz[-2000:]).max() / np.abs(vz[4000:6000]).max())
+
+    assert growth(0.0) > 10.0
+    assert growth(0.5) < 3.0
+
+
+def test_slow_layer_warning_points_to_the_multiaxial_layers() -> None:
+    model = _slow_surface_layer(4, 300.0)
+    recs = [Receiver(station="A", x=100.0, z=float(model.grid.z[-1]))]
+
+    def warnings(ratio: float) -> list[str]:
+        solver = _solver(
+            nt=10, free_surface=True, pml_sides=["left", "right", "bottom"], pml_multiaxial=ratio
+        )
+        found = solver.check(model, _force(150.0, 200.0), recs)
+        return [w for w in found if "guided by the slow layer" in w]
+
+    assert "set pml_multiaxial: 0.5" in warnings(0.0)[0]
+    assert "may be too small" in warnings(0.3)[0]
+    assert warnings(0.5) == []
+
+
+def test_a_grid_too_thin_for_the_slow_layer_check_gets_the_size_error() -> None:
+    """Side layers, a free surface and 2 or 3 rows along z: the slow-layer check compared
+    rows 3 apart and failed with numpy's "argmax of an empty sequence"; now the grid's
+    size is the error."""
+    from seisgrad.errors import SolverError
+
+    for nz in (2, 3):
+        g = Grid(40, nz, 5.0, 5.0)
+        one = np.ones(g.shape)
+        model = Model(g, {"vp": 3000.0 * one, "vs": 1700.0 * one, "rho": 2500.0 * one})
+        solver = _solver(free_surface=True, pml_sides=["left", "right"], pml_multiaxial=0.0)
+        recs = [Receiver(station="A", x=50.0, z=0.0)]
+        with pytest.raises(SolverError, match="too small"):
+            solver.forward(model, _force(100.0, 0.0), recs)

@@ -733,21 +733,11 @@ class ElasticPropagator(Propagator):
             and edges[side].any()
             and not edges[side].all()
         ]
-        ratio = self.params.pml_multiaxial
-        if ratio >= MULTIAXIAL_STABLE:  # the side layers are multiaxial
+        if self.params.pml_multiaxial >= MULTIAXIAL_STABLE:  # multiaxial side layers
             sides = [s for s in sides if s not in ("left", "right")]
         if not sides:
             return []
-        fix = ""
-        if "left" in sides or "right" in sides:
-            fix = (
-                f"pml_multiaxial: {ratio:g} may be too small ({MULTIAXIAL_STABLE:g} stopped it "
-                "at orders 2 to 8; 0.3 still grew slowly at orders 2 and 4); "
-                if ratio > 0
-                else f"set pml_multiaxial: {MULTIAXIAL_STABLE:g} (multiaxial left and right "
-                "layers: no growth in 16 000 steps of such tests, about 2% reflections at "
-                "oblique incidence), or "
-            )
+        fix = self._multiaxial_hint() if "left" in sides or "right" in sides else ""
         return [
             f"fluid (vs = 0) and solid cells meet on the {', '.join(sides)} edge(s), inside "
             "the absorbing layers: the C-PML grows slowly at a fluid-solid interface (in a "
@@ -787,6 +777,22 @@ class ElasticPropagator(Propagator):
             f"least {hi + 1} rows deep (refine the grid), or use order 2"
         ]
 
+    def _multiaxial_hint(self) -> str:
+        """The advice on ``pml_multiaxial`` in the warnings about growth in the side
+        layers (its value below :data:`MULTIAXIAL_STABLE`)."""
+        ratio = self.params.pml_multiaxial
+        if ratio > 0:
+            return (
+                f"pml_multiaxial: {ratio:g} may be too small ({MULTIAXIAL_STABLE:g} stopped it "
+                "at orders 2 to 8; 0.3 still grew slowly at orders 2 and 4); "
+            )
+        return (
+            f"set pml_multiaxial: {MULTIAXIAL_STABLE:g} (multiaxial left and right layers: "
+            "no growth in 12 000-16 000 steps of such tests; they reflect about 2% at "
+            "oblique incidence, and 10-30% where sources and receivers are within a "
+            "wavelength of them), or "
+        )
+
     def _slow_layer_warnings(self) -> list[str]:
         """With a free surface, a warning when the shear velocity on a left or right
         edge that has an absorbing layer increases with depth by a factor of at least
@@ -796,7 +802,7 @@ class ElasticPropagator(Propagator):
         (60 x 60 cells, order 8, half the CFL limit, side layers of 20 cells): 4-12 rows of
         ``vs`` 300-750 over 1700 m/s passed 0.3-50 times the direct wave by step 12 000;
         a contrast of 0.59 and smooth increases over 10-30 rows did not grow."""
-        if self.params.pml_width == 0:
+        if self.params.pml_width == 0 or self.params.pml_multiaxial >= MULTIAXIAL_STABLE:
             return []
         vs = self.internal["vs"]
         g = self.layout.grid
@@ -804,7 +810,7 @@ class ElasticPropagator(Propagator):
         for side, col in (("left", vs[0, :]), ("right", vs[-1, :])):
             if side not in self.params.pml_sides:
                 continue
-            for k in range(1, SLOW_LAYER_CELLS + 1):
+            for k in range(1, min(SLOW_LAYER_CELLS, col.size - 1) + 1):  # (tiny grids)
                 upper, lower = col[k:], col[:-k]  # z grows upwards: the surface is last
                 ratio = np.where(upper > 0, lower / np.where(upper > 0, upper, 1.0), 0.0)
                 j = int(np.argmax(ratio))
@@ -820,9 +826,9 @@ class ElasticPropagator(Propagator):
             f"{SLOW_LAYER_CELLS} cells (from z={z1:g} down to z={z0:g}): waves guided by "
             "the slow layer can grow in the C-PML (a 12-row layer of vs 750 over 1700 m/s "
             "passed a third of the direct wave after 12000 steps, 4 rows of 300 m/s 50 "
-            "times it); check the late part of long records and raise pml_frequency (4 "
-            "times the source frequency kept such layers under 0.1 of the direct wave over "
-            "40000 steps); see docs/solver-elastic.md"
+            f"times it); {self._multiaxial_hint()}check the late part of long records and "
+            "raise pml_frequency (4 times the source frequency kept such layers under 0.1 "
+            "of the direct wave over 40000 steps); see docs/solver-elastic.md"
         ]
 
     def stability_factor(self) -> tuple[float, str]:
@@ -903,14 +909,10 @@ class ElasticPropagator(Propagator):
             vref, f0, refl = self.pml_design
             mp = multiaxial_profiles(lay, dt, vref, f0, refl, ratio)
             self.mp = np.ascontiguousarray(mp, dtype=dtype)
-        # columns of the multiaxial terms: outside the z strips, and clear of the free
-        # surface's corrected rows (the terms use the interior z stencil)
+        # columns of the multiaxial terms: outside the z strips (next to a free surface
+        # they take the derivative its tables correct, see _top_fwd_v)
         _, _, zn, zh = self.strips
-        cols = [int(zn[1]), int(zn[2]), int(zh[1]), int(zh[2])]
-        if lay.free_surface:
-            cols[1] = min(cols[1], self.top - HALO)
-            cols[3] = min(cols[3], self.top - HALO)
-        self.mcol = np.array(cols, dtype=np.int64)
+        self.mcol = np.array([zn[1], zn[2], zh[1], zh[2]], dtype=np.int64)
         self._setup_sources()
         self._setup_receivers()
 

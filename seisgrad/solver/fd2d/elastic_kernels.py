@@ -157,12 +157,14 @@ def _mpml_fwd(
 
 @njit(**NUMBA_OPTIONS)
 def _mpml_adj(
-    t, phi, u, coef, row, c0, c1, u0, u1, a, b, d1, d2, d3, d4, plus
+    t, phi, u, coef, row, c0, c1, u0, u1, a, b, d1, d2, d3, d4, plus, fs, tab, top, uo, eo
 ):  # fmt: skip  # pragma: no cover
     """Transpose of :func:`_mpml_fwd` on one x-strip row: with ``eta = phi + t`` on the
     columns ``[c0, c1)`` (zero elsewhere; ``t`` is the adjoint input of the derivative's
     output points), ``u += [coef] a dz(eta)`` on the columns ``[u0, u1)`` (``dz`` with
-    the adjoint's negated coefficients), then ``phi <- b eta``."""
+    the adjoint's negated coefficients), with a free surface (``fs``) also the
+    transpose of its table's share (``u[top + uo - r] += [coef] a sum_m tab[m, r]
+    eta[top + eo - m]``, see :func:`_top_fwd_v`), then ``phi <- b eta``."""
     for j in range(c0, c1):
         q = row + np.uint64(j)
         phi[q] += t[q]
@@ -175,6 +177,16 @@ def _mpml_adj(
             u[q] += a * g
         else:
             u[q] += coef[q] * (a * g)
+    if fs:
+        for r in range(tab.shape[1]):
+            q = row + np.uint64(top + uo - r)
+            acc = 0.0
+            for m in range(tab.shape[0]):
+                acc += tab[m, r] * phi[row + np.uint64(top + eo - m)]
+            if coef is None:
+                u[q] += a * acc
+            else:
+                u[q] += coef[q] * (a * acc)
     for j in range(c0, c1):
         q = row + np.uint64(j)
         phi[q] *= b
@@ -351,7 +363,8 @@ def _fwd_v_pass(
     ``mp`` (or None): the multiaxial profiles of the x strips (``a, b`` of the node rows,
     then of the half rows), ``mc`` the columns they act on (``[mc[0], mc[1])`` for
     points at z nodes, ``[mc[2], mc[3])`` at z half points: outside the z strips and
-    away from a free surface's corrections), ``m2vx``, ``m2vz`` their memory variables."""
+    up to a free surface, whose corrections :func:`_top_fwd_v` adds to the terms),
+    ``m2vx``, ``m2vz`` their memory variables."""
     c1, c2, c3, c4 = cx[0], cx[1], cx[2], cx[3]
     d1, d2, d3, d4 = cz[0], cz[1], cz[2], cz[3]
     nvx = np.uint64(zn[3] - H)
@@ -556,6 +569,7 @@ def _adj_prex(src, phi, a, b, out, s, j0, j1, S, r0, r1, ftz):  # pragma: no cov
 def _adj_v_pass(
     txx, tzz, txz, dxx, dxz, ux, uz, pnz, psz, bx, bz, cx, cz,
     azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, r0, r1, ftz, mp, mc, p2nn, p2xz,
+    fs, top, tzzt, txzt,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the S sub-step acting on ``U`` (rows ``[r0, r1)``).
 
@@ -641,12 +655,12 @@ def _adj_v_pass(
             if i < nxe - 1 and _in(i, xh):
                 _mpml_adj(
                     txz, p2xz, ux, bx, row, mc[2], mc[3], H, jn, mp[2, i], mp[3, i],
-                    d1, d2, d3, d4, False,
+                    d1, d2, d3, d4, False, fs, txzt, top, 0, -1,
                 )  # fmt: skip
             if _in(i, xn):
                 _mpml_adj(
                     tzz, p2nn, uz, bz, row, mc[0], mc[1], H, jh, mp[0, i], mp[1, i],
-                    d1, d2, d3, d4, True,
+                    d1, d2, d3, d4, True, fs, tzzt[i], top, -1, -1,
                 )  # fmt: skip
         # memory updates (after every read of this row)
         for part in range(2):
@@ -671,7 +685,7 @@ def _adj_v_pass(
 def _adj_s_pass(
     ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam, mu, cx, cz,
     azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, sfl, oax, oaz, oxx, ozz, oxz,
-    gbx, gbz, gl2m, glam, gmu, S, r0, r1, ftz, mp, mc, p2vx, p2vz,
+    gbx, gbz, gl2m, glam, gmu, S, r0, r1, ftz, mp, mc, p2vx, p2vz, fs, top, dvx, dvz,
 ):  # fmt: skip  # pragma: no cover
     """Transpose of the V sub-step acting on ``E`` (rows ``[r0, r1)``), then ``T = C E``.
 
@@ -745,7 +759,7 @@ def _adj_s_pass(
         if mp is not None and _in(i, xn):  # multiaxial term of vz (D+z szz)
             _mpml_adj(
                 uz, p2vz, ezz, None, row, mc[2], mc[3], H, jn, mp[0, i], mp[1, i],
-                d1, d2, d3, d4, False,
+                d1, d2, d3, d4, False, fs, dvz[i], top, 0, -1,
             )  # fmt: skip
         for k in range(nn):
             q = b0 + k
@@ -785,7 +799,7 @@ def _adj_s_pass(
             if mp is not None and _in(i, xh):  # multiaxial term of vx (D-z sxz)
                 _mpml_adj(
                     ux, p2vx, exz, None, row, mc[0], mc[1], H, jh, mp[2, i], mp[3, i],
-                    d1, d2, d3, d4, True,
+                    d1, d2, d3, d4, True, fs, dvx, top, -1, 0,
                 )  # fmt: skip
             for k in range(ns):
                 q = b0 + k
@@ -817,11 +831,14 @@ def _adj_s_pass(
 @njit(**NUMBA_OPTIONS)
 def _top_fwd_v(
     sxz, szz, vx, vz, bx, bz, dvx, dvz, top, S, r0, r1, nxe, sfl, oax, oaz,
+    mp, mc, xn, xh, m2vx, m2vz,
 ):  # fmt: skip  # pragma: no cover
     """Surface corrections of the V sub-step (rows ``[r0, r1)``): ``v += B Delta``
     (``dvx[m, r]``: ``vx`` row ``top - m`` from ``sxz[top - 1 - r]``; ``dvz[i, m, r]``:
     ``vz`` row ``top - 1 - m`` of array row ``i`` from ``szz[top - r]``; the table of a
-    fluid surface where ``i`` is one)."""
+    fluid surface where ``i`` is one). A multiaxial term (``mp``, see
+    :func:`_fwd_v_pass`) takes the corrected derivative: its memory variable gets
+    ``a Delta`` too (and ``v``, the per-step data, what that adds)."""
     nr = dvx.shape[1]
     ox = np.int64(oax)
     oz = np.int64(oaz)
@@ -836,6 +853,12 @@ def _top_fwd_v(
                 vx[q] += bx[q] * d
                 if sfl is not None:
                     sfl[ox + q] += d
+                if mp is not None and _in(i, xh) and mc[0] <= top - m < mc[1]:
+                    ad = mp[2, i] * d
+                    m2vx[q] += ad
+                    vx[q] += bx[q] * ad
+                    if sfl is not None:
+                        sfl[ox + q] += ad
         for m in range(dvz.shape[1]):
             q = row + top - 1 - m
             e = 0.0
@@ -844,11 +867,18 @@ def _top_fwd_v(
             vz[q] += bz[q] * e
             if sfl is not None:
                 sfl[oz + q] += e
+            if mp is not None and _in(i, xn) and mc[2] <= top - 1 - m < mc[3]:
+                ae = mp[0, i] * e
+                m2vz[q] += ae
+                vz[q] += bz[q] * ae
+                if sfl is not None:
+                    sfl[oz + q] += ae
 
 
 @njit(**NUMBA_OPTIONS)
 def _top_fwd_s(
     vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, S, r0, r1, nxe, sfl, ozz, oxz,
+    mp, mc, xn, xh, m2nn, m2xz,
 ):  # fmt: skip  # pragma: no cover
     """Surface corrections of the S sub-step (rows ``[r0, r1)``), then ``szz = 0`` on the
     surface (``dzz[i, m, r]``: node row ``top - 1 - m`` of array row ``i`` from
@@ -867,6 +897,13 @@ def _top_fwd_s(
             szz[q] += l2m[q] * d
             if sfl is not None:
                 sfl[oz + q] += d
+            if mp is not None and _in(i, xn) and mc[0] <= top - 1 - m < mc[1]:
+                ad = mp[0, i] * d
+                m2nn[q] += ad
+                sxx[q] += lam[q] * ad
+                szz[q] += l2m[q] * ad
+                if sfl is not None:
+                    sfl[oz + q] += ad
         if i < nxe - 1:
             for m in range(dxz.shape[0]):
                 q = row + top - 1 - m
@@ -876,6 +913,12 @@ def _top_fwd_s(
                 sxz[q] += mu[q] * e
                 if sfl is not None:
                     sfl[ox + q] += e
+                if mp is not None and _in(i, xh) and mc[2] <= top - 1 - m < mc[3]:
+                    ae = mp[2, i] * e
+                    m2xz[q] += ae
+                    sxz[q] += mu[q] * ae
+                    if sfl is not None:
+                        sfl[ox + q] += ae
         szz[row + top] = 0.0
 
 
@@ -1007,7 +1050,7 @@ def _forward_loop(
                     if fs:
                         _top_fwd_v(
                             sxz, szz, vx, vz, bx, bz, dvx, dvz, top, ncols, v0, v1, nxe,
-                            sfl, oax, oaz,
+                            sfl, oax, oaz, mp, mc, xn, xh, m2vx, m2vz,
                         )  # fmt: skip
                     gather_rows(vx, s_ptr[2], s_q, s_w, s_g, acc[2 * k], i0, i1)
                     gather_rows(vz, s_ptr[3], s_q, s_w, s_g, acc[2 * k], i0, i1)
@@ -1020,7 +1063,7 @@ def _forward_loop(
                     if fs:
                         _top_fwd_s(
                             vx, vz, sxx, szz, sxz, l2m, lam, mu, dzz, dxz, top, ncols, q0, q1,
-                            nxe, sfl, ozz, oxz,
+                            nxe, sfl, ozz, oxz, mp, mc, xn, xh, m2nn, m2xz,
                         )  # fmt: skip
                     # moment-tensor sources at t_{n+k+1/2} on these rows, after their
                     # stress update (never on the surface value of szz)
@@ -1096,7 +1139,7 @@ def _adjoint_loop(
                     _adj_v_pass(
                         txx, tzz, txz, dxx, dxz_, ux, uz, pnz, psz, bx, bz, ncx, ncz,
                         azn, bzn, azh, bzh, xn, xh, zn, zh, nxe, S, v0, v1, ftz, mp, mc,
-                        p2nn, p2xz,
+                        p2nn, p2xz, fs, top, dzz, dxz,
                     )  # fmt: skip
                     if fs:
                         _top_adj_v(
@@ -1109,7 +1152,7 @@ def _adjoint_loop(
                         ux, uz, dux, duz, exx, ezz, exz, txx, tzz, txz, pvxz, pvzz, l2m, lam,
                         mu, ncx, ncz, azn, bzn, azh, bzh, xn, xh, zn, zh, nxe,
                         sfl, oax, oaz, oxx, ozz, oxz, gbx, gbz, gl2m, glam, gmu, S, q0, q1,
-                        ftz, mp, mc, p2vx, p2vz,
+                        ftz, mp, mc, p2vx, p2vz, fs, top, dvx, dvz,
                     )  # fmt: skip
                     if fs:
                         _top_adj_s(
