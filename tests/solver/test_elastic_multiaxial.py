@@ -237,11 +237,13 @@ def test_slow_layer_warning_points_to_the_multiaxial_layers() -> None:
             nt=10, free_surface=True, pml_sides=["left", "right", "bottom"], pml_multiaxial=ratio
         )
         found = solver.check(model, _force(150.0, 200.0), recs)
-        return [w for w in found if "guided by the slow layer" in w]
+        return [w for w in found if "a slow surface layer can grow" in w]
 
-    assert "set pml_multiaxial: 0.5" in warnings(0.0)[0]
-    assert "may be too small" in warnings(0.3)[0]
-    assert warnings(0.5) == []
+    # the multiaxial layers help in the side layers only: the warning stays
+    assert "pml_multiaxial: 0.5 stopped that in tests" in warnings(0.0)[0]
+    assert "pml_multiaxial: 0.5 stopped that in tests" in warnings(0.3)[0]
+    (w,) = warnings(0.5)
+    assert "stopped that" not in w and "whatever the dt or pml_multiaxial" in w
 
 
 def test_a_grid_too_thin_for_the_slow_layer_check_gets_the_size_error() -> None:
@@ -258,3 +260,39 @@ def test_a_grid_too_thin_for_the_slow_layer_check_gets_the_size_error() -> None:
         recs = [Receiver(station="A", x=50.0, z=0.0)]
         with pytest.raises(SolverError, match="too small"):
             solver.forward(model, _force(100.0, 0.0), recs)
+
+
+def test_growth_error_recommends_the_multiaxial_layers_only_when_they_are_off() -> None:
+    """A lagoon 2 rows deep between two coasts grows whatever the layers (the thin
+    fluid's closure): the growth error names ``pml_multiaxial`` while it is off, and not
+    when it is already set."""
+    g = Grid(60, 60, 5.0, 5.0)
+    x = np.broadcast_to(g.x[:, None], g.shape)
+    z = np.broadcast_to(np.arange(60)[None, :], g.shape)
+    sea = (z >= 58) & (x > 100.0) & (x < 200.0)
+    model = Model(
+        g,
+        {
+            "vp": np.where(sea, 1500.0, 3000.0),
+            "vs": np.where(sea, 0.0, 1700.0),
+            "rho": np.where(sea, 1000.0, 2500.0),
+        },
+    )
+    ev = _force(150.0, float(g.z[-5]), f0=15.0)
+    recs = [Receiver(station="A", x=100.0, z=float(g.z[-1]))]
+    messages = []
+    for ratio in (0.0, 0.5):
+        solver = _solver(
+            nt=4000,
+            dt=0.92 * max_stable_dt(3000.0, 5.0, 5.0, 8),
+            pml_width=20,
+            free_surface=True,
+            pml_sides=["left", "right", "bottom"],
+            record=["VZ"],
+            pml_multiaxial=ratio,
+        )
+        with pytest.raises(StabilityError) as err:
+            solver.forward(model, ev, recs)
+        messages.append(str(err.value))
+    assert "pml_multiaxial: 0.5 stops" in messages[0]
+    assert "pml_multiaxial" not in messages[1] and "thin fluid" in messages[1]

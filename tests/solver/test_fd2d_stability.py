@@ -413,13 +413,16 @@ def test_slow_surface_layer_in_side_layers_warns():
         return [
             w
             for w in FD2D(from_mapping(FD2D.Parameters, params)).check(model, ev, recs)
-            if "guided by the slow layer" in w
+            if "a slow surface layer can grow" in w
         ]
 
     (w,) = warnings(300.0, ["left", "right", "bottom"])
     assert "left and right edge(s)" in w and "grows 5.67 times" in w and "pml_frequency" in w
     assert "right edge(s)" in warnings(300.0, ["right", "bottom"])[0]
-    assert not warnings(300.0, ["bottom"])
+    # some such layers grow away from the absorbing layers too (found in the eighth
+    # session of 2026-12-07): the warning stays, without the side layers' part
+    (w,) = warnings(300.0, ["bottom"])
+    assert "guided waves" not in w and "away from any absorbing layer" in w
     assert not warnings(300.0, ["left", "right", "bottom", "top"], free_surface=False)
     assert not warnings(1100.0, ["left", "right", "bottom"])  # 1.55 times: measured stable
 

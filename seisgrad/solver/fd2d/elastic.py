@@ -777,6 +777,19 @@ class ElasticPropagator(Propagator):
             f"least {hi + 1} rows deep (refine the grid), or use order 2"
         ]
 
+    def growth_advice(self) -> str:
+        advice = (
+            "absorbing layers across fluid-solid interfaces, slow surface layers and thin "
+            "fluid under a free surface can grow whatever the dt"
+        )
+        if self.params.pml_multiaxial < MULTIAXIAL_STABLE:
+            advice += (
+                f"; pml_multiaxial: {MULTIAXIAL_STABLE:g} stops the growth at fluid-solid "
+                "interfaces in the left and right layers, and that of some slow surface "
+                "layers there"
+            )
+        return advice
+
     def _multiaxial_hint(self) -> str:
         """The advice on ``pml_multiaxial`` in the warnings about growth in the side
         layers (its value below :data:`MULTIAXIAL_STABLE`)."""
@@ -794,22 +807,22 @@ class ElasticPropagator(Propagator):
         )
 
     def _slow_layer_warnings(self) -> list[str]:
-        """With a free surface, a warning when the shear velocity on a left or right
-        edge that has an absorbing layer increases with depth by a factor of at least
-        ``1 / SLOW_LAYER_RATIO`` within :data:`SLOW_LAYER_CELLS` cells: a slow layer
-        guides waves along the surface into the side layers, and some guided modes grow
-        in a C-PML (their energy travels against their phase, as in plates). Measured
-        (60 x 60 cells, order 8, half the CFL limit, side layers of 20 cells): 4-12 rows of
-        ``vs`` 300-750 over 1700 m/s passed 0.3-50 times the direct wave by step 12 000;
-        a contrast of 0.59 and smooth increases over 10-30 rows did not grow."""
-        if self.params.pml_width == 0 or self.params.pml_multiaxial >= MULTIAXIAL_STABLE:
-            return []
+        """With a free surface, a warning when the shear velocity on the left or right
+        edge of the model increases with depth by a factor of at least
+        ``1 / SLOW_LAYER_RATIO`` within :data:`SLOW_LAYER_CELLS` cells: a slow surface
+        layer. Its guided waves can grow in the side layers' C-PML (their energy travels
+        against their phase, as in plates; measured on 60 x 60 cells, order 8, half the
+        CFL limit, side layers of 20 cells: 4-12 rows of ``vs`` 300-750 over 1700 m/s
+        passed 0.3-50 times the direct wave by step 12 000; a contrast of 0.59 and smooth
+        increases over 10-30 rows did not grow), and some such layers grow under the
+        free surface away from any absorbing layer (a review helper, eighth session of
+        2026-12-07: 4 rows of vs 300 with vp 1200 m/s, 1e7-1e8 in 16 000 steps with a bottom
+        layer only; ``pml_multiaxial`` does not change that), so the warning does not
+        depend on the side layers or on ``pml_multiaxial``."""
         vs = self.internal["vs"]
         g = self.layout.grid
         found: list[tuple[float, str, float, float]] = []
         for side, col in (("left", vs[0, :]), ("right", vs[-1, :])):
-            if side not in self.params.pml_sides:
-                continue
             for k in range(1, min(SLOW_LAYER_CELLS, col.size - 1) + 1):  # (tiny grids)
                 upper, lower = col[k:], col[:-k]  # z grows upwards: the surface is last
                 ratio = np.where(upper > 0, lower / np.where(upper > 0, upper, 1.0), 0.0)
@@ -820,15 +833,30 @@ class ElasticPropagator(Propagator):
             return []
         ratio, _, z0, z1 = max(found)
         sides = sorted({f[1] for f in found})
+        in_layers = [s for s in sides if s in self.params.pml_sides and self.params.pml_width > 0]
+        layers = ""
+        if in_layers:
+            hint = (
+                ""
+                if self.params.pml_multiaxial >= MULTIAXIAL_STABLE
+                else f"; pml_multiaxial: {MULTIAXIAL_STABLE:g} stopped that in tests on 60 "
+                "x 60 cells, not on wider models"
+            )
+            layers = (
+                "in the left and right absorbing layers, its guided waves (12 rows of vs "
+                "750 over 1700 m/s passed a third of the direct wave after 12000 steps, 4 "
+                f"rows of 300 m/s 50 times it{hint}); and "
+            )
         return [
-            f"with the free surface, vs on the {' and '.join(sides)} edge(s), inside the "
-            f"absorbing layers, grows {ratio:.3g} times with depth within "
-            f"{SLOW_LAYER_CELLS} cells (from z={z1:g} down to z={z0:g}): waves guided by "
-            "the slow layer can grow in the C-PML (a 12-row layer of vs 750 over 1700 m/s "
-            "passed a third of the direct wave after 12000 steps, 4 rows of 300 m/s 50 "
-            f"times it); {self._multiaxial_hint()}check the late part of long records and "
-            "raise pml_frequency (4 times the source frequency kept such layers under 0.1 "
-            "of the direct wave over 40000 steps); see docs/solver-elastic.md"
+            f"with the free surface, vs on the {' and '.join(sides)} edge(s) grows "
+            f"{ratio:.3g} times with depth within {SLOW_LAYER_CELLS} cells (from z={z1:g} "
+            f"down to z={z0:g}): a slow surface layer can grow without bound: {layers}"
+            "some such layers under the free surface away from any absorbing layer too (4 "
+            "rows of vs 300 with vp 1200 m/s grew 1e7-1e8 times in 16 000 steps, whatever the "
+            "dt or pml_multiaxial); check the late part of long records, raise "
+            "pml_frequency (4 times the source frequency kept some such layers under 0.1 "
+            "of the direct wave over 40000 steps) or smooth the layer's base over several "
+            "cells; see docs/solver-elastic.md"
         ]
 
     def stability_factor(self) -> tuple[float, str]:

@@ -459,10 +459,7 @@ class _GrowthWatch:
                 "although "
                 f"dt = {p.dt:.6g} s passed the CFL check (v_max = {p.vmax:.6g} m/s, order "
                 f"{p.params.order}); try a smaller dt (for example {0.8 * p.dt:.6g} s), and "
-                "see the warnings of 'check' (absorbing layers across fluid-solid "
-                "interfaces, slow surface layers and thin fluid under a free surface can "
-                "grow whatever the dt; in the elastic solver, pml_multiaxial: 0.5 stops "
-                "the growth at fluid-solid interfaces in the left and right layers)"
+                f"see the warnings of 'check' ({p.growth_advice()})"
             )
 
 
@@ -794,6 +791,11 @@ class Propagator(ABC):
                 if peak > 0.0:
                     last = max(last, int(np.flatnonzero(row > SOURCE_QUIET * peak)[-1]))
         return self.nt if last < 0 else min(self.nt, last + 1)
+
+    def growth_advice(self) -> str:
+        """What the growth watch's error says besides a smaller ``dt``: the setups that
+        grow whatever the ``dt`` (material hook)."""
+        return "it names setups that grow whatever the dt"
 
     def check_finite(self, state: Mapping[str, np.ndarray], raw: np.ndarray) -> None:
         """Raise :class:`~seisgrad.errors.StabilityError` when a forward run ended with

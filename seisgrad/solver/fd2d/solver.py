@@ -92,9 +92,10 @@ class FD2DParameters(Schema):
         0.0,
         "elastic only: multiaxial damping ratio of the left and right absorbing layers "
         "(M-PML; 0: plain C-PML). Their z derivatives get this fraction of the layer's "
-        "damping: 0.5 stops the growth where a fluid-solid interface or a slow surface "
-        "layer enters them, at the cost of about 2% reflections at oblique incidence (10-30% "
-        "for sources and receivers within a wavelength of them; see docs/solver-elastic.md)",
+        "damping: 0.5 stops the growth where a fluid-solid interface enters them (and that "
+        "of some slow surface layers), at the cost of about 2% reflections at oblique "
+        "incidence (10-30% for sources and receivers within a wavelength of them; see "
+        "docs/solver-elastic.md)",
         low=0.0,
         high=1.0,
     )
