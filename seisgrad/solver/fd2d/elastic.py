@@ -853,10 +853,11 @@ class ElasticPropagator(Propagator):
             f"down to z={z0:g}): a slow surface layer can grow without bound: {layers}"
             "some such layers under the free surface away from any absorbing layer too (4 "
             "rows of vs 300 with vp 1200 m/s grew 1e7-1e8 times in 16 000 steps, whatever the "
-            "dt or pml_multiaxial); check the late part of long records, raise "
-            "pml_frequency (4 times the source frequency kept some such layers under 0.1 "
-            "of the direct wave over 40000 steps) or smooth the layer's base over several "
-            "cells; see docs/solver-elastic.md"
+            "dt or pml_multiaxial; 8 rows thick, or with its base smoothed over 5 cells, "
+            "the same layer did not grow); check the late part of long records, refine "
+            "the grid or smooth the layer's base, or raise pml_frequency (4 times the "
+            "source frequency kept some such layers under 0.1 of the direct wave over "
+            "40000 steps); see docs/solver-elastic.md"
         ]
 
     def stability_factor(self) -> tuple[float, str]:
