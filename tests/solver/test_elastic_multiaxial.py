@@ -35,6 +35,21 @@ def _solver(**changes) -> FD2D:
     return FD2D(from_mapping(FD2D.Parameters, {**base, **changes}))
 
 
+def _surface_solver(nt: int, frac: float, ratio: float, **changes) -> FD2D:
+    """Order 8 under a free surface with 20-cell left, right and bottom layers, at
+    ``frac`` of the CFL limit of 3000 m/s on 5 m cells, recording ``VZ``."""
+    return _solver(
+        nt=nt,
+        dt=frac * max_stable_dt(3000.0, 5.0, 5.0, 8),
+        pml_width=20,
+        free_surface=True,
+        pml_sides=["left", "right", "bottom"],
+        record=["VZ"],
+        pml_multiaxial=ratio,
+        **changes,
+    )
+
+
 def _water_over_rock(nx: int, nz: int, water_rows: int, at_top: bool) -> Model:
     """Rock (3000/1700 m/s) with water ``water_rows`` deep along the top (``at_top``,
     largest z) or the bottom of the grid (5 m cells)."""
@@ -206,16 +221,8 @@ def test_multiaxial_layers_stop_the_growth_of_a_slow_surface_layer() -> None:
 
     def growth(ratio: float) -> float:
         """Largest late record over the largest record of steps 4000-6000."""
-        solver = _solver(
-            nt=12000,
-            dt=0.99 * max_stable_dt(3000.0, 5.0, 5.0, 8),
-            pml_width=20,
-            free_surface=True,
-            pml_sides=["left", "right", "bottom"],
-            record=["VZ"],
-            correct_time_dispersion=False,
-            pml_multiaxial=ratio,
-            min_points_per_wavelength=0,
+        solver = _surface_solver(
+            12000, 0.99, ratio, correct_time_dispersion=False, min_points_per_wavelength=0
         )
         try:
             vz = solver.forward(model, ev, recs)[0].data
@@ -282,15 +289,7 @@ def test_growth_error_recommends_the_multiaxial_layers_only_when_they_are_off() 
     recs = [Receiver(station="A", x=100.0, z=float(g.z[-1]))]
     messages = []
     for ratio in (0.0, 0.5):
-        solver = _solver(
-            nt=4000,
-            dt=0.92 * max_stable_dt(3000.0, 5.0, 5.0, 8),
-            pml_width=20,
-            free_surface=True,
-            pml_sides=["left", "right", "bottom"],
-            record=["VZ"],
-            pml_multiaxial=ratio,
-        )
+        solver = _surface_solver(4000, 0.92, ratio)
         with pytest.raises(StabilityError) as err:
             solver.forward(model, ev, recs)
         messages.append(str(err.value))

@@ -833,9 +833,8 @@ class ElasticPropagator(Propagator):
             return []
         ratio, _, z0, z1 = max(found)
         sides = sorted({f[1] for f in found})
-        in_layers = [s for s in sides if s in self.params.pml_sides and self.params.pml_width > 0]
         layers = ""
-        if in_layers:
+        if self.params.pml_width > 0 and any(s in self.params.pml_sides for s in sides):
             hint = (
                 ""
                 if self.params.pml_multiaxial >= MULTIAXIAL_STABLE

@@ -192,6 +192,19 @@ def _mpml_adj(
         phi[q] *= b
 
 
+@njit(**NUMBA_OPTIONS)
+def _mpml_top(mem, out, coef, out2, coef2, sfl, od, q, ad):  # pragma: no cover
+    """A free surface's share ``ad = a Delta`` of a multiaxial term at ``q`` (see
+    :func:`_top_fwd_v`): ``mem += ad``, ``out += coef ad`` (and ``out2 += coef2 ad``),
+    the per-step data at ``sfl[od + q]`` (when given) ``+= ad``."""
+    mem[q] += ad
+    out[q] += coef[q] * ad
+    if out2 is not None:
+        out2[q] += coef2[q] * ad
+    if sfl is not None:
+        sfl[od + q] += ad
+
+
 # ============================================================================ vector row loops
 # The interior loops of the forward passes as explicit vector code (see
 # :mod:`seisgrad.solver.fd2d.simd`: aligned loads and shuffles for the z derivatives
@@ -854,11 +867,7 @@ def _top_fwd_v(
                 if sfl is not None:
                     sfl[ox + q] += d
                 if mp is not None and _in(i, xh) and mc[0] <= top - m < mc[1]:
-                    ad = mp[2, i] * d
-                    m2vx[q] += ad
-                    vx[q] += bx[q] * ad
-                    if sfl is not None:
-                        sfl[ox + q] += ad
+                    _mpml_top(m2vx, vx, bx, None, bx, sfl, ox, q, mp[2, i] * d)
         for m in range(dvz.shape[1]):
             q = row + top - 1 - m
             e = 0.0
@@ -868,11 +877,7 @@ def _top_fwd_v(
             if sfl is not None:
                 sfl[oz + q] += e
             if mp is not None and _in(i, xn) and mc[2] <= top - 1 - m < mc[3]:
-                ae = mp[0, i] * e
-                m2vz[q] += ae
-                vz[q] += bz[q] * ae
-                if sfl is not None:
-                    sfl[oz + q] += ae
+                _mpml_top(m2vz, vz, bz, None, bz, sfl, oz, q, mp[0, i] * e)
 
 
 @njit(**NUMBA_OPTIONS)
@@ -898,12 +903,7 @@ def _top_fwd_s(
             if sfl is not None:
                 sfl[oz + q] += d
             if mp is not None and _in(i, xn) and mc[0] <= top - 1 - m < mc[1]:
-                ad = mp[0, i] * d
-                m2nn[q] += ad
-                sxx[q] += lam[q] * ad
-                szz[q] += l2m[q] * ad
-                if sfl is not None:
-                    sfl[oz + q] += ad
+                _mpml_top(m2nn, sxx, lam, szz, l2m, sfl, oz, q, mp[0, i] * d)
         if i < nxe - 1:
             for m in range(dxz.shape[0]):
                 q = row + top - 1 - m
@@ -914,11 +914,7 @@ def _top_fwd_s(
                 if sfl is not None:
                     sfl[ox + q] += e
                 if mp is not None and _in(i, xh) and mc[2] <= top - 1 - m < mc[3]:
-                    ae = mp[2, i] * e
-                    m2xz[q] += ae
-                    sxz[q] += mu[q] * ae
-                    if sfl is not None:
-                        sfl[ox + q] += ae
+                    _mpml_top(m2xz, sxz, mu, None, mu, sfl, ox, q, mp[2, i] * e)
         szz[row + top] = 0.0
 
 
