@@ -33,15 +33,14 @@ density average), ``mu`` at the shear points as the mean of its four nodes.
 Free surface (``free_surface: true``): the traction-free surface is the top row of nodes.
 There ``szz = 0``; ``sxx`` is updated with the plane-stress modulus
 ``4 mu (lambda + mu) / (lambda + 2 mu)`` (from ``szz = 0``). No image values are used:
-every z derivative whose stencil would reach above the surface uses the widest centred
-stencil inside the medium, and ``vx`` on the surface uses a fourth-order one-sided
-derivative of ``sxz`` that includes ``sxz = 0`` at the surface
-(:func:`surface_corrections`). The closure is stable (eigenvalues of the one-step
-operator on the unit circle) and second-order accurate: the Rayleigh velocity is within
-0.3% at 20 and 1.2% at 10 grid points per S wavelength (order 8).
-Point sources on the closure's rows are divided by the rows' quadrature weights
-(:func:`surface_source_weights`), so that a source on the surface radiates the right
-amplitude and reciprocity with the receivers holds.
+next to the surface the z derivatives use a summation-by-parts closure
+(:mod:`seisgrad.solver.fd2d.free_surface`, applied as corrections of the full stencils:
+:func:`surface_corrections`), which conserves a discrete energy for any material under
+the surface, so it is stable for thin, slow or fluid surface layers and coastlines. An
+ocean with no coast uses the acoustic solver's mirror images instead
+(:func:`fluid_closure_columns`). Point sources on the closure's rows are divided by the
+rows' weights (:func:`surface_source_weights`, the scheme's inner product), so that
+reciprocity with the receivers holds.
 
 Adjoint
 -------
@@ -91,6 +90,11 @@ from seisgrad.solver.fd2d.elastic_kernels import (
     SERIAL_BLOCK,
     SERIAL_FUSE,
     STORE_FIELDS,
+)
+from seisgrad.solver.fd2d.free_surface import (
+    INTERIOR_STENCILS,
+    surface_tables,
+    surface_weights,
 )
 from seisgrad.solver.fd2d.propagator import Propagator
 
@@ -193,78 +197,30 @@ def surface_modulus(lam: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, ...]:
     return m, dm_dlam, dm_dmu
 
 
-_REDUCED = {
-    2: (1.0,),
-    4: (9.0 / 8.0, -1.0 / 24.0),
-    6: (75.0 / 64.0, -25.0 / 384.0, 3.0 / 640.0),
-    8: (1225.0 / 1024.0, -245.0 / 3072.0, 49.0 / 5120.0, -5.0 / 7168.0),
-}
-
-
-def _derivative_weights(offsets: Sequence[float], zeros: Sequence[float] = ()) -> np.ndarray:
-    """Weights of a first derivative at 0 from points at ``offsets`` (cell units), exact
-    for polynomials through all points, with extra points ``zeros`` known to be zero."""
-    pts = [*offsets, *zeros]
-    n = len(pts)
-    v = np.array([[o**p for o in pts] for p in range(n)], dtype=np.float64)
-    rhs = np.zeros(n)
-    rhs[1] = 1.0
-    return np.linalg.solve(v, rhs)[: len(offsets)]
-
-
-#: Shear-stress points of the one-sided derivative for ``vx`` on a free surface (plus the
-#: condition ``sxz = 0`` at the surface: fourth-order accurate).
-SURFACE_POINTS = 4
-
-
 def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
-    """Stencil corrections for the z derivatives next to a free surface (unit spacing).
+    """Stencil corrections for the z derivatives next to a free surface (unit spacing):
+    the summation-by-parts closure of :mod:`seisgrad.solver.fd2d.free_surface`.
 
     The passes use full stencils with zero values above the surface (node row ``s``,
     where ``szz = 0``; ``sxz = 0`` at the surface, half a cell above the last shear row).
-    In every row whose full stencil would reach above the surface, the z derivative
-    instead uses the widest centred stencil that stays in the medium (order 2 in the
-    first row, 4 in the second, 6 in the third; ``szz = 0`` on the surface row is one of
-    the points). ``vx`` on the surface row uses a one-sided derivative of ``sxz`` from
-    :data:`SURFACE_POINTS` shear rows and ``sxz(s) = 0`` (fourth-order accurate). This
-    closure is stable (all eigenvalues of the one-step operator on the unit circle for
-    ``vp/vs`` from 1.05 to 3 and orders 2, 4, 8); off-centred closures of the interior
-    rows were more accurate but unstable for small ``vp/vs``. Each table holds
-    ``Delta = D_surface - D_full``:
+    Each table holds ``Delta = closure - full`` (copies, padded with zeros to one
+    shape):
 
     * ``dzz[m, r]``: ``D-z vz`` at node row ``s-1-m`` from ``vz`` at ``s-1/2-r``;
     * ``dxz[m, r]``: ``D+z vx`` at shear row ``s-1/2-m`` from ``vx`` at ``s-r``;
     * ``dvx[m, r]``: ``D-z sxz`` at ``vx`` row ``s-m`` from ``sxz`` at ``s-1/2-r``;
     * ``dvz[m, r]``: ``D+z szz`` at ``vz`` row ``s-1/2-m`` from ``szz`` at ``s-r``.
     """
-    full = _REDUCED[order]
-    half = order // 2
-    # rows at s-1/2-m from a node-type field at s-r (offset m - r + 1/2)
-    hfn = np.zeros((3, 8))
-    for m in range(min(3, half - 1)):
-        sel = list(range(2 * (m + 1)))
-        for r, w in zip(sel, _derivative_weights([m - r + 0.5 for r in sel])):
-            hfn[m, r] += w
-        for k, c in enumerate(full, start=1):  # minus f[j+k] - f[j+1-k]
-            if m + 1 - k >= 0:
-                hfn[m, m + 1 - k] -= c
-            hfn[m, m + k] += c
-    # rows at s-m from a half-type field at s-1/2-r (offset m - r - 1/2)
-    nfh = np.zeros((4, 8))
-    for m in range(min(4, half) if half > 0 else 0):
-        if m == 0:
-            sel, zeros = list(range(SURFACE_POINTS)), [0.0]
-        else:
-            sel, zeros = list(range(2 * m)), []
-        for r, w in zip(sel, _derivative_weights([m - r - 0.5 for r in sel], zeros)):
-            nfh[m, r] += w
-        for k, c in enumerate(full, start=1):  # minus g[j+k-1] - g[j-k]
-            if m - k >= 0:
-                nfh[m, m - k] -= c
-            nfh[m, m + k - 1] += c
-    dzz = nfh[1:].copy()
-    dzz[max(0, half - 1) :] = 0.0
-    return dzz, hfn, nfh, hfn.copy()
+    tables = surface_tables(order)
+    rows = max(t.shape[0] for t in tables)
+    cols = max(t.shape[1] for t in tables)
+    return tuple(_pad(t, (rows, cols)) for t in tables)
+
+
+def _pad(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape)
+    out[: a.shape[0], : a.shape[1]] = a
+    return out
 
 
 def fluid_surface_corrections(order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -288,7 +244,7 @@ def fluid_surface_corrections(order: int) -> tuple[np.ndarray, np.ndarray]:
     At order 2 both are zero (nothing reaches above the surface): the fluid column then
     uses the same scheme as a solid one, as before.
     """
-    full = _REDUCED[order]
+    full = INTERIOR_STENCILS[order]
     dzz = np.zeros((3, 8))
     dvz = np.zeros((3, 8))
     for m in range(3):
@@ -320,63 +276,23 @@ TINY_VS_RATIO = 1e-3
 SURFACE_WEIGHT_ROWS = 10
 
 
-@functools.lru_cache(maxsize=8)
 def surface_source_weights(order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quadrature weights of the rows under a free surface (``q_node``, ``q_half``).
+    """Weights of the rows under a free surface (``q_node``, ``q_half``): the weights
+    ``H_n``, ``H_h`` of the summation-by-parts closure
+    (:func:`seisgrad.solver.fd2d.free_surface.surface_weights`), the scheme's inner
+    product, on :data:`SURFACE_WEIGHT_ROWS` rows.
 
     ``q_node[m]``: node row ``m`` cells under the surface (``vx``, ``sxx``, ``szz``);
-    ``q_half[m]``: half row ``m + 1/2`` cells under it (``vz``, ``sxz``); 1 from
-    :data:`SURFACE_WEIGHT_ROWS` rows down. They are the weights for which the closure of
-    :func:`surface_corrections` conserves momentum, as the interior stencils do with
-    weight 1: ``sum_m q_m (D-z sxz)_m = 0`` for every ``sxz`` (and the same for ``D+z
-    szz`` on the ``vz`` rows) with the traction-free surface, the discrete form of
-    ``int d(sigma)/dz dz = 0``. A point source acting on row ``m`` with interpolation
-    weight ``w`` is injected as ``w / q_m``: it then imparts the right impulse, and the
-    injection is the transpose of the receivers' interpolation in the scheme's own
-    inner product, as reciprocity asks. Without it a horizontal force on the surface row
-    radiated 0.30 of the right amplitude, one and two rows down 1.35 and 0.84 (``vx``
-    rows at order 8: ``q = 0.298, 1.337, 0.852, 1.012``). The stress rows use the
-    weights of the velocity rows they share (the x derivatives couple ``vx`` with
-    ``sxx`` and ``szz``, ``vz`` with ``sxz``).
+    ``q_half[m]``: half row ``m + 1/2`` cells under it (``vz``, ``sxz``). A point source
+    acting on row ``m`` with interpolation weight ``w`` is injected as ``w / q_m``: the
+    injection is then the transpose of the receivers' interpolation in the scheme's
+    inner product, as reciprocity asks, and the source imparts the right impulse (the
+    weights conserve momentum: ``sum_m q_m (D-z sxz)_m = 0`` for every ``sxz`` with the
+    traction-free surface). The stress rows use the weights of the velocity rows they
+    share (the x derivatives couple ``vx`` with ``sxx`` and ``szz``, ``vz`` with
+    ``sxz``).
     """
-    dzz, dxz, dvx, dvz = surface_corrections(order)
-    del dzz, dxz
-    c = _REDUCED[order]
-    k_rows = SURFACE_WEIGHT_ROWS
-    n = k_rows + 2 * len(c) + 8  # depth rows modelled; q = 1 below k_rows
-
-    def left_null(op: np.ndarray) -> np.ndarray:
-        # q with q = 1 below k_rows and sum_m q_m op[m, r] = 0 on the columns that
-        # the unknowns reach
-        cols = slice(0, k_rows + len(c))
-        a = op[:k_rows, cols].T
-        rhs = -np.ones(n - k_rows) @ op[k_rows:, cols]
-        q, *_ = np.linalg.lstsq(a, rhs, rcond=None)
-        if np.abs(a @ q - rhs).max() > 1e-6:  # pragma: no cover - a broken closure
-            raise SolverError(f"no momentum-conserving weights for the order-{order} surface")
-        return q
-
-    # vx rows (node depth m) from sxz (half depth r): sum_k c_k (g[m-k] - g[m+k-1])
-    node = np.zeros((n, n))
-    for m in range(n):
-        for k, ck in enumerate(c, start=1):
-            if m - k >= 0:
-                node[m, m - k] += ck
-            if m + k - 1 < n:
-                node[m, m + k - 1] -= ck
-    node[: dvx.shape[0], : dvx.shape[1]] += dvx
-    # vz rows (half depth m) from szz (node depth r >= 1; szz = 0 on the surface):
-    # sum_k c_k (f[m+1-k] - f[m+k])
-    half = np.zeros((n, n))
-    for m in range(n):
-        for k, ck in enumerate(c, start=1):
-            if m + 1 - k >= 0:
-                half[m, m + 1 - k] += ck
-            if m + k < n:
-                half[m, m + k] -= ck
-    half[: dvz.shape[0], : dvz.shape[1]] += dvz
-    half[:, 0] = 0.0
-    return left_null(node), left_null(half[:, 1:])
+    return surface_weights(order, SURFACE_WEIGHT_ROWS)
 
 
 def elastic_state_masks(layout: Layout) -> dict[str, np.ndarray]:
@@ -437,13 +353,18 @@ def fluid_surface_columns(layout: Layout, mu: np.ndarray) -> tuple[bool, ...] | 
 
 def fluid_closure_columns(layout: Layout, mu: np.ndarray, order: int) -> np.ndarray:
     """Per array row (position along x): whether its free surface uses the fluid's
-    closure (:func:`fluid_surface_corrections`): ``mu = 0`` on the top ``order / 2``
-    rows of the model column, the depth the mirror images reach. A thinner fluid over a
-    solid keeps the solid's closure: with the mirror images a 3-row lagoon between two
-    coasts grew without bound at order 8 (stable with the solid's closure)."""
+    closure (:func:`fluid_surface_corrections`, the acoustic solver's mirror images).
+    That is every column when ``mu = 0`` on the top ``order / 2`` rows of every model
+    column (the depth the mirror images reach: an ocean with no coast), and no column
+    otherwise. The mirror closure and the solid's summation-by-parts closure weigh the
+    rows under the surface differently, so columns of both side by side (a coastline)
+    do not conserve energy: such models grew at orders 4 and 8 (eigenvalues of the
+    one-step operator up to 1 + 2e-4 with 4-8 rows of water), and the solid's closure
+    alone is stable for fluid columns too."""
     if not layout.free_surface:
         return np.zeros(layout.shape[0], dtype=bool)
-    return _fluid_from_top(layout, mu, max(1, order // 2))
+    cols = _fluid_from_top(layout, mu, max(1, order // 2))
+    return cols if cols.all() else np.zeros_like(cols)
 
 
 @functools.lru_cache(maxsize=128)
@@ -545,9 +466,8 @@ def _elastic_point_operator(
 
 
 #: Fraction of the CFL limit to which the free surface's closure is stable, by order
-#: (orders not listed: the whole limit). Order 8 blew up at the limit itself and at
-#: 0.9999 of it for vp/vs from 1.01 to 1.05 (4000 steps); 0.999 ran stable over 30000.
-FREE_SURFACE_CFL = {2: 0.85, 4: 0.92, 8: 0.99}
+#: (orders not listed: the whole limit; see ``ElasticPropagator.stability_factor``).
+FREE_SURFACE_CFL = {4: 0.99}
 
 
 class ElasticPropagator(Propagator):
@@ -612,26 +532,25 @@ class ElasticPropagator(Propagator):
 
     def check(self) -> list[str]:
         """The checks of every solver, and warnings for sources close under a free
-        surface, where this scheme is inaccurate (see ``docs/solver-elastic.md``).
+        surface (see ``docs/solver-elastic.md``).
 
-        Under a solid surface the first rows use low-order stencils: against a fine-grid
-        reference at about 9 points per S wavelength, sources 1-2 cells down are 8-46%
-        off (forces 2-36%), 3 cells down 2-10%, and from 4 cells down 2-4%. A source on
-        the surface row itself is accurate (2-4%), but the ``Mzz`` and ``Mxz`` parts of
-        a moment tensor act there on stresses that vanish and radiate nothing. Under a
-        fluid surface at least ``order / 2`` rows deep the scheme is the acoustic one
-        (the same records to round-off for every source depth); a source there is
-        reported, as in the acoustic solver, when its negative image cancels most of
-        what it radiates. A thinner fluid keeps the solid's closure: explosions and
-        moment tensors 1 cell down are 11% off, 2 cells 0.5%. Also: thin fluid layers
-        (:meth:`_thin_fluid_warnings`) and slow surface layers in the side absorbing
-        layers (:meth:`_slow_layer_warnings`), which can grow.
+        Under a solid surface sources at every depth are accurate (against a fine-grid
+        reference at about 9 points per S wavelength: 1.2-3.7% at 0-4 cells down), but
+        the ``Mzz`` and ``Mxz`` parts of a moment tensor on the surface row act on
+        stresses that vanish there and radiate nothing. Under an ocean with no coast the
+        scheme is the acoustic one; a source there is reported, as in the acoustic
+        solver, when its negative image cancels most of what it radiates. In other
+        models fluid columns use the solid's closure: sources 1-2 cells under a fluid
+        surface then differ by 5-7% from the acoustic closure's records (explosions,
+        horizontal forces; 2-3% for vertical ones), 2-3% from 3 cells. Also: slow surface
+        layers in the side absorbing layers (:meth:`_slow_layer_warnings`), which can
+        grow.
         """
         out = self._tiny_shear_warnings() + super().check()
         out += self._fluid_solid_layer_warnings()
         if not self.layout.free_surface:
             return out
-        out += self._slow_layer_warnings() + self._thin_fluid_warnings()
+        out += self._slow_layer_warnings()
         g = self.layout.grid
         sources = list(self.event.sources)
         mirrored = self._at_points(self._mirror_columns, sources) or []
@@ -642,11 +561,13 @@ class ElasticPropagator(Propagator):
                 f"free surface ({'fluid' if fluid else 'solid'} there)"
             )
             if fluid and not mirrored[k]:
-                if s.kind != "force" and depth < 2:
+                if depth < 3 and not (s.kind == "force" and s.fx == 0.0):
                     out.append(
-                        f"{where}: a fluid thinner than {self.params.order // 2} rows keeps "
-                        "the solid's closure, which is accurate for such sources from about "
-                        "2 cells down (11% off at 1 cell); place it deeper or refine the grid"
+                        f"{where}: fluid columns use the solid's closure unless the whole "
+                        "surface is fluid (a coast, a lagoon or a sea thinner than "
+                        f"{self.params.order // 2} rows), and sources 1-2 cells under it "
+                        "differ by 5-7% from the acoustic closure's records (2-3% from 3 "
+                        "cells); place it deeper or refine the grid"
                     )
             elif fluid:
                 # the acoustic scheme there: only the physics' warning, the image's
@@ -659,13 +580,6 @@ class ElasticPropagator(Propagator):
                         f"{where}: its Mzz and Mxz parts act on stresses that vanish on a "
                         "free surface and radiate nothing"
                     )
-            elif depth < 4:
-                out.append(
-                    f"{where}: the elastic free surface is accurate for sources on the "
-                    "surface row and from about 4 cells down (8-46% off at 1-2 cells at 9 "
-                    "points per S wavelength); place it on the surface or deeper, or "
-                    "refine the grid"
-                )
         return out
 
     def _image_warning(self, s: PointSource, depth: float, where: str) -> str | None:
@@ -748,39 +662,10 @@ class ElasticPropagator(Propagator):
             "docs/solver-elastic.md"
         ]
 
-    def _thin_fluid_warnings(self) -> list[str]:
-        """With a free surface at order 4 or 8, a warning for fluid columns 2 to
-        ``order / 2 + 1`` rows deep over a solid (a shallow sea, a beach): such columns
-        can grow without bound whatever the dt. Measured (an ocean between two coasts,
-        0.99 of the allowed dt, 20 000 steps): 2 rows grew at orders 4 and 8, 3 rows at
-        order 4, 4 rows at order 8 slowly (1e4 times over 45 000 steps); 1 row and 5
-        or more rows (6 at order 8) stayed stable; order 2 was stable at every depth."""
-        order = self.params.order
-        if order < 4:
-            return []
-        mu = self.internal["mu"]
-        fluid = mu[:, ::-1] == 0.0  # row 0: the surface
-        depth = np.where(fluid.all(axis=1), mu.shape[1], np.argmin(fluid, axis=1))
-        hi = order // 2 + 1
-        thin = np.flatnonzero((depth >= 2) & (depth <= hi) & (depth < mu.shape[1]))
-        if thin.size == 0:
-            return []
-        g = self.layout.grid
-        lo, top = int(depth[thin].min()), int(depth[thin].max())
-        rows = f"{lo}" if lo == top else f"{lo}-{top}"
-        return [
-            f"with the free surface, the fluid (vs = 0) is only {rows} rows deep over a "
-            f"solid in {thin.size} column(s) "
-            f"(x = {g.x[thin[0]]:g} to {g.x[thin[-1]]:g}): at order {order}, fluid 2 to {hi} "
-            "rows deep can grow without bound whatever the dt (a 2-row sea grew 4e4 times "
-            "in 12 000 steps; the growth watch then stops the run); make it 1 row or at "
-            f"least {hi + 1} rows deep (refine the grid), or use order 2"
-        ]
-
     def growth_advice(self) -> str:
         advice = (
-            "absorbing layers across fluid-solid interfaces, slow surface layers and thin "
-            "fluid under a free surface can grow whatever the dt"
+            "absorbing layers across fluid-solid interfaces and slow surface layers that "
+            "reach the side absorbing layers can grow whatever the dt"
         )
         if self.params.pml_multiaxial < MULTIAXIAL_STABLE:
             advice += (
@@ -807,22 +692,28 @@ class ElasticPropagator(Propagator):
         )
 
     def _slow_layer_warnings(self) -> list[str]:
-        """With a free surface, a warning when the shear velocity on the left or right
-        edge of the model increases with depth by a factor of at least
+        """With a free surface and absorbing layers on the left or right, a warning when
+        the shear velocity on such an edge increases with depth by a factor of at least
         ``1 / SLOW_LAYER_RATIO`` within :data:`SLOW_LAYER_CELLS` cells: a slow surface
         layer. Its guided waves can grow in the side layers' C-PML (their energy travels
-        against their phase, as in plates; measured on 60 x 60 cells, order 8, half the
-        CFL limit, side layers of 20 cells: 4-12 rows of ``vs`` 300-750 over 1700 m/s
-        passed 0.3-50 times the direct wave by step 12 000; a contrast of 0.59 and smooth
-        increases over 10-30 rows did not grow), and some such layers grow under the
-        free surface away from any absorbing layer (a review helper, eighth session of
-        2026-12-07: 4 rows of vs 300 with vp 1200 m/s, 1e7-1e8 in 16 000 steps with a bottom
-        layer only; ``pml_multiaxial`` does not change that), so the warning does not
-        depend on the side layers or on ``pml_multiaxial``."""
+        against their phase, as in plates). Measured (60 x 60 cells of 5 m, order 8,
+        side layers of 20 cells, the summation-by-parts surface): 4 rows of ``vs`` 300
+        with ``vp`` 1200 m/s over 1700 m/s grew 66 times over 24 000 steps at half the
+        allowed dt; 4 rows of 300/540 and 8 rows of 500/900 m/s grew until the growth
+        watch stopped them (0.99 and 0.92 of it); with ``pml_multiaxial: 0.5`` the three
+        stayed at 0.4-1.4 times their level at steps 4000-6000. A contrast of 0.59 and
+        smooth increases over 10-30 rows did not grow. Away from the side layers such
+        layers are stable since the summation-by-parts closure."""
+        width = self.params.pml_width
+        sides = [s for s in ("left", "right") if s in self.params.pml_sides and width > 0]
+        if not sides:
+            return []
         vs = self.internal["vs"]
         g = self.layout.grid
         found: list[tuple[float, str, float, float]] = []
         for side, col in (("left", vs[0, :]), ("right", vs[-1, :])):
+            if side not in sides:
+                continue
             for k in range(1, min(SLOW_LAYER_CELLS, col.size - 1) + 1):  # (tiny grids)
                 upper, lower = col[k:], col[:-k]  # z grows upwards: the surface is last
                 ratio = np.where(upper > 0, lower / np.where(upper > 0, upper, 1.0), 0.0)
@@ -832,38 +723,30 @@ class ElasticPropagator(Propagator):
         if not found:
             return []
         ratio, _, z0, z1 = max(found)
-        sides = sorted({f[1] for f in found})
-        layers = ""
-        if self.params.pml_width > 0 and any(s in self.params.pml_sides for s in sides):
-            hint = (
-                ""
-                if self.params.pml_multiaxial >= MULTIAXIAL_STABLE
-                else f"; pml_multiaxial: {MULTIAXIAL_STABLE:g} stopped that in tests on 60 "
-                "x 60 cells, not on wider models"
-            )
-            layers = (
-                "in the left and right absorbing layers, its guided waves (12 rows of vs "
-                "750 over 1700 m/s passed a third of the direct wave after 12000 steps, 4 "
-                f"rows of 300 m/s 50 times it{hint}); and "
-            )
+        where = " and ".join(sorted({f[1] for f in found}))
+        hint = (
+            "pml_multiaxial is set, which stopped such growth in tests; "
+            if self.params.pml_multiaxial >= MULTIAXIAL_STABLE
+            else f"set pml_multiaxial: {MULTIAXIAL_STABLE:g} (it stopped such growth in "
+            "tests), or "
+        )
         return [
-            f"with the free surface, vs on the {' and '.join(sides)} edge(s) grows "
-            f"{ratio:.3g} times with depth within {SLOW_LAYER_CELLS} cells (from z={z1:g} "
-            f"down to z={z0:g}): a slow surface layer can grow without bound: {layers}"
-            "some such layers under the free surface away from any absorbing layer too (4 "
-            "rows of vs 300 with vp 1200 m/s grew 1e7-1e8 times in 16 000 steps, whatever the "
-            "dt or pml_multiaxial; 8 rows thick, or with its base smoothed over 5 cells, "
-            "the same layer did not grow); check the late part of long records, refine "
-            "the grid or smooth the layer's base, or raise pml_frequency (4 times the "
+            f"with the free surface, vs on the {where} edge(s) grows {ratio:.3g} times with "
+            f"depth within {SLOW_LAYER_CELLS} cells (from z={z1:g} down to z={z0:g}): the "
+            "guided waves of a slow surface layer can grow in the left and right absorbing "
+            "layers (4 rows of vs 300 over 1700 m/s grew 66 times in 24 000 steps, 8 rows "
+            f"of 500 until the growth watch stopped them); {hint}check the late part of "
+            "long records, smooth the layer's base, or raise pml_frequency (4 times the "
             "source frequency kept some such layers under 0.1 of the direct wave over "
             "40000 steps); see docs/solver-elastic.md"
         ]
 
     def stability_factor(self) -> tuple[float, str]:
-        """With a free surface, the closure is stable only to a fraction of the CFL limit
-        (measured: orders 2 and 4 unstable from 0.90 and 0.96 at vp/vs = 1.05, 0.97 and
-        0.98 at 1.2-1.42; order 8 unstable from 0.9999 for vp/vs below 1.1, stable at
-        0.999 and at 0.99 for vp/vs from 1.002 to 10)."""
+        """With a free surface at order 4, the closure is stable only to 0.99 of the CFL
+        limit (its spectral radius is 0.4% above the interior stencils'; measured: vp/vs
+        = 1.01 grew at the limit itself on 24 x 24 cells, stable at 0.99). Orders 2 and 8
+        keep the whole limit (eigenvalues of the one-step operator on the unit circle for
+        vp/vs from 1.01 to 3)."""
         order = self.params.order
         if not self.layout.free_surface or order not in FREE_SURFACE_CFL:
             return 1.0, ""
@@ -924,6 +807,8 @@ class ElasticPropagator(Propagator):
         # per array row (position along x): the closure of a fluid surface where the
         # fluid is order / 2 rows deep, the solid's elsewhere
         fzz, fvz = fluid_surface_corrections(self.params.order)
+        shape = (max(dzz.shape[0], fzz.shape[0]), max(dzz.shape[1], fzz.shape[1]))
+        dzz, dvz, fzz, fvz = (_pad(t, shape) for t in (dzz, dvz, fzz, fvz))
         fluid = np.asarray(self._mirror_columns or (False,) * lay.shape[0])
         dzz = np.where(fluid[:, None, None], fzz[None], dzz[None])
         dvz = np.where(fluid[:, None, None], fvz[None], dvz[None])

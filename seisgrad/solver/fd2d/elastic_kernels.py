@@ -30,9 +30,10 @@ where inside the strips the adjoint memory variables ``Phi`` modify the *input* 
 transposed derivative: ``eta = Phi + f``, ``fmod = f + a eta``, ``Phi <- b eta``.
 
 A free surface (top node row ``s``) keeps ``szz = 0`` on that row and zero values above
-it; the z derivatives next to it are corrected to reduced-order / one-sided stencils by
-small tables (``_top_fwd``, ``_top_fwd_v``), whose transposes are ``_top_adj_v`` and
-``_top_adj_s`` (see :func:`seisgrad.solver.fd2d.elastic.surface_corrections`).
+it; the z derivatives next to it are corrected to the summation-by-parts closure of
+:mod:`seisgrad.solver.fd2d.free_surface` by small tables (``_top_fwd_s``,
+``_top_fwd_v``), whose transposes are ``_top_adj_v`` and ``_top_adj_s`` (see
+:func:`seisgrad.solver.fd2d.elastic.surface_corrections`).
 """
 
 from __future__ import annotations
