@@ -190,3 +190,22 @@ def test_sources_close_under_the_surface_match_a_fine_grid(
 
     ref = run(1.25)
     assert np.linalg.norm(run(5.0) - ref) / np.linalg.norm(ref) < tol
+
+
+def test_a_grid_shallower_than_the_closure_is_an_error() -> None:
+    """At order 8 the closure's tables reach 11 rows down: with fewer than 16 nodes
+    along z they would meet the bottom edge's stencils (or the halo below it)."""
+    from seisgrad.errors import SolverError
+    from seisgrad.solver.fd2d.elastic import surface_depth
+    from seisgrad.solver.fd2d.verify import dot_product_test
+
+    assert [surface_depth(o) for o in (2, 4, 8)] == [3, 8, 16]
+    src = PointSource(x=20.0, z=20.0, kind="force", fz=1.0)
+    recs = [Receiver(station="A", x=30.0, z=0.0)]
+    with pytest.raises(SolverError, match="at least 16 nodes along z"):
+        _solver(8, 20).forward(
+            _model(16, 15, 2, 300.0, 1200.0), Event(name="e", sources=[src]), recs
+        )
+    model = _model(16, 16, 2, 300.0, 1200.0)
+    ev = Event(name="e", sources=[PointSource(x=20.0, z=60.0, kind="force", fz=1.0)])
+    assert dot_product_test(_solver(8, 20), model, ev, recs).relative_error < 1e-13

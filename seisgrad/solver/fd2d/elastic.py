@@ -105,6 +105,7 @@ __all__ = [
     "fluid_surface_columns",
     "lame_from",
     "surface_corrections",
+    "surface_depth",
     "fluid_surface_corrections",
     "fluid_closure_columns",
     "surface_source_weights",
@@ -215,6 +216,15 @@ def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
     rows = max(t.shape[0] for t in tables)
     cols = max(t.shape[1] for t in tables)
     return tuple(_pad(t, (rows, cols)) for t in tables)
+
+
+def surface_depth(order: int) -> int:
+    """Fewest computational nodes along z with a free surface: the rows the closure's
+    tables reach, and the interior stencils' reach beyond them, so that the closure and
+    the bottom edge's stencils do not overlap (the summation-by-parts property, and so
+    the stability, hold for the whole column)."""
+    reach = max(max(t.shape) for t in surface_tables(order))
+    return reach + order // 2 + 1
 
 
 def _pad(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -773,6 +783,13 @@ class ElasticPropagator(Propagator):
             raise SolverError(
                 f"computational grid {nx} x {nz} is too small for the elastic solver; "
                 f"use at least {2 * HALO + 2} nodes along each axis"
+            )
+        deep = surface_depth(self.params.order) if lay.free_surface else 0
+        if nz < deep:
+            raise SolverError(
+                f"computational grid {nx} x {nz} is too small for the free surface's closure "
+                f"at order {self.params.order}; use at least {deep} nodes along z (model "
+                "rows and the bottom absorbing layer together)"
             )
         pad = {k: lay.pad(self.internal[k]) for k in ("lambda", "mu", "rho", "vp", "vs")}
         self.pad_model = pad
