@@ -277,6 +277,10 @@ _ON_SURFACE = 1e-3
 SLOW_LAYER_RATIO = 0.6
 SLOW_LAYER_CELLS = 3
 
+#: With a free surface, ``check`` warns when the top row is this many times lighter than
+#: the rows just below (``ElasticPropagator._light_surface_warnings``).
+LIGHT_SURFACE_RATIO = 4.0
+
 #: ``check`` warns about cells with ``0 < vs <= TINY_VS_RATIO vp``: no material is that
 #: soft (1.5 m/s under water's 1500), so they are leftovers of a fluid (see
 #: ``ElasticPropagator._tiny_shear_warnings``).
@@ -548,39 +552,28 @@ class ElasticPropagator(Propagator):
         reference at about 9 points per S wavelength: 1.2-3.7% at 0-4 cells down), but
         the ``Mzz`` and ``Mxz`` parts of a moment tensor on the surface row act on
         stresses that vanish there and radiate nothing. Under an ocean with no coast the
-        scheme is the acoustic one; a source there is reported, as in the acoustic
-        solver, when its negative image cancels most of what it radiates. In other
-        models fluid columns use the solid's closure: sources 1-2 cells under a fluid
-        surface then differ by 5-7% from the acoustic closure's records (explosions,
-        horizontal forces; 2-3% for vertical ones), 2-3% from 3 cells. Also: slow surface
-        layers in the side absorbing layers (:meth:`_slow_layer_warnings`), which can
-        grow.
+        scheme is the acoustic one; in other models fluid columns use the solid's
+        closure, and sources 1-3 cells under their surface are 0.3-3% off a fine grid (a
+        review, ninth session of 2026-12-07). Under any fluid surface a source is
+        reported, as in the acoustic solver, when its negative image cancels most of
+        what it radiates. Also: slow surface layers in the side absorbing layers
+        (:meth:`_slow_layer_warnings`), which can grow.
         """
         out = self._tiny_shear_warnings() + super().check()
         out += self._fluid_solid_layer_warnings()
         if not self.layout.free_surface:
             return out
-        out += self._slow_layer_warnings()
+        out += self._slow_layer_warnings() + self._light_surface_warnings()
         g = self.layout.grid
         sources = list(self.event.sources)
-        mirrored = self._at_points(self._mirror_columns, sources) or []
-        for k, (s, fluid) in enumerate(zip(sources, self._fluid_surface(sources) or [])):
+        for s, fluid in zip(sources, self._fluid_surface(sources) or []):
             depth = (g.z[-1] - s.z) / g.dz
             where = (
                 f"event '{self.event.name}': {s.kind} source {depth:.2g} cells under the "
                 f"free surface ({'fluid' if fluid else 'solid'} there)"
             )
-            if fluid and not mirrored[k]:
-                if depth < 3 and not (s.kind == "force" and s.fx == 0.0):
-                    out.append(
-                        f"{where}: fluid columns use the solid's closure unless the whole "
-                        "surface is fluid (a coast, a lagoon or a sea thinner than "
-                        f"{self.params.order // 2} rows), and sources 1-2 cells under it "
-                        "differ by 5-7% from the acoustic closure's records (2-3% from 3 "
-                        "cells); place it deeper or refine the grid"
-                    )
-            elif fluid:
-                # the acoustic scheme there: only the physics' warning, the image's
+            if fluid:
+                # the physics' warning, the image's (whichever closure the fluid uses)
                 warning = self._image_warning(s, depth * g.dz, where)
                 if warning:
                     out.append(warning)
@@ -591,6 +584,32 @@ class ElasticPropagator(Propagator):
                         "free surface and radiate nothing"
                     )
         return out
+
+    def _light_surface_warnings(self) -> list[str]:
+        """With a free surface, a warning when the density on the top rows is at most
+        ``1 / LIGHT_SURFACE_RATIO`` of the density within 3 rows below it. The check's
+        limit for density contrasts (the spectral velocity) is computed without the
+        free surface's closure, whose small weight on the surface row raises the
+        scheme's largest frequency there: a review (ninth session of 2026-12-07) found
+        a top row of rho 200 over 2000 kg/m3 unstable at the dt the check allowed, at
+        orders 2, 4 and 8 (stable only to about 0.85 of the CFL limit at order 8, the
+        check allowed 0.95 with vp/vs 1.5); rho 500 over 2000 was stable."""
+        rho = self.internal["rho"]
+        top = rho[:, -1]
+        below = rho[:, -4:-1].max(axis=1) if rho.shape[1] > 1 else top
+        ratio = below / top
+        i = int(np.argmax(ratio))
+        if ratio[i] < LIGHT_SURFACE_RATIO:
+            return []
+        g = self.layout.grid
+        return [
+            f"with the free surface, the density on the top row is {ratio[i]:.3g} times "
+            f"smaller than just below it (x = {g.x[i]:g}): the stability check does not "
+            "account for the free surface's closure with such contrasts, and a top row of "
+            "rho 200 over 2000 kg/m3 blew up at the dt it allowed (stable to about 0.85 of "
+            "the CFL limit at order 8); use a dt at most 0.8 of the allowed one, or smooth "
+            "the density near the surface"
+        ]
 
     def _image_warning(self, s: PointSource, depth: float, where: str) -> str | None:
         """The acoustic solver's warning for a source under a pressure-release surface
@@ -934,13 +953,18 @@ class ElasticPropagator(Propagator):
 
     def _surface_weights(self, source: PointSource, name: str, op: PointOperator) -> np.ndarray:
         """Injection weights of ``source`` on field ``name``: the interpolation weights
-        ``op.w``, divided under a solid free surface by the quadrature weight of each
-        row (:func:`surface_source_weights`), so that the injection is the transpose of
-        the receivers' interpolation in the scheme's inner product. Under a fluid
-        surface the weights are left as they are (the fluid's closure is the acoustic
-        one, whose point sources are consistent)."""
+        ``op.w``, divided under the free surface by the weight of each row
+        (:func:`surface_source_weights`), so that the injection is the transpose of the
+        receivers' interpolation in the scheme's inner product: under a solid surface and
+        under a fluid one that uses the solid's closure (a coast, a lagoon: a review
+        found sources 1-3 cells under such water 10-36% off without the division). Under
+        an ocean with no coast the weights are left as they are (the mirror closure is
+        the acoustic one, whose point sources are consistent)."""
         w = np.asarray(op.w, dtype=np.float64)
-        if not self.layout.free_surface or self._fluid_surface([source])[0]:
+        if (
+            not self.layout.free_surface
+            or (self._at_points(self._mirror_columns, [source]) or [False])[0]
+        ):
             return w
         q_node, q_half = surface_source_weights(self.params.order)
         stagger = _STAGGER[name][1]
