@@ -204,18 +204,15 @@ def surface_corrections(order: int) -> tuple[np.ndarray, ...]:
 
     The passes use full stencils with zero values above the surface (node row ``s``,
     where ``szz = 0``; ``sxz = 0`` at the surface, half a cell above the last shear row).
-    Each table holds ``Delta = closure - full`` (copies, padded with zeros to one
-    shape):
+    Each table holds ``Delta = closure - full`` (copies, each trimmed to the rows and
+    columns it corrects):
 
     * ``dzz[m, r]``: ``D-z vz`` at node row ``s-1-m`` from ``vz`` at ``s-1/2-r``;
     * ``dxz[m, r]``: ``D+z vx`` at shear row ``s-1/2-m`` from ``vx`` at ``s-r``;
     * ``dvx[m, r]``: ``D-z sxz`` at ``vx`` row ``s-m`` from ``sxz`` at ``s-1/2-r``;
     * ``dvz[m, r]``: ``D+z szz`` at ``vz`` row ``s-1/2-m`` from ``szz`` at ``s-r``.
     """
-    tables = surface_tables(order)
-    rows = max(t.shape[0] for t in tables)
-    cols = max(t.shape[1] for t in tables)
-    return tuple(_pad(t, (rows, cols)) for t in tables)
+    return tuple(t.copy() for t in surface_tables(order))
 
 
 def surface_depth(order: int) -> int:
@@ -227,10 +224,16 @@ def surface_depth(order: int) -> int:
     return reach + order // 2 + 1
 
 
-def _pad(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    out = np.zeros(shape)
-    out[: a.shape[0], : a.shape[1]] = a
-    return out
+def _pad_alike(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` padded with zeros to their common shape (a solid's and a fluid's
+    table, chosen per column)."""
+    shape = (max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1]))
+    out = []
+    for t in (a, b):
+        p = np.zeros(shape)
+        p[: t.shape[0], : t.shape[1]] = t
+        out.append(p)
+    return out[0], out[1]
 
 
 def fluid_surface_corrections(order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -843,8 +846,8 @@ class ElasticPropagator(Propagator):
         # per array row (position along x): the closure of a fluid surface where the
         # fluid is order / 2 rows deep, the solid's elsewhere
         fzz, fvz = fluid_surface_corrections(self.params.order)
-        shape = (max(dzz.shape[0], fzz.shape[0]), max(dzz.shape[1], fzz.shape[1]))
-        dzz, dvz, fzz, fvz = (_pad(t, shape) for t in (dzz, dvz, fzz, fvz))
+        dzz, fzz = _pad_alike(dzz, fzz)
+        dvz, fvz = _pad_alike(dvz, fvz)
         fluid = np.asarray(self._mirror_columns or (False,) * lay.shape[0])
         dzz = np.where(fluid[:, None, None], fzz[None], dzz[None])
         dvz = np.where(fluid[:, None, None], fvz[None], dvz[None])
@@ -961,11 +964,8 @@ class ElasticPropagator(Propagator):
         an ocean with no coast the weights are left as they are (the mirror closure is
         the acoustic one, whose point sources are consistent)."""
         w = np.asarray(op.w, dtype=np.float64)
-        if (
-            not self.layout.free_surface
-            or (self._at_points(self._mirror_columns, [source]) or [False])[0]
-        ):
-            return w
+        if not self.layout.free_surface or any(self._mirror_columns or ()):
+            return w  # (the mirror closure is all columns or none)
         q_node, q_half = surface_source_weights(self.params.order)
         stagger = _STAGGER[name][1]
         q = q_half if stagger else q_node

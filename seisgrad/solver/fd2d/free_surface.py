@@ -54,6 +54,7 @@ import functools
 import numpy as np
 
 from seisgrad.errors import SolverError
+from seisgrad.solver.fd2d.common import fd_coefficients
 
 __all__ = [
     "INTERIOR_STENCILS",
@@ -65,12 +66,11 @@ __all__ = [
     "surface_weights",
 ]
 
-#: Interior staggered first-derivative coefficients ``c_k`` (unit spacing):
+#: Interior staggered first-derivative coefficients ``c_k`` (unit spacing), the solver's
+#: own (:func:`seisgrad.solver.fd2d.common.fd_coefficients`):
 #: ``f'(x) ~ sum_k c_k (f(x + k - 1/2) - f(x - k + 1/2))``.
 INTERIOR_STENCILS: dict[int, tuple[float, ...]] = {
-    2: (1.0,),
-    4: (9.0 / 8.0, -1.0 / 24.0),
-    8: (1225.0 / 1024.0, -245.0 / 3072.0, 49.0 / 5120.0, -5.0 / 7168.0),
+    order: tuple(float(c) for c in fd_coefficients(order)[: order // 2]) for order in (2, 4, 8)
 }
 
 # ----------------------------------------------------------------------------- closure data
